@@ -1,0 +1,34 @@
+# Both `make demo` and `make test` create (or reuse) .venv and install what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check bench run clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## local sample feeds, SQLite in memory, a console channel
+	$(BIN)/signaldesk demo
+
+test: $(STAMP)  ## the whole test suite; never touches the internet
+	$(BIN)/python -m pytest -q
+
+check: $(STAMP)  ## lint and type-check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## benchmarks and quality reports (need ../shared/eval)
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/pipeline.py
+
+run: $(STAMP)
+	$(BIN)/signaldesk run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

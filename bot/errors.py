@@ -1,0 +1,58 @@
+"""Typed errors. Each carries a one-line message meant for a person: what is wrong and
+what to do. Nothing here ever needs a traceback to be understood."""
+
+from __future__ import annotations
+
+
+class SignalDeskError(Exception):
+    """Base class: ``str(err)`` is the one line shown to a user."""
+
+
+class ConfigError(SignalDeskError):
+    """A setting is missing or invalid."""
+
+
+class FetchError(SignalDeskError):
+    """A feed or page could not be fetched.
+
+    ``status`` is the HTTP status when there was one; ``retry_after`` the seconds a
+    server asked us to wait (429/503)."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class BlockedAddressError(FetchError):
+    """The URL points at an address we refuse (private, loopback, …) or a bad scheme."""
+
+
+class TooLargeError(FetchError):
+    """The response exceeded the size cap."""
+
+
+class ParseError(SignalDeskError):
+    """The bytes are not a feed we can read."""
+
+
+class ExtractError(SignalDeskError):
+    """No article text could be extracted."""
+
+
+class QueryError(SignalDeskError):
+    """A full-text query is not valid."""
+
+
+class StorageError(SignalDeskError):
+    """The database cannot be opened or written (locked, read-only, full, corrupt)."""
+
+
+class DeliveryError(SignalDeskError):
+    """A platform refused a post. ``retryable`` says whether to try again later;
+    ``retry_after`` is the platform's own hint in seconds."""
+
+    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after

@@ -1,0 +1,323 @@
+"""The core's values: what flows through the pipeline and what the ports exchange.
+
+Every model here is platform-free. Text fields hold plain text (never HTML); it is the
+renderers in ``adapters/`` that escape it for a platform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Briefing limits from the architecture page.
+HEADLINE_MAX = 150
+LEAD_MAX = 400
+BULLET_MAX = 220
+BULLET_COUNT = 3
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=False, extra="forbid")
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+class FeedEntry(_Model):
+    """One normalized entry of a parsed feed (RSS, Atom or JSON Feed)."""
+
+    guid: str | None = None
+    link: str | None = None
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+    author: str | None = None
+    published: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """The identity that storage keys on: the guid, else the canonical link,
+        else a hash of the title and text (for feeds that give neither)."""
+        if self.guid:
+            return "guid:" + self.guid.strip()
+        if self.link:
+            return "link:" + canonical_url(self.link)
+        digest = hashlib.sha256((self.title + "\n" + self.summary).encode()).hexdigest()
+        return "hash:" + digest[:32]
+
+    @property
+    def text(self) -> str:
+        """The fullest text the feed itself carries."""
+        return self.content if len(self.content) >= len(self.summary) else self.summary
+
+
+class ParsedFeed(_Model):
+    title: str = ""
+    link: str | None = None
+    format: str = ""  # e.g. "rss20", "atom10", "json11"
+    entries: list[FeedEntry] = Field(default_factory=list)
+    warning: str | None = None  # set when the parser recovered from malformed input
+
+
+class Feed(_Model):
+    """A feed the service polls, with its fetch state and health."""
+
+    id: int
+    url: str
+    name: str | None = None
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    interval_seconds: int = 900
+    next_poll_at: datetime
+    primed: bool = False  # the first poll (the backlog) has been recorded
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_success_at: datetime | None = None
+    failing_since: datetime | None = None
+    created_at: datetime
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.title or self.url
+
+
+class FetchState(_Model):
+    """What a poll learned about a feed; storage records it."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    title: str | None = None
+    next_poll_at: datetime
+    ok: bool = True
+    error: str | None = None
+    primed: bool = True
+
+
+class StoredEntry(_Model):
+    """An entry that storage has accepted as new."""
+
+    id: int
+    feed_id: int
+    key: str
+    title: str
+    link: str | None = None
+    summary: str = ""
+    content: str = ""
+    author: str | None = None
+    published: datetime | None = None
+    fetched_at: datetime
+    # briefed=False: recorded as backlog by the flood guard, never briefed.
+    briefed: bool = True
+
+
+# ------------------------------------------------------------------------- articles
+
+
+class Article(_Model):
+    """The text behind an entry: extracted from its page, or the feed's own content."""
+
+    url: str | None = None
+    title: str = ""
+    text: str = ""
+    author: str | None = None
+    published: datetime | None = None
+    from_page: bool = False
+
+
+class Story(_Model):
+    """One real-world event, carried by one or more entries (possibly from several feeds)."""
+
+    id: int
+    briefing_id: str
+    title: str
+    first_seen: datetime
+    updated_at: datetime
+    entry_ids: list[int] = Field(default_factory=list)
+
+
+class StoryDoc(_Model):
+    """The clusterer's view of a story or an entry: what it compares."""
+
+    story_id: int | None = None
+    title: str
+    text: str = ""
+    published: datetime | None = None
+
+
+# ------------------------------------------------------------------------ briefings
+
+
+class Source(_Model):
+    """One feed's report of the story."""
+
+    publisher: str
+    title: str
+    url: str | None = None
+    entry_id: int | None = None
+    published: datetime | None = None
+
+
+class SourceText(_Model):
+    """One report of a story as a condenser reads it: who published it and its text."""
+
+    source: Source
+    text: str  # the article text (or the feed's own text when no page could be had)
+
+
+class Bullet(_Model):
+    text: str = Field(max_length=BULLET_MAX)
+    source: int = 0  # index into Briefing.sources
+    sentence: str = ""  # the source sentence the bullet was taken from
+
+
+class RelatedRef(_Model):
+    id: str
+    headline: str
+    created_at: datetime
+
+
+class Briefing(_Model):
+    """The condensed story, as the architecture page draws it."""
+
+    id: str
+    story_id: int | None = None
+    headline: str = Field(max_length=HEADLINE_MAX)
+    lead: str = Field(max_length=LEAD_MAX)
+    bullets: list[Bullet] = Field(min_length=BULLET_COUNT, max_length=BULLET_COUNT)
+    what_happened: str = ""
+    why_it_matters: str = ""
+    what_to_watch: str = ""
+    sources: list[Source] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    related: list[RelatedRef] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    revision: int = 1
+    condenser: str = "extractive"
+
+
+def briefing_id_for(seed: str) -> str:
+    """A short, stable, URL-safe id (8 base-32 characters) for a story."""
+    import base64
+
+    raw = hashlib.sha256(seed.encode()).digest()[:5]
+    return base64.b32encode(raw).decode().lower()
+
+
+# ------------------------------------------------------------------------- channels
+
+
+class DeliveryMode(StrEnum):
+    REALTIME = "realtime"
+    DIGEST = "digest"
+
+
+class Channel(_Model):
+    """A place briefings go: ``<platform>:<platform channel id>``, e.g. ``console:general``."""
+
+    id: str
+    mode: DeliveryMode = DeliveryMode.REALTIME
+    digest_time: str | None = None  # "HH:MM" local time
+    timezone: str = "UTC"
+    include_words: list[str] = Field(default_factory=list)
+    exclude_words: list[str] = Field(default_factory=list)
+    last_digest_at: datetime | None = None
+    created_at: datetime | None = None
+
+    @property
+    def platform(self) -> str:
+        return self.id.split(":", 1)[0]
+
+    @property
+    def target(self) -> str:
+        return self.id.split(":", 1)[1] if ":" in self.id else self.id
+
+
+class Topic(_Model):
+    channel_id: str
+    slug: str
+    query: str
+
+
+class DeliveryState(StrEnum):
+    HELD = "held"  # waiting for a digest
+    PENDING = "pending"  # queued, not yet attempted
+    SENDING = "sending"  # handed to the platform; outcome unknown until recorded
+    SENT = "sent"
+    FAILED = "failed"  # given up after a permanent error (recorded with the reason)
+
+
+class Delivery(_Model):
+    """One row of the outbox: one (channel, briefing, revision)."""
+
+    id: int
+    channel_id: str
+    briefing_id: str
+    revision: int = 1  # 1 = the first post; > 1 = an update of that post
+    state: DeliveryState
+    attempts: int = 0
+    message_ref: str | None = None  # platform message id (Slack ts, Discord snowflake)
+    parent_ref: str | None = None  # for updates: the first post's message id
+    last_error: str | None = None
+    not_before: datetime | None = None
+    created_at: datetime
+
+
+class PostResult(_Model):
+    message_ref: str
+
+
+# ---------------------------------------------------------------------------- replies
+
+
+class Visibility(StrEnum):
+    ASKER = "asker"  # only the person who asked (Slack ephemeral, Discord ephemeral)
+    CHANNEL = "channel"
+
+
+class Reply(_Model):
+    """What a command answers; adapters render it for their platform."""
+
+    text: str = ""
+    briefings: list[Briefing] = Field(default_factory=list)
+    full: bool = False  # render briefings with sections and every source (`more`)
+    visibility: Visibility = Visibility.ASKER
+    error: bool = False
+    attachment: str | None = None  # e.g. an OPML export
+    attachment_name: str | None = None
+
+
+ReplyKind = Literal["text", "briefings"]
+
+
+def canonical_url(url: str) -> str:
+    """Normalize a link for identity: lower-case scheme and host, no fragment, no
+    default port, tracking parameters dropped."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if (scheme, port) in {("http", 80), ("https", 443)}:
+        port = None
+    netloc = host + (f":{port}" if port else "")
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith(("utm_", "fbclid", "gclid", "mc_"))
+        ]
+    )
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))

@@ -1,0 +1,220 @@
+"""The ports: what the core needs from the outside world, as Protocols.
+
+Implementations live outside ``bot/``: ``storage/`` (SQLite), ``adapters/`` (console,
+Slack, Discord). Tests swap in local servers or in-memory stores through these seams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .models import (
+    Article,
+    Briefing,
+    Channel,
+    Delivery,
+    DeliveryState,
+    Feed,
+    FeedEntry,
+    FetchState,
+    PostResult,
+    Reply,
+    SourceText,
+    StoredEntry,
+    Story,
+    StoryDoc,
+    Topic,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    """Posts into one chat platform. One instance per platform; channels are addressed
+    by ``Channel.target`` (the platform's own channel id)."""
+
+    platform: str
+
+    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
+        """Post a new briefing. Raises ``DeliveryError`` (retryable or not)."""
+        ...
+
+    async def update_briefing(
+        self, channel: Channel, briefing: Briefing, message_ref: str
+    ) -> PostResult:
+        """The story gained sources: update the earlier post (edit or thread reply)."""
+        ...
+
+    async def post_text(self, channel: Channel, text: str) -> PostResult:
+        """A plain notice (feed health, digests' headers); text is untrusted-safe."""
+        ...
+
+    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
+        """One message carrying several briefings (digest mode)."""
+        ...
+
+    async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
+        """After a crash mid-delivery: the message id if this briefing was already
+        posted to the channel (from the platform's own record), else None."""
+        ...
+
+
+class Condenser(Protocol):
+    name: str
+
+    def condense(
+        self, briefing_id: str, material: Sequence[SourceText], now: datetime
+    ) -> Briefing:
+        """A story's reports (first report first) -> its briefing. The extractive
+        condenser is pure and deterministic."""
+        ...
+
+
+class Store(Protocol):
+    """The engine's state. Synchronous: the engine calls it through a single writer
+    thread (``bot.engine.StoreRunner``) so that it never blocks the event loop."""
+
+    # feeds -----------------------------------------------------------------
+    def add_feed(self, url: str, *, name: str | None, now: datetime) -> tuple[Feed, bool]:
+        """Insert (or find) a feed by URL. Returns (feed, created)."""
+        ...
+
+    def get_feed(self, feed_id: int) -> Feed | None: ...
+
+    def feed_by_url(self, url: str) -> Feed | None: ...
+
+    def list_feeds(self) -> list[Feed]: ...
+
+    def due_feeds(self, now: datetime, limit: int) -> list[Feed]:
+        """Feeds whose next poll time has come, oldest first."""
+        ...
+
+    def next_poll_at(self) -> datetime | None:
+        """The earliest next-poll time of any subscribed feed."""
+        ...
+
+    def record_fetch(self, feed_id: int, state: FetchState, now: datetime) -> Feed:
+        """Store validators, hash, next-poll time and health after a poll."""
+        ...
+
+    def remove_feed(self, feed_id: int) -> None: ...
+
+    # entries ---------------------------------------------------------------
+    def add_entries(
+        self, feed_id: int, entries: Sequence[FeedEntry], now: datetime
+    ) -> list[StoredEntry]:
+        """Record entries; return only those never seen before for this feed, in feed
+        order. The UNIQUE key (feed_id, entry key) decides."""
+        ...
+
+    def save_article(self, entry_id: int, article: Article) -> None: ...
+
+    # stories ---------------------------------------------------------------
+    def recent_story_docs(self, since: datetime) -> list[StoryDoc]:
+        """Stories updated since ``since``, as the clusterer compares them."""
+        ...
+
+    def create_story(self, entry: StoredEntry, doc: StoryDoc, now: datetime) -> Story: ...
+
+    def attach_to_story(self, story_id: int, entry: StoredEntry, doc: StoryDoc, now: datetime) -> Story: ...
+
+    def story_material(self, story_id: int) -> list[tuple[StoredEntry, Article | None, str]]:
+        """Every entry of a story with its article (if any) and its feed's display name."""
+        ...
+
+    # briefings -------------------------------------------------------------
+    def save_briefing(self, briefing: Briefing) -> None:
+        """Insert or replace (by id), keeping the full-text index in step."""
+        ...
+
+    def get_briefing(self, briefing_id: str) -> Briefing | None: ...
+
+    def search_briefings(
+        self, fts_query: str, *, limit: int, channel_id: str | None = None
+    ) -> list[Briefing]:
+        """Briefings matching an FTS5 query, best first. Raises ``QueryError`` when the
+        query is not valid FTS5."""
+        ...
+
+    def latest_briefings(self, *, limit: int, channel_id: str | None = None) -> list[Briefing]: ...
+
+    def briefing_feed_ids(self, briefing_id: str) -> list[int]: ...
+
+    # channels, topics and subscriptions -------------------------------------
+    def ensure_channel(self, channel_id: str, now: datetime) -> Channel: ...
+
+    def get_channel(self, channel_id: str) -> Channel | None: ...
+
+    def save_channel(self, channel: Channel) -> None: ...
+
+    def list_channels(self) -> list[Channel]: ...
+
+    def subscribe(self, channel_id: str, feed_id: int, now: datetime) -> bool:
+        """True if the subscription is new."""
+        ...
+
+    def unsubscribe(self, channel_id: str, feed_id: int) -> bool: ...
+
+    def channel_feeds(self, channel_id: str) -> list[Feed]: ...
+
+    def channels_for_feeds(self, feed_ids: Sequence[int]) -> list[Channel]: ...
+
+    def save_topic(self, topic: Topic) -> None: ...
+
+    def remove_topic(self, channel_id: str, slug: str) -> bool: ...
+
+    def channel_topics(self, channel_id: str) -> list[Topic]: ...
+
+    # outbox ----------------------------------------------------------------
+    def enqueue_delivery(
+        self,
+        channel_id: str,
+        briefing_id: str,
+        *,
+        revision: int,
+        state: DeliveryState,
+        now: datetime,
+    ) -> bool:
+        """One outbox row per (channel, briefing, revision); False if it exists."""
+        ...
+
+    def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+        """Pending and interrupted (``sending``) rows that may be attempted now, in
+        creation order per channel."""
+        ...
+
+    def mark_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        message_ref: str | None = None,
+        error: str | None = None,
+        not_before: datetime | None = None,
+        now: datetime,
+    ) -> None: ...
+
+    def posted_ref(self, channel_id: str, briefing_id: str) -> str | None:
+        """The message id of the first post of a briefing in a channel, if sent."""
+        ...
+
+    def held_deliveries(self, channel_id: str) -> list[Delivery]: ...
+
+
+class CommandContext(Protocol):
+    """Who asked, where: passed from an adapter into the command layer."""
+
+    channel_id: str
+    user_id: str
+    is_admin: bool
+
+
+class Responder(Protocol):
+    async def __call__(self, reply: Reply) -> None: ...

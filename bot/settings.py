@@ -1,0 +1,157 @@
+"""One settings object, read from the environment (prefix ``SIGNALDESK_``) and ``.env``.
+
+Slack and Discord use their platforms' conventional variable names (``SLACK_BOT_TOKEN``,
+``DISCORD_TOKEN`` …). Every field is listed in ``.env.example``; a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import ConfigError
+
+
+def _plain(name: str) -> AliasChoices:
+    """A field read from an unprefixed, conventional variable (e.g. SLACK_BOT_TOKEN)."""
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SIGNALDESK_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+        populate_by_name=True,
+    )
+
+    # storage
+    database: str = Field(
+        "signaldesk.db", description="SQLite file path, or :memory: for a throwaway database."
+    )
+
+    # polling
+    poll_interval: int = Field(900, ge=30, description="Default seconds between polls of a feed.")
+    max_backoff: int = Field(
+        86_400, ge=60, description="Longest wait in seconds after repeated feed failures."
+    )
+    first_poll_limit: int = Field(
+        3, ge=0, le=50, description="A newly added feed briefs only this many newest entries."
+    )
+    concurrency: int = Field(
+        50, ge=1, le=5000, description="Fetches in flight at once, across all hosts."
+    )
+    per_host_concurrency: int = Field(
+        2, ge=1, le=100, description="Fetches in flight at once to one host (politeness)."
+    )
+    failure_notice_after: int = Field(
+        5, ge=1, description="Consecutive failures before a channel is told a feed is failing."
+    )
+
+    # fetching
+    fetch_timeout: float = Field(20.0, gt=0, le=300, description="Seconds for one whole fetch.")
+    max_response_bytes: int = Field(
+        5_000_000, ge=10_000, description="Largest feed or page body accepted (decompressed)."
+    )
+    max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed per fetch.")
+    allow_private_networks: bool = Field(
+        False,
+        description="Allow feeds on loopback/private addresses (self-hosted feeds, the demo).",
+    )
+    user_agent: str = Field(
+        "SignalDesk/0.1 (+https://github.com/signaldesk/signaldesk)",
+        description="User-Agent sent with every request.",
+    )
+    fetch_pages: bool = Field(
+        True, description="Fetch linked article pages (else use the feed's own text)."
+    )
+
+    # briefing
+    cluster_window_hours: int = Field(
+        72, ge=1, description="How far back a new entry may join an existing story."
+    )
+
+    # delivery
+    delivery_retry_max: int = Field(
+        3600, ge=1, description="Longest wait in seconds between retries of a failed post."
+    )
+
+    # logging
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+
+    # Slack (conventional names)
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=_plain("SLACK_BOT_TOKEN"), description="Bot token (xoxb-…)."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_plain("SLACK_SIGNING_SECRET"),
+        description="Verifies requests in HTTP mode.",
+    )
+    slack_app_token: SecretStr | None = Field(
+        None,
+        validation_alias=_plain("SLACK_APP_TOKEN"),
+        description="App-level token (xapp-…): enables Socket Mode.",
+    )
+    slack_api_url: str | None = Field(
+        None, description="Slack Web API base URL (tests point it at a local server)."
+    )
+
+    # Discord (conventional names)
+    discord_token: SecretStr | None = Field(
+        None, validation_alias=_plain("DISCORD_TOKEN"), description="Bot token."
+    )
+    discord_guild_id: int | None = Field(
+        None,
+        validation_alias=_plain("DISCORD_GUILD_ID"),
+        description="Sync commands to this server only (fast during setup).",
+    )
+    discord_api_url: str | None = Field(
+        None, description="Discord REST base URL (tests point it at a local server)."
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a file path or :memory:")
+        return value
+
+    @property
+    def database_path(self) -> Path | None:
+        return None if self.database == ":memory:" else Path(self.database)
+
+
+def env_name(field: str) -> str:
+    """The environment variable a settings field is read from."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return "SIGNALDESK_" + field.upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings. A bad value raises ``ConfigError`` with one line naming
+    the variable, what is wrong, and the value's expected form."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        name = env_name(field) if field in Settings.model_fields else field
+        raise ConfigError(
+            f"setting {name} is invalid: {first['msg']} (check your environment or .env file)"
+        ) from None
