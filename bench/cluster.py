@@ -1,0 +1,194 @@
+"""Story-clustering quality: our clusterer against a TF-IDF single-link baseline.
+
+Reads the labelled dev sets in place from ``../shared/eval/clusters/`` (never copied
+into the repository) and gives the systems only ``title``, ``text``, ``source`` and
+``url`` — never ``cluster`` or ``meta``. Reports pairwise and B-cubed
+precision/recall/F1 against ``cluster`` and our throughput in items per second.
+
+    .venv/bin/python bench/cluster.py                 # default threshold
+    .venv/bin/python bench/cluster.py --threshold 0.25 --threshold 0.3   # sweep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.cluster import DEFAULT_THRESHOLD, StoryClusterer, cluster_items
+
+EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval" / "clusters"
+DATASETS = ("allsides_roundups_dev.jsonl", "ecbplus_dev.jsonl")
+VISIBLE = ("title", "text", "source", "url")  # what a system may see
+
+
+def load(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The visible fields of each item, and the gold labels kept apart."""
+    items, gold = [], []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                items.append({k: row.get(k) or "" for k in VISIBLE})
+                gold.append(str(row["cluster"]))
+    return items, gold
+
+
+# ------------------------------------------------------------------------ metrics
+
+
+def pairwise(pred: Sequence[Any], gold: Sequence[Any]) -> tuple[float, float, float]:
+    """Precision/recall/F1 over item pairs placed in the same cluster.
+
+    Counted from the contingency table (pairs = n·(n-1)/2 per cell), not by
+    enumerating pairs."""
+
+    def pairs(counter: Counter[Any]) -> int:
+        return sum(n * (n - 1) // 2 for n in counter.values())
+
+    both = pairs(Counter(zip(pred, gold, strict=True)))
+    in_pred, in_gold = pairs(Counter(pred)), pairs(Counter(gold))
+    p = both / in_pred if in_pred else 1.0
+    r = both / in_gold if in_gold else 1.0
+    return p, r, _f1(p, r)
+
+
+def bcubed(pred: Sequence[Any], gold: Sequence[Any]) -> tuple[float, float, float]:
+    """B-cubed precision/recall/F1: per item, the share of its predicted cluster that
+    is in its gold cluster (precision) and vice versa (recall), averaged over items."""
+    cell = Counter(zip(pred, gold, strict=True))
+    size_pred, size_gold = Counter(pred), Counter(gold)
+    n = len(pred)
+    p = sum(cell[(a, b)] / size_pred[a] for a, b in zip(pred, gold, strict=True)) / n
+    r = sum(cell[(a, b)] / size_gold[b] for a, b in zip(pred, gold, strict=True)) / n
+    return p, r, _f1(p, r)
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+# ----------------------------------------------------------------------- baseline
+
+_WORD = re.compile(r"\w\w+", re.UNICODE)
+
+
+def baseline(items: Sequence[dict[str, Any]], threshold: float = 0.5) -> list[int]:
+    """TF-IDF cosine, single link at ``threshold``, over title + text.
+
+    The textbook set-up (scikit-learn's defaults, reimplemented): lower-cased word
+    tokens of two or more characters, raw term counts, smoothed IDF
+    ``ln((1 + n) / (1 + df)) + 1`` over the whole set, L2-normalised vectors; every
+    pair at or above the threshold is linked and clusters are connected components.
+    """
+    docs = [Counter(_WORD.findall(f"{it['title']} {it['text']}".lower())) for it in items]
+    n = len(docs)
+    df: Counter[str] = Counter()
+    for d in docs:
+        df.update(d.keys())
+    idf = {t: math.log((1 + n) / (1 + c)) + 1.0 for t, c in df.items()}
+    vecs = []
+    for d in docs:
+        v = {t: c * idf[t] for t, c in d.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        vecs.append({t: x / norm for t, x in v.items()})
+    # Sparse all-pairs dot products through an inverted index.
+    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for i, v in enumerate(vecs):
+        for t, x in v.items():
+            postings[t].append((i, x))
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, v in enumerate(vecs):
+        dots: dict[int, float] = defaultdict(float)
+        for t, x in v.items():
+            for j, y in postings[t]:
+                if j > i:
+                    dots[j] += x * y
+        for j, s in dots.items():
+            if s >= threshold:
+                parent[find(i)] = find(j)
+    roots: dict[int, int] = {}
+    return [roots.setdefault(find(i), len(roots)) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- main
+
+
+def evaluate(path: Path, thresholds: Sequence[float]) -> None:
+    items, gold = load(path)
+    clusters = len(set(gold))
+    print(f"\n## {path.name}: {len(items)} items, {clusters} gold clusters")
+    base = baseline(items)
+    bp, bb = pairwise(base, gold), bcubed(base, gold)
+    header = (
+        f"{'system':<22} {'pw P':>6} {'pw R':>6} {'pw F1':>6}  "
+        f"{'B3 P':>6} {'B3 R':>6} {'B3 F1':>6}  {'clusters':>8} {'items/s':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    _row("baseline tfidf@0.50", bp, bb, len(set(base)), None)
+    for th in thresholds:
+        start = time.perf_counter()
+        ours = cluster_items(items, StoryClusterer(threshold=th))
+        rate = len(items) / (time.perf_counter() - start)
+        op, ob = pairwise(ours, gold), bcubed(ours, gold)
+        _row(f"ours@{th:.2f}", op, ob, len(set(ours)), rate)
+        print(
+            f"{'  delta vs baseline':<22} {op[0] - bp[0]:>+6.3f} {op[1] - bp[1]:>+6.3f} "
+            f"{op[2] - bp[2]:>+6.3f}  {ob[0] - bb[0]:>+6.3f} {ob[1] - bb[1]:>+6.3f} "
+            f"{ob[2] - bb[2]:>+6.3f}"
+        )
+
+
+def _row(
+    name: str,
+    pw: tuple[float, float, float],
+    b3: tuple[float, float, float],
+    n: int,
+    rate: float | None,
+) -> None:
+    speed = f"{rate:>8.0f}" if rate is not None else f"{'':>8}"
+    print(
+        f"{name:<22} {pw[0]:>6.3f} {pw[1]:>6.3f} {pw[2]:>6.3f}  "
+        f"{b3[0]:>6.3f} {b3[1]:>6.3f} {b3[2]:>6.3f}  {n:>8} {speed}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        action="append",
+        help=f"our similarity threshold (repeat to sweep; default {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
+    args = parser.parse_args(argv)
+    thresholds = args.threshold or [DEFAULT_THRESHOLD]
+    for name in DATASETS:
+        path = args.eval_dir / name
+        if not path.exists():
+            print(f"missing {path}; skipped", file=sys.stderr)
+            continue
+        evaluate(path, thresholds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

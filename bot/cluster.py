@@ -1,0 +1,495 @@
+"""Story clustering: decide whether a new entry reports a story we have already seen.
+
+Two feeds that report the same event should give one briefing with two sources; two
+different events of the same kind (two earthquakes, two product launches) must stay
+apart. The clusterer compares a cheap, storable *fingerprint* of each entry — weighted
+title and lead-text terms — with the fingerprints of recent stories.
+
+Why it works the way it does:
+
+- Same-event reports share the *specific* words of the event: names, places, numbers,
+  rare verbs. Different events of the same kind share the *generic* words ("earthquake",
+  "magnitude", "killed"). So terms are weighted by an IDF that is learned online from
+  everything the clusterer has seen, and name-like tokens (capitalised mid-sentence,
+  numbers) get an extra boost.
+- Outlets frame headlines differently, so the lead text counts as much as the title; the
+  lead (not the whole article) is used because later paragraphs drift into background
+  shared by many related stories.
+- A story's fingerprint is the centroid of its entries' fingerprints, so the store keeps
+  one compact JSON string per story and a long-running story does not chain into a
+  neighbouring one the way single-link clustering does.
+
+Pure standard library: the poll path runs this for every new entry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any
+
+from bot.models import StoryDoc
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "ClusterIndex",
+    "Fingerprint",
+    "StoryClusterer",
+    "cluster_items",
+    "run_cluster_cli",
+]
+
+#: Similarity at or above which an entry joins a story (tuned on the dev sets in
+#: ``bench/cluster.py``; see that script for the sweep).
+DEFAULT_THRESHOLD = 0.35
+DEFAULT_WINDOW = timedelta(hours=72)
+
+# Fingerprint budget: enough terms to tell events apart, small enough to store per story.
+_MAX_TERMS = 96
+_LEAD_TOKENS = 160  # content tokens of text kept; later paragraphs are background
+_TITLE_WEIGHT = 2.0  # a headline word counts like two lead words
+_NAME_BOOST = 1.6  # proper-noun-like and numeric tokens
+
+_STOPWORD_TEXT = """
+    a about above after again against all almost also although am among an and another
+    any are around as at be became because been before being below between both but by
+    can could did do does doing down during each either else enough even ever every few
+    for from further get gets got had has have having he her here hers herself him
+    himself his how however i if in into is it its itself just last least less let like
+    made make many may me might more most much must my myself near neither never new
+    next no nor not now of off often on once one only or other others our ours ourselves
+    out over own per perhaps quite rather really said same say says see seem seemed
+    several shall she should since so some still such than that the their theirs them
+    themselves then there these they this those though through thus to too toward
+    towards under until up upon us very via was we well were what whatever when where
+    whether which while who whom whose why will with within without would yet you your
+    yours yourself yourselves s t d ll m re ve don didn doesn isn wasn weren won wouldn
+    couldn shouldn hasn haven hadn aren ain mr mrs ms dr according told tell tells
+    reported reports report reporting week today yesterday tomorrow monday tuesday
+    wednesday thursday friday saturday sunday year years day days time times people
+    news via first two three four five six seven eight nine ten update updated
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# Capitalised words that are not names (months, rubrics).
+_NOT_NAME_TEXT = """
+    january february march april may june july august september october november
+    december breaking exclusive watch video photos live opinion analysis
+"""
+_NOT_NAMES = _STOPWORDS | frozenset(_NOT_NAME_TEXT.split())
+_TOKEN = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*", re.UNICODE)
+_NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
+_SENTENCE_END = re.compile(r"[.!?:;\"“”]$")
+
+
+def _stem(word: str) -> str:
+    """Stemming-lite: fold plurals and common verb endings so "quakes"/"quake" and
+    "launched"/"launches" meet. Crude by design; both sides get the same treatment."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("ing") and len(word) > 5:
+        word = word[:-3]
+    elif word.endswith("ed") and len(word) > 4:
+        word = word[:-2]
+    elif word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    # "stopped" -> "stopp" -> "stop"
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiousl":
+        word = word[:-1]
+    return word
+
+
+def _terms(text: str, limit: int | None = None) -> dict[str, float]:
+    """Weighted content terms of ``text``: stopwords dropped, stemmed, name-like and
+    numeric tokens boosted. ``limit`` caps how many content tokens are read."""
+    counts: dict[str, float] = defaultdict(float)
+    if not text:
+        return counts
+    text = unicodedata.normalize("NFKC", text)
+    seen = 0
+    sentence_start = True
+    for match in _TOKEN.finditer(text):
+        raw = match.group(0).replace("’", "'")
+        if raw.endswith(("'s", "'S")):
+            raw = raw[:-2]
+        lower = raw.lower()
+        starts = sentence_start
+        # The next token starts a sentence if this one ends with terminal punctuation
+        # (look at the character right after the token).
+        end = match.end()
+        nxt = text[end : end + 2]
+        sentence_start = bool(nxt) and (nxt[0] in ".!?\n" or nxt.startswith(": "))
+        if lower in _STOPWORDS or (len(lower) < 2 and not lower.isdigit()):
+            continue
+        weight = 1.0
+        if _NUMBER.match(raw):
+            term = raw.replace(",", "")
+            weight = _NAME_BOOST
+        else:
+            term = _stem(lower.replace("'", "").replace(".", ""))
+            if raw[0].isupper() and not starts and lower not in _NOT_NAMES:
+                weight = _NAME_BOOST
+        counts[term] += weight
+        seen += 1
+        if limit is not None and seen >= limit:
+            break
+    return counts
+
+
+@dataclass(slots=True)
+class Fingerprint:
+    """A compact, storable summary of a story or entry: weighted terms (before IDF).
+
+    ``terms`` maps a normalised term to its weight (title terms count double);
+    ``size`` is how many entries were merged into it (1 for a single entry).
+    Serialise with :meth:`to_json` and keep one per story.
+    """
+
+    terms: dict[str, float] = field(default_factory=dict)
+    size: int = 1
+
+    def to_json(self) -> str:
+        """A compact JSON string (a few hundred bytes to ~2 KB)."""
+        return json.dumps(
+            {"v": 1, "n": self.size, "t": {k: round(w, 2) for k, w in self.terms.items()}},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, data: str) -> Fingerprint:
+        """Inverse of :meth:`to_json`. Raises ``ValueError`` on malformed input."""
+        try:
+            obj = json.loads(data)
+            terms = {str(k): float(w) for k, w in obj["t"].items()}
+            size = int(obj.get("n", 1))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"not a fingerprint: {exc}") from exc
+        return cls(terms=terms, size=max(1, size))
+
+    def merged(self, other: Fingerprint) -> Fingerprint:
+        """The centroid of two fingerprints (weighted by their sizes), capped to the
+        fingerprint budget so a story's stored fingerprint stays small."""
+        total = self.size + other.size
+        acc: dict[str, float] = defaultdict(float)
+        for k, w in self.terms.items():
+            acc[k] += w * self.size / total
+        for k, w in other.terms.items():
+            acc[k] += w * other.size / total
+        return Fingerprint(terms=_top(acc, _MAX_TERMS), size=total)
+
+
+def _top(weights: Mapping[str, float], k: int) -> dict[str, float]:
+    if len(weights) <= k:
+        return dict(weights)
+    best = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return dict(best)
+
+
+class StoryClusterer:
+    """Decides which story an entry belongs to.
+
+    IDF is learned online: every fingerprint passed to :meth:`observe` (``assign``,
+    ``cluster_items`` and ``ClusterIndex.add`` do it for you) updates the document
+    frequencies, so the longer it runs, the better it knows which words are generic.
+    """
+
+    def __init__(
+        self, *, threshold: float = DEFAULT_THRESHOLD, window: timedelta = DEFAULT_WINDOW
+    ) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+        self.threshold = threshold
+        self.window = window
+        self._df: Counter[str] = Counter()
+        self._docs = 0
+
+    # ------------------------------------------------------------------ fingerprints
+
+    def fingerprint(self, title: str, text: str) -> Fingerprint:
+        """Fingerprint an entry from its title and (lead) text. Cheap and pure."""
+        terms: dict[str, float] = defaultdict(float)
+        for term, w in _terms(title).items():
+            terms[term] += w * _TITLE_WEIGHT
+        for term, w in _terms(text, limit=_LEAD_TOKENS).items():
+            terms[term] += w
+        # Sublinear term frequency: a name repeated ten times is not ten times the
+        # evidence, and it must not drown the rest of the lead.
+        weights = {k: 1.0 + math.log(w) if w >= 1.0 else w for k, w in terms.items()}
+        return Fingerprint(terms=_top(weights, _MAX_TERMS), size=1)
+
+    def observe(self, fp: Fingerprint) -> None:
+        """Count ``fp``'s terms into the document frequencies used for IDF."""
+        self._docs += 1
+        self._df.update(fp.terms.keys())
+
+    def idf(self, term: str) -> float:
+        """Smoothed inverse document frequency of ``term`` over what was observed."""
+        return math.log((self._docs + 1) / (self._df.get(term, 0) + 1)) + 1.0
+
+    # -------------------------------------------------------------------- similarity
+
+    def _vector(self, fp: Fingerprint) -> tuple[dict[str, float], float]:
+        vec = {k: w * self.idf(k) for k, w in fp.terms.items()}
+        norm = math.sqrt(sum(v * v for v in vec.values()))
+        return vec, norm
+
+    def similarity(self, a: Fingerprint, b: Fingerprint) -> float:
+        """Cosine similarity of the IDF-weighted fingerprints, in [0, 1]."""
+        va, na = self._vector(a)
+        vb, nb = self._vector(b)
+        return _cosine(va, na, vb, nb)
+
+    def within_window(self, a: datetime | None, b: datetime | None) -> bool:
+        """True when the two times are within the window (or either is unknown)."""
+        if a is None or b is None:
+            return True
+        return abs(_aware(a) - _aware(b)) <= self.window
+
+    def assign(
+        self, doc: StoryDoc, candidates: Sequence[tuple[StoryDoc, Fingerprint]]
+    ) -> int | None:
+        """The ``story_id`` of the most similar candidate story within the time window
+        whose similarity reaches the threshold, or ``None`` to open a new story.
+
+        Candidates are ``(story, story fingerprint)`` pairs; the story's ``published``
+        is its latest entry's time. The entry's terms are counted into the IDF.
+        """
+        fp = self.fingerprint(doc.title, doc.text)
+        self.observe(fp)
+        va, na = self._vector(fp)
+        best_id: int | None = None
+        best = self.threshold
+        for story, sfp in candidates:
+            if story.story_id is None or not self.within_window(doc.published, story.published):
+                continue
+            vb, nb = self._vector(sfp)
+            score = _cosine(va, na, vb, nb)
+            if score >= best:
+                best, best_id = score, story.story_id
+        return best_id
+
+
+def _cosine(va: Mapping[str, float], na: float, vb: Mapping[str, float], nb: float) -> float:
+    if na == 0.0 or nb == 0.0:
+        return 0.0
+    if len(va) > len(vb):
+        va, vb = vb, va
+    dot = sum(w * vb[k] for k, w in va.items() if k in vb)
+    return min(1.0, dot / (na * nb))
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------- index
+
+
+@dataclass(slots=True)
+class _Entry:
+    fp: Fingerprint
+    published: datetime | None
+
+
+class ClusterIndex:
+    """An in-memory inverted index of recent story fingerprints for fast matching.
+
+    ``match`` only scores stories that share at least one informative term with the
+    entry, so the poll path stays fast with thousands of recent stories. Stories older
+    than the window (relative to the newest time seen) are pruned on ``add``.
+    """
+
+    # Postings longer than this share of the index are generic words: skip them when
+    # gathering candidates (they still count in the score).
+    _COMMON = 0.2
+
+    def __init__(self, clusterer: StoryClusterer | None = None) -> None:
+        self.clusterer = clusterer or StoryClusterer()
+        self._stories: dict[int, _Entry] = {}
+        self._postings: dict[str, set[int]] = defaultdict(set)
+        self._latest: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self._stories)
+
+    def fingerprint_of(self, story_id: int) -> Fingerprint | None:
+        """The story's current (centroid) fingerprint, e.g. to persist it."""
+        entry = self._stories.get(story_id)
+        return entry.fp if entry else None
+
+    def add(self, story_id: int, fingerprint: Fingerprint, published: datetime | None) -> None:
+        """Add an entry to a story: a new story, or merged into an existing one's
+        centroid. Counts the fingerprint into the clusterer's IDF."""
+        self.clusterer.observe(fingerprint)
+        old = self._stories.get(story_id)
+        if old is not None:
+            self._unpost(story_id, old.fp)
+            fp = old.fp.merged(fingerprint)
+            pub = _later(old.published, published)
+        else:
+            fp, pub = fingerprint, published
+        self._stories[story_id] = _Entry(fp, pub)
+        for term in fp.terms:
+            self._postings[term].add(story_id)
+        if published is not None:
+            self._latest = _later(self._latest, published)
+            self._prune()
+
+    def match(self, fingerprint: Fingerprint, published: datetime | None) -> int | None:
+        """The best story for ``fingerprint`` at or above the threshold, or ``None``."""
+        clusterer = self.clusterer
+        if not self._stories:
+            return None
+        limit = max(8, int(self._COMMON * len(self._stories)))
+        candidates: set[int] = set()
+        for term in fingerprint.terms:
+            posting = self._postings.get(term)
+            if posting and len(posting) <= limit:
+                candidates |= posting
+        if not candidates:
+            return None
+        va, na = clusterer._vector(fingerprint)
+        best_id: int | None = None
+        best = clusterer.threshold
+        for sid in candidates:
+            entry = self._stories[sid]
+            if not clusterer.within_window(published, entry.published):
+                continue
+            vb, nb = clusterer._vector(entry.fp)
+            score = _cosine(va, na, vb, nb)
+            if score > best or (score == best and best_id is None):
+                best, best_id = score, sid
+        return best_id
+
+    def _unpost(self, story_id: int, fp: Fingerprint) -> None:
+        for term in fp.terms:
+            posting = self._postings.get(term)
+            if posting is not None:
+                posting.discard(story_id)
+                if not posting:
+                    del self._postings[term]
+
+    def _prune(self) -> None:
+        if self._latest is None:
+            return
+        horizon = _aware(self._latest) - self.clusterer.window
+        stale = [
+            sid
+            for sid, e in self._stories.items()
+            if e.published is not None and _aware(e.published) < horizon
+        ]
+        for sid in stale:
+            self._unpost(sid, self._stories.pop(sid).fp)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if _aware(a) >= _aware(b) else b
+
+
+# ---------------------------------------------------------------------------- batch
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"bad 'published' time: {value!r}") from exc
+
+
+def cluster_items(
+    items: Sequence[Mapping[str, Any]], clusterer: StoryClusterer | None = None
+) -> list[int]:
+    """Cluster ``items`` online, in input order; returns one label per item.
+
+    Each item is a mapping with ``title`` (required), and optional ``text``,
+    ``published`` (datetime, ISO 8601 string or epoch seconds) and ``source``.
+    An item joins the best earlier cluster or opens a new one; labels are 0, 1, 2…
+    in order of first appearance. Raises ``ValueError`` for an item without a title.
+    """
+    index = ClusterIndex(clusterer)
+    labels: list[int] = []
+    opened = 0
+    for n, item in enumerate(items):
+        title = item.get("title")
+        if not isinstance(title, str):
+            raise ValueError(f"item {n}: missing 'title'")
+        text = item.get("text") or ""
+        if not isinstance(text, str):
+            raise ValueError(f"item {n}: 'text' must be a string")
+        published = _parse_time(item.get("published"))
+        fp = index.clusterer.fingerprint(title, text)
+        label = index.match(fp, published)
+        if label is None:
+            label, opened = opened, opened + 1
+        labels.append(label)
+        index.add(label, fp, published)
+    return labels
+
+
+def run_cluster_cli(stdin: IO[str], stdout: IO[str], stderr: IO[str] | None = None) -> int:
+    """``signaldesk cluster``: read JSON Lines ``{"id", "title", "text"?, "published"?,
+    "source"?}`` from ``stdin``, write each object back with an added ``"cluster"``
+    label. On bad input, write one line to stderr and return 2 (nothing is written to
+    stdout then); otherwise return 0."""
+    err = stderr if stderr is not None else sys.stderr
+    items: list[dict[str, Any]] = []
+    for lineno, line in enumerate(stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            err.write(f"error: line {lineno}: invalid JSON ({exc.args[0]})\n")
+            return 2
+        if not isinstance(obj, dict):
+            err.write(f"error: line {lineno}: expected a JSON object\n")
+            return 2
+        if not isinstance(obj.get("title"), str):
+            err.write(f'error: line {lineno}: missing "title"\n')
+            return 2
+        items.append(obj)
+    try:
+        labels = cluster_items(items)
+    except ValueError as exc:
+        err.write(f"error: {exc}\n")
+        return 2
+    for obj, label in zip(items, labels, strict=True):
+        stdout.write(json.dumps({**obj, "cluster": label}, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _throughput(clusterer: StoryClusterer, items: Iterable[tuple[str, str]]) -> float:
+    """Items per second of fingerprint + match + add (used by the benchmark)."""
+    index = ClusterIndex(clusterer)
+    start = time.perf_counter()
+    count = 0
+    for count, (title, text) in enumerate(items, start=1):
+        fp = clusterer.fingerprint(title, text)
+        sid = index.match(fp, None)
+        index.add(sid if sid is not None else count, fp, None)
+    elapsed = time.perf_counter() - start
+    return count / elapsed if elapsed > 0 else float("inf")
