@@ -150,6 +150,7 @@ class StoryDoc(_Model):
     title: str
     text: str = ""
     published: datetime | None = None
+    fingerprint: str | None = None  # the clusterer's serialized fingerprint, when stored
 
 
 # ------------------------------------------------------------------------ briefings
@@ -255,17 +256,20 @@ class DeliveryState(StrEnum):
     FAILED = "failed"  # given up after a permanent error (recorded with the reason)
 
 
+DeliveryKind = Literal["post", "update"]
+
+
 class Delivery(_Model):
     """One row of the outbox: one (channel, briefing, revision)."""
 
     id: int
     channel_id: str
     briefing_id: str
-    revision: int = 1  # 1 = the first post; > 1 = an update of that post
+    kind: DeliveryKind = "post"
+    revision: int = 1  # the briefing revision this row carries
     state: DeliveryState
     attempts: int = 0
     message_ref: str | None = None  # platform message id (Slack ts, Discord snowflake)
-    parent_ref: str | None = None  # for updates: the first post's message id
     last_error: str | None = None
     not_before: datetime | None = None
     created_at: datetime
@@ -293,9 +297,6 @@ class Reply(_Model):
     error: bool = False
     attachment: str | None = None  # e.g. an OPML export
     attachment_name: str | None = None
-
-
-ReplyKind = Literal["text", "briefings"]
 
 
 def canonical_url(url: str) -> str:

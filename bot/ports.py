@@ -15,6 +15,7 @@ from .models import (
     Briefing,
     Channel,
     Delivery,
+    DeliveryKind,
     DeliveryState,
     Feed,
     FeedEntry,
@@ -82,7 +83,9 @@ class Store(Protocol):
     thread (``bot.engine.StoreRunner``) so that it never blocks the event loop."""
 
     # feeds -----------------------------------------------------------------
-    def add_feed(self, url: str, *, name: str | None, now: datetime) -> tuple[Feed, bool]:
+    def add_feed(
+        self, url: str, *, name: str | None, now: datetime, interval_seconds: int = 900
+    ) -> tuple[Feed, bool]:
         """Insert (or find) a feed by URL. Returns (feed, created)."""
         ...
 
@@ -178,6 +181,7 @@ class Store(Protocol):
         channel_id: str,
         briefing_id: str,
         *,
+        kind: DeliveryKind,
         revision: int,
         state: DeliveryState,
         now: datetime,
@@ -201,11 +205,23 @@ class Store(Protocol):
         now: datetime,
     ) -> None: ...
 
+    def has_delivery(self, channel_id: str, briefing_id: str) -> bool:
+        """Whether the channel has (or will get) this briefing in any form."""
+        ...
+
     def posted_ref(self, channel_id: str, briefing_id: str) -> str | None:
         """The message id of the first post of a briefing in a channel, if sent."""
         ...
 
     def held_deliveries(self, channel_id: str) -> list[Delivery]: ...
+
+    def deliveries(self, channel_id: str | None = None) -> list[Delivery]: ...
+
+    def backup(self, target: str) -> None:
+        """A consistent copy of the live database."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class CommandContext(Protocol):

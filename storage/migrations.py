@@ -1,0 +1,153 @@
+"""Append-only schema migrations (sqlite-utils ``Migrations``).
+
+Never edit or reorder a migration that has shipped: add a new one. Each runs in a
+transaction together with the record of it having been applied.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("signaldesk")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            name TEXT,
+            title TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            content_hash TEXT,
+            interval_seconds INTEGER NOT NULL,
+            next_poll_at TEXT NOT NULL,
+            primed INTEGER NOT NULL DEFAULT 0,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            last_error_at TEXT,
+            last_success_at TEXT,
+            failing_since TEXT,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX feeds_next_poll ON feeds (next_poll_at)")
+    db.execute(
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            briefing_id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL DEFAULT '',
+            fingerprint TEXT,
+            published TEXT,
+            first_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX stories_updated ON stories (updated_at)")
+    db.execute(
+        """
+        CREATE TABLE entries (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            title TEXT NOT NULL,
+            link TEXT,
+            summary TEXT NOT NULL DEFAULT '',
+            content TEXT NOT NULL DEFAULT '',
+            author TEXT,
+            published TEXT,
+            fetched_at TEXT NOT NULL,
+            story_id INTEGER REFERENCES stories(id),
+            article_title TEXT,
+            article_text TEXT,
+            article_author TEXT,
+            article_from_page INTEGER,
+            UNIQUE (feed_id, key)
+        )
+        """
+    )
+    db.execute("CREATE INDEX entries_story ON entries (story_id)")
+    db.execute(
+        """
+        CREATE TABLE briefings (
+            id TEXT PRIMARY KEY,
+            story_id INTEGER REFERENCES stories(id),
+            headline TEXT NOT NULL,
+            lead TEXT NOT NULL,
+            body TEXT NOT NULL,
+            source_count INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            data TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX briefings_created ON briefings (created_at)")
+    # Full-text index over what a person would search for; kept in step by triggers.
+    db["briefings"].enable_fts(
+        ["headline", "lead", "body"], fts_version="FTS5", create_triggers=True, tokenize="porter"
+    )
+    db.execute(
+        """
+        CREATE TABLE channels (
+            id TEXT PRIMARY KEY,
+            mode TEXT NOT NULL DEFAULT 'realtime',
+            digest_time TEXT,
+            timezone TEXT NOT NULL DEFAULT 'UTC',
+            include_words TEXT NOT NULL DEFAULT '[]',
+            exclude_words TEXT NOT NULL DEFAULT '[]',
+            last_digest_at TEXT,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE subscriptions (
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (channel_id, feed_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX subscriptions_feed ON subscriptions (feed_id)")
+    db.execute(
+        """
+        CREATE TABLE topics (
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            slug TEXT NOT NULL,
+            query TEXT NOT NULL,
+            PRIMARY KEY (channel_id, slug)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            briefing_id TEXT NOT NULL REFERENCES briefings(id),
+            kind TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            message_ref TEXT,
+            last_error TEXT,
+            not_before TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (channel_id, briefing_id, revision)
+        )
+        """
+    )
+    db.execute("CREATE INDEX outbox_state ON outbox (state, channel_id, id)")

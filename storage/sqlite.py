@@ -1,0 +1,683 @@
+"""``SqliteStore``: the engine's state in one SQLite file, through sqlite-utils.
+
+One connection, one writer: the engine calls every method from a single thread
+(``bot.engine.StoreRunner``), so the connection is opened with
+``check_same_thread=False`` and never shared concurrently. WAL mode lets readers (a
+backup, ``sqlite3`` in a shell) look in while the service writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from bot.errors import QueryError, StorageError
+from bot.models import (
+    Article,
+    Briefing,
+    Channel,
+    Delivery,
+    DeliveryKind,
+    DeliveryMode,
+    DeliveryState,
+    Feed,
+    FeedEntry,
+    FetchState,
+    StoredEntry,
+    Story,
+    StoryDoc,
+    Topic,
+    briefing_id_for,
+)
+
+from .migrations import migrations
+
+
+def _ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def open_database(path: str | Path, *, timeout: float = 10.0) -> Database:
+    """Open (creating if needed) and migrate a database. Every failure becomes a
+    ``StorageError`` with one line saying what is wrong with the file."""
+    target = str(path)
+    try:
+        if target != ":memory:":
+            parent = Path(target).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StorageError(
+                    f"database folder {parent} does not exist: create it or set "
+                    "SIGNALDESK_DATABASE to another path"
+                )
+        conn = sqlite3.connect(target, timeout=timeout, check_same_thread=False)
+        db = Database(conn)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if target != ":memory:":
+            db.enable_wal()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(db)
+        return db
+    except StorageError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(_explain(target, exc)) from None
+    except OSError as exc:
+        raise StorageError(f"cannot open database {target}: {exc.strerror or exc}") from None
+
+
+def _explain(target: str, exc: sqlite3.DatabaseError) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return (
+            f"database {target} is locked by another process: stop the other "
+            "signaldesk process or use another SIGNALDESK_DATABASE"
+        )
+    if "readonly" in text or "read-only" in text:
+        return f"database {target} is read-only: fix its permissions or choose a writable path"
+    if "full" in text:
+        return f"database {target} cannot grow: the disk is full; free space and restart"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"database {target} is not a readable SQLite database (corrupt?): restore "
+            "it from a backup (signaldesk backup) or move it aside"
+        )
+    if "unable to open" in text:
+        return f"cannot open database {target}: check the path and its permissions"
+    return f"database {target} failed: {exc}"
+
+
+class SqliteStore:
+    """Implements ``bot.ports.Store``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    def open(cls, path: str | Path) -> SqliteStore:
+        return cls(open_database(path))
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Database]:
+        try:
+            with self.db.atomic():
+                yield self.db
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(_explain("(open database)", exc)) from None
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    def _row(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    # ------------------------------------------------------------------ feeds
+
+    @staticmethod
+    def _feed(row: dict[str, Any]) -> Feed:
+        return Feed(
+            id=row["id"],
+            url=row["url"],
+            name=row["name"],
+            title=row["title"],
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            content_hash=row["content_hash"],
+            interval_seconds=row["interval_seconds"],
+            next_poll_at=_dt(row["next_poll_at"]),
+            primed=bool(row["primed"]),
+            consecutive_failures=row["consecutive_failures"],
+            last_error=row["last_error"],
+            last_error_at=_dt(row["last_error_at"]),
+            last_success_at=_dt(row["last_success_at"]),
+            failing_since=_dt(row["failing_since"]),
+            created_at=_dt(row["created_at"]),
+        )
+
+    def add_feed(
+        self, url: str, *, name: str | None, now: datetime, interval_seconds: int = 900
+    ) -> tuple[Feed, bool]:
+        existing = self.feed_by_url(url)
+        if existing:
+            return existing, False
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO feeds (url, name, interval_seconds, next_poll_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [url, name, interval_seconds, _ts(now), _ts(now)],
+            )
+        feed = self.feed_by_url(url)
+        assert feed is not None
+        return feed, True
+
+    def get_feed(self, feed_id: int) -> Feed | None:
+        row = self._row("SELECT * FROM feeds WHERE id = ?", [feed_id])
+        return self._feed(row) if row else None
+
+    def feed_by_url(self, url: str) -> Feed | None:
+        row = self._row("SELECT * FROM feeds WHERE url = ?", [url])
+        return self._feed(row) if row else None
+
+    def list_feeds(self) -> list[Feed]:
+        return [self._feed(r) for r in self._rows("SELECT * FROM feeds ORDER BY id")]
+
+    def due_feeds(self, now: datetime, limit: int) -> list[Feed]:
+        # Only feeds some channel follows are polled.
+        rows = self._rows(
+            "SELECT * FROM feeds WHERE next_poll_at <= ? "
+            "AND id IN (SELECT feed_id FROM subscriptions) ORDER BY next_poll_at LIMIT ?",
+            [_ts(now), limit],
+        )
+        return [self._feed(r) for r in rows]
+
+    def next_poll_at(self) -> datetime | None:
+        row = self._row(
+            "SELECT min(next_poll_at) AS t FROM feeds WHERE id IN (SELECT feed_id FROM subscriptions)"
+        )
+        return _dt(row["t"]) if row else None
+
+    def record_fetch(self, feed_id: int, state: FetchState, now: datetime) -> Feed:
+        with self._write() as db:
+            if state.ok:
+                db.execute(
+                    """UPDATE feeds SET etag = ?, last_modified = ?,
+                       content_hash = coalesce(?, content_hash), title = coalesce(?, title),
+                       next_poll_at = ?, primed = max(primed, ?), consecutive_failures = 0,
+                       last_success_at = ?, failing_since = NULL WHERE id = ?""",
+                    [
+                        state.etag,
+                        state.last_modified,
+                        state.content_hash,
+                        state.title,
+                        _ts(state.next_poll_at),
+                        int(state.primed),
+                        _ts(now),
+                        feed_id,
+                    ],
+                )
+            else:
+                db.execute(
+                    """UPDATE feeds SET next_poll_at = ?, last_error = ?, last_error_at = ?,
+                       consecutive_failures = consecutive_failures + 1,
+                       failing_since = coalesce(failing_since, ?) WHERE id = ?""",
+                    [_ts(state.next_poll_at), state.error, _ts(now), _ts(now), feed_id],
+                )
+        feed = self.get_feed(feed_id)
+        assert feed is not None
+        return feed
+
+    def remove_feed(self, feed_id: int) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM subscriptions WHERE feed_id = ?", [feed_id])
+
+    # ---------------------------------------------------------------- entries
+
+    @staticmethod
+    def _entry(row: dict[str, Any]) -> StoredEntry:
+        return StoredEntry(
+            id=row["id"],
+            feed_id=row["feed_id"],
+            key=row["key"],
+            title=row["title"],
+            link=row["link"],
+            summary=row["summary"],
+            content=row["content"],
+            author=row["author"],
+            published=_dt(row["published"]),
+            fetched_at=_dt(row["fetched_at"]),
+        )
+
+    def add_entries(
+        self, feed_id: int, entries: Sequence[FeedEntry], now: datetime
+    ) -> list[StoredEntry]:
+        new_ids: list[int] = []
+        with self._write() as db:
+            for entry in entries:
+                cursor = db.execute(
+                    """INSERT INTO entries (feed_id, key, title, link, summary, content, author,
+                       published, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (feed_id, key) DO NOTHING""",
+                    [
+                        feed_id,
+                        entry.key,
+                        entry.title,
+                        entry.link,
+                        entry.summary,
+                        entry.content,
+                        entry.author,
+                        _ts(entry.published),
+                        _ts(now),
+                    ],
+                )
+                if cursor.rowcount == 1 and cursor.lastrowid is not None:
+                    new_ids.append(cursor.lastrowid)
+        if not new_ids:
+            return []
+        marks = ",".join("?" * len(new_ids))
+        rows = self._rows(f"SELECT * FROM entries WHERE id IN ({marks}) ORDER BY id", new_ids)
+        return [self._entry(r) for r in rows]
+
+    def save_article(self, entry_id: int, article: Article) -> None:
+        with self._write() as db:
+            db.execute(
+                """UPDATE entries SET article_title = ?, article_text = ?, article_author = ?,
+                   article_from_page = ? WHERE id = ?""",
+                [article.title, article.text, article.author, int(article.from_page), entry_id],
+            )
+
+    # ---------------------------------------------------------------- stories
+
+    @staticmethod
+    def _story(row: dict[str, Any], entry_ids: list[int]) -> Story:
+        return Story(
+            id=row["id"],
+            briefing_id=row["briefing_id"],
+            title=row["title"],
+            first_seen=_dt(row["first_seen"]),
+            updated_at=_dt(row["updated_at"]),
+            entry_ids=entry_ids,
+        )
+
+    def _load_story(self, story_id: int) -> Story:
+        row = self._row("SELECT * FROM stories WHERE id = ?", [story_id])
+        if row is None:
+            raise KeyError(story_id)
+        ids = [r["id"] for r in self._rows("SELECT id FROM entries WHERE story_id = ? ORDER BY id", [story_id])]
+        return self._story(row, ids)
+
+    def recent_story_docs(self, since: datetime) -> list[StoryDoc]:
+        rows = self._rows(
+            "SELECT id, title, text, fingerprint, published FROM stories "
+            "WHERE updated_at >= ? ORDER BY id",
+            [_ts(since)],
+        )
+        return [
+            StoryDoc(
+                story_id=r["id"],
+                title=r["title"],
+                text=r["text"],
+                fingerprint=r["fingerprint"],
+                published=_dt(r["published"]),
+            )
+            for r in rows
+        ]
+
+    def create_story(self, entry: StoredEntry, doc: StoryDoc, now: datetime) -> Story:
+        briefing_id = briefing_id_for(f"{entry.feed_id}:{entry.key}")
+        with self._write() as db:
+            # A collision of the 40-bit id is unlikely but must not merge two stories.
+            while self._row("SELECT 1 FROM stories WHERE briefing_id = ?", [briefing_id]):
+                briefing_id = briefing_id_for(briefing_id)
+            cursor = db.execute(
+                """INSERT INTO stories (briefing_id, title, text, fingerprint, published,
+                   first_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    briefing_id,
+                    doc.title,
+                    doc.text,
+                    doc.fingerprint,
+                    _ts(doc.published),
+                    _ts(now),
+                    _ts(now),
+                ],
+            )
+            story_id = cursor.lastrowid
+            db.execute("UPDATE entries SET story_id = ? WHERE id = ?", [story_id, entry.id])
+        assert story_id is not None
+        return self._load_story(story_id)
+
+    def attach_to_story(
+        self, story_id: int, entry: StoredEntry, doc: StoryDoc, now: datetime
+    ) -> Story:
+        with self._write() as db:
+            db.execute("UPDATE entries SET story_id = ? WHERE id = ?", [story_id, entry.id])
+            db.execute(
+                "UPDATE stories SET updated_at = ?, fingerprint = coalesce(?, fingerprint) "
+                "WHERE id = ?",
+                [_ts(now), doc.fingerprint, story_id],
+            )
+        return self._load_story(story_id)
+
+    def story_material(self, story_id: int) -> list[tuple[StoredEntry, Article | None, str]]:
+        rows = self._rows(
+            """SELECT e.*, coalesce(f.name, f.title, f.url) AS publisher FROM entries e
+               JOIN feeds f ON f.id = e.feed_id WHERE e.story_id = ? ORDER BY e.id""",
+            [story_id],
+        )
+        out: list[tuple[StoredEntry, Article | None, str]] = []
+        for r in rows:
+            article = None
+            if r["article_text"] is not None:
+                article = Article(
+                    url=r["link"],
+                    title=r["article_title"] or "",
+                    text=r["article_text"],
+                    author=r["article_author"],
+                    published=_dt(r["published"]),
+                    from_page=bool(r["article_from_page"]),
+                )
+            out.append((self._entry(r), article, r["publisher"]))
+        return out
+
+    # -------------------------------------------------------------- briefings
+
+    def save_briefing(self, briefing: Briefing) -> None:
+        body = "\n".join(
+            [b.text for b in briefing.bullets]
+            + [briefing.what_happened, briefing.why_it_matters, briefing.what_to_watch]
+            + [s.title for s in briefing.sources]
+            + [s.publisher for s in briefing.sources]
+        )
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO briefings (id, story_id, headline, lead, body, source_count,
+                   revision, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET headline = excluded.headline,
+                   lead = excluded.lead, body = excluded.body,
+                   source_count = excluded.source_count, revision = excluded.revision,
+                   updated_at = excluded.updated_at, data = excluded.data""",
+                [
+                    briefing.id,
+                    briefing.story_id,
+                    briefing.headline,
+                    briefing.lead,
+                    body,
+                    len(briefing.sources),
+                    briefing.revision,
+                    _ts(briefing.created_at),
+                    _ts(briefing.updated_at),
+                    briefing.model_dump_json(),
+                ],
+            )
+
+    def get_briefing(self, briefing_id: str) -> Briefing | None:
+        row = self._row("SELECT data FROM briefings WHERE id = ?", [briefing_id.strip().lower()])
+        return Briefing.model_validate_json(row["data"]) if row else None
+
+    def _channel_filter(self, channel_id: str | None) -> tuple[str, list[Any]]:
+        if channel_id is None:
+            return "", []
+        return (
+            """ AND b.story_id IN (SELECT e.story_id FROM entries e JOIN subscriptions s
+                 ON s.feed_id = e.feed_id WHERE s.channel_id = ?)""",
+            [channel_id],
+        )
+
+    def search_briefings(
+        self, fts_query: str, *, limit: int, channel_id: str | None = None
+    ) -> list[Briefing]:
+        where, params = self._channel_filter(channel_id)
+        try:
+            rows = self._rows(
+                f"""SELECT b.data FROM briefings_fts JOIN briefings b ON b.rowid = briefings_fts.rowid
+                    WHERE briefings_fts MATCH ? {where}
+                    ORDER BY bm25(briefings_fts) LIMIT ?""",
+                [fts_query, *params, limit],
+            )
+        except sqlite3.OperationalError as exc:
+            raise QueryError(f"not a valid search query: {exc}") from None
+        return [Briefing.model_validate_json(r["data"]) for r in rows]
+
+    def latest_briefings(self, *, limit: int, channel_id: str | None = None) -> list[Briefing]:
+        where, params = self._channel_filter(channel_id)
+        rows = self._rows(
+            f"SELECT b.data FROM briefings b WHERE 1 {where} ORDER BY b.created_at DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [Briefing.model_validate_json(r["data"]) for r in rows]
+
+    def briefing_feed_ids(self, briefing_id: str) -> list[int]:
+        rows = self._rows(
+            """SELECT DISTINCT e.feed_id FROM entries e JOIN stories s ON s.id = e.story_id
+               WHERE s.briefing_id = ? ORDER BY e.feed_id""",
+            [briefing_id],
+        )
+        return [r["feed_id"] for r in rows]
+
+    # ------------------------------------------------------------- channels
+
+    @staticmethod
+    def _channel(row: dict[str, Any]) -> Channel:
+        return Channel(
+            id=row["id"],
+            mode=DeliveryMode(row["mode"]),
+            digest_time=row["digest_time"],
+            timezone=row["timezone"],
+            include_words=json.loads(row["include_words"]),
+            exclude_words=json.loads(row["exclude_words"]),
+            last_digest_at=_dt(row["last_digest_at"]),
+            created_at=_dt(row["created_at"]),
+        )
+
+    def ensure_channel(self, channel_id: str, now: datetime) -> Channel:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO channels (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+                [channel_id, _ts(now)],
+            )
+        channel = self.get_channel(channel_id)
+        assert channel is not None
+        return channel
+
+    def get_channel(self, channel_id: str) -> Channel | None:
+        row = self._row("SELECT * FROM channels WHERE id = ?", [channel_id])
+        return self._channel(row) if row else None
+
+    def save_channel(self, channel: Channel) -> None:
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO channels (id, mode, digest_time, timezone, include_words,
+                   exclude_words, last_digest_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET mode = excluded.mode,
+                   digest_time = excluded.digest_time, timezone = excluded.timezone,
+                   include_words = excluded.include_words, exclude_words = excluded.exclude_words,
+                   last_digest_at = excluded.last_digest_at""",
+                [
+                    channel.id,
+                    channel.mode.value,
+                    channel.digest_time,
+                    channel.timezone,
+                    json.dumps(channel.include_words),
+                    json.dumps(channel.exclude_words),
+                    _ts(channel.last_digest_at),
+                    _ts(channel.created_at or datetime.now(UTC)),
+                ],
+            )
+
+    def list_channels(self) -> list[Channel]:
+        return [self._channel(r) for r in self._rows("SELECT * FROM channels ORDER BY id")]
+
+    def subscribe(self, channel_id: str, feed_id: int, now: datetime) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO subscriptions (channel_id, feed_id, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [channel_id, feed_id, _ts(now)],
+            )
+        return cursor.rowcount == 1
+
+    def unsubscribe(self, channel_id: str, feed_id: int) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM subscriptions WHERE channel_id = ? AND feed_id = ?",
+                [channel_id, feed_id],
+            )
+        return cursor.rowcount == 1
+
+    def channel_feeds(self, channel_id: str) -> list[Feed]:
+        rows = self._rows(
+            "SELECT f.* FROM feeds f JOIN subscriptions s ON s.feed_id = f.id "
+            "WHERE s.channel_id = ? ORDER BY f.id",
+            [channel_id],
+        )
+        return [self._feed(r) for r in rows]
+
+    def channels_for_feeds(self, feed_ids: Sequence[int]) -> list[Channel]:
+        if not feed_ids:
+            return []
+        marks = ",".join("?" * len(feed_ids))
+        rows = self._rows(
+            f"""SELECT * FROM channels WHERE id IN
+                (SELECT channel_id FROM subscriptions WHERE feed_id IN ({marks})) ORDER BY id""",
+            list(feed_ids),
+        )
+        return [self._channel(r) for r in rows]
+
+    def save_topic(self, topic: Topic) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO topics (channel_id, slug, query) VALUES (?, ?, ?) "
+                "ON CONFLICT (channel_id, slug) DO UPDATE SET query = excluded.query",
+                [topic.channel_id, topic.slug, topic.query],
+            )
+
+    def remove_topic(self, channel_id: str, slug: str) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "DELETE FROM topics WHERE channel_id = ? AND slug = ?", [channel_id, slug]
+            )
+        return cursor.rowcount == 1
+
+    def channel_topics(self, channel_id: str) -> list[Topic]:
+        rows = self._rows(
+            "SELECT * FROM topics WHERE channel_id = ? ORDER BY slug", [channel_id]
+        )
+        return [Topic(**r) for r in rows]
+
+    # ---------------------------------------------------------------- outbox
+
+    @staticmethod
+    def _delivery(row: dict[str, Any]) -> Delivery:
+        return Delivery(
+            id=row["id"],
+            channel_id=row["channel_id"],
+            briefing_id=row["briefing_id"],
+            kind=row["kind"],
+            revision=row["revision"],
+            state=DeliveryState(row["state"]),
+            attempts=row["attempts"],
+            message_ref=row["message_ref"],
+            last_error=row["last_error"],
+            not_before=_dt(row["not_before"]),
+            created_at=_dt(row["created_at"]),
+        )
+
+    def enqueue_delivery(
+        self,
+        channel_id: str,
+        briefing_id: str,
+        *,
+        kind: DeliveryKind,
+        revision: int,
+        state: DeliveryState,
+        now: datetime,
+    ) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                """INSERT INTO outbox (channel_id, briefing_id, kind, revision, state,
+                   created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (channel_id, briefing_id, revision) DO NOTHING""",
+                [channel_id, briefing_id, kind, revision, state.value, _ts(now), _ts(now)],
+            )
+        return cursor.rowcount == 1
+
+    def has_delivery(self, channel_id: str, briefing_id: str) -> bool:
+        return (
+            self._row(
+                "SELECT 1 FROM outbox WHERE channel_id = ? AND briefing_id = ? LIMIT 1",
+                [channel_id, briefing_id],
+            )
+            is not None
+        )
+
+    def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+        # The head of each channel's queue only, so that a row waiting for a retry is
+        # never overtaken by a later one: per-channel order is kept.
+        rows = self._rows(
+            """SELECT o.* FROM outbox o JOIN (
+                   SELECT channel_id, min(id) AS head FROM outbox
+                   WHERE state IN ('pending', 'sending') GROUP BY channel_id
+               ) h ON h.head = o.id
+               WHERE o.not_before IS NULL OR o.not_before <= ?
+               ORDER BY o.id LIMIT ?""",
+            [_ts(now), limit],
+        )
+        return [self._delivery(r) for r in rows]
+
+    def mark_delivery(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        message_ref: str | None = None,
+        error: str | None = None,
+        not_before: datetime | None = None,
+        now: datetime,
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                """UPDATE outbox SET state = ?, message_ref = coalesce(?, message_ref),
+                   last_error = ?, not_before = ?, updated_at = ?,
+                   attempts = attempts + (CASE WHEN ? = 'sending' THEN 1 ELSE 0 END)
+                   WHERE id = ?""",
+                [
+                    state.value,
+                    message_ref,
+                    error,
+                    _ts(not_before),
+                    _ts(now),
+                    state.value,
+                    delivery_id,
+                ],
+            )
+
+    def posted_ref(self, channel_id: str, briefing_id: str) -> str | None:
+        row = self._row(
+            "SELECT message_ref FROM outbox WHERE channel_id = ? AND briefing_id = ? "
+            "AND kind = 'post' AND state = 'sent' ORDER BY id LIMIT 1",
+            [channel_id, briefing_id],
+        )
+        return row["message_ref"] if row else None
+
+    def held_deliveries(self, channel_id: str) -> list[Delivery]:
+        rows = self._rows(
+            "SELECT * FROM outbox WHERE channel_id = ? AND state = 'held' ORDER BY id",
+            [channel_id],
+        )
+        return [self._delivery(r) for r in rows]
+
+    def deliveries(self, channel_id: str | None = None) -> list[Delivery]:
+        """Every outbox row (for reports and tests)."""
+        if channel_id is None:
+            rows = self._rows("SELECT * FROM outbox ORDER BY id")
+        else:
+            rows = self._rows("SELECT * FROM outbox WHERE channel_id = ? ORDER BY id", [channel_id])
+        return [self._delivery(r) for r in rows]
+
+    def backup(self, target: str | Path) -> None:
+        """A consistent copy of the live database (SQLite's online backup API)."""
+        dest = sqlite3.connect(str(target))
+        try:
+            with dest:
+                self.db.conn.backup(dest)
+        finally:
+            dest.close()
