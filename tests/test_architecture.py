@@ -1,0 +1,48 @@
+"""House rules that a reviewer would otherwise have to check by hand."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN_IN_CORE = {
+    "adapters",
+    "storage",
+    "slack_bolt",
+    "slack_sdk",
+    "discord",
+    "sqlite_utils",
+    "sqlite3",
+    "aiohttp",
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_core_imports_no_sdk_no_sql_no_outer_layer() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imports(path) & FORBIDDEN_IN_CORE)
+        for path in (ROOT / "bot").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_storage_imports_no_adapter() -> None:
+    for path in (ROOT / "storage").rglob("*.py"):
+        assert "adapters" not in _imports(path), path
+
+
+def test_no_module_shadows_an_sdk() -> None:
+    names = {p.stem for p in ROOT.glob("**/*.py") if ".venv" not in p.parts}
+    names |= {p.name for p in ROOT.glob("**/") if ".venv" not in p.parts}
+    assert not names & {"discord", "slack_bolt", "slack_sdk", "feedparser", "trafilatura"}

@@ -1,0 +1,156 @@
+"""Storage: migrations, what counts as new, the outbox's uniqueness, full-text search."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.errors import QueryError, StorageError
+from bot.models import Briefing, Bullet, DeliveryState, FeedEntry, Source, StoryDoc
+from storage import SqliteStore, open_database
+from storage.migrations import migrations
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def _briefing(bid: str, headline: str, *, sources: int = 1, story_id: int | None = None) -> Briefing:
+    return Briefing(
+        id=bid,
+        story_id=story_id,
+        headline=headline,
+        lead=f"{headline} — the lead.",
+        bullets=[Bullet(text=f"{headline} point {i}") for i in range(3)],
+        sources=[Source(publisher=f"Outlet {i}", title=headline) for i in range(sources)],
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+@pytest.fixture
+def store() -> SqliteStore:
+    return SqliteStore.open(":memory:")
+
+
+def test_fresh_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore.open(path)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {m.name for m in migrations.applied(store.db)} == {"m001_initial"}
+    assert {"feeds", "entries", "stories", "briefings", "channels", "subscriptions", "outbox"} <= set(
+        store.db.table_names()
+    )
+    store.close()
+
+
+def test_existing_database_keeps_its_data_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = SqliteStore.open(path)
+    store.add_feed("https://example.org/feed.xml", name="Example", now=NOW)
+    store.close()
+    again = SqliteStore.open(path)  # migrations run again: nothing pending, nothing lost
+    assert [f.url for f in again.list_feeds()] == ["https://example.org/feed.xml"]
+    assert len(migrations.applied(again.db)) == 1
+    again.close()
+
+
+def test_only_new_entries_come_back(store: SqliteStore) -> None:
+    feed, created = store.add_feed("https://example.org/feed.xml", name=None, now=NOW)
+    assert created
+    first = [FeedEntry(guid="a", title="A"), FeedEntry(link="https://example.org/b", title="B")]
+    assert [e.title for e in store.add_entries(feed.id, first, NOW)] == ["A", "B"]
+    # Same guid, and the same link with a tracking parameter: both already seen.
+    again = [
+        FeedEntry(guid="a", title="A edited"),
+        FeedEntry(link="https://EXAMPLE.org/b?utm_source=x", title="B"),
+        FeedEntry(guid="c", title="C"),
+    ]
+    assert [e.title for e in store.add_entries(feed.id, again, NOW)] == ["C"]
+    # Another feed carrying the same guid is a different entry.
+    other, _ = store.add_feed("https://example.net/rss", name=None, now=NOW)
+    assert len(store.add_entries(other.id, [FeedEntry(guid="a", title="A")], NOW)) == 1
+
+
+def test_adding_a_feed_twice_returns_the_same_feed(store: SqliteStore) -> None:
+    one, created_one = store.add_feed("https://example.org/f", name=None, now=NOW)
+    two, created_two = store.add_feed("https://example.org/f", name="x", now=NOW)
+    assert (created_one, created_two) == (True, False)
+    assert one.id == two.id
+
+
+def test_outbox_never_queues_a_briefing_twice(store: SqliteStore) -> None:
+    store.ensure_channel("console:general", NOW)
+    store.save_briefing(_briefing("abc12345", "Port strike ends"))
+    kw = {"kind": "post", "revision": 1, "state": DeliveryState.PENDING, "now": NOW}
+    assert store.enqueue_delivery("console:general", "abc12345", **kw) is True
+    assert store.enqueue_delivery("console:general", "abc12345", **kw) is False
+    assert len(store.deliveries()) == 1
+
+
+def test_due_deliveries_keep_per_channel_order(store: SqliteStore) -> None:
+    store.ensure_channel("console:a", NOW)
+    for bid in ("b1", "b2"):
+        store.save_briefing(_briefing(bid, f"Story {bid}"))
+        store.enqueue_delivery(
+            "console:a", bid, kind="post", revision=1, state=DeliveryState.PENDING, now=NOW
+        )
+    head = store.due_deliveries(NOW, 10)
+    assert [d.briefing_id for d in head] == ["b1"]
+    # The head waits for a retry: the second must not overtake it.
+    store.mark_delivery(head[0].id, DeliveryState.PENDING, not_before=NOW + timedelta(minutes=5), now=NOW)
+    assert store.due_deliveries(NOW, 10) == []
+    store.mark_delivery(head[0].id, DeliveryState.SENT, message_ref="m1", now=NOW)
+    assert [d.briefing_id for d in store.due_deliveries(NOW, 10)] == ["b2"]
+    assert store.posted_ref("console:a", "b1") == "m1"
+
+
+def test_full_text_search_and_bad_query(store: SqliteStore) -> None:
+    store.save_briefing(_briefing("c1", "Hangzhou lab trains a trillion-parameter model"))
+    store.save_briefing(_briefing("c2", "Dock workers strike in Rotterdam"))
+    assert [b.id for b in store.search_briefings("trillion", limit=5)] == ["c1"]
+    assert [b.id for b in store.search_briefings("workers", limit=5)] == ["c2"]  # porter stems
+    with pytest.raises(QueryError):
+        store.search_briefings('"unbalanced', limit=5)
+    # Re-saving replaces the briefing and its index entry.
+    store.save_briefing(_briefing("c1", "Hangzhou lab delays its model"))
+    assert store.search_briefings("trillion", limit=5) == []
+
+
+def test_story_material_and_feed_ids(store: SqliteStore) -> None:
+    f1, _ = store.add_feed("https://one.example/rss", name="One", now=NOW)
+    f2, _ = store.add_feed("https://two.example/rss", name="Two", now=NOW)
+    (e1,) = store.add_entries(f1.id, [FeedEntry(guid="x", title="Quake hits")], NOW)
+    (e2,) = store.add_entries(f2.id, [FeedEntry(guid="y", title="Earthquake strikes")], NOW)
+    story = store.create_story(e1, StoryDoc(title="Quake hits", fingerprint="{}"), NOW)
+    story = store.attach_to_story(story.id, e2, StoryDoc(title="Earthquake strikes"), NOW)
+    assert story.entry_ids == [e1.id, e2.id]
+    assert [p for _, _, p in store.story_material(story.id)] == ["One", "Two"]
+    store.save_briefing(_briefing(story.briefing_id, "Quake hits", story_id=story.id))
+    assert store.briefing_feed_ids(story.briefing_id) == [f1.id, f2.id]
+
+
+def test_corrupt_file_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError) as err:
+        open_database(path)
+    assert "not a readable SQLite database" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_folder_is_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(StorageError) as err:
+        open_database(tmp_path / "nope" / "s.db")
+    assert "does not exist" in str(err.value)
+
+
+def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
+    store = SqliteStore.open(tmp_path / "live.db")
+    store.add_feed("https://example.org/feed", name=None, now=NOW)
+    store.backup(tmp_path / "copy.db")
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    assert copy.execute("SELECT url FROM feeds").fetchall() == [("https://example.org/feed",)]
+    copy.close()
+    store.close()
