@@ -253,6 +253,7 @@ class DeliveryState(StrEnum):
     PENDING = "pending"  # queued, not yet attempted
     SENDING = "sending"  # handed to the platform; outcome unknown until recorded
     SENT = "sent"
+    SUPERSEDED = "superseded"  # an update made moot by a later one, or by the post itself
     FAILED = "failed"  # given up after a permanent error (recorded with the reason)
 
 

@@ -205,8 +205,14 @@ class Store(Protocol):
         now: datetime,
     ) -> None: ...
 
-    def has_delivery(self, channel_id: str, briefing_id: str) -> bool:
-        """Whether the channel has (or will get) this briefing in any form."""
+    def post_state(self, channel_id: str, briefing_id: str) -> DeliveryState | None:
+        """The state of the channel's first post of this briefing, or None if none is
+        queued."""
+        ...
+
+    def supersede_updates(self, channel_id: str, briefing_id: str) -> int:
+        """Mark the channel's unsent updates of this briefing superseded (a newer update
+        is queued, and every update renders the latest revision)."""
         ...
 
     def posted_ref(self, channel_id: str, briefing_id: str) -> str | None:

@@ -600,14 +600,22 @@ class SqliteStore:
             )
         return cursor.rowcount == 1
 
-    def has_delivery(self, channel_id: str, briefing_id: str) -> bool:
-        return (
-            self._row(
-                "SELECT 1 FROM outbox WHERE channel_id = ? AND briefing_id = ? LIMIT 1",
+    def post_state(self, channel_id: str, briefing_id: str) -> DeliveryState | None:
+        row = self._row(
+            "SELECT state FROM outbox WHERE channel_id = ? AND briefing_id = ? AND kind = 'post' "
+            "ORDER BY id LIMIT 1",
+            [channel_id, briefing_id],
+        )
+        return DeliveryState(row["state"]) if row else None
+
+    def supersede_updates(self, channel_id: str, briefing_id: str) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET state = 'superseded' WHERE channel_id = ? AND briefing_id = ? "
+                "AND kind = 'update' AND state = 'pending' AND attempts = 0",
                 [channel_id, briefing_id],
             )
-            is not None
-        )
+        return cursor.rowcount
 
     def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
         # The head of each channel's queue only, so that a row waiting for a retry is

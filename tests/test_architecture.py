@@ -43,6 +43,14 @@ def test_storage_imports_no_adapter() -> None:
 
 
 def test_no_module_shadows_an_sdk() -> None:
-    names = {p.stem for p in ROOT.glob("**/*.py") if ".venv" not in p.parts}
-    names |= {p.name for p in ROOT.glob("**/") if ".venv" not in p.parts}
-    assert not names & {"discord", "slack_bolt", "slack_sdk", "feedparser", "trafilatura"}
+    """``adapters/discord`` is ``adapters.discord`` (absolute imports keep ``discord`` the
+    library); but no importable top-level name, and no module inside a package, may take
+    an SDK's name."""
+    sdks = {"discord", "slack_bolt", "slack_sdk", "feedparser", "trafilatura", "httpx"}
+    top = {p.stem for p in ROOT.iterdir()}
+    inner = {
+        p.stem
+        for pkg in ("bot", "adapters", "storage")
+        for p in (ROOT / pkg).rglob("*.py")
+    }
+    assert not (top | inner) & sdks

@@ -1,0 +1,54 @@
+"""``ConsolePublisher``: posts into a terminal (or any text stream)."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.models import Briefing, Channel, PostResult
+
+from .render import render_briefing, render_digest
+
+
+class ConsolePublisher:
+    """Writes each post to ``stream``. A terminal keeps no record of what it showed, so
+    ``find_posted`` cannot look back: it answers from this process's own memory."""
+
+    platform = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._ids = itertools.count(1)
+        self._posted: dict[tuple[str, str], str] = {}
+
+    def _write(self, channel: Channel, text: str) -> PostResult:
+        ref = f"console-{next(self._ids)}"
+        print(f"\n#{channel.target}", file=self.stream)
+        print(text, file=self.stream, flush=True)
+        return PostResult(message_ref=ref)
+
+    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
+        result = self._write(channel, render_briefing(briefing))
+        self._posted[(channel.id, briefing.id)] = result.message_ref
+        return result
+
+    async def update_briefing(
+        self, channel: Channel, briefing: Briefing, message_ref: str
+    ) -> PostResult:
+        count = len(briefing.sources)
+        note = f"↻ update to {message_ref}: now {count} source{'s' if count != 1 else ''}"
+        self._write(channel, note + "\n" + render_briefing(briefing))
+        return PostResult(message_ref=message_ref)
+
+    async def post_text(self, channel: Channel, text: str) -> PostResult:
+        from bot.text import one_line
+
+        return self._write(channel, one_line(text))
+
+    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
+        return self._write(channel, render_digest(briefings))
+
+    async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
+        return self._posted.get((channel.id, briefing.id))

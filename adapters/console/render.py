@@ -1,0 +1,75 @@
+"""Console rendering (pure): Briefing / Reply -> plain text for a terminal.
+
+Feed text is hostile here too: control characters (terminal escape sequences included)
+are stripped by ``one_line``; nothing from a feed can move the cursor or recolour text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.models import Briefing, Reply, Source
+from bot.text import one_line
+
+RULE = "─" * 72
+
+
+def _source_line(index: int, source: Source) -> str:
+    link = f" ({one_line(source.url)})" if source.url else ""
+    return f"  [{index}] {one_line(source.publisher)} — {one_line(source.title)}{link}"
+
+
+def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
+    """A briefing as the channel sees it; ``full`` adds the sections, the source of each
+    bullet, and related briefings (what ``/brief more`` shows)."""
+    lines = [RULE, one_line(briefing.headline).upper(), one_line(briefing.lead), ""]
+    for bullet in briefing.bullets:
+        mark = f" [{bullet.source + 1}]" if full and briefing.sources else ""
+        lines.append(f"  • {one_line(bullet.text)}{mark}")
+    if full:
+        for label, text in (
+            ("What happened", briefing.what_happened),
+            ("Why it matters", briefing.why_it_matters),
+            ("What to watch next", briefing.what_to_watch),
+        ):
+            if text:
+                lines += ["", f"{label}:", f"  {one_line(text)}"]
+    count = len(briefing.sources)
+    lines += ["", f"Sources ({count}):" if count != 1 else "Source:"]
+    lines += [_source_line(i + 1, s) for i, s in enumerate(briefing.sources)]
+    if full and briefing.related:
+        lines += ["", "Related:"]
+        lines += [
+            f"  {r.id}  {r.created_at:%Y-%m-%d}  {one_line(r.headline)}" for r in briefing.related
+        ]
+    meta = f"id: {briefing.id}"
+    if briefing.topics:
+        meta += "   topics: " + ", ".join(one_line(t) for t in briefing.topics)
+    if briefing.revision > 1:
+        meta += f"   (updated, revision {briefing.revision})"
+    lines += ["", meta]
+    if not full:
+        lines.append(f"more: /brief more {briefing.id}   related: /brief related {briefing.id}")
+    return "\n".join(lines)
+
+
+def render_digest(briefings: Sequence[Briefing]) -> str:
+    head = f"{RULE}\nDIGEST: {len(briefings)} briefing{'s' if len(briefings) != 1 else ''}"
+    items = [
+        f"  {b.id}  {one_line(b.headline)}  ({len(b.sources)} source"
+        f"{'s' if len(b.sources) != 1 else ''})"
+        for b in briefings
+    ]
+    return "\n".join([head, *items])
+
+
+def render_reply(reply: Reply) -> str:
+    """A command's answer. Errors are one line prefixed with ``error:``."""
+    parts: list[str] = []
+    if reply.text:
+        text = "\n".join(one_line(line) for line in reply.text.split("\n"))
+        parts.append(("error: " + text) if reply.error else text)
+    parts += [render_briefing(b, full=reply.full) for b in reply.briefings]
+    if reply.attachment:
+        parts.append(reply.attachment)
+    return "\n".join(parts)

@@ -1,0 +1,488 @@
+"""The orchestrator: one poll cycle and one delivery pass, read top to bottom.
+
+    schedule -> fetch -> parse -> store.add_entries (new only) -> extract -> cluster
+             -> condense -> route (outbox) -> deliver (Publisher)
+
+Every I/O dependency is a constructor argument. Blocking work goes off the event loop:
+SQLite through ``StoreRunner`` (one writer thread), parsing, extraction and condensing
+through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from .cluster import ClusterIndex, Fingerprint, StoryClusterer
+from .condense import ExtractiveCondenser
+from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError
+from .extract import extract_article
+from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
+from .models import (
+    Article,
+    Briefing,
+    Delivery,
+    DeliveryKind,
+    DeliveryMode,
+    DeliveryState,
+    Feed,
+    FetchState,
+    RelatedRef,
+    Source,
+    SourceText,
+    StoredEntry,
+    Story,
+    StoryDoc,
+)
+from .parse import parse_feed
+from .ports import Clock, Condenser, Publisher, Store
+from .route import channel_accepts
+from .search import related_query
+from .settings import Settings
+from .text import clean_text
+
+log = logging.getLogger("signaldesk.engine")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class StoreRunner:
+    """Runs store calls on one dedicated thread: one writer, never on the event loop."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signaldesk-db")
+
+    async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+@dataclass
+class PollReport:
+    feeds_polled: int = 0
+    not_modified: int = 0
+    failures: int = 0
+    new_entries: int = 0
+    briefed_entries: int = 0
+    briefings: list[str] = field(default_factory=list)  # ids created or updated
+    errors: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Feeds in, briefings out. Construct with real or test dependencies; call
+    ``poll_once``/``deliver_once`` (the demo and tests) or ``run`` (the service)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        fetcher: Fetcher,
+        publishers: Mapping[str, Publisher],
+        clock: Clock | None = None,
+        condenser: Condenser | None = None,
+        clusterer: StoryClusterer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.db = StoreRunner(store)
+        self.fetcher = fetcher
+        self.publishers = dict(publishers)
+        self.clock = clock or SystemClock()
+        self.condenser = condenser or ExtractiveCondenser()
+        self.clusterer = clusterer or StoryClusterer(
+            window=timedelta(hours=settings.cluster_window_hours)
+        )
+        self._index: ClusterIndex | None = None
+        self._story_lock = asyncio.Lock()  # cluster + condense one entry at a time
+
+    # ------------------------------------------------------------------ feeds
+
+    async def add_feed(self, channel_id: str, url: str, name: str | None = None) -> tuple[Feed, bool]:
+        """Subscribe a channel to a feed (created if new). Polled on the next cycle."""
+        now = self.clock.now()
+        await self.db(self.store.ensure_channel, channel_id, now)
+        feed, _ = await self.db(
+            self.store.add_feed,
+            url,
+            name=name,
+            now=now,
+            interval_seconds=self.settings.poll_interval,
+        )
+        subscribed = await self.db(self.store.subscribe, channel_id, feed.id, now)
+        return feed, subscribed
+
+    # ------------------------------------------------------------------- poll
+
+    async def poll_once(self, *, limit: int = 1000) -> PollReport:
+        """Poll every feed that is due, concurrently (bounded by the fetcher)."""
+        report = PollReport()
+        due = await self.db(self.store.due_feeds, self.clock.now(), limit)
+        await asyncio.gather(*(self.poll_feed(feed, report) for feed in due))
+        return report
+
+    async def poll_feed(self, feed: Feed, report: PollReport | None = None) -> PollReport:
+        report = report or PollReport()
+        report.feeds_polled += 1
+        try:
+            result = await self.fetcher.fetch(
+                feed.url, etag=feed.etag, last_modified=feed.last_modified
+            )
+        except FetchError as exc:
+            await self._record_failure(feed, str(exc), exc.retry_after, report)
+            return report
+        if result.not_modified or (
+            feed.primed and result.content_hash and result.content_hash == feed.content_hash
+        ):
+            # 304, or the same bytes again from a server without validators: no work.
+            report.not_modified += 1
+            await self._record_success(feed, result, title=None)
+            return report
+        try:
+            parsed = await asyncio.to_thread(
+                parse_feed, result.body, headers=result.headers, url=result.url
+            )
+        except ParseError as exc:
+            await self._record_failure(feed, str(exc), None, report)
+            return report
+        now = self.clock.now()
+        new = await self.db(self.store.add_entries, feed.id, parsed.entries, now)
+        await self._record_success(feed, result, title=parsed.title or None)
+        report.new_entries += len(new)
+        if not feed.primed:
+            # No first-poll flood: the backlog is recorded as seen, only the newest few
+            # are briefed.
+            new = _newest(new, self.settings.first_poll_limit)
+        for entry in new:
+            briefing_id = await self.process_entry(entry)
+            if briefing_id:
+                report.briefed_entries += 1
+                if briefing_id not in report.briefings:
+                    report.briefings.append(briefing_id)
+        return report
+
+    def _next_poll(self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None) -> datetime:
+        now = self.clock.now()
+        interval = float(feed.interval_seconds or self.settings.poll_interval)
+        if failures:
+            # Exponential backoff from the normal interval up to the cap.
+            wait = min(interval * 2 ** min(failures, 20), float(self.settings.max_backoff))
+            if retry_after:
+                wait = max(wait, min(retry_after, float(self.settings.max_backoff)))
+            return now + timedelta(seconds=wait)
+        if result is not None and result.max_age:
+            # Honour Cache-Control max-age, but never poll less often than a day.
+            interval = max(interval, min(float(result.max_age), 86_400.0))
+        if retry_after:
+            interval = max(interval, retry_after)
+        return now + timedelta(seconds=interval)
+
+    async def _record_success(self, feed: Feed, result: FetchResult, *, title: str | None) -> None:
+        state = FetchState(
+            etag=result.etag,
+            last_modified=result.last_modified,
+            content_hash=result.content_hash or None,
+            title=title,
+            next_poll_at=self._next_poll(feed, result, 0, result.retry_after),
+            ok=True,
+            primed=True,
+        )
+        await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
+
+    async def _record_failure(
+        self, feed: Feed, error: str, retry_after: float | None, report: PollReport
+    ) -> None:
+        report.failures += 1
+        report.errors.append(f"{feed.display_name}: {error}")
+        log.warning("feed %s failed: %s", feed.url, error)
+        state = FetchState(
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            next_poll_at=self._next_poll(feed, None, feed.consecutive_failures + 1, retry_after),
+            ok=False,
+            error=error,
+            primed=feed.primed,
+        )
+        await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
+
+    # ---------------------------------------------------------------- entries
+
+    async def process_entry(self, entry: StoredEntry) -> str | None:
+        """Extract, cluster, condense and route one new entry. Returns the briefing id."""
+        article = await self.read_article(entry)
+        await self.db(self.store.save_article, entry.id, article)
+        async with self._story_lock:
+            story = await self._place_in_story(entry, article)
+            briefing = await self._condense(story)
+            await self.route(briefing, story)
+        return briefing.id
+
+    async def read_article(self, entry: StoredEntry) -> Article:
+        """The linked page's article text, else the feed's own text."""
+        fallback = Article(
+            url=entry.link,
+            title=entry.title,
+            text=clean_text(entry.content if len(entry.content) >= len(entry.summary) else entry.summary),
+            author=entry.author,
+            published=entry.published,
+            from_page=False,
+        )
+        if not (self.settings.fetch_pages and entry.link):
+            return fallback
+        try:
+            page = await self.fetcher.fetch(entry.link, accept=PAGE_ACCEPT)
+            article = await asyncio.to_thread(extract_article, page.body, url=page.url)
+        except (FetchError, ExtractError) as exc:
+            log.info("article %s: %s; using the feed's text", entry.link, exc)
+            return fallback
+        if len(article.text) < len(fallback.text):
+            return fallback
+        return article.model_copy(
+            update={
+                "title": article.title or entry.title,
+                "published": article.published or entry.published,
+                "author": article.author or entry.author,
+            }
+        )
+
+    async def _cluster_index(self) -> ClusterIndex:
+        if self._index is None:
+            since = self.clock.now() - timedelta(hours=self.settings.cluster_window_hours)
+            docs = await self.db(self.store.recent_story_docs, since)
+            index = ClusterIndex(self.clusterer)
+            for doc in docs:
+                try:
+                    fp = Fingerprint.from_json(doc.fingerprint or "")
+                except ValueError:
+                    fp = self.clusterer.fingerprint(doc.title, doc.text)
+                assert doc.story_id is not None
+                index.add(doc.story_id, fp, doc.published)
+            self._index = index
+        return self._index
+
+    async def _place_in_story(self, entry: StoredEntry, article: Article) -> Story:
+        now = self.clock.now()
+        title = entry.title or article.title
+        text = article.text[:4000]
+        fingerprint = await asyncio.to_thread(self.clusterer.fingerprint, title, text)
+        doc = StoryDoc(
+            title=title,
+            text=text[:1000],
+            published=entry.published or now,
+            fingerprint=fingerprint.to_json(),
+        )
+        index = await self._cluster_index()
+        story_id = index.match(fingerprint, doc.published)
+        if story_id is None:
+            story = await self.db(self.store.create_story, entry, doc, now)
+            index.add(story.id, fingerprint, doc.published)
+            return story
+        # The story keeps the centroid of its entries' fingerprints, so that it survives
+        # a restart as the index knew it.
+        index.add(story_id, fingerprint, doc.published)
+        centroid = index.fingerprint_of(story_id) or fingerprint
+        doc.fingerprint = centroid.to_json()
+        return await self.db(self.store.attach_to_story, story_id, entry, doc, now)
+
+    async def _condense(self, story: Story) -> Briefing:
+        material_rows = await self.db(self.store.story_material, story.id)
+        material = [
+            SourceText(
+                source=Source(
+                    publisher=publisher,
+                    title=entry.title or (article.title if article else "") or "(untitled)",
+                    url=entry.link,
+                    entry_id=entry.id,
+                    published=entry.published,
+                ),
+                text=(article.text if article else "") or entry.summary or entry.title,
+            )
+            for entry, article, publisher in material_rows
+        ]
+        now = self.clock.now()
+        briefing = await asyncio.to_thread(self.condenser.condense, story.briefing_id, material, now)
+        previous = await self.db(self.store.get_briefing, story.briefing_id)
+        update: dict[str, Any] = {"story_id": story.id}
+        if previous is not None:
+            update |= {"created_at": previous.created_at, "revision": previous.revision + 1}
+        briefing = briefing.model_copy(update=update)
+        briefing.related = await self._related(briefing)
+        await self.db(self.store.save_briefing, briefing)
+        return briefing
+
+    async def _related(self, briefing: Briefing, limit: int = 3) -> list[RelatedRef]:
+        query = related_query(briefing)
+        if not query:
+            return []
+        try:
+            found = await self.db(self.store.search_briefings, query, limit=limit + 1)
+        except QueryError:
+            return []
+        return [
+            RelatedRef(id=b.id, headline=b.headline, created_at=b.created_at)
+            for b in found
+            if b.id != briefing.id
+        ][:limit]
+
+    # ------------------------------------------------------------------ route
+
+    async def route(self, briefing: Briefing, story: Story | None = None) -> int:
+        """One outbox row per subscribed channel that accepts the briefing. A channel
+        that already has the story gets an update, not a second post."""
+        feed_ids = await self.db(self.store.briefing_feed_ids, briefing.id)
+        channels = await self.db(self.store.channels_for_feeds, feed_ids)
+        now = self.clock.now()
+        queued = 0
+        for channel in channels:
+            if not channel_accepts(channel, briefing):
+                continue
+            posted = await self.db(self.store.post_state, channel.id, briefing.id)
+            if posted is None:
+                state = (
+                    DeliveryState.HELD
+                    if channel.mode == DeliveryMode.DIGEST
+                    else DeliveryState.PENDING
+                )
+                kind: DeliveryKind = "post"
+            elif posted in (DeliveryState.SENDING, DeliveryState.SENT):
+                # The channel has seen an earlier revision: it gets an update. Older
+                # unsent updates are moot, since an update renders the latest revision.
+                await self.db(self.store.supersede_updates, channel.id, briefing.id)
+                state, kind = DeliveryState.PENDING, "update"
+            else:
+                continue  # the queued post will render the latest revision anyway
+            created = await self.db(
+                self.store.enqueue_delivery,
+                channel.id,
+                briefing.id,
+                kind=kind,
+                revision=briefing.revision,
+                state=state,
+                now=now,
+            )
+            queued += int(created)
+        return queued
+
+    # ---------------------------------------------------------------- deliver
+
+    async def deliver_once(self, *, limit: int = 500) -> int:
+        """Attempt the head of every channel's queue once. Returns posts made."""
+        due = await self.db(self.store.due_deliveries, self.clock.now(), limit)
+        results = await asyncio.gather(*(self._deliver(d) for d in due))
+        return sum(results)
+
+    async def deliver_all(self, *, rounds: int = 1000) -> int:
+        """Deliver until nothing is due (demo, tests, and after an outage)."""
+        total = 0
+        for _ in range(rounds):
+            sent = await self.deliver_once()
+            if not sent:
+                break
+            total += sent
+        return total
+
+    async def _deliver(self, delivery: Delivery) -> int:
+        channel = await self.db(self.store.get_channel, delivery.channel_id)
+        publisher = self.publishers.get(channel.platform) if channel else None
+        briefing = await self.db(self.store.get_briefing, delivery.briefing_id)
+        if channel is None or publisher is None or briefing is None:
+            return 0  # no publisher configured for this platform: keep it queued
+        now = self.clock.now()
+        if delivery.state == DeliveryState.SENDING and delivery.kind == "post":
+            # Interrupted mid-send (crash): ask the platform before posting again.
+            ref = await publisher.find_posted(channel, briefing)
+            if ref:
+                await self.db(self.store.mark_delivery, delivery.id, DeliveryState.SENT, message_ref=ref, now=now)
+                return 0
+        await self.db(self.store.mark_delivery, delivery.id, DeliveryState.SENDING, now=now)
+        try:
+            if delivery.kind == "update":
+                ref = await self.db(self.store.posted_ref, channel.id, briefing.id)
+                if ref is None:
+                    # The post it updates is gone or failed: post the story afresh.
+                    result = await publisher.post_briefing(channel, briefing)
+                else:
+                    result = await publisher.update_briefing(channel, briefing, ref)
+            else:
+                result = await publisher.post_briefing(channel, briefing)
+        except DeliveryError as exc:
+            await self._delivery_failed(delivery, exc)
+            return 0
+        await self.db(
+            self.store.mark_delivery,
+            delivery.id,
+            DeliveryState.SENT,
+            message_ref=result.message_ref,
+            now=self.clock.now(),
+        )
+        return 1
+
+    async def _delivery_failed(self, delivery: Delivery, exc: DeliveryError) -> None:
+        now = self.clock.now()
+        if not exc.retryable:
+            log.error("delivery %s to %s failed: %s", delivery.briefing_id, delivery.channel_id, exc)
+            await self.db(self.store.mark_delivery, delivery.id, DeliveryState.FAILED, error=str(exc), now=now)
+            return
+        wait = min(2.0 ** min(delivery.attempts + 1, 16), float(self.settings.delivery_retry_max))
+        if exc.retry_after:
+            wait = max(exc.retry_after, 0.0)
+        await self.db(
+            self.store.mark_delivery,
+            delivery.id,
+            DeliveryState.PENDING,
+            error=str(exc),
+            not_before=now + timedelta(seconds=wait),
+            now=now,
+        )
+
+    # -------------------------------------------------------------------- run
+
+    async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
+        """The service loop: poll what is due, deliver what is queued, until ``stop``."""
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+                await self.deliver_once()
+            except Exception:  # keep the service up; the next tick retries
+                log.exception("engine cycle failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=tick)
+            except TimeoutError:
+                pass
+
+    async def aclose(self) -> None:
+        await self.fetcher.aclose()
+        self.db.close()
+
+
+def _newest(entries: Sequence[StoredEntry], limit: int) -> list[StoredEntry]:
+    """The newest ``limit`` entries (by date; undated ones count as oldest), in the
+    order the feed gave them."""
+    if limit <= 0:
+        return []
+    floor = datetime.min.replace(tzinfo=UTC)
+    ranked = sorted(
+        range(len(entries)),
+        key=lambda i: (entries[i].published or floor, -i),
+        reverse=True,
+    )
+    keep = set(ranked[:limit])
+    return [e for i, e in enumerate(entries) if i in keep]
+
+
+__all__ = ["Engine", "PollReport", "StoreRunner", "SystemClock"]

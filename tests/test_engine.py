@@ -1,0 +1,418 @@
+"""The pipeline end to end: local feeds and pages over real HTTP, a real SQLite store, the
+real fetcher, parser, extractor, clusterer and condenser, and a recording publisher."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+
+import pytest
+
+from adapters.testing import RecordingPublisher
+from bot.engine import Engine
+from bot.errors import DeliveryError
+from bot.fetch import Fetcher
+from bot.models import DeliveryState
+from bot.settings import load_settings
+from storage import SqliteStore
+from tests.conftest import LocalServer, Request, Response
+
+START = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+CHANNEL = "console:newsroom"
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+# ---------------------------------------------------------------- invented news
+
+QUAKE_FACTS = [
+    "A magnitude 6.1 earthquake struck the hill town of Varenna Alta at 04:12 on Monday, "
+    "damaging 240 homes and cutting power to 18,000 people.",
+    "Regional officials said 14 people were treated in hospital and that no deaths had "
+    "been reported by midday.",
+    "The quake's epicentre lay 9 kilometres south of the town at a depth of 11 kilometres, "
+    "according to the national seismology office.",
+    "Engineers closed the Varenna viaduct after finding cracks in two of its piers.",
+    "The damage means that about 3,000 commuters will need a 40-minute detour until the "
+    "viaduct is repaired.",
+    "The regional government will decide on Friday whether to request national emergency "
+    "funds.",
+]
+HARBOUR_FACTS = [
+    "The city of Lowmere opened its rebuilt harbour wall on Saturday after a three-year "
+    "project costing 62 million euros.",
+    "The new wall is 1.4 kilometres long and two metres higher than the structure it "
+    "replaces.",
+    "Harbour master Ilse Brandt said the wall would protect 900 homes from winter storm "
+    "surges.",
+    "Fishing crews had campaigned for the rebuild since a storm breached the old wall in "
+    "2021.",
+    "A second phase, extending the wall to the marina, is expected to start next spring.",
+]
+
+
+def article_page(title: str, paragraphs: list[str]) -> str:
+    body = "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return f"""<!doctype html><html><head><title>{escape(title)}</title></head><body>
+<nav><a href="/">Home</a> <a href="/world">World</a></nav>
+<article><h1>{escape(title)}</h1><p class="byline">By Test Reporter</p>{body}</article>
+<footer>Copyright 2026 Test Outlet. All rights reserved.</footer></body></html>"""
+
+
+def rss(title: str, items: list[dict[str, str]]) -> str:
+    parts = []
+    for item in items:
+        parts.append(
+            f"""<item><title>{escape(item["title"])}</title><link>{escape(item["link"])}</link>
+<guid>{escape(item["guid"])}</guid><pubDate>{item["date"]}</pubDate>
+<description>{escape(item.get("summary", ""))}</description></item>"""
+        )
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>{escape(title)}</title><link>http://example.invalid/</link>
+<description>test feed</description>{"".join(parts)}</channel></rss>"""
+
+
+def date(hours: float) -> str:
+    return format_datetime(START - timedelta(hours=hours))
+
+
+class Site:
+    """A local news site: feeds with ETags (304 on a match) and article pages."""
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self.feeds: dict[str, str] = {}
+
+    def feed(self, path: str, body: str, *, etag: bool = True) -> str:
+        self.feeds[path] = body
+
+        def handler(request: Request) -> Response:
+            current = self.feeds[path]
+            tag = f'"{abs(hash(current))}"'
+            if etag and request.headers.get("if-none-match") == tag:
+                return Response(304, b"", {"ETag": tag})
+            headers = {"Content-Type": "application/rss+xml; charset=utf-8"}
+            if etag:
+                headers["ETag"] = tag
+            return Response(200, current, headers)
+
+        return self.server.route(path, handler)
+
+    def page(self, path: str, title: str, paragraphs: list[str]) -> str:
+        return self.server.route(
+            path,
+            Response(200, article_page(title, paragraphs), {"Content-Type": "text/html"}),
+        )
+
+
+@pytest.fixture
+def site(local_server: LocalServer) -> Site:
+    return Site(local_server)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+async def engine(clock: FakeClock, publisher: RecordingPublisher) -> AsyncIterator[Engine]:
+    settings = load_settings(
+        database=":memory:",
+        allow_private_networks=True,
+        fetch_timeout=2.0,
+        first_poll_limit=3,
+        poll_interval=600,
+    )
+    store = SqliteStore.open(":memory:")
+    eng = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+    )
+    yield eng
+    await eng.aclose()
+    store.close()
+
+
+def quake_items(site: Site) -> list[dict[str, str]]:
+    return [
+        {
+            "title": "Magnitude 6.1 earthquake damages 240 homes in Varenna Alta",
+            "link": site.page("/a/quake.html", "Quake damages 240 homes", QUAKE_FACTS),
+            "guid": "one-quake",
+            "date": date(2),
+            "summary": QUAKE_FACTS[0],
+        }
+    ]
+
+
+def harbour_items(site: Site) -> list[dict[str, str]]:
+    return [
+        {
+            "title": "Lowmere opens its rebuilt harbour wall",
+            "link": site.page("/a/harbour.html", "Lowmere harbour wall", HARBOUR_FACTS),
+            "guid": "one-harbour",
+            "date": date(5),
+            "summary": HARBOUR_FACTS[0],
+        }
+    ]
+
+
+# ------------------------------------------------------------------------ tests
+
+
+async def test_feeds_in_briefings_out(
+    engine: Engine, site: Site, publisher: RecordingPublisher
+) -> None:
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site) + harbour_items(site)))
+    await engine.add_feed(CHANNEL, url, "Outlet One")
+
+    report = await engine.poll_once()
+    assert (report.feeds_polled, report.new_entries, report.failures) == (1, 2, 0)
+    assert await engine.deliver_all() == 2
+
+    posts = publisher.of_kind("post")
+    assert {p.text for p in posts} == {
+        "Magnitude 6.1 earthquake damages 240 homes in Varenna Alta",
+        "Lowmere opens its rebuilt harbour wall",
+    }
+    quake = engine.store.get_briefing(posts[0].briefing_id or "")
+    assert quake is not None
+    # Bullets are sentences of the article page (not just the feed's one-line summary).
+    page_text = " ".join(QUAKE_FACTS + HARBOUR_FACTS)
+    assert len({b.text for b in quake.bullets}) == 3
+    for bullet in quake.bullets:
+        assert bullet.text.rstrip("…") in page_text
+    assert [s.publisher for s in quake.sources] == ["Outlet One"]
+    assert quake.sources[0].url and quake.sources[0].url.endswith("/a/quake.html")
+
+
+async def test_second_poll_sends_validators_and_does_no_work_on_304(
+    engine: Engine, site: Site, clock: FakeClock, local_server: LocalServer
+) -> None:
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    clock.advance(seconds=601)
+    report = await engine.poll_once()
+    assert (report.feeds_polled, report.not_modified, report.new_entries) == (1, 1, 0)
+    feed_requests = [r for r in local_server.requests if r.path == "/one.xml"]
+    assert "if-none-match" in feed_requests[-1].headers
+
+
+async def test_unchanged_body_without_validators_is_not_parsed_again(
+    engine: Engine, site: Site, clock: FakeClock
+) -> None:
+    url = site.feed("/plain.xml", rss("Plain", quake_items(site)), etag=False)
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    clock.advance(seconds=601)
+    report = await engine.poll_once()
+    assert report.not_modified == 1 and report.new_entries == 0
+
+
+async def test_changed_feed_briefs_only_the_new_entry(
+    engine: Engine, site: Site, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    await engine.deliver_all()
+    site.feeds["/one.xml"] = rss("Outlet One", harbour_items(site) + quake_items(site))
+    clock.advance(seconds=601)
+    report = await engine.poll_once()
+    assert report.new_entries == 1
+    await engine.deliver_all()
+    assert [p.text for p in publisher.of_kind("post")] == [
+        "Magnitude 6.1 earthquake damages 240 homes in Varenna Alta",
+        "Lowmere opens its rebuilt harbour wall",
+    ]
+
+
+async def test_new_feed_does_not_flood_its_channel(
+    engine: Engine, site: Site, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    stories = [
+        ("Tram line to Eastfield opens", "Trams began running to Eastfield on Monday."),
+        ("Orchard growers report record pear harvest", "Growers picked 41,000 tonnes."),
+        ("Library lends its millionth e-book", "The city library hit the mark on Sunday."),
+        ("Stadium roof repairs finish early", "Crews completed the roof in nine weeks."),
+        ("Chess prodigy, 12, wins national title", "She won all nine of her games."),
+        ("Bakery chain recalls rye loaves", "Labels omitted a sesame warning."),
+        ("Volcano observatory raises alert level", "Tremors rose sharply overnight."),
+        ("Rowing club celebrates its centenary", "Members raced a 1926 replica boat."),
+    ]
+    items = [
+        {
+            "title": title,
+            "link": f"http://127.0.0.1:9/none/{i}",  # nothing listens: the feed text is used
+            "guid": f"item-{i}",
+            "date": date(i + 1),
+            "summary": f"{summary} {title} was confirmed by officials.",
+        }
+        for i, (title, summary) in enumerate(stories)
+    ]
+    url = site.feed("/backlog.xml", rss("Backlog Gazette", items))
+    await engine.add_feed(CHANNEL, url)
+    report = await engine.poll_once()
+    assert report.new_entries == 8  # all recorded as seen …
+    assert report.briefed_entries == 3  # … only the newest three briefed
+    await engine.deliver_all()
+    assert [p.text for p in publisher.of_kind("post")] == [title for title, _ in stories[:3]]
+    # Later polls brief every new entry; the backlog never comes back.
+    new = dict(items[0], title="Ferry timetable adds a night crossing", guid="item-new")
+    new["summary"] = "The night ferry leaves at 23:40 from March."
+    site.feeds["/backlog.xml"] = rss("Backlog Gazette", [new, *items])
+    clock.advance(seconds=601)
+    report = await engine.poll_once()
+    assert (report.new_entries, report.briefed_entries) == (1, 1)
+
+
+async def test_http_error_is_recorded_with_backoff_and_nothing_is_lost(
+    engine: Engine, site: Site, clock: FakeClock, local_server: LocalServer
+) -> None:
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    local_server.route("/one.xml", Response(404, "gone"))
+    clock.advance(seconds=601)
+    report = await engine.poll_once()
+    assert report.failures == 1
+    (feed,) = engine.store.list_feeds()
+    assert feed.consecutive_failures == 1
+    assert feed.last_error and "404" in feed.last_error
+    assert feed.next_poll_at > clock.now() + timedelta(seconds=600)  # backed off
+    assert len(engine.store.latest_briefings(limit=10)) == 1  # what was stored stays
+
+
+async def test_timeout_is_a_clear_failure(
+    engine: Engine, local_server: LocalServer
+) -> None:
+    url = local_server.route("/slow.xml", Response(200, "<rss/>", delay=3.0))
+    await engine.add_feed(CHANNEL, url)
+    report = await engine.poll_once()
+    assert report.failures == 1
+    assert "timed out" in report.errors[0] or "timeout" in report.errors[0].lower()
+
+
+async def test_unreachable_page_falls_back_to_the_feed_text(
+    engine: Engine, site: Site, publisher: RecordingPublisher
+) -> None:
+    summary = " ".join(HARBOUR_FACTS)
+    items = [
+        {
+            "title": "Lowmere opens its rebuilt harbour wall",
+            "link": site.server.url("/missing.html"),  # 404
+            "guid": "h",
+            "date": date(1),
+            "summary": summary,
+        }
+    ]
+    url = site.feed("/one.xml", rss("Outlet One", items))
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    (briefing,) = engine.store.latest_briefings(limit=5)
+    for bullet in briefing.bullets:
+        assert bullet.text.rstrip("…") in summary
+
+
+async def test_same_story_from_two_feeds_is_one_briefing_then_an_update(
+    engine: Engine, site: Site, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    first = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNEL, first, "Outlet One")
+    await engine.poll_once()
+    await engine.deliver_all()
+
+    reworded = [
+        "Hundreds of homes were damaged when a 6.1-magnitude quake hit Varenna Alta early on "
+        "Monday, leaving 18,000 people without power.",
+        "Fourteen people needed hospital treatment, officials said, and there were no deaths.",
+        "Inspectors shut the Varenna viaduct after they found cracks in two piers.",
+        "The regional government will decide on Friday whether to ask for national emergency "
+        "funds.",
+    ]
+    items = [
+        {
+            "title": "Varenna Alta earthquake: 6.1 quake leaves 18,000 without power",
+            "link": site.page("/b/quake.html", "Varenna Alta earthquake", reworded),
+            "guid": "two-quake",
+            "date": date(1),
+            "summary": reworded[0],
+        }
+    ]
+    second = site.feed("/two.xml", rss("Outlet Two", items))
+    await engine.add_feed(CHANNEL, second, "Outlet Two")
+    clock.advance(seconds=60)
+    await engine.poll_once()
+    await engine.deliver_all()
+
+    assert len(publisher.of_kind("post")) == 1, "the same story must not be posted twice"
+    (update,) = publisher.of_kind("update")
+    assert update.message_ref == publisher.of_kind("post")[0].message_ref
+    assert update.sources == 2
+    briefing = engine.store.get_briefing(update.briefing_id or "")
+    assert briefing is not None
+    assert [s.publisher for s in briefing.sources] == ["Outlet One", "Outlet Two"]
+    assert briefing.revision == 2
+
+
+async def test_platform_errors_retry_then_deliver_exactly_once(
+    engine: Engine, site: Site, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    publisher.fail_next = [DeliveryError("HTTP 503 from platform", retryable=True)]
+    assert await engine.deliver_once() == 0
+    (row,) = engine.store.deliveries()
+    assert row.state == DeliveryState.PENDING and row.not_before is not None
+    assert await engine.deliver_once() == 0  # not before its retry time
+    clock.advance(seconds=30)
+    assert await engine.deliver_all() == 1
+    assert await engine.deliver_all() == 0
+    assert len(publisher.posts) == 1
+
+
+async def test_permanent_error_is_recorded_not_retried(
+    engine: Engine, site: Site, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    publisher.fail_next = [DeliveryError("the bot is not in #newsroom", retryable=False)]
+    await engine.deliver_all()
+    (row,) = engine.store.deliveries()
+    assert row.state == DeliveryState.FAILED and row.last_error == "the bot is not in #newsroom"
+
+
+async def test_interrupted_send_is_not_posted_twice(
+    engine: Engine, site: Site, publisher: RecordingPublisher
+) -> None:
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    await engine.deliver_all()
+    (row,) = engine.store.deliveries()
+    # As if the process died after the platform accepted the post but before the
+    # outbox recorded it: the row is left "sending".
+    engine.store.mark_delivery(row.id, DeliveryState.SENDING, now=START)
+    assert await engine.deliver_all() == 0
+    assert len(publisher.of_kind("post")) == 1
+    (row,) = engine.store.deliveries()
+    assert row.state == DeliveryState.SENT
