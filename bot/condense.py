@@ -78,6 +78,7 @@ MIN_WORDS = 6
 MAX_CHARS = 700  # longer "sentences" are run-on lists, tables or unsplit paragraphs
 IDEAL_WORDS = (25, 50)
 SHORT_LEAD = 90  # a first sentence shorter than this gets the second one beside it
+UNBALANCED = 0.8  # score factor for a bullet that opens a quote it does not close
 CLAUSE_MIN = 60  # a cut bullet keeps at least this many characters
 
 # ----------------------------------------------------------------------- boilerplate
@@ -115,30 +116,32 @@ _TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
 _WATCH = re.compile(
     r"""\b(?:
     will | won[’']t | shall | is\ to\ be | are\ to\ be | expected\ to | expects?\ to
-    | plans?\ to | planning\ to | planned | intends?\ to | aims?\ to | set\ to
-    | is\ due | are\ due | due\ to\ (?:be|begin|start|open|close|vote|meet|appear|report
-      |resume|take|hold|launch|finish|end|return|arrive|rule|decide|announce|publish
-      |release|sign|debate|visit)
+    | plans?\ to | planning\ to | intends?\ to | aims?\ to | (?:is|are)\ set\ to
+    | (?:is|are|was|were)\ due\ (?:to\ (?:be|begin|start|open|close|vote|meet|appear
+      |report|resume|take|hold|launch|finish|end|return|arrive|rule|decide|announce
+      |publish|release|sign|debate|visit)|on|in|next|by)
     | next\ (?:week|month|year|season|summer|winter|spring|autumn|fall|monday|tuesday
       |wednesday|thursday|friday|saturday|sunday|round|step|phase|election)
-    | later\ this\ (?:week|month|year) | this\ (?:coming\ )?(?:weekend|autumn|fall)
-    | by\ (?:the\ end\ of\ )?20[2-9]\d | in\ 20[3-9]\d | scheduled | deadline
-    | vote\ on | to\ vote | awaits? | awaiting | upcoming | forthcoming | slated
-    | timetable | expected | pending | is\ likely\ to | are\ likely\ to
+    | later\ this\ (?:week|month|year) | this\ coming\ (?:week|weekend|month)
+    | by\ (?:the\ end\ of\ )?20[2-9]\d | in\ 20[3-9]\d | scheduled\ (?:to|for)
+    | deadline | vote\ on | awaits? | awaiting | upcoming | forthcoming
+    | (?:is|are)\ likely\ to
     )\b""",
     re.IGNORECASE | re.VERBOSE,
 )
 _WHY = re.compile(
     r"""\b(?:
-    because | means | meaning | could | would | might | impact | impacts | affect(?:s|ed)?
+    because | means | meaning | which\ would | impact | impacts | affect(?:s|ed)?
     | first\ time | largest | biggest | highest | lowest | worst | record | concerns?
     | risks? | threat(?:en|ens)? | analysts?\ (?:said|say|says|warned|expect)
     | significant(?:ly)? | crucial | important | consequences? | as\ a\ result | so\ that
     | signals? | blow | fears? | warn(?:ed|s)? | boost | undermine | jeopardi[sz]e
-    | implications? | critics | unprecedented | historic | major | key
+    | implications? | critics | unprecedented | historic
     )\b""",
     re.IGNORECASE | re.VERBOSE,
 )
+# Modal verbs hint at significance, but alone they are too common to decide.
+_MODAL = re.compile(r"\b(?:could|would|might)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:was|were|had|did|said|told|announced|reported|\w{3,}ed)\b", re.IGNORECASE)
 
 # ------------------------------------------------------------------------- words
@@ -196,6 +199,7 @@ class _Sentence:
     watch: int = 0
     why: int = 0
     past: bool = False
+    balanced: bool = True  # its double quotes open and close within the sentence
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -219,8 +223,11 @@ def is_boilerplate(sentence: str) -> bool:
     if len(s) < 25 or len(s) > MAX_CHARS:
         return True
     words = s.split()
-    if len(words) < MIN_WORDS:
+    alpha = [w for w in words if any(c.isalpha() for c in w)]
+    if len(alpha) < MIN_WORDS:
         return True
+    if len(alpha) <= 8 and all(w[0].isupper() or w in {"and", "by", "of"} for w in alpha):
+        return True  # "John Hall . and Ted Thornhill ." — names only: a byline
     if _BOILERPLATE.search(s) or _BYLINE.match(s) or _LABEL.match(s):
         return True
     if s.rstrip("\"'”’)] ").endswith("?"):
@@ -252,12 +259,20 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 position=len(out),
                 words=frozenset(words),
                 n_words=len(shown.split()),
-                watch=len(_WATCH.findall(shown)),
-                why=len(_WHY.findall(shown)),
+                # In half points: a modal verb alone is a weak hint of significance.
+                watch=2 * len(_WATCH.findall(shown)),
+                why=2 * len(_WHY.findall(shown)) + min(1, len(_MODAL.findall(shown))),
                 past=bool(_PAST.search(shown)),
+                balanced=_quotes_balanced(shown),
             )
         )
     return out
+
+
+def _quotes_balanced(text: str) -> bool:
+    # A sentence cut out of a multi-sentence quotation has a dangling quote mark; shown
+    # beside other sentences it would pair up with their quotes and misattribute words.
+    return text.count('"') % 2 == 0 and text.count("“") == text.count("”")
 
 
 def _score(sentences: list[_Sentence], title_words: frozenset[str]) -> None:
@@ -294,14 +309,20 @@ _CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:and|but|while|although|whereas)\s+|\s[�
 
 def fit_bullet(text: str, limit: int = BULLET_MAX) -> str:
     """``text`` if it fits, else its longest prefix that ends at a clause boundary
-    (``;``, ``,``, ``:``, a dash) within ``limit``; as a last resort, at a word."""
+    (``;``, ``,``, ``:``, a dash) within ``limit``; as a last resort, at a word.
+    A boundary that leaves a quotation open is used only when no other fits."""
     text = text.strip()
     if len(text) <= limit:
         return text
-    best = -1
+    best = inside_quote = -1
     for m in _CLAUSE_BREAK.finditer(text, 0, limit + 1):
         if CLAUSE_MIN <= m.start() <= limit:
-            best = m.start()
+            if _quotes_balanced(text[: m.start()]):
+                best = m.start()
+            else:
+                inside_quote = m.start()
+    if best < 0:
+        best = inside_quote
     if best < 0:
         head = text[: limit + 1]
         space = head.rfind(" ")
@@ -320,7 +341,8 @@ def _pick_bullets(candidates: list[_Sentence], taken: list[frozenset[str]]) -> l
             sim = max((_overlap(s.words, t) for t in taken), default=0.0)
             if sim > REDUNDANT:
                 continue
-            value = MMR_LAMBDA * s.score - (1 - MMR_LAMBDA) * sim
+            base = s.score if s.balanced else s.score * UNBALANCED
+            value = MMR_LAMBDA * base - (1 - MMR_LAMBDA) * sim
             if picked and s.source not in sources_used:
                 value += NEW_SOURCE_BONUS
             if value > best_value:
@@ -375,7 +397,7 @@ class ExtractiveCondenser:
         if len(bullets) < BULLET_COUNT:
             bullets = _fill_bullets(bullets, sentences, lead_parts, sources, headline)
 
-        what_happened, why, watch = _sections(sentences, used)
+        what_happened, why, watch = _sections(sentences, used, taken)
         return Briefing(
             id=briefing_id,
             headline=headline,
@@ -464,12 +486,15 @@ def _fill_bullets(
     return out
 
 
-def _sections(sentences: list[_Sentence], used: set[int]) -> tuple[str, str, str]:
+def _sections(
+    sentences: list[_Sentence], used: set[int], lead_words: list[frozenset[str]]
+) -> tuple[str, str, str]:
     pool = sorted(
-        (s for s in sentences if id(s) not in used),
+        (s for s in sentences if id(s) not in used and s.balanced),
         key=lambda s: (-s.score, s.source, s.position),
     )
-    taken: list[frozenset[str]] = []
+    # Seeded with the lead so that no section repeats what the message already says.
+    taken = list(lead_words)
 
     def choose(cands: list[_Sentence], limit: int) -> list[_Sentence]:
         out: list[_Sentence] = []
@@ -484,7 +509,9 @@ def _sections(sentences: list[_Sentence], used: set[int]) -> tuple[str, str, str
 
     watch = choose([s for s in pool if s.watch and s.watch >= s.why], 2)
     chosen = {id(s) for s in watch}
-    why = choose([s for s in pool if id(s) not in chosen and s.why and s.why > s.watch], 2)
+    why_pool = [s for s in pool if id(s) not in chosen and s.why > s.watch]
+    # Explicit significance cues first; a bare "could" or "would" only when none exist.
+    why = choose(sorted(why_pool, key=lambda s: s.why < 2), 2)
     chosen |= {id(s) for s in why}
     rest = [s for s in pool if id(s) not in chosen]
     happened = choose([s for s in rest if s.past and not s.watch], 3)

@@ -1,0 +1,97 @@
+"""Page extraction: main text without navigation, comments and footers; metadata; errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.errors import ExtractError
+from bot.extract import article_from_entry, extract_article
+
+_PARAGRAPHS = [
+    "The harbour council of Port Wendle voted on Tuesday to close the old ferry pier "
+    "after engineers found deep cracks in three of its supporting columns.",
+    "The council said the pier, which opened in 1931, would stay shut to foot traffic "
+    "while divers inspect the remaining columns over the coming weeks.",
+    "Ferry services to the outer islands will move to the cargo quay, the operator "
+    "said, adding that crossings may take ten minutes longer during the works.",
+    "Local traders said the closure came at a difficult time, just before the summer "
+    "festival that usually brings thousands of visitors to the waterfront.",
+]
+
+PAGE = f"""<!DOCTYPE html>
+<html lang="en"><head>
+<meta charset="utf-8">
+<title>Port Wendle closes its old ferry pier | The Wendle Gazette</title>
+<meta property="og:title" content="Port Wendle closes its old ferry pier">
+<meta name="author" content="Imogen Tallis">
+<meta property="article:published_time" content="2024-05-14T09:30:00+02:00">
+</head><body>
+<nav><ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li>
+<li><a href="/sport">Sport</a></li><li><a href="/subscribe">Subscribe today</a></li></ul></nav>
+<main><article>
+<h1>Port Wendle closes its old ferry pier</h1>
+<p class="byline">By Imogen Tallis</p>
+{"".join(f"<p>{p}</p>" for p in _PARAGRAPHS)}
+</article>
+<section id="comments" class="comments">
+<h3>Comments</h3>
+<div class="comment"><p>Gullwatcher42: This pier was always a death trap, about time
+they did something about it honestly.</p></div>
+<div class="comment"><p>MarinaFan: I remember fishing off that pier with my grandfather
+every single summer, sad to see it go.</p></div>
+</section></main>
+<footer><p>Copyright 2024 The Wendle Gazette. All rights reserved.</p>
+<p><a href="/privacy">Privacy policy</a> · <a href="/terms">Terms of use</a></p></footer>
+</body></html>"""
+
+
+def test_extracts_main_text_and_metadata() -> None:
+    article = extract_article(PAGE.encode(), url="https://gazette.example/pier")
+    assert article.from_page is True
+    assert article.url == "https://gazette.example/pier"
+    assert article.title == "Port Wendle closes its old ferry pier"
+    assert article.author == "Imogen Tallis"
+    assert article.published is not None
+    assert article.published.tzinfo is not None
+    assert article.published.utcoffset() == UTC.utcoffset(None)
+    assert article.published.date() == datetime(2024, 5, 14).date()
+    assert "deep cracks in three of its supporting columns" in article.text
+    assert "ten minutes longer" in article.text
+    for junk in ("Gullwatcher42", "grandfather", "All rights reserved", "Privacy policy"):
+        assert junk not in article.text
+
+
+def test_accepts_str_and_returns_clean_text() -> None:
+    article = extract_article(PAGE)
+    assert "\r" not in article.text and "  " not in article.text
+    assert article.text == article.text.strip()
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"",
+        "   ",
+        "<html><body><nav><a href='/'>Home</a></nav><p>Short teaser.</p></body></html>",
+        b"\x00\x01\x02 not html at all",
+    ],
+)
+def test_no_article_text_raises_extract_error(page: bytes | str) -> None:
+    with pytest.raises(ExtractError, match="no article text found on the page"):
+        extract_article(page)
+
+
+def test_article_from_entry_is_the_feed_fallback() -> None:
+    article = article_from_entry(
+        "Pier <b>closed</b>",
+        "<p>The pier closed.</p><p>Divers will inspect it.</p>",
+        "https://gazette.example/pier",
+        "Imogen Tallis",
+        datetime(2024, 5, 14, 9, 30),
+    )
+    assert article.from_page is False
+    assert article.title == "Pier closed"
+    assert article.text == "The pier closed.\nDivers will inspect it."
+    assert article.published == datetime(2024, 5, 14, 9, 30, tzinfo=UTC)
