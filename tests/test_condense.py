@@ -15,22 +15,39 @@ from bot.ports import Condenser
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
-MAIN = """By Imogen Tallis
-KESTREL BAY (Wirepress) - The harbour council of Kestrel Bay voted on Tuesday to close the old ferry pier after engineers found deep cracks in three of its supporting columns.
-Photo: The ferry pier at low tide, pictured last spring (Getty Images)
-The council said the pier, which opened in 1931, was declared unsafe after an inspection that lasted four days and involved twelve divers.
-Click here to sign up for our morning newsletter.
-The closure means that about 2,400 daily ferry passengers must use the cargo quay, which has no covered waiting area.
-Ferry operators reported that crossings to the outer islands took ten minutes longer on the first day of the diversion.
-The council will vote on a replacement design next month, and construction is expected to begin in 2027.
-What do you think about the closure? Tell us in the comments.
-SUBSCRIBE NOW FOR FULL ACCESS TO OUR COVERAGE
-Copyright 2025 The Kestrel Gazette. All rights reserved."""
+MAIN = "\n".join(
+    [
+        "By Imogen Tallis",
+        "KESTREL BAY (Wirepress) - The harbour council of Kestrel Bay voted on Tuesday to "
+        "close the old ferry pier after engineers found deep cracks in three of its "
+        "supporting columns.",
+        "Photo: The ferry pier at low tide, pictured last spring (Getty Images)",
+        "The council said the pier, which opened in 1931, was declared unsafe after an "
+        "inspection that lasted four days and involved twelve divers.",
+        "Click here to sign up for our morning newsletter.",
+        "The closure means that about 2,400 daily ferry passengers must use the cargo quay, "
+        "which has no covered waiting area.",
+        "Ferry operators reported that crossings to the outer islands took ten minutes longer"
+        " on the first day of the diversion.",
+        "The council will vote on a replacement design next month, and construction is "
+        "expected to begin in 2027.",
+        "What do you think about the closure? Tell us in the comments.",
+        "SUBSCRIBE NOW FOR FULL ACCESS TO OUR COVERAGE",
+        "Copyright 2025 The Kestrel Gazette. All rights reserved.",
+    ]
+)
 
-SECOND = """Kestrel Bay closed its ferry pier on Tuesday after cracks were found in its supporting columns.
-Harbour master Osric Penhallow said the cracks had widened by several millimetres since an earlier survey in January.
-Insurers had warned the council last year that the pier no longer met the safety standard for public structures.
-Read more: our full coverage of the harbour."""
+SECOND = "\n".join(
+    [
+        "Kestrel Bay closed its ferry pier on Tuesday after cracks were found in its "
+        "supporting columns.",
+        "Harbour master Osric Penhallow said the cracks had widened by several millimetres "
+        "since an earlier survey in January.",
+        "Insurers had warned the council last year that the pier no longer met the safety "
+        "standard for public structures.",
+        "Read more: our full coverage of the harbour.",
+    ]
+)
 
 
 def _material() -> list[SourceText]:
@@ -126,8 +143,10 @@ def test_no_section_invents_a_watch_item() -> None:
     b = _condense(material)
     assert b.what_to_watch == ""
     for field in (b.what_happened, b.why_it_matters):
-        assert field == "" or _norm(field) in _norm(text) or all(
-            s in text for s in re.split(r"(?<=\.) ", field)
+        assert (
+            field == ""
+            or _norm(field) in _norm(text)
+            or all(s in text for s in re.split(r"(?<=\.) ", field))
         )
 
 
