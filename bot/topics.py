@@ -1,0 +1,188 @@
+"""Default topics: saved searches every channel can use without writing FTS5.
+
+A topic is a full-text query (``bot.models.Topic``). The defaults here are built from
+groups of terms rather than written as query strings, so that one definition yields
+both the FTS5 query that ``/brief <topic>`` runs and a cheap in-Python matcher that tags
+a briefing with the topics it belongs to (``Briefing.topics``).
+
+How channels get them: every default topic answers ``/brief <slug>`` in every channel
+(a channel's own topic of the same slug wins). ``/brief topic adopt <slug>`` (or
+``adopt all``) copies a default into the channel's saved topics, where it shows in
+``/brief topics`` and can be edited with ``topic add``. Nothing is adopted
+automatically: a new channel's topic list stays what its admins made it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .models import Briefing, Topic
+from .search import quote
+
+# Slug rules shared with ``/brief topic add``: short, URL- and command-safe.
+SLUG_MAX = 40
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class DefaultTopic:
+    """A topic shipped with SignalDesk.
+
+    ``groups``: the briefing must match at least one term of *every* group. A term is a
+    word, a phrase (several words, matched in order) or a prefix ending in ``*``."""
+
+    slug: str
+    title: str
+    groups: tuple[tuple[str, ...], ...]
+
+    @property
+    def query(self) -> str:
+        """The FTS5 query: ``(a OR b) AND (c OR "d e" OR f*)``; every term quoted."""
+        parts = []
+        for group in self.groups:
+            terms = [_fts_term(t) for t in group]
+            parts.append("(" + " OR ".join(terms) + ")" if len(terms) > 1 else terms[0])
+        return " AND ".join(parts)
+
+    def as_topic(self, channel_id: str) -> Topic:
+        return Topic(channel_id=channel_id, slug=self.slug, query=self.query)
+
+    def matches(self, tokens: list[str]) -> bool:
+        """Whether a tokenized text (see ``tokens``) matches every group."""
+        joined = " " + " ".join(tokens) + " "
+        vocab = set(tokens)
+        return all(any(_term_hit(t, vocab, joined) for t in group) for group in self.groups)
+
+
+def _fts_term(term: str) -> str:
+    if term.endswith("*"):
+        return quote(term[:-1]) + "*"
+    return quote(term)
+
+
+def _stem(word: str) -> str:
+    # A crude plural fold: FTS5's porter tokenizer already matches "chip" to "chips";
+    # the Python matcher only needs to agree on the common cases.
+    if len(word) > 4 and word.endswith("es"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _term_hit(term: str, vocab: set[str], joined: str) -> bool:
+    if term.endswith("*"):
+        prefix = term[:-1].lower()
+        return any(w.startswith(prefix) for w in vocab)
+    parts = tokens(term)
+    if len(parts) > 1:
+        return " " + " ".join(parts) + " " in joined
+    word = parts[0] if parts else ""
+    return word in vocab or any(_stem(w) == _stem(word) for w in vocab)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case word tokens in order (duplicates kept: phrases need positions)."""
+    return _TOKEN.findall(text.lower())
+
+
+DEFAULT_TOPICS: dict[str, DefaultTopic] = {
+    t.slug: t
+    for t in (
+        DefaultTopic(
+            "china-ai",
+            "AI in China",
+            (
+                ("china", "chinese", "beijing", "shenzhen", "deepseek", "alibaba", "baidu",
+                 "tencent", "huawei", "moonshot", "zhipu"),
+                ("ai", "artificial intelligence", "model", "llm", "chatbot", "chip",
+                 "semiconductor*"),
+            ),
+        ),
+        DefaultTopic(
+            "ai-policy",
+            "AI rules, regulators and courts",
+            (
+                ("ai", "artificial intelligence"),
+                ("regulation", "regulator*", "law", "lawmaker*", "act", "bill", "policy",
+                 "ban", "copyright", "lawsuit", "court", "safety institute"),
+            ),
+        ),
+        DefaultTopic(
+            "chips",
+            "Semiconductors and export controls",
+            (
+                ("semiconductor*", "chipmaker*", "chip", "tsmc", "nvidia", "asml",
+                 "export controls", "foundry"),
+            ),
+        ),
+        DefaultTopic(
+            "markets",
+            "Markets and central banks",
+            (
+                ("stock market", "stocks", "shares", "nasdaq", "dow jones", "bond yields",
+                 "interest rate", "central bank", "inflation", "federal reserve", "ecb"),
+            ),
+        ),
+        DefaultTopic(
+            "climate",
+            "Climate and energy transition",
+            (
+                ("climate", "emissions", "carbon", "global warming", "heatwave", "drought",
+                 "wildfire*", "renewable*", "solar power", "wind power", "net zero"),
+            ),
+        ),
+        DefaultTopic(
+            "space",
+            "Space flight and astronomy",
+            (
+                ("nasa", "spacex", "esa", "rocket", "satellite", "orbit", "astronaut",
+                 "space station", "telescope", "lunar", "mars"),
+            ),
+        ),
+        DefaultTopic(
+            "security",
+            "Cybersecurity",
+            (
+                ("ransomware", "malware", "hacker*", "data breach", "vulnerabilit*",
+                 "cyberattack*", "phishing", "zero day", "cybersecurity"),
+            ),
+        ),
+    )
+}  # fmt: skip
+
+
+def default_topic(slug: str) -> DefaultTopic | None:
+    """The shipped topic with this slug, if any."""
+    return DEFAULT_TOPICS.get(slug)
+
+
+def is_valid_slug(slug: str) -> bool:
+    """Lower-case letters, digits and inner hyphens; at most ``SLUG_MAX`` characters."""
+    return len(slug) <= SLUG_MAX and SLUG_RE.match(slug) is not None
+
+
+def topics_for(briefing: Briefing, topics: Iterable[DefaultTopic] | None = None) -> list[str]:
+    """The slugs of the default topics a briefing matches (headline, lead, bullets).
+
+    Approximates what the topic's FTS5 query would find (a crude plural fold instead of
+    the porter stemmer) without touching the database, so the condenser can call it."""
+    text = " ".join([briefing.headline, briefing.lead, *(b.text for b in briefing.bullets)])
+    toks = tokens(text)
+    chosen = DEFAULT_TOPICS.values() if topics is None else topics
+    return [t.slug for t in chosen if t.matches(toks)]
+
+
+__all__ = [
+    "DEFAULT_TOPICS",
+    "SLUG_MAX",
+    "DefaultTopic",
+    "default_topic",
+    "is_valid_slug",
+    "tokens",
+    "topics_for",
+]
