@@ -24,6 +24,7 @@ Pure standard library: the poll path runs this for every new entry.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import re
@@ -49,14 +50,14 @@ __all__ = [
 
 #: Similarity at or above which an entry joins a story (tuned on the dev sets in
 #: ``bench/cluster.py``; see that script for the sweep).
-DEFAULT_THRESHOLD = 0.35
+DEFAULT_THRESHOLD = 0.38
 DEFAULT_WINDOW = timedelta(hours=72)
 
 # Fingerprint budget: enough terms to tell events apart, small enough to store per story.
-_MAX_TERMS = 96
-_LEAD_TOKENS = 160  # content tokens of text kept; later paragraphs are background
-_TITLE_WEIGHT = 2.0  # a headline word counts like two lead words
-_NAME_BOOST = 1.6  # proper-noun-like and numeric tokens
+_MAX_TERMS = 150
+_LEAD_TOKENS = 100  # content tokens of text kept; later paragraphs are background
+_TITLE_WEIGHT = 1.3  # headline words (applied after sublinear tf)
+_NAME_BOOST = 1.3  # proper-noun-like and numeric tokens
 
 _STOPWORD_TEXT = """
     a about above after again against all almost also although am among an and another
@@ -112,16 +113,23 @@ def _stem(word: str) -> str:
     return word
 
 
-def _terms(text: str, limit: int | None = None) -> dict[str, float]:
-    """Weighted content terms of ``text``: stopwords dropped, stemmed, name-like and
-    numeric tokens boosted. ``limit`` caps how many content tokens are read."""
+def _terms(text: str, limit: int | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """Content terms of ``text`` (stopwords dropped, stemmed) with their counts, and the
+    boost each earned (name-like and numeric tokens). ``limit`` caps how many content
+    tokens are read."""
     counts: dict[str, float] = defaultdict(float)
+    boosts: dict[str, float] = {}
     if not text:
-        return counts
+        return counts, boosts
     text = unicodedata.normalize("NFKC", text)
+    tokens = list(_TOKEN.finditer(text))
+    # In Title Case or ALL CAPS text (many headlines) capitals say nothing about names.
+    alpha = [m.group(0) for m in tokens if m.group(0)[0].isalpha()]
+    caps = sum(1 for w in alpha if w[0].isupper())
+    names_visible = not alpha or caps <= 0.5 * len(alpha) or len(alpha) < 4
     seen = 0
     sentence_start = True
-    for match in _TOKEN.finditer(text):
+    for match in tokens:
         raw = match.group(0).replace("’", "'")
         if raw.endswith(("'s", "'S")):
             raw = raw[:-2]
@@ -140,13 +148,14 @@ def _terms(text: str, limit: int | None = None) -> dict[str, float]:
             weight = _NAME_BOOST
         else:
             term = _stem(lower.replace("'", "").replace(".", ""))
-            if raw[0].isupper() and not starts and lower not in _NOT_NAMES:
+            if names_visible and raw[0].isupper() and not starts and lower not in _NOT_NAMES:
                 weight = _NAME_BOOST
-        counts[term] += weight
+        counts[term] += 1.0
+        boosts[term] = max(boosts.get(term, 1.0), weight)
         seen += 1
         if limit is not None and seen >= limit:
             break
-    return counts
+    return counts, boosts
 
 
 @dataclass(slots=True)
@@ -216,42 +225,69 @@ class StoryClusterer:
         self.window = window
         self._df: Counter[str] = Counter()
         self._docs = 0
+        self._log_docs = 0.0
+        self._idf: dict[str, float] = {}  # memo, valid until the next ``observe``
 
     # ------------------------------------------------------------------ fingerprints
 
     def fingerprint(self, title: str, text: str) -> Fingerprint:
         """Fingerprint an entry from its title and (lead) text. Cheap and pure."""
-        terms: dict[str, float] = defaultdict(float)
-        for term, w in _terms(title).items():
-            terms[term] += w * _TITLE_WEIGHT
-        for term, w in _terms(text, limit=_LEAD_TOKENS).items():
-            terms[term] += w
-        # Sublinear term frequency: a name repeated ten times is not ten times the
-        # evidence, and it must not drown the rest of the lead.
-        weights = {k: 1.0 + math.log(w) if w >= 1.0 else w for k, w in terms.items()}
+        head, head_boost = _terms(title)
+        body, body_boost = _terms(text, limit=_LEAD_TOKENS)
+        weights: dict[str, float] = {}
+        for term in head.keys() | body.keys():
+            # Sublinear term frequency: a name repeated ten times is not ten times the
+            # evidence, and it must not drown the rest of the lead. Boosts apply after
+            # it so that they keep their full effect.
+            count = head.get(term, 0.0) + body.get(term, 0.0)
+            boost = max(head_boost.get(term, 1.0), body_boost.get(term, 1.0))
+            if term in head:
+                boost *= _TITLE_WEIGHT
+            weights[term] = (1.0 + math.log(count)) * boost
         return Fingerprint(terms=_top(weights, _MAX_TERMS), size=1)
 
     def observe(self, fp: Fingerprint) -> None:
         """Count ``fp``'s terms into the document frequencies used for IDF."""
         self._docs += 1
+        self._log_docs = math.log(self._docs + 1)
         self._df.update(fp.terms.keys())
+        self._idf.clear()
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency of ``term`` over what was observed."""
-        return math.log((self._docs + 1) / (self._df.get(term, 0) + 1)) + 1.0
+        value = self._idf.get(term)
+        if value is None:
+            value = self._log_docs - math.log(self._df.get(term, 0) + 1) + 1.0
+            self._idf[term] = value
+        return value
+
+    @property
+    def documents(self) -> int:
+        """How many fingerprints have been observed (the IDF's corpus size)."""
+        return self._docs
 
     # -------------------------------------------------------------------- similarity
 
-    def _vector(self, fp: Fingerprint) -> tuple[dict[str, float], float]:
-        vec = {k: w * self.idf(k) for k, w in fp.terms.items()}
-        norm = math.sqrt(sum(v * v for v in vec.values()))
-        return vec, norm
+    def _query(self, fp: Fingerprint) -> tuple[dict[str, float], float]:
+        """The fingerprint prepared for scoring against raw story terms: each weight
+        times IDF squared (the story side then needs no IDF look-ups), and the norm of
+        the IDF-weighted vector."""
+        prepared: dict[str, float] = {}
+        square = 0.0
+        for term, w in fp.terms.items():
+            idf = self.idf(term)
+            prepared[term] = w * idf * idf
+            square += (w * idf) ** 2
+        return prepared, math.sqrt(square)
+
+    def norm(self, fp: Fingerprint) -> float:
+        """Length of the IDF-weighted vector of ``fp``."""
+        return math.sqrt(sum((w * self.idf(t)) ** 2 for t, w in fp.terms.items()))
 
     def similarity(self, a: Fingerprint, b: Fingerprint) -> float:
         """Cosine similarity of the IDF-weighted fingerprints, in [0, 1]."""
-        va, na = self._vector(a)
-        vb, nb = self._vector(b)
-        return _cosine(va, na, vb, nb)
+        query, qnorm = self._query(a)
+        return _score(query, qnorm, b.terms, self.norm(b))
 
     def within_window(self, a: datetime | None, b: datetime | None) -> bool:
         """True when the two times are within the window (or either is unknown)."""
@@ -266,30 +302,41 @@ class StoryClusterer:
         whose similarity reaches the threshold, or ``None`` to open a new story.
 
         Candidates are ``(story, story fingerprint)`` pairs; the story's ``published``
-        is its latest entry's time. The entry's terms are counted into the IDF.
+        is its latest entry's time. The entry's terms are counted into the IDF. For
+        many candidates, keep a :class:`ClusterIndex` instead.
         """
         fp = self.fingerprint(doc.title, doc.text)
         self.observe(fp)
-        va, na = self._vector(fp)
+        query, qnorm = self._query(fp)
         best_id: int | None = None
         best = self.threshold
         for story, sfp in candidates:
             if story.story_id is None or not self.within_window(doc.published, story.published):
                 continue
-            vb, nb = self._vector(sfp)
-            score = _cosine(va, na, vb, nb)
-            if score >= best:
+            score = _score(query, qnorm, sfp.terms, self.norm(sfp))
+            if score > best or (score == best and best_id is None):
                 best, best_id = score, story.story_id
         return best_id
 
 
-def _cosine(va: Mapping[str, float], na: float, vb: Mapping[str, float], nb: float) -> float:
-    if na == 0.0 or nb == 0.0:
+def _score(
+    query: Mapping[str, float], qnorm: float, terms: Mapping[str, float], norm: float
+) -> float:
+    """Cosine between a prepared query (see ``StoryClusterer._query``) and raw terms."""
+    if qnorm == 0.0 or norm == 0.0:
         return 0.0
-    if len(va) > len(vb):
-        va, vb = vb, va
-    dot = sum(w * vb[k] for k, w in va.items() if k in vb)
-    return min(1.0, dot / (na * nb))
+    dot = 0.0
+    if len(query) <= len(terms):
+        for term, q in query.items():
+            w = terms.get(term)
+            if w is not None:
+                dot += q * w
+    else:
+        for term, w in terms.items():
+            q = query.get(term)  # type: ignore[assignment]
+            if q is not None:
+                dot += q * w
+    return min(1.0, dot / (qnorm * norm))
 
 
 def _aware(t: datetime) -> datetime:
@@ -300,40 +347,46 @@ def _aware(t: datetime) -> datetime:
 
 
 @dataclass(slots=True)
-class _Entry:
+class _Story:
     fp: Fingerprint
     published: datetime | None
+    norm: float = 0.0
+    norm_docs: int = -1  # corpus size when ``norm`` was computed
 
 
 class ClusterIndex:
     """An in-memory inverted index of recent story fingerprints for fast matching.
 
-    ``match`` only scores stories that share at least one informative term with the
-    entry, so the poll path stays fast with thousands of recent stories. Stories older
-    than the window (relative to the newest time seen) are pruned on ``add``.
+    ``match`` gathers candidates through the postings of the entry's informative terms
+    (generic words shared by a large share of stories are skipped there), ranks them by
+    that partial score and rescores only the best few exactly, so the poll path stays
+    fast with thousands of recent stories. Stories no entry can match any more are
+    dropped now and then (see ``prune``).
     """
 
-    # Postings longer than this share of the index are generic words: skip them when
-    # gathering candidates (they still count in the score).
-    _COMMON = 0.2
+    _COMMON = 0.05  # a posting longer than this share of the index is a generic word
+    _RESCORE = 48  # exact cosine for this many best partial scores
+    _PRUNE_EVERY = 256
 
     def __init__(self, clusterer: StoryClusterer | None = None) -> None:
         self.clusterer = clusterer or StoryClusterer()
-        self._stories: dict[int, _Entry] = {}
-        self._postings: dict[str, set[int]] = defaultdict(set)
+        self._stories: dict[int, _Story] = {}
+        self._postings: dict[str, dict[int, float]] = {}
         self._latest: datetime | None = None
+        self._adds = 0
 
     def __len__(self) -> int:
         return len(self._stories)
 
     def fingerprint_of(self, story_id: int) -> Fingerprint | None:
         """The story's current (centroid) fingerprint, e.g. to persist it."""
-        entry = self._stories.get(story_id)
-        return entry.fp if entry else None
+        story = self._stories.get(story_id)
+        return story.fp if story else None
 
     def add(self, story_id: int, fingerprint: Fingerprint, published: datetime | None) -> None:
-        """Add an entry to a story: a new story, or merged into an existing one's
-        centroid. Counts the fingerprint into the clusterer's IDF."""
+        """Add an entry (or a stored story's fingerprint) under ``story_id``: a new
+        story, or merged into the existing story's centroid. Counts the fingerprint
+        into the clusterer's IDF."""
         self.clusterer.observe(fingerprint)
         old = self._stories.get(story_id)
         if old is not None:
@@ -342,35 +395,48 @@ class ClusterIndex:
             pub = _later(old.published, published)
         else:
             fp, pub = fingerprint, published
-        self._stories[story_id] = _Entry(fp, pub)
-        for term in fp.terms:
-            self._postings[term].add(story_id)
+        self._stories[story_id] = _Story(fp, pub)
+        for term, w in fp.terms.items():
+            self._postings.setdefault(term, {})[story_id] = w
         if published is not None:
             self._latest = _later(self._latest, published)
-            self._prune()
+            self._adds += 1
+            # A full scan, so only now and then: memory stays bounded either way.
+            if self._adds % self._PRUNE_EVERY == 0:
+                self.prune()
 
     def match(self, fingerprint: Fingerprint, published: datetime | None) -> int | None:
         """The best story for ``fingerprint`` at or above the threshold, or ``None``."""
-        clusterer = self.clusterer
         if not self._stories:
             return None
-        limit = max(8, int(self._COMMON * len(self._stories)))
-        candidates: set[int] = set()
-        for term in fingerprint.terms:
+        clusterer = self.clusterer
+        query, qnorm = clusterer._query(fingerprint)
+        limit = max(32, int(self._COMMON * len(self._stories)))
+        partial: dict[int, float] = defaultdict(float)
+        for term, q in query.items():
             posting = self._postings.get(term)
-            if posting and len(posting) <= limit:
-                candidates |= posting
-        if not candidates:
+            if posting is None or len(posting) > limit:
+                continue
+            for sid, w in posting.items():
+                partial[sid] += q * w
+        if not partial:
             return None
-        va, na = clusterer._vector(fingerprint)
+        if len(partial) > self._RESCORE:
+            ranked = heapq.nlargest(self._RESCORE, partial, key=partial.__getitem__)
+        else:
+            ranked = list(partial)
+        docs = clusterer.documents
         best_id: int | None = None
         best = clusterer.threshold
-        for sid in candidates:
-            entry = self._stories[sid]
-            if not clusterer.within_window(published, entry.published):
+        for sid in ranked:
+            story = self._stories[sid]
+            if not clusterer.within_window(published, story.published):
                 continue
-            vb, nb = clusterer._vector(entry.fp)
-            score = _cosine(va, na, vb, nb)
+            # IDF drifts slowly as documents arrive: refresh a story's norm only once
+            # the corpus has grown by a tenth since it was computed.
+            if story.norm_docs < 0 or docs > story.norm_docs * 1.1 + 4:
+                story.norm, story.norm_docs = clusterer.norm(story.fp), docs
+            score = _score(query, qnorm, story.fp.terms, story.norm)
             if score > best or (score == best and best_id is None):
                 best, best_id = score, sid
         return best_id
@@ -379,18 +445,24 @@ class ClusterIndex:
         for term in fp.terms:
             posting = self._postings.get(term)
             if posting is not None:
-                posting.discard(story_id)
+                posting.pop(story_id, None)
                 if not posting:
                     del self._postings[term]
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
+        """Drop stories that no entry can match any more.
+
+        Entries arrive out of order (feeds publish late, backlogs are replayed), and an
+        entry matches stories up to one window either side of its own time, so only
+        stories more than two windows older than the newest time seen are dropped.
+        """
         if self._latest is None:
             return
-        horizon = _aware(self._latest) - self.clusterer.window
+        horizon = _aware(self._latest) - 2 * self.clusterer.window
         stale = [
             sid
-            for sid, e in self._stories.items()
-            if e.published is not None and _aware(e.published) < horizon
+            for sid, s in self._stories.items()
+            if s.published is not None and _aware(s.published) < horizon
         ]
         for sid in stale:
             self._unpost(sid, self._stories.pop(sid).fp)

@@ -1,0 +1,227 @@
+"""Story clustering: same event across outlets joins, same-kind events stay apart.
+
+All stories here are invented for the tests.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.cluster import (
+    ClusterIndex,
+    Fingerprint,
+    StoryClusterer,
+    cluster_items,
+    run_cluster_cli,
+)
+from bot.models import StoryDoc
+
+T0 = datetime(2031, 3, 14, 8, 0, tzinfo=UTC)
+
+# One invented event (a ferry fire off Valdoria), reported three ways.
+FERRY = [
+    {
+        "id": "a1",
+        "title": "Ferry Marisol catches fire off Valdoria; 212 passengers rescued",
+        "text": "A passenger ferry, the Marisol, caught fire on Tuesday near the port of "
+        "Valdoria, and coast guard boats rescued all 212 passengers, officials said. "
+        "Captain Ilse Ronnqvist said the blaze started in the engine room.",
+    },
+    {
+        "id": "b1",
+        "title": "Coast guard saves hundreds as blaze engulfs Valdoria ferry",
+        "text": "Coast guard crews pulled 212 people from the burning ferry Marisol off "
+        "Valdoria on Tuesday. The fire began in the engine room, according to captain "
+        "Ilse Ronnqvist, and no deaths were reported.",
+    },
+    {
+        "id": "c1",
+        "title": "Questions mount over ferry safety after Marisol fire",
+        "text": "The engine-room fire aboard the Marisol ferry near Valdoria, in which "
+        "212 passengers had to be rescued by the coast guard, has renewed criticism of "
+        "ageing vessels. Captain Ronnqvist praised the crew.",
+    },
+]
+
+# Two invented earthquakes: same kind of event, different places, days and magnitudes.
+QUAKES = [
+    {
+        "id": "q1",
+        "title": "Magnitude 6.4 earthquake strikes Norhaven, killing 31",
+        "text": "A magnitude 6.4 earthquake struck the coastal province of Norhaven on "
+        "Monday, killing 31 people and collapsing the Lindqvist bridge, the national "
+        "seismic institute said. Rescue teams searched the town of Eskeby.",
+        "published": "2031-05-04T06:10:00+00:00",
+    },
+    {
+        "id": "q2",
+        "title": "Powerful 7.1 quake hits Sorvania, dozens dead",
+        "text": "A magnitude 7.1 earthquake hit southern Sorvania on Thursday, killing at "
+        "least 48 people and damaging the old market in Tarrega, the interior ministry "
+        "said. Rescue teams searched collapsed buildings overnight.",
+        "published": "2031-05-07T22:40:00+00:00",
+    },
+    {
+        "id": "q3",
+        "title": "Norhaven quake death toll rises to 31 as Eskeby digs out",
+        "text": "Rescuers in Eskeby, Norhaven, recovered more bodies after Monday's "
+        "magnitude 6.4 earthquake, bringing the toll to 31. The Lindqvist bridge "
+        "collapse cut the main road, the seismic institute said.",
+        "published": "2031-05-04T15:00:00+00:00",
+    },
+]
+
+
+def _filler() -> list[dict[str, str]]:
+    """Unrelated stories, so the online IDF has seen a little of the world."""
+    topics = [
+        ("Central bank holds rates at 3.5 percent", "The central bank kept its key rate "
+         "unchanged, citing slowing inflation and a cooling housing market."),
+        ("Orchestra announces new season of Baltic composers", "The city orchestra will "
+         "open its season with works by three Baltic composers and a new conductor."),
+        ("Startup unveils folding electric scooter", "A startup showed a folding electric "
+         "scooter with a removable battery and a range of forty kilometres."),
+        ("Rail strike cancels commuter trains", "Commuter trains were cancelled across "
+         "the region as rail workers walked out over pay and rosters."),
+        ("Wildflower meadow returns to old airfield", "Volunteers sowed native seeds on a "
+         "disused airfield, and botanists counted forty species this spring."),
+    ]  # fmt: skip
+    return [{"id": f"f{i}", "title": t, "text": x} for i, (t, x) in enumerate(topics)]
+
+
+def test_same_event_from_three_outlets_clusters_together() -> None:
+    items = _filler() + FERRY
+    labels = cluster_items(items)
+    ferry = labels[-3:]
+    assert len(set(ferry)) == 1
+    assert ferry[0] not in labels[:-3]
+
+
+def test_different_events_of_the_same_kind_stay_apart() -> None:
+    labels = cluster_items(_filler() + QUAKES)
+    q1, q2, q3 = labels[-3:]
+    assert q1 != q2
+    assert q1 == q3  # the follow-up on the first quake joins it
+
+
+def test_assign_respects_the_time_window() -> None:
+    clusterer = StoryClusterer(window=timedelta(hours=72))
+    for item in _filler():
+        clusterer.observe(clusterer.fingerprint(item["title"], item["text"]))
+    first = FERRY[0]
+    story = StoryDoc(story_id=7, title=first["title"], text=first["text"], published=T0)
+    fp = clusterer.fingerprint(first["title"], first["text"])
+    clusterer.observe(fp)
+
+    soon = StoryDoc(
+        title=FERRY[1]["title"], text=FERRY[1]["text"], published=T0 + timedelta(hours=5)
+    )
+    assert clusterer.assign(soon, [(story, fp)]) == 7
+
+    late = StoryDoc(
+        title=FERRY[1]["title"], text=FERRY[1]["text"], published=T0 + timedelta(days=9)
+    )
+    assert clusterer.assign(late, [(story, fp)]) is None
+
+    undated = StoryDoc(title=FERRY[1]["title"], text=FERRY[1]["text"], published=None)
+    assert clusterer.assign(undated, [(story, fp)]) == 7  # unknown time: within the window
+
+
+def test_item_outside_the_window_opens_a_new_story() -> None:
+    base = dict(FERRY[0], published=T0.isoformat())
+    repeat = dict(FERRY[1], published=(T0 + timedelta(days=10)).isoformat())
+    labels = cluster_items([*_filler(), base, repeat])
+    assert labels[-1] != labels[-2]
+
+
+def test_index_matches_and_prunes_old_stories() -> None:
+    index = ClusterIndex(StoryClusterer())
+    for n, item in enumerate(_filler()):
+        index.add(100 + n, index.clusterer.fingerprint(item["title"], item["text"]), T0)
+    fp = index.clusterer.fingerprint(FERRY[0]["title"], FERRY[0]["text"])
+    index.add(1, fp, T0)
+    probe = index.clusterer.fingerprint(FERRY[1]["title"], FERRY[1]["text"])
+    assert index.match(probe, T0 + timedelta(hours=1)) == 1
+    index.add(1, probe, T0 + timedelta(hours=1))
+    story_fp = index.fingerprint_of(1)
+    assert story_fp is not None and story_fp.size == 2
+    # Much later news: the old stories fall out of the window and the index.
+    index.add(2, probe, T0 + timedelta(days=30))
+    index.prune()
+    assert index.fingerprint_of(1) is None
+    assert len(index) == 1
+
+
+def test_fingerprint_json_round_trip() -> None:
+    clusterer = StoryClusterer()
+    fp = clusterer.fingerprint(FERRY[0]["title"], FERRY[0]["text"])
+    merged = fp.merged(clusterer.fingerprint(FERRY[1]["title"], FERRY[1]["text"]))
+    for original in (fp, merged):
+        text = original.to_json()
+        assert len(text) < 4000
+        again = Fingerprint.from_json(text)
+        assert again.size == original.size
+        assert again.terms.keys() == original.terms.keys()
+        assert clusterer.similarity(again, original) == pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(ValueError):
+        Fingerprint.from_json("{not json")
+
+
+def test_similarity_is_higher_for_the_same_event() -> None:
+    clusterer = StoryClusterer()
+    fps = [clusterer.fingerprint(i["title"], i["text"]) for i in FERRY + QUAKES]
+    for fp in fps:
+        clusterer.observe(fp)
+    same = clusterer.similarity(fps[0], fps[1])
+    other = clusterer.similarity(fps[0], fps[3])
+    assert 0.0 <= other < same <= 1.0
+
+
+def test_cluster_items_on_an_empty_list() -> None:
+    assert cluster_items([]) == []
+
+
+def test_cluster_items_requires_a_title() -> None:
+    with pytest.raises(ValueError, match="title"):
+        cluster_items([{"id": 1, "text": "no headline"}])
+
+
+def test_cli_adds_a_cluster_label_to_each_line() -> None:
+    lines = [json.dumps(item) for item in _filler() + FERRY]
+    out, err = io.StringIO(), io.StringIO()
+    code = run_cluster_cli(io.StringIO("\n".join(lines) + "\n\n"), out, err)
+    assert code == 0 and err.getvalue() == ""
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["id"] for r in rows] == [i["id"] for i in _filler() + FERRY]
+    assert len({r["cluster"] for r in rows[-3:]}) == 1
+    assert all(isinstance(r["cluster"], int) for r in rows)
+
+
+def test_cli_rejects_a_malformed_line_with_one_line_error() -> None:
+    good = json.dumps(FERRY[0])
+    out, err = io.StringIO(), io.StringIO()
+    code = run_cluster_cli(io.StringIO(good + "\n{oops\n"), out, err)
+    assert code == 2
+    message = err.getvalue()
+    assert message.count("\n") == 1 and "line 2" in message
+    assert "Traceback" not in message
+    assert out.getvalue() == ""
+
+
+def test_cli_rejects_a_line_without_title() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_cluster_cli(io.StringIO('{"id": "x", "text": "body only"}\n'), out, err)
+    assert code == 2
+    assert err.getvalue().count("\n") == 1 and "title" in err.getvalue()
+    assert out.getvalue() == ""
+
+
+def test_cli_rejects_a_bad_time() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    line = json.dumps({"id": "x", "title": "Something", "published": "last tuesday"})
+    assert run_cluster_cli(io.StringIO(line + "\n"), out, err) == 2
+    assert err.getvalue().count("\n") == 1
