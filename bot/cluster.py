@@ -29,10 +29,9 @@ import json
 import math
 import re
 import sys
-import time
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -87,7 +86,6 @@ _NOT_NAME_TEXT = """
 _NOT_NAMES = _STOPWORDS | frozenset(_NOT_NAME_TEXT.split())
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
-_SENTENCE_END = re.compile(r"[.!?:;\"“”]$")
 
 
 def _stem(word: str) -> str:
@@ -552,16 +550,3 @@ def run_cluster_cli(stdin: IO[str], stdout: IO[str], stderr: IO[str] | None = No
     for obj, label in zip(items, labels, strict=True):
         stdout.write(json.dumps({**obj, "cluster": label}, ensure_ascii=False) + "\n")
     return 0
-
-
-def _throughput(clusterer: StoryClusterer, items: Iterable[tuple[str, str]]) -> float:
-    """Items per second of fingerprint + match + add (used by the benchmark)."""
-    index = ClusterIndex(clusterer)
-    start = time.perf_counter()
-    count = 0
-    for count, (title, text) in enumerate(items, start=1):
-        fp = clusterer.fingerprint(title, text)
-        sid = index.match(fp, None)
-        index.add(sid if sid is not None else count, fp, None)
-    elapsed = time.perf_counter() - start
-    return count / elapsed if elapsed > 0 else float("inf")
