@@ -490,12 +490,12 @@ def _capped(lines: list[str]) -> list[str]:
 def rank_search(hits: Sequence[Briefing], now: datetime) -> list[Briefing]:
     """Re-rank full-text hits (given best first) for ``/brief search``.
 
-    Relevance is the FTS rank position; a story gains for being recent (half-life of
-    three days) and for being carried by more sources (diminishing, capped at 8)."""
-    total = len(hits)
+    Relevance comes from the FTS (bm25) rank position and falls gently, so recency
+    (half-life of three days) and more sources (diminishing, capped at 8) reorder close
+    neighbours without lifting a weak match over a much better one."""
     scored: list[tuple[float, int, Briefing]] = []
     for position, briefing in enumerate(hits):
-        relevance = 1.0 - position / total if total else 0.0
+        relevance = 1.0 / (1.0 + 0.1 * position)
         age_hours = max((now - briefing.created_at).total_seconds() / 3600.0, 0.0)
         recency = 0.5 ** (age_hours / 72.0)
         sources = math.log2(1 + min(len(briefing.sources), 8)) / math.log2(9)
