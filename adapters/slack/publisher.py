@@ -1,0 +1,319 @@
+"""``SlackPublisher``: the ``Publisher`` port over Slack's Web API.
+
+- Paced per channel: Slack allows about one ``chat.postMessage`` a second per channel
+  (https://api.slack.com/methods/chat.postMessage#rate_limiting); a per-channel pacer
+  waits with ``asyncio.sleep`` so other channels and the rest of the service go on.
+- 429: the client's ``AsyncRateLimitErrorRetryHandler`` waits for ``Retry-After`` and
+  retries (Slack did not process a rate-limited request, so a retry cannot double-post);
+  when it gives up, a retryable ``DeliveryError`` carries the server's hint.
+- Exactly once: every post carries message metadata with the briefing id, and
+  ``find_posted`` looks for it in ``conversations.history``. After an *ambiguous*
+  failure (timeout, connection lost, 5xx: the post may or may not exist) the next
+  attempt for the same briefing looks before it posts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import DeliveryError
+from bot.models import Briefing, Channel, PostResult
+
+from .render import (
+    METADATA_EVENT,
+    briefing_message,
+    digest_message,
+    text_message,
+    update_note,
+)
+
+log = logging.getLogger("signaldesk.slack")
+
+# Slack's own error codes, mapped to what an operator should do. Anything not listed
+# and not a 429/5xx is treated as permanent and reported with its code.
+_PERMANENT_HINTS = {
+    "channel_not_found": "Slack channel {ch} not found: check the channel id, or invite the "
+    "bot to a private channel (/invite @SignalDesk)",
+    "not_in_channel": "the bot is not in channel {ch}: invite it with /invite @SignalDesk",
+    "is_archived": "channel {ch} is archived: unarchive it or remove its subscriptions",
+    "restricted_action": "posting in {ch} is restricted by workspace settings: ask an admin "
+    "to allow the bot to post there",
+    "invalid_auth": "Slack rejected the bot token: check SLACK_BOT_TOKEN or reinstall the app",
+    "not_authed": "no Slack bot token was sent: set SLACK_BOT_TOKEN",
+    "token_revoked": "the Slack bot token was revoked: reinstall the app and update "
+    "SLACK_BOT_TOKEN",
+    "token_expired": "the Slack bot token expired: reinstall the app",
+    "account_inactive": "the Slack bot account is deactivated: reinstall the app",
+    "missing_scope": "the Slack app lacks the scope {needed}: add it from "
+    "adapters/slack/manifest.yml and reinstall",
+    "invalid_blocks": "Slack rejected the message layout (invalid_blocks): please report "
+    "this as a bug",
+    "msg_too_long": "Slack rejected the message as too long: please report this as a bug",
+}
+_TRANSIENT_CODES = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+}
+# How far back find_posted reads a channel's history, in pages of 200 messages.
+_HISTORY_PAGES = 5
+
+
+def ensure_rate_limit_retries(client: AsyncWebClient, max_retry_count: int = 2) -> None:
+    """Add slack-sdk's async 429 handler to ``client`` unless it has one. It sleeps
+    with ``asyncio.sleep`` for the ``Retry-After`` the server sent."""
+    handlers: list[AsyncRetryHandler] = list(client.retry_handlers or [])
+    if not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in handlers):
+        handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=max_retry_count))
+        client.retry_handlers = handlers
+
+
+class ChannelPacer:
+    """At most one send per ``interval`` seconds in each channel. Waiting is an
+    ``asyncio.sleep`` under a per-channel lock: sends to one channel keep their order,
+    other channels are not held up."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last: dict[str, float] = {}
+
+    async def run(self, channel: str, send: Callable[[], Awaitable[Any]]) -> Any:
+        """Call ``send`` once the channel's interval since its last send has passed."""
+        lock = self._locks.setdefault(channel, asyncio.Lock())
+        async with lock:
+            wait = self._last.get(channel, float("-inf")) + self.interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                return await send()
+            finally:
+                self._last[channel] = time.monotonic()
+
+
+class SlackDeliveryError(DeliveryError):
+    """A ``DeliveryError`` that keeps Slack's error code (e.g. ``not_in_channel``)."""
+
+    def __init__(
+        self, message: str, *, code: str, retryable: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, retryable=retryable, retry_after=retry_after)
+        self.code = code
+
+
+TokenResolver = Callable[[str], Awaitable[str | None]]
+
+
+class SlackPublisher:
+    """Posts briefings into Slack channels (``Channel.target`` is the Slack channel id).
+
+    ``client`` carries the token, base URL and retry handlers (a 429 handler is added if
+    missing). In multi-workspace (OAuth) mode, ``token_for`` maps a channel id to its
+    workspace's bot token."""
+
+    platform = "slack"
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        pacer: ChannelPacer | None = None,
+        token_for: TokenResolver | None = None,
+    ) -> None:
+        ensure_rate_limit_retries(client)
+        self.client = client
+        self.pacer = pacer or ChannelPacer()
+        self.token_for = token_for
+        self._clients: dict[str, AsyncWebClient] = {}
+        # (channel id, briefing id) whose last post attempt failed ambiguously.
+        self._uncertain: set[tuple[str, str]] = set()
+
+    # ------------------------------------------------------------------ port
+
+    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
+        """Post a briefing with its metadata; returns the message ``ts``."""
+        key = (channel.id, briefing.id)
+        if key in self._uncertain:
+            found = await self.find_posted(channel, briefing)
+            if found:
+                self._uncertain.discard(key)
+                return PostResult(message_ref=found)
+        response = await self._call(
+            channel, "chat_postMessage", briefing_message(briefing), uncertain=key
+        )
+        self._uncertain.discard(key)
+        return PostResult(message_ref=str(response["ts"]))
+
+    async def update_briefing(
+        self, channel: Channel, briefing: Briefing, message_ref: str
+    ) -> PostResult:
+        """Edit the original post in place, then say in its thread how many sources the
+        story has now. If the original is gone, post the briefing afresh."""
+        try:
+            await self._call(
+                channel, "chat_update", {"ts": message_ref, **briefing_message(briefing)}
+            )
+        except SlackDeliveryError as exc:
+            if exc.code in {"message_not_found", "cant_update_message"}:
+                return await self.post_briefing(channel, briefing)
+            raise
+        await self._call(
+            channel, "chat_postMessage", {"thread_ts": message_ref, **update_note(briefing)}
+        )
+        return PostResult(message_ref=message_ref)
+
+    async def post_text(self, channel: Channel, text: str) -> PostResult:
+        """A plain notice, escaped like feed text."""
+        response = await self._call(channel, "chat_postMessage", text_message(text))
+        return PostResult(message_ref=str(response["ts"]))
+
+    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
+        """Several briefings in one message."""
+        response = await self._call(channel, "chat_postMessage", digest_message(briefings))
+        return PostResult(message_ref=str(response["ts"]))
+
+    async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
+        """The ``ts`` of this channel's message whose metadata names the briefing, read
+        from ``conversations.history`` back to shortly before the briefing was created.
+
+        Raises a retryable ``DeliveryError`` when Slack cannot be asked right now (so the
+        engine asks again rather than risk a second post); a permanent refusal (no
+        history scope, not in the channel) answers None after a warning."""
+        client = await self._client_for(channel)
+        oldest = (briefing.created_at - timedelta(minutes=5)).timestamp()
+        cursor: str | None = None
+        found: str | None = None
+        for _ in range(_HISTORY_PAGES):
+            try:
+                page = await client.conversations_history(
+                    channel=channel.target,
+                    include_all_metadata=True,
+                    oldest=f"{oldest:.6f}",
+                    limit=200,
+                    cursor=cursor,
+                )
+            except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                error = self._translate(channel, exc)
+                if error.retryable:
+                    raise error from None
+                log.warning("cannot read %s history to check for a post: %s", channel.id, error)
+                return None
+            for message in page.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if (
+                    metadata.get("event_type") == METADATA_EVENT
+                    and payload.get("briefing_id") == briefing.id
+                ):
+                    found = str(message["ts"])  # newest first: keep the earliest match
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return found
+
+    # ------------------------------------------------------------- internals
+
+    async def _client_for(self, channel: Channel) -> AsyncWebClient:
+        if self.token_for is None:
+            return self.client
+        token = await self.token_for(channel.target)
+        if token is None:
+            if self.client.token:
+                return self.client
+            raise DeliveryError(
+                f"no Slack workspace is known for channel {channel.target}: run /brief in "
+                "that channel once, or install the app in its workspace",
+                retryable=False,
+            )
+        client = self._clients.get(token)
+        if client is None:
+            client = AsyncWebClient(
+                token=token,
+                base_url=self.client.base_url,
+                timeout=self.client.timeout,
+                retry_handlers=self.client.retry_handlers,
+            )
+            self._clients[token] = client
+        return client
+
+    async def _call(
+        self,
+        channel: Channel,
+        method: str,
+        arguments: dict[str, Any],
+        *,
+        uncertain: tuple[str, str] | None = None,
+    ) -> Any:
+        client = await self._client_for(channel)
+        send = getattr(client, method)
+        try:
+            return await self.pacer.run(
+                channel.target, lambda: send(channel=channel.target, **arguments)
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = self._translate(channel, exc)
+            if uncertain is not None and error.retryable and error.code != "ratelimited":
+                # The request may have reached Slack: look before posting again.
+                self._uncertain.add(uncertain)
+            raise error from None
+
+    @staticmethod
+    def _translate(channel: Channel, exc: Exception) -> SlackDeliveryError:
+        """A Slack failure as a ``DeliveryError`` with a one-line "what to do"."""
+        if not isinstance(exc, SlackApiError):
+            return SlackDeliveryError(
+                f"Slack could not be reached ({type(exc).__name__}: {exc}); will retry",
+                code="connection",
+                retryable=True,
+            )
+        response = exc.response
+        status = getattr(response, "status_code", 200)
+        data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+        code = str(data.get("error") or f"http_{status}")
+        retry_after: float | None = None
+        headers = getattr(response, "headers", {}) or {}
+        for name, value in headers.items():
+            if name.lower() == "retry-after":
+                raw = value[0] if isinstance(value, list) else value
+                try:
+                    retry_after = float(raw)
+                except (TypeError, ValueError):
+                    retry_after = None
+        if status == 429 or code == "ratelimited":
+            return SlackDeliveryError(
+                f"Slack rate-limited posts to {channel.target}; will retry",
+                code="ratelimited",
+                retryable=True,
+                retry_after=retry_after,
+            )
+        if status >= 500 or code in _TRANSIENT_CODES:
+            return SlackDeliveryError(
+                f"Slack is having trouble ({code}); will retry",
+                code=code,
+                retryable=True,
+                retry_after=retry_after,
+            )
+        hint = _PERMANENT_HINTS.get(code)
+        message = (
+            hint.format(ch=channel.target, needed=data.get("needed", "?"))
+            if hint
+            else f"Slack refused the post to {channel.target} ({code})"
+        )
+        return SlackDeliveryError(message, code=code, retryable=False)
+
+
+__all__ = ["ChannelPacer", "SlackDeliveryError", "SlackPublisher", "ensure_rate_limit_retries"]

@@ -1,0 +1,413 @@
+"""Briefings and replies as Slack Block Kit payloads. Pure: values in, dicts out.
+
+Feed text is hostile. Everything taken from a feed (or from a reply, which may quote
+feed titles) goes through ``_fit``/``escape``: control, zero-width and bidi characters
+are dropped, ``&``, ``<`` and ``>`` become entities, and mrkdwn text objects carry
+``verbatim: true`` — so no feed can produce ``<!channel>``, ``<@U…>``, a
+``<url|forged label>`` link, or an auto-linked URL. The only links in a payload are the
+ones built here from http(s) source URLs.
+
+Platform limits enforced before anything is sent (Slack rejects the whole message with
+``invalid_blocks`` otherwise; https://api.slack.com/reference/block-kit/blocks):
+at most 50 blocks a message, 3,000 characters of section text, 150 of header text,
+10 context elements, 75 characters of button text and 2,000 of button value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.models import Briefing, Reply, Source, Visibility
+from bot.text import clean_text, cut, one_line
+
+# https://api.slack.com/reference/block-kit/blocks
+MAX_BLOCKS = 50
+SECTION_MAX = 3000
+HEADER_MAX = 150
+CONTEXT_ELEMENTS_MAX = 10
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+# The notification text is shown in push notifications and screen readers; Slack
+# truncates message text beyond 40,000 characters, we keep it to a short line.
+FALLBACK_MAX = 300
+URL_MAX = 2000  # a longer "source URL" is not a link anyone should click
+SOURCE_LABEL_MAX = 120
+
+MORE_ACTION = "signaldesk_more"
+RELATED_ACTION = "signaldesk_related"
+METADATA_EVENT = "signaldesk_briefing"
+DIGEST_EVENT = "signaldesk_digest"
+
+Block = dict[str, Any]
+Payload = dict[str, Any]
+
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# Characters that would end or split a <url|label> link if left in a URL.
+_URL_UNSAFE = {"|": "%7C", "<": "%3C", ">": "%3E", " ": "%20", '"': "%22"}
+
+
+# ------------------------------------------------------------------ text helpers
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters as entities: after this, text can hold no
+    mention, channel ping or link (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.translate(_ESCAPES)
+
+
+def _fit(text: str, limit: int, *, multiline: bool = False) -> str:
+    """Clean, escape and cut ``text`` at a word (with an ellipsis) so that the
+    *escaped* form is at most ``limit`` characters. Cutting happens before escaping,
+    so an entity such as ``&amp;`` is never split."""
+    plain = clean_text(text) if multiline else one_line(text)
+    escaped = escape(plain)
+    if len(escaped) <= limit:
+        return escaped
+    # The longest plain prefix whose escaped form leaves room for the ellipsis.
+    used = kept = 0
+    for ch in plain:
+        width = len(escape(ch))
+        if used + width > limit - 1:
+            break
+        used += width
+        kept += 1
+    return escape(cut(plain, kept + 1))
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: no auto-linking of URLs or channel names, no parsing of @here etc.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": _mrkdwn(text[:SECTION_MAX])}
+
+
+def _context(*texts: str) -> Block:
+    return {
+        "type": "context",
+        "elements": [_mrkdwn(t[:SECTION_MAX]) for t in texts[:CONTEXT_ELEMENTS_MAX] if t],
+    }
+
+
+def _header(text: str) -> Block:
+    return {
+        "type": "header",
+        "text": {
+            "type": "plain_text",
+            "text": _fit(text, HEADER_MAX) or "Briefing",
+            "emoji": False,
+        },
+    }
+
+
+def _button(label: str, action_id: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label[:BUTTON_TEXT_MAX], "emoji": False},
+        "action_id": action_id,
+        "value": value[:BUTTON_VALUE_MAX],
+    }
+
+
+def _chunks(lines: Iterable[str], limit: int = SECTION_MAX) -> list[str]:
+    """Join already-escaped lines into texts of at most ``limit`` characters, breaking
+    between lines (a single over-long line is cut)."""
+    out: list[str] = []
+    current = ""
+    for line in lines:
+        if len(line) > limit:
+            line = line[: limit - 1] + "…"
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        out.append(current)
+    return out
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+# ----------------------------------------------------------------------- links
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL escaped for use inside ``<…|…>``, or None unless it is an absolute
+    http(s) URL (no ``javascript:``, ``data:``, relative or malformed links)."""
+    if not url:
+        return None
+    url = url.strip()
+    if len(url) > URL_MAX or any(ord(ch) < 0x21 or ch in "\x7f\u200b\u202e" for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not host:
+        return None
+    for ch, code in _URL_UNSAFE.items():
+        url = url.replace(ch, code)
+    return url.replace("&", "&amp;")
+
+
+def _label(text: str, limit: int = SOURCE_LABEL_MAX) -> str:
+    # "|" would end the URL part and ">" the link itself; both go, then escape the rest.
+    return _fit(re.sub(r"[|>]", "", one_line(text)), limit) or "source"
+
+
+def source_link(source: Source) -> str:
+    """``<url|Publisher — Title>``, or the plain escaped label when the URL is unsafe."""
+    label = _label(f"{source.publisher} — {source.title}" if source.title else source.publisher)
+    url = safe_url(source.url)
+    return f"<{url}|{label}>" if url else label
+
+
+def _source_lines(sources: Sequence[Source], limit: int) -> str:
+    """``Sources (n): link · link …`` within ``limit`` characters, dropping whole links
+    (never cutting one in half) and saying how many were left out."""
+    head = f"*{'Source' if len(sources) == 1 else f'Sources ({len(sources)})'}:* "
+    text = head
+    for shown, source in enumerate(sources):
+        link = source_link(source)
+        rest = len(sources) - shown - 1
+        tail = f" · +{rest} more" if rest else ""
+        sep = "" if text == head else " · "
+        if len(text) + len(sep) + len(link) + len(tail) > limit:
+            return text + f"{sep}+{len(sources) - shown} more"
+        text += sep + link
+    return text
+
+
+# -------------------------------------------------------------------- briefings
+
+
+def _bullets(briefing: Briefing, *, full: bool) -> str:
+    lines = []
+    for bullet in briefing.bullets:
+        mark = f" [{bullet.source + 1}]" if full and briefing.sources else ""
+        lines.append("• " + _fit(bullet.text, 900) + mark)
+    return "\n".join(lines)
+
+
+def _meta(briefing: Briefing) -> str:
+    meta = f"id `{_fit(briefing.id, 64)}`"
+    if briefing.topics:
+        meta += " · topics: " + _fit(", ".join(briefing.topics), 600)
+    if briefing.revision > 1:
+        meta += f" · updated (revision {briefing.revision})"
+    return meta
+
+
+def render_briefing(briefing: Briefing, *, full: bool = False, buttons: bool = True) -> list[Block]:
+    """A briefing as blocks. The channel post (``full=False``) shows headline, lead,
+    bullets, sources and the More/Related buttons; ``full`` (what ``/brief more``
+    answers) adds the three sections, every source on its own line, and related
+    briefings."""
+    blocks: list[Block] = [_header(briefing.headline)]
+    if briefing.lead.strip():
+        blocks.append(_section(_fit(briefing.lead, SECTION_MAX)))
+    blocks.append(_section(_bullets(briefing, full=full)))
+    if full:
+        for label, text in (
+            ("What happened", briefing.what_happened),
+            ("Why it matters", briefing.why_it_matters),
+            ("What to watch next", briefing.what_to_watch),
+        ):
+            if text.strip():
+                prefix = f"*{label}*\n"
+                blocks.append(_section(prefix + _fit(text, SECTION_MAX - len(prefix))))
+        if briefing.sources:
+            lines = [f"{i}. {source_link(s)}" for i, s in enumerate(briefing.sources, 1)]
+            chunks = _chunks(["*Sources*", *lines])
+            blocks += [_section(c) for c in chunks[:5]]  # 5 × 3,000 chars is plenty
+        if briefing.related:
+            lines = [
+                f"`{_fit(r.id, 64)}` {r.created_at:%Y-%m-%d} {_fit(r.headline, 200)}"
+                for r in briefing.related
+            ]
+            blocks.append(_section(_chunks(["*Related*", *lines])[0]))
+    elif briefing.sources:
+        blocks.append(_context(_source_lines(briefing.sources, SECTION_MAX)))
+    blocks.append(_context(_meta(briefing)))
+    if buttons and not full:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    _button("More", MORE_ACTION, briefing.id),
+                    _button("Related", RELATED_ACTION, briefing.id),
+                ],
+            }
+        )
+    return blocks[:MAX_BLOCKS]
+
+
+def briefing_fallback(briefing: Briefing) -> str:
+    """The notification line: headline and source count."""
+    count = _plural(len(briefing.sources), "source")
+    return _fit(f"{one_line(briefing.headline)} ({count})", FALLBACK_MAX)
+
+
+def briefing_metadata(briefing: Briefing) -> dict[str, Any]:
+    """Slack message metadata naming the briefing: after a crash, the service finds
+    its own earlier post by this (https://api.slack.com/metadata/using)."""
+    return {
+        "event_type": METADATA_EVENT,
+        "event_payload": {"briefing_id": briefing.id, "revision": briefing.revision},
+    }
+
+
+def briefing_message(briefing: Briefing) -> Payload:
+    """The ``chat.postMessage`` / ``chat.update`` arguments (all but ``channel``) for a
+    new briefing in a channel."""
+    return {
+        "text": briefing_fallback(briefing),
+        "blocks": render_briefing(briefing),
+        "metadata": briefing_metadata(briefing),
+        # Sources are linked in the context line; unfurling each would bury the post.
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def update_note(briefing: Briefing) -> Payload:
+    """The thread reply under an updated briefing: how many sources it has now."""
+    count = _plural(len(briefing.sources), "source")
+    latest = source_link(briefing.sources[-1]) if briefing.sources else ""
+    text = f"Updated: this story now has {count}." + (f" Latest: {latest}" if latest else "")
+    return {
+        "text": f"Updated: this story now has {count}.",
+        "blocks": [_section(text[:SECTION_MAX])],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def digest_message(briefings: Sequence[Briefing]) -> Payload:
+    """Several briefings in one message: a header and one section per briefing with a
+    More button; what does not fit in 50 blocks is counted, not dropped silently."""
+    blocks: list[Block] = [_header(f"Digest: {_plural(len(briefings), 'briefing')}")]
+    room = MAX_BLOCKS - 2  # the header, and a context line if some are left out
+    for briefing in briefings[:room]:
+        summary = (
+            f"*{_fit(briefing.headline, 300)}*\n{_fit(briefing.lead, 600)}\n"
+            f"{_plural(len(briefing.sources), 'source')} · id `{_fit(briefing.id, 64)}`"
+        )
+        blocks.append(
+            {
+                "type": "section",
+                "text": _mrkdwn(summary[:SECTION_MAX]),
+                "accessory": _button("More", MORE_ACTION, briefing.id),
+            }
+        )
+    if len(briefings) > room:
+        blocks.append(_context(f"+{len(briefings) - room} more: `/brief search` finds them"))
+    return {
+        "text": f"Digest: {_plural(len(briefings), 'briefing')}",
+        "blocks": blocks,
+        "metadata": {
+            "event_type": DIGEST_EVENT,
+            "event_payload": {"count": len(briefings)},
+        },
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+
+
+def text_message(text: str) -> Payload:
+    """A plain notice (feed health and the like), escaped like feed text."""
+    lines = [_fit(line, SECTION_MAX) for line in clean_text(text).split("\n")]
+    payload: Payload = {
+        "text": _fit(text, FALLBACK_MAX) or " ",
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+    chunks = [c for c in _chunks(lines)[:MAX_BLOCKS] if c]
+    if chunks:
+        payload["blocks"] = [_section(c) for c in chunks]
+    return payload
+
+
+# ---------------------------------------------------------------------- replies
+
+
+def render_reply(reply: Reply) -> Payload:
+    """A command's answer as a response payload (``ack``/``respond``/``response_url``):
+    ``response_type`` is ``ephemeral`` for the asker only, ``in_channel`` otherwise."""
+    blocks: list[Block] = []
+    if reply.text:
+        lines = [_fit(line, SECTION_MAX) for line in clean_text(reply.text).split("\n")]
+        if reply.error and lines:
+            lines[0] = ":warning: " + lines[0][: SECTION_MAX - 10]
+        blocks += [_section(c) for c in _chunks(lines)]
+    blocks = blocks[: MAX_BLOCKS - 1]
+    left_out = 0
+    for index, briefing in enumerate(reply.briefings):
+        rendered = render_briefing(briefing, full=reply.full)
+        needed = len(rendered) + (1 if blocks else 0)
+        if len(blocks) + needed > MAX_BLOCKS - 1:  # keep one block for the note below
+            left_out = len(reply.briefings) - index
+            break
+        if blocks:
+            blocks.append({"type": "divider"})
+        blocks += rendered
+    if left_out:
+        blocks.append(_context(f"+{left_out} more not shown: narrow the search"))
+    if reply.attachment:
+        name = _fit(reply.attachment_name or "attachment", 200)
+        lines = [escape(line) for line in clean_text(reply.attachment).split("\n")]
+        chunks = _chunks(lines, SECTION_MAX - 8)  # room for the ``` fences
+        room = max(MAX_BLOCKS - len(blocks) - 2, 0)
+        blocks.append(_context(f"*{name}*"))
+        blocks += [_section(f"```{c}```") for c in chunks[:room]]
+        if len(chunks) > room:
+            blocks.append(_context("(truncated: too long for one Slack message)"))
+    blocks = blocks[:MAX_BLOCKS]
+    return {
+        "response_type": "ephemeral" if reply.visibility == Visibility.ASKER else "in_channel",
+        "text": _reply_fallback(reply),
+        "blocks": blocks,
+    }
+
+
+def _reply_fallback(reply: Reply) -> str:
+    if reply.text:
+        return _fit(reply.text, FALLBACK_MAX) or " "
+    if len(reply.briefings) == 1:
+        return briefing_fallback(reply.briefings[0])
+    if reply.briefings:
+        return _plural(len(reply.briefings), "briefing")
+    return _fit(reply.attachment_name or "Done.", FALLBACK_MAX)
+
+
+def working_message() -> Payload:
+    """The immediate acknowledgement while a slow command is still running."""
+    return {"response_type": "ephemeral", "text": "Working on it…"}
+
+
+__all__ = [
+    "MAX_BLOCKS",
+    "METADATA_EVENT",
+    "MORE_ACTION",
+    "RELATED_ACTION",
+    "briefing_message",
+    "briefing_metadata",
+    "digest_message",
+    "escape",
+    "render_briefing",
+    "render_reply",
+    "safe_url",
+    "source_link",
+    "text_message",
+    "update_note",
+    "working_message",
+]

@@ -1,0 +1,236 @@
+"""A fake Slack: the Web API, ``response_url`` and the Socket Mode websocket, on
+127.0.0.1 (port 0), served by aiohttp on the test's own event loop.
+
+The real slack-sdk and slack-bolt talk to it over HTTP. Every call is recorded; failures
+(429 with Retry-After, 5xx, Slack error codes) are queued per method with ``fail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    status: int = 200  # what the fake answered
+    ok: bool = True
+
+
+@dataclass
+class Failure:
+    status: int = 200
+    error: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # True: carry out the call, then answer with the failure (the post landed but the
+    # answer was lost: what a timeout or a 5xx after the fact looks like to a client).
+    apply: bool = False
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, 1, "1", "true", "True")
+
+
+class FakeSlack:
+    """``await FakeSlack().start()``; ``api_url`` for ``AsyncWebClient(base_url=...)``."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channel_errors: dict[str, str] = {}  # channel -> Slack error code
+        self.failures: dict[str, list[Failure]] = {}
+        self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
+        self.ws_envelopes: list[dict[str, Any]] = []  # sent after "hello"
+        self.ws_acks: list[dict[str, Any]] = []
+        self.acked = asyncio.Event()
+        self.responded = asyncio.Event()
+        self.posted = asyncio.Event()
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.base = ""
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FakeSlack:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{name}", self._response_url)
+        app.router.add_get("/ws", self._websocket)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return self.base + "/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.base}/response/{name}"
+
+    # -------------------------------------------------------------- helpers
+
+    def fail(self, method: str, *failures: Failure) -> None:
+        """Answer the next calls to ``method`` with these failures, in order."""
+        self.failures.setdefault(method, []).extend(failures)
+
+    def calls_to(self, method: str, *, ok: bool | None = None) -> list[Call]:
+        return [c for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
+
+    def add_message(self, channel: str, **message: Any) -> str:
+        ts = self._next_ts()
+        self.messages.setdefault(channel, []).append({"ts": ts, "type": "message", **message})
+        return ts
+
+    def _next_ts(self) -> str:
+        # Real Slack ts values are epoch seconds with a 6-digit sequence.
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    # ---------------------------------------------------------------- Web API
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(request.query)
+        if request.body_exists:
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                params.update(await request.post())
+        call = Call(method, params, {k.lower(): v for k, v in request.headers.items()})
+        self.calls.append(call)
+        queued = self.failures.get(method)
+        if queued:
+            failure = queued.pop(0)
+            if failure.apply:
+                getattr(self, "_" + method.replace(".", "_"))(params)
+            call.status, call.ok = failure.status, False
+            body = {"ok": False, "error": failure.error or f"http_{failure.status}"}
+            if failure.status >= 500:
+                return web.Response(
+                    status=failure.status, text="upstream trouble", headers=failure.headers
+                )
+            return web.json_response(body, status=failure.status, headers=failure.headers)
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            call.ok = False
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        result: dict[str, Any] = handler(params)
+        call.ok = bool(result.get("ok"))
+        if call.ok and method == "chat.postMessage":
+            self.posted.set()
+        return web.json_response(result)
+
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.test/",
+            "team": "Fake",
+            "user": "signaldesk",
+            "team_id": "T1",
+            "user_id": "UBOT",
+            "bot_id": "BBOT",
+        }
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(params.get("user")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def _channel_error(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        error = self.channel_errors.get(str(params.get("channel")))
+        return {"ok": False, "error": error} if error else None
+
+    def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        if error := self._channel_error(params):
+            return error
+        channel = str(params["channel"])
+        message = {
+            "type": "message",
+            "ts": self._next_ts(),
+            "bot_id": "BBOT",
+            "text": params.get("text"),
+            "blocks": params.get("blocks"),
+        }
+        if params.get("metadata"):
+            message["metadata"] = params["metadata"]
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        self.messages.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def _chat_postEphemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._channel_error(params) or {"ok": True, "message_ts": self._next_ts()}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        if error := self._channel_error(params):
+            return error
+        for message in self.messages.get(str(params["channel"]), []):
+            if message["ts"] == params.get("ts"):
+                message.update(
+                    {k: params[k] for k in ("text", "blocks", "metadata") if k in params}
+                )
+                return {"ok": True, "channel": params["channel"], "ts": message["ts"]}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        if error := self._channel_error(params):
+            return error
+        oldest = float(params.get("oldest") or 0)
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        out = []
+        for message in reversed(self.messages.get(str(params["channel"]), [])):
+            if message.get("thread_ts") not in (None, message["ts"]):
+                continue  # thread replies are not in history
+            if float(message["ts"]) <= oldest:
+                continue
+            shown = dict(message)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            out.append(shown)
+        return {"ok": True, "messages": out, "has_more": False}
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.base.replace("http", "ws", 1) + "/ws"}
+
+    # ----------------------------------------------------------- response_url
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        self.responses.append(await request.json())
+        self.responded.set()
+        return web.Response(text="ok")
+
+    # ------------------------------------------------------------ Socket Mode
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
+        for envelope in self.ws_envelopes:
+            await ws.send_json(envelope)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                data = json.loads(msg.data)
+                if "envelope_id" in data:
+                    self.ws_acks.append(data)
+                    self.acked.set()
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+        return ws

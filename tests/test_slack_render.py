@@ -1,0 +1,309 @@
+"""The Slack renderer: golden payloads, every Block Kit limit, and hostile feed text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from adapters.slack.render import (
+    MORE_ACTION,
+    RELATED_ACTION,
+    briefing_message,
+    digest_message,
+    escape,
+    render_reply,
+    safe_url,
+    source_link,
+    text_message,
+    update_note,
+)
+from bot.models import Briefing, Bullet, RelatedRef, Reply, Source, Visibility
+from tests.golden_files import assert_golden
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+HOSTILE = (
+    "<!channel> <!here> <!everyone> <@U123> <!subteam^S1> @everyone @here <@123> <@&456> "
+    "<#789> <https://evil.example|click> [label](javascript:alert(1)) javascript:alert(1) "
+    "data:text/html,<script>x</script> zero\u200bwidth \u202eRTL\u202c bidi\u2066x\u2069 &amp; "
+    "*bold* `code` https://auto.link.example"
+)
+HOSTILE_URLS = [
+    "javascript:alert(1)",
+    "data:text/html;base64,PHNjcmlwdD4=",
+    "JAVASCRIPT:alert(1)",
+    " javascript:alert(1)",
+    "https://ok.example/a?x=1&y=<2>|z",
+    "http://\u202eevil.example/",
+    "//no-scheme.example/",
+    "https://evil.example/" + "a" * 5000,
+]
+INVISIBLE = (
+    "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"  # zero-width
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # bidi controls
+)
+
+
+def make_briefing(**update: Any) -> Briefing:
+    briefing = Briefing(
+        id="k3xq7aab",
+        headline="Kestrel Bay dockworkers strike over automated cranes",
+        lead="Dockworkers at Kestrel Bay walked out on Monday, halting 41 vessels.",
+        bullets=[
+            Bullet(text="The union says the cranes cut 300 jobs.", source=0),
+            Bullet(text="The port authority calls the strike unlawful.", source=1),
+            Bullet(text="Ferries to the islands run as usual.", source=0),
+        ],
+        what_happened="Workers left at 6am. The port closed its gates by noon.",
+        why_it_matters="Kestrel Bay handles a fifth of the region's container traffic.",
+        what_to_watch="Talks resume on Thursday; a court hearing is set for Friday.",
+        sources=[
+            Source(
+                publisher="Coastline Courier",
+                title="Dockworkers strike",
+                url="https://courier.example/strike?utm=1&x=2",
+            ),
+            Source(publisher="Harbor Tech", title="Cranes & jobs", url="https://harbor.example/c"),
+        ],
+        topics=["ports", "labour"],
+        related=[
+            RelatedRef(id="p0rt41vs", headline="41 vessels wait off Kestrel Bay", created_at=NOW)
+        ],
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    # model_copy does not validate: renderers must cope with values beyond the model's
+    # own limits too (a 100 KB headline from an LLM condenser gone wrong).
+    return briefing.model_copy(update=update)
+
+
+def hostile_briefing() -> Briefing:
+    return make_briefing(
+        headline=HOSTILE + " " + "x" * 100_000,
+        lead=HOSTILE * 20,
+        bullets=[Bullet.model_construct(text=HOSTILE * 5, source=0, sentence="")] * 3,
+        what_happened=HOSTILE * 50,
+        why_it_matters=HOSTILE,
+        what_to_watch=HOSTILE + "\n" * 10 + HOSTILE,
+        sources=[
+            Source(publisher=HOSTILE[:200] + "|>", title=HOSTILE, url=url) for url in HOSTILE_URLS
+        ]
+        * 10,
+        topics=["<!channel>", "a|b>c"],
+        related=[RelatedRef(id="<!here>", headline=HOSTILE, created_at=NOW)] * 3,
+    )
+
+
+# ------------------------------------------------------------------- checkers
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def _text_objects(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if node.get("type") in {"mrkdwn", "plain_text"} and "text" in node:
+            yield node
+        for value in node.values():
+            yield from _text_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _text_objects(value)
+
+
+LINK = re.compile(r"<([^<>|]*)\|([^<>|]*)>")
+
+
+def assert_within_limits(payload: dict[str, Any]) -> None:
+    """Block Kit limits (https://api.slack.com/reference/block-kit/blocks)."""
+    assert payload["text"].strip(), "a fallback text for notifications"
+    assert len(payload["text"]) <= 300
+    blocks = payload.get("blocks", [])
+    assert 0 < len(blocks) <= 50
+    for block in blocks:
+        kind = block["type"]
+        if kind == "header":
+            assert block["text"]["type"] == "plain_text"
+            assert 0 < len(block["text"]["text"]) <= 150
+        elif kind == "section":
+            assert 0 < len(block["text"]["text"]) <= 3000
+        elif kind == "context":
+            assert 0 < len(block["elements"]) <= 10
+            assert all(len(e["text"]) <= 3000 for e in block["elements"])
+        elif kind == "actions":
+            for element in block["elements"]:
+                assert len(element["text"]["text"]) <= 75
+                assert len(element["value"]) <= 2000
+                assert len(element["action_id"]) <= 255
+    for obj in _text_objects(payload):
+        if obj["type"] == "mrkdwn":
+            assert obj.get("verbatim") is True, obj
+
+
+def assert_safe(payload: dict[str, Any]) -> None:
+    """No mention, ping or forged link can come out of feed text."""
+    for text in _strings(payload):
+        assert not set(text) & set(INVISIBLE), f"invisible character in {text[:80]!r}"
+        for url, label in LINK.findall(text):
+            # Every link is one the renderer built: http(s), nothing that ends it early.
+            assert re.match(r"^https?://[^\s<>|]+$", url), url
+            assert ">" not in label
+            assert not url.lower().startswith(("javascript:", "data:"))
+        # Outside the renderer's own links no '<' or '>' is left: no <!channel>, <@U…>,
+        # <#C…> or <url|label> can be formed from feed text ("javascript:" as plain,
+        # verbatim text is harmless: it is never a link).
+        residue = LINK.sub("", text)
+        assert "<" not in residue and ">" not in residue, residue[:200]
+
+
+# ---------------------------------------------------------------------- goldens
+
+
+def test_channel_post_golden() -> None:
+    payload = briefing_message(make_briefing())
+    assert_within_limits(payload)
+    assert_safe(payload)
+    assert payload["metadata"] == {
+        "event_type": "signaldesk_briefing",
+        "event_payload": {"briefing_id": "k3xq7aab", "revision": 1},
+    }
+    buttons = payload["blocks"][-1]["elements"]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        (MORE_ACTION, "k3xq7aab"),
+        (RELATED_ACTION, "k3xq7aab"),
+    ]
+    assert_golden("slack/briefing.json", payload)
+
+
+def test_full_briefing_reply_golden() -> None:
+    payload = render_reply(Reply(briefings=[make_briefing(revision=3)], full=True))
+    assert payload["response_type"] == "ephemeral"
+    assert_within_limits(payload)
+    assert_safe(payload)
+    text = str(payload)
+    assert "What happened" in text and "Why it matters" in text and "What to watch next" in text
+    assert "p0rt41vs" in text  # related briefings listed
+    assert_golden("slack/reply_more.json", payload)
+
+
+def test_briefing_at_every_limit_golden() -> None:
+    word = "ab&c<d "  # entities make the escaped text longer than the model's limits
+    briefing = make_briefing(
+        headline=(word * 30)[:150],
+        lead=(word * 80)[:400],
+        bullets=[Bullet(text=(word * 40)[:220], source=i % 2) for i in range(3)],
+        what_happened=word * 1000,
+        why_it_matters=word * 1000,
+        what_to_watch=word * 1000,
+        sources=[
+            Source(publisher=f"Publisher {i}", title=word * 30, url=f"https://s{i}.example/{i}")
+            for i in range(80)
+        ],
+        topics=[f"topic-{i}" for i in range(60)],
+    )
+    post = briefing_message(briefing)
+    full = render_reply(Reply(briefings=[briefing], full=True))
+    for payload in (post, full):
+        assert_within_limits(payload)
+        assert_safe(payload)
+    header = post["blocks"][0]["text"]["text"]
+    assert header.endswith("…") and "&amp" not in header[-6:-1].replace("&amp;", "")
+    sources = post["blocks"][3]["elements"][0]["text"]
+    assert sources.endswith("more")  # whole links dropped, and counted
+    assert_golden("slack/briefing_limits.json", {"post": post, "more": full})
+
+
+def test_reply_shapes_golden() -> None:
+    help_reply = Reply(text="Usage:\n/brief <topic>\n/brief more <id>", visibility=Visibility.ASKER)
+    error = Reply(text="unknown topic <!channel>", error=True)
+    search = Reply(
+        text="2 briefings for ports:",
+        briefings=[make_briefing(), make_briefing(id="zz99yy88")],
+        visibility=Visibility.CHANNEL,
+    )
+    export = Reply(text="3 feeds", attachment="<opml><body/></opml>", attachment_name="feeds.opml")
+    payloads = {
+        "help": render_reply(help_reply),
+        "error": render_reply(error),
+        "search": render_reply(search),
+        "export": render_reply(export),
+    }
+    assert payloads["search"]["response_type"] == "in_channel"
+    assert payloads["error"]["blocks"][0]["text"]["text"].startswith(":warning:")
+    for payload in payloads.values():
+        assert_within_limits(payload)
+        assert_safe(payload)
+    assert_golden("slack/replies.json", payloads)
+
+
+def test_digest_update_and_notice_golden() -> None:
+    briefing = make_briefing(revision=2)
+    payloads = {
+        "digest": digest_message([briefing, make_briefing(id="zz99yy88")]),
+        "update_note": update_note(briefing),
+        "notice": text_message("Feed <Courier> has failed since 2024-05-01: HTTP 403"),
+    }
+    for payload in payloads.values():
+        assert_within_limits(payload)
+        assert_safe(payload)
+    assert_golden("slack/digest_update_notice.json", payloads)
+
+
+# ---------------------------------------------------------------------- hostile
+
+
+def test_hostile_text_cannot_mention_ping_or_link() -> None:
+    briefing = hostile_briefing()
+    payloads = [
+        briefing_message(briefing),
+        render_reply(Reply(briefings=[briefing], full=True)),
+        render_reply(Reply(text=HOSTILE * 300, briefings=[briefing] * 20)),
+        render_reply(Reply(text=HOSTILE, error=True, attachment=HOSTILE * 2000)),
+        digest_message([briefing] * 70),
+        update_note(briefing),
+        text_message(HOSTILE * 1000),
+    ]
+    for payload in payloads:
+        assert_within_limits(payload)
+        assert_safe(payload)
+    post = payloads[0]
+    assert post["blocks"][0]["text"]["text"].startswith("&lt;!channel&gt;")
+    links = LINK.findall(str(post))
+    assert links, "the one safe source URL is still a link"
+    assert {url for url, _ in links} == {"https://ok.example/a?x=1&amp;y=%3C2%3E%7Cz"}
+
+
+def test_many_briefings_are_counted_not_dropped_silently() -> None:
+    payload = render_reply(Reply(briefings=[make_briefing()] * 30))
+    assert_within_limits(payload)
+    assert "more not shown" in payload["blocks"][-1]["elements"][0]["text"]
+    digest = digest_message([make_briefing()] * 70)
+    assert_within_limits(digest)
+    assert "+22 more" in digest["blocks"][-1]["elements"][0]["text"]
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS[:4] + HOSTILE_URLS[5:])
+def test_only_http_urls_become_links(url: str) -> None:
+    assert safe_url(url) is None
+    assert "<" not in source_link(Source(publisher="P", title="T", url=url))
+
+
+def test_source_label_cannot_break_out_of_the_link() -> None:
+    link = source_link(Source(publisher="A|B", title="C>D <E> &", url="https://x.example/?a=1&b=2"))
+    assert link == "<https://x.example/?a=1&amp;b=2|AB — CD &lt;E &amp;>"
+
+
+def test_escape() -> None:
+    assert escape("<!here> & <@U1>") == "&lt;!here&gt; &amp; &lt;@U1&gt;"
