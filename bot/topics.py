@@ -26,6 +26,8 @@ SLUG_MAX = 40
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# The columns of the briefings' full-text index that default topics search.
+_COLUMNS = "{headline lead}"
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,16 @@ class DefaultTopic:
 
     @property
     def query(self) -> str:
-        """The FTS5 query: ``(a OR b) AND (c OR "d e" OR f*)``; every term quoted."""
+        """The FTS5 query: ``{headline lead}: (a OR b) AND {headline lead}: (c OR "d e"
+        OR f*)``; every term quoted.
+
+        Only the headline and lead are searched: what a story is *about* is said there,
+        while its sections mention other things in passing ("… US and Chinese
+        developers" in a story about EU rules is not China AI news)."""
         parts = []
         for group in self.groups:
             terms = [_fts_term(t) for t in group]
-            parts.append("(" + " OR ".join(terms) + ")" if len(terms) > 1 else terms[0])
+            parts.append(f"{_COLUMNS}: (" + " OR ".join(terms) + ")")
         return " AND ".join(parts)
 
     def as_topic(self, channel_id: str) -> Topic:
@@ -108,7 +115,7 @@ DEFAULT_TOPICS: dict[str, DefaultTopic] = {
             "AI rules, regulators and courts",
             (
                 ("ai", "artificial intelligence"),
-                ("regulation", "regulator*", "law", "lawmaker*", "act", "bill", "policy",
+                ("regulation", "regulator*", "rules", "law", "lawmaker*", "act", "bill", "policy",
                  "ban", "copyright", "lawsuit", "court", "safety institute"),
             ),
         ),
@@ -167,11 +174,12 @@ def is_valid_slug(slug: str) -> bool:
 
 
 def topics_for(briefing: Briefing, topics: Iterable[DefaultTopic] | None = None) -> list[str]:
-    """The slugs of the default topics a briefing matches (headline, lead, bullets).
+    """The slugs of the default topics a briefing matches (its headline and lead, as the
+    topic queries search).
 
     Approximates what the topic's FTS5 query would find (a crude plural fold instead of
     the porter stemmer) without touching the database, so the condenser can call it."""
-    text = " ".join([briefing.headline, briefing.lead, *(b.text for b in briefing.bullets)])
+    text = briefing.headline + " " + briefing.lead
     toks = tokens(text)
     chosen = DEFAULT_TOPICS.values() if topics is None else topics
     return [t.slug for t in chosen if t.matches(toks)]

@@ -76,8 +76,19 @@ def test_china_ai_needs_both_halves() -> None:
     assert "china-ai" in topics_for(briefing("c", "Beijing startup DeepSeek ships a new model"))
 
 
+def test_a_passing_mention_in_the_sections_is_not_the_topic() -> None:
+    store = SqliteStore.open(":memory:")
+    story = briefing("eu", "EU committees back disclosure rules for large AI models").model_copy(
+        update={"why_it_matters": "Only a few US and Chinese developers are affected."}
+    )
+    store.save_briefing(story)
+    assert store.search_briefings(DEFAULT_TOPICS["china-ai"].query, limit=5) == []
+    assert topics_for(story) == ["ai-policy"]
+    store.close()
+
+
 def test_query_shape() -> None:
     query = DEFAULT_TOPICS["china-ai"].query
-    assert query.startswith('("china" OR "chinese"')
-    assert ' AND ("ai" OR "artificial intelligence"' in query
+    assert query.startswith('{headline lead}: ("china" OR "chinese"')
+    assert ' AND {headline lead}: ("ai" OR "artificial intelligence"' in query
     assert '"semiconductor"*' in query
