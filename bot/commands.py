@@ -30,7 +30,7 @@ from .digest import flush_held, next_digest_at, parse_hhmm
 from .errors import BlockedAddressError, FetchError, ParseError, QueryError, SignalDeskError
 from .models import Briefing, Channel, DeliveryMode, Feed, Reply, Topic, Visibility
 from .opml import MAX_OPML_BYTES, export_opml, parse_opml
-from .search import quoted_query, related_query
+from .search import quoted_query, related_query, words
 from .text import cut, one_line
 from .topics import DEFAULT_TOPICS, SLUG_MAX, default_topic, is_valid_slug
 
@@ -48,6 +48,7 @@ TOPIC_RESULTS = 3
 SEARCH_RESULTS = 5
 SEARCH_POOL = 50  # FTS hits re-ranked in Python
 RELATED_RESULTS = 5
+RELATED_POOL = 40  # FTS hits screened for related briefings
 LIST_LINES = 50  # longest list a reply shows before "… and N more"
 
 
@@ -505,6 +506,48 @@ def rank_search(hits: Sequence[Briefing], now: datetime) -> list[Briefing]:
     return [b for _, _, b in scored]
 
 
+# Words too common in news to say two stories are about the same thing.
+_COMMON = frozenset(
+    {"said", "says", "with", "from", "that", "this", "their", "there", "have", "been"}
+    | {"will", "would", "could", "more", "than", "after", "over", "into", "about", "also"}
+    | {"year", "years", "week", "today", "monday", "tuesday", "wednesday", "thursday"}
+    | {"friday", "saturday", "sunday", "new", "first", "last", "which", "while", "what"}
+)
+
+
+def _salient(briefing: Briefing) -> set[str]:
+    found = set()
+    for word in words(briefing.headline + " " + briefing.lead):
+        if len(word) > 3 and word not in _COMMON and not word.isdigit():
+            found.add(word[:-1] if word.endswith("s") and len(word) > 4 else word)
+    return found
+
+
+def pick_related(
+    base: Briefing, hits: Sequence[Briefing], limit: int = RELATED_RESULTS
+) -> list[Briefing]:
+    """The related briefings among full-text ``hits`` (given best first): other stories
+    (not ``base``'s story, nor a near-copy of it) that share at least two salient words
+    of headline and lead with it, most shared words first. One shared word ("battery",
+    "model") is a coincidence, not a relation."""
+    mine = _salient(base)
+    scored: list[tuple[int, int, Briefing]] = []
+    for position, hit in enumerate(hits):
+        if _same_story(base, hit):
+            continue
+        shared = len(mine & _salient(hit))
+        if shared >= 2:
+            scored.append((shared, -position, hit))
+    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    chosen: list[Briefing] = []
+    for _, _, hit in scored:
+        if not any(_same_story(hit, other) for other in chosen):
+            chosen.append(hit)
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
 def _same_story(a: Briefing, b: Briefing) -> bool:
     if a.id == b.id or (a.story_id is not None and a.story_id == b.story_id):
         return True
@@ -682,31 +725,19 @@ class CommandHandler:
         briefing = await self._get_briefing(briefing_id)
         if briefing is None:
             return self._unknown_id(briefing_id)
-        found: list[Briefing] = []
+        hits: list[Briefing] = []
         query = related_query(briefing)
         if query:
             try:
-                hits = await self._search_hits(query, channel_id, 40)
+                hits = await self._search_hits(query, channel_id, RELATED_POOL)
             except QueryError:
                 hits = []
-            for hit in hits:
-                if not _same_story(briefing, hit) and not any(_same_story(hit, f) for f in found):
-                    found.append(hit)
-                if len(found) == RELATED_RESULTS:
-                    break
+        found = pick_related(briefing, hits)
         lines = [
             f"  {b.id}  {b.created_at:%Y-%m-%d}  {one_line(b.headline)}  "
             f"({_plural(len(b.sources), 'source')})"
             for b in found
         ]
-        # The links recorded when the briefing was made, for what the search missed.
-        known = {b.id for b in found}
-        for ref in briefing.related:
-            if len(lines) >= RELATED_RESULTS:
-                break
-            if ref.id not in known and ref.id != briefing.id:
-                lines.append(f"  {ref.id}  {ref.created_at:%Y-%m-%d}  {one_line(ref.headline)}")
-                known.add(ref.id)
         head = f"Related to {briefing.id} “{cut(one_line(briefing.headline), 80)}”"
         if not lines:
             return _info(head + ": nothing related found yet.")
@@ -1010,6 +1041,7 @@ __all__ = [
     "CommandHandler",
     "Usage",
     "parse_command",
+    "pick_related",
     "rank_search",
     "usage",
 ]

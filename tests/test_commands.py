@@ -44,6 +44,7 @@ from bot.commands import (
     TopicRemove,
     Usage,
     parse_command,
+    pick_related,
     rank_search,
     usage,
 )
@@ -639,6 +640,29 @@ async def test_related_across_days_not_the_same_story(desk: Desk) -> None:
     )
     assert len(lines) == 3  # header, the one related briefing, the hint
     assert "Ferry" not in reply.text and "today" not in reply.text
+
+
+def test_pick_related_needs_more_than_one_shared_word() -> None:
+    def b(bid: str, headline: str, story: int) -> Briefing:
+        return Briefing(
+            id=bid,
+            story_id=story,
+            headline=headline,
+            lead=headline + ".",
+            bullets=[Bullet(text="x")] * 3,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+
+    base = b("base", "Ferrolith opens a solid-state battery pilot line", 1)
+    hits = [
+        b("ferry", "Island ferry operator orders battery ships", 2),  # one word: battery
+        b("plant", "Ferrolith battery plant hires 300 workers", 3),  # ferrolith, battery
+        b("line", "Ferrolith solid-state battery line passes first audit", 4),  # four words
+        b("copy", "Ferrolith opens a solid-state battery pilot line", 5),  # a near-copy
+    ]
+    assert [x.id for x in pick_related(base, hits)] == ["line", "plant"]
+    assert pick_related(base, hits, limit=1)[0].id == "line"
 
 
 async def test_related_when_nothing_is(desk: Desk) -> None:
