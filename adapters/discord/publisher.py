@@ -1,0 +1,279 @@
+"""``DiscordPublisher``: the ``Publisher`` port on top of a logged-in ``discord.Client``.
+
+Sends through discord.py's REST client, which already waits out 429s (per-route buckets,
+the global limit) and retries 500/502/504. On top of that this module adds:
+
+- per-channel pacing (Discord allows about 5 messages per 5 s in a channel);
+- a nonce on every message, derived from (channel, briefing, revision), sent with
+  ``enforce_nonce`` so that Discord itself refuses a second message with the same
+  nonce from us and returns the first one instead — a resend after a crash or a lost
+  response does not post twice
+  (https://discord.com/developers/docs/resources/message#create-message);
+- ``DeliveryError`` for every failure: retryable for rate limits, 5xx and network
+  errors; permanent, with a one-line fix, for missing permissions or a lost channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot.errors import DeliveryError
+from bot.models import Briefing, Channel, PostResult
+
+from .render import (
+    DiscordMessage,
+    briefing_message,
+    button_custom_id,
+    digest_message,
+    text_message,
+    update_note,
+)
+
+log = logging.getLogger("signaldesk.discord")
+
+# Discord accepts a nonce of at most 25 characters.
+NONCE_LENGTH = 25
+# Discord's documented per-channel message limit is about 5 per 5 seconds.
+DEFAULT_MIN_INTERVAL = 1.0
+# find_posted reads this many recent messages of the channel (one REST page is 100).
+HISTORY_LIMIT = 100
+
+
+def message_nonce(channel_id: str, *parts: object) -> str:
+    """A deterministic nonce for one message: the same (channel, briefing, revision,
+    kind) always yields the same 25 characters, so a resend is recognised."""
+    seed = "\x1f".join([channel_id, *(str(p) for p in parts)])
+    return hashlib.sha256(seed.encode()).hexdigest()[:NONCE_LENGTH]
+
+
+class DiscordPublisher:
+    """Posts briefings into Discord text channels (``Channel.target`` = channel id).
+
+    ``client`` must be logged in (REST is enough; the gateway is not needed to post).
+    Clock and sleep are arguments so that tests can run pacing without waiting."""
+
+    platform = "discord"
+
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        min_interval: float = DEFAULT_MIN_INTERVAL,
+        history_limit: int = HISTORY_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.min_interval = min_interval
+        self.history_limit = history_limit
+        self._clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last_sent: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ port
+
+    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
+        """Post a briefing (embed + More/Related buttons). Returns the message id."""
+        nonce = message_nonce(channel.id, briefing.id, briefing.revision, "post")
+        sent = await self._send(channel, briefing_message(briefing), nonce=nonce)
+        return PostResult(message_ref=str(sent.id))
+
+    async def update_briefing(
+        self, channel: Channel, briefing: Briefing, message_ref: str
+    ) -> PostResult:
+        """The story gained sources: edit the original message's embed (idempotent) and
+        reply to it with a short note (nonce-protected). If the original message is gone,
+        post the briefing afresh and return the new message's id."""
+        target = self._target(channel)
+        message = briefing_message(briefing)
+        try:
+            async with self._pace(channel.id):
+                await target.get_partial_message(int(message_ref)).edit(
+                    embeds=message.embeds,
+                    view=_inert(message.view),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+        except discord.NotFound:
+            log.info("message %s in %s is gone; posting the update afresh", message_ref, channel.id)
+            return await self.post_briefing(channel, briefing)
+        except Exception as exc:
+            raise delivery_error(exc, channel) from exc
+        reference = discord.MessageReference(
+            message_id=int(message_ref), channel_id=target.id, fail_if_not_exists=False
+        )
+        nonce = message_nonce(channel.id, briefing.id, briefing.revision, "update")
+        await self._send(channel, update_note(briefing), nonce=nonce, reference=reference)
+        return PostResult(message_ref=message_ref)
+
+    async def post_text(self, channel: Channel, text: str) -> PostResult:
+        """A plain notice. Its nonce is derived from the text: the same notice sent twice
+        within Discord's nonce window is posted once."""
+        nonce = message_nonce(channel.id, "text", text)
+        sent = await self._send(channel, text_message(text), nonce=nonce)
+        return PostResult(message_ref=str(sent.id))
+
+    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
+        """One message with a field per briefing (the digest)."""
+        key = ",".join(f"{b.id}@{b.revision}" for b in briefings)
+        nonce = message_nonce(channel.id, "digest", key)
+        sent = await self._send(channel, digest_message(briefings), nonce=nonce)
+        return PostResult(message_ref=str(sent.id))
+
+    async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
+        """After a crash mid-send: the id of our earlier post of ``briefing``, if any.
+
+        Two layers make a resend safe. Within Discord's nonce window (a few minutes) the
+        resend itself carries the same nonce with ``enforce_nonce``, so Discord returns
+        the existing message instead of creating one. Beyond it, this method reads the
+        channel's recent history (Read Message History permission) for a message of ours
+        whose "More" button carries the briefing id. If the history cannot be read,
+        it answers None and the nonce is what keeps the resend single."""
+        me = self.client.user
+        if me is None:
+            return None
+        wanted = button_custom_id("more", briefing.id)
+        try:
+            async for message in self._target(channel).history(limit=self.history_limit):
+                if message.author.id == me.id and _has_button(message, wanted):
+                    return str(message.id)
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.info("cannot read history of %s (%s); relying on the nonce", channel.id, exc)
+        return None
+
+    # ------------------------------------------------------------- sending
+
+    def _target(self, channel: Channel) -> discord.PartialMessageable:
+        try:
+            channel_id = int(channel.target)
+        except ValueError:
+            raise DeliveryError(
+                f"{channel.id} is not a Discord channel id; subscribe the channel again",
+                retryable=False,
+            ) from None
+        return self.client.get_partial_messageable(channel_id)
+
+    @asynccontextmanager
+    async def _pace(self, channel_id: str) -> Any:
+        """One message at a time per channel, at least ``min_interval`` apart."""
+        lock = self._locks.setdefault(channel_id, asyncio.Lock())
+        async with lock:
+            wait = self._last_sent.get(channel_id, -1e9) + self.min_interval - self._clock()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                yield
+            finally:
+                self._last_sent[channel_id] = self._clock()
+
+    async def _send(
+        self,
+        channel: Channel,
+        message: DiscordMessage,
+        *,
+        nonce: str,
+        reference: discord.MessageReference | None = None,
+    ) -> discord.Message:
+        target = self._target(channel)
+        kwargs: dict[str, Any] = {
+            "nonce": nonce,  # discord.py adds "enforce_nonce": true to any nonce
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
+        if message.content is not None:
+            kwargs["content"] = message.content
+        if message.embeds:
+            kwargs["embeds"] = message.embeds
+        if message.view is not None:
+            kwargs["view"] = _inert(message.view)
+        if reference is not None:
+            kwargs["reference"] = reference
+        try:
+            async with self._pace(channel.id):
+                return await target.send(**kwargs)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise delivery_error(exc, channel) from exc
+
+
+def _inert(view: discord.ui.View | None) -> discord.ui.View | None:
+    """Stop a View before sending it: its buttons are dispatched by custom id (a
+    DynamicItem registered on the client), so the client must not keep one View object
+    per posted message in memory forever."""
+    if view is not None:
+        view.stop()
+    return view
+
+
+def _has_button(message: discord.Message, custom_id: str) -> bool:
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            if getattr(child, "custom_id", None) == custom_id:
+                return True
+    return False
+
+
+def delivery_error(exc: BaseException, channel: Channel) -> DeliveryError:
+    """Translate a discord.py / aiohttp failure into the core's ``DeliveryError``: one
+    line saying what is wrong and what to do, and whether a retry can help."""
+    where = f"Discord channel {channel.target}"
+    if isinstance(exc, discord.RateLimited):
+        # Raised instead of sleeping when Discord asks for more than the client's
+        # max_ratelimit_timeout: the outbox waits instead, keeping the channel's order.
+        return DeliveryError(
+            f"{where}: rate limited for {exc.retry_after:.0f} s; will retry",
+            retryable=True,
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, discord.Forbidden):
+        return DeliveryError(
+            f"{where}: missing access ({_reason(exc)}); give the bot View Channel, "
+            "Send Messages, Embed Links and Read Message History in that channel",
+            retryable=False,
+        )
+    if isinstance(exc, discord.NotFound):
+        return DeliveryError(
+            f"{where} not found: it was deleted or the bot was removed from the server; "
+            "re-invite the bot or remove this channel's feeds",
+            retryable=False,
+        )
+    if isinstance(exc, discord.DiscordServerError):
+        return DeliveryError(
+            f"{where}: Discord server error {exc.status}; will retry", retryable=True
+        )
+    if isinstance(exc, discord.HTTPException):
+        if exc.status == 429:  # still limited after discord.py's own retries
+            return DeliveryError(
+                f"{where}: rate limited; will retry",
+                retryable=True,
+                retry_after=_retry_after(exc),
+            )
+        return DeliveryError(
+            f"{where}: Discord rejected the message (HTTP {exc.status}: {_reason(exc)}); "
+            "please report this as a bug",
+            retryable=False,
+        )
+    if isinstance(exc, aiohttp.ClientError | OSError | TimeoutError):
+        return DeliveryError(f"{where}: cannot reach Discord ({type(exc).__name__}); will retry")
+    # A bug of ours or of the library: keep the briefing queued (lose nothing) and log it.
+    log.error("unexpected error posting to %s", where, exc_info=exc)
+    return DeliveryError(f"{where}: unexpected {type(exc).__name__}: {exc}", retryable=True)
+
+
+def _reason(exc: discord.HTTPException) -> str:
+    text = " ".join(str(exc.text or "").split())[:200]
+    return f"{exc.status} {text}".strip() if text else str(exc.status)
+
+
+def _retry_after(exc: discord.HTTPException) -> float | None:
+    try:
+        return float(exc.response.headers.get("Retry-After", ""))
+    except (AttributeError, ValueError):
+        return None

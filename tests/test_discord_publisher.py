@@ -1,0 +1,260 @@
+"""DiscordPublisher: the real discord.py against a fake Discord REST server.
+
+Proves: every post carries no allowed mentions and a deterministic nonce with
+``enforce_nonce``; 429s are waited out and deliver exactly once; a resend after a lost
+response or a crash makes no second message; errors become ``DeliveryError`` with the
+right ``retryable``; updates edit the original and reply to it; posts are paced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.discord.app import build_client
+from adapters.discord.publisher import DiscordPublisher, message_nonce
+from bot.engine import Engine
+from bot.errors import DeliveryError
+from bot.fetch import Fetcher
+from bot.models import Channel, DeliveryState, Source
+from bot.settings import Settings
+from storage import SqliteStore
+from tests.fake_discord_api import (
+    BOT_ID,
+    CHANNEL_ID,
+    TOKEN,
+    Failure,
+    FakeDiscord,
+    fake_discord,  # noqa: F401  (fixture)
+)
+from tests.golden_discord import HOSTILE, assert_golden, hostile_briefing, sample_briefing
+
+CHANNEL = Channel(id=f"discord:{CHANNEL_ID}")
+MESSAGES = rf"/channels/{CHANNEL_ID}/messages"
+
+
+@pytest.fixture
+async def publisher(fake_discord: FakeDiscord) -> AsyncIterator[DiscordPublisher]:  # noqa: F811
+    client = build_client()
+    await client.login(TOKEN)
+    try:
+        yield DiscordPublisher(client, min_interval=0)
+    finally:
+        await client.close()
+
+
+async def test_post_briefing_payload_matches_golden(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    result = await publisher.post_briefing(CHANNEL, sample_briefing())
+    [request] = fake_discord.posts()
+    body = request.body
+    assert body["allowed_mentions"] == {"parse": []}
+    assert body["nonce"] == message_nonce(CHANNEL.id, "k7q2xw4m", 1, "post")
+    assert body["enforce_nonce"] is True
+    assert len(body["nonce"]) <= 25
+    assert result.message_ref == fake_discord.messages[CHANNEL_ID][0]["id"]
+    assert_golden("post_briefing", body)
+
+
+async def test_hostile_briefing_posts_within_limits_without_pings(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    await publisher.post_briefing(CHANNEL, hostile_briefing())
+    await publisher.post_text(CHANNEL, "feed failing: " + HOSTILE)
+    posts = fake_discord.posts()
+    assert len(posts) == 2
+    for request in posts:
+        assert request.body["allowed_mentions"] == {"parse": []}
+    embed = posts[0].body["embeds"][0]
+    total = len(embed["title"]) + len(embed["description"]) + len(embed["footer"]["text"])
+    total += sum(len(f["name"]) + len(f["value"]) for f in embed["fields"])
+    assert total <= 6000 and len(embed["title"]) <= 256
+    assert "@everyone" not in posts[1].body["content"]
+    assert_golden("post_text_hostile", posts[1].body)
+
+
+async def test_429_then_success_delivers_exactly_once(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    fake_discord.fail("POST", MESSAGES, Failure(429, retry_after=0.05))
+    result = await publisher.post_briefing(CHANNEL, sample_briefing())
+    assert len(fake_discord.posts()) == 2  # the 429, then the retry
+    assert len(fake_discord.messages[CHANNEL_ID]) == 1
+    assert result.message_ref == fake_discord.messages[CHANNEL_ID][0]["id"]
+
+
+async def test_long_rate_limit_is_handed_to_the_outbox(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    fake_discord.fail("POST", MESSAGES, Failure(429, retry_after=120.0, is_global=True))
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(DeliveryError) as err:
+        await publisher.post_briefing(CHANNEL, sample_briefing())
+    assert err.value.retryable and err.value.retry_after == 120.0
+    assert asyncio.get_running_loop().time() - started < 5  # no sleeping inside the send
+    assert CHANNEL_ID not in fake_discord.messages
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable", "words"),
+    [
+        (503, True, "server error 503"),
+        (403, False, "Send Messages"),
+        (404, False, "not found"),
+        (400, False, "rejected"),
+    ],
+)
+async def test_failures_become_delivery_errors(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+    status: int,
+    retryable: bool,
+    words: str,
+) -> None:
+    fake_discord.fail("POST", MESSAGES, Failure(status))
+    with pytest.raises(DeliveryError) as err:
+        await publisher.post_briefing(CHANNEL, sample_briefing())
+    assert err.value.retryable is retryable
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+async def test_connection_error_is_retryable(publisher: DiscordPublisher) -> None:
+    import discord
+
+    old = discord.http.Route.BASE
+    discord.http.Route.BASE = "http://127.0.0.1:9/api/v10"  # nothing listens on port 9
+    try:
+        with pytest.raises(DeliveryError) as err:
+            await publisher.post_briefing(CHANNEL, sample_briefing())
+    finally:
+        discord.http.Route.BASE = old
+    assert err.value.retryable and "cannot reach Discord" in str(err.value)
+
+
+async def test_lost_response_resend_carries_same_nonce_and_posts_once(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    briefing = sample_briefing()
+    first = await publisher.post_briefing(CHANNEL, briefing)
+    # The process dies before recording the message id; a new client resends.
+    client = build_client()
+    await client.login(TOKEN)
+    try:
+        again = await DiscordPublisher(client, min_interval=0).post_briefing(CHANNEL, briefing)
+    finally:
+        await client.close()
+    first_req, second_req = fake_discord.posts()
+    assert first_req.body["nonce"] == second_req.body["nonce"]
+    assert second_req.body["enforce_nonce"] is True
+    assert len(fake_discord.messages[CHANNEL_ID]) == 1
+    assert again.message_ref == first.message_ref
+
+
+async def test_find_posted_reads_history_and_falls_back_to_the_nonce(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    briefing = sample_briefing()
+    assert await publisher.find_posted(CHANNEL, briefing) is None
+    posted = await publisher.post_briefing(CHANNEL, briefing)
+    await publisher.post_briefing(CHANNEL, sample_briefing(id="other123"))
+    assert await publisher.find_posted(CHANNEL, briefing) == posted.message_ref
+    fake_discord.history_status = 403  # no Read Message History: answer None, no crash
+    assert await publisher.find_posted(CHANNEL, briefing) is None
+
+
+async def test_update_edits_the_original_and_replies_to_it(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    briefing = sample_briefing()
+    posted = await publisher.post_briefing(CHANNEL, briefing)
+    extra = Source(publisher="Lantern Review", title="Third report", url="https://lantern.example/")
+    updated = briefing.model_copy(update={"sources": [*briefing.sources, extra], "revision": 2})
+    result = await publisher.update_briefing(CHANNEL, updated, posted.message_ref)
+    assert result.message_ref == posted.message_ref
+    [edit] = fake_discord.find(lambda r: r.method == "PATCH")
+    assert edit.path == f"{MESSAGES}/{posted.message_ref}"
+    assert edit.body["embeds"][0]["fields"][0]["name"] == "Sources (3)"
+    note = fake_discord.posts()[-1].body
+    assert str(note["message_reference"]["message_id"]) == posted.message_ref
+    assert note["nonce"] == message_nonce(CHANNEL.id, briefing.id, 2, "update")
+    assert_golden("update_note", note)
+    assert len(fake_discord.messages[CHANNEL_ID]) == 2  # the post and the note
+
+
+async def test_update_of_a_deleted_message_posts_afresh(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    result = await publisher.update_briefing(CHANNEL, sample_briefing(revision=2), "12345")
+    assert result.message_ref == fake_discord.messages[CHANNEL_ID][0]["id"]
+    assert fake_discord.posts()[0].body["components"]  # a full post, with buttons
+
+
+async def test_digest_is_one_message(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    briefings = [sample_briefing(id=f"d{i:07d}") for i in range(3)]
+    await publisher.post_digest(CHANNEL, briefings)
+    [request] = fake_discord.posts()
+    assert_golden("post_digest", request.body)
+
+
+async def test_posts_to_one_channel_are_paced(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    publisher.min_interval = 0.25
+    await asyncio.gather(
+        publisher.post_briefing(CHANNEL, sample_briefing(id="first111")),
+        publisher.post_briefing(CHANNEL, sample_briefing(id="second22")),
+    )
+    first, second = fake_discord.posts()
+    assert second.at - first.at >= 0.2
+
+
+async def test_bad_channel_id_is_permanent(publisher: DiscordPublisher) -> None:
+    with pytest.raises(DeliveryError) as err:
+        await publisher.post_briefing(Channel(id="discord:general"), sample_briefing())
+    assert not err.value.retryable
+
+
+async def test_engine_delivers_through_discord_once_despite_a_429(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    """The engine's outbox with the real publisher: a 429 costs a retry, not a post."""
+    settings = Settings(database=":memory:")
+    store = SqliteStore.open(":memory:")
+    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={"discord": publisher})
+    now = datetime.now(UTC)
+    try:
+        briefing = sample_briefing()
+        store.ensure_channel(CHANNEL.id, now)
+        store.save_briefing(briefing)
+        store.enqueue_delivery(
+            CHANNEL.id, briefing.id, kind="post", revision=1, state=DeliveryState.PENDING, now=now
+        )
+        fake_discord.fail("POST", MESSAGES, Failure(429, retry_after=0.05))
+        assert await engine.deliver_all() == 1
+        assert await engine.deliver_all() == 0
+        [delivery] = store.deliveries(CHANNEL.id)
+        assert delivery.state == DeliveryState.SENT
+        assert delivery.message_ref == fake_discord.messages[CHANNEL_ID][0]["id"]
+        assert len(fake_discord.messages[CHANNEL_ID]) == 1
+        assert fake_discord.messages[CHANNEL_ID][0]["author"]["id"] == str(BOT_ID)
+    finally:
+        await engine.aclose()
+        store.close()
