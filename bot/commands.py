@@ -548,6 +548,24 @@ def pick_related(
     return chosen
 
 
+def explain_query_error(exc: QueryError) -> str:
+    """SQLite's FTS5 complaint in words a channel admin can act on."""
+    detail = str(exc).removeprefix("not a valid search query: ").removeprefix("fts5: ")
+    if detail == 'syntax error near ""':
+        return "it ends too early (an unclosed parenthesis, or a trailing AND/OR/NOT)"
+    if detail.startswith("no such column: "):
+        name = detail.removeprefix("no such column: ")
+        return (
+            f"'{name}' after a '-' or ':' is read as a column name; "
+            'put such words in quotes, e.g. "china-ai"'
+        )
+    if detail == "unterminated string":
+        return "a quote is not closed"
+    if detail.startswith("unknown special query"):
+        return "a query cannot start with '*'"
+    return detail
+
+
 def _same_story(a: Briefing, b: Briefing) -> bool:
     if a.id == b.id or (a.story_id is not None and a.story_id == b.story_id):
         return True
@@ -838,8 +856,8 @@ class CommandHandler:
             await self._search_hits(query, channel_id, 1)
         except QueryError as exc:
             return _error(
-                f'{exc}. Use words, "quoted phrases", OR, AND, NOT and parentheses, '
-                "e.g. (china OR chinese) AND ai"
+                f"not a valid search query: {explain_query_error(exc)}. Use words, "
+                '"quoted phrases", OR, AND, NOT and parentheses, e.g. (china OR chinese) AND ai'
             )
         own = await self.engine.db(self.engine.store.channel_topics, channel_id)
         if len(own) >= MAX_TOPICS and slug not in {t.slug for t in own}:

@@ -491,11 +491,21 @@ async def test_topic_add_show_and_remove(desk: Desk) -> None:
     assert desk.store.channel_topics(CHANNEL) == []
 
 
-async def test_topic_add_malformed_query(desk: Desk) -> None:
-    for query in ("turbine AND (output", "ai-policy", "NOT turbine", '"unclosed'):
-        reply = await desk.handler.handle(f"topic add tides {query}", ADMIN)
-        assert reply.error and "not a valid search query" in reply.text
-        assert "\n" not in reply.text
+@pytest.mark.parametrize(
+    ("query", "explained"),
+    [
+        ("turbine AND (output", "ends too early"),
+        ('"unclosed', "a quote is not closed"),
+        ("turbine OR", "ends too early"),
+        ("ai-policy", "'policy' after a '-'"),
+        ("NOT turbine", 'syntax error near "NOT"'),
+        ("*", "cannot start with '*'"),
+    ],
+)
+async def test_topic_add_malformed_query(desk: Desk, query: str, explained: str) -> None:
+    reply = await desk.handler.handle(f"topic add tides {query}", ADMIN)
+    assert reply.error and reply.text.startswith("not a valid search query: ")
+    assert explained in reply.text and "\n" not in reply.text
     assert desk.store.channel_topics(CHANNEL) == []
 
 
