@@ -390,7 +390,7 @@ def interaction(
     return payload
 
 
-def slash(name: str, *path: str, **options: Any) -> dict[str, Any]:
+def slash(command: str, /, *path: str, **options: Any) -> dict[str, Any]:
     """``data`` of a slash command: ``slash("brief", "search", words="chips")`` or
     ``slash("brief-admin", "feed", "add", url=...)``. An option given as
     ``("focused", value)`` is the one being autocompleted."""
@@ -404,7 +404,7 @@ def slash(name: str, *path: str, **options: Any) -> dict[str, Any]:
     for i, part in enumerate(reversed(path)):
         kind = 1 if i == 0 else 2  # subcommand, then subcommand group
         tree = [{"name": part, "type": kind, "options": tree}]
-    return {"id": "1", "name": name, "type": 1, "options": tree, "guild_id": str(GUILD_ID)}
+    return {"id": "1", "name": command, "type": 1, "options": tree, "guild_id": str(GUILD_ID)}
 
 
 def _now() -> str:

@@ -1,0 +1,488 @@
+"""``DiscordService``: SignalDesk as a Discord application.
+
+Commands in, replies out; nothing else. Each slash command (and each "More"/"Related"
+button) becomes the core's command text and an ``Asker``; ``CommandHandler.handle``
+answers with a ``Reply``; ``render.render_reply`` turns it into a message.
+
+- ``/brief topic|search|more|related|topics|feeds|filters|help`` for anyone;
+- ``/brief-admin feed add|remove``, ``topic add|remove|adopt``, ``mode``, ``filter``,
+  ``import``, ``export``: registered with default member permission Manage Channels
+  and checked again at run time, since server owners can override the default.
+
+Discord wants an answer to an interaction within 3 s: the command runs at once, and if
+its answer is not ready after ``DEFER_AFTER`` seconds the interaction is deferred and
+answered by follow-up (https://discord.com/developers/docs/interactions/receiving-and-responding#responding-to-an-interaction).
+
+The client shares the process's event loop (``login`` + a ``connect`` task, never
+``Client.run``), and is built with ``AllowedMentions.none()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, Protocol
+
+import discord
+from discord import app_commands
+
+from bot.commands import Asker
+from bot.errors import ConfigError
+from bot.models import Reply
+from bot.topics import DEFAULT_TOPICS
+
+from .publisher import DiscordPublisher
+from .render import BUTTON_TEMPLATE, DiscordMessage, button_custom_id, file_for, render_reply
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+    from bot.settings import Settings
+
+log = logging.getLogger("signaldesk.discord")
+
+# Seconds to wait for an answer before deferring: Discord's limit is 3 s from the user's
+# click, and the request also needs time to travel.
+DEFER_AFTER = 1.5
+# Autocomplete offers at most 25 choices of at most 100 characters each.
+CHOICES_MAX = 25
+CHOICE_MAX = 100
+# Pasted OPML is capped by the core too; this stops us downloading a huge file first.
+IMPORT_FILE_MAX = 2_000_000
+API_VERSION = 10
+
+# The bot's permissions in a channel it posts to: View Channel, Send Messages, Send
+# Messages in Threads, Embed Links and Read Message History (to find its own post after
+# a crash). Nothing else; no privileged intents.
+BOT_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    read_message_history=True,
+)
+SCOPES = ("bot", "applications.commands")
+
+NOT_ADMIN = "Only members with the Manage Channels permission can change this channel's feeds."
+
+
+class CommandRunner(Protocol):
+    """What ``bot.commands.CommandHandler`` offers the adapter."""
+
+    async def handle(self, text: str, asker: Asker) -> Reply: ...
+
+
+TopicLister = Callable[[str], Awaitable[list[str]]]
+
+
+def invite_url(application_id: int | str) -> str:
+    """The URL a server admin opens to add the bot: the ``bot`` and
+    ``applications.commands`` scopes with the minimal permissions (``BOT_PERMISSIONS``)."""
+    return discord.utils.oauth_url(int(application_id), permissions=BOT_PERMISSIONS, scopes=SCOPES)
+
+
+def set_api_base(url: str) -> str:
+    """Point discord.py's REST client (and webhooks and interaction responses, which
+    share ``Route``) at ``url``. A bare server URL gets ``/api/v10`` appended."""
+    base = url.rstrip("/")
+    if not re.search(r"/api/v\d+$", base):
+        base += f"/api/v{API_VERSION}"
+    discord.http.Route.BASE = base
+    return base
+
+
+async def engine_topics(engine: Engine, channel_id: str) -> list[str]:
+    """The topic slugs ``/brief topic`` can show in a channel: its own, then defaults."""
+    own = await engine.db(engine.store.channel_topics, channel_id)
+    slugs = [t.slug for t in own]
+    return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
+
+
+class SignalDeskClient(discord.Client):
+    """``discord.Client`` that knows its service, so that button clicks (dispatched by
+    custom id, see ``BriefingButton``) reach the command handler."""
+
+    service: DiscordService | None = None
+
+
+def build_client(**options: Any) -> SignalDeskClient:
+    """A client with the ``guilds`` intent only (no privileged intents) that never
+    pings: ``AllowedMentions.none()`` applies to every message it sends."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+    # A 429 asking for more than 30 s raises instead of sleeping inside the send: the
+    # outbox then waits and keeps the channel's order (30 s is discord.py's minimum).
+    options.setdefault("max_ratelimit_timeout", 30.0)
+    return SignalDeskClient(intents=intents, **options)
+
+
+class BriefingButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=BUTTON_TEMPLATE):
+    """The "More"/"Related" buttons. Registered on the client by template, so a click
+    on a message posted before a restart still works: the briefing id is in the
+    custom id (``sd:more:<id>``)."""
+
+    def __init__(self, action: str, briefing_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(label=action.title(), custom_id=button_custom_id(action, briefing_id))
+        )
+        self.action = action
+        self.briefing_id = briefing_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Button[Any],
+        match: re.Match[str],
+    ) -> BriefingButton:
+        return cls(match["action"], match["briefing_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        service = getattr(interaction.client, "service", None)
+        if service is not None:
+            await service.answer(interaction, f"{self.action} {self.briefing_id}")
+
+
+class DiscordService:
+    """The Discord side of ``signaldesk run`` (``bot.cli.PlatformService``)."""
+
+    platform = "discord"
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        commands: CommandRunner,
+        topics: TopicLister,
+        guild_id: int | None = None,
+        client: SignalDeskClient | None = None,
+        publisher: DiscordPublisher | None = None,
+        connect_gateway: bool = True,
+        defer_after: float = DEFER_AFTER,
+    ) -> None:
+        self.token = token
+        self.commands = commands
+        self.topics = topics
+        self.guild_id = guild_id
+        self.client = client or build_client()
+        self.client.service = self
+        self.client.add_dynamic_items(BriefingButton)
+        self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self.client)
+        self.publisher = publisher or DiscordPublisher(self.client)
+        self.connect_gateway = connect_gateway
+        self.defer_after = defer_after
+        self._gateway: asyncio.Task[None] | None = None
+        for group in self._groups():
+            self.tree.add_command(group)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, engine: Engine, commands: CommandRunner
+    ) -> DiscordService:
+        """Build from settings: ``DISCORD_TOKEN``, ``DISCORD_GUILD_ID`` and
+        ``SIGNALDESK_DISCORD_API_URL`` (another REST server, e.g. a local fake)."""
+        if settings.discord_token is None:
+            raise ConfigError("DISCORD_TOKEN is not set")
+        if settings.discord_api_url:
+            set_api_base(settings.discord_api_url)
+
+        async def topics(channel_id: str) -> list[str]:
+            return await engine_topics(engine, channel_id)
+
+        return cls(
+            token=settings.discord_token.get_secret_value(),
+            commands=commands,
+            topics=topics,
+            guild_id=settings.discord_guild_id,
+        )
+
+    # --------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Log in (REST), register the slash commands, then connect to the gateway in
+        the background. A bad token is one clear line (``ConfigError``)."""
+        try:
+            await self.client.login(self.token)
+        except discord.LoginFailure:
+            raise ConfigError(
+                "DISCORD_TOKEN was rejected by Discord; copy the bot token again from "
+                "the Developer Portal (Bot > Reset Token)"
+            ) from None
+        await self.sync_commands()
+        if self.connect_gateway:
+            self._gateway = asyncio.create_task(self.client.connect(reconnect=True))
+        log.info("discord: logged in as %s; invite: %s", self.client.user, self.invite_url())
+
+    async def stop(self) -> None:
+        """Close the gateway and the HTTP session."""
+        await self.client.close()
+        if self._gateway is not None:
+            self._gateway.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await self._gateway
+
+    def invite_url(self) -> str | None:
+        app_id = self.client.application_id
+        return invite_url(app_id) if app_id else None
+
+    async def sync_commands(self) -> list[app_commands.AppCommand]:
+        """Register the commands with Discord: to ``DISCORD_GUILD_ID`` when set (at
+        once, for setup), else globally. A refusal is logged with what to do; the bot
+        keeps posting briefings either way."""
+        guild = discord.Object(self.guild_id) if self.guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        try:
+            return await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            where = f"server {self.guild_id}" if guild else "Discord"
+            log.error(
+                "discord: could not register slash commands with %s (HTTP %s: %s); re-invite "
+                "the bot with the applications.commands scope (signaldesk discord invite-url)",
+                where,
+                exc.status,
+                exc.text,
+            )
+            return []
+
+    # ---------------------------------------------------------------- commands
+
+    def _groups(self) -> list[app_commands.Group]:
+        brief = app_commands.Group(name="brief", description="News briefings for this channel")
+        admin = app_commands.Group(
+            name="brief-admin",
+            description="Manage this channel's feeds, topics and delivery",
+            default_permissions=discord.Permissions(manage_channels=True),
+            guild_only=True,
+        )
+        feed = app_commands.Group(name="feed", description="This channel's feeds", parent=admin)
+        topic = app_commands.Group(name="topic", description="This channel's topics", parent=admin)
+        answer = self.answer
+
+        async def topic_choices(
+            interaction: discord.Interaction[Any], current: str
+        ) -> list[app_commands.Choice[str]]:
+            return await self.topic_choices(interaction, current)
+
+        # ---- /brief (anyone)
+
+        @brief.command(name="topic", description="The latest briefings on a topic")
+        @app_commands.describe(name="A topic, e.g. china-ai")
+        @app_commands.autocomplete(name=topic_choices)
+        async def brief_topic(interaction: discord.Interaction[Any], name: str) -> None:
+            # "#slug" reads as a topic even when the slug is also a command word.
+            await answer(interaction, "#" + name.strip().lstrip("#"))
+
+        @brief.command(name="search", description="Search the briefings of this channel's feeds")
+        @app_commands.describe(words="Words to search for")
+        async def brief_search(interaction: discord.Interaction[Any], words: str) -> None:
+            await answer(interaction, f"search {words}")
+
+        @brief.command(name="more", description="A full briefing: sections and every source")
+        @app_commands.describe(id="The briefing id (in the footer of each briefing)")
+        async def brief_more(interaction: discord.Interaction[Any], id: str) -> None:
+            await answer(interaction, f"more {id}")
+
+        @brief.command(name="related", description="Related briefings from other days")
+        @app_commands.describe(id="The briefing id (in the footer of each briefing)")
+        async def brief_related(interaction: discord.Interaction[Any], id: str) -> None:
+            await answer(interaction, f"related {id}")
+
+        @brief.command(name="topics", description="The topics this channel follows")
+        async def brief_topics(interaction: discord.Interaction[Any]) -> None:
+            await answer(interaction, "topics")
+
+        @brief.command(name="feeds", description="The feeds this channel follows, with health")
+        async def brief_feeds(interaction: discord.Interaction[Any]) -> None:
+            await answer(interaction, "feeds")
+
+        @brief.command(name="filters", description="This channel's include and exclude words")
+        async def brief_filters(interaction: discord.Interaction[Any]) -> None:
+            await answer(interaction, "filter")
+
+        @brief.command(name="help", description="How to use SignalDesk")
+        async def brief_help(interaction: discord.Interaction[Any]) -> None:
+            await answer(interaction, "help")
+
+        # ---- /brief-admin (Manage Channels)
+
+        @feed.command(name="add", description="Follow a feed (RSS, Atom or JSON Feed) here")
+        @app_commands.describe(url="The feed's URL", name="A short name to show (optional)")
+        async def feed_add(
+            interaction: discord.Interaction[Any], url: str, name: str | None = None
+        ) -> None:
+            await answer(interaction, f"feed add {url} {name or ''}".strip(), admin=True)
+
+        @feed.command(name="remove", description="Stop following a feed")
+        @app_commands.describe(feed="The feed's number (see /brief feeds) or URL")
+        async def feed_remove(interaction: discord.Interaction[Any], feed: str) -> None:
+            await answer(interaction, f"feed remove {feed}", admin=True)
+
+        @topic.command(name="add", description="Save a topic: a name and a search query")
+        @app_commands.describe(name="e.g. china-ai", query="e.g. (china OR chinese) AND ai")
+        async def topic_add(interaction: discord.Interaction[Any], name: str, query: str) -> None:
+            await answer(interaction, f"topic add {name} {query}", admin=True)
+
+        @topic.command(name="remove", description="Remove a saved topic")
+        @app_commands.describe(name="The topic's name")
+        @app_commands.autocomplete(name=topic_choices)
+        async def topic_remove(interaction: discord.Interaction[Any], name: str) -> None:
+            await answer(interaction, f"topic remove {name}", admin=True)
+
+        @topic.command(name="adopt", description="Copy a built-in topic into this channel")
+        @app_commands.describe(name="A built-in topic, or all")
+        @app_commands.autocomplete(name=topic_choices)
+        async def topic_adopt(interaction: discord.Interaction[Any], name: str) -> None:
+            await answer(interaction, f"topic adopt {name}", admin=True)
+
+        @admin.command(name="mode", description="Post briefings as they come, or once a day")
+        @app_commands.describe(
+            mode="realtime or digest",
+            time="Digest time, HH:MM (digest only)",
+            timezone="IANA timezone, e.g. Europe/Paris (digest only)",
+        )
+        @app_commands.choices(
+            mode=[
+                app_commands.Choice(name="realtime", value="realtime"),
+                app_commands.Choice(name="digest", value="digest"),
+            ]
+        )
+        async def mode(
+            interaction: discord.Interaction[Any],
+            mode: str,
+            time: str | None = None,
+            timezone: str | None = None,
+        ) -> None:
+            text = " ".join(p for p in ("mode", mode, time, timezone) if p)
+            await answer(interaction, text, admin=True)
+
+        @admin.command(name="filter", description="Only include, or exclude, briefings with words")
+        @app_commands.describe(
+            action="include, exclude or clear", words="Words, or phrases separated by commas"
+        )
+        @app_commands.choices(
+            action=[
+                app_commands.Choice(name="include", value="include"),
+                app_commands.Choice(name="exclude", value="exclude"),
+                app_commands.Choice(name="clear", value="clear"),
+            ]
+        )
+        async def filter_(
+            interaction: discord.Interaction[Any], action: str, words: str | None = None
+        ) -> None:
+            await answer(interaction, f"filter {action} {words or ''}".strip(), admin=True)
+
+        @admin.command(name="import", description="Follow every feed of an OPML file")
+        @app_commands.describe(url="The OPML file's URL", file="Or upload the OPML file")
+        async def import_(
+            interaction: discord.Interaction[Any],
+            url: str | None = None,
+            file: discord.Attachment | None = None,
+        ) -> None:
+            await self.import_feeds(interaction, url, file)
+
+        @admin.command(name="export", description="This channel's feeds as an OPML file")
+        async def export(interaction: discord.Interaction[Any]) -> None:
+            await answer(interaction, "export", admin=True)
+
+        return [brief, admin]
+
+    async def topic_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Autocomplete: the channel's topics (then the defaults) containing ``current``."""
+        try:
+            slugs = await self.topics(f"discord:{interaction.channel_id}")
+        except Exception:  # autocomplete must never fail loudly
+            log.exception("discord: topic autocomplete failed")
+            return []
+        needle = current.strip().lstrip("#").lower()
+        ranked = [s for s in slugs if s.startswith(needle)] + [
+            s for s in slugs if needle in s and not s.startswith(needle)
+        ]
+        return [
+            app_commands.Choice(name=s[:CHOICE_MAX], value=s[:CHOICE_MAX])
+            for s in ranked[:CHOICES_MAX]
+        ]
+
+    async def import_feeds(
+        self,
+        interaction: discord.Interaction[Any],
+        url: str | None,
+        file: discord.Attachment | None,
+    ) -> None:
+        """``/brief-admin import``: a URL, or an uploaded OPML file pasted as text."""
+        if file is None:
+            await self.answer(interaction, f"import {url or ''}".strip(), admin=True)
+            return
+        if not self.is_admin(interaction):
+            await self._send(interaction, render_reply(Reply(text=NOT_ADMIN, error=True)))
+            return
+        if file.size > IMPORT_FILE_MAX:
+            reply = Reply(
+                text=f"that file is too large (at most {IMPORT_FILE_MAX // 1_000_000} MB)",
+                error=True,
+            )
+            await self._send(interaction, render_reply(reply))
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            data = await file.read()
+        except discord.HTTPException as exc:
+            reply = Reply(text=f"could not read the file ({exc.status}); try again", error=True)
+            await self._send(interaction, render_reply(reply))
+            return
+        await self.answer(interaction, "import " + data.decode("utf-8", "replace"), admin=True)
+
+    # ----------------------------------------------------------------- answers
+
+    @staticmethod
+    def is_admin(interaction: discord.Interaction[Any]) -> bool:
+        """Manage Channels in this channel, as Discord resolved it for this interaction
+        (the member's roles and the channel's overwrites). Never in a DM."""
+        return interaction.guild_id is not None and interaction.permissions.manage_channels
+
+    async def answer(
+        self, interaction: discord.Interaction[Any], text: str, *, admin: bool = False
+    ) -> None:
+        """Run one command and answer the interaction, deferring when the answer takes
+        longer than ``defer_after`` seconds."""
+        is_admin = self.is_admin(interaction)
+        if admin and not is_admin:
+            # Checked here as well as by the default permission: owners can change that.
+            await self._send(interaction, render_reply(Reply(text=NOT_ADMIN, error=True)))
+            return
+        asker = Asker(
+            channel_id=f"discord:{interaction.channel_id}",
+            user_id=str(interaction.user.id),
+            is_admin=is_admin,
+        )
+        task = asyncio.ensure_future(self.commands.handle(text, asker))
+        done, _ = await asyncio.wait({task}, timeout=self.defer_after)
+        if not done and not interaction.response.is_done():
+            # Every answer the core gives is for the asker alone, so the deferred
+            # "thinking…" message is ephemeral too.
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._send(interaction, render_reply(await task))
+
+    async def _send(self, interaction: discord.Interaction[Any], message: DiscordMessage) -> None:
+        kwargs: dict[str, Any] = {
+            "content": message.content,
+            "embeds": message.embeds,
+            "ephemeral": message.ephemeral,
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
+        file = file_for(message)
+        if file is not None:
+            kwargs["file"] = file
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(**kwargs)
+            else:
+                await interaction.response.send_message(**kwargs)
+        except discord.HTTPException as exc:
+            # E.g. 404 Unknown interaction: the 3 s window passed. Nothing to answer.
+            log.warning("discord: could not answer an interaction (%s %s)", exc.status, exc.text)
