@@ -101,6 +101,27 @@ class Settings(BaseSettings):
     slack_api_url: str | None = Field(
         None, description="Slack Web API base URL (tests point it at a local server)."
     )
+    slack_host: str = Field(
+        "0.0.0.0", description="Slack HTTP mode: address to listen on for /slack/events."
+    )
+    slack_port: int = Field(
+        3000, ge=0, le=65535, description="Slack HTTP mode: port to listen on (0 = any free)."
+    )
+    slack_admin_users: str = Field(
+        "",
+        description="Comma-separated Slack user ids with admin rights, besides workspace "
+        "admins and owners.",
+    )
+    slack_client_id: str | None = Field(
+        None,
+        validation_alias=_plain("SLACK_CLIENT_ID"),
+        description="OAuth client id: enables multi-workspace install (HTTP mode).",
+    )
+    slack_client_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_plain("SLACK_CLIENT_SECRET"),
+        description="OAuth client secret (with SLACK_CLIENT_ID).",
+    )
 
     # Discord (conventional names)
     discord_token: SecretStr | None = Field(

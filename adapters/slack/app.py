@@ -1,0 +1,461 @@
+"""``SlackService``: slack-bolt's ``AsyncApp`` wired to the core. Commands in, replies out.
+
+- ``/brief …`` becomes ``CommandHandler.handle(text, Asker)``. Slack wants an answer
+  within 3 s (https://api.slack.com/interactivity/slash-commands#responding_basic_receipt):
+  if the core answers within ``ack_budget`` (1.5 s) the acknowledgement carries the
+  reply; otherwise it says "Working on it…" and the reply follows via ``response_url``.
+- The "More"/"Related" buttons run ``more <id>``/``related <id>`` and answer in the
+  message's thread.
+- Socket Mode when ``SLACK_APP_TOKEN`` is set; else HTTP on ``/slack/events`` (bolt
+  verifies every request's signature and timestamp). Optional multi-workspace OAuth
+  (HTTP mode) with slack-sdk's SQLite installation and state stores beside the database.
+- Everything runs on the service's event loop: nothing here blocks or owns the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.app.async_server import AsyncSlackAppServer
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.models.bot import Bot
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import Asker
+from bot.errors import ConfigError
+from bot.models import Reply
+
+from .publisher import SlackPublisher
+from .render import MORE_ACTION, RELATED_ACTION, render_reply, working_message
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger("signaldesk.slack")
+
+DEFAULT_API_URL = "https://slack.com/api/"
+EVENTS_PATH = "/slack/events"
+# The bot scopes the app asks for; adapters/slack/manifest.yml lists the same.
+BOT_SCOPES = ["commands", "chat:write", "users:read", "channels:history", "groups:history"]
+NOT_INSTALLED = (
+    "SignalDesk is not installed in this workspace, so nothing was run. Ask a workspace "
+    "admin to install it from the SignalDesk server's /slack/install page."
+)
+FAILED = "Something went wrong answering that; please try again."
+_BRIEFING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ADMIN_CACHE_SECONDS = 300.0
+
+
+def unescape(text: str) -> str:
+    """Slack sends ``&``, ``<`` and ``>`` in command text as entities; the core reads
+    plain text (a feed URL's ``?a=1&b=2`` must arrive intact)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+class Commands(Protocol):
+    """What the service needs of ``bot.commands.CommandHandler``."""
+
+    async def handle(self, text: str, asker: Asker) -> Reply: ...
+
+
+def build_client(settings: Settings, *, with_token: bool = True) -> AsyncWebClient:
+    """The Web API client: the bot token, ``SIGNALDESK_SLACK_API_URL`` (tests) and the
+    retry handlers — connection resets, and 429s answered by waiting ``Retry-After``."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token if with_token else None,
+        base_url=settings.slack_api_url or DEFAULT_API_URL,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class SlackService:
+    """The Slack side of ``signaldesk run`` (the ``PlatformService`` protocol): serves
+    ``/brief`` and the buttons, and offers ``publisher`` to the engine's delivery."""
+
+    platform = "slack"
+
+    def __init__(
+        self,
+        app: AsyncApp,
+        publisher: SlackPublisher,
+        commands: Commands,
+        *,
+        app_token: str | None = None,
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        admin_users: frozenset[str] = frozenset(),
+        ack_budget: float = 1.5,
+        directory: ChannelDirectory | None = None,
+    ) -> None:
+        self.app = app
+        self.publisher = publisher
+        self.commands = commands
+        self.app_token = app_token
+        self.host = host
+        self.port = port
+        self.admin_users = admin_users
+        self.ack_budget = ack_budget
+        self.directory = directory
+        self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        app.command("/brief")(self._on_brief)
+        app.action(MORE_ACTION)(self._on_button)
+        app.action(RELATED_ACTION)(self._on_button)
+        if directory is not None:
+            app.middleware(self._remember_channel)
+
+    # ---------------------------------------------------------------- wiring
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Any, commands: Commands) -> SlackService:
+        """Build from settings: Socket Mode with ``SLACK_APP_TOKEN``, else HTTP mode
+        (which needs ``SLACK_SIGNING_SECRET``); OAuth with ``SLACK_CLIENT_ID``/``SECRET``
+        in HTTP mode. ``engine`` is accepted for symmetry with other platforms."""
+        del engine  # the adapter talks to the core only through ``commands``
+        app_token = (
+            settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+        )
+        secret = (
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else None
+        )
+        if app_token is None and not secret:
+            raise ConfigError(
+                "setting SLACK_SIGNING_SECRET is required for Slack HTTP mode "
+                "(or set SLACK_APP_TOKEN to use Socket Mode)"
+            )
+        admins = frozenset(u.strip() for u in settings.slack_admin_users.split(",") if u.strip())
+        oauth = bool(settings.slack_client_id and settings.slack_client_secret)
+        if oauth and app_token:
+            log.warning("Slack OAuth needs HTTP mode; ignoring SLACK_CLIENT_ID in Socket Mode")
+            oauth = False
+        directory: ChannelDirectory | None = None
+        if oauth:
+            assert settings.slack_client_id and settings.slack_client_secret
+            path = oauth_database_path(settings)
+            installations = ThreadedInstallationStore(
+                SQLite3InstallationStore(database=str(path), client_id=settings.slack_client_id)
+            )
+            client = build_client(settings, with_token=False)
+            app = AsyncApp(
+                signing_secret=secret,
+                client=client,
+                oauth_settings=AsyncOAuthSettings(
+                    client_id=settings.slack_client_id,
+                    client_secret=settings.slack_client_secret.get_secret_value(),
+                    scopes=BOT_SCOPES,
+                    installation_store=installations,
+                    state_store=ThreadedStateStore(
+                        SQLite3OAuthStateStore(database=str(path), expiration_seconds=600)
+                    ),
+                ),
+                user_facing_authorize_error_message=NOT_INSTALLED,
+            )
+            directory = ChannelDirectory(path)
+            publisher = SlackPublisher(
+                build_client(settings), token_for=directory.token_resolver(installations)
+            )
+        else:
+            client = build_client(settings)
+            app = AsyncApp(signing_secret=secret or "", client=client)
+            publisher = SlackPublisher(client)
+        return cls(
+            app,
+            publisher,
+            commands,
+            app_token=app_token,
+            host=settings.slack_host,
+            port=settings.slack_port,
+            admin_users=admins,
+            directory=directory,
+        )
+
+    async def start(self) -> None:
+        """Connect (Socket Mode) or start listening (HTTP mode) on the running loop."""
+        if self.app_token:
+            self._socket = AsyncSocketModeHandler(self.app, self.app_token)
+            await self._socket.connect_async()
+            log.info("Slack: connected in Socket Mode")
+            return
+        server = AsyncSlackAppServer(port=self.port, path=EVENTS_PATH, app=self.app, host=self.host)
+        self._runner = web.AppRunner(server.web_app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        self.port = self._runner.addresses[0][1]  # the bound port (port 0 picks one)
+        log.info("Slack: listening on http://%s:%s%s", self.host, self.port, EVENTS_PATH)
+
+    async def stop(self) -> None:
+        """Disconnect or stop listening; let in-flight answers finish briefly."""
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+    # -------------------------------------------------------------- handlers
+
+    async def _on_brief(self, ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        answer = self._spawn(
+            self._answer(
+                unescape(body.get("text") or "").strip(),
+                channel=str(body.get("channel_id") or ""),
+                user=str(body.get("user_id") or ""),
+                team=str(body.get("team_id") or ""),
+                client=client,
+            )
+        )
+        done, _ = await asyncio.wait({answer}, timeout=self.ack_budget)
+        if done:
+            await ack(render_reply(answer.result()))
+            return
+        # Slow (a search, a feed add): acknowledge now, answer via response_url.
+        await ack(working_message())
+        reply = await answer
+        try:
+            await respond(render_reply(reply))
+        except Exception:
+            log.exception("Slack: could not send the /brief answer via response_url")
+
+    async def _on_button(
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any
+    ) -> None:
+        await ack()
+        verb = "more" if action.get("action_id") == MORE_ACTION else "related"
+        briefing_id = str(action.get("value") or "")
+        if not _BRIEFING_ID.match(briefing_id):
+            return  # not a value this app ever sent
+        channel = str((body.get("channel") or {}).get("id") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        team = str((body.get("team") or {}).get("id") or "")
+        message = body.get("message") or {}
+        thread_ts = message.get("thread_ts") or message.get("ts")
+        reply = await self._answer(
+            f"{verb} {briefing_id}", channel=channel, user=user, team=team, client=client
+        )
+        payload = render_reply(reply)
+        del payload["response_type"]
+        try:
+            if reply.error:
+                # Errors go only to the person who clicked.
+                await client.chat_postEphemeral(
+                    channel=channel, user=user, thread_ts=thread_ts, **payload
+                )
+            else:
+                await client.chat_postMessage(
+                    channel=channel, thread_ts=thread_ts, unfurl_links=False, **payload
+                )
+        except (SlackClientError, OSError) as exc:
+            log.warning("Slack: could not answer a %s click in %s: %s", verb, channel, exc)
+
+    async def _answer(self, text: str, *, channel: str, user: str, team: str, client: Any) -> Reply:
+        """Run one command through the core; never raises."""
+        try:
+            is_admin = await self._is_admin(client, team, user)
+            asker = Asker(channel_id=f"slack:{channel}", user_id=user, is_admin=is_admin)
+            return await self.commands.handle(text, asker)
+        except Exception:
+            log.exception("Slack: /brief %r failed", text[:100])
+            return Reply(text=FAILED, error=True)
+
+    async def _is_admin(self, client: Any, team: str, user: str) -> bool:
+        """A configured admin, or a workspace admin/owner per ``users.info`` (cached for
+        a few minutes: one lookup per user, not per command)."""
+        if user in self.admin_users:
+            return True
+        cached = self._admins.get((team, user))
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        try:
+            response = await client.users_info(user=user)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("Slack: users.info for %s failed (%s); treating as non-admin", user, exc)
+            return False
+        info = response.get("user") or {}
+        admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        self._admins[(team, user)] = (admin, time.monotonic() + _ADMIN_CACHE_SECONDS)
+        return admin
+
+    async def _remember_channel(self, context: Any, next: Callable[[], Any]) -> Any:
+        # Multi-workspace: which workspace a channel belongs to, so that the publisher
+        # can post there with that workspace's bot token.
+        if self.directory is not None and context.channel_id and context.team_id:
+            await self.directory.remember(
+                context.channel_id, context.team_id, context.enterprise_id
+            )
+        return await next()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Reply]) -> asyncio.Task[Reply]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)  # keep a reference until done (asyncio holds only weak ones)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+# ------------------------------------------------------------------- OAuth mode
+
+
+def oauth_database_path(settings: Settings) -> Path:
+    """``<database>.slack.db`` beside the main database: installations and OAuth state."""
+    path = settings.database_path
+    if path is None:
+        raise ConfigError(
+            "Slack OAuth (SLACK_CLIENT_ID) needs SIGNALDESK_DATABASE to be a file, "
+            "not :memory:, so installations survive a restart"
+        )
+    return path.with_name(path.name + ".slack.db")
+
+
+class ThreadedInstallationStore(AsyncInstallationStore):
+    """slack-sdk's SQLite installation store, with its blocking calls on a thread."""
+
+    def __init__(self, store: SQLite3InstallationStore) -> None:
+        self.store = store
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self.store.logger
+
+    async def async_save(self, installation: Installation) -> None:
+        await asyncio.to_thread(self.store.save, installation)
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        await asyncio.to_thread(self.store.save_bot, bot)
+
+    async def async_find_bot(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> Bot | None:
+        return await asyncio.to_thread(
+            self.store.find_bot,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            is_enterprise_install=is_enterprise_install,
+        )
+
+    async def async_find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        return await asyncio.to_thread(
+            self.store.find_installation,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+            is_enterprise_install=is_enterprise_install,
+        )
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        await asyncio.to_thread(self.store.delete_bot, enterprise_id=enterprise_id, team_id=team_id)
+
+    async def async_delete_installation(
+        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        await asyncio.to_thread(
+            self.store.delete_installation,
+            enterprise_id=enterprise_id,
+            team_id=team_id,
+            user_id=user_id,
+        )
+
+
+class ThreadedStateStore(AsyncOAuthStateStore):
+    """slack-sdk's SQLite OAuth state store, with its blocking calls on a thread."""
+
+    def __init__(self, store: SQLite3OAuthStateStore) -> None:
+        self.store = store
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self.store.logger
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        return await asyncio.to_thread(self.store.issue, *args, **kwargs)
+
+    async def async_consume(self, state: str) -> bool:
+        return await asyncio.to_thread(self.store.consume, state)
+
+
+class ChannelDirectory:
+    """Which workspace each Slack channel belongs to (learnt from incoming requests),
+    kept in the OAuth database so that posts find the right bot token after a restart."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with sqlite3.connect(path) as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS signaldesk_slack_channels ("
+                " channel_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, enterprise_id TEXT)"
+            )
+
+    def _write(self, channel_id: str, team_id: str, enterprise_id: str | None) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO signaldesk_slack_channels VALUES (?, ?, ?)",
+                (channel_id, team_id, enterprise_id),
+            )
+
+    def _read(self, channel_id: str) -> tuple[str, str | None] | None:
+        with sqlite3.connect(self.path) as db:
+            row = db.execute(
+                "SELECT team_id, enterprise_id FROM signaldesk_slack_channels WHERE channel_id = ?",
+                (channel_id,),
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    async def remember(self, channel_id: str, team_id: str, enterprise_id: str | None) -> None:
+        if await asyncio.to_thread(self._read, channel_id) != (team_id, enterprise_id):
+            await asyncio.to_thread(self._write, channel_id, team_id, enterprise_id)
+
+    def token_resolver(
+        self, installations: AsyncInstallationStore
+    ) -> Callable[[str], Coroutine[Any, Any, str | None]]:
+        """A ``token_for(channel_id)`` for ``SlackPublisher``."""
+
+        async def token_for(channel_id: str) -> str | None:
+            found = await asyncio.to_thread(self._read, channel_id)
+            if found is None:
+                return None
+            bot = await installations.async_find_bot(enterprise_id=found[1], team_id=found[0])
+            return bot.bot_token if bot else None
+
+        return token_for
+
+
+__all__ = ["BOT_SCOPES", "EVENTS_PATH", "SlackService", "build_client"]

@@ -1,0 +1,360 @@
+"""SlackService end to end: the real slack-bolt app in HTTP and Socket Mode, signed
+requests, ``response_url`` and Web API calls against a fake Slack on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from slack_sdk.signature import SignatureVerifier
+
+from adapters.slack.app import BOT_SCOPES, NOT_INSTALLED, SlackService
+from bot.commands import Asker, CommandHandler
+from bot.engine import Engine
+from bot.errors import ConfigError
+from bot.fetch import Fetcher
+from bot.models import Reply, Visibility
+from bot.settings import Settings, load_settings
+from storage import SqliteStore
+from tests.golden_files import assert_golden
+from tests.slack_fake import FakeSlack
+from tests.test_slack_render import make_briefing
+
+SECRET = "test-signing-secret"
+WAIT = 5.0  # upper bound for events that arrive in milliseconds
+
+
+class RecordingCommands:
+    """Stands in for the core where a test needs to control timing or see the Asker."""
+
+    def __init__(self, reply: Reply | None = None, delay: float = 0.0) -> None:
+        self.reply = reply or Reply(text="ok")
+        self.delay = delay
+        self.calls: list[tuple[str, Asker]] = []
+
+    async def handle(self, text: str, asker: Asker) -> Reply:
+        self.calls.append((text, asker))
+        await asyncio.sleep(self.delay)
+        return self.reply
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    server = await FakeSlack().start()
+    server.users["U1"] = {"id": "U1", "is_admin": False, "is_owner": False}
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[Engine]:
+    settings = load_settings(database=":memory:")
+    store = SqliteStore.open(":memory:")
+    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
+    try:
+        yield engine
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+def slack_settings(fake: FakeSlack, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database": ":memory:",
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": SECRET,
+        "slack_api_url": fake.api_url,
+        "slack_host": "127.0.0.1",
+        "slack_port": 0,
+    }
+    return load_settings(**(values | overrides))
+
+
+async def running(settings: Settings, commands: Any) -> SlackService:
+    service = SlackService.from_settings(settings, None, commands)
+    await service.start()
+    return service
+
+
+@pytest.fixture
+async def services() -> AsyncIterator[list[SlackService]]:
+    started: list[SlackService] = []
+    try:
+        yield started
+    finally:
+        for service in started:
+            await service.stop()
+
+
+def command_body(fake: FakeSlack, text: str, *, team: str = "T1", user: str = "U1") -> str:
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": team,
+            "team_domain": "fake",
+            "channel_id": "C1",
+            "channel_name": "newsroom",
+            "user_id": user,
+            "user_name": "ana",
+            "command": "/brief",
+            "text": text,
+            "api_app_id": "A1",
+            "response_url": fake.response_url(),
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def signed_headers(body: str, *, secret: str = SECRET, age: float = 0) -> dict[str, str]:
+    timestamp = str(int(time.time() - age))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature,
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+async def post(service: SlackService, body: str, headers: dict[str, str]) -> tuple[int, str]:
+    url = f"http://127.0.0.1:{service.port}/slack/events"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body.encode(), headers=headers) as response,
+    ):
+        return response.status, await response.text()
+
+
+# ---------------------------------------------------------------------- /brief
+
+
+async def test_signed_command_is_answered_well_inside_3s(
+    fake: FakeSlack, engine: Engine, services: list[SlackService]
+) -> None:
+    service = await running(slack_settings(fake), CommandHandler(engine))
+    services.append(service)
+    body = command_body(fake, "help")
+    started = time.monotonic()
+    status, text = await post(service, body, signed_headers(body))
+    elapsed = time.monotonic() - started
+    assert status == 200
+    assert elapsed < 3.0, f"acknowledged after {elapsed:.2f}s"
+    answer = json.loads(text)
+    assert answer["response_type"] == "ephemeral"  # help is for the asker only
+    assert "/brief more" in json.dumps(answer["blocks"])  # the answer itself, not "working"
+    assert not fake.responses
+
+
+@pytest.mark.parametrize(
+    ("secret", "age"), [("wrong-secret", 0), (SECRET, 10 * 60)], ids=["bad-signature", "stale"]
+)
+async def test_unsigned_or_stale_requests_get_401_and_run_nothing(
+    fake: FakeSlack, services: list[SlackService], secret: str, age: float
+) -> None:
+    commands = RecordingCommands()
+    service = await running(slack_settings(fake), commands)
+    services.append(service)
+    body = command_body(fake, "feed remove 1")
+    status, _ = await post(service, body, signed_headers(body, secret=secret, age=age))
+    assert status == 401
+    assert commands.calls == []
+
+
+async def test_slow_answer_is_acked_then_sent_to_response_url(
+    fake: FakeSlack, services: list[SlackService]
+) -> None:
+    reply = Reply(briefings=[make_briefing()], full=True, visibility=Visibility.CHANNEL)
+    commands = RecordingCommands(reply, delay=0.4)
+    service = await running(slack_settings(fake), commands)
+    service.ack_budget = 0.1  # the production budget is 1.5 s; the logic is the same
+    services.append(service)
+    body = command_body(fake, "search strike")
+    started = time.monotonic()
+    status, text = await post(service, body, signed_headers(body))
+    assert status == 200 and time.monotonic() - started < 3.0
+    assert json.loads(text) == {"response_type": "ephemeral", "text": "Working on it…"}
+    await asyncio.wait_for(fake.responded.wait(), WAIT)
+    (response,) = fake.responses
+    assert response["response_type"] == "in_channel"
+    assert_golden("slack/response_url.json", response)
+
+
+async def test_admin_is_workspace_admin_or_listed(
+    fake: FakeSlack, services: list[SlackService]
+) -> None:
+    fake.users["U2"] = {"id": "U2", "is_admin": False, "is_owner": True}
+    commands = RecordingCommands()
+    service = await running(slack_settings(fake, slack_admin_users="U3, U4"), commands)
+    services.append(service)
+    for user in ("U1", "U2", "U3", "U1"):
+        body = command_body(fake, "topics", user=user)
+        status, _ = await post(service, body, signed_headers(body))
+        assert status == 200
+    assert [(a.user_id, a.is_admin) for _, a in commands.calls] == [
+        ("U1", False),
+        ("U2", True),
+        ("U3", True),
+        ("U1", False),
+    ]
+    assert {a.channel_id for _, a in commands.calls} == {"slack:C1"}
+    # Listed admins need no lookup, and a user's answer is cached.
+    assert [c.params["user"] for c in fake.calls_to("users.info")] == ["U1", "U2"]
+
+
+# --------------------------------------------------------------------- buttons
+
+
+def click_body(fake: FakeSlack, action_id: str, value: str) -> str:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": "T1", "domain": "fake"},
+        "user": {"id": "U1", "team_id": "T1"},
+        "api_app_id": "A1",
+        "channel": {"id": "C1", "name": "newsroom"},
+        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C1"},
+        "message": {"type": "message", "ts": "1700000000.000100", "text": "briefing"},
+        "response_url": fake.response_url("click"),
+        "trigger_id": "1.2.3",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "b1",
+                "value": value,
+                "action_ts": "1700000001.000000",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+async def test_more_button_answers_in_the_message_thread(
+    fake: FakeSlack, engine: Engine, services: list[SlackService]
+) -> None:
+    briefing = make_briefing()
+    engine.store.save_briefing(briefing)
+    service = await running(slack_settings(fake), CommandHandler(engine))
+    services.append(service)
+    body = click_body(fake, "signaldesk_more", briefing.id)
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200
+    await asyncio.wait_for(fake.posted.wait(), WAIT)
+    (call,) = fake.calls_to("chat.postMessage")
+    assert call.params["thread_ts"] == "1700000000.000100"
+    assert call.params["channel"] == "C1"
+    assert "What happened" in json.dumps(call.params["blocks"])
+    assert_golden("slack/button_more_thread.json", call.params)
+
+
+async def test_related_button_with_an_unknown_id_tells_only_the_clicker(
+    fake: FakeSlack, engine: Engine, services: list[SlackService]
+) -> None:
+    service = await running(slack_settings(fake), CommandHandler(engine))
+    services.append(service)
+    body = click_body(fake, "signaldesk_related", "nosuch12")
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200
+    for _ in range(int(WAIT / 0.02)):
+        if fake.calls_to("chat.postEphemeral"):
+            break
+        await asyncio.sleep(0.02)
+    (call,) = fake.calls_to("chat.postEphemeral")
+    assert call.params["user"] == "U1" and call.params["thread_ts"] == "1700000000.000100"
+    assert not fake.calls_to("chat.postMessage")
+
+
+# ----------------------------------------------------------------------- OAuth
+
+
+async def test_workspace_that_never_installed_gets_a_clear_reply_and_nothing_runs(
+    fake: FakeSlack, services: list[SlackService], tmp_path: Path
+) -> None:
+    commands = RecordingCommands()
+    settings = slack_settings(
+        fake,
+        database=str(tmp_path / "signaldesk.db"),
+        slack_client_id="111.222",
+        slack_client_secret="oauth-secret",
+    )
+    service = await running(settings, commands)
+    services.append(service)
+    body = command_body(fake, "feed add https://example.com/feed", team="T9")
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200
+    await asyncio.wait_for(fake.responded.wait(), WAIT)
+    assert fake.responses[0]["text"] == NOT_INSTALLED
+    assert commands.calls == []
+    assert (tmp_path / "signaldesk.db.slack.db").exists()  # stores beside the database
+
+
+async def test_command_text_arrives_as_plain_text(
+    fake: FakeSlack, services: list[SlackService]
+) -> None:
+    commands = RecordingCommands()
+    service = await running(slack_settings(fake), commands)
+    services.append(service)
+    body = command_body(fake, "feed add https://x.example/rss?a=1&amp;b=&lt;2&gt;")
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200
+    assert commands.calls[0][0] == "feed add https://x.example/rss?a=1&b=<2>"
+
+
+def test_manifest_declares_what_the_app_uses() -> None:
+    manifest = (Path(__file__).parents[1] / "adapters/slack/manifest.yml").read_text()
+    assert "- command: /brief" in manifest and "usage_hint:" in manifest
+    bot_scopes = manifest.split("bot:", 1)[1].split("settings:", 1)[0]
+    declared = {line.strip()[2:] for line in bot_scopes.splitlines() if line.strip()[:2] == "- "}
+    assert declared == set(BOT_SCOPES)
+    assert "socket_mode_enabled: true" in manifest and "is_enabled: true" in manifest
+
+
+def test_http_mode_needs_a_signing_secret(fake: FakeSlack) -> None:
+    settings = slack_settings(fake).model_copy(update={"slack_signing_secret": None})
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        SlackService.from_settings(settings, None, RecordingCommands())
+
+
+# ----------------------------------------------------------------- Socket Mode
+
+
+async def test_socket_mode_acks_a_slash_command_envelope_with_the_answer(
+    fake: FakeSlack, services: list[SlackService]
+) -> None:
+    commands = RecordingCommands(Reply(text="3 feeds: <Courier>"))
+    fake.ws_envelopes.append(
+        {
+            "envelope_id": "env-1",
+            "type": "slash_commands",
+            "accepts_response_payload": True,
+            "payload": {
+                "team_id": "T1",
+                "channel_id": "C1",
+                "user_id": "U1",
+                "command": "/brief",
+                "text": "feeds",
+                "api_app_id": "A1",
+                "response_url": fake.response_url(),
+                "trigger_id": "1.2.3",
+            },
+        }
+    )
+    settings = slack_settings(fake, slack_app_token="xapp-test", slack_signing_secret=None)
+    service = await running(settings, commands)
+    services.append(service)
+    await asyncio.wait_for(fake.acked.wait(), WAIT)
+    (ack,) = fake.ws_acks
+    assert ack["envelope_id"] == "env-1"
+    assert ack["payload"]["response_type"] == "ephemeral"
+    assert ack["payload"]["blocks"][0]["text"]["text"] == "3 feeds: &lt;Courier&gt;"
+    assert [text for text, _ in commands.calls] == ["feeds"]
+    (opened,) = fake.calls_to("apps.connections.open")
+    assert opened.headers["authorization"] == "Bearer xapp-test"
