@@ -66,6 +66,20 @@ _BRIEFING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ADMIN_CACHE_SECONDS = 300.0
 
 
+class _SameTokenWarning(logging.Filter):
+    """bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the
+    given client's token wins; our client is built from that very token, so the warning
+    would only mislead an operator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_LOG = logging.getLogger("slack_bolt.AsyncApp")
+if not any(isinstance(f, _SameTokenWarning) for f in _BOLT_LOG.filters):
+    _BOLT_LOG.addFilter(_SameTokenWarning())
+
+
 def unescape(text: str) -> str:
     """Slack sends ``&``, ``<`` and ``>`` in command text as entities; the core reads
     plain text (a feed URL's ``?a=1&b=2`` must arrive intact)."""
