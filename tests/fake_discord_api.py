@@ -28,7 +28,9 @@ from typing import Any
 
 import discord
 import pytest
+import yarl
 from aiohttp import web
+from discord.gateway import DiscordWebSocket
 
 APP_ID = 1_100_000_000_000_000_001
 BOT_ID = 1_100_000_000_000_000_002
@@ -89,6 +91,11 @@ class FakeDiscord:
         self._ids = itertools.count(1_200_000_000_000_000_001)
         self._runner: web.AppRunner | None = None
         self._old_base = discord.http.Route.BASE
+        self._old_gateway = DiscordWebSocket.DEFAULT_GATEWAY
+        self.gateway_url = self._old_gateway
+        self.sockets: list[web.WebSocketResponse] = []
+        self.identified = asyncio.Event()
+        self._seq = itertools.count(1)
         self.base = ""
         self.event = asyncio.Event()
 
@@ -126,6 +133,7 @@ class FakeDiscord:
     async def start(self) -> FakeDiscord:
         app = web.Application(client_max_size=50_000_000)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._handle)
+        app.router.add_get("/gateway", self._gateway)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -133,14 +141,52 @@ class FakeDiscord:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.base = f"http://127.0.0.1:{port}/api/v10"
         discord.http.Route.BASE = self.base
+        # The gateway URL is a constant in discord.py, like the REST base.
+        self.gateway_url = yarl.URL(f"ws://127.0.0.1:{port}/gateway")
+        DiscordWebSocket.DEFAULT_GATEWAY = self.gateway_url
         return self
 
     async def stop(self) -> None:
         discord.http.Route.BASE = self._old_base
+        DiscordWebSocket.DEFAULT_GATEWAY = self._old_gateway
+        for ws in list(self.sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
     # ------------------------------------------------------------- routing
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        """Just enough of the gateway: HELLO, IDENTIFY -> READY, heartbeat ACKs; events
+        are pushed with ``push``. Frames are plain JSON text (no zlib-stream)."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 45_000}})
+        async for frame in ws:
+            msg = json.loads(frame.data)
+            if msg["op"] == 2:  # IDENTIFY
+                assert msg["d"]["token"] == TOKEN
+                assert msg["d"]["intents"] & ~discord.Intents.default().value == 0  # unprivileged
+                ready = {
+                    "v": 10,
+                    "user": BOT_USER,
+                    "guilds": [],
+                    "session_id": "fake-session",
+                    "resume_gateway_url": str(self.gateway_url),
+                    "application": {"id": str(APP_ID), "flags": 0},
+                }
+                await self.push("READY", ready)
+                self.identified.set()
+            elif msg["op"] == 1:  # HEARTBEAT
+                await ws.send_json({"op": 11})
+        self.sockets.remove(ws)
+        return ws
+
+    async def push(self, event: str, data: dict[str, Any]) -> None:
+        """Send a dispatch event (e.g. INTERACTION_CREATE) to every connected client."""
+        for ws in self.sockets:
+            await ws.send_json({"op": 0, "t": event, "s": next(self._seq), "d": data})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]

@@ -17,6 +17,8 @@ from adapters.discord.app import (
     DiscordService,
     engine_topics,
     invite_url,
+    invite_url_for_settings,
+    resolve_application_id,
     set_api_base,
 )
 from bot.commands import Asker, CommandHandler
@@ -167,6 +169,22 @@ def test_invite_url_has_minimal_permissions_and_both_scopes() -> None:
     expected = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 14) | (1 << 16)
     assert BOT_PERMISSIONS.value == expected
     assert f"permissions={expected}" in url
+
+
+async def test_application_id_is_resolved_from_the_token(
+    fake_discord: FakeDiscord,  # noqa: F811
+) -> None:
+    base = fake_discord.base.removesuffix("/api/v10")
+    settings = Settings(discord_token=TOKEN, discord_api_url=base)
+    assert await resolve_application_id(settings) == APP_ID
+    with pytest.raises(ConfigError, match="rejected"):
+        await resolve_application_id(Settings(discord_token="wrong", discord_api_url=base))
+    with pytest.raises(ConfigError, match="DISCORD_TOKEN"):
+        await resolve_application_id(Settings(discord_token=None))
+
+
+def test_invite_url_for_an_explicit_application_id_needs_no_network() -> None:
+    assert invite_url_for_settings(Settings(), 42) == invite_url(42)
 
 
 def test_set_api_base_accepts_a_bare_server_url() -> None:
@@ -330,6 +348,26 @@ async def test_buttons_work_after_a_restart(
 
 
 # ------------------------------------------------------- with the real core
+
+
+async def test_start_connects_the_gateway_and_serves_brief_from_it(
+    fake_discord: FakeDiscord,  # noqa: F811
+    commands: FakeCommands,
+) -> None:
+    """``start()`` as ``signaldesk run`` calls it: REST login, sync, then the gateway
+    in a background task on the same loop; an interaction arriving over the gateway is
+    answered over REST."""
+    svc = DiscordService(token=TOKEN, commands=commands, topics=channel_topics)
+    await svc.start()
+    try:
+        await asyncio.wait_for(fake_discord.identified.wait(), 5)
+        payload = interaction(slash("brief", "search", words="via gateway"))
+        await fake_discord.push("INTERACTION_CREATE", payload)
+        [callback] = await fake_discord.wait_for(lambda r: payload["token"] in r.path)
+        assert callback.body["data"]["content"] == "ok: search via gateway"
+    finally:
+        await svc.stop()
+    assert svc.client.is_closed()
 
 
 async def test_real_command_handler_end_to_end(

@@ -83,6 +83,36 @@ def invite_url(application_id: int | str) -> str:
     return discord.utils.oauth_url(int(application_id), permissions=BOT_PERMISSIONS, scopes=SCOPES)
 
 
+async def resolve_application_id(settings: Settings) -> int:
+    """The application id behind ``DISCORD_TOKEN``, asked of Discord (REST login only)."""
+    if settings.discord_token is None:
+        raise ConfigError(
+            "set DISCORD_TOKEN, or pass the application id (Developer Portal > General "
+            "Information > Application ID)"
+        )
+    if settings.discord_api_url:
+        set_api_base(settings.discord_api_url)
+    client = build_client()
+    try:
+        await client.login(settings.discord_token.get_secret_value())
+    except discord.LoginFailure:
+        raise ConfigError("DISCORD_TOKEN was rejected by Discord; copy it again") from None
+    finally:
+        await client.close()
+    if client.application_id is None:  # login always sets it; keep mypy and readers sure
+        raise ConfigError("Discord did not say which application this token belongs to")
+    return client.application_id
+
+
+def invite_url_for_settings(settings: Settings, application_id: int | None = None) -> str:
+    """``signaldesk discord invite-url``: the invite URL for ``application_id``, or for
+    the application behind ``DISCORD_TOKEN`` (looked up with one REST login). Blocking:
+    call it from the CLI, not from inside the event loop."""
+    if application_id is None:
+        application_id = asyncio.run(resolve_application_id(settings))
+    return invite_url(application_id)
+
+
 def set_api_base(url: str) -> str:
     """Point discord.py's REST client (and webhooks and interaction responses, which
     share ``Route``) at ``url``. A bare server URL gets ``/api/v10`` appended."""
