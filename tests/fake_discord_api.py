@@ -94,6 +94,7 @@ class FakeDiscord:
         self._old_gateway = DiscordWebSocket.DEFAULT_GATEWAY
         self.gateway_url = self._old_gateway
         self.sockets: list[web.WebSocketResponse] = []
+        self.attachments: dict[str, bytes] = {}
         self.identified = asyncio.Event()
         self._seq = itertools.count(1)
         self.base = ""
@@ -134,6 +135,7 @@ class FakeDiscord:
         app = web.Application(client_max_size=50_000_000)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._handle)
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{name}", self._attachment)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -155,6 +157,11 @@ class FakeDiscord:
             await self._runner.cleanup()
 
     # ------------------------------------------------------------- routing
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        """The CDN: uploaded files (``attachments[name] = bytes``)."""
+        data = self.attachments.get(request.match_info["name"])
+        return web.Response(body=data) if data is not None else web.Response(status=404)
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         """Just enough of the gateway: HELLO, IDENTIFY -> READY, heartbeat ACKs; events

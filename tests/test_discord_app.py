@@ -315,6 +315,38 @@ async def test_export_sends_the_opml_as_a_file(
     assert body["data"]["flags"] == 64
 
 
+async def test_import_reads_an_uploaded_opml_file(
+    fake_discord: FakeDiscord,  # noqa: F811
+    service: DiscordService,
+    commands: FakeCommands,
+) -> None:
+    opml = b'<?xml version="1.0"?><opml version="2.0"><body/></opml>'
+    fake_discord.attachments["feeds.opml"] = opml
+    url = fake_discord.base.removesuffix("/api/v10") + "/attachments/feeds.opml"
+    data = slash("brief-admin", "import")
+    data["options"][0]["options"] = [{"name": "file", "type": 11, "value": "901"}]
+    data["resolved"] = {
+        "attachments": {
+            "901": {
+                "id": "901",
+                "filename": "feeds.opml",
+                "size": len(opml),
+                "url": url,
+                "proxy_url": url,
+            }
+        }
+    }
+    payload = interaction(data, permissions=MANAGE_CHANNELS)
+    body = await dispatch(service, fake_discord, payload)
+    assert body == {"type": 5, "data": {"flags": 64}}  # deferred while the file downloads
+    [followup] = await fake_discord.wait_for(
+        lambda r: r.path == f"/webhooks/{APP_ID}/{payload['token']}"
+    )
+    [(text, asker)] = commands.calls
+    assert text == "import " + opml.decode() and asker.is_admin
+    assert followup.body["content"].startswith("ok: import")
+
+
 async def test_slow_answer_is_deferred_then_followed_up(
     fake_discord: FakeDiscord,  # noqa: F811
     service: DiscordService,

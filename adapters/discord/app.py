@@ -495,7 +495,10 @@ class DiscordService:
         if not done and not interaction.response.is_done():
             # Every answer the core gives is for the asker alone, so the deferred
             # "thinking…" message is ephemeral too.
-            await interaction.response.defer(ephemeral=True, thinking=True)
+            try:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            except discord.HTTPException as exc:  # too late: the command still completes
+                log.warning("discord: could not defer an interaction (%s)", exc.status)
         await self._send(interaction, render_reply(await task))
 
     async def _send(self, interaction: discord.Interaction[Any], message: DiscordMessage) -> None:
