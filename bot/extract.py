@@ -57,12 +57,13 @@ def extract_article(html: bytes | str, *, url: str | None = None) -> Article:
     if doc is None:
         raise ExtractError("no article text found on the page")
     data = doc if isinstance(doc, dict) else doc.as_dict()
-    text = clean_text(str(data.get("text") or ""))
+    title = one_line(str(data.get("title") or ""))
+    text = _drop_title_line(clean_text(str(data.get("text") or "")), title)
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractError("no article text found on the page")
     return Article(
         url=url or _str_or_none(data.get("url")),
-        title=one_line(str(data.get("title") or "")),
+        title=title,
         text=text,
         author=_str_or_none(data.get("author")),
         published=parse_date(data.get("date")),
@@ -113,3 +114,13 @@ def _str_or_none(value: object) -> str | None:
         return None
     cleaned = one_line(str(value))
     return cleaned or None
+
+
+def _drop_title_line(text: str, title: str) -> str:
+    """Pages repeat their headline (the <h1>) as the text's first line; without a full
+    stop it would run into the first sentence and make the lead read "Headline First
+    sentence…"."""
+    first, _, rest = text.partition("\n")
+    if title and rest and first.strip().casefold() == title.strip().casefold():
+        return rest
+    return text

@@ -95,3 +95,18 @@ def test_article_from_entry_is_the_feed_fallback() -> None:
     assert article.title == "Pier closed"
     assert article.text == "The pier closed.\nDivers will inspect it."
     assert article.published == datetime(2024, 5, 14, 9, 30, tzinfo=UTC)
+
+
+def test_headline_repeated_as_first_line_is_dropped() -> None:
+    paragraphs = "".join(
+        f"<p>The harbour board met on Monday and agreed item {n} of its winter plan, "
+        "which covers dredging, lighting and the ferry pier.</p>"
+        for n in range(1, 5)
+    )
+    page = (
+        "<html><head><title>Harbour board agrees winter plan</title></head><body>"
+        f"<article><h1>Harbour board agrees winter plan</h1>{paragraphs}</article></body></html>"
+    )
+    article = extract_article(page, url="https://example.org/harbour")
+    assert article.title == "Harbour board agrees winter plan"
+    assert article.text.startswith("The harbour board met on Monday")
