@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-
 from typing import TYPE_CHECKING
 
 from bot.cli import PlatformService, Wiring
@@ -36,7 +35,7 @@ def platforms(
     """The chat platforms whose tokens are set, sharing this process's event loop.
     Imported lazily so that the console alone never loads a chat SDK."""
     services: list[PlatformService] = []
-    if settings.slack_bot_token is not None:
+    if settings.slack_bot_token is not None or settings.slack_client_id:
         from .slack.app import SlackService
 
         services.append(SlackService.from_settings(settings, engine, commands))
@@ -47,6 +46,12 @@ def platforms(
     return services
 
 
+def discord_invite_url(settings: Settings, application_id: int | None) -> str:
+    from .discord.app import invite_url_for_settings
+
+    return invite_url_for_settings(settings, application_id)
+
+
 def wiring() -> Wiring:
     return Wiring(
         open_store=open_store,
@@ -54,6 +59,7 @@ def wiring() -> Wiring:
         console_session=run_console_session,
         render_reply=render_reply,
         platforms=platforms,
+        discord_invite_url=discord_invite_url,
     )
 
 

@@ -17,7 +17,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,15 +38,18 @@ DEMO_CHANNEL = "console:general"
 class PlatformService(Protocol):
     """A chat platform's app (Slack, Discord): commands in, posts out."""
 
-    platform: str
-    publisher: Publisher
+    @property
+    def platform(self) -> str: ...
+
+    @property
+    def publisher(self) -> Publisher: ...
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
 
-ConsoleSession = Callable[[Any, Any, TextIO, TextIO], Awaitable[None]]
+ConsoleSession = Callable[[Any, Any, TextIO, TextIO], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Wiring:
     platforms: Callable[[Settings, Any, Any], list[PlatformService]] = field(
         default=lambda settings, engine, commands: []
     )
+    discord_invite_url: Callable[[Settings, int | None], str] | None = None
 
 
 class UsageError(SignalDeskError):
@@ -116,13 +120,14 @@ def cmd_parse_feed(args: argparse.Namespace, settings: Settings) -> int:
     from .parse import parse_feed
 
     target: str = args.source
+    url: str | None
     if target.startswith(("http://", "https://")):
         body, headers, url = asyncio.run(_fetch_bytes(settings, target))
     else:
         path = Path(target)
         if not path.is_file():
             raise UsageError(f"{target}: no such file (give a feed file path or an http(s) URL)")
-        body, headers, url = path.read_bytes(), {}, path.resolve().as_uri()
+        body, headers, url = path.read_bytes(), {}, None
     parsed = parse_feed(body, headers=headers, url=url)
     if parsed.warning:
         print(f"signaldesk: warning: {parsed.warning}", file=sys.stderr)
@@ -193,7 +198,9 @@ def cmd_condense(args: argparse.Namespace, settings: Settings) -> int:
                         "what_happened": briefing.what_happened,
                         "why_it_matters": briefing.why_it_matters,
                         "what_to_watch": briefing.what_to_watch,
-                        "sources": [s.model_dump(mode="json", exclude_none=True) for s in briefing.sources],
+                        "sources": [
+                            s.model_dump(mode="json", exclude_none=True) for s in briefing.sources
+                        ],
                     }
                 )
             )
@@ -216,7 +223,7 @@ class _open_input:
         if self.path in (None, "-"):
             return sys.stdin
         try:
-            self.stream = open(self.path, encoding="utf-8")  # noqa: SIM115
+            self.stream = open(self.path, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"{self.path}: {exc.strerror}") from None
         return self.stream
@@ -329,7 +336,9 @@ def cmd_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from .commands import Asker, CommandHandler
 
     if ":" not in args.channel:
-        raise UsageError(f"--channel {args.channel}: expected <platform>:<channel>, e.g. console:general")
+        raise UsageError(
+            f"--channel {args.channel}: expected <platform>:<channel>, e.g. console:general"
+        )
 
     async def go() -> int:
         store = args.wiring.open_store(settings)
@@ -359,6 +368,13 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_discord_invite_url(args: argparse.Namespace, settings: Settings) -> int:
+    if args.wiring.discord_invite_url is None:
+        raise UsageError("this build has no Discord adapter")
+    print(args.wiring.discord_invite_url(settings, args.application_id))
+    return 0
+
+
 # --------------------------------------------------------------------- main
 
 
@@ -372,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="run the pipeline on local sample feeds into a console channel, then read /brief commands",
+        help="run the pipeline on local sample feeds into a console channel, then read "
+        "/brief commands",
         description="Serve the sample feeds on 127.0.0.1, poll them once through the real "
         "fetch path, print the briefings, then read /brief commands from standard input "
         "(a prompt on a terminal; line by line when piped; exit 0 at end of input).",
@@ -392,9 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "cmd",
         help="run one /brief command against the database",
-        description='Run one /brief command, e.g. signaldesk cmd --channel console:general --admin "feed add https://example.org/feed.xml".',
+        description="Run one /brief command against the database, e.g. signaldesk cmd "
+        '--channel console:general --admin "feed add https://example.org/feed.xml".',
     )
-    p.add_argument("--channel", default=DEMO_CHANNEL, help="<platform>:<channel id> (default %(default)s)")
+    p.add_argument(
+        "--channel", default=DEMO_CHANNEL, help="<platform>:<channel id> (default %(default)s)"
+    )
     p.add_argument("--admin", action="store_true", help="act as a channel admin")
     p.add_argument("text", help='the command, with or without "/brief"')
     p.set_defaults(func=cmd_cmd)
@@ -402,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "parse-feed",
         help="parse a feed file or URL; JSON Lines of entries on stdout",
-        description="One JSON object per entry: id, title, link, published (ISO 8601 or null), summary.",
+        description="One JSON object per entry: id, title, link, published (ISO 8601 or "
+        "null), summary.",
     )
     p.add_argument("source", metavar="PATH_OR_URL")
     p.set_defaults(func=cmd_parse_feed)
@@ -442,6 +463,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("path", metavar="PATH")
     p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("discord", help="Discord helpers", description="Discord helpers.")
+    discord_sub = p.add_subparsers(dest="discord_command", metavar="COMMAND", required=True)
+    p = discord_sub.add_parser(
+        "invite-url",
+        help="print the URL that adds the bot to a Discord server",
+        description="Print the OAuth2 URL that adds the bot (with slash commands and the "
+        "permissions it needs) to a server. The application id is looked up from "
+        "DISCORD_TOKEN unless given.",
+    )
+    p.add_argument("--application-id", type=int, help="the Discord application id")
+    p.set_defaults(func=cmd_discord_invite_url)
     return parser
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from .digest import flush_held, next_digest_at, parse_hhmm
 from .errors import BlockedAddressError, FetchError, ParseError, QueryError, SignalDeskError
 from .models import Briefing, Channel, DeliveryMode, Feed, Reply, Topic, Visibility
 from .opml import MAX_OPML_BYTES, export_opml, parse_opml
-from .search import quoted_query, related_query, words
+from .search import pick_related, quoted_query, rank_search, related_query
 from .text import cut, one_line
 from .topics import DEFAULT_TOPICS, SLUG_MAX, default_topic, is_valid_slug
 
@@ -488,66 +487,6 @@ def _capped(lines: list[str]) -> list[str]:
     return [*lines[:LIST_LINES], f"… and {len(lines) - LIST_LINES} more"]
 
 
-def rank_search(hits: Sequence[Briefing], now: datetime) -> list[Briefing]:
-    """Re-rank full-text hits (given best first) for ``/brief search``.
-
-    Relevance comes from the FTS (bm25) rank position and falls gently, so recency
-    (half-life of three days) and more sources (diminishing, capped at 8) reorder close
-    neighbours without lifting a weak match over a much better one."""
-    scored: list[tuple[float, int, Briefing]] = []
-    for position, briefing in enumerate(hits):
-        relevance = 1.0 / (1.0 + 0.1 * position)
-        age_hours = max((now - briefing.created_at).total_seconds() / 3600.0, 0.0)
-        recency = 0.5 ** (age_hours / 72.0)
-        sources = math.log2(1 + min(len(briefing.sources), 8)) / math.log2(9)
-        score = 0.6 * relevance + 0.25 * recency + 0.15 * sources
-        scored.append((score, -position, briefing))
-    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
-    return [b for _, _, b in scored]
-
-
-# Words too common in news to say two stories are about the same thing.
-_COMMON = frozenset(
-    {"said", "says", "with", "from", "that", "this", "their", "there", "have", "been"}
-    | {"will", "would", "could", "more", "than", "after", "over", "into", "about", "also"}
-    | {"year", "years", "week", "today", "monday", "tuesday", "wednesday", "thursday"}
-    | {"friday", "saturday", "sunday", "new", "first", "last", "which", "while", "what"}
-)
-
-
-def _salient(briefing: Briefing) -> set[str]:
-    found = set()
-    for word in words(briefing.headline + " " + briefing.lead):
-        if len(word) > 3 and word not in _COMMON and not word.isdigit():
-            found.add(word[:-1] if word.endswith("s") and len(word) > 4 else word)
-    return found
-
-
-def pick_related(
-    base: Briefing, hits: Sequence[Briefing], limit: int = RELATED_RESULTS
-) -> list[Briefing]:
-    """The related briefings among full-text ``hits`` (given best first): other stories
-    (not ``base``'s story, nor a near-copy of it) that share at least two salient words
-    of headline and lead with it, most shared words first. One shared word ("battery",
-    "model") is a coincidence, not a relation."""
-    mine = _salient(base)
-    scored: list[tuple[int, int, Briefing]] = []
-    for position, hit in enumerate(hits):
-        if _same_story(base, hit):
-            continue
-        shared = len(mine & _salient(hit))
-        if shared >= 2:
-            scored.append((shared, -position, hit))
-    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
-    chosen: list[Briefing] = []
-    for _, _, hit in scored:
-        if not any(_same_story(hit, other) for other in chosen):
-            chosen.append(hit)
-        if len(chosen) == limit:
-            break
-    return chosen
-
-
 def explain_query_error(exc: QueryError) -> str:
     """SQLite's FTS5 complaint in words a channel admin can act on."""
     detail = str(exc).removeprefix("not a valid search query: ").removeprefix("fts5: ")
@@ -564,14 +503,6 @@ def explain_query_error(exc: QueryError) -> str:
     if detail.startswith("unknown special query"):
         return "a query cannot start with '*'"
     return detail
-
-
-def _same_story(a: Briefing, b: Briefing) -> bool:
-    if a.id == b.id or (a.story_id is not None and a.story_id == b.story_id):
-        return True
-    # Two reports of one event that clustering kept apart read almost alike.
-    ratio = difflib.SequenceMatcher(None, a.headline.lower(), b.headline.lower()).ratio()
-    return ratio > 0.9
 
 
 # ------------------------------------------------------------------ handler

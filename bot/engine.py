@@ -14,12 +14,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from .cluster import ClusterIndex, Fingerprint, StoryClusterer
 from .condense import ExtractiveCondenser
+from .digest import send_due_digests
 from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError
 from .extract import extract_article
 from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
@@ -42,9 +44,10 @@ from .models import (
 from .parse import parse_feed
 from .ports import Clock, Condenser, Publisher, Store
 from .route import channel_accepts
-from .search import related_query
+from .search import pick_related, related_query
 from .settings import Settings
 from .text import clean_text
+from .topics import topics_for
 
 log = logging.getLogger("signaldesk.engine")
 
@@ -113,7 +116,9 @@ class Engine:
 
     # ------------------------------------------------------------------ feeds
 
-    async def add_feed(self, channel_id: str, url: str, name: str | None = None) -> tuple[Feed, bool]:
+    async def add_feed(
+        self, channel_id: str, url: str, name: str | None = None
+    ) -> tuple[Feed, bool]:
         """Subscribe a channel to a feed (created if new). Polled on the next cycle."""
         now = self.clock.now()
         await self.db(self.store.ensure_channel, channel_id, now)
@@ -176,7 +181,9 @@ class Engine:
                     report.briefings.append(briefing_id)
         return report
 
-    def _next_poll(self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None) -> datetime:
+    def _next_poll(
+        self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None
+    ) -> datetime:
         now = self.clock.now()
         interval = float(feed.interval_seconds or self.settings.poll_interval)
         if failures:
@@ -237,7 +244,9 @@ class Engine:
         fallback = Article(
             url=entry.link,
             title=entry.title,
-            text=clean_text(entry.content if len(entry.content) >= len(entry.summary) else entry.summary),
+            text=clean_text(
+                entry.content if len(entry.content) >= len(entry.summary) else entry.summary
+            ),
             author=entry.author,
             published=entry.published,
             from_page=False,
@@ -315,29 +324,32 @@ class Engine:
             for entry, article, publisher in material_rows
         ]
         now = self.clock.now()
-        briefing = await asyncio.to_thread(self.condenser.condense, story.briefing_id, material, now)
+        briefing = await asyncio.to_thread(
+            self.condenser.condense, story.briefing_id, material, now
+        )
         previous = await self.db(self.store.get_briefing, story.briefing_id)
         update: dict[str, Any] = {"story_id": story.id}
         if previous is not None:
             update |= {"created_at": previous.created_at, "revision": previous.revision + 1}
         briefing = briefing.model_copy(update=update)
+        briefing.topics = topics_for(briefing)
         briefing.related = await self._related(briefing)
         await self.db(self.store.save_briefing, briefing)
         return briefing
 
     async def _related(self, briefing: Briefing, limit: int = 3) -> list[RelatedRef]:
+        """Up to ``limit`` earlier briefings about the same things (other stories)."""
         query = related_query(briefing)
         if not query:
             return []
         try:
-            found = await self.db(self.store.search_briefings, query, limit=limit + 1)
+            found = await self.db(self.store.search_briefings, query, limit=30)
         except QueryError:
             return []
         return [
             RelatedRef(id=b.id, headline=b.headline, created_at=b.created_at)
-            for b in found
-            if b.id != briefing.id
-        ][:limit]
+            for b in pick_related(briefing, found, limit)
+        ]
 
     # ------------------------------------------------------------------ route
 
@@ -407,7 +419,13 @@ class Engine:
             # Interrupted mid-send (crash): ask the platform before posting again.
             ref = await publisher.find_posted(channel, briefing)
             if ref:
-                await self.db(self.store.mark_delivery, delivery.id, DeliveryState.SENT, message_ref=ref, now=now)
+                await self.db(
+                    self.store.mark_delivery,
+                    delivery.id,
+                    DeliveryState.SENT,
+                    message_ref=ref,
+                    now=now,
+                )
                 return 0
         await self.db(self.store.mark_delivery, delivery.id, DeliveryState.SENDING, now=now)
         try:
@@ -435,8 +453,12 @@ class Engine:
     async def _delivery_failed(self, delivery: Delivery, exc: DeliveryError) -> None:
         now = self.clock.now()
         if not exc.retryable:
-            log.error("delivery %s to %s failed: %s", delivery.briefing_id, delivery.channel_id, exc)
-            await self.db(self.store.mark_delivery, delivery.id, DeliveryState.FAILED, error=str(exc), now=now)
+            log.error(
+                "delivery %s to %s failed: %s", delivery.briefing_id, delivery.channel_id, exc
+            )
+            await self.db(
+                self.store.mark_delivery, delivery.id, DeliveryState.FAILED, error=str(exc), now=now
+            )
             return
         wait = min(2.0 ** min(delivery.attempts + 1, 16), float(self.settings.delivery_retry_max))
         if exc.retry_after:
@@ -458,12 +480,11 @@ class Engine:
             try:
                 await self.poll_once()
                 await self.deliver_once()
+                await send_due_digests(self)
             except Exception:  # keep the service up; the next tick retries
                 log.exception("engine cycle failed")
-            try:
+            with suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=tick)
-            except TimeoutError:
-                pass
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()

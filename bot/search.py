@@ -7,7 +7,11 @@ validated FTS5 expressions (``(china OR chinese) AND ai``).
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
+from collections.abc import Sequence
+from datetime import datetime
 
 from .models import Briefing
 
@@ -54,3 +58,69 @@ def related_query(briefing: Briefing, *, max_terms: int = 12) -> str | None:
     if not salient:
         return None
     return " OR ".join(quote(w) for w in salient[:max_terms])
+
+
+def rank_search(hits: Sequence[Briefing], now: datetime) -> list[Briefing]:
+    """Re-rank full-text hits (given best first) for ``/brief search``.
+
+    Relevance comes from the FTS (bm25) rank position and falls gently, so recency
+    (half-life of three days) and more sources (diminishing, capped at 8) reorder close
+    neighbours without lifting a weak match over a much better one."""
+    scored: list[tuple[float, int, Briefing]] = []
+    for position, briefing in enumerate(hits):
+        relevance = 1.0 / (1.0 + 0.1 * position)
+        age_hours = max((now - briefing.created_at).total_seconds() / 3600.0, 0.0)
+        recency = 0.5 ** (age_hours / 72.0)
+        sources = math.log2(1 + min(len(briefing.sources), 8)) / math.log2(9)
+        score = 0.6 * relevance + 0.25 * recency + 0.15 * sources
+        scored.append((score, -position, briefing))
+    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [b for _, _, b in scored]
+
+
+# Words too common in news to say two stories are about the same thing.
+_COMMON = frozenset(
+    {"said", "says", "with", "from", "that", "this", "their", "there", "have", "been"}
+    | {"will", "would", "could", "more", "than", "after", "over", "into", "about", "also"}
+    | {"year", "years", "week", "today", "monday", "tuesday", "wednesday", "thursday"}
+    | {"friday", "saturday", "sunday", "new", "first", "last", "which", "while", "what"}
+)
+
+
+def _salient(briefing: Briefing) -> set[str]:
+    found = set()
+    for word in words(briefing.headline + " " + briefing.lead):
+        if len(word) > 3 and word not in _COMMON and not word.isdigit():
+            found.add(word[:-1] if word.endswith("s") and len(word) > 4 else word)
+    return found
+
+
+def pick_related(base: Briefing, hits: Sequence[Briefing], limit: int = 5) -> list[Briefing]:
+    """The related briefings among full-text ``hits`` (given best first): other stories
+    (not ``base``'s story, nor a near-copy of it) that share at least two salient words
+    of headline and lead with it, most shared words first. One shared word ("battery",
+    "model") is a coincidence, not a relation."""
+    mine = _salient(base)
+    scored: list[tuple[int, int, Briefing]] = []
+    for position, hit in enumerate(hits):
+        if _same_story(base, hit):
+            continue
+        shared = len(mine & _salient(hit))
+        if shared >= 2:
+            scored.append((shared, -position, hit))
+    scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    chosen: list[Briefing] = []
+    for _, _, hit in scored:
+        if not any(_same_story(hit, other) for other in chosen):
+            chosen.append(hit)
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
+def _same_story(a: Briefing, b: Briefing) -> bool:
+    if a.id == b.id or (a.story_id is not None and a.story_id == b.story_id):
+        return True
+    # Two reports of one event that clustering kept apart read almost alike.
+    ratio = difflib.SequenceMatcher(None, a.headline.lower(), b.headline.lower()).ratio()
+    return ratio > 0.9
