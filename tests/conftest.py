@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.golden_files import pytest_addoption  # noqa: F401  (registers --update-golden)
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _real_getaddrinfo = socket.getaddrinfo

@@ -8,28 +8,18 @@ appear in request payloads) need no masking.
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bot.models import Briefing, Bullet, RelatedRef, Source
+from tests import golden_files
 
-GOLDEN = Path(__file__).parent / "golden" / "discord"
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 
 
 def assert_golden(name: str, payload: Any) -> None:
-    path = GOLDEN / f"{name}.json"
-    text = json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    if os.environ.get("UPDATE_GOLDEN", "") not in ("", "0"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return
-    assert path.exists(), f"golden file missing: {path} (run with UPDATE_GOLDEN=1)"
-    expected = path.read_text()
-    assert text == expected, f"{path.name} differs; rerun with UPDATE_GOLDEN=1 if intended"
+    """``payload`` must equal ``tests/golden/discord/<name>.json``."""
+    golden_files.assert_golden(f"discord/{name}.json", payload)
 
 
 def sample_briefing(**changes: Any) -> Briefing:
