@@ -70,7 +70,9 @@ def main() -> int:
     if args.limit:
         rows = rows[: args.limit]
 
-    times: dict[str, list[float]] = {k: [] for k in ("parse", "extract", "cluster", "condense", "store")}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("parse", "extract", "cluster", "condense", "store")
+    }
     f1s: list[float] = []
     failed = 0
     condenser = ExtractiveCondenser()
@@ -106,11 +108,15 @@ def main() -> int:
             store.save_article(entry.id, article)
             doc = StoryDoc(title=title, text=article.text[:1000], fingerprint=fp.to_json())
             story = store.create_story(entry, doc, NOW)
-            store.save_briefing(briefing.model_copy(update={"id": story.briefing_id, "story_id": story.id}))
+            store.save_briefing(
+                briefing.model_copy(update={"id": story.briefing_id, "story_id": story.id})
+            )
             t5 = time.perf_counter()
             cluster_index.add(story_id or story.id, fp, NOW)
 
-            for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            for key, value in zip(
+                times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True
+            ):
                 times[key].append(value * 1000)
             if expected.get("expected_text"):
                 f1s.append(token_f1(article.text, expected["expected_text"]))
@@ -131,7 +137,10 @@ def main() -> int:
     per_article = total / max(done, 1)
     print(f"{'total':<10}{per_article:>10.2f} ms per article, {1000 / per_article:.1f} articles/s")
     if f1s:
-        print(f"extraction token F1 vs expected text: mean {statistics.fmean(f1s):.3f} over {len(f1s)} pages")
+        print(
+            f"extraction token F1 vs expected text: mean {statistics.fmean(f1s):.3f} "
+            f"over {len(f1s)} pages"
+        )
     return 0
 
 

@@ -155,7 +155,7 @@ _STOP = frozenset(
     the their theirs them themselves then there these they this those through to too
     under until up very was we were what when where which while who whom why will with
     would you your yours said says say told mr mrs ms one two new year years last first
-    after s t it's he's she's don't didn't can't won't isn't wasn't i'm we're they're""".split()  # noqa: SIM905
+    after s t it's he's she's don't didn't can't won't isn't wasn't i'm we're they're""".split()
 )
 
 

@@ -18,7 +18,9 @@ class FetchError(SignalDeskError):
     ``status`` is the HTTP status when there was one; ``retry_after`` the seconds a
     server asked us to wait (429/503)."""
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after

@@ -70,9 +70,7 @@ class Publisher(Protocol):
 class Condenser(Protocol):
     name: str
 
-    def condense(
-        self, briefing_id: str, material: Sequence[SourceText], now: datetime
-    ) -> Briefing:
+    def condense(self, briefing_id: str, material: Sequence[SourceText], now: datetime) -> Briefing:
         """A story's reports (first report first) -> its briefing. The extractive
         condenser is pure and deterministic."""
         ...
@@ -126,7 +124,9 @@ class Store(Protocol):
 
     def create_story(self, entry: StoredEntry, doc: StoryDoc, now: datetime) -> Story: ...
 
-    def attach_to_story(self, story_id: int, entry: StoredEntry, doc: StoryDoc, now: datetime) -> Story: ...
+    def attach_to_story(
+        self, story_id: int, entry: StoredEntry, doc: StoryDoc, now: datetime
+    ) -> Story: ...
 
     def story_material(self, story_id: int) -> list[tuple[StoredEntry, Article | None, str]]:
         """Every entry of a story with its article (if any) and its feed's display name."""

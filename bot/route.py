@@ -9,8 +9,14 @@ from .search import words
 def briefing_words(briefing: Briefing) -> set[str]:
     """The words a filter is matched against: headline, lead, bullets and sections."""
     text = " ".join(
-        [briefing.headline, briefing.lead, *(b.text for b in briefing.bullets)]
-        + [briefing.what_happened, briefing.why_it_matters, briefing.what_to_watch]
+        [
+            briefing.headline,
+            briefing.lead,
+            *(b.text for b in briefing.bullets),
+            briefing.what_happened,
+            briefing.why_it_matters,
+            briefing.what_to_watch,
+        ]
     )
     return set(words(text))
 

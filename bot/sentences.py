@@ -22,23 +22,21 @@ _CANDIDATE = re.compile(r"(?:\.{2,}|…|[.!?])+[\"'”’»)\]]*\s+")
 _TITLES = frozenset(
     """mr mrs ms mx dr prof sr jr st mt ft gen gov sen rep lt col capt cpt sgt maj adm cmdr
     rev fr hon pres supt insp det cpl pte brig messrs mme mlle vs v etc al approx dept
-    est fig vol ch sec art cf""".split()  # noqa: SIM905
+    est fig vol ch sec art cf""".split()
 )
 # Abbreviations that end a sentence only when a plain sentence starter follows
 # ("Jan. 5" and "No. 10" stay whole; "... in Jan. The ..." splits).
 _BEFORE_NUMBER = frozenset(
-    """jan feb mar apr jun jul aug sep sept oct nov dec no nos nr pp p art op""".split()  # noqa: SIM905
+    """jan feb mar apr jun jul aug sep sept oct nov dec no nos nr pp p art op""".split()
 )
 # Company suffixes and dotted acronyms: ambiguous, split only before a sentence starter.
-_AMBIGUOUS = frozenset(
-    """inc corp ltd co bros plc llc ave blvd rd""".split()  # noqa: SIM905
-)
+_AMBIGUOUS = frozenset("""inc corp ltd co bros plc llc ave blvd rd""".split())
 _STARTERS = frozenset(
     """a an the he she it they we i you his her its their our my this that these those
     there here but and or so yet then when while after before if as in on at for from by
     with without since because although though however meanwhile still also now one two
     three some many most all both each no not what who why how where which police
-    officials authorities mr mrs ms dr""".split()  # noqa: SIM905
+    officials authorities mr mrs ms dr""".split()
 )
 _ACRONYM = re.compile(r"(?:[A-Za-z]\.){2,}$|[A-Za-z]\.(?:[A-Za-z]\.)+[A-Za-z]?\.?$")
 _LAST_WORD = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")

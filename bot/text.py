@@ -38,9 +38,7 @@ def clean_text(text: str) -> str:
         return ""
     text = unicodedata.normalize("NFC", text)
     text = text.translate(_INVISIBLE)
-    text = "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C"
-    )
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     lines = (_WS.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n"))
     return "\n".join(line for line in lines if line)
 

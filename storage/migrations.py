@@ -93,7 +93,7 @@ def m001_initial(db: Database) -> None:
     )
     db.execute("CREATE INDEX briefings_created ON briefings (created_at)")
     # Full-text index over what a person would search for; kept in step by triggers.
-    db["briefings"].enable_fts(
+    db.table("briefings").enable_fts(
         ["headline", "lead", "body"], fts_version="FTS5", create_triggers=True, tokenize="porter"
     )
     db.execute(

@@ -191,7 +191,8 @@ class SqliteStore:
 
     def next_poll_at(self) -> datetime | None:
         row = self._row(
-            "SELECT min(next_poll_at) AS t FROM feeds WHERE id IN (SELECT feed_id FROM subscriptions)"
+            "SELECT min(next_poll_at) AS t FROM feeds "
+            "WHERE id IN (SELECT feed_id FROM subscriptions)"
         )
         return _dt(row["t"]) if row else None
 
@@ -301,7 +302,10 @@ class SqliteStore:
         row = self._row("SELECT * FROM stories WHERE id = ?", [story_id])
         if row is None:
             raise KeyError(story_id)
-        ids = [r["id"] for r in self._rows("SELECT id FROM entries WHERE story_id = ? ORDER BY id", [story_id])]
+        ids = [
+            r["id"]
+            for r in self._rows("SELECT id FROM entries WHERE story_id = ? ORDER BY id", [story_id])
+        ]
         return self._story(row, ids)
 
     def recent_story_docs(self, since: datetime) -> list[StoryDoc]:
@@ -428,7 +432,8 @@ class SqliteStore:
         where, params = self._channel_filter(channel_id)
         try:
             rows = self._rows(
-                f"""SELECT b.data FROM briefings_fts JOIN briefings b ON b.rowid = briefings_fts.rowid
+                f"""SELECT b.data FROM briefings_fts
+                    JOIN briefings b ON b.rowid = briefings_fts.rowid
                     WHERE briefings_fts MATCH ? {where}
                     ORDER BY bm25(briefings_fts) LIMIT ?""",
                 [fts_query, *params, limit],
@@ -558,9 +563,7 @@ class SqliteStore:
         return cursor.rowcount == 1
 
     def channel_topics(self, channel_id: str) -> list[Topic]:
-        rows = self._rows(
-            "SELECT * FROM topics WHERE channel_id = ? ORDER BY slug", [channel_id]
-        )
+        rows = self._rows("SELECT * FROM topics WHERE channel_id = ? ORDER BY slug", [channel_id])
         return [Topic(**r) for r in rows]
 
     # ---------------------------------------------------------------- outbox

@@ -48,9 +48,5 @@ def test_no_module_shadows_an_sdk() -> None:
     an SDK's name."""
     sdks = {"discord", "slack_bolt", "slack_sdk", "feedparser", "trafilatura", "httpx"}
     top = {p.stem for p in ROOT.iterdir()}
-    inner = {
-        p.stem
-        for pkg in ("bot", "adapters", "storage")
-        for p in (ROOT / pkg).rglob("*.py")
-    }
+    inner = {p.stem for pkg in ("bot", "adapters", "storage") for p in (ROOT / pkg).rglob("*.py")}
     assert not (top | inner) & sdks

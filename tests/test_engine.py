@@ -46,18 +46,14 @@ QUAKE_FACTS = [
     "Engineers closed the Varenna viaduct after finding cracks in two of its piers.",
     "The damage means that about 3,000 commuters will need a 40-minute detour until the "
     "viaduct is repaired.",
-    "The regional government will decide on Friday whether to request national emergency "
-    "funds.",
+    "The regional government will decide on Friday whether to request national emergency funds.",
 ]
 HARBOUR_FACTS = [
     "The city of Lowmere opened its rebuilt harbour wall on Saturday after a three-year "
     "project costing 62 million euros.",
-    "The new wall is 1.4 kilometres long and two metres higher than the structure it "
-    "replaces.",
-    "Harbour master Ilse Brandt said the wall would protect 900 homes from winter storm "
-    "surges.",
-    "Fishing crews had campaigned for the rebuild since a storm breached the old wall in "
-    "2021.",
+    "The new wall is 1.4 kilometres long and two metres higher than the structure it replaces.",
+    "Harbour master Ilse Brandt said the wall would protect 900 homes from winter storm surges.",
+    "Fishing crews had campaigned for the rebuild since a storm breached the old wall in 2021.",
     "A second phase, extending the wall to the marina, is expected to start next spring.",
 ]
 
@@ -300,9 +296,7 @@ async def test_http_error_is_recorded_with_backoff_and_nothing_is_lost(
     assert len(engine.store.latest_briefings(limit=10)) == 1  # what was stored stays
 
 
-async def test_timeout_is_a_clear_failure(
-    engine: Engine, local_server: LocalServer
-) -> None:
+async def test_timeout_is_a_clear_failure(engine: Engine, local_server: LocalServer) -> None:
     url = local_server.route("/slow.xml", Response(200, "<rss/>", delay=3.0))
     await engine.add_feed(CHANNEL, url)
     report = await engine.poll_once()

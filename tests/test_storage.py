@@ -16,7 +16,9 @@ from storage.migrations import migrations
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def _briefing(bid: str, headline: str, *, sources: int = 1, story_id: int | None = None) -> Briefing:
+def _briefing(
+    bid: str, headline: str, *, sources: int = 1, story_id: int | None = None
+) -> Briefing:
     return Briefing(
         id=bid,
         story_id=story_id,
@@ -39,9 +41,15 @@ def test_fresh_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
     store = SqliteStore.open(path)
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert {m.name for m in migrations.applied(store.db)} == {"m001_initial"}
-    assert {"feeds", "entries", "stories", "briefings", "channels", "subscriptions", "outbox"} <= set(
-        store.db.table_names()
-    )
+    assert {
+        "feeds",
+        "entries",
+        "stories",
+        "briefings",
+        "channels",
+        "subscriptions",
+        "outbox",
+    } <= set(store.db.table_names())
     store.close()
 
 
@@ -99,7 +107,9 @@ def test_due_deliveries_keep_per_channel_order(store: SqliteStore) -> None:
     head = store.due_deliveries(NOW, 10)
     assert [d.briefing_id for d in head] == ["b1"]
     # The head waits for a retry: the second must not overtake it.
-    store.mark_delivery(head[0].id, DeliveryState.PENDING, not_before=NOW + timedelta(minutes=5), now=NOW)
+    store.mark_delivery(
+        head[0].id, DeliveryState.PENDING, not_before=NOW + timedelta(minutes=5), now=NOW
+    )
     assert store.due_deliveries(NOW, 10) == []
     store.mark_delivery(head[0].id, DeliveryState.SENT, message_ref="m1", now=NOW)
     assert [d.briefing_id for d in store.due_deliveries(NOW, 10)] == ["b2"]
