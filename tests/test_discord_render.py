@@ -9,7 +9,8 @@ import discord
 import pytest
 
 from adapters.discord import render
-from bot.models import Reply, Visibility
+from bot.condense import PLACEHOLDER_BULLETS
+from bot.models import Bullet, Reply, Source, Visibility
 from tests.golden_discord import HOSTILE, assert_golden, hostile_briefing, sample_briefing
 
 MENTION = re.compile(r"<[@#][!&]?\d+>|@(everyone|here)\b|</\w+:\d+>")
@@ -53,9 +54,10 @@ def assert_inert(payload: dict[str, Any]) -> None:
         for m in re.finditer("\u200b", text):
             assert text[m.start() - 1] in "<@", text[max(0, m.start() - 20) : m.start() + 5]
         for m in LIVE_LINK.finditer(text):
-            # The only live masked links are ours, "N. [publisher — title](http(s)://…)",
-            # and their label holds no live bracket.
-            assert re.search(r"(^|\n)\d+\. $", text[: m.start()]), m.group(0)[:200]
+            # The only live masked links are ours, "N. [publisher — title](http(s)://…)"
+            # in the sources and "• … — [publisher](http(s)://…)" after a bullet, and
+            # their label holds no live bracket.
+            assert re.search(r"((^|\n)\d+\.| —) $", text[: m.start()]), m.group(0)[:200]
             assert m["url"].startswith(("https://", "http://")), m["url"]
     for embed in payload.get("embeds", []):
         if "url" in embed:
@@ -81,6 +83,31 @@ def test_full_briefing_adds_sections_and_related() -> None:
     assert names[:3] == ["What happened", "Why it matters", "What to watch next"]
     assert "Related" in names
     assert_within_limits(embed)
+
+
+def test_full_briefing_links_each_bullet_to_its_source() -> None:
+    embed = render.render_briefing(sample_briefing(), full=True)
+    assert embed.description is not None
+    bullets = [line for line in embed.description.splitlines() if line.startswith("• ")]
+    assert bullets[0].endswith(" — [Harbor Tech](https://harbor.example/ai)")
+    assert bullets[1].endswith(" — [Meridian Daily](https://meridian.example/chips?id=7)")
+    assert bullets[2].endswith(" — [Harbor Tech](https://harbor.example/ai)")
+    assert_golden("briefing_more_embed", {"embeds": [embed.to_dict()]})
+    # The channel post stays compact: the links are what `/brief more` adds.
+    post = render.render_briefing(sample_briefing())
+    assert post.description is not None and "](" not in post.description
+
+
+def test_bullet_without_a_source_or_a_safe_link_gets_no_link() -> None:
+    # Placeholder bullets of a story with no sources point at a source that is not there.
+    placeholders = [Bullet(text=text, source=0) for text in PLACEHOLDER_BULLETS]
+    embed = render.render_briefing(sample_briefing(sources=[], bullets=placeholders), full=True)
+    assert embed.description is not None and "](" not in embed.description
+    unsafe = Source(publisher="Evil", title="x", url="javascript:alert(1)")
+    bullets = [Bullet(text="A point.", source=0), Bullet(text="B point.", source=7)] * 2
+    briefing = sample_briefing(sources=[unsafe], bullets=bullets[:3])
+    embed = render.render_briefing(briefing, full=True)
+    assert embed.description is not None and "](" not in embed.description
 
 
 def test_golden_channel_post_payload() -> None:

@@ -21,6 +21,7 @@ from adapters.slack.render import (
     text_message,
     update_note,
 )
+from bot.condense import PLACEHOLDER_BULLETS
 from bot.models import Briefing, Bullet, RelatedRef, Reply, Source, Visibility
 from tests.golden_files import assert_golden
 
@@ -196,6 +197,38 @@ def test_full_briefing_reply_golden() -> None:
     assert "What happened" in text and "Why it matters" in text and "What to watch next" in text
     assert "p0rt41vs" in text  # related briefings listed
     assert_golden("slack/reply_more.json", payload)
+
+
+def _bullet_lines(payload: dict[str, Any]) -> list[str]:
+    texts = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
+    return [line for text in texts for line in text.splitlines() if line.startswith("• ")]
+
+
+def test_full_briefing_links_each_bullet_to_its_source() -> None:
+    lines = _bullet_lines(render_reply(Reply(briefings=[make_briefing()], full=True)))
+    assert lines == [
+        "• The union says the cranes cut 300 jobs. [1] — "
+        "<https://courier.example/strike?utm=1&amp;x=2|Coastline Courier>",
+        "• The port authority calls the strike unlawful. [2] — "
+        "<https://harbor.example/c|Harbor Tech>",
+        "• Ferries to the islands run as usual. [1] — "
+        "<https://courier.example/strike?utm=1&amp;x=2|Coastline Courier>",
+    ]
+    # The channel post stays compact: the links are what `/brief more` adds.
+    post = briefing_message(make_briefing())
+    assert all("<" not in line for line in _bullet_lines(post))
+
+
+def test_bullet_without_a_source_or_a_safe_link_gets_no_link() -> None:
+    # Placeholder bullets of a story with no sources point at a source that is not there.
+    placeholders = [Bullet(text=text, source=0) for text in PLACEHOLDER_BULLETS]
+    reply = Reply(briefings=[make_briefing(sources=[], bullets=placeholders)], full=True)
+    assert _bullet_lines(render_reply(reply)) == [f"• {t}" for t in PLACEHOLDER_BULLETS]
+    unsafe = Source(publisher="Evil", title="x", url="javascript:alert(1)")
+    bullets = [Bullet(text="A point.", source=0), Bullet(text="B point.", source=7)] * 2
+    briefing = make_briefing(sources=[unsafe], bullets=bullets[:3])
+    lines = _bullet_lines(render_reply(Reply(briefings=[briefing], full=True)))
+    assert lines == ["• A point. [1]", "• B point.", "• A point. [1]"]
 
 
 def test_briefing_at_every_limit_golden() -> None:

@@ -24,7 +24,9 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
     bullet, and related briefings (what ``/brief more`` shows)."""
     lines = [RULE, one_line(briefing.headline).upper(), one_line(briefing.lead), ""]
     for bullet in briefing.bullets:
-        mark = f" [{bullet.source + 1}]" if full and briefing.sources else ""
+        # [n] refers to the numbered Sources list; a placeholder bullet may have none.
+        shown = full and 0 <= bullet.source < len(briefing.sources)
+        mark = f" [{bullet.source + 1}]" if shown else ""
         lines.append(f"  • {one_line(bullet.text)}{mark}")
     if full:
         for label, text in (
@@ -45,8 +47,6 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
     meta = f"id: {briefing.id}"
     if briefing.topics:
         meta += "   topics: " + ", ".join(one_line(t) for t in briefing.topics)
-    if briefing.revision > 1:
-        meta += f"   (updated, revision {briefing.revision})"
     lines += ["", meta]
     if not full:
         lines.append(f"more: /brief more {briefing.id}   related: /brief related {briefing.id}")

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import discord
 from discord.utils import escape_markdown
 
-from bot.models import Briefing, Reply, Source, Visibility
+from bot.models import Briefing, Bullet, Reply, Source, Visibility
 from bot.text import clean_text, cut, one_line
 
 # --- Discord's limits (see the module docstring for the reference) ---------------------
@@ -38,6 +38,7 @@ CONTENT_MAX = 2000  # message content
 # Embed and button URLs longer than this are refused by Discord ("Must be 2048 or fewer
 # in length"); such a source is shown without a link instead of failing the post.
 URL_MAX = 2048
+BULLET_URL_MAX = 500  # 600 lead + 3 × (400 + link) stays far below 4,096
 
 COLOR = 0x2F6FDE
 
@@ -191,7 +192,7 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> discord.Embed:
     embed = discord.Embed(
         title=fit(briefing.headline, TITLE_MAX) or "(untitled)",
         url=main_url(briefing),
-        description=_description(briefing),
+        description=_description(briefing, full=full),
         colour=COLOR,
         timestamp=briefing.updated_at,
     )
@@ -223,9 +224,28 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> discord.Embed:
     return fit_embed(embed)
 
 
-def _description(briefing: Briefing) -> str:
+def _bullet_source(briefing: Briefing, bullet: Bullet) -> str:
+    """`` — [Publisher](url)``: where a bullet can be checked (``/brief more``). A bullet
+    may point at no source (placeholder bullets of a story with no sources), and a source
+    may have no safe link: then nothing is added."""
+    if not 0 <= bullet.source < len(briefing.sources):
+        return ""
+    source = briefing.sources[bullet.source]
+    url = safe_url(source.url)
+    # Long links would push the description towards its 4,096 limit, where a cut could
+    # split one; the Sources field still links them.
+    if url is None or len(url) > BULLET_URL_MAX:
+        return ""
+    return f" — [{fit(source.publisher, 60) or 'source'}]({url})"
+
+
+def _description(briefing: Briefing, *, full: bool = False) -> str:
     parts = [fit(briefing.lead, 600)] if briefing.lead.strip() else []
-    bullets = [f"• {fit(b.text, 400)}" for b in briefing.bullets if b.text.strip()]
+    bullets = [
+        f"• {fit(b.text, 400)}{_bullet_source(briefing, b) if full else ''}"
+        for b in briefing.bullets
+        if b.text.strip()
+    ]
     if bullets:
         parts.append("\n".join(bullets))
     return cut("\n\n".join(parts), DESCRIPTION_MAX)

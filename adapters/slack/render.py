@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.models import Briefing, Reply, Source, Visibility
+from bot.models import Briefing, Bullet, Reply, Source, Visibility
 from bot.text import clean_text, cut, one_line
 
 # https://api.slack.com/reference/block-kit/blocks
@@ -35,6 +35,7 @@ BUTTON_VALUE_MAX = 2000
 FALLBACK_MAX = 300
 URL_MAX = 2000  # a longer "source URL" is not a link anyone should click
 SOURCE_LABEL_MAX = 120
+BULLET_URL_MAX = 500
 
 MORE_ACTION = "signaldesk_more"
 RELATED_ACTION = "signaldesk_related"
@@ -190,12 +191,27 @@ def _source_lines(sources: Sequence[Source], limit: int) -> str:
 # -------------------------------------------------------------------- briefings
 
 
-def _bullets(briefing: Briefing, *, full: bool) -> str:
-    lines = []
-    for bullet in briefing.bullets:
-        mark = f" [{bullet.source + 1}]" if full and briefing.sources else ""
-        lines.append("• " + _fit(bullet.text, 900) + mark)
-    return "\n".join(lines)
+def _bullet_source(briefing: Briefing, bullet: Bullet) -> str:
+    """`` [n] — <url|Publisher>``: where a bullet can be checked (``/brief more``).
+    A bullet may point at no source at all (placeholder bullets of a story with no
+    sources), and a source may have no safe link: then only what exists is shown."""
+    if not 0 <= bullet.source < len(briefing.sources):
+        return ""
+    source = briefing.sources[bullet.source]
+    mark = f" [{bullet.source + 1}]"
+    url = safe_url(source.url)
+    # A bullet link longer than this would crowd the bullets' section; the numbered
+    # Sources list below still links it.
+    if url is None or len(url) > BULLET_URL_MAX:
+        return mark
+    return f"{mark} — <{url}|{_label(source.publisher, 60)}>"
+
+
+def _bullets(briefing: Briefing, *, full: bool) -> list[str]:
+    return [
+        "• " + _fit(bullet.text, 900) + (_bullet_source(briefing, bullet) if full else "")
+        for bullet in briefing.bullets
+    ]
 
 
 def _meta(briefing: Briefing) -> str:
@@ -215,7 +231,8 @@ def render_briefing(briefing: Briefing, *, full: bool = False, buttons: bool = T
     blocks: list[Block] = [_header(briefing.headline)]
     if briefing.lead.strip():
         blocks.append(_section(_fit(briefing.lead, SECTION_MAX)))
-    blocks.append(_section(_bullets(briefing, full=full)))
+    # Full bullets carry links: chunked between bullets so no link is ever cut.
+    blocks += [_section(c) for c in _chunks(_bullets(briefing, full=full))]
     if full:
         for label, text in (
             ("What happened", briefing.what_happened),
