@@ -36,6 +36,7 @@ import httpx
 from . import netguard
 from .errors import FetchError, TooLargeError
 from .settings import Settings
+from .transport import AiohttpTransport
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
@@ -205,7 +206,12 @@ class Fetcher:
         resolver: netguard.Resolver | None = None,
     ) -> None:
         self.settings = settings
-        self._resolver = resolver
+        # The SSRF check resolves every hop; a feed host is polled every few minutes,
+        # often for many feeds, so answers are kept briefly.
+        self._resolver = netguard.CachingResolver(resolver)
+        if transport is None:
+            # httpx's own pool costs ~2 ms CPU a request; see bot/transport.py.
+            transport = AiohttpTransport(max_connections=settings.concurrency)
         self._client = httpx.AsyncClient(
             transport=transport,
             http1=True,
