@@ -6,6 +6,12 @@
 Every I/O dependency is a constructor argument. Blocking work goes off the event loop:
 SQLite through ``StoreRunner`` (one writer thread), parsing, extraction and condensing
 through ``asyncio.to_thread``.
+
+Scheduling at fleet scale (tens of thousands of feeds, hundreds of checks a second):
+``poll_forever`` runs a fixed pool of workers fed from the store in leased batches,
+never a task per feed; the fetcher bounds requests in flight and reuses connections;
+304s and unchanged bodies are recorded in one transaction per batch
+(``store.record_fetches``), since a commit per feed would cap throughput.
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ from .text import clean_text
 from .topics import topics_for
 
 log = logging.getLogger("signaldesk.engine")
+
+# Successful no-change polls recorded per transaction (see ``_note_unchanged``).
+FETCH_LOG_BATCH = 500
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -113,6 +122,7 @@ class Engine:
         )
         self._index: ClusterIndex | None = None
         self._story_lock = asyncio.Lock()  # cluster + condense one entry at a time
+        self._fetch_log: list[tuple[int, FetchState]] = []  # unchanged polls to record
 
     # ------------------------------------------------------------------ feeds
 
@@ -135,14 +145,80 @@ class Engine:
     # ------------------------------------------------------------------- poll
 
     async def poll_once(self, *, limit: int = 1000) -> PollReport:
-        """Poll every feed that is due, concurrently (bounded by the fetcher)."""
+        """Poll the feeds that are due now (up to ``limit``) through the worker pool;
+        return once every one is polled and recorded (the demo and tests)."""
         report = PollReport()
-        due = await self.db(self.store.due_feeds, self.clock.now(), limit)
-        await asyncio.gather(*(self.poll_feed(feed, report) for feed in due))
+        queue: asyncio.Queue[Feed] = asyncio.Queue()
+        for feed in await self._claim_due(limit):
+            queue.put_nowait(feed)
+        workers = [
+            asyncio.create_task(self._poll_worker(queue, report))
+            for _ in range(min(queue.qsize(), self.settings.concurrency))
+        ]
+        try:
+            await queue.join()
+        finally:
+            await _cancel(workers)
+            await self._flush_fetch_log()
         return report
 
-    async def poll_feed(self, feed: Feed, report: PollReport | None = None) -> PollReport:
+    async def poll_forever(
+        self, stop: asyncio.Event, report: PollReport | None = None, *, tick: float = 1.0
+    ) -> None:
+        """The scheduler, until ``stop``: ``settings.concurrency`` workers take feeds
+        from a bounded queue that is refilled from the store in leased batches as it
+        drains. Memory stays flat however many feeds there are; a full queue makes the
+        refill wait (backpressure) instead of claiming feeds it cannot poll yet."""
         report = report or PollReport()
+        size = self.settings.concurrency
+        queue: asyncio.Queue[Feed] = asyncio.Queue(maxsize=size)
+        workers = [asyncio.create_task(self._poll_worker(queue, report)) for _ in range(size)]
+        try:
+            while not stop.is_set():
+                try:
+                    due = await self._claim_due(size)
+                    for feed in due:
+                        await queue.put(feed)
+                    if len(due) == size:
+                        continue  # more are due: keep the queue fed
+                    await self._flush_fetch_log()
+                except Exception:  # keep polling; the store may be busy or locked
+                    log.exception("scheduling feeds failed")
+                # A long-running report keeps only recent details, not every error.
+                del report.errors[:-100], report.briefings[:-100]
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=tick)
+        finally:
+            await _cancel(workers)
+            await self._flush_fetch_log()
+
+    async def _claim_due(self, limit: int) -> list[Feed]:
+        now = self.clock.now()
+        # Long enough for a whole fetch after a wait in the queue; a poll lost to a
+        # crash is retried when it runs out.
+        lease = timedelta(seconds=max(300.0, 10 * self.settings.fetch_timeout))
+        return await self.db(self.store.claim_due_feeds, now, limit, now + lease)
+
+    async def _poll_worker(self, queue: asyncio.Queue[Feed], report: PollReport) -> None:
+        while True:
+            feed = await queue.get()
+            try:
+                await self._poll_feed(feed, report)
+            except Exception:  # one feed's bug must not stop a worker
+                log.exception("polling %s failed", feed.url)
+            finally:
+                queue.task_done()
+
+    async def poll_feed(self, feed: Feed, report: PollReport | None = None) -> PollReport:
+        """Poll one feed now and record the outcome."""
+        report = report or PollReport()
+        try:
+            await self._poll_feed(feed, report)
+        finally:
+            await self._flush_fetch_log()
+        return report
+
+    async def _poll_feed(self, feed: Feed, report: PollReport) -> None:
         report.feeds_polled += 1
         try:
             result = await self.fetcher.fetch(
@@ -150,21 +226,21 @@ class Engine:
             )
         except FetchError as exc:
             await self._record_failure(feed, str(exc), exc.retry_after, report)
-            return report
+            return
         if result.not_modified or (
             feed.primed and result.content_hash and result.content_hash == feed.content_hash
         ):
             # 304, or the same bytes again from a server without validators: no work.
             report.not_modified += 1
-            await self._record_success(feed, result, title=None)
-            return report
+            await self._note_unchanged(feed, result)
+            return
         try:
             parsed = await asyncio.to_thread(
                 parse_feed, result.body, headers=result.headers, url=result.url
             )
         except ParseError as exc:
             await self._record_failure(feed, str(exc), None, report)
-            return report
+            return
         now = self.clock.now()
         new = await self.db(self.store.add_entries, feed.id, parsed.entries, now)
         await self._record_success(feed, result, title=parsed.title or None)
@@ -179,7 +255,6 @@ class Engine:
                 report.briefed_entries += 1
                 if briefing_id not in report.briefings:
                     report.briefings.append(briefing_id)
-        return report
 
     def _next_poll(
         self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None
@@ -199,8 +274,23 @@ class Engine:
             interval = max(interval, retry_after)
         return now + timedelta(seconds=interval)
 
+    async def _note_unchanged(self, feed: Feed, result: FetchResult) -> None:
+        """Record a poll that found nothing new, in the next batch transaction."""
+        self._fetch_log.append((feed.id, self._success_state(feed, result, title=None)))
+        if len(self._fetch_log) >= FETCH_LOG_BATCH:
+            await self._flush_fetch_log()
+
+    async def _flush_fetch_log(self) -> None:
+        if self._fetch_log:
+            batch, self._fetch_log = self._fetch_log, []
+            await self.db(self.store.record_fetches, batch, self.clock.now())
+
     async def _record_success(self, feed: Feed, result: FetchResult, *, title: str | None) -> None:
-        state = FetchState(
+        state = self._success_state(feed, result, title=title)
+        await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
+
+    def _success_state(self, feed: Feed, result: FetchResult, *, title: str | None) -> FetchState:
+        return FetchState(
             etag=result.etag,
             last_modified=result.last_modified,
             content_hash=result.content_hash or None,
@@ -209,7 +299,6 @@ class Engine:
             ok=True,
             primed=True,
         )
-        await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
 
     async def _record_failure(
         self, feed: Feed, error: str, retry_after: float | None, report: PollReport
@@ -475,20 +564,34 @@ class Engine:
     # -------------------------------------------------------------------- run
 
     async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
-        """The service loop: poll what is due, deliver what is queued, until ``stop``."""
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-                await self.deliver_once()
-                await send_due_digests(self)
-            except Exception:  # keep the service up; the next tick retries
-                log.exception("engine cycle failed")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=tick)
+        """The service loop until ``stop``: the scheduler polls in the background while
+        this loop delivers what is queued and sends due digests, so that a large poll
+        backlog never holds up delivery."""
+        poller = asyncio.create_task(self.poll_forever(stop, tick=tick))
+        try:
+            while not stop.is_set():
+                try:
+                    await self.deliver_once()
+                    await send_due_digests(self)
+                except Exception:  # keep the service up; the next tick retries
+                    log.exception("engine cycle failed")
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=tick)
+        finally:
+            if stop.is_set():
+                await poller
+            else:
+                await _cancel([poller])
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
         self.db.close()
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _newest(entries: Sequence[StoredEntry], limit: int) -> list[StoredEntry]:

@@ -97,12 +97,21 @@ class Store(Protocol):
         """Feeds whose next poll time has come, oldest first."""
         ...
 
+    def claim_due_feeds(self, now: datetime, limit: int, lease_until: datetime) -> list[Feed]:
+        """Like ``due_feeds``, and moves their next poll time to ``lease_until`` in the
+        same transaction (a lease: no second claim while they are being polled)."""
+        ...
+
     def next_poll_at(self) -> datetime | None:
         """The earliest next-poll time of any subscribed feed."""
         ...
 
     def record_fetch(self, feed_id: int, state: FetchState, now: datetime) -> Feed:
         """Store validators, hash, next-poll time and health after a poll."""
+        ...
+
+    def record_fetches(self, results: Sequence[tuple[int, FetchState]], now: datetime) -> None:
+        """``record_fetch`` for many successful polls, in one transaction."""
         ...
 
     def remove_feed(self, feed_id: int) -> None: ...
