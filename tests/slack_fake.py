@@ -2,7 +2,10 @@
 127.0.0.1 (port 0), served by aiohttp on the test's own event loop.
 
 The real slack-sdk and slack-bolt talk to it over HTTP. Every call is recorded; failures
-(429 with Retry-After, 5xx, Slack error codes) are queued per method with ``fail``.
+(429 with Retry-After, 5xx, Slack error codes) are queued per method with ``fail``; an
+outage (every call to a method answered with one status until lifted) is ``down``; and
+``latency`` delays calls on both sides of carrying them out, so that a client killed
+mid-call leaves either no message or a message whose answer it never read.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +59,13 @@ class FakeSlack:
         self.acked = asyncio.Event()
         self.responded = asyncio.Event()
         self.posted = asyncio.Event()
+        # method -> HTTP status answered to every call while the method is "down".
+        self.down: dict[str, int] = {}
+        # method -> (most seconds before, most seconds after) carrying a call out; each
+        # call waits a random share of both (seeded, see ``rng``).
+        self.latency: dict[str, tuple[float, float]] = {}
+        self.rng = random.Random(0)
+        self.in_flight = 0  # calls being served right now (inside their latency)
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.base = ""
@@ -115,6 +126,9 @@ class FakeSlack:
                 params.update(await request.post())
         call = Call(method, params, {k.lower(): v for k, v in request.headers.items()})
         self.calls.append(call)
+        if method in self.down:
+            call.status, call.ok = self.down[method], False
+            return web.Response(status=self.down[method], text="Slack is down")
         queued = self.failures.get(method)
         if queued:
             failure = queued.pop(0)
@@ -131,7 +145,16 @@ class FakeSlack:
         if handler is None:
             call.ok = False
             return web.json_response({"ok": False, "error": "unknown_method"})
-        result: dict[str, Any] = handler(params)
+        before, after = self.latency.get(method, (0.0, 0.0))
+        self.in_flight += 1
+        try:
+            if before:
+                await asyncio.sleep(self.rng.uniform(0, before))
+            result: dict[str, Any] = handler(params)
+            if after:
+                await asyncio.sleep(self.rng.uniform(0, after))
+        finally:
+            self.in_flight -= 1
         call.ok = bool(result.get("ok"))
         if call.ok and method == "chat.postMessage":
             self.posted.set()
