@@ -9,8 +9,10 @@ briefing text field (headline, lead, bullets, the three sections) for:
 
 Each must occur in the text of one of the briefing's sources or in a source's title
 (the headline is the first source's title). Numbers must match as whole numbers, so
-``5`` does not pass because ``15`` is in the source. Prints the share of briefings
-fully attributed (100% is required of the extractive condenser) and every failure.
+``5`` does not pass because ``15`` is in the source. The check itself is
+``bot.attribution.unattributed``, the same one the LLM condenser runs on every answer.
+Prints the share of briefings fully attributed (100% is required of the extractive
+condenser) and every failure.
 
     .venv/bin/python bench/attribution.py [--limit N] [--eval-dir ../shared/eval]
 """
@@ -18,7 +20,6 @@ fully attributed (100% is required of the extractive condenser) and every failur
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -27,52 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import DATASETS, DEFAULT_EVAL, NOW, load, material_of
 
+from bot.attribution import claims, unattributed
 from bot.condense import ExtractiveCondenser
-from bot.models import Briefing, SourceText
-from bot.text import clean_text
-
-_NUMBER = re.compile(r"[$£€¥]?\d+(?:[.,]\d+)*%?")
-_QUOTED = re.compile(r"\"([^\"\n]{2,}?)\"|“([^”\n]{2,}?)”")
-
-
-def _norm(text: str) -> str:
-    return " ".join(clean_text(text).split())
-
-
-def claims(briefing: Briefing) -> list[tuple[str, str, str]]:
-    """(field, kind, claim) for every number and quoted phrase in the briefing."""
-    fields = {
-        "headline": briefing.headline,
-        "lead": briefing.lead,
-        "what_happened": briefing.what_happened,
-        "why_it_matters": briefing.why_it_matters,
-        "what_to_watch": briefing.what_to_watch,
-    }
-    for i, bullet in enumerate(briefing.bullets):
-        fields[f"bullet{i + 1}"] = bullet.text
-    out = []
-    for name, text in fields.items():
-        for m in _NUMBER.finditer(text):
-            out.append((name, "number", m.group().rstrip(".,")))
-        for m in _QUOTED.finditer(text):
-            out.append((name, "quote", m.group(1) or m.group(2)))
-    return out
-
-
-def attributed(kind: str, claim: str, corpus: str) -> bool:
-    if kind == "quote":
-        return _norm(claim) in corpus
-    pattern = r"(?<![\d.,])" + re.escape(claim) + r"(?![\d]|[.,]\d)"
-    return re.search(pattern, corpus) is not None
-
-
-def check(briefing: Briefing, material: list[SourceText]) -> list[str]:
-    corpus = "\n".join(_norm(m.text) + "\n" + _norm(m.source.title) for m in material)
-    return [
-        f"{field}: {kind} {claim!r} not in any source"
-        for field, kind, claim in claims(briefing)
-        if not attributed(kind, claim, corpus)
-    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, row in enumerate(load(args.eval_dir / "summaries" / name, args.limit)):
             material = material_of(row)
             briefing = condenser.condense(f"dev{i}", material, NOW)
-            problems = check(briefing, material)
+            problems = unattributed(briefing, material)
             checked += len(claims(briefing))
             total += 1
             if problems:

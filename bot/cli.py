@@ -240,12 +240,23 @@ def _build_engine(settings: Settings, wiring: Wiring, store: Store, stream: Text
     from .engine import Engine
     from .fetch import Fetcher
 
-    return Engine(
+    engine = Engine(
         settings,
         store,
         fetcher=Fetcher(settings),
         publishers={"console": wiring.console_publisher(stream)},
     )
+    if settings.llm_base_url:
+        from .llm import LLMCondenser
+        from .ports import UsageStore
+
+        # Token usage is written through the engine's store thread: one SQLite writer.
+        engine.condenser = LLMCondenser(
+            settings,
+            usage_store=store if isinstance(store, UsageStore) else None,
+            run_store=engine.db,
+        )
+    return engine
 
 
 async def _demo(settings: Settings, wiring: Wiring, stdin: TextIO, stdout: TextIO) -> int:

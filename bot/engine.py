@@ -48,7 +48,7 @@ from .models import (
     StoryDoc,
 )
 from .parse import parse_feed
-from .ports import Clock, Condenser, Publisher, Store
+from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
 from .route import channel_accepts
 from .search import pick_related, related_query
 from .settings import Settings
@@ -413,9 +413,13 @@ class Engine:
             for entry, article, publisher in material_rows
         ]
         now = self.clock.now()
-        briefing = await asyncio.to_thread(
-            self.condenser.condense, story.briefing_id, material, now
-        )
+        if isinstance(self.condenser, AsyncCondenser):
+            # Network-bound (the LLM condenser): awaited on the loop, no thread held.
+            briefing = await self.condenser.acondense(story.briefing_id, material, now)
+        else:
+            briefing = await asyncio.to_thread(
+                self.condenser.condense, story.briefing_id, material, now
+            )
         previous = await self.db(self.store.get_briefing, story.briefing_id)
         update: dict[str, Any] = {"story_id": story.id}
         if previous is not None:
@@ -504,9 +508,16 @@ class Engine:
         if channel is None or publisher is None or briefing is None:
             return 0  # no publisher configured for this platform: keep it queued
         now = self.clock.now()
-        if delivery.state == DeliveryState.SENDING and delivery.kind == "post":
-            # Interrupted mid-send (crash): ask the platform before posting again.
-            ref = await publisher.find_posted(channel, briefing)
+        if delivery.kind == "post" and delivery.attempts > 0:
+            # An earlier attempt may have reached the platform: the process died mid-send
+            # (the row was left "sending"), or the answer was lost (timeout, 5xx) and the
+            # process has restarted since, taking the publisher's memory of it along. Ask
+            # the platform before posting again.
+            try:
+                ref = await publisher.find_posted(channel, briefing)
+            except DeliveryError as exc:  # cannot ask now: try again later, never guess
+                await self._delivery_failed(delivery, exc)
+                return 0
             if ref:
                 await self.db(
                     self.store.mark_delivery,

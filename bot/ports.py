@@ -76,6 +76,37 @@ class Condenser(Protocol):
         ...
 
 
+@runtime_checkable
+class AsyncCondenser(Protocol):
+    """A condenser whose work is I/O (a model endpoint): the engine awaits
+    ``acondense`` on the event loop instead of running ``condense`` in a thread."""
+
+    name: str
+
+    async def acondense(
+        self, briefing_id: str, material: Sequence[SourceText], now: datetime
+    ) -> Briefing:
+        """As ``Condenser.condense``; never raises for a failed or slow endpoint."""
+        ...
+
+
+@runtime_checkable
+class UsageStore(Protocol):
+    """A persisted record of LLM token usage per UTC day (``YYYY-MM-DD``), so that a
+    restart does not reset the daily budget. Synchronous, like ``Store``: call it
+    through the store's writer thread."""
+
+    def llm_usage(self, day: str) -> tuple[int, int]:
+        """(prompt tokens, completion tokens) recorded for ``day``; (0, 0) if none."""
+        ...
+
+    def add_llm_usage(
+        self, day: str, prompt_tokens: int, completion_tokens: int, now: datetime
+    ) -> None:
+        """Add one request's tokens to ``day``'s record."""
+        ...
+
+
 class Store(Protocol):
     """The engine's state. Synchronous: the engine calls it through a single writer
     thread (``bot.engine.StoreRunner``) so that it never blocks the event loop."""

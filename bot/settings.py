@@ -7,8 +7,16 @@ Slack and Discord use their platforms' conventional variable names (``SLACK_BOT_
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -74,6 +82,25 @@ class Settings(BaseSettings):
     # briefing
     cluster_window_hours: int = Field(
         72, ge=1, description="How far back a new entry may join an existing story."
+    )
+
+    # optional LLM condenser (any OpenAI-compatible chat-completions API)
+    llm_base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible API base URL (e.g. https://api.openai.com/v1, "
+        "http://localhost:11434/v1): enables the LLM condenser.",
+    )
+    llm_model: str = Field(
+        "", description="Model name sent with each request (required with a URL)."
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="Sent as a Bearer token; leave empty for local servers."
+    )
+    llm_timeout: float = Field(
+        60.0, gt=0, le=600, description="Seconds for one whole LLM request, then extractive."
+    )
+    llm_daily_tokens: int = Field(
+        200_000, ge=0, description="Prompt + completion tokens per UTC day; then extractive."
     )
 
     # delivery
@@ -149,6 +176,27 @@ class Settings(BaseSettings):
     def _database(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must be a file path or :memory:")
+        return value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://api.openai.com/v1")
+        return value
+
+    @field_validator("llm_model")
+    @classmethod
+    def _llm_model(cls, value: str, info: ValidationInfo) -> str:
+        # Checked here rather than at the first request: a missing model would otherwise
+        # surface only as a fallback to the extractive condenser on every story.
+        value = value.strip()
+        if info.data.get("llm_base_url") and not value:
+            raise ValueError("is required when SIGNALDESK_LLM_BASE_URL is set")
         return value
 
     @property

@@ -151,3 +151,19 @@ def m001_initial(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX outbox_state ON outbox (state, channel_id, id)")
+
+
+@migrations()
+def m003_llm_usage(db: Database) -> None:
+    # The LLM condenser's tokens per UTC day, so that its daily budget survives a restart.
+    db.execute(
+        """
+        CREATE TABLE llm_usage (
+            day TEXT PRIMARY KEY,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )

@@ -725,6 +725,30 @@ class SqliteStore:
             rows = self._rows("SELECT * FROM outbox WHERE channel_id = ? ORDER BY id", [channel_id])
         return [self._delivery(r) for r in rows]
 
+    # -------------------------------------------------------------- LLM usage
+
+    def llm_usage(self, day: str) -> tuple[int, int]:
+        """Implements ``bot.ports.UsageStore``: (prompt, completion) tokens of ``day``."""
+        row = self._row(
+            "SELECT prompt_tokens, completion_tokens FROM llm_usage WHERE day = ?", [day]
+        )
+        return (int(row["prompt_tokens"]), int(row["completion_tokens"])) if row else (0, 0)
+
+    def add_llm_usage(
+        self, day: str, prompt_tokens: int, completion_tokens: int, now: datetime
+    ) -> None:
+        """Implements ``bot.ports.UsageStore``: add one request's tokens to ``day``."""
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO llm_usage (day, prompt_tokens, completion_tokens, requests,
+                   updated_at) VALUES (?, ?, ?, 1, ?)
+                   ON CONFLICT (day) DO UPDATE SET
+                   prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                   completion_tokens = completion_tokens + excluded.completion_tokens,
+                   requests = requests + 1, updated_at = excluded.updated_at""",
+                [day, prompt_tokens, completion_tokens, _ts(now)],
+            )
+
     def backup(self, target: str | Path) -> None:
         """A consistent copy of the live database (SQLite's online backup API)."""
         dest = sqlite3.connect(str(target))

@@ -40,7 +40,10 @@ def test_fresh_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = SqliteStore.open(path)
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert {m.name for m in migrations.applied(store.db)} == {"m001_initial"}
+    # Every declared migration, in order, and nothing left over (new ones append).
+    applied = [m.name for m in migrations.applied(store.db)]
+    assert applied[0] == "m001_initial" and "m003_llm_usage" in applied
+    assert migrations.pending(store.db) == []
     assert {
         "feeds",
         "entries",
@@ -49,6 +52,7 @@ def test_fresh_database_is_migrated_in_wal_mode(tmp_path: Path) -> None:
         "channels",
         "subscriptions",
         "outbox",
+        "llm_usage",
     } <= set(store.db.table_names())
     store.close()
 
@@ -57,10 +61,11 @@ def test_existing_database_keeps_its_data_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = SqliteStore.open(path)
     store.add_feed("https://example.org/feed.xml", name="Example", now=NOW)
+    applied_first = migrations.applied(store.db)
     store.close()
     again = SqliteStore.open(path)  # migrations run again: nothing pending, nothing lost
     assert [f.url for f in again.list_feeds()] == ["https://example.org/feed.xml"]
-    assert len(migrations.applied(again.db)) == 1
+    assert len(migrations.applied(again.db)) == len(applied_first)
     again.close()
 
 
@@ -164,3 +169,12 @@ def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
     assert copy.execute("SELECT url FROM feeds").fetchall() == [("https://example.org/feed",)]
     copy.close()
     store.close()
+
+
+def test_llm_usage_adds_up_per_day(store: SqliteStore) -> None:
+    assert store.llm_usage("2025-03-01") == (0, 0)
+    store.add_llm_usage("2025-03-01", 900, 250, NOW)
+    store.add_llm_usage("2025-03-01", 100, 50, NOW)
+    store.add_llm_usage("2025-03-02", 7, 3, NOW)
+    assert store.llm_usage("2025-03-01") == (1000, 300)
+    assert store.llm_usage("2025-03-02") == (7, 3)

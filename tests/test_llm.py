@@ -1,0 +1,459 @@
+"""The LLM condenser against a fake OpenAI-compatible server on a local port.
+
+The server is the real HTTP path (``tests.conftest.LocalServer``): the condenser's own
+httpx client talks to it, so what is asserted is what a hosted API or a local vLLM or
+Ollama server would receive and answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot.attribution import unattributed
+from bot.engine import Engine
+from bot.errors import ConfigError
+from bot.fetch import Fetcher
+from bot.llm import SYSTEM_PROMPT, LLMCondenser, material_digest
+from bot.models import Source, SourceText
+from bot.settings import Settings, load_settings
+from storage import SqliteStore
+from tests.conftest import LocalServer, Request, Response
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PATH = "/v1/chat/completions"
+API_KEY = "sk-test-not-a-real-key"
+
+QUAKE = (
+    "A magnitude 6.1 earthquake struck the hill town of Varenna Alta at 04:12 on Monday, "
+    "damaging 240 homes and cutting power to 18,000 people. Regional officials said 14 "
+    "people were treated in hospital and that no deaths had been reported by midday. The "
+    "quake's epicentre lay 9 kilometres south of the town at a depth of 11 kilometres, "
+    "according to the national seismology office."
+)
+QUAKE_2 = (
+    "Engineers closed the Varenna viaduct after finding cracks in two of its piers. The "
+    "damage means that about 3,000 commuters will need a 40-minute detour until the "
+    "viaduct is repaired. The regional government will decide on Friday whether to "
+    "request national emergency funds."
+)
+MATERIAL = [
+    SourceText(
+        source=Source(
+            publisher="Coastline Courier",
+            title="Earthquake damages 240 homes in Varenna Alta",
+            url="https://courier.example/quake",
+        ),
+        text=QUAKE,
+    ),
+    SourceText(
+        source=Source(
+            publisher="Meridian Daily",
+            title="Varenna viaduct closed after quake",
+            url="https://meridian.example/viaduct",
+        ),
+        text=QUAKE_2,
+    ),
+]
+
+
+def good_answer(**changes: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "headline": "Magnitude 6.1 earthquake damages 240 homes in Varenna Alta",
+        "lead": "A magnitude 6.1 earthquake struck Varenna Alta on Monday, damaging 240 "
+        "homes and cutting power to 18,000 people.",
+        "bullets": [
+            {
+                "text": "Regional officials said 14 people were treated in hospital and no "
+                "deaths had been reported.",
+                "source": 1,
+            },
+            {
+                "text": "Engineers closed the Varenna viaduct after finding cracks in two of "
+                "its piers.",
+                "source": 2,
+            },
+            {
+                "text": "About 3,000 commuters face a 40-minute detour until the viaduct is "
+                "repaired.",
+                "source": 2,
+            },
+        ],
+        "what_happened": "The quake struck at 04:12 on Monday, 9 kilometres south of the town.",
+        "why_it_matters": "The viaduct closure means a 40-minute detour for commuters.",
+        "what_to_watch": "The regional government will decide on Friday whether to request "
+        "national emergency funds.",
+    }
+    answer.update(changes)
+    return answer
+
+
+def completion(content: str, *, prompt_tokens: int = 900, completion_tokens: int = 250) -> Response:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "test-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+    return Response(body=json.dumps(body), headers={"Content-Type": "application/json"})
+
+
+def llm_settings(server: LocalServer, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "llm_base_url": server.url("/v1"),
+        "llm_model": "test-model",
+        "llm_api_key": API_KEY,
+        "llm_timeout": 5.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def serve(server: LocalServer, answer: dict[str, Any] | str, **usage: int) -> None:
+    content = answer if isinstance(answer, str) else json.dumps(answer)
+    server.route(PATH, completion(content, **usage))
+
+
+def calls(server: LocalServer) -> list[Request]:
+    return [r for r in server.requests if r.path == PATH]
+
+
+# --------------------------------------------------------------- good answers
+
+
+async def test_good_answer_becomes_the_briefing(local_server: LocalServer) -> None:
+    serve(local_server, good_answer())
+    condenser = LLMCondenser(llm_settings(local_server))
+    briefing = await condenser.acondense("quake001", MATERIAL, NOW)
+    assert briefing.condenser == "llm"
+    assert briefing.headline == good_answer()["headline"]
+    assert [b.source for b in briefing.bullets] == [0, 1, 1]  # "source": 1 is the first
+    # Each bullet records the source sentence it paraphrases: a reader can check it.
+    assert briefing.bullets[1].sentence.startswith("Engineers closed the Varenna viaduct")
+    assert briefing.bullets[2].sentence.startswith("The damage means that about 3,000")
+    assert briefing.sources == [m.source for m in MATERIAL]
+    assert briefing.what_to_watch.startswith("The regional government will decide")
+    assert unattributed(briefing, MATERIAL) == []
+    assert condenser.outcomes["llm"] == 1
+
+
+async def test_request_carries_model_key_rules_and_every_source(local_server: LocalServer) -> None:
+    serve(local_server, good_answer())
+    await LLMCondenser(llm_settings(local_server)).acondense("quake001", MATERIAL, NOW)
+    (request,) = calls(local_server)
+    assert request.method == "POST"
+    assert request.headers["authorization"] == f"Bearer {API_KEY}"
+    body = json.loads(request.body)
+    assert body["model"] == "test-model"
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["temperature"] == 0
+    system, user = body["messages"]
+    assert system == {"role": "system", "content": SYSTEM_PROMPT}
+    assert "never invent" in system["content"]
+    assert user["role"] == "user"
+    for m in MATERIAL:
+        assert m.text in user["content"]
+        assert m.source.publisher in user["content"]
+
+
+async def test_no_api_key_sends_no_authorization(local_server: LocalServer) -> None:
+    serve(local_server, good_answer())
+    condenser = LLMCondenser(llm_settings(local_server, llm_api_key=None))
+    assert (await condenser.acondense("quake001", MATERIAL, NOW)).condenser == "llm"
+    assert "authorization" not in calls(local_server)[0].headers
+
+
+async def test_answer_in_a_code_fence_is_accepted(local_server: LocalServer) -> None:
+    serve(local_server, "```json\n" + json.dumps(good_answer()) + "\n```")
+    briefing = await LLMCondenser(llm_settings(local_server)).acondense("q", MATERIAL, NOW)
+    assert briefing.condenser == "llm"
+
+
+async def test_server_without_json_mode_is_asked_again_without_it(
+    local_server: LocalServer,
+) -> None:
+    def handler(request: Request) -> Response:
+        if "response_format" in json.loads(request.body):
+            return Response(400, '{"error": {"message": "response_format is not supported"}}')
+        return completion(json.dumps(good_answer()))
+
+    local_server.route(PATH, handler)
+    condenser = LLMCondenser(llm_settings(local_server))
+    assert (await condenser.acondense("a", MATERIAL, NOW)).condenser == "llm"
+    assert (await condenser.acondense("b", MATERIAL, NOW)).condenser == "llm"
+    # Learned once: the second story is asked without JSON mode straight away.
+    assert len(calls(local_server)) == 3
+
+
+# ------------------------------------------------------------------ fallbacks
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("Here is your briefing: headline, lead and bullets.", "invalid-json"),
+        ('{"headline": "Quake", "lead": "A quake struck.", "bullets": [', "invalid-json"),
+        ("[1, 2, 3]", "schema"),
+        (json.dumps(good_answer(bullets=good_answer()["bullets"][:2])), "schema"),
+        (json.dumps(good_answer(headline="Quake " * 30)), "schema"),
+        (json.dumps(good_answer(lead="")), "schema"),
+        (
+            json.dumps(
+                good_answer(bullets=[*good_answer()["bullets"][:2], {"text": "x", "source": 7}])
+            ),
+            "schema",
+        ),
+        (
+            json.dumps(
+                good_answer(
+                    bullets=[
+                        *good_answer()["bullets"][:2],
+                        {"text": "Varenna " + "damage " * 40, "source": 2},
+                    ]
+                )
+            ),
+            "schema",
+        ),
+    ],
+    ids=[
+        "prose",
+        "truncated-json",
+        "not-an-object",
+        "two-bullets",
+        "long-headline",
+        "empty-lead",
+        "bad-source-index",
+        "bullet-over-220",
+    ],
+)
+async def test_unusable_answer_falls_back_to_extractive(
+    local_server: LocalServer, content: str, reason: str
+) -> None:
+    serve(local_server, content)
+    condenser = LLMCondenser(llm_settings(local_server))
+    briefing = await condenser.acondense("quake001", MATERIAL, NOW)
+    assert briefing.condenser == "extractive"
+    assert condenser.outcomes[reason] == 1
+    assert unattributed(briefing, MATERIAL) == []
+
+
+async def test_invented_number_falls_back(local_server: LocalServer) -> None:
+    bullets = good_answer()["bullets"]
+    bullets[2] = {
+        "text": "About 5,000 commuters face a 40-minute detour until the viaduct is repaired.",
+        "source": 2,
+    }
+    serve(local_server, good_answer(bullets=bullets))
+    condenser = LLMCondenser(llm_settings(local_server))
+    briefing = await condenser.acondense("quake001", MATERIAL, NOW)
+    assert briefing.condenser == "extractive"
+    assert condenser.outcomes["unattributed"] == 1
+    assert "5,000" not in briefing.model_dump_json()
+
+
+async def test_invented_quote_falls_back(local_server: LocalServer) -> None:
+    lead = 'Officials called it "the worst night in living memory" after 240 homes were damaged.'
+    serve(local_server, good_answer(lead=lead))
+    condenser = LLMCondenser(llm_settings(local_server))
+    assert (await condenser.acondense("quake001", MATERIAL, NOW)).condenser == "extractive"
+    assert condenser.outcomes["unattributed"] == 1
+
+
+async def test_bullet_its_source_does_not_support_falls_back(local_server: LocalServer) -> None:
+    bullets = good_answer()["bullets"]
+    # Words from source 2, cited as source 1: a reader following the link finds nothing.
+    bullets[1]["source"] = 1
+    serve(local_server, good_answer(bullets=bullets))
+    condenser = LLMCondenser(llm_settings(local_server))
+    assert (await condenser.acondense("quake001", MATERIAL, NOW)).condenser == "extractive"
+    assert condenser.outcomes["unsupported"] == 1
+
+
+@pytest.mark.parametrize("status", [401, 429, 500, 503])
+async def test_http_error_falls_back(local_server: LocalServer, status: int) -> None:
+    local_server.route(PATH, Response(status, '{"error": {"message": "nope"}}'))
+    condenser = LLMCondenser(llm_settings(local_server))
+    assert (await condenser.acondense("quake001", MATERIAL, NOW)).condenser == "extractive"
+    assert condenser.outcomes["http"] == 1
+
+
+async def test_unreachable_server_falls_back() -> None:
+    settings = Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="m", llm_timeout=2)
+    condenser = LLMCondenser(settings)
+    assert (await condenser.acondense("quake001", MATERIAL, NOW)).condenser == "extractive"
+    assert condenser.outcomes["http"] == 1
+
+
+async def test_timeout_falls_back_within_the_timeout(local_server: LocalServer) -> None:
+    slow = completion(json.dumps(good_answer()))
+    slow.delay = 3.0
+    local_server.route(PATH, slow)
+    condenser = LLMCondenser(llm_settings(local_server, llm_timeout=0.5))
+    started = time.monotonic()
+    briefing = await condenser.acondense("quake001", MATERIAL, NOW)
+    elapsed = time.monotonic() - started
+    assert briefing.condenser == "extractive"
+    assert condenser.outcomes["timeout"] == 1
+    assert elapsed < 1.5, elapsed
+    # The prompt may have been spent: it counts against the budget.
+    assert (await condenser.usage(NOW)).prompt_tokens > 0
+
+
+# ------------------------------------------------------------- budget, reuse
+
+
+async def test_exhausted_budget_sends_nothing(local_server: LocalServer) -> None:
+    serve(local_server, good_answer())
+    condenser = LLMCondenser(llm_settings(local_server, llm_daily_tokens=500))
+    briefing = await condenser.acondense("quake001", MATERIAL, NOW)
+    assert briefing.condenser == "extractive"
+    assert calls(local_server) == []
+    assert condenser.outcomes["budget"] == 1
+
+
+async def test_budget_counts_reported_usage_and_resets_next_day(
+    local_server: LocalServer,
+) -> None:
+    serve(local_server, good_answer(), prompt_tokens=2500, completion_tokens=400)
+    condenser = LLMCondenser(llm_settings(local_server, llm_daily_tokens=4000))
+    assert (await condenser.acondense("a", MATERIAL, NOW)).condenser == "llm"
+    usage = await condenser.usage(NOW)
+    assert (usage.prompt_tokens, usage.completion_tokens) == (2500, 400)
+    # 2,900 spent; another request (~500 prompt + up to 1,000 completion) would overrun.
+    assert (await condenser.acondense("b", MATERIAL, NOW)).condenser == "extractive"
+    assert len(calls(local_server)) == 1
+    tomorrow = NOW.replace(day=NOW.day + 1)
+    assert (await condenser.acondense("b", MATERIAL, tomorrow)).condenser == "llm"
+    assert len(calls(local_server)) == 2
+
+
+async def test_usage_is_persisted_and_survives_a_restart(local_server: LocalServer) -> None:
+    serve(local_server, good_answer(), prompt_tokens=2500, completion_tokens=400)
+    store = SqliteStore.open(":memory:")
+    try:
+        settings = llm_settings(local_server, llm_daily_tokens=4000)
+        first = LLMCondenser(settings, usage_store=store)
+        assert (await first.acondense("a", MATERIAL, NOW)).condenser == "llm"
+        assert store.llm_usage(NOW.date().isoformat()) == (2500, 400)
+        # A new process reads today's usage before spending more.
+        second = LLMCondenser(settings, usage_store=store)
+        assert (await second.acondense("b", MATERIAL, NOW)).condenser == "extractive"
+        assert second.outcomes["budget"] == 1
+        assert len(calls(local_server)) == 1
+    finally:
+        store.close()
+
+
+async def test_unchanged_material_is_not_sent_again(local_server: LocalServer) -> None:
+    serve(local_server, good_answer())
+    condenser = LLMCondenser(llm_settings(local_server))
+    first = await condenser.acondense("quake001", MATERIAL, NOW)
+    again = await condenser.acondense("quake001", list(MATERIAL), NOW)
+    assert len(calls(local_server)) == 1
+    assert again.condenser == "llm" and again.bullets == first.bullets
+    # New material (a third report) is sent.
+    third = SourceText(
+        source=Source(publisher="Harbor Tech", title="Quake follow-up", url="https://h.example/q"),
+        text="Power was restored to 18,000 people on Tuesday, the grid operator said.",
+    )
+    await condenser.acondense("quake001", [*MATERIAL, third], NOW)
+    assert len(calls(local_server)) == 2
+    assert material_digest(MATERIAL) != material_digest([*MATERIAL, third])
+
+
+async def test_a_failed_answer_is_not_asked_for_again(local_server: LocalServer) -> None:
+    serve(local_server, "not json")
+    condenser = LLMCondenser(llm_settings(local_server))
+    for _ in range(3):
+        assert (await condenser.acondense("quake001", MATERIAL, NOW)).condenser == "extractive"
+    assert len(calls(local_server)) == 1
+
+
+async def test_blocking_condense_works_off_the_loop(local_server: LocalServer) -> None:
+    # The Condenser protocol's synchronous form, as a thread or a batch tool calls it.
+    serve(local_server, good_answer())
+    condenser = LLMCondenser(llm_settings(local_server))
+    briefing = await asyncio.to_thread(condenser.condense, "quake001", MATERIAL, NOW)
+    assert briefing.condenser == "llm"
+
+
+# --------------------------------------------------------------------- wiring
+
+
+def _rss(link: str) -> str:
+    return f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Courier</title>
+<item><guid>quake-1</guid><title>Earthquake damages 240 homes in Varenna Alta</title>
+<link>{link}</link><description>{QUAKE} {QUAKE_2}</description>
+<pubDate>Mon, 02 Mar 2026 08:00:00 GMT</pubDate></item></channel></rss>"""
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return NOW
+
+
+async def test_engine_awaits_the_llm_condenser(local_server: LocalServer) -> None:
+    serve(local_server, good_answer(bullets=[{**b, "source": 1} for b in good_answer()["bullets"]]))
+    feed_url = local_server.route("/feed.xml", Response(body=_rss("https://courier.example/quake")))
+    settings = llm_settings(local_server, allow_private_networks=True, fetch_pages=False)
+    store = SqliteStore.open(":memory:")
+    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={}, clock=_Clock())
+    engine.condenser = LLMCondenser(settings, usage_store=store, run_store=engine.db)
+    try:
+        await engine.add_feed("console:news", feed_url, "Courier")
+        report = await engine.poll_once()
+        (briefing_id,) = report.briefings
+        saved = store.get_briefing(briefing_id)
+        assert saved is not None and saved.condenser == "llm"
+        assert store.llm_usage(NOW.date().isoformat()) == (900, 250)
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+def test_cli_wires_the_llm_condenser_only_when_configured(local_server: LocalServer) -> None:
+    from adapters.main import wiring
+    from bot.cli import _build_engine
+
+    store = SqliteStore.open(":memory:")
+    try:
+        plain = _build_engine(Settings(), wiring(), store, io.StringIO())
+        assert plain.condenser.name == "extractive"
+        wired = _build_engine(llm_settings(local_server), wiring(), store, io.StringIO())
+        assert isinstance(wired.condenser, LLMCondenser)
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------- settings
+
+
+def test_llm_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNALDESK_LLM_BASE_URL", "http://localhost:11434/v1/")
+    with pytest.raises(ConfigError, match="SIGNALDESK_LLM_MODEL"):
+        load_settings()
+    monkeypatch.setenv("SIGNALDESK_LLM_MODEL", "llama3.1")
+    monkeypatch.setenv("SIGNALDESK_LLM_API_KEY", API_KEY)
+    settings = load_settings()
+    assert settings.llm_base_url == "http://localhost:11434/v1"
+    assert API_KEY not in repr(settings) and API_KEY not in str(settings.model_dump())
+    monkeypatch.setenv("SIGNALDESK_LLM_BASE_URL", "file:///etc/passwd")
+    with pytest.raises(ConfigError, match="SIGNALDESK_LLM_BASE_URL"):
+        load_settings()
