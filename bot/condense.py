@@ -124,6 +124,7 @@ _WATCH = re.compile(
       |wednesday|thursday|friday|saturday|sunday|round|step|phase|election)
     | later\ this\ (?:week|month|year) | this\ coming\ (?:week|weekend|month)
     | by\ (?:the\ end\ of\ )?20[2-9]\d | in\ 20[3-9]\d | scheduled\ (?:to|for)
+    | (?:has|have|had)\ scheduled
     | deadline | vote\ on | awaits? | awaiting | upcoming | forthcoming
     | (?:is|are)\ likely\ to
     )\b""",
@@ -140,6 +141,18 @@ _WHY = re.compile(
     )\b""",
     re.IGNORECASE | re.VERBOSE,
 )
+# A time ahead ("on Friday", "next month", "in March 2027"): of two plans, the dated one
+# is what a reader can watch for. ("May" is left out: it is far more often the verb.)
+_WHEN = re.compile(
+    r"""\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow
+    | january|february|march|april|june|july|august|september|october|november
+    | december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|next|20[2-9]\d
+    )\b""",
+    re.VERBOSE,
+)
+# Quoted words: what someone said. "It will set the template" in a quotation is
+# rhetoric, not a plan; cues for what to watch are read outside quotations.
+_QUOTATION = re.compile(r"“[^”]*”?|\"[^\"]*\"?")
 # Modal verbs hint at significance, but alone they are too common to decide.
 _MODAL = re.compile(r"\b(?:could|would|might)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:was|were|had|did|said|told|announced|reported|\w{3,}ed)\b", re.IGNORECASE)
@@ -198,6 +211,7 @@ class _Sentence:
     score: float = 0.0
     watch: int = 0
     why: int = 0
+    when: bool = False  # names a time ahead (only meaningful with a watch cue)
     past: bool = False
     balanced: bool = True  # its double quotes open and close within the sentence
     extra: dict[str, float] = field(default_factory=dict)
@@ -260,9 +274,10 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 words=frozenset(words),
                 n_words=len(shown.split()),
                 # In half points: a modal verb alone is a weak hint of significance.
-                watch=2 * len(_WATCH.findall(shown)),
+                watch=2 * len(_WATCH.findall(_QUOTATION.sub(" ", shown))),
                 why=2 * len(_WHY.findall(shown)) + min(1, len(_MODAL.findall(shown))),
                 past=bool(_PAST.search(shown)),
+                when=bool(_WHEN.search(_QUOTATION.sub(" ", shown).lower())),
                 balanced=_quotes_balanced(shown),
             )
         )
@@ -397,7 +412,10 @@ class ExtractiveCondenser:
         if len(bullets) < BULLET_COUNT:
             bullets = _fill_bullets(bullets, sentences, lead_parts, sources, headline)
 
-        what_happened, why, watch = _sections(sentences, used, taken)
+        # The full briefing shows the bullets right above the sections: no section may
+        # repeat one, as none repeats the lead.
+        shown = used | {id(s) for s in chosen}
+        what_happened, why, watch = _sections(sentences, shown, taken + [s.words for s in chosen])
         return Briefing(
             id=briefing_id,
             headline=headline,
@@ -493,7 +511,8 @@ def _sections(
         (s for s in sentences if id(s) not in used and s.balanced),
         key=lambda s: (-s.score, s.source, s.position),
     )
-    # Seeded with the lead so that no section repeats what the message already says.
+    # Seeded with the lead and bullets so that no section repeats what the message
+    # already says.
     taken = list(lead_words)
 
     def choose(cands: list[_Sentence], limit: int) -> list[_Sentence]:
@@ -507,7 +526,9 @@ def _sections(
             taken.append(s.words)
         return out
 
-    watch = choose([s for s in pool if s.watch and s.watch >= s.why], 2)
+    # Dated plans first (sorted() is stable: by score within each group).
+    watch_pool = [s for s in pool if s.watch and s.watch >= s.why]
+    watch = choose(sorted(watch_pool, key=lambda s: not s.when), 2)
     chosen = {id(s) for s in watch}
     why_pool = [s for s in pool if id(s) not in chosen and s.why > s.watch]
     # Explicit significance cues first; a bare "could" or "would" only when none exist.

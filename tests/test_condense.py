@@ -264,3 +264,30 @@ def test_any_text_gives_a_valid_deterministic_briefing(texts: list[str], title: 
     assert all(0 <= x.source < max(1, len(material)) for x in b.bullets)
     assert len(b.headline) <= HEADLINE_MAX and len(b.lead) <= LEAD_MAX
     assert _condense(material) == b
+
+
+def test_sections_never_repeat_a_bullet() -> None:
+    # `/brief more` shows the bullets right above the sections.
+    b = _condense(_material())
+    sections = " ".join([b.what_happened, b.why_it_matters, b.what_to_watch])
+    for bullet in b.bullets:
+        assert bullet.text not in sections
+
+
+def test_what_to_watch_prefers_a_dated_plan_to_quoted_rhetoric() -> None:
+    text = (
+        "Dockworkers at the port of Kestrel Bay walked off the job on Monday in a dispute "
+        "over automated cranes.\n"
+        "By the evening, 41 container ships were waiting at anchor outside the harbour.\n"
+        "\u201cThey tell us nobody will lose their job, but they won't put it in writing,\u201d "
+        "the union president told a crowd of strikers.\n"
+        "The port handled about 2.3 million containers last year, most of them bound for "
+        "warehouses inland.\n"
+        "The operator said automation was needed to keep the port competitive with rivals.\n"
+        "Government mediator Ruth Okonkwo has scheduled new talks for Friday, and both "
+        "sides said they would attend."
+    )
+    material = [SourceText(source=Source(publisher="P", title="Dock strike"), text=text)]
+    b = _condense(material)
+    assert "has scheduled new talks for Friday" in b.what_to_watch
+    assert "nobody will lose their job" not in b.what_to_watch
