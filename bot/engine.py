@@ -508,7 +508,9 @@ class Engine:
         if channel is None or publisher is None or briefing is None:
             return 0  # no publisher configured for this platform: keep it queued
         now = self.clock.now()
-        if delivery.kind == "post" and delivery.attempts > 0:
+        if delivery.kind == "post" and (
+            delivery.state == DeliveryState.SENDING or delivery.attempts > 0
+        ):
             # An earlier attempt may have reached the platform: the process died mid-send
             # (the row was left "sending"), or the answer was lost (timeout, 5xx) and the
             # process has restarted since, taking the publisher's memory of it along. Ask
