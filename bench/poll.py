@@ -72,6 +72,17 @@ def _populate(store: object, server: FeedServer, n: int, changing: int) -> None:
             "INSERT INTO subscriptions (channel_id, feed_id, created_at) VALUES (?, ?, ?)",
             ((CHANNEL, i + 1, now) for i in range(n)),
         )
+        # Steady state: a changing feed's current items are known, so each change
+        # brings one new entry, not a first-contact backlog of ten.
+        conn.executemany(
+            "INSERT INTO entries (feed_id, key, title, fetched_at) VALUES (?, ?, '', ?)",
+            (
+                (i + 1, f"guid:f{i}-s{item}", now)
+                for i in range(n)
+                if kind_of(i, changing) == "changing"
+                for item in range(1, 11)
+            ),
+        )
 
 
 async def _engine_phase(args: argparse.Namespace, server: FeedServer) -> dict[str, float]:

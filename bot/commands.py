@@ -595,10 +595,12 @@ class CommandHandler:
         default = default_topic(slug)
         return (default.as_topic(channel_id) if default else None), topics
 
-    async def _search_hits(self, query: str, channel_id: str, limit: int) -> list[Briefing]:
+    async def _search_hits(
+        self, query: str, channel_id: str, limit: int, *, newest: bool = False
+    ) -> list[Briefing]:
         engine = self.engine
         return await engine.db(
-            engine.store.search_briefings, query, limit=limit, channel_id=channel_id
+            engine.store.search_briefings, query, limit=limit, channel_id=channel_id, newest=newest
         )
 
     async def _no_feeds_hint(self, channel_id: str) -> str:
@@ -622,9 +624,10 @@ class CommandHandler:
                 f"To search all briefings, try /brief search {slug}"
             )
         try:
-            # The store ranks by relevance; a topic view wants the newest, so take a
-            # wide pool and sort it by date here.
-            hits = await self._search_hits(topic.query, channel_id, 200)
+            # Newest first from the index itself: a pool ranked by relevance and sorted
+            # here would score every match (slow at a million briefings) and could miss
+            # the newest ones.
+            hits = await self._search_hits(topic.query, channel_id, TOPIC_RESULTS, newest=True)
         except QueryError as exc:
             return _error(
                 f"topic '{slug}' has a query that no longer works ({exc}); "

@@ -180,10 +180,12 @@ class Store(Protocol):
     def get_briefing(self, briefing_id: str) -> Briefing | None: ...
 
     def search_briefings(
-        self, fts_query: str, *, limit: int, channel_id: str | None = None
+        self, fts_query: str, *, limit: int, channel_id: str | None = None, newest: bool = False
     ) -> list[Briefing]:
-        """Briefings matching an FTS5 query, best first. Raises ``QueryError`` when the
-        query is not valid FTS5."""
+        """Briefings matching an FTS5 query, best first (or, with ``newest``, newest
+        first). Relevance may be ranked among a window of the newest matches, so that a
+        common word costs no more than a rare one. Raises ``QueryError`` when the query
+        is not valid FTS5."""
         ...
 
     def latest_briefings(self, *, limit: int, channel_id: str | None = None) -> list[Briefing]: ...

@@ -167,3 +167,10 @@ def m003_llm_usage(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m004_entries_story_feed(db: Database) -> None:
+    # Covers the per-briefing "does this channel follow one of its feeds" check of
+    # every search (story -> feeds) without reading the entries' rows.
+    db.execute("CREATE INDEX entries_story_feed ON entries (story_id, feed_id)")

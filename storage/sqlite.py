@@ -461,24 +461,46 @@ class SqliteStore:
     def _channel_filter(self, channel_id: str | None) -> tuple[str, list[Any]]:
         if channel_id is None:
             return "", []
+        # Correlated, per candidate row (two index lookups): an IN over every story of
+        # the channel's feeds would be built in full, a million rows, for each query.
         return (
-            """ AND b.story_id IN (SELECT e.story_id FROM entries e JOIN subscriptions s
-                 ON s.feed_id = e.feed_id WHERE s.channel_id = ?)""",
+            """ AND EXISTS (SELECT 1 FROM entries e JOIN subscriptions s
+                 ON s.feed_id = e.feed_id WHERE e.story_id = b.story_id
+                 AND s.channel_id = ?)""",
             [channel_id],
         )
 
+    # Relevance is ranked among the newest this many matches: bm25 over every match of
+    # a common word would read the whole index (hundreds of ms at a million briefings),
+    # and search is recency-boosted anyway.
+    SEARCH_WINDOW = 2000
+
     def search_briefings(
-        self, fts_query: str, *, limit: int, channel_id: str | None = None
+        self, fts_query: str, *, limit: int, channel_id: str | None = None, newest: bool = False
     ) -> list[Briefing]:
         where, params = self._channel_filter(channel_id)
+        # briefings' rowids grow with creation (a revision keeps its row), and FTS5 walks
+        # its doclists in rowid order, so "newest first" reads a short window of the
+        # latest rows (sorted by date, for rows written out of order) and stops.
+        if newest:
+            sql = f"""SELECT data FROM (
+                          SELECT b.data, b.created_at FROM briefings_fts
+                          JOIN briefings b ON b.rowid = briefings_fts.rowid
+                          WHERE briefings_fts MATCH ? {where}
+                          ORDER BY briefings_fts.rowid DESC LIMIT ?
+                      ) ORDER BY created_at DESC LIMIT ?"""
+            args = [fts_query, *params, max(10 * limit, 100), limit]
+        else:
+            sql = f"""SELECT b.data FROM (
+                          SELECT briefings_fts.rowid AS rid, bm25(briefings_fts) AS score
+                          FROM briefings_fts JOIN briefings b ON b.rowid = briefings_fts.rowid
+                          WHERE briefings_fts MATCH ? {where}
+                          ORDER BY briefings_fts.rowid DESC LIMIT ?
+                      ) w JOIN briefings b ON b.rowid = w.rid
+                      ORDER BY w.score LIMIT ?"""
+            args = [fts_query, *params, self.SEARCH_WINDOW, limit]
         try:
-            rows = self._rows(
-                f"""SELECT b.data FROM briefings_fts
-                    JOIN briefings b ON b.rowid = briefings_fts.rowid
-                    WHERE briefings_fts MATCH ? {where}
-                    ORDER BY bm25(briefings_fts) LIMIT ?""",
-                [fts_query, *params, limit],
-            )
+            rows = self._rows(sql, args)
         except sqlite3.OperationalError as exc:
             raise QueryError(f"not a valid search query: {exc}") from None
         return [Briefing.model_validate_json(r["data"]) for r in rows]
