@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.models import Briefing, Bullet, RelatedRef, Source
 from tests import golden_files
+from tests.hostile import DISCORD_HOSTILE, DISCORD_HOSTILE_URLS
 
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 
@@ -58,20 +59,10 @@ def sample_briefing(**changes: Any) -> Briefing:
     return Briefing(**data)
 
 
-HOSTILE = (
-    "@everyone @here <@123> <@!124> <@&456> <#789> </brief:1> "
-    "[click here](https://evil.example) [x](javascript:alert(1)) "
-    "**bold** __u__ ||spoiler|| `code` > quote \\[escaped](https://evil.example) "
-    "\u202eevil\u202c \u200bzw\u200d \u2066iso\u2069 \ufeffbom"
-)
-HOSTILE_URLS = [
-    "javascript:alert(document.cookie)",
-    "data:text/html;base64,PHNjcmlwdD4=",
-    "https://bank.example@evil.example/login",
-    "https://evil.example/a b)[x](https://worse.example",
-    "ftp://files.example/feed",
-    "https://ok.example/story_(1)",
-]
+# The hostile strings live in the shared corpus (tests/hostile.py); these two are the
+# ones the golden files were rendered from.
+HOSTILE = DISCORD_HOSTILE
+HOSTILE_URLS = DISCORD_HOSTILE_URLS
 
 
 def hostile_briefing() -> Briefing:

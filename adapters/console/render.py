@@ -7,15 +7,39 @@ are stripped by ``one_line``; nothing from a feed can move the cursor or recolou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from bot.models import Briefing, Reply, Source
 from bot.text import one_line
 
 RULE = "─" * 72
+URL_MAX = 2000
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` when it is an absolute http(s) URL, else None: a terminal turns what looks
+    like a URL into a link, and a feed's ``javascript:`` or ``file:`` "source" must not
+    be one."""
+    if not url:
+        return None
+    url = url.strip()
+    # A URL that cleaning would change hid something (a bidi override, a control
+    # character); one longer than browsers keep is not a link anyone should follow.
+    if one_line(url) != url or len(url) > URL_MAX:
+        return None
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme.lower() in {"http", "https"} and bool(parts.hostname)
+    except ValueError:
+        return None
+    if not ok or " " in url or "@" in parts.netloc:
+        return None  # "https://bank.example@evil.example/" reads as another site
+    return url
 
 
 def _source_line(index: int, source: Source) -> str:
-    link = f" ({one_line(source.url)})" if source.url else ""
+    url = safe_url(source.url)
+    link = f" ({url})" if url else ""
     return f"  [{index}] {one_line(source.publisher)} — {one_line(source.title)}{link}"
 
 

@@ -155,6 +155,8 @@ def safe_url(url: str | None) -> str | None:
         return None
     if parts.scheme.lower() not in {"http", "https"} or not host:
         return None
+    if "@" in parts.netloc:
+        return None  # "https://bank.example@evil.example/" reads as another site
     for ch, code in _URL_UNSAFE.items():
         url = url.replace(ch, code)
     return url.replace("&", "&amp;")
