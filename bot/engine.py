@@ -489,7 +489,8 @@ class Engine:
         """Attempt the head of every channel's queue once. Returns posts made."""
         due = await self.db(self.store.due_deliveries, self.clock.now(), limit)
         results = await asyncio.gather(*(self._deliver(d) for d in due))
-        return sum(results)
+        await self.notify_feed_health()
+        return sum(results) + await self._deliver_notices(limit)
 
     async def deliver_all(self, *, rounds: int = 1000) -> int:
         """Deliver until nothing is due (demo, tests, and after an outage)."""
@@ -574,6 +575,64 @@ class Engine:
             now=now,
         )
 
+    # ---------------------------------------------------------- feed health
+
+    async def notify_feed_health(self) -> int:
+        """Tell each subscribed channel once when a feed has failed
+        ``settings.failure_notice_after`` times in a row, and once when it works again.
+
+        Read from the feeds' recorded health rather than hooked into a poll, so that
+        whichever path recorded the poll (one feed, a batch of 304s) and whatever
+        happened in between (a crash, a restart), the store's ``failure_notice_at``
+        decides: each notice is queued once. Returns the notices queued."""
+        queued = 0
+        wanted = await self.db(self.store.feeds_needing_notice, self.settings.failure_notice_after)
+        for feed, kind in wanted:
+            text = _health_text(feed, kind)
+            queued += await self.db(
+                self.store.queue_feed_notice, feed.id, kind, text, self.clock.now()
+            )
+        return queued
+
+    async def _deliver_notices(self, limit: int) -> int:
+        due = await self.db(self.store.due_notices, self.clock.now(), limit)
+        sent = 0
+        for notice in due:
+            channel = await self.db(self.store.get_channel, notice.channel_id)
+            publisher = self.publishers.get(channel.platform) if channel else None
+            if channel is None or publisher is None:
+                continue  # no publisher for this platform (yet): keep it queued
+            now = self.clock.now()
+            # A notice has no platform-side key to look it up by after a crash, so it is
+            # sent at most once: a row left "sending" by a crash is never picked up again
+            # (due_notices reads only "pending"). Repeating a notice is what users mind.
+            await self.db(self.store.mark_notice, notice.id, DeliveryState.SENDING, now=now)
+            try:
+                result = await publisher.post_text(channel, notice.text)
+            except DeliveryError as exc:
+                state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
+                wait = exc.retry_after or min(
+                    2.0 ** min(notice.attempts + 1, 16), float(self.settings.delivery_retry_max)
+                )
+                await self.db(
+                    self.store.mark_notice,
+                    notice.id,
+                    state,
+                    error=str(exc),
+                    not_before=now + timedelta(seconds=wait),
+                    now=now,
+                )
+                continue
+            await self.db(
+                self.store.mark_notice,
+                notice.id,
+                DeliveryState.SENT,
+                message_ref=result.message_ref,
+                now=self.clock.now(),
+            )
+            sent += 1
+        return sent
+
     # -------------------------------------------------------------------- run
 
     async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
@@ -605,6 +664,21 @@ async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _health_text(feed: Feed, kind: str) -> str:
+    """The notice a channel gets about one of its feeds (plain text: the publisher
+    escapes it, since a feed's name comes from the feed)."""
+    name = f"{feed.display_name} (feed {feed.id})"
+    if kind == "recovered":
+        return f"feed {name} is working again."
+    since = feed.failing_since or feed.last_error_at
+    when = f" since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if since else ""
+    error = feed.last_error or "unknown error"
+    return (
+        f"feed {name} has failed{when}: {error}. "
+        f"SignalDesk keeps retrying, less often as it goes on; /brief feeds shows its health."
+    )
 
 
 def _newest(entries: Sequence[StoredEntry], limit: int) -> list[StoredEntry]:

@@ -82,6 +82,9 @@ class Feed(_Model):
     last_success_at: datetime | None = None
     failing_since: datetime | None = None
     created_at: datetime
+    # When subscribed channels were told the feed is failing; None once told it
+    # recovered (or never told). Kept in the store so a restart never repeats a notice.
+    failure_notice_at: datetime | None = None
 
     @property
     def display_name(self) -> str:
@@ -271,6 +274,26 @@ class Delivery(_Model):
     state: DeliveryState
     attempts: int = 0
     message_ref: str | None = None  # platform message id (Slack ts, Discord snowflake)
+    last_error: str | None = None
+    not_before: datetime | None = None
+    created_at: datetime
+
+
+NoticeKind = Literal["failing", "recovered"]
+
+
+class Notice(_Model):
+    """A plain-text notice queued for one channel (feed health), delivered with
+    ``Publisher.post_text``."""
+
+    id: int
+    channel_id: str
+    feed_id: int | None = None
+    kind: NoticeKind
+    text: str
+    state: DeliveryState
+    attempts: int = 0
+    message_ref: str | None = None
     last_error: str | None = None
     not_before: datetime | None = None
     created_at: datetime

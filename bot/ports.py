@@ -20,6 +20,8 @@ from .models import (
     Feed,
     FeedEntry,
     FetchState,
+    Notice,
+    NoticeKind,
     PostResult,
     Reply,
     SourceText,
@@ -262,6 +264,35 @@ class Store(Protocol):
         ...
 
     def held_deliveries(self, channel_id: str) -> list[Delivery]: ...
+
+    # feed-health notices -----------------------------------------------------
+    def feeds_needing_notice(self, threshold: int) -> list[tuple[Feed, NoticeKind]]:
+        """Feeds whose channels have not been told yet that the feed is failing (at
+        least ``threshold`` consecutive failures), or that it works again."""
+        ...
+
+    def queue_feed_notice(self, feed_id: int, kind: NoticeKind, text: str, now: datetime) -> int:
+        """In one transaction: record that the feed's channels were told ``kind``, and
+        queue ``text`` for each subscribed channel. Does nothing (returns 0) when the
+        feed's state no longer calls for this notice, so a notice is queued once."""
+        ...
+
+    def due_notices(self, now: datetime, limit: int) -> list[Notice]:
+        """Pending notices that may be sent now, oldest first."""
+        ...
+
+    def mark_notice(
+        self,
+        notice_id: int,
+        state: DeliveryState,
+        *,
+        message_ref: str | None = None,
+        error: str | None = None,
+        not_before: datetime | None = None,
+        now: datetime,
+    ) -> None: ...
+
+    def notices(self, channel_id: str | None = None) -> list[Notice]: ...
 
     def deliveries(self, channel_id: str | None = None) -> list[Delivery]: ...
 

@@ -174,3 +174,40 @@ def m004_entries_story_feed(db: Database) -> None:
     # Covers the per-briefing "does this channel follow one of its feeds" check of
     # every search (story -> feeds) without reading the entries' rows.
     db.execute("CREATE INDEX entries_story_feed ON entries (story_id, feed_id)")
+
+
+@migrations()
+def m005_feed_health_notices(db: Database) -> None:
+    # Feed-health notices ("feed X has failed since …", "feed X is working again") queued
+    # per channel like the outbox, but for plain text. feeds.failure_notice_at records
+    # that channels were told, in the same transaction as the queueing, so that a notice
+    # is queued once however often the process restarts.
+    db.execute("ALTER TABLE feeds ADD COLUMN failure_notice_at TEXT")
+    db.execute(
+        """
+        CREATE TABLE notices (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            feed_id INTEGER REFERENCES feeds(id) ON DELETE SET NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            message_ref TEXT,
+            last_error TEXT,
+            not_before TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX notices_state ON notices (state, id)")
+    # The engine looks for feeds to notify every cycle: partial indexes keep that to the
+    # few failing or notified feeds among tens of thousands.
+    db.execute(
+        "CREATE INDEX feeds_failing ON feeds (consecutive_failures) WHERE consecutive_failures > 0"
+    )
+    db.execute(
+        "CREATE INDEX feeds_notified ON feeds (failure_notice_at) "
+        "WHERE failure_notice_at IS NOT NULL"
+    )

@@ -30,6 +30,8 @@ from bot.models import (
     Feed,
     FeedEntry,
     FetchState,
+    Notice,
+    NoticeKind,
     StoredEntry,
     Story,
     StoryDoc,
@@ -151,6 +153,7 @@ class SqliteStore:
             last_success_at=_dt(row["last_success_at"]),
             failing_since=_dt(row["failing_since"]),
             created_at=_dt(row["created_at"]),
+            failure_notice_at=_dt(row.get("failure_notice_at")),
         )
 
     def add_feed(
@@ -746,6 +749,108 @@ class SqliteStore:
         else:
             rows = self._rows("SELECT * FROM outbox WHERE channel_id = ? ORDER BY id", [channel_id])
         return [self._delivery(r) for r in rows]
+
+    # ------------------------------------------------------- feed-health notices
+
+    @staticmethod
+    def _notice(row: dict[str, Any]) -> Notice:
+        return Notice(
+            id=row["id"],
+            channel_id=row["channel_id"],
+            feed_id=row["feed_id"],
+            kind=row["kind"],
+            text=row["text"],
+            state=DeliveryState(row["state"]),
+            attempts=row["attempts"],
+            message_ref=row["message_ref"],
+            last_error=row["last_error"],
+            not_before=_dt(row["not_before"]),
+            created_at=_dt(row["created_at"]),
+        )
+
+    def feeds_needing_notice(self, threshold: int) -> list[tuple[Feed, NoticeKind]]:
+        # "> 0 AND >= ?" lets SQLite use the partial index feeds_failing.
+        failing = self._rows(
+            "SELECT * FROM feeds WHERE consecutive_failures > 0 AND consecutive_failures >= ? "
+            "AND failure_notice_at IS NULL ORDER BY id",
+            [max(threshold, 1)],
+        )
+        recovered = self._rows(
+            "SELECT * FROM feeds WHERE failure_notice_at IS NOT NULL "
+            "AND consecutive_failures = 0 ORDER BY id"
+        )
+        return [(self._feed(r), "failing") for r in failing] + [
+            (self._feed(r), "recovered") for r in recovered
+        ]
+
+    def queue_feed_notice(self, feed_id: int, kind: NoticeKind, text: str, now: datetime) -> int:
+        with self._write() as db:
+            if kind == "failing":
+                cursor = db.execute(
+                    "UPDATE feeds SET failure_notice_at = ? WHERE id = ? "
+                    "AND failure_notice_at IS NULL AND consecutive_failures > 0",
+                    [_ts(now), feed_id],
+                )
+            else:
+                cursor = db.execute(
+                    "UPDATE feeds SET failure_notice_at = NULL WHERE id = ? "
+                    "AND failure_notice_at IS NOT NULL AND consecutive_failures = 0",
+                    [feed_id],
+                )
+            if cursor.rowcount != 1:
+                return 0  # already told (or the feed changed state since it was read)
+            cursor = db.execute(
+                """INSERT INTO notices (channel_id, feed_id, kind, text, state, created_at,
+                   updated_at) SELECT channel_id, feed_id, ?, ?, 'pending', ?, ?
+                   FROM subscriptions WHERE feed_id = ? ORDER BY channel_id""",
+                [kind, text, _ts(now), _ts(now), feed_id],
+            )
+            return cursor.rowcount
+
+    def due_notices(self, now: datetime, limit: int) -> list[Notice]:
+        rows = self._rows(
+            "SELECT * FROM notices WHERE state = 'pending' "
+            "AND (not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT ?",
+            [_ts(now), limit],
+        )
+        return [self._notice(r) for r in rows]
+
+    def mark_notice(
+        self,
+        notice_id: int,
+        state: DeliveryState,
+        *,
+        message_ref: str | None = None,
+        error: str | None = None,
+        not_before: datetime | None = None,
+        now: datetime,
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                """UPDATE notices SET state = ?, message_ref = coalesce(?, message_ref),
+                   last_error = ?, not_before = ?, updated_at = ?,
+                   attempts = attempts + (CASE WHEN ? = 'sending' THEN 1 ELSE 0 END)
+                   WHERE id = ?""",
+                [
+                    state.value,
+                    message_ref,
+                    error,
+                    _ts(not_before),
+                    _ts(now),
+                    state.value,
+                    notice_id,
+                ],
+            )
+
+    def notices(self, channel_id: str | None = None) -> list[Notice]:
+        """Every notice row (for reports and tests)."""
+        if channel_id is None:
+            rows = self._rows("SELECT * FROM notices ORDER BY id")
+        else:
+            rows = self._rows(
+                "SELECT * FROM notices WHERE channel_id = ? ORDER BY id", [channel_id]
+            )
+        return [self._notice(r) for r in rows]
 
     # -------------------------------------------------------------- LLM usage
 
