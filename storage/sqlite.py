@@ -74,6 +74,10 @@ def open_database(path: str | Path, *, timeout: float = 10.0) -> Database:
             db.enable_wal()
         conn.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(db)
+        # A write probe: a file that another process holds locked, or that cannot be
+        # written, fails here with one line at start rather than at the first write.
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
         return db
     except StorageError:
         raise
