@@ -14,7 +14,6 @@ FORBIDDEN_IN_CORE = {
     "discord",
     "sqlite_utils",
     "sqlite3",
-    "aiohttp",
 }
 
 
