@@ -15,6 +15,11 @@ Why it works the way it does:
 - Outlets frame headlines differently, so the lead text counts as much as the title; the
   lead (not the whole article) is used because later paragraphs drift into background
   shared by many related stories.
+- Numbers are compared as numbers ("$5.4bn" and "5.4 billion" share "5.4") and
+  hyphenated compounds by their words ("Hsinchu-based" shares "Hsinchu").
+- The bar an entry must clear depends on the texts' effective length: two short leads
+  about the same person share much by chance, two long reports little, so short texts
+  need a higher cosine (see ``StoryClusterer.threshold_for``).
 - A story's fingerprint is the centroid of its entries' fingerprints, so the store keeps
   one compact JSON string per story and a long-running story does not chain into a
   neighbouring one the way single-link clustering does.
@@ -49,12 +54,18 @@ __all__ = [
 
 #: Similarity at or above which an entry joins a story (tuned on the dev sets in
 #: ``bench/cluster.py``; see that script for the sweep).
-DEFAULT_THRESHOLD = 0.38
+DEFAULT_THRESHOLD = 0.35
 DEFAULT_WINDOW = timedelta(hours=72)
 
 # Fingerprint budget: enough terms to tell events apart, small enough to store per story.
 _MAX_TERMS = 150
 _LEAD_TOKENS = 100  # content tokens of text kept; later paragraphs are background
+# Length-aware bar (see ``StoryClusterer.threshold_for``): slope and the effective
+# size (in terms) at which the bar equals the threshold.
+_SIZE_SLOPE = 1.0
+_SIZE_REFERENCE = 1.0 / math.sqrt(60.0)
+_TAIL_TOKENS = 0  # off: reading further measured no gain on the dev sets
+_TAIL_WEIGHT = 0.5
 _TITLE_WEIGHT = 1.3  # headline words (applied after sublinear tf)
 _NAME_BOOST = 1.3  # proper-noun-like and numeric tokens
 
@@ -86,6 +97,11 @@ _NOT_NAME_TEXT = """
 _NOT_NAMES = _STOPWORDS | frozenset(_NOT_NAME_TEXT.split())
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
+_NUMBER_PREFIX = re.compile(r"\d+(?:[.,]\d+)*")
+# What may follow a number inside one token and still leave the number the point.
+_NUMBER_SUFFIXES = frozenset(
+    "k m bn b mn tn t st nd rd th s pc km kg mph ft mm cm am pm gb tb mw gw".split()
+)
 
 
 def _stem(word: str) -> str:
@@ -111,10 +127,31 @@ def _stem(word: str) -> str:
     return word
 
 
-def _terms(text: str, limit: int | None = None) -> tuple[dict[str, float], dict[str, float]]:
+def _parts(raw: str) -> list[str]:
+    """Split a token into the pieces that are compared: hyphenated compounds into
+    their words ("Hsinchu-based" -> "Hsinchu", "based"), and a number glued to a unit
+    or scale ("$5.4bn", "334m", "10th") down to the number itself."""
+    pieces = raw.split("-") if "-" in raw else [raw]
+    out = []
+    for piece in pieces:
+        if not piece:
+            continue
+        number = _NUMBER_PREFIX.match(piece)
+        if number is not None and number.end() < len(piece):
+            suffix = piece[number.end() :].lower()
+            if suffix in _NUMBER_SUFFIXES:
+                piece = number.group(0)
+        out.append(piece)
+    return out
+
+
+def _terms(
+    text: str, limit: int | None = None, tail: int = 0, tail_weight: float = 0.5
+) -> tuple[dict[str, float], dict[str, float]]:
     """Content terms of ``text`` (stopwords dropped, stemmed) with their counts, and the
     boost each earned (name-like and numeric tokens). ``limit`` caps how many content
-    tokens are read."""
+    tokens are read at full weight; ``tail`` more after them count ``tail_weight``
+    each (later paragraphs carry the event's details, but also background)."""
     counts: dict[str, float] = defaultdict(float)
     boosts: dict[str, float] = {}
     if not text:
@@ -126,32 +163,35 @@ def _terms(text: str, limit: int | None = None) -> tuple[dict[str, float], dict[
     caps = sum(1 for w in alpha if w[0].isupper())
     names_visible = not alpha or caps <= 0.5 * len(alpha) or len(alpha) < 4
     seen = 0
+    stop = None if limit is None else limit + tail
     sentence_start = True
     for match in tokens:
-        raw = match.group(0).replace("’", "'")
-        if raw.endswith(("'s", "'S")):
-            raw = raw[:-2]
-        lower = raw.lower()
+        whole = match.group(0).replace("’", "'")
+        if whole.endswith(("'s", "'S")):
+            whole = whole[:-2]
         starts = sentence_start
         # The next token starts a sentence if this one ends with terminal punctuation
         # (look at the character right after the token).
         end = match.end()
         nxt = text[end : end + 2]
         sentence_start = bool(nxt) and (nxt[0] in ".!?\n" or nxt.startswith(": "))
-        if lower in _STOPWORDS or (len(lower) < 2 and not lower.isdigit()):
-            continue
-        weight = 1.0
-        if _NUMBER.match(raw):
-            term = raw.replace(",", "")
-            weight = _NAME_BOOST
-        else:
-            term = _stem(lower.replace("'", "").replace(".", ""))
-            if names_visible and raw[0].isupper() and not starts and lower not in _NOT_NAMES:
+        for raw in _parts(whole):
+            lower = raw.lower()
+            if lower in _STOPWORDS or (len(lower) < 2 and not lower.isdigit()):
+                continue
+            weight = 1.0
+            if _NUMBER.match(raw):
+                term = raw.replace(",", "")
                 weight = _NAME_BOOST
-        counts[term] += 1.0
-        boosts[term] = max(boosts.get(term, 1.0), weight)
-        seen += 1
-        if limit is not None and seen >= limit:
+            else:
+                term = _stem(lower.replace("'", "").replace(".", ""))
+                if names_visible and raw[0].isupper() and not starts and lower not in _NOT_NAMES:
+                    weight = _NAME_BOOST
+            counts[term] += 1.0 if limit is None or seen < limit else tail_weight
+            boosts[term] = max(boosts.get(term, 1.0), weight)
+            seen += 1
+            starts = False
+        if stop is not None and seen >= stop:
             break
     return counts, boosts
 
@@ -231,7 +271,9 @@ class StoryClusterer:
     def fingerprint(self, title: str, text: str) -> Fingerprint:
         """Fingerprint an entry from its title and (lead) text. Cheap and pure."""
         head, head_boost = _terms(title)
-        body, body_boost = _terms(text, limit=_LEAD_TOKENS)
+        body, body_boost = _terms(
+            text, limit=_LEAD_TOKENS, tail=_TAIL_TOKENS, tail_weight=_TAIL_WEIGHT
+        )
         weights: dict[str, float] = {}
         for term in head.keys() | body.keys():
             # Sublinear term frequency: a name repeated ten times is not ten times the
@@ -241,7 +283,8 @@ class StoryClusterer:
             boost = max(head_boost.get(term, 1.0), body_boost.get(term, 1.0))
             if term in head:
                 boost *= _TITLE_WEIGHT
-            weights[term] = (1.0 + math.log(count)) * boost
+            tf = 1.0 + math.log(count) if count >= 1.0 else count
+            weights[term] = tf * boost
         return Fingerprint(terms=_top(weights, _MAX_TERMS), size=1)
 
     def observe(self, fp: Fingerprint) -> None:
@@ -282,6 +325,32 @@ class StoryClusterer:
         """Length of the IDF-weighted vector of ``fp``."""
         return math.sqrt(sum((w * self.idf(t)) ** 2 for t, w in fp.terms.items()))
 
+    def norm_and_size(self, fp: Fingerprint) -> tuple[float, float]:
+        """Length of the IDF-weighted vector of ``fp`` and its effective number of
+        terms, ``(sum w)^2 / sum w^2`` over the IDF-weighted weights (a few dominant
+        terms count as few, however many minor ones trail behind)."""
+        total = square = 0.0
+        for t, w in fp.terms.items():
+            x = w * self.idf(t)
+            total += x
+            square += x * x
+        if square == 0.0:
+            return 0.0, 0.0
+        return math.sqrt(square), total * total / square
+
+    def threshold_for(self, size_a: float, size_b: float) -> float:
+        """The similarity two fingerprints of these effective sizes must reach.
+
+        Short texts (a headline and a two-sentence lead) share a large part of their
+        few terms by chance — the person or place the news is about — so cosine
+        between them is noisier than between long ones. The bar therefore rises for
+        the shorter of the two like the noise does, with ``1/sqrt(terms)``, and equals
+        :attr:`threshold` at a typical lead's size.
+        """
+        size = max(1.0, min(size_a, size_b))
+        bar = self.threshold + _SIZE_SLOPE * (1.0 / math.sqrt(size) - _SIZE_REFERENCE)
+        return min(1.0, max(0.5 * self.threshold, bar))
+
     def similarity(self, a: Fingerprint, b: Fingerprint) -> float:
         """Cosine similarity of the IDF-weighted fingerprints, in [0, 1]."""
         query, qnorm = self._query(a)
@@ -306,14 +375,16 @@ class StoryClusterer:
         fp = self.fingerprint(doc.title, doc.text)
         self.observe(fp)
         query, qnorm = self._query(fp)
+        qsize = self.norm_and_size(fp)[1]
         best_id: int | None = None
-        best = self.threshold
+        best = 0.0  # margin over the bar
         for story, sfp in candidates:
             if story.story_id is None or not self.within_window(doc.published, story.published):
                 continue
-            score = _score(query, qnorm, sfp.terms, self.norm(sfp))
-            if score > best or (score == best and best_id is None):
-                best, best_id = score, story.story_id
+            norm, size = self.norm_and_size(sfp)
+            margin = _score(query, qnorm, sfp.terms, norm) - self.threshold_for(qsize, size)
+            if margin > best or (margin == best and best_id is None):
+                best, best_id = margin, story.story_id
         return best_id
 
 
@@ -349,6 +420,7 @@ class _Story:
     fp: Fingerprint
     published: datetime | None
     norm: float = 0.0
+    size: float = 0.0  # effective number of terms (see ``StoryClusterer.norm_and_size``)
     norm_docs: int = -1  # corpus size when ``norm`` was computed
 
 
@@ -409,6 +481,7 @@ class ClusterIndex:
             return None
         clusterer = self.clusterer
         query, qnorm = clusterer._query(fingerprint)
+        qsize = clusterer.norm_and_size(fingerprint)[1]
         limit = max(32, int(self._COMMON * len(self._stories)))
         partial: dict[int, float] = defaultdict(float)
         for term, q in query.items():
@@ -425,7 +498,7 @@ class ClusterIndex:
             ranked = list(partial)
         docs = clusterer.documents
         best_id: int | None = None
-        best = clusterer.threshold
+        best = 0.0  # margin over the bar
         for sid in ranked:
             story = self._stories[sid]
             if not clusterer.within_window(published, story.published):
@@ -433,10 +506,12 @@ class ClusterIndex:
             # IDF drifts slowly as documents arrive: refresh a story's norm only once
             # the corpus has grown by a tenth since it was computed.
             if story.norm_docs < 0 or docs > story.norm_docs * 1.1 + 4:
-                story.norm, story.norm_docs = clusterer.norm(story.fp), docs
+                story.norm, story.size = clusterer.norm_and_size(story.fp)
+                story.norm_docs = docs
             score = _score(query, qnorm, story.fp.terms, story.norm)
-            if score > best or (score == best and best_id is None):
-                best, best_id = score, sid
+            margin = score - clusterer.threshold_for(qsize, story.size)
+            if margin > best or (margin == best and best_id is None):
+                best, best_id = margin, sid
         return best_id
 
     def _unpost(self, story_id: int, fp: Fingerprint) -> None:
