@@ -225,3 +225,101 @@ def test_cli_rejects_a_bad_time() -> None:
     line = json.dumps({"id": "x", "title": "Something", "published": "last tuesday"})
     assert run_cluster_cli(io.StringIO(line + "\n"), out, err) == 2
     assert err.getvalue().count("\n") == 1
+
+
+def test_numbers_glued_to_units_and_hyphenated_names_meet_their_plain_forms() -> None:
+    clusterer = StoryClusterer()
+    glued = clusterer.fingerprint(
+        "Orvane buys Telmark for $2.7bn", "Talks ran to a 9-hour session."
+    )
+    plain = clusterer.fingerprint("Telmark deal", "Orvane pays 2.7 billion; a 9 hour session.")
+    assert "2.7" in glued.terms and "2.7" in plain.terms
+    assert "27bn" not in glued.terms
+    compound = clusterer.fingerprint("Valdoria-based insurer expands", "")
+    assert "valdoria" in compound.terms
+
+
+def test_the_bar_is_higher_for_short_texts() -> None:
+    clusterer = StoryClusterer(threshold=0.35)
+    assert clusterer.threshold_for(10, 200) > clusterer.threshold_for(60, 60)
+    assert clusterer.threshold_for(60, 60) == pytest.approx(0.35)
+    assert clusterer.threshold_for(400, 400) < 0.35
+    assert 0.0 < clusterer.threshold_for(1e6, 1e6) <= clusterer.threshold_for(1, 1) <= 1.0
+
+
+# Two invented earthquakes of the same kind, with full-text-like leads: they differ in
+# place, magnitude, toll and day, and share the generic vocabulary of quakes.
+TWIN_QUAKES = [
+    {
+        "title": "Magnitude 6.1 quake shakes Brennmark coast",
+        "text": "A magnitude 6.1 earthquake struck off the Brennmark coast early on Sunday, "
+        "killing at least 12 people in the fishing town of Holmvik and cutting power to "
+        "40,000 homes, the Brennmark geological survey said. The quake was centred 30 km "
+        "offshore at a depth of 10 km. Rescue teams searched collapsed houses in Holmvik.",
+    },
+    {
+        "title": "Deadly 5.4 earthquake hits inland Castavia",
+        "text": "An earthquake of magnitude 5.4 hit the inland Castavian province of Merida "
+        "Alta on Wednesday, killing three people in the village of San Oriel and damaging "
+        "a 17th-century church, Castavia's civil protection agency said. The quake was "
+        "centred 8 km below the town of Lucena. Rescue teams searched collapsed houses.",
+    },
+    {
+        "title": "Holmvik mourns as Brennmark quake toll reaches 12",
+        "text": "Residents of Holmvik buried their dead on Monday after the magnitude 6.1 "
+        "earthquake off the Brennmark coast. The geological survey said aftershocks "
+        "continued and about 40,000 homes were still without power.",
+    },
+]
+
+# One invented event — a court ruling on a city's scooter ban — with the headlines the
+# left, centre and right of the press might give it.
+SCOOTER_RULING = [
+    {
+        "title": "Victory for riders as court strikes down Ostrava Bay scooter ban",
+        "text": "The Ostrava Bay appeals court on Friday struck down the city's ban on "
+        "rental e-scooters, ruling that mayor Dalia Ferrante's council overstepped its "
+        "powers. Operators Zipwheel and Kanto said they would return within weeks.",
+    },
+    {
+        "title": "Appeals court overturns Ostrava Bay e-scooter ban",
+        "text": "An appeals court in Ostrava Bay overturned the city's e-scooter ban on "
+        "Friday, finding that the council under mayor Dalia Ferrante lacked the power "
+        "to bar rental operators such as Zipwheel and Kanto from its streets.",
+    },
+    {
+        "title": "Judges hand sidewalks back to scooter firms, Ferrante vows to fight on",
+        "text": "Mayor Dalia Ferrante said she would take the fight to the supreme court "
+        "after Ostrava Bay appeals judges threw out the council's ban on rental scooters "
+        "on Friday, a ruling welcomed by Zipwheel and Kanto.",
+    },
+]
+
+
+def test_two_quakes_of_different_magnitudes_and_places_stay_apart() -> None:
+    labels = cluster_items(_filler() + FERRY + TWIN_QUAKES)
+    brennmark, castavia, follow_up = labels[-3:]
+    assert brennmark != castavia
+    assert follow_up == brennmark
+
+
+def test_one_event_with_differently_framed_headlines_joins() -> None:
+    labels = cluster_items(_filler() + QUAKES + SCOOTER_RULING)
+    assert len(set(labels[-3:])) == 1
+    assert labels[-1] not in labels[:-3]
+
+
+def test_assign_and_index_agree() -> None:
+    clusterer = StoryClusterer()
+    for item in _filler():
+        clusterer.observe(clusterer.fingerprint(item["title"], item["text"]))
+    first = SCOOTER_RULING[0]
+    fp = clusterer.fingerprint(first["title"], first["text"])
+    index = ClusterIndex(clusterer)
+    index.add(3, fp, T0)
+    story = StoryDoc(story_id=3, title=first["title"], text=first["text"], published=T0)
+    second = SCOOTER_RULING[1]
+    doc = StoryDoc(title=second["title"], text=second["text"], published=T0)
+    probe = clusterer.fingerprint(second["title"], second["text"])
+    assert index.match(probe, T0) == 3
+    assert clusterer.assign(doc, [(story, fp)]) == 3
