@@ -39,6 +39,7 @@ from .models import (
     DeliveryMode,
     DeliveryState,
     Feed,
+    FeedEntry,
     FetchState,
     RelatedRef,
     Source,
@@ -242,19 +243,37 @@ class Engine:
             await self._record_failure(feed, str(exc), None, report)
             return
         now = self.clock.now()
-        new = await self.db(self.store.add_entries, feed.id, parsed.entries, now)
-        await self._record_success(feed, result, title=parsed.title or None)
-        report.new_entries += len(new)
+        brief: set[str] | None = None
         if not feed.primed:
             # No first-poll flood: the backlog is recorded as seen, only the newest few
             # are briefed.
-            new = _newest(new, self.settings.first_poll_limit)
+            brief = {e.key for e in _newest(parsed.entries, self.settings.first_poll_limit)}
+        new = await self.db(self.store.add_entries, feed.id, parsed.entries, now, brief=brief)
+        await self._record_success(feed, result, title=parsed.title or None)
+        report.new_entries += len(new)
         for entry in new:
-            briefing_id = await self.process_entry(entry)
-            if briefing_id:
-                report.briefed_entries += 1
-                if briefing_id not in report.briefings:
-                    report.briefings.append(briefing_id)
+            if brief is None or entry.key in brief:
+                await self._brief_entry(entry, report)
+
+    async def _brief_entry(self, entry: StoredEntry, report: PollReport) -> None:
+        briefing_id = await self.process_entry(entry)
+        if briefing_id:
+            report.briefed_entries += 1
+            if briefing_id not in report.briefings:
+                report.briefings.append(briefing_id)
+
+    async def resume_pending(self, *, batch: int = 100) -> PollReport:
+        """Brief the entries that were stored but not briefed when the process last
+        stopped (killed between storing and routing): nothing stored is lost."""
+        report = PollReport()
+        while pending := await self.db(self.store.pending_entries, batch):
+            for entry in pending:
+                try:
+                    await self._brief_entry(entry, report)
+                except Exception:  # one bad entry must not block the rest at every start
+                    log.exception("briefing entry %s failed; skipping it", entry.id)
+                    await self.db(self.store.mark_briefed, entry.id)
+        return report
 
     def _next_poll(
         self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None
@@ -319,13 +338,20 @@ class Engine:
     # ---------------------------------------------------------------- entries
 
     async def process_entry(self, entry: StoredEntry) -> str | None:
-        """Extract, cluster, condense and route one new entry. Returns the briefing id."""
-        article = await self.read_article(entry)
-        await self.db(self.store.save_article, entry.id, article)
+        """Extract, cluster, condense and route one new entry, then mark it briefed.
+        Returns the briefing id. Safe to repeat for an entry a crash interrupted: an
+        entry already placed keeps its story, and routing is idempotent."""
+        placed = None
+        if entry.story_id is not None:
+            placed = await self.db(self.store.get_story, entry.story_id)
+        article = None if placed else await self.read_article(entry)
+        if article is not None:
+            await self.db(self.store.save_article, entry.id, article)
         async with self._story_lock:
-            story = await self._place_in_story(entry, article)
+            story = placed or await self._place_in_story(entry, article or Article())
             briefing = await self._condense(story)
             await self.route(briefing, story)
+        await self.db(self.store.mark_briefed, entry.id)
         return briefing.id
 
     async def read_article(self, entry: StoredEntry) -> Article:
@@ -639,6 +665,7 @@ class Engine:
         """The service loop until ``stop``: the scheduler polls in the background while
         this loop delivers what is queued and sends due digests, so that a large poll
         backlog never holds up delivery."""
+        await self.resume_pending()
         poller = asyncio.create_task(self.poll_forever(stop, tick=tick))
         try:
             while not stop.is_set():
@@ -681,7 +708,7 @@ def _health_text(feed: Feed, kind: str) -> str:
     )
 
 
-def _newest(entries: Sequence[StoredEntry], limit: int) -> list[StoredEntry]:
+def _newest(entries: Sequence[FeedEntry], limit: int) -> list[FeedEntry]:
     """The newest ``limit`` entries (by date; undated ones count as oldest), in the
     order the feed gave them."""
     if limit <= 0:

@@ -117,8 +117,7 @@ class StoredEntry(_Model):
     author: str | None = None
     published: datetime | None = None
     fetched_at: datetime
-    # briefed=False: recorded as backlog by the flood guard, never briefed.
-    briefed: bool = True
+    story_id: int | None = None  # set once the entry is placed in a story
 
 
 # ------------------------------------------------------------------------- articles

@@ -6,7 +6,7 @@ Slack, Discord). Tests swap in local servers or in-memory stores through these s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -151,11 +151,28 @@ class Store(Protocol):
 
     # entries ---------------------------------------------------------------
     def add_entries(
-        self, feed_id: int, entries: Sequence[FeedEntry], now: datetime
+        self,
+        feed_id: int,
+        entries: Sequence[FeedEntry],
+        now: datetime,
+        *,
+        brief: Collection[str] | None = None,
     ) -> list[StoredEntry]:
         """Record entries; return only those never seen before for this feed, in feed
-        order. The UNIQUE key (feed_id, entry key) decides."""
+        order. The UNIQUE key (feed_id, entry key) decides. New entries are marked
+        pending (to brief) — all of them, or only those whose key is in ``brief``; the
+        rest are recorded as seen (the first-poll flood guard)."""
         ...
+
+    def pending_entries(self, limit: int) -> list[StoredEntry]:
+        """Entries stored but not yet briefed (a crash came in between), oldest first."""
+        ...
+
+    def mark_briefed(self, entry_id: int) -> None:
+        """The entry's story is condensed and routed: nothing left to resume."""
+        ...
+
+    def get_story(self, story_id: int) -> Story | None: ...
 
     def save_article(self, entry_id: int, article: Article) -> None: ...
 

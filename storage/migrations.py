@@ -211,3 +211,13 @@ def m005_feed_health_notices(db: Database) -> None:
         "CREATE INDEX feeds_notified ON feeds (failure_notice_at) "
         "WHERE failure_notice_at IS NOT NULL"
     )
+
+
+@migrations()
+def m006_entries_pending(db: Database) -> None:
+    # An entry is stored before it is briefed; ``pending`` marks the ones still to brief
+    # so that a process killed in between resumes them at start instead of losing them.
+    # Existing rows were handled by the old code: 0. The partial index keeps the resume
+    # query cheap however many entries there are.
+    db.execute("ALTER TABLE entries ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX entries_pending ON entries (id) WHERE pending = 1")

@@ -12,7 +12,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,17 +299,24 @@ class SqliteStore:
             author=row["author"],
             published=_dt(row["published"]),
             fetched_at=_dt(row["fetched_at"]),
+            story_id=row["story_id"],
         )
 
     def add_entries(
-        self, feed_id: int, entries: Sequence[FeedEntry], now: datetime
+        self,
+        feed_id: int,
+        entries: Sequence[FeedEntry],
+        now: datetime,
+        *,
+        brief: Collection[str] | None = None,
     ) -> list[StoredEntry]:
         new_ids: list[int] = []
         with self._write() as db:
             for entry in entries:
+                pending = brief is None or entry.key in brief
                 cursor = db.execute(
                     """INSERT INTO entries (feed_id, key, title, link, summary, content, author,
-                       published, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       published, fetched_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (feed_id, key) DO NOTHING""",
                     [
                         feed_id,
@@ -321,6 +328,7 @@ class SqliteStore:
                         entry.author,
                         _ts(entry.published),
                         _ts(now),
+                        int(pending),
                     ],
                 )
                 if cursor.rowcount == 1 and cursor.lastrowid is not None:
@@ -330,6 +338,22 @@ class SqliteStore:
         marks = ",".join("?" * len(new_ids))
         rows = self._rows(f"SELECT * FROM entries WHERE id IN ({marks}) ORDER BY id", new_ids)
         return [self._entry(r) for r in rows]
+
+    def pending_entries(self, limit: int) -> list[StoredEntry]:
+        rows = self._rows(
+            "SELECT * FROM entries WHERE pending = 1 ORDER BY id LIMIT ?", [limit]
+        )
+        return [self._entry(r) for r in rows]
+
+    def mark_briefed(self, entry_id: int) -> None:
+        with self._write() as db:
+            db.execute("UPDATE entries SET pending = 0 WHERE id = ?", [entry_id])
+
+    def get_story(self, story_id: int) -> Story | None:
+        try:
+            return self._load_story(story_id)
+        except KeyError:
+            return None
 
     def save_article(self, entry_id: int, article: Article) -> None:
         with self._write() as db:

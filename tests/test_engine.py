@@ -15,6 +15,7 @@ from bot.engine import Engine
 from bot.errors import DeliveryError
 from bot.fetch import Fetcher
 from bot.models import DeliveryState
+from bot.parse import parse_feed
 from bot.settings import load_settings
 from storage import SqliteStore
 from tests.conftest import LocalServer, Request, Response
@@ -410,3 +411,45 @@ async def test_interrupted_send_is_not_posted_twice(
     assert len(publisher.of_kind("post")) == 1
     (row,) = engine.store.deliveries()
     assert row.state == DeliveryState.SENT
+
+
+async def test_entries_stored_but_not_briefed_are_resumed_after_a_crash(
+    engine: Engine, site: Site, publisher: RecordingPublisher
+) -> None:
+    """A process killed between storing entries and briefing them loses nothing: the
+    next start briefs what is pending, once; the flood guard's backlog stays seen."""
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site) + harbour_items(site)))
+    feed, _ = await engine.add_feed(CHANNEL, url, "Outlet One")
+    fetched = await engine.fetcher.fetch(url)
+    parsed = parse_feed(fetched.body, url=url)
+    quake_key = parsed.entries[0].key
+    # As the poll does it, then "killed": stored, the harbour entry as backlog.
+    stored = engine.store.add_entries(feed.id, parsed.entries, START, brief={quake_key})
+    assert len(stored) == 2
+    assert engine.store.latest_briefings(limit=5) == []
+
+    report = await engine.resume_pending()
+    assert report.briefed_entries == 1
+    await engine.deliver_all()
+    assert [p.text for p in publisher.of_kind("post")] == [
+        "Magnitude 6.1 earthquake damages 240 homes in Varenna Alta"
+    ]
+    assert engine.store.pending_entries(10) == []
+    assert (await engine.resume_pending()).briefed_entries == 0  # nothing twice
+
+
+async def test_entry_placed_in_a_story_before_the_crash_keeps_its_story(
+    engine: Engine, site: Site, publisher: RecordingPublisher
+) -> None:
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNEL, url)
+    await engine.poll_once()
+    await engine.deliver_all()
+    assert engine.store.pending_entries(10) == []  # briefed entries are not pending
+    # Mark it pending again, as if the process died after placing it in its story.
+    engine.store.db.execute("UPDATE entries SET pending = 1")
+    engine.store.db.conn.commit()
+    await engine.resume_pending()
+    await engine.deliver_all()
+    assert len(engine.store.latest_briefings(limit=5)) == 1
+    assert len(publisher.of_kind("post")) == 1

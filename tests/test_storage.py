@@ -178,3 +178,33 @@ def test_llm_usage_adds_up_per_day(store: SqliteStore) -> None:
     store.add_llm_usage("2025-03-02", 7, 3, NOW)
     assert store.llm_usage("2025-03-01") == (1000, 300)
     assert store.llm_usage("2025-03-02") == (7, 3)
+
+
+def test_database_from_the_first_release_upgrades_in_place(tmp_path: Path) -> None:
+    """A file made by the first schema only gets every later migration on open, and
+    keeps its rows; entries it had already handled are not resumed as pending."""
+    import sqlite_utils
+
+    path = tmp_path / "old.db"
+    old = sqlite_utils.Database(path)
+    migrations.apply(old, stop_before="m003_llm_usage")
+    old.execute(
+        "INSERT INTO feeds (url, interval_seconds, next_poll_at, created_at) "
+        "VALUES ('https://old.example/rss', 900, '2026-01-01T00:00:00+00:00', "
+        "'2026-01-01T00:00:00+00:00')"
+    )
+    old.execute(
+        "INSERT INTO entries (feed_id, key, title, fetched_at) "
+        "VALUES (1, 'guid:x', 'Old entry', '2026-01-01T00:00:00+00:00')"
+    )
+    old.conn.commit()
+    old.close()
+
+    store = SqliteStore.open(path)
+    assert [f.url for f in store.list_feeds()] == ["https://old.example/rss"]
+    assert store.pending_entries(10) == []
+    assert {m.name for m in migrations.applied(store.db)} >= {
+        "m001_initial",
+        "m006_entries_pending",
+    }
+    store.close()
