@@ -28,7 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 from .cluster import ClusterIndex, Fingerprint, StoryClusterer
 from .condense import ExtractiveCondenser
 from .digest import send_due_digests
-from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError
+from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError, SignalDeskError
 from .extract import extract_article
 from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from .models import (
@@ -183,7 +183,9 @@ class Engine:
                     if len(due) == size:
                         continue  # more are due: keep the queue fed
                     await self._flush_fetch_log()
-                except Exception:  # keep polling; the store may be busy or locked
+                except SignalDeskError as exc:  # e.g. the database is locked or full
+                    log.error("scheduling feeds failed: %s", exc)
+                except Exception:  # keep polling; a bug must not stop the scheduler
                     log.exception("scheduling feeds failed")
                 # A long-running report keeps only recent details, not every error.
                 del report.errors[:-100], report.briefings[:-100]
@@ -672,6 +674,8 @@ class Engine:
                 try:
                     await self.deliver_once()
                     await send_due_digests(self)
+                except SignalDeskError as exc:  # one line, not a traceback every tick
+                    log.error("delivery cycle failed: %s", exc)
                 except Exception:  # keep the service up; the next tick retries
                     log.exception("engine cycle failed")
                 with suppress(TimeoutError):
