@@ -340,9 +340,7 @@ class SqliteStore:
         return [self._entry(r) for r in rows]
 
     def pending_entries(self, limit: int) -> list[StoredEntry]:
-        rows = self._rows(
-            "SELECT * FROM entries WHERE pending = 1 ORDER BY id LIMIT ?", [limit]
-        )
+        rows = self._rows("SELECT * FROM entries WHERE pending = 1 ORDER BY id LIMIT ?", [limit])
         return [self._entry(r) for r in rows]
 
     def mark_briefed(self, entry_id: int) -> None:
@@ -797,22 +795,7 @@ class SqliteStore:
         not_before: datetime | None = None,
         now: datetime,
     ) -> None:
-        with self._write() as db:
-            db.execute(
-                """UPDATE outbox SET state = ?, message_ref = coalesce(?, message_ref),
-                   last_error = ?, not_before = ?, updated_at = ?,
-                   attempts = attempts + (CASE WHEN ? = 'sending' THEN 1 ELSE 0 END)
-                   WHERE id = ?""",
-                [
-                    state.value,
-                    message_ref,
-                    error,
-                    _ts(not_before),
-                    _ts(now),
-                    state.value,
-                    delivery_id,
-                ],
-            )
+        self._mark("outbox", delivery_id, state, message_ref, error, not_before, now)
 
     def posted_ref(self, channel_id: str, briefing_id: str) -> str | None:
         row = self._row(
@@ -912,21 +895,25 @@ class SqliteStore:
         not_before: datetime | None = None,
         now: datetime,
     ) -> None:
+        self._mark("notices", notice_id, state, message_ref, error, not_before, now)
+
+    def _mark(
+        self,
+        table: str,  # "outbox" or "notices": the two queues share their state columns
+        row_id: int,
+        state: DeliveryState,
+        message_ref: str | None,
+        error: str | None,
+        not_before: datetime | None,
+        now: datetime,
+    ) -> None:
         with self._write() as db:
             db.execute(
-                """UPDATE notices SET state = ?, message_ref = coalesce(?, message_ref),
+                f"""UPDATE {table} SET state = ?, message_ref = coalesce(?, message_ref),
                    last_error = ?, not_before = ?, updated_at = ?,
                    attempts = attempts + (CASE WHEN ? = 'sending' THEN 1 ELSE 0 END)
                    WHERE id = ?""",
-                [
-                    state.value,
-                    message_ref,
-                    error,
-                    _ts(not_before),
-                    _ts(now),
-                    state.value,
-                    notice_id,
-                ],
+                [state.value, message_ref, error, _ts(not_before), _ts(now), state.value, row_id],
             )
 
     def notices(self, channel_id: str | None = None) -> list[Notice]:
