@@ -14,9 +14,12 @@ import re
 
 __all__ = ["split_sentences"]
 
-# A candidate boundary: terminal punctuation, optional closing quotes/brackets, then
-# whitespace. Whether it really ends a sentence is decided by `_is_boundary`.
-_CANDIDATE = re.compile(r"(?:\.{2,}|…|[.!?])+[\"'”’»)\]]*\s+")
+# A candidate boundary: a run of terminal punctuation (".", "!", "?", "…", ellipses
+# included), optional closing quotes/brackets, then whitespace. Whether it really ends
+# a sentence is decided by `_is_boundary`. One character class, not an alternation
+# under "+": "(?:\.{2,}|[.])+" backtracks exponentially on a row of dots not followed
+# by a space (a table of contents), which hung the condenser on a real page.
+_CANDIDATE = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+")
 
 # Words that (almost) never end a sentence when followed by a period.
 _TITLES = frozenset(

@@ -90,3 +90,10 @@ def test_long_text_is_fast() -> None:
     t0 = time.perf_counter()
     assert len(split_sentences(text)) == 5000
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_a_row_of_dots_does_not_backtrack() -> None:
+    # A table of contents: 60 dots then a page number. The old boundary pattern took
+    # exponential time here and hung the condenser.
+    text = "Contents follow. 1. Introduction" + "." * 60 + "2\nNext line here."
+    assert split_sentences(text)[-1] == "Next line here."
