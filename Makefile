@@ -23,9 +23,14 @@ check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(STAMP)  ## benchmarks and quality reports (need ../shared/eval)
+bench: $(STAMP)  ## quality and speed reports (read ../shared/eval); see README "Performance"
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/attribution.py
+	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/feeds.py
+	$(BIN)/python bench/poll.py --feeds 2000 --seconds 10
+	$(BIN)/python bench/fanout.py --channels 100
 
 run: $(STAMP)
 	$(BIN)/signaldesk run
