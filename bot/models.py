@@ -206,6 +206,16 @@ class Briefing(_Model):
     revision: int = 1
     condenser: str = "extractive"
 
+    @property
+    def sections(self) -> list[tuple[str, str]]:
+        """The three sections that have text, with the labels every renderer shows."""
+        labelled = [
+            ("What happened", self.what_happened),
+            ("Why it matters", self.why_it_matters),
+            ("What to watch next", self.what_to_watch),
+        ]
+        return [(label, text) for label, text in labelled if text.strip()]
+
 
 def briefing_id_for(seed: str) -> str:
     """A short, stable, URL-safe id (8 base-32 characters) for a story."""

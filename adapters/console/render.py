@@ -53,13 +53,8 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
         mark = f" [{bullet.source + 1}]" if shown else ""
         lines.append(f"  • {one_line(bullet.text)}{mark}")
     if full:
-        for label, text in (
-            ("What happened", briefing.what_happened),
-            ("Why it matters", briefing.why_it_matters),
-            ("What to watch next", briefing.what_to_watch),
-        ):
-            if text:
-                lines += ["", f"{label}:", f"  {one_line(text)}"]
+        for label, text in briefing.sections:
+            lines += ["", f"{label}:", f"  {one_line(text)}"]
     count = len(briefing.sources)
     lines += ["", f"Sources ({count}):" if count != 1 else "Source:"]
     lines += [_source_line(i + 1, s) for i, s in enumerate(briefing.sources)]

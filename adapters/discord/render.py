@@ -197,14 +197,9 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> discord.Embed:
         timestamp=briefing.updated_at,
     )
     if full:
-        for label, text in (
-            ("What happened", briefing.what_happened),
-            ("Why it matters", briefing.why_it_matters),
-            ("What to watch next", briefing.what_to_watch),
-        ):
-            if text.strip():
-                value = fit(text, FIELD_VALUE_MAX, multiline=True) or "\u2014"
-                embed.add_field(name=label, value=value, inline=False)
+        for label, text in briefing.sections:
+            value = fit(text, FIELD_VALUE_MAX, multiline=True) or "\u2014"
+            embed.add_field(name=label, value=value, inline=False)
     _add_source_fields(embed, briefing, max_fields=5)
     if briefing.topics:
         topics = ", ".join(one_line(t) for t in briefing.topics)

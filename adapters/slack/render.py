@@ -236,14 +236,9 @@ def render_briefing(briefing: Briefing, *, full: bool = False, buttons: bool = T
     # Full bullets carry links: chunked between bullets so no link is ever cut.
     blocks += [_section(c) for c in _chunks(_bullets(briefing, full=full))]
     if full:
-        for label, text in (
-            ("What happened", briefing.what_happened),
-            ("Why it matters", briefing.why_it_matters),
-            ("What to watch next", briefing.what_to_watch),
-        ):
-            if text.strip():
-                prefix = f"*{label}*\n"
-                blocks.append(_section(prefix + _fit(text, SECTION_MAX - len(prefix))))
+        for label, text in briefing.sections:
+            prefix = f"*{label}*\n"
+            blocks.append(_section(prefix + _fit(text, SECTION_MAX - len(prefix))))
         if briefing.sources:
             lines = [f"{i}. {source_link(s)}" for i, s in enumerate(briefing.sources, 1)]
             chunks = _chunks(["*Sources*", *lines])
