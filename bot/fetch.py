@@ -6,7 +6,9 @@ host are reused across polls. Every fetch
 - sends the feed's validators (``If-None-Match`` / ``If-Modified-Since``): a 304 costs the
   publisher almost nothing and tells us there is nothing new;
 - follows redirects itself, re-checking every hop with ``netguard.check_url`` (a public
-  URL must not be able to bounce us to 127.0.0.1 or the metadata service);
+  URL must not be able to bounce us to 127.0.0.1 or the metadata service), and connects
+  only to addresses the same policy has passed (``transport.GuardedResolver``: a DNS
+  answer that changes after the check cannot send the connection to 127.0.0.1);
 - decompresses the body itself, in bounded steps, and stops at
   ``settings.max_response_bytes`` of *decompressed* data (a 10 kB gzip bomb must not
   become 10 GB of memory);
@@ -36,7 +38,7 @@ import httpx
 from . import netguard
 from .errors import FetchError, TooLargeError
 from .settings import Settings
-from .transport import AiohttpTransport
+from .transport import AiohttpTransport, GuardedResolver
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
@@ -210,8 +212,16 @@ class Fetcher:
         # often for many feeds, so answers are kept briefly.
         self._resolver = netguard.CachingResolver(resolver)
         if transport is None:
-            # httpx's own pool costs ~2 ms CPU a request; see bot/transport.py.
-            transport = AiohttpTransport(max_connections=settings.concurrency)
+            # httpx's own pool costs ~2 ms CPU a request; see bot/transport.py. The
+            # guarded resolver checks the very addresses connected to, which the per-hop
+            # check_url cannot (DNS rebinding); it gets the raw resolver, not the cache,
+            # so it sees what DNS says at connect time.
+            transport = AiohttpTransport(
+                max_connections=settings.concurrency,
+                resolver=GuardedResolver(
+                    allow_private=settings.allow_private_networks, resolver=resolver
+                ),
+            )
         self._client = httpx.AsyncClient(
             transport=transport,
             http1=True,

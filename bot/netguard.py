@@ -7,7 +7,9 @@ page on localhost, or a host on the office network. So a URL is fetched only whe
 - it is ``http`` or ``https`` with a host and no user-info (``http://good@127.0.0.1``
   tricks a reader, and credentials have no business in a feed URL), and
 - every address its host resolves to is a public unicast address (checked again on
-  every redirect hop by ``bot.fetch``),
+  every redirect hop by ``bot.fetch``, and once more on the very answer the connection
+  uses, by ``bot.transport.GuardedResolver``, so DNS rebinding cannot swap a private
+  address in between the check and the connection),
 
 unless settings allow private networks (self-hosted feeds, the demo).
 
@@ -198,6 +200,7 @@ def parse_numeric_host(host: str) -> IPAddress | None:
 
 
 async def _default_resolver(host: str) -> list[str]:
+    # Used for the per-hop check only; connections resolve through aiohttp's resolver.
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
@@ -209,8 +212,8 @@ class CachingResolver:
     At fleet scale the guard would otherwise resolve a host once per feed check (625
     lookups a second for 75,000 feeds at a 2-minute refresh), through the thread pool
     that ``getaddrinfo`` needs. Failures are not cached (the next poll asks again), the
-    table is bounded, and the connection itself resolves separately anyway (see
-    ``check_url`` on rebinding), so a short cache does not weaken the guard."""
+    table is bounded, and the connection resolves (and checks) its own answer in
+    ``bot.transport.GuardedResolver``, so a short cache here does not weaken the guard."""
 
     def __init__(
         self, resolver: Resolver | None = None, *, ttl: float = 60.0, max_hosts: int = 10_000
@@ -240,8 +243,10 @@ async def check_url(url: str, *, allow_private: bool, resolver: Resolver | None 
     public and one private address could be connected either way. A host that does not
     resolve raises ``FetchError``. ``resolver`` replaces DNS in tests.
 
-    The check and the later connection resolve separately, so a DNS answer that changes in
-    between (rebinding) is not caught here; the redirect re-checks narrow that window."""
+    This check runs before every hop for its early, clear error; it is not what stops DNS
+    rebinding (an answer that turns private between this lookup and the connection's
+    own). ``bot.transport.GuardedResolver`` does that: the connection's lookup is checked
+    with ``check_addresses`` too, so only checked addresses are ever connected to."""
     parts = _split(url)
     if allow_private:
         return
@@ -259,6 +264,16 @@ async def check_url(url: str, *, allow_private: bool, resolver: Resolver | None 
     except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else "lookup failed"
         raise FetchError(f"could not resolve {host}: {detail}") from None
+    check_addresses(host, addresses)
+
+
+def check_addresses(host: str, addresses: list[str]) -> None:
+    """Refuse ``host`` unless every address in its DNS answer is public.
+
+    The one place the resolved-address policy lives: ``check_url`` applies it to its own
+    lookup, and the connection's resolver (``bot.transport.GuardedResolver``) to the
+    lookup whose addresses are actually connected to, so both give the same message.
+    Raises ``FetchError`` for an empty answer, ``BlockedAddressError`` otherwise."""
     if not addresses:
         raise FetchError(f"could not resolve {host}: no addresses")
     for address in addresses:

@@ -17,13 +17,95 @@ is unchanged.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
 import yarl
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from . import netguard
+from .errors import FetchError
 
 _CHUNK = 64 * 1024
+_NUMERIC = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+
+
+class _AddressListResolver(AbstractResolver):
+    """Adapts a ``netguard.Resolver`` (host -> address strings), the seam tests use to
+    stand in for DNS, to aiohttp's resolver interface."""
+
+    def __init__(self, resolve: netguard.Resolver) -> None:
+        self._resolve = resolve
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results: list[ResolveResult] = []
+        for address in await self._resolve(host):
+            try:
+                version: int = ipaddress.ip_address(address).version
+            except ValueError:
+                version = 0  # not an address: kept, so the guard refuses it by name
+            fam = socket.AF_INET6 if version == 6 else socket.AF_INET
+            if family not in (socket.AF_UNSPEC, fam):
+                continue
+            results.append(
+                ResolveResult(
+                    hostname=host, host=address, port=port, family=fam, proto=0, flags=_NUMERIC
+                )
+            )
+        return results
+
+    async def close(self) -> None:
+        pass
+
+
+class GuardedResolver(AbstractResolver):
+    """The connection's DNS lookup, checked by ``netguard``: closes the rebinding window.
+
+    ``netguard.check_url`` resolves a host before each hop, but the connection used to
+    resolve it again, so a hostile DNS server could answer a public address to the check
+    and 127.0.0.1 to the connection (DNS rebinding). With this resolver installed in the
+    connector, the answer aiohttp connects to is the answer that was checked: it resolves
+    once, and unless ``allow_private`` refuses the whole answer with the same one-line
+    ``BlockedAddressError`` as ``check_url`` (via ``netguard.check_addresses``, so there
+    is one policy) when ANY address is not public, as ``check_url`` does.
+
+    IP-literal hosts never reach a resolver (aiohttp connects to them directly); they
+    cannot rebind and ``check_url`` has already judged them. aiohttp caches only answers
+    this returns, so refusals are never cached. ``resolver`` replaces DNS in tests;
+    otherwise aiohttp's default resolver does the lookup, as before."""
+
+    def __init__(self, *, allow_private: bool, resolver: netguard.Resolver | None = None) -> None:
+        self._allow_private = allow_private
+        self._injected = resolver
+        self._inner: AbstractResolver | None = None
+
+    def _resolver(self) -> AbstractResolver:
+        # Created on first use: aiohttp's threaded resolver binds the running loop.
+        if self._inner is None:
+            if self._injected is not None:
+                self._inner = _AddressListResolver(self._injected)
+            else:
+                self._inner = DefaultResolver()
+        return self._inner
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self._resolver().resolve(host, port, family)
+        if not self._allow_private:
+            netguard.check_addresses(host, [result["host"] for result in results])
+        return results
+
+    async def close(self) -> None:
+        if self._inner is not None:
+            await self._inner.close()
+            self._inner = None
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -71,11 +153,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ``max_connections`` bounds open connections across all hosts; idle connections are
     kept for ``keepalive`` seconds so a feed host polled every few minutes, or many
     feeds on one host, reuse them. The session is created lazily, inside the running
-    event loop."""
+    event loop. ``resolver`` does the connector's DNS lookups (``GuardedResolver`` for
+    the fetcher); it is closed with the transport."""
 
-    def __init__(self, *, max_connections: int = 100, keepalive: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        keepalive: float = 30.0,
+        resolver: AbstractResolver | None = None,
+    ) -> None:
         self._max_connections = max_connections
         self._keepalive = keepalive
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -85,6 +175,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 limit_per_host=0,  # the fetcher enforces per-host politeness itself
                 keepalive_timeout=self._keepalive,
                 ttl_dns_cache=60,
+                resolver=self._resolver,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -117,6 +208,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=timeout,
             )
+        except FetchError:
+            raise  # the resolver refused the address: already one line for a person
         except Exception as exc:
             raise _as_httpx_error(exc, request) from exc
         return httpx.Response(
@@ -131,6 +224,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._resolver is not None:
+            # The connector does not close a resolver it was given.
+            await self._resolver.close()
 
 
-__all__ = ["AiohttpTransport"]
+__all__ = ["AiohttpTransport", "GuardedResolver"]

@@ -19,6 +19,7 @@ import pytest
 from bot.errors import BlockedAddressError, FetchError, TooLargeError
 from bot.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, parse_max_age, parse_retry_after
 from bot.settings import Settings
+from bot.transport import GuardedResolver
 from tests.conftest import LocalServer, Request, Response
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -437,3 +438,95 @@ async def test_connections_are_reused(
         for _ in range(3):
             await fetcher.fetch(url)
     assert len(accepted) == 1  # one TCP connection served all three polls
+
+
+# ------------------------------------------------------------- DNS rebinding
+
+
+class RebindingResolver:
+    """Simulates a hostile DNS server: the first lookup of a name answers a public
+    address (what the per-hop check sees), every later one answers 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str) -> list[str]:
+        self.lookups.append(host)
+        return ["93.184.215.14"] if len(self.lookups) == 1 else ["127.0.0.1"]
+
+
+async def test_dns_rebinding_is_refused_at_connect_time(local_server: LocalServer) -> None:
+    # Real aiohttp transport: the check passes on the public answer, then the
+    # connection's own lookup gets 127.0.0.1 and must be refused, not connected to.
+    url = local_server.route("/feed.xml", Response(200, FEED)).replace(
+        "127.0.0.1", "rebind.example"
+    )
+    resolver = RebindingResolver()
+    settings = make_settings(allow_private_networks=False)
+    async with Fetcher(settings, resolver=resolver) as fetcher:
+        with pytest.raises(BlockedAddressError) as caught:
+            await fetcher.fetch(url)
+    assert str(caught.value) == "refused: rebind.example resolves to 127.0.0.1, a loopback address"
+    assert resolver.lookups == ["rebind.example", "rebind.example"]  # check, then connect
+    assert local_server.requests == []
+
+
+async def test_connect_time_refusal_covers_mixed_answers(local_server: LocalServer) -> None:
+    # One public and one private address: refused whole, as check_url refuses it.
+    answers = iter([["93.184.215.14"], ["93.184.215.14", "10.0.0.7"]])
+
+    async def resolver(host: str) -> list[str]:
+        return next(answers)
+
+    url = local_server.route("/feed.xml", Response(200, FEED)).replace("127.0.0.1", "mixed.example")
+    async with Fetcher(make_settings(allow_private_networks=False), resolver=resolver) as fetcher:
+        with pytest.raises(
+            BlockedAddressError, match=r"resolves to 10\.0\.0\.7, a private address"
+        ):
+            await fetcher.fetch(url)
+    assert local_server.requests == []
+
+
+async def test_allow_private_connects_through_the_resolver(local_server: LocalServer) -> None:
+    # The connection uses the injected resolver's answer; the Host header keeps the name.
+    lookups: list[str] = []
+
+    async def resolver(host: str) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    url = local_server.route("/feed.xml", Response(200, FEED)).replace("127.0.0.1", "self.example")
+    async with Fetcher(make_settings(allow_private_networks=True), resolver=resolver) as fetcher:
+        first = await fetcher.fetch(url)
+        second = await fetcher.fetch(url)
+    assert first.body == FEED and second.body == FEED
+    assert local_server.requests[0].headers["host"] == f"self.example:{local_server.port}"
+    assert lookups == ["self.example"]  # aiohttp's 60 s DNS cache kept the checked answer
+
+
+async def test_guarded_resolver_returns_only_checked_answers() -> None:
+    async def resolver(host: str) -> list[str]:
+        return {
+            "pub.example": ["93.184.215.14", "2606:4700::1"],
+            "md.example": ["169.254.169.254"],
+        }[host]
+
+    guarded = GuardedResolver(allow_private=False, resolver=resolver)
+    try:
+        results = await guarded.resolve("pub.example", 443, socket.AF_UNSPEC)
+        assert [(r["host"], r["port"], r["family"]) for r in results] == [
+            ("93.184.215.14", 443, socket.AF_INET),
+            ("2606:4700::1", 443, socket.AF_INET6),
+        ]
+        assert all(r["hostname"] == "pub.example" for r in results)  # SNI/Host stay the name
+        v4 = await guarded.resolve("pub.example", 443, socket.AF_INET)
+        assert [r["host"] for r in v4] == ["93.184.215.14"]
+        with pytest.raises(BlockedAddressError, match=r"169\.254\.169\.254, a link-local address"):
+            await guarded.resolve("md.example", 80, socket.AF_UNSPEC)
+    finally:
+        await guarded.close()
+    allowed = GuardedResolver(allow_private=True, resolver=resolver)
+    assert [r["host"] for r in await allowed.resolve("md.example", 80, socket.AF_UNSPEC)] == [
+        "169.254.169.254"
+    ]
+    await allowed.close()
