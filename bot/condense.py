@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from .models import (
     BULLET_COUNT,
@@ -112,6 +113,45 @@ _DATELINE = re.compile(
 )
 _TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
 
+# _BOILERPLATE is ~40 case-insensitive alternatives with no common prefix, so `re`
+# tries every one at every position (~60 µs a sentence, the condenser's largest single
+# cost). Each alternative needs one of these lower-case substrings (or, for "^by", a
+# leading "by"), so a sentence whose lower-cased text holds none cannot match and the
+# regex is skipped. Exact only when lower() keeps positions and `re.IGNORECASE` matches
+# no non-ASCII character to an ASCII letter: the four characters below break that
+# ("İ" lowers to two characters; "ı", "ſ" and the Kelvin sign fold to i, s, k), so a
+# sentence holding one always runs the full regex.
+_BOILERPLATE_KEYS = (
+    "click here", "read more", "read the full", "sign up", "subscribe", "follow ",
+    "share ", "scroll down", "copyright", "©", "(c) ", "all rights reserved",
+    "newsletter", "cookie", "privacy policy", "terms of ", "advertisement", "sponsored",
+    "caption", "photo", "image", "picture", "video", "getty images", "(reuters)",
+    "credit", "pictured", "(left)", "(right)", "(centre)", "(center)", "(above)",
+    "email us", "contact us", "listen to this", "watch ", "javascript", "your browser",
+    "http", "www.", "@", "published:", "updated", "|",
+)  # fmt: skip
+_FOLD_TRAPS = frozenset("\u0130\u0131\u017f\u212a")
+
+
+def _cue_count(rx: re.Pattern[str], keys: tuple[str, ...], text: str) -> int:
+    """``len(rx.findall(text))`` for a case-insensitive cue regex, skipped when no key of
+    ``keys`` occurs in ``text`` (see _BOILERPLATE_KEYS for why this is exact)."""
+    if _FOLD_TRAPS.isdisjoint(text):
+        low = text.lower()
+        if not any(k in low for k in keys):
+            return 0
+    return len(rx.findall(text))
+
+
+def _boilerplate_match(s: str) -> bool:
+    """``_BOILERPLATE.search(s)``, skipped when a substring test proves it would fail."""
+    if _FOLD_TRAPS.isdisjoint(s):
+        low = s.lower()
+        if not low.startswith("by") and not any(k in low for k in _BOILERPLATE_KEYS):
+            return False
+    return _BOILERPLATE.search(s) is not None
+
+
 # ------------------------------------------------------------------------- cues
 _WATCH = re.compile(
     r"""\b(?:
@@ -156,6 +196,21 @@ _QUOTATION = re.compile(r"“[^”]*”?|\"[^\"]*\"?")
 # Modal verbs hint at significance, but alone they are too common to decide.
 _MODAL = re.compile(r"\b(?:could|would|might)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:was|were|had|did|said|told|announced|reported|\w{3,}ed)\b", re.IGNORECASE)
+# Substrings one of which every match of _WATCH / _WHY contains, lower-cased: as for
+# _BOILERPLATE_KEYS, a sentence holding none is known to have no cue without running
+# the (slow, prefix-less) case-insensitive alternation.
+_WATCH_KEYS = (
+    "will", "won", "shall", " to be", "expect", "plan", "intend", "aim", "set to", "due",
+    "next", "later this", "coming", "by the end of ", "by 20", "in 20", "scheduled",
+    "deadline", "vote on", "await", "likely to",
+)  # fmt: skip
+_WHY_KEYS = (
+    "because", "mean", "which would", "impact", "affect", "first time", "largest",
+    "biggest", "highest", "lowest", "worst", "record", "concern", "risk", "threat",
+    "analyst", "significant", "crucial", "important", "consequence", "as a result",
+    "so that", "signal", "blow", "fear", "warn", "boost", "undermine", "jeopardi",
+    "implication", "critics", "unprecedented", "historic",
+)  # fmt: skip
 
 # ------------------------------------------------------------------------- words
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -172,7 +227,9 @@ _STOP = frozenset(
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
+    # Cached (it is pure): a story repeats its words, and this ran ~1000 times an article.
     # A light suffix strip: enough to match "banks"/"bank", "ruled"/"rule"; it only
     # has to be consistent within one story.
     word = word.replace("’", "'")
@@ -237,19 +294,21 @@ def is_boilerplate(sentence: str) -> bool:
     if len(s) < 25 or len(s) > MAX_CHARS:
         return True
     words = s.split()
-    alpha = [w for w in words if any(c.isalpha() for c in w)]
+    # map() keeps the per-character tests in C: these two scans ran as Python
+    # generators over every character of every sentence.
+    alpha = [w for w in words if any(map(str.isalpha, w))]
     if len(alpha) < MIN_WORDS:
         return True
     if len(alpha) <= 8 and all(w[0].isupper() or w in {"and", "by", "of"} for w in alpha):
         return True  # "John Hall . and Ted Thornhill ." — names only: a byline
-    if _BOILERPLATE.search(s) or _BYLINE.match(s) or _LABEL.match(s):
+    if _boilerplate_match(s) or _BYLINE.match(s) or _LABEL.match(s):
         return True
     if s.rstrip("\"'”’)] ").endswith("?"):
         return True  # a question to the reader, or a quoted one: never a key point
-    letters = [c for c in s if c.isalpha()]
+    letters = "".join(filter(str.isalpha, s))
     if len(letters) < 15:
         return True
-    upper = sum(1 for c in letters if c.isupper())
+    upper = sum(map(str.isupper, letters))
     if upper / len(letters) > 0.6:
         return True  # ALL-CAPS banners and shouted headlines
     # A heading, a menu item, a caption without a full stop.
@@ -265,6 +324,7 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
         words = _content_words(shown)
         if not words:
             continue
+        unquoted = _QUOTATION.sub(" ", shown)  # shared by the two cue tests below
         out.append(
             _Sentence(
                 text=shown,
@@ -274,10 +334,10 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 words=frozenset(words),
                 n_words=len(shown.split()),
                 # In half points: a modal verb alone is a weak hint of significance.
-                watch=2 * len(_WATCH.findall(_QUOTATION.sub(" ", shown))),
-                why=2 * len(_WHY.findall(shown)) + min(1, len(_MODAL.findall(shown))),
+                watch=2 * _cue_count(_WATCH, _WATCH_KEYS, unquoted),
+                why=2 * _cue_count(_WHY, _WHY_KEYS, shown) + (1 if _MODAL.search(shown) else 0),
                 past=bool(_PAST.search(shown)),
-                when=bool(_WHEN.search(_QUOTATION.sub(" ", shown).lower())),
+                when=bool(_WHEN.search(unquoted.lower())),
                 balanced=_quotes_balanced(shown),
             )
         )
