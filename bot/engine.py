@@ -29,7 +29,7 @@ from .cluster import ClusterIndex, Fingerprint, StoryClusterer
 from .condense import ExtractiveCondenser
 from .digest import send_due_digests
 from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError, SignalDeskError
-from .extract import extract_article
+from .extract import article_from_entry, extract_article
 from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from .models import (
     Article,
@@ -53,7 +53,6 @@ from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
 from .route import channel_accepts
 from .search import pick_related, related_query
 from .settings import Settings
-from .text import clean_text
 from .topics import topics_for
 
 log = logging.getLogger("signaldesk.engine")
@@ -358,15 +357,12 @@ class Engine:
 
     async def read_article(self, entry: StoredEntry) -> Article:
         """The linked page's article text, else the feed's own text."""
-        fallback = Article(
+        fallback = article_from_entry(
+            entry.title,
+            entry.content if len(entry.content) >= len(entry.summary) else entry.summary,
             url=entry.link,
-            title=entry.title,
-            text=clean_text(
-                entry.content if len(entry.content) >= len(entry.summary) else entry.summary
-            ),
             author=entry.author,
             published=entry.published,
-            from_page=False,
         )
         if not (self.settings.fetch_pages and entry.link):
             return fallback
