@@ -52,7 +52,7 @@ from .models import (
 from .sentences import split_sentences
 from .text import clean_text, cut, one_line
 
-__all__ = ["PLACEHOLDER_BULLETS", "ExtractiveCondenser", "condense_story"]
+__all__ = ["PLACEHOLDER_BULLETS", "ExtractiveCondenser"]
 
 # Used only when the material has fewer than three distinct usable pieces of text: they
 # state a fact about the material, never about the story.
@@ -489,11 +489,6 @@ class ExtractiveCondenser:
             updated_at=now,
             condenser=self.name,
         )
-
-
-def condense_story(briefing_id: str, material: Sequence[SourceText], now: datetime) -> Briefing:
-    """Shorthand for ``ExtractiveCondenser().condense(...)``."""
-    return ExtractiveCondenser().condense(briefing_id, material, now)
 
 
 def _headline(sources: list[Source], texts: list[str]) -> str:

@@ -23,7 +23,6 @@ from .models import (
     Notice,
     NoticeKind,
     PostResult,
-    Reply,
     SourceText,
     StoredEntry,
     Story,
@@ -135,10 +134,6 @@ class Store(Protocol):
         same transaction (a lease: no second claim while they are being polled)."""
         ...
 
-    def next_poll_at(self) -> datetime | None:
-        """The earliest next-poll time of any subscribed feed."""
-        ...
-
     def record_fetch(self, feed_id: int, state: FetchState, now: datetime) -> Feed:
         """Store validators, hash, next-poll time and health after a poll."""
         ...
@@ -146,8 +141,6 @@ class Store(Protocol):
     def record_fetches(self, results: Sequence[tuple[int, FetchState]], now: datetime) -> None:
         """``record_fetch`` for many successful polls, in one transaction."""
         ...
-
-    def remove_feed(self, feed_id: int) -> None: ...
 
     # entries ---------------------------------------------------------------
     def add_entries(
@@ -318,15 +311,3 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-class CommandContext(Protocol):
-    """Who asked, where: passed from an adapter into the command layer."""
-
-    channel_id: str
-    user_id: str
-    is_admin: bool
-
-
-class Responder(Protocol):
-    async def __call__(self, reply: Reply) -> None: ...

@@ -216,13 +216,6 @@ class SqliteStore:
                 )
         return feeds
 
-    def next_poll_at(self) -> datetime | None:
-        row = self._row(
-            "SELECT min(next_poll_at) AS t FROM feeds "
-            "WHERE id IN (SELECT feed_id FROM subscriptions)"
-        )
-        return _dt(row["t"]) if row else None
-
     def record_fetch(self, feed_id: int, state: FetchState, now: datetime) -> Feed:
         with self._write() as db:
             if state.ok:
@@ -279,10 +272,6 @@ class SqliteStore:
                     for feed_id, state in ok
                 ],
             )
-
-    def remove_feed(self, feed_id: int) -> None:
-        with self._write() as db:
-            db.execute("DELETE FROM subscriptions WHERE feed_id = ?", [feed_id])
 
     # ---------------------------------------------------------------- entries
 
