@@ -23,6 +23,12 @@ Why it works the way it does:
 - A story's fingerprint is the centroid of its entries' fingerprints, so the store keeps
   one compact JSON string per story and a long-running story does not chain into a
   neighbouring one the way single-link clustering does.
+- A ratio test, as in feature matching: an entry that resembles one recent story far
+  more than any other needs a little less similarity to join it, and one that sits
+  between two similar stories (the preview, the event and the row after it) needs more.
+- An outlet rarely reports one event twice within the window; its second article is
+  more often the next development. So a story that already has an entry from the same
+  source asks more of the newcomer (``SAME_SOURCE_PENALTY``); a near-copy still joins.
 
 Pure standard library: the poll path runs this for every new entry.
 """
@@ -36,25 +42,36 @@ import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from bot.models import StoryDoc
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "RATIO_WEIGHT",
+    "SAME_SOURCE_PENALTY",
     "ClusterIndex",
     "Fingerprint",
     "StoryClusterer",
     "cluster_items",
     "run_cluster_cli",
+    "source_of",
 ]
 
-#: Similarity at or above which an entry joins a story (tuned on the dev sets in
-#: ``bench/cluster.py``; see that script for the sweep).
-DEFAULT_THRESHOLD = 0.35
+#: Similarity at or above which an entry joins a story when two stories compete for it
+#: (tuned on the dev sets in ``bench/cluster.py``; see that script for the sweep).
+DEFAULT_THRESHOLD = 0.38
+#: Ratio test: the evidence for the best story is its similarity plus this share of its
+#: lead over the runner-up, so a clear winner needs less than the threshold.
+RATIO_WEIGHT = 0.3
+#: Added to the bar of a story that already has an entry from the entry's source.
+SAME_SOURCE_PENALTY = 0.15
+#: Sources remembered per story (an outlet list, not a log).
+_MAX_SOURCES = 64
 DEFAULT_WINDOW = timedelta(hours=72)
 
 # Fingerprint budget: enough terms to tell events apart, small enough to store per story.
@@ -102,6 +119,20 @@ _NUMBER_PREFIX = re.compile(r"\d+(?:[.,]\d+)*")
 _NUMBER_SUFFIXES = frozenset(
     "k m bn b mn tn t st nd rd th s pc km kg mph ft mm cm am pm gb tb mw gw".split()
 )
+
+
+def source_of(link: str | None, fallback: str) -> str:
+    """The outlet an entry comes from, for ``SAME_SOURCE_PENALTY``: its link's host
+    without "www."/"m." (an aggregator feed's entries keep their own outlets), or
+    ``fallback`` (say, the feed) when the link has no host."""
+    try:
+        host = (urlsplit(link or "").hostname or "").rstrip(".")
+    except ValueError:
+        host = ""
+    for prefix in ("www.", "m."):
+        if host.startswith(prefix) and host.count(".") > 1:
+            host = host[len(prefix) :]
+    return host or fallback
 
 
 def _stem(word: str) -> str:
@@ -376,16 +407,36 @@ class StoryClusterer:
         self.observe(fp)
         query, qnorm = self._query(fp)
         qsize = self.norm_and_size(fp)[1]
-        best_id: int | None = None
-        best = 0.0  # margin over the bar
+        own = set(doc.sources)
+        scored: list[tuple[int, float, float]] = []
         for story, sfp in candidates:
             if story.story_id is None or not self.within_window(doc.published, story.published):
                 continue
             norm, size = self.norm_and_size(sfp)
-            margin = _score(query, qnorm, sfp.terms, norm) - self.threshold_for(qsize, size)
-            if margin > best or (margin == best and best_id is None):
-                best, best_id = margin, story.story_id
-        return best_id
+            bar = self.threshold_for(qsize, size)
+            if own.intersection(story.sources):
+                bar += SAME_SOURCE_PENALTY
+            scored.append((story.story_id, _score(query, qnorm, sfp.terms, norm), bar))
+        return _choose(scored)
+
+
+def _choose(scored: Sequence[tuple[int, float, float]]) -> int | None:
+    """The winner among ``(story_id, similarity, bar)`` candidates, or ``None``.
+
+    The best candidate is the one furthest above (or least below) its bar; it wins if
+    its similarity plus ``RATIO_WEIGHT`` times its lead over the runner-up's
+    similarity reaches its bar (see the module docstring: a ratio test).
+    """
+    best: tuple[int, float, float] | None = None
+    for candidate in scored:
+        if best is None or candidate[1] - candidate[2] > best[1] - best[2]:
+            best = candidate
+    if best is None:
+        return None
+    story_id, score, bar = best
+    runner_up = max((s for sid, s, _ in scored if sid != story_id), default=0.0)
+    evidence = score + RATIO_WEIGHT * (score - runner_up)
+    return story_id if evidence >= bar else None
 
 
 def _score(
@@ -419,6 +470,7 @@ def _aware(t: datetime) -> datetime:
 class _Story:
     fp: Fingerprint
     published: datetime | None
+    sources: frozenset[str] = frozenset()
     norm: float = 0.0
     size: float = 0.0  # effective number of terms (see ``StoryClusterer.norm_and_size``)
     norm_docs: int = -1  # corpus size when ``norm`` was computed
@@ -453,19 +505,31 @@ class ClusterIndex:
         story = self._stories.get(story_id)
         return story.fp if story else None
 
-    def add(self, story_id: int, fingerprint: Fingerprint, published: datetime | None) -> None:
+    def add(
+        self,
+        story_id: int,
+        fingerprint: Fingerprint,
+        published: datetime | None,
+        sources: Iterable[str] = (),
+    ) -> None:
         """Add an entry (or a stored story's fingerprint) under ``story_id``: a new
-        story, or merged into the existing story's centroid. Counts the fingerprint
-        into the clusterer's IDF."""
+        story, or merged into the existing story's centroid. ``sources`` are the
+        outlets it came from (one for an entry). Counts the fingerprint into the
+        clusterer's IDF."""
         self.clusterer.observe(fingerprint)
         old = self._stories.get(story_id)
+        known = frozenset(s for s in sources if s)
         if old is not None:
             self._unpost(story_id, old.fp)
             fp = old.fp.merged(fingerprint)
             pub = _later(old.published, published)
+            if len(old.sources) < _MAX_SOURCES:
+                known |= old.sources
+            else:
+                known = old.sources
         else:
             fp, pub = fingerprint, published
-        self._stories[story_id] = _Story(fp, pub)
+        self._stories[story_id] = _Story(fp, pub, known)
         for term, w in fp.terms.items():
             self._postings.setdefault(term, {})[story_id] = w
         if published is not None:
@@ -475,8 +539,11 @@ class ClusterIndex:
             if self._adds % self._PRUNE_EVERY == 0:
                 self.prune()
 
-    def match(self, fingerprint: Fingerprint, published: datetime | None) -> int | None:
-        """The best story for ``fingerprint`` at or above the threshold, or ``None``."""
+    def match(
+        self, fingerprint: Fingerprint, published: datetime | None, source: str | None = None
+    ) -> int | None:
+        """The story ``fingerprint`` belongs to, or ``None`` for a new one. ``source``
+        is the entry's outlet (see ``SAME_SOURCE_PENALTY``)."""
         if not self._stories:
             return None
         clusterer = self.clusterer
@@ -497,8 +564,7 @@ class ClusterIndex:
         else:
             ranked = list(partial)
         docs = clusterer.documents
-        best_id: int | None = None
-        best = 0.0  # margin over the bar
+        scored: list[tuple[int, float, float]] = []
         for sid in ranked:
             story = self._stories[sid]
             if not clusterer.within_window(published, story.published):
@@ -508,11 +574,11 @@ class ClusterIndex:
             if story.norm_docs < 0 or docs > story.norm_docs * 1.1 + 4:
                 story.norm, story.size = clusterer.norm_and_size(story.fp)
                 story.norm_docs = docs
-            score = _score(query, qnorm, story.fp.terms, story.norm)
-            margin = score - clusterer.threshold_for(qsize, story.size)
-            if margin > best or (margin == best and best_id is None):
-                best, best_id = margin, sid
-        return best_id
+            bar = clusterer.threshold_for(qsize, story.size)
+            if source and source in story.sources:
+                bar += SAME_SOURCE_PENALTY
+            scored.append((sid, _score(query, qnorm, story.fp.terms, story.norm), bar))
+        return _choose(scored)
 
     def _unpost(self, story_id: int, fp: Fingerprint) -> None:
         for term in fp.terms:
@@ -586,12 +652,14 @@ def cluster_items(
         if not isinstance(text, str):
             raise ValueError(f"item {n}: 'text' must be a string")
         published = _parse_time(item.get("published"))
+        source = item.get("source")
+        source = source if isinstance(source, str) and source else None
         fp = index.clusterer.fingerprint(title, text)
-        label = index.match(fp, published)
+        label = index.match(fp, published, source)
         if label is None:
             label, opened = opened, opened + 1
         labels.append(label)
-        index.add(label, fp, published)
+        index.add(label, fp, published, (source,) if source else ())
     return labels
 
 

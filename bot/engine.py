@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from .cluster import ClusterIndex, Fingerprint, StoryClusterer
+from .cluster import ClusterIndex, Fingerprint, StoryClusterer, source_of
 from .condense import ExtractiveCondenser
 from .digest import send_due_digests
 from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError, SignalDeskError
@@ -393,7 +393,7 @@ class Engine:
                 except ValueError:
                     fp = self.clusterer.fingerprint(doc.title, doc.text)
                 assert doc.story_id is not None
-                index.add(doc.story_id, fp, doc.published)
+                index.add(doc.story_id, fp, doc.published, doc.sources)
             self._index = index
         return self._index
 
@@ -408,15 +408,16 @@ class Engine:
             published=entry.published or now,
             fingerprint=fingerprint.to_json(),
         )
+        source = source_of(entry.link, f"feed:{entry.feed_id}")
         index = await self._cluster_index()
-        story_id = index.match(fingerprint, doc.published)
+        story_id = index.match(fingerprint, doc.published, source)
         if story_id is None:
             story = await self.db(self.store.create_story, entry, doc, now)
-            index.add(story.id, fingerprint, doc.published)
+            index.add(story.id, fingerprint, doc.published, (source,))
             return story
         # The story keeps the centroid of its entries' fingerprints, so that it survives
         # a restart as the index knew it.
-        index.add(story_id, fingerprint, doc.published)
+        index.add(story_id, fingerprint, doc.published, (source,))
         centroid = index.fingerprint_of(story_id) or fingerprint
         doc.fingerprint = centroid.to_json()
         return await self.db(self.store.attach_to_story, story_id, entry, doc, now)

@@ -153,6 +153,8 @@ class StoryDoc(_Model):
     text: str = ""
     published: datetime | None = None
     fingerprint: str | None = None  # the clusterer's serialized fingerprint, when stored
+    # Outlets it came from (an entry's one, a story's all), e.g. "example.com".
+    sources: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------------------ briefings

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from bot.cluster import source_of
 from bot.errors import QueryError, StorageError
 from bot.models import (
     Article,
@@ -379,6 +380,15 @@ class SqliteStore:
             "WHERE updated_at >= ? ORDER BY id",
             [_ts(since)],
         )
+        sources: dict[int, set[str]] = {}
+        for r in self._rows(
+            "SELECT e.story_id, e.link, e.feed_id FROM entries e "
+            "JOIN stories s ON s.id = e.story_id WHERE s.updated_at >= ?",
+            [_ts(since)],
+        ):
+            sources.setdefault(r["story_id"], set()).add(
+                source_of(r["link"], f"feed:{r['feed_id']}")
+            )
         return [
             StoryDoc(
                 story_id=r["id"],
@@ -386,6 +396,7 @@ class SqliteStore:
                 text=r["text"],
                 fingerprint=r["fingerprint"],
                 published=_dt(r["published"]),
+                sources=tuple(sorted(sources.get(r["id"], ()))),
             )
             for r in rows
         ]

@@ -17,6 +17,7 @@ from bot.cluster import (
     StoryClusterer,
     cluster_items,
     run_cluster_cli,
+    source_of,
 )
 from bot.models import StoryDoc
 
@@ -323,3 +324,78 @@ def test_assign_and_index_agree() -> None:
     probe = clusterer.fingerprint(second["title"], second["text"])
     assert index.match(probe, T0) == 3
     assert clusterer.assign(doc, [(story, fp)]) == 3
+
+
+# One invented subject in two developments: the council's ban, then a lawsuit over it.
+SCOOTER_BAN = {
+    "title": "Ostrava Bay council votes to ban rental e-scooters",
+    "text": "The Ostrava Bay city council voted 7-4 on Monday to ban rental e-scooters "
+    "from the city's streets from June, after mayor Dalia Ferrante cited a rise in "
+    "pavement accidents. Operators Zipwheel and Kanto have 60 days to remove their fleets.",
+}
+SCOOTER_SUIT = {
+    "title": "Scooter firm Zipwheel sues Ostrava Bay",
+    "text": "Zipwheel filed suit on Wednesday against the city of Ostrava Bay, arguing "
+    "that the council exceeded its powers. The company said 300 jobs were at risk. A "
+    "hearing is set for May.",
+}
+
+
+def test_a_second_article_from_the_same_outlet_needs_more_to_join() -> None:
+    # The same related article joins the story when another outlet wrote it, but from
+    # the outlet that already reported the story it reads as its next development.
+    elsewhere = cluster_items(
+        [*_filler(), dict(SCOOTER_BAN, source="Daily"), dict(SCOOTER_SUIT, source="Herald")]
+    )
+    assert elsewhere[-1] == elsewhere[-2]
+    same = cluster_items(
+        [*_filler(), dict(SCOOTER_BAN, source="Daily"), dict(SCOOTER_SUIT, source="Daily")]
+    )
+    assert same[-1] != same[-2]
+    # A near-copy from the same outlet (a corrected headline) still joins.
+    fixed = dict(SCOOTER_BAN, title="Ostrava Bay council bans rental e-scooters", source="Daily")
+    again = cluster_items([*_filler(), dict(SCOOTER_BAN, source="Daily"), fixed])
+    assert again[-1] == again[-2]
+
+
+def test_the_index_remembers_each_storys_sources() -> None:
+    clusterer = StoryClusterer()
+    index = ClusterIndex(clusterer)
+    for n, item in enumerate(_filler()):
+        index.add(100 + n, clusterer.fingerprint(item["title"], item["text"]), T0)
+    index.add(1, clusterer.fingerprint(SCOOTER_BAN["title"], SCOOTER_BAN["text"]), T0, ["Daily"])
+    probe = clusterer.fingerprint(SCOOTER_SUIT["title"], SCOOTER_SUIT["text"])
+    assert index.match(probe, T0, "Herald") == 1
+    assert index.match(probe, T0, "Daily") is None
+    assert index.match(probe, T0) == 1  # no source known: no penalty
+
+
+def test_an_entry_that_fits_two_stories_equally_needs_more_to_join() -> None:
+    # The ratio test: a clear single match joins at a similarity that is not enough
+    # when a second, equally close story competes for the entry.
+    clusterer = StoryClusterer()
+    for item in _filler():
+        clusterer.observe(clusterer.fingerprint(item["title"], item["text"]))
+    ban = clusterer.fingerprint(SCOOTER_BAN["title"], SCOOTER_BAN["text"])
+    clusterer.observe(ban)
+    first = StoryDoc(story_id=1, title=SCOOTER_BAN["title"], text=SCOOTER_BAN["text"])
+    twin = StoryDoc(story_id=2, title=SCOOTER_BAN["title"], text=SCOOTER_BAN["text"])
+    suit = StoryDoc(title=SCOOTER_SUIT["title"], text=SCOOTER_SUIT["text"])
+    assert clusterer.assign(suit, [(first, ban)]) == 1
+    assert clusterer.assign(suit, [(first, ban), (twin, ban)]) is None
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("https://www.Example.com/news/1", "example.com"),
+        ("https://m.example.co.uk/a", "example.co.uk"),
+        ("https://news.example.org/a", "news.example.org"),
+        ("https://www.com/a", "www.com"),
+        (None, "feed:3"),
+        ("not a url", "feed:3"),
+        ("http://[::1", "feed:3"),
+    ],
+)
+def test_the_source_of_an_entry_is_its_links_outlet(link: str | None, expected: str) -> None:
+    assert source_of(link, "feed:3") == expected

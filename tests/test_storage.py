@@ -146,6 +146,22 @@ def test_story_material_and_feed_ids(store: SqliteStore) -> None:
     assert store.briefing_feed_ids(story.briefing_id) == [f1.id, f2.id]
 
 
+def test_recent_stories_carry_their_outlets(store: SqliteStore) -> None:
+    # The clusterer's view after a restart must still know who already reported a story.
+    f1, _ = store.add_feed("https://one.example/rss", name="One", now=NOW)
+    f2, _ = store.add_feed("https://aggregator.example/rss", name="Agg", now=NOW)
+    (e1,) = store.add_entries(
+        f1.id, [FeedEntry(link="https://www.daily.example/a", title="Quake hits")], NOW
+    )
+    (e2,) = store.add_entries(f2.id, [FeedEntry(guid="y", title="Earthquake strikes")], NOW)
+    story = store.create_story(e1, StoryDoc(title="Quake hits"), NOW)
+    store.attach_to_story(story.id, e2, StoryDoc(title="Earthquake strikes"), NOW)
+    (doc,) = store.recent_story_docs(NOW - timedelta(hours=1))
+    assert doc.story_id == story.id
+    assert doc.sources == ("daily.example", f"feed:{f2.id}")
+    assert store.recent_story_docs(NOW + timedelta(hours=1)) == []
+
+
 def test_corrupt_file_is_one_clear_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.db"
     path.write_bytes(b"this is not sqlite" * 100)
