@@ -5,8 +5,13 @@ into the repository) and gives the systems only ``title``, ``text``, ``source`` 
 ``url`` — never ``cluster`` or ``meta``. Reports pairwise and B-cubed
 precision/recall/F1 against ``cluster`` and our throughput in items per second.
 
+Our clusterer is online, so its result depends on the order items arrive in. The
+files' order is the headline figure; ``--orders N`` adds the mean and the worst of N
+seeded shuffles, to show how much of it is luck of the order.
+
     .venv/bin/python bench/cluster.py                 # default threshold
-    .venv/bin/python bench/cluster.py --threshold 0.25 --threshold 0.3   # sweep
+    .venv/bin/python bench/cluster.py --threshold 0.35 --threshold 0.4   # sweep
+    .venv/bin/python bench/cluster.py --orders 5      # robustness to arrival order
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import re
 import sys
 import time
@@ -130,7 +136,7 @@ def baseline(items: Sequence[dict[str, Any]], threshold: float = 0.5) -> list[in
 # --------------------------------------------------------------------------- main
 
 
-def evaluate(path: Path, thresholds: Sequence[float]) -> None:
+def evaluate(path: Path, thresholds: Sequence[float], orders: int = 0) -> None:
     items, gold = load(path)
     clusters = len(set(gold))
     print(f"\n## {path.name}: {len(items)} items, {clusters} gold clusters")
@@ -154,6 +160,27 @@ def evaluate(path: Path, thresholds: Sequence[float]) -> None:
             f"{op[2] - bp[2]:>+6.3f}  {ob[0] - bb[0]:>+6.3f} {ob[1] - bb[1]:>+6.3f} "
             f"{ob[2] - bb[2]:>+6.3f}"
         )
+        if orders:
+            _shuffled(items, gold, th, orders, bp[2])
+
+
+def _shuffled(
+    items: Sequence[dict[str, Any]], gold: Sequence[str], th: float, orders: int, base: float
+) -> None:
+    """Our pairwise F1 and B-cubed precision over ``orders`` seeded shuffles."""
+    f1s, b3p = [], []
+    for seed in range(orders):
+        order = list(range(len(items)))
+        random.Random(seed).shuffle(order)
+        pred = cluster_items([items[i] for i in order], StoryClusterer(threshold=th))
+        shuffled_gold = [gold[i] for i in order]
+        f1s.append(pairwise(pred, shuffled_gold)[2])
+        b3p.append(bcubed(pred, shuffled_gold)[0])
+    print(
+        f"{'  ' + str(orders) + ' shuffled orders':<22} pw F1 mean {sum(f1s) / orders:.3f} "
+        f"(worst {min(f1s):.3f}, {sum(f1s) / orders - base:+.3f} vs baseline)  "
+        f"B3 P mean {sum(b3p) / orders:.3f} (worst {min(b3p):.3f})"
+    )
 
 
 def _row(
@@ -178,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         help=f"our similarity threshold (repeat to sweep; default {DEFAULT_THRESHOLD})",
     )
+    parser.add_argument(
+        "--orders", type=int, default=0, help="also run N seeded shuffles of each set"
+    )
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
     args = parser.parse_args(argv)
     thresholds = args.threshold or [DEFAULT_THRESHOLD]
@@ -186,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not path.exists():
             print(f"missing {path}; skipped", file=sys.stderr)
             continue
-        evaluate(path, thresholds)
+        evaluate(path, thresholds, args.orders)
     return 0
 
 
