@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -62,6 +62,28 @@ FETCH_LOG_BATCH = 500
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+class KeyedLock:
+    """One asyncio lock per key, kept only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._slots: dict[int, tuple[asyncio.Lock, list[int]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    @asynccontextmanager
+    async def hold(self, key: int) -> AsyncIterator[None]:
+        lock, users = self._slots.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._slots[key]
 
 
 class SystemClock:
@@ -121,7 +143,11 @@ class Engine:
             window=timedelta(hours=settings.cluster_window_hours)
         )
         self._index: ClusterIndex | None = None
-        self._story_lock = asyncio.Lock()  # cluster + condense one entry at a time
+        # Clustering decides one entry at a time (the index is shared state); condensing
+        # and routing hold only their story, so a slow model answer for one story does
+        # not stall every other story's briefing.
+        self._place_lock = asyncio.Lock()
+        self._story_locks = KeyedLock()
         self._fetch_log: list[tuple[int, FetchState]] = []  # unchanged polls to record
 
     # ------------------------------------------------------------------ feeds
@@ -348,8 +374,12 @@ class Engine:
         article = None if placed else await self.read_article(entry)
         if article is not None:
             await self.db(self.store.save_article, entry.id, article)
-        async with self._story_lock:
-            story = placed or await self._place_in_story(entry, article or Article())
+        if placed is not None:
+            story = placed
+        else:
+            async with self._place_lock:
+                story = await self._place_in_story(entry, article or Article())
+        async with self._story_locks.hold(story.id):
             briefing = await self._condense(story)
             await self.route(briefing, story)
         await self.db(self.store.mark_briefed, entry.id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
 from bot.llm import SYSTEM_PROMPT, LLMCondenser, material_digest
-from bot.models import Source, SourceText
+from bot.models import FeedEntry, Source, SourceText
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
 from tests.conftest import LocalServer, Request, Response
@@ -457,3 +458,57 @@ def test_llm_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIGNALDESK_LLM_BASE_URL", "file:///etc/passwd")
     with pytest.raises(ConfigError, match="SIGNALDESK_LLM_BASE_URL"):
         load_settings()
+
+
+async def test_a_slow_answer_for_one_story_does_not_hold_up_another(
+    local_server: LocalServer,
+) -> None:
+    # The model takes its time over the quake; a story from another feed is briefed
+    # meanwhile instead of queueing behind it.
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(request: Request) -> Response:
+        if b"Varenna" in request.body:
+            arrived.set()
+            release.wait(10)
+            bullets = [{**b, "source": 1} for b in good_answer()["bullets"]]
+            return completion(json.dumps(good_answer(bullets=bullets)))
+        return completion("not a briefing")  # this one falls back to extractive
+
+    local_server.route(PATH, answer)
+    settings = llm_settings(local_server, allow_private_networks=True, fetch_pages=False)
+    store = SqliteStore.open(":memory:")
+    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={}, clock=_Clock())
+    engine.condenser = LLMCondenser(settings, usage_store=store, run_store=engine.db)
+    courier, _ = store.add_feed("https://courier.example/rss", name="Courier", now=NOW)
+    harbour, _ = store.add_feed("https://harbour.example/rss", name="Harbour", now=NOW)
+    (quake,) = store.add_entries(
+        courier.id,
+        [FeedEntry(guid="q", title="Earthquake damages 240 homes in Varenna Alta",
+                   link="https://courier.example/quake", summary=f"{QUAKE} {QUAKE_2}")],
+        NOW,
+    )  # fmt: skip
+    (ferry,) = store.add_entries(
+        harbour.id,
+        [FeedEntry(guid="f", title="Port of Lessing approves night ferry to Orly Island",
+                   link="https://harbour.example/ferry",
+                   summary="The Port of Lessing board approved a night ferry to Orly "
+                   "Island on Tuesday. Sailings start on 1 June and will run until 2 am.")],
+        NOW,
+    )  # fmt: skip
+    try:
+        slow = asyncio.create_task(engine.process_entry(quake))
+        assert await asyncio.to_thread(arrived.wait, 5), "the quake never reached the model"
+        ferry_id = await asyncio.wait_for(engine.process_entry(ferry), 5)
+        assert not slow.done()
+        briefed = store.get_briefing(ferry_id or "")
+        assert briefed is not None and "night ferry" in briefed.headline
+        release.set()
+        quake_id = await asyncio.wait_for(slow, 5)
+        saved = store.get_briefing(quake_id or "")
+        assert saved is not None and saved.condenser == "llm"
+        assert len(engine._story_locks) == 0  # nothing kept once both stories are done
+    finally:
+        release.set()
+        await engine.aclose()
+        store.close()
