@@ -172,7 +172,7 @@ _WATCH = re.compile(
 )
 _WHY = re.compile(
     r"""\b(?:
-    because | means | meaning | which\ would | impact | impacts | affect(?:s|ed)?
+    because | means | meaning | which\ would | impact | impacts | affects?
     | first\ time | largest | biggest | highest | lowest | worst | record | concerns?
     | risks? | threat(?:en|ens)? | analysts?\ (?:said|say|says|warned|expect)
     | significant(?:ly)? | crucial | important | consequences? | as\ a\ result | so\ that
@@ -271,7 +271,21 @@ class _Sentence:
     when: bool = False  # names a time ahead (only meaningful with a watch cue)
     past: bool = False
     balanced: bool = True  # its double quotes open and close within the sentence
+    dangling: bool = False  # opens on a word that points back ("He", "This", "But")
     extra: dict[str, float] = field(default_factory=dict)
+
+
+# Opening words that lean on the sentence before: out of context ("He said the talks
+# would resume") a reader cannot tell who or what they mean.
+_DANGLING = frozenset(
+    """he she it they this these those that his her its their them him but however also
+    and meanwhile still yet such""".split()
+)
+
+
+def _dangles(text: str) -> bool:
+    first = text.lstrip("\"“'‘([ ").split(" ", 1)[0].rstrip(",;:").lower()
+    return first in _DANGLING
 
 
 def strip_dateline(sentence: str) -> str:
@@ -339,6 +353,7 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 past=bool(_PAST.search(shown)),
                 when=bool(_WHEN.search(unquoted.lower())),
                 balanced=_quotes_balanced(shown),
+                dangling=_dangles(shown),
             )
         )
     return out
@@ -562,9 +577,11 @@ def _fill_bullets(
 def _sections(
     sentences: list[_Sentence], used: set[int], lead_words: list[frozenset[str]]
 ) -> tuple[str, str, str]:
+    # A section shows its sentences without the ones before them, so a sentence that
+    # leans on its predecessor comes only after every one that stands alone.
     pool = sorted(
         (s for s in sentences if id(s) not in used and s.balanced),
-        key=lambda s: (-s.score, s.source, s.position),
+        key=lambda s: (s.dangling, -s.score, s.source, s.position),
     )
     # Seeded with the lead and bullets so that no section repeats what the message
     # already says.
@@ -577,17 +594,20 @@ def _sections(
                 break
             if any(_overlap(s.words, t) > REDUNDANT for t in taken):
                 continue
+            # One that leans on its predecessor only as a section's sole sentence.
+            if s.dangling and out:
+                continue
             out.append(s)
             taken.append(s.words)
         return out
 
     # Dated plans first (sorted() is stable: by score within each group).
     watch_pool = [s for s in pool if s.watch and s.watch >= s.why]
-    watch = choose(sorted(watch_pool, key=lambda s: not s.when), 2)
+    watch = choose(sorted(watch_pool, key=lambda s: (s.dangling, not s.when)), 2)
     chosen = {id(s) for s in watch}
     why_pool = [s for s in pool if id(s) not in chosen and s.why > s.watch]
     # Explicit significance cues first; a bare "could" or "would" only when none exist.
-    why = choose(sorted(why_pool, key=lambda s: s.why < 2), 2)
+    why = choose(sorted(why_pool, key=lambda s: (s.dangling, s.why < 2)), 2)
     chosen |= {id(s) for s in why}
     rest = [s for s in pool if id(s) not in chosen]
     happened = choose([s for s in rest if s.past and not s.watch], 3)

@@ -291,3 +291,26 @@ def test_what_to_watch_prefers_a_dated_plan_to_quoted_rhetoric() -> None:
     b = _condense(material)
     assert "has scheduled new talks for Friday" in b.what_to_watch
     assert "nobody will lose their job" not in b.what_to_watch
+
+
+def test_sections_prefer_sentences_that_stand_on_their_own() -> None:
+    # A section shows a sentence without the one before it, so "He will..." would leave
+    # the reader asking who; a plan that names its actor comes first.
+    text = (
+        "The Varenna water board approved a 40 million euro upgrade of the Lisca "
+        "treatment plant on Monday after a summer of boil-water notices.\n"
+        "Board chair Tomas Ilic said residents had waited long enough for clean water.\n"
+        "The upgrade adds a membrane filtration stage to the Lisca plant and replaces "
+        "pumps installed in 1978, the water board said.\n"
+        "Boil-water notices at the Lisca plant covered most of Varenna from June to "
+        "August after tests found bacteria in the water supply.\n"
+        "About 60,000 households were affected by the notices, which lasted 11 weeks.\n"
+        "He will present the construction timetable to the city council on Thursday.\n"
+        "The water board said the first contracts are expected to be signed in the spring."
+    )
+    material = [SourceText(source=Source(publisher="P", title="Water plant upgrade"), text=text)]
+    b = _condense(material)
+    watch = b.what_to_watch
+    assert watch.startswith("The water board said the first contracts"), watch
+    # "Affected" describes who was hit; it is not a claim about why the story matters.
+    assert "households were affected" not in b.why_it_matters
