@@ -18,6 +18,26 @@ _INVISIBLE = dict.fromkeys(
         0x2066, 0x2067, 0x2068, 0x2069, 0x061C, 0x180E, 0x00AD,
     ]
 )  # fmt: skip
+
+
+class _Drop(dict[int, int | None]):
+    """``str.translate`` table that drops invisible and "Other" (control, format,
+    surrogate, private-use, unassigned) characters except newline and tab. Filled on
+    first sight of each character, so the per-character work runs in C afterwards;
+    the cache stops growing at ``LIMIT`` characters (a hostile feed cycling through
+    the whole of Unicode cannot grow it without bound)."""
+
+    LIMIT = 1 << 16
+
+    def __missing__(self, code: int) -> int | None:
+        keep = chr(code) in "\n\t" or unicodedata.category(chr(code))[0] != "C"
+        value = code if keep else None
+        if len(self) < self.LIMIT:
+            self[code] = value
+        return value
+
+
+_DROP = _Drop(_INVISIBLE)
 _WS = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLOCK_TAGS = re.compile(
     r"<\s*(br|/p|p|/div|div|/li|li|/h[1-6]|h[1-6]|/tr|/blockquote|blockquote|hr)\b[^>]*>",
@@ -36,9 +56,7 @@ def clean_text(text: str) -> str:
     lines and blank-line runs. Keeps paragraph breaks as single newlines."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text)
-    text = text.translate(_INVISIBLE)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = unicodedata.normalize("NFC", text).translate(_DROP)
     lines = (_WS.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n"))
     return "\n".join(line for line in lines if line)
 
