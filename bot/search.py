@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from .models import Briefing
 
@@ -87,12 +88,18 @@ _COMMON = frozenset(
 )
 
 
-def _salient(briefing: Briefing) -> set[str]:
+def _salient(briefing: Briefing) -> frozenset[str]:
+    return _salient_words(briefing.headline + " " + briefing.lead)
+
+
+@lru_cache(maxsize=4096)
+def _salient_words(text: str) -> frozenset[str]:
+    # Cached: the same earlier briefings come up as hits for many new ones.
     found = set()
-    for word in words(briefing.headline + " " + briefing.lead):
+    for word in words(text):
         if len(word) > 3 and word not in _COMMON and not word.isdigit():
             found.add(word[:-1] if word.endswith("s") and len(word) > 4 else word)
-    return found
+    return frozenset(found)
 
 
 def pick_related(base: Briefing, hits: Sequence[Briefing], limit: int = 5) -> list[Briefing]:
@@ -122,7 +129,11 @@ def _same_story(a: Briefing, b: Briefing) -> bool:
     if a.id == b.id or (a.story_id is not None and a.story_id == b.story_id):
         return True
     # Two reports of one event that clustering kept apart read almost alike. The quick
-    # ratios are upper bounds of ratio(): most pairs are ruled out without the full match.
+    # ratios are upper bounds of ratio(): most pairs are ruled out without the full match,
+    # and the quickest (the lengths alone) without building a matcher at all.
+    short, long = sorted((len(a.headline), len(b.headline)))
+    if long and 2 * short <= 0.9 * (short + long):
+        return False
     matcher = difflib.SequenceMatcher(None, a.headline.lower(), b.headline.lower())
     return (
         matcher.real_quick_ratio() > 0.9 and matcher.quick_ratio() > 0.9 and matcher.ratio() > 0.9

@@ -62,7 +62,8 @@ class DefaultTopic:
         """Whether a tokenized text (see ``tokens``) matches every group."""
         joined = " " + " ".join(tokens) + " "
         vocab = set(tokens)
-        return all(any(_term_hit(t, vocab, joined) for t in group) for group in self.groups)
+        stems = {_stem(w) for w in vocab}
+        return all(any(_term_hit(t, vocab, stems, joined) for t in group) for group in self.groups)
 
 
 def _fts_term(term: str) -> str:
@@ -81,7 +82,7 @@ def _stem(word: str) -> str:
     return word
 
 
-def _term_hit(term: str, vocab: set[str], joined: str) -> bool:
+def _term_hit(term: str, vocab: set[str], stems: set[str], joined: str) -> bool:
     if term.endswith("*"):
         prefix = term[:-1].lower()
         return any(w.startswith(prefix) for w in vocab)
@@ -89,7 +90,7 @@ def _term_hit(term: str, vocab: set[str], joined: str) -> bool:
     if len(parts) > 1:
         return " " + " ".join(parts) + " " in joined
     word = parts[0] if parts else ""
-    return word in vocab or any(_stem(w) == _stem(word) for w in vocab)
+    return word in vocab or _stem(word) in stems
 
 
 def tokens(text: str) -> list[str]:
