@@ -314,3 +314,36 @@ def test_sections_prefer_sentences_that_stand_on_their_own() -> None:
     assert watch.startswith("The water board said the first contracts"), watch
     # "Affected" describes who was hit; it is not a claim about why the story matters.
     assert "households were affected" not in b.why_it_matters
+
+
+def test_condensing_again_after_a_source_joins_matches_a_fresh_condense(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The second condense reuses the first source's analysis; the briefing must be the
+    # one a cold condenser gives (nothing scored on the first pass leaks into it).
+    from bot import condense
+
+    first, second = _material()
+    warm = ExtractiveCondenser()
+    warm.condense("abcd1234", [first], NOW)
+    again = warm.condense("abcd1234", [first, second], NOW)
+    fresh = condense._AnalysisCache(budget=condense.ANALYSIS_CACHE_CHARS)
+    monkeypatch.setattr(condense, "_ANALYSED", fresh)
+    cold = ExtractiveCondenser().condense("abcd1234", [first, second], NOW)
+    assert again == cold
+
+
+def test_the_analysis_cache_stays_within_its_budget() -> None:
+    from bot.condense import _AnalysisCache
+
+    cache = _AnalysisCache(budget=4_000)
+    texts = [
+        f"Report {n}: the council of Kestrel Bay voted again on the pier. " * 3 for n in range(200)
+    ]
+    for text in texts:
+        cache.get(text)
+    assert 0 < cache._chars <= 4_000
+    assert cache.get(texts[-1]) is cache.get(texts[-1])  # the newest is kept
+    huge = "A very long feed item about the Kestrel Bay pier. " * 1_000
+    cache.get(huge)  # analysed, but too big to keep
+    assert huge not in cache._items
