@@ -3,6 +3,9 @@ real fetcher, parser, extractor, clusterer and condenser, and a recording publis
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -11,7 +14,7 @@ from html import escape
 import pytest
 
 from adapters.testing import RecordingPublisher
-from bot.engine import Engine
+from bot.engine import Engine, StoreRunner
 from bot.errors import DeliveryError
 from bot.fetch import Fetcher
 from bot.models import DeliveryState
@@ -453,3 +456,47 @@ async def test_entry_placed_in_a_story_before_the_crash_keeps_its_story(
     await engine.deliver_all()
     assert len(engine.store.latest_briefings(limit=5)) == 1
     assert len(publisher.of_kind("post")) == 1
+
+
+async def test_a_command_goes_ahead_of_the_polls_queued_store_calls() -> None:
+    # The store's one thread is busy and five poll writes wait behind it; a command's
+    # call is run next, and everything queued still runs, in order, nothing lost.
+    runner = StoreRunner(SqliteStore.open(":memory:"))
+    busy, ran = threading.Event(), []
+
+    def block() -> None:
+        busy.wait(5)
+        ran.append("running")
+
+    try:
+        first = asyncio.create_task(runner(block))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.create_task(runner(ran.append, f"poll {n}")) for n in range(5)]
+        await asyncio.sleep(0.05)
+        command = asyncio.create_task(runner.first(ran.append, "command"))
+        await asyncio.sleep(0.05)
+        busy.set()
+        await asyncio.gather(first, *queued, command)
+        assert ran == ["running", "command", *(f"poll {n}" for n in range(5))]
+    finally:
+        busy.set()
+        runner.close()
+        runner.store.close()
+
+
+async def test_the_store_runner_hands_back_errors_and_survives_a_cancelled_caller() -> None:
+    runner = StoreRunner(SqliteStore.open(":memory:"))
+    try:
+        with pytest.raises(ZeroDivisionError):
+            await runner(lambda: 1 / 0)
+        slow = asyncio.create_task(runner(time.sleep, 0.1))
+        await asyncio.sleep(0.01)
+        slow.cancel()  # the caller gives up; the call finishes on the thread regardless
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        assert await runner.first(lambda: "still serving") == "still serving"
+    finally:
+        runner.close()
+        runner.store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await runner(lambda: None)
