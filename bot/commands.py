@@ -511,8 +511,9 @@ def explain_query_error(exc: QueryError) -> str:
 class CommandHandler:
     """Runs commands against the engine's store, fetcher and publishers.
 
-    Every store call goes through ``engine.db`` (the single writer thread), so a command
-    never blocks the event loop or races the pipeline for the database."""
+    Every store call goes through ``engine.db.first`` (the single writer thread, ahead of
+    the poll's queued work), so a command never blocks the event loop, never races the
+    pipeline for the database and never waits behind a poll's backlog."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -585,10 +586,10 @@ class CommandHandler:
 
     async def _channel(self, channel_id: str) -> Channel:
         engine = self.engine
-        return await engine.db(engine.store.ensure_channel, channel_id, engine.clock.now())
+        return await engine.db.first(engine.store.ensure_channel, channel_id, engine.clock.now())
 
     async def _find_topic(self, channel_id: str, slug: str) -> tuple[Topic | None, list[Topic]]:
-        topics = await self.engine.db(self.engine.store.channel_topics, channel_id)
+        topics = await self.engine.db.first(self.engine.store.channel_topics, channel_id)
         own = next((t for t in topics if t.slug == slug), None)
         if own is not None:
             return own, topics
@@ -599,13 +600,12 @@ class CommandHandler:
         self, query: str, channel_id: str, limit: int, *, newest: bool = False
     ) -> list[Briefing]:
         engine = self.engine
-        return await engine.db(
+        return await engine.db.first(
             engine.store.search_briefings, query, limit=limit, channel_id=channel_id, newest=newest
         )
 
     async def _no_feeds_hint(self, channel_id: str) -> str:
-        feeds = await self.engine.db(self.engine.store.channel_feeds, channel_id)
-        if feeds:
+        if await self.engine.db.first(self.engine.store.channel_has_feeds, channel_id):
             return ""
         return (
             " This channel follows no feeds yet; an admin can add one with /brief feed add <url>."
@@ -658,7 +658,7 @@ class CommandHandler:
         return _info(f"Search “{cut(text, 80)}”: {shown}", briefings=top)
 
     async def _get_briefing(self, briefing_id: str) -> Briefing | None:
-        return await self.engine.db(self.engine.store.get_briefing, briefing_id)
+        return await self.engine.db.first(self.engine.store.get_briefing, briefing_id)
 
     @staticmethod
     def _unknown_id(briefing_id: str) -> Reply:
@@ -696,7 +696,7 @@ class CommandHandler:
         return _info("\n".join([head + ":", *lines, "Read one with /brief more <id>."]))
 
     async def _topics(self, channel_id: str) -> Reply:
-        own = await self.engine.db(self.engine.store.channel_topics, channel_id)
+        own = await self.engine.db.first(self.engine.store.channel_topics, channel_id)
         lines = (
             ["This channel's topics:"] + [f"  {t.slug}: {t.query}" for t in own]
             if own
@@ -711,7 +711,7 @@ class CommandHandler:
         return _info("\n".join(_capped(lines)))
 
     async def _feeds(self, channel_id: str) -> Reply:
-        feeds = await self.engine.db(self.engine.store.channel_feeds, channel_id)
+        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
         if not feeds:
             return _info(
                 "This channel follows no feeds. An admin can add one: " + USAGE["feed add"]
@@ -721,7 +721,7 @@ class CommandHandler:
         return _info("\n".join(lines))
 
     async def _show_filters(self, channel_id: str) -> Reply:
-        channel = await self.engine.db(self.engine.store.get_channel, channel_id)
+        channel = await self.engine.db.first(self.engine.store.get_channel, channel_id)
         return _info(_filters_text(channel))
 
     # ----------------------------------------------------------------- admin
@@ -732,14 +732,14 @@ class CommandHandler:
             netguard.check_url_syntax(url)
         except BlockedAddressError as exc:
             return _error(f"cannot add {cut(url, 100)}: {exc}")
-        current = await engine.db(engine.store.channel_feeds, channel_id)
+        current = await engine.db.first(engine.store.channel_feeds, channel_id)
         duplicate = next((f for f in current if f.url == url), None)
         if duplicate is not None:
             return _error(
                 f"this channel already follows {one_line(duplicate.display_name)} "
                 f"(feed {duplicate.id})"
             )
-        known = await engine.db(engine.store.feed_by_url, url)
+        known = await engine.db.first(engine.store.feed_by_url, url)
         feed, subscribed = await engine.add_feed(channel_id, url, name)
         if not subscribed:  # another admin added it a moment ago
             return _error(
@@ -754,11 +754,11 @@ class CommandHandler:
         # One poll now, so the admin learns at once whether the URL is a working feed.
         # The engine's flood guard briefs only the newest few entries of the backlog.
         report = await engine.poll_feed(feed)
-        fresh = await engine.db(engine.store.get_feed, feed.id) or feed
+        fresh = await engine.db.first(engine.store.get_feed, feed.id) or feed
         if report.failures:
             reason = fresh.last_error or (report.errors[-1] if report.errors else "it failed")
             # An unusable URL is not left subscribed: the admin fixes it and adds again.
-            await engine.db(engine.store.unsubscribe, channel_id, feed.id)
+            await engine.db.first(engine.store.unsubscribe, channel_id, feed.id)
             return _error(
                 f"cannot use {cut(url, 100)}: {one_line(reason)}. The feed was not added."
             )
@@ -773,13 +773,13 @@ class CommandHandler:
         return _info(f"Added “{title}” (feed {fresh.id}): {detail}.")
 
     async def _feed_remove(self, channel_id: str, ref: str) -> Reply:
-        feeds = await self.engine.db(self.engine.store.channel_feeds, channel_id)
+        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
         feed = next((f for f in feeds if str(f.id) == ref or f.url == ref), None)
         if feed is None:
             return _error(
                 f"this channel follows no feed '{cut(ref, 80)}'; see /brief feeds for ids"
             )
-        await self.engine.db(self.engine.store.unsubscribe, channel_id, feed.id)
+        await self.engine.db.first(self.engine.store.unsubscribe, channel_id, feed.id)
         return _info(f"Removed “{one_line(feed.display_name)}” (feed {feed.id}) from this channel.")
 
     async def _topic_add(self, channel_id: str, slug: str, query: str) -> Reply:
@@ -793,17 +793,17 @@ class CommandHandler:
                 f"not a valid search query: {explain_query_error(exc)}. Use words, "
                 '"quoted phrases", OR, AND, NOT and parentheses, e.g. (china OR chinese) AND ai'
             )
-        own = await self.engine.db(self.engine.store.channel_topics, channel_id)
+        own = await self.engine.db.first(self.engine.store.channel_topics, channel_id)
         if len(own) >= MAX_TOPICS and slug not in {t.slug for t in own}:
             return _error(f"a channel can have at most {MAX_TOPICS} topics; remove one first")
         await self._channel(channel_id)
         topic = Topic(channel_id=channel_id, slug=slug, query=query)
-        await self.engine.db(self.engine.store.save_topic, topic)
+        await self.engine.db.first(self.engine.store.save_topic, topic)
         verb = "Updated" if slug in {t.slug for t in own} else "Saved"
         return _info(f"{verb} topic {slug}: {query}. Try /brief {slug}")
 
     async def _topic_remove(self, channel_id: str, slug: str) -> Reply:
-        removed = await self.engine.db(self.engine.store.remove_topic, channel_id, slug)
+        removed = await self.engine.db.first(self.engine.store.remove_topic, channel_id, slug)
         if not removed:
             return _error(f"this channel has no topic '{slug}'; see /brief topics")
         return _info(f"Removed topic {slug}.")
@@ -823,7 +823,7 @@ class CommandHandler:
             chosen = [default]
         await self._channel(channel_id)
         for topic in chosen:
-            await self.engine.db(self.engine.store.save_topic, topic.as_topic(channel_id))
+            await self.engine.db.first(self.engine.store.save_topic, topic.as_topic(channel_id))
         return _info("Adopted " + ", ".join(t.slug for t in chosen) + ". See /brief topics")
 
     async def _mode_realtime(self, channel_id: str) -> Reply:
@@ -831,7 +831,7 @@ class CommandHandler:
         channel = await self._channel(channel_id)
         was_digest = channel.mode == DeliveryMode.DIGEST
         channel = channel.model_copy(update={"mode": DeliveryMode.REALTIME})
-        await engine.db(engine.store.save_channel, channel)
+        await engine.db.first(engine.store.save_channel, channel)
         text = "This channel now gets each briefing as it is made."
         # Briefings held for the next digest would otherwise never be posted.
         flushed = await flush_held(engine, channel) if was_digest else 0
@@ -861,7 +861,7 @@ class CommandHandler:
             # moment is owed (see bot.digest).
             update["last_digest_at"] = now
         channel = channel.model_copy(update=update)
-        await engine.db(engine.store.save_channel, channel)
+        await engine.db.first(engine.store.save_channel, channel)
         upcoming = next_digest_at(channel, now)
         when = ""
         if upcoming is not None:
@@ -879,17 +879,17 @@ class CommandHandler:
         if len(merged) > MAX_FILTER_WORDS:
             return _error(f"a channel can have at most {MAX_FILTER_WORDS} {kind} words")
         channel = channel.model_copy(update={field: merged})
-        await self.engine.db(self.engine.store.save_channel, channel)
+        await self.engine.db.first(self.engine.store.save_channel, channel)
         return _info(_filters_text(channel))
 
     async def _filter_clear(self, channel_id: str) -> Reply:
         channel = await self._channel(channel_id)
         channel = channel.model_copy(update={"include_words": [], "exclude_words": []})
-        await self.engine.db(self.engine.store.save_channel, channel)
+        await self.engine.db.first(self.engine.store.save_channel, channel)
         return _info("Filters cleared: this channel gets every briefing of its feeds.")
 
     async def _export(self, channel_id: str) -> Reply:
-        feeds = await self.engine.db(self.engine.store.channel_feeds, channel_id)
+        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
         document = export_opml(f"SignalDesk feeds for {channel_id}", feeds)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", channel_id).strip("-") or "channel"
         return _info(
@@ -918,7 +918,7 @@ class CommandHandler:
             return _error(str(exc))
         if not outlines:
             return _error("the OPML file lists no feeds (no outline has an xmlUrl)")
-        current = {f.url for f in await engine.db(engine.store.channel_feeds, channel_id)}
+        current = {f.url for f in await engine.db.first(engine.store.channel_feeds, channel_id)}
         added: list[str] = []
         duplicates: list[str] = []
         refused: list[str] = []

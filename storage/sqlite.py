@@ -625,6 +625,11 @@ class SqliteStore:
         )
 
     def ensure_channel(self, channel_id: str, now: datetime) -> Channel:
+        # Every command asks for its channel: a read when it exists, so a read-only
+        # command never commits (a commit can carry a WAL checkpoint).
+        known = self.get_channel(channel_id)
+        if known is not None:
+            return known
         with self._write() as db:
             db.execute(
                 "INSERT INTO channels (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
@@ -686,6 +691,12 @@ class SqliteStore:
             [channel_id],
         )
         return [self._feed(r) for r in rows]
+
+    def channel_has_feeds(self, channel_id: str) -> bool:
+        return (
+            self._row("SELECT 1 FROM subscriptions WHERE channel_id = ? LIMIT 1", [channel_id])
+            is not None
+        )
 
     def channels_for_feeds(self, feed_ids: Sequence[int]) -> list[Channel]:
         if not feed_ids:

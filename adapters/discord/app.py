@@ -125,7 +125,7 @@ def set_api_base(url: str) -> str:
 
 async def engine_topics(engine: Engine, channel_id: str) -> list[str]:
     """The topic slugs ``/brief topic`` can show in a channel: its own, then defaults."""
-    own = await engine.db(engine.store.channel_topics, channel_id)
+    own = await engine.db.first(engine.store.channel_topics, channel_id)
     slugs = [t.slug for t in own]
     return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
 
