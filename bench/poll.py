@@ -13,6 +13,13 @@ Reported: checks/s, CPU per check (process CPU time / checks, all threads), peak
 (``ru_maxrss``), then the baseline in the same process: ``feedparser.parse(url)`` one
 feed at a time (no validators, a parse every time) for a short fixed time.
 
+While the engine polls, a probe sends a slash command through the real command
+handler every 100 ms (``/brief topics``, ``search``, ``more``, ``related`` in turn) and
+reports their latency: commands share the event loop and the store's one thread with
+the poll's writes, so this is what a user waits under load. The poll here runs flat
+out (every feed due at once, the loop saturated), so it is the worst case; at a fleet's
+steady rate the loop has time to spare.
+
 Each size runs in a fresh child process so peak RSS is that size's own.
 
     python bench/poll.py                       # 10,000 and 75,000 feeds, ~3 minutes
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import subprocess
@@ -112,14 +120,17 @@ async def _engine_phase(args: argparse.Namespace, server: FeedServer) -> dict[st
         )
         report = PollReport()
         stop = asyncio.Event()
+        latencies: list[float] = []
         cpu0, t0 = time.process_time(), time.monotonic()
         task = asyncio.create_task(engine.poll_forever(stop, report, tick=0.2))
+        probe = asyncio.create_task(_probe_commands(engine, stop, latencies))
         deadline = t0 + args.seconds
         while time.monotonic() < deadline and report.feeds_polled < args.one:  # noqa: ASYNC110
             await asyncio.sleep(0.1)  # polling a counter: there is no event to wait on
         elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
         stop.set()
         await task
+        await probe
         await engine.aclose()
         store.close()
     checks = max(report.feeds_polled, 1)
@@ -132,7 +143,35 @@ async def _engine_phase(args: argparse.Namespace, server: FeedServer) -> dict[st
         "failures": report.failures,
         "new_entries": report.new_entries,
         "peak_rss_mb": _peak_rss_mb(),
+        "commands": len(latencies),
+        "command_p50_ms": _percentile(latencies, 50),
+        "command_p99_ms": _percentile(latencies, 99),
+        "command_max_ms": max(latencies, default=float("nan")),
     }
+
+
+async def _probe_commands(engine: object, stop: asyncio.Event, out: list[float]) -> None:
+    """A slash command every 100 ms while the engine polls; their latencies in ms."""
+    from bot.commands import Asker, CommandHandler
+
+    handler = CommandHandler(engine)  # type: ignore[arg-type]
+    asker = Asker(channel_id=CHANNEL, user_id="bench", is_admin=False)
+    texts = ["topics", "search harbour strike", "more abcd1234", "related abcd1234"]
+    n = 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await handler.handle(texts[n % len(texts)], asker)
+        out.append(1000 * (time.perf_counter() - t0))
+        n += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.1)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def _baseline_phase(args: argparse.Namespace, server: FeedServer) -> dict[str, float]:
@@ -218,6 +257,11 @@ def main() -> int:
                 f"{b['cpu_ms_per_check']:>7.2f}ms {e['checks_per_s'] / b['checks_per_s']:>5.1f}x"
                 f"  ({e['checks']:,} checks in {e['seconds']:.0f}s, {e['unchanged']:,} "
                 f"unchanged, {e['new_entries']:,} new entries, {e['failures']:,} failures)"
+            )
+            print(
+                f"{'':>7} commands while polling: {e['commands']} answered, p50 "
+                f"{e['command_p50_ms']:.1f} ms, p99 {e['command_p99_ms']:.1f} ms, "
+                f"max {e['command_max_ms']:.1f} ms"
             )
     return 0
 
