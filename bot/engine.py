@@ -534,7 +534,15 @@ class Engine:
             update |= {"created_at": previous.created_at, "revision": previous.revision + 1}
         briefing = briefing.model_copy(update=update)
         briefing.topics = topics_for(briefing)
-        briefing.related = await self._related(briefing)
+        if previous is not None and (previous.headline, previous.lead) == (
+            briefing.headline,
+            briefing.lead,
+        ):
+            # A source joined but the story still reads the same: the same question to
+            # the index finds the same earlier briefings.
+            briefing.related = previous.related
+        else:
+            briefing.related = await self._related(briefing)
         await self.db(self.store.save_briefing, briefing)
         return briefing
 
