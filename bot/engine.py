@@ -17,10 +17,12 @@ never a task per feed; the fetcher bounds requests in flight and reuses connecti
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -112,6 +114,9 @@ class StoreRunner:
         self._thread = threading.Thread(target=self._work, name="signaldesk-db", daemon=True)
         self._thread.start()
         self._closed = False
+        # A daemon thread does not hold the interpreter open; queued writes still run
+        # at exit if no one closed the runner (as an executor's worker would).
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._submit(self._BACKGROUND, lambda: fn(*args, **kwargs))
@@ -157,6 +162,12 @@ class StoreRunner:
             self._closed = True
             self._queue.put((self._STOP, next(self._order), None))
             self._thread.join()
+
+
+def _close_at_exit(ref: weakref.ref[StoreRunner]) -> None:
+    runner = ref()
+    if runner is not None:
+        runner.close()
 
 
 @dataclass
