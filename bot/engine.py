@@ -63,6 +63,9 @@ log = logging.getLogger("signaldesk.engine")
 
 # Successful no-change polls recorded per transaction (see ``_note_unchanged``).
 FETCH_LOG_BATCH = 500
+# Old text is forgotten once an hour, a few thousand entries per store call.
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+HOUSEKEEPING_BATCH = 2000
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -213,6 +216,8 @@ class Engine:
         self._place_lock = asyncio.Lock()
         self._story_locks = KeyedLock()
         self._fetch_log: list[tuple[int, FetchState]] = []  # unchanged polls to record
+        self._next_housekeeping: datetime | None = None  # due at the first scheduling pass
+        self._housekeeping: asyncio.Task[int] | None = None
 
     # ------------------------------------------------------------------ feeds
 
@@ -272,6 +277,7 @@ class Engine:
                     if len(due) == size:
                         continue  # more are due: keep the queue fed
                     await self._flush_fetch_log()
+                    await self._housekeep_when_due()
                 except SignalDeskError as exc:  # e.g. the database is locked or full
                     log.error("scheduling feeds failed: %s", exc)
                 except Exception:  # keep polling; a bug must not stop the scheduler
@@ -281,8 +287,45 @@ class Engine:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=tick)
         finally:
-            await _cancel(workers)
+            housekeeping = [self._housekeeping] if self._housekeeping else []
+            await _cancel([*workers, *housekeeping])
             await self._flush_fetch_log()
+
+    async def housekeep(self) -> int:
+        """Forget the full text of entries whose story has been quiet for
+        ``keep_text_days`` (nothing with 0). A few thousand rows per store call, so that
+        commands get their turn in between. Returns how many entries were cleared."""
+        days = self.settings.keep_text_days
+        if not days:
+            return 0
+        before = self.clock.now() - timedelta(days=days)
+        total = 0
+        while True:
+            cleared = await self.db(self.store.forget_old_text, before, HOUSEKEEPING_BATCH)
+            total += cleared
+            if cleared < HOUSEKEEPING_BATCH:
+                break
+        if total:
+            log.info("forgot the text of %d entries quiet for %d days", total, days)
+        return total
+
+    async def _housekeep_when_due(self) -> None:
+        # In its own task: the first pass after an upgrade may have years to clear, and
+        # the scheduler must keep feeding the workers meanwhile.
+        now = self.clock.now()
+        running = self._housekeeping is not None and not self._housekeeping.done()
+        if not running and (self._next_housekeeping is None or now >= self._next_housekeeping):
+            self._next_housekeeping = now + HOUSEKEEPING_EVERY
+            self._housekeeping = asyncio.create_task(self._housekeep_logged())
+
+    async def _housekeep_logged(self) -> int:
+        try:
+            return await self.housekeep()
+        except SignalDeskError as exc:
+            log.error("forgetting old text failed: %s", exc)
+        except Exception:
+            log.exception("forgetting old text failed")
+        return 0
 
     async def _claim_due(self, limit: int) -> list[Feed]:
         now = self.clock.now()

@@ -221,6 +221,11 @@ class Store(Protocol):
 
     def channel_feeds(self, channel_id: str) -> list[Feed]: ...
 
+    def forget_old_text(self, before: datetime, limit: int) -> int:
+        """Clear the full text of up to ``limit`` entries (and stories) quiet since
+        ``before``; keys, titles, links and briefings stay. Returns entries cleared."""
+        ...
+
     def channel_has_feeds(self, channel_id: str) -> bool:
         """Whether the channel follows at least one feed (without loading them)."""
         ...

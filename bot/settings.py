@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     cluster_window_hours: int = Field(
         72, ge=1, description="How far back a new entry may join an existing story."
     )
+    keep_text_days: int = Field(
+        30,
+        ge=0,
+        description="Days the full text of feed items and articles is kept once their "
+        "story is quiet (0 = forever). Briefings, titles and links are kept regardless.",
+    )
 
     # optional LLM condenser (any OpenAI-compatible chat-completions API)
     llm_base_url: str | None = Field(
@@ -176,6 +182,18 @@ class Settings(BaseSettings):
     def _database(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must be a file path or :memory:")
+        return value
+
+    @field_validator("keep_text_days")
+    @classmethod
+    def _keep_text_days(cls, value: int, info: ValidationInfo) -> int:
+        # A story that can still gain a source is condensed again from its sources' text.
+        window = info.data.get("cluster_window_hours", 0)
+        if value and value * 24 <= window:
+            raise ValueError(
+                f"must be 0 (keep forever) or more than the cluster window "
+                f"({window} hours): a story that can still grow needs its sources' text"
+            )
         return value
 
     @field_validator("llm_base_url")

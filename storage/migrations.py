@@ -221,3 +221,15 @@ def m006_entries_pending(db: Database) -> None:
     # query cheap however many entries there are.
     db.execute("ALTER TABLE entries ADD COLUMN pending INTEGER NOT NULL DEFAULT 0")
     db.execute("CREATE INDEX entries_pending ON entries (id) WHERE pending = 1")
+
+
+@migrations()
+def m007_text_retention(db: Database) -> None:
+    # Housekeeping clears the bulky text of old entries and stories (see
+    # ``SqliteStore.forget_old_text``). Partial indexes hold only the rows that still
+    # have text, so finding the old ones stays cheap however long the service runs.
+    db.execute(
+        "CREATE INDEX entries_with_text ON entries (fetched_at) "
+        "WHERE article_text IS NOT NULL OR summary != '' OR content != ''"
+    )
+    db.execute("CREATE INDEX stories_with_text ON stories (updated_at) WHERE text != ''")

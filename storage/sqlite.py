@@ -329,6 +329,32 @@ class SqliteStore:
         rows = self._rows(f"SELECT * FROM entries WHERE id IN ({marks}) ORDER BY id", new_ids)
         return [self._entry(r) for r in rows]
 
+    def forget_old_text(self, before: datetime, limit: int) -> int:
+        """Clear the full text (feed summary and content, article text) of up to
+        ``limit`` entries fetched before ``before`` whose story has been quiet since
+        then, and the clustering text of such stories. Keys, titles and links stay, so
+        an old item a feed still lists is never taken for new; briefings stay whole.
+        Returns how many entries were cleared (less than ``limit``: none are left)."""
+        cutoff = _ts(before)
+        with self._write() as db:
+            cleared = db.execute(
+                """UPDATE entries SET summary = '', content = '', article_text = NULL
+                   WHERE id IN (
+                       SELECT e.id FROM entries e LEFT JOIN stories s ON s.id = e.story_id
+                       WHERE e.fetched_at < ? AND e.pending = 0
+                         AND (e.article_text IS NOT NULL OR e.summary != ''
+                              OR e.content != '')
+                         AND (s.id IS NULL OR s.updated_at < ?)
+                       LIMIT ?)""",
+                [cutoff, cutoff, limit],
+            ).rowcount
+            db.execute(
+                """UPDATE stories SET text = '', fingerprint = NULL WHERE id IN (
+                       SELECT id FROM stories WHERE updated_at < ? AND text != '' LIMIT ?)""",
+                [cutoff, limit],
+            )
+        return cleared
+
     def pending_entries(self, limit: int) -> list[StoredEntry]:
         rows = self._rows("SELECT * FROM entries WHERE pending = 1 ORDER BY id LIMIT ?", [limit])
         return [self._entry(r) for r in rows]

@@ -500,3 +500,50 @@ async def test_the_store_runner_hands_back_errors_and_survives_a_cancelled_calle
         runner.store.close()
     with pytest.raises(RuntimeError, match="closed"):
         await runner(lambda: None)
+
+
+async def test_old_text_is_forgotten_but_briefings_and_keys_stay(
+    engine: Engine, site: Site, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    # A team runs this for years: the full text of quiet stories' items is dropped after
+    # SIGNALDESK_KEEP_TEXT_DAYS, while briefings stay whole and searchable and an item
+    # the feed still lists is never taken for new.
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site) + harbour_items(site)))
+    await engine.add_feed(CHANNEL, url, "Outlet One")
+    await engine.poll_once()
+    await engine.deliver_all()
+    (quake_post, _) = publisher.of_kind("post")
+    store = engine.store
+    assert isinstance(store, SqliteStore)
+
+    def with_text() -> int:
+        return int(
+            store.db.execute(
+                "SELECT count(*) FROM entries WHERE article_text IS NOT NULL "
+                "OR summary != '' OR content != ''"
+            ).fetchone()[0]
+        )
+
+    assert with_text() == 2
+    clock.advance(days=engine.settings.keep_text_days - 1)
+    assert await engine.housekeep() == 0  # not quiet for long enough yet
+    clock.advance(days=2)
+
+    stop = asyncio.Event()
+    poller = asyncio.create_task(engine.poll_forever(stop, tick=0.05))
+    for _ in range(100):  # the scheduler starts housekeeping on its first pass
+        if with_text() == 0:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await poller
+    assert with_text() == 0
+
+    briefing = store.get_briefing(quake_post.briefing_id or "")
+    assert briefing is not None and len(briefing.bullets) == 3
+    assert [b.id for b in store.search_briefings('"Varenna"', limit=5)] == [briefing.id]
+    # The feed changes (a new title) but still lists both items: nothing is new.
+    site.feed("/one.xml", rss("Outlet One, renamed", quake_items(site) + harbour_items(site)))
+    clock.advance(hours=1)
+    report = await engine.poll_once()
+    assert (report.feeds_polled, report.not_modified, report.new_entries) == (1, 0, 0)

@@ -55,3 +55,18 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("SIGNALDESK_FIRST_POLL_LIMIT=7\n")
     assert load_settings().first_poll_limit == 7
+
+
+def test_text_kept_for_less_than_the_cluster_window_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A story that can still gain a source is condensed again from its sources' text.
+    monkeypatch.setenv("SIGNALDESK_CLUSTER_WINDOW_HOURS", "96")
+    monkeypatch.setenv("SIGNALDESK_KEEP_TEXT_DAYS", "3")
+    with pytest.raises(ConfigError) as err:
+        load_settings(_env_file=None)
+    message = str(err.value)
+    assert "SIGNALDESK_KEEP_TEXT_DAYS" in message and "cluster window" in message
+    assert "\n" not in message
+    monkeypatch.setenv("SIGNALDESK_KEEP_TEXT_DAYS", "0")  # keep forever
+    assert load_settings(_env_file=None).keep_text_days == 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import QueryError, StorageError
-from bot.models import Briefing, Bullet, DeliveryState, FeedEntry, Source, StoryDoc
+from bot.models import Article, Briefing, Bullet, DeliveryState, FeedEntry, Source, StoryDoc
 from storage import SqliteStore, open_database
 from storage.migrations import migrations
 
@@ -160,6 +160,40 @@ def test_recent_stories_carry_their_outlets(store: SqliteStore) -> None:
     assert doc.story_id == story.id
     assert doc.sources == ("daily.example", f"feed:{f2.id}")
     assert store.recent_story_docs(NOW + timedelta(hours=1)) == []
+
+
+def test_forgetting_old_text_spares_live_stories_and_pending_entries(store: SqliteStore) -> None:
+    feed, _ = store.add_feed("https://one.example/rss", name="One", now=NOW)
+    old = NOW - timedelta(days=40)
+
+    def entry(guid: str) -> FeedEntry:
+        return FeedEntry(guid=guid, title=guid, summary=f"{guid} summary", content="body")
+
+    quiet, live, unbriefed = store.add_entries(
+        feed.id, [entry("quiet"), entry("live"), entry("unbriefed")], old
+    )
+    for e in (quiet, live, unbriefed):
+        store.save_article(e.id, Article(title=e.title, text=f"{e.title} article text"))
+    store.create_story(quiet, StoryDoc(title="quiet", text="quiet story text"), old)
+    story = store.create_story(live, StoryDoc(title="live", text="live story text"), old)
+    later = store.add_entries(feed.id, [entry("follow-up")], NOW)
+    store.attach_to_story(story.id, later[0], StoryDoc(title="live"), NOW)  # it grew
+    for e in (quiet, live, later[0]):
+        store.mark_briefed(e.id)
+
+    assert store.forget_old_text(NOW - timedelta(days=30), limit=1000) == 1
+    rows = {
+        r["key"]: r
+        for r in store.db.query("SELECT key, summary, content, article_text FROM entries")
+    }
+    assert (rows["guid:quiet"]["summary"], rows["guid:quiet"]["article_text"]) == ("", None)
+    assert rows["guid:live"]["article_text"] == "live article text"  # its story is live
+    assert rows["guid:unbriefed"]["summary"] == "unbriefed summary"  # still to brief
+    texts = dict(store.db.execute("SELECT title, text FROM stories").fetchall())
+    assert texts == {"quiet": "", "live": "live story text"}
+    assert store.forget_old_text(NOW - timedelta(days=30), limit=1000) == 0  # idempotent
+    # Keys stay: the quiet item listed again is not new.
+    assert store.add_entries(feed.id, [entry("quiet")], NOW) == []
 
 
 def test_corrupt_file_is_one_clear_line(tmp_path: Path) -> None:
