@@ -545,7 +545,7 @@ class Engine:
             published=entry.published or now,
             fingerprint=fingerprint.to_json(),
         )
-        source = source_of(entry.link, f"feed:{entry.feed_id}")
+        source = source_of(entry.origin or entry.link, f"feed:{entry.feed_id}")
         index = await self._cluster_index()
         story_id = index.match(fingerprint, doc.published, source)
         if story_id is None:

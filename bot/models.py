@@ -37,6 +37,8 @@ class FeedEntry(_Model):
     content: str = ""
     author: str | None = None
     published: datetime | None = None
+    # Where an aggregator's item first appeared (RSS/Atom <source>): its site's URL.
+    origin: str | None = None
 
     @property
     def key(self) -> str:
@@ -118,6 +120,7 @@ class StoredEntry(_Model):
     published: datetime | None = None
     fetched_at: datetime
     story_id: int | None = None  # set once the entry is placed in a story
+    origin: str | None = None  # see ``FeedEntry.origin``
 
 
 # ------------------------------------------------------------------------- articles

@@ -139,7 +139,16 @@ def _xml_entry(entry: Any, base: str | None) -> FeedEntry:
         content=_cut(content, MAX_TEXT),
         author=author_text or None,
         published=_struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed")),
+        origin=_origin(entry.get("source"), base),
     )
+
+
+def _origin(source: Any, base: str | None) -> str | None:
+    """The site an aggregator's item comes from: RSS ``<source url>`` or the link of an
+    Atom ``<source>`` (a Google News item links to news.google.com, not the outlet)."""
+    if not isinstance(source, dict):
+        return None
+    return _safe_link(source.get("href"), base) or _safe_link(source.get("link"), base)
 
 
 def _text_of(obj: Any, key: str, *, one: bool = False) -> str:

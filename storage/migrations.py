@@ -233,3 +233,10 @@ def m007_text_retention(db: Database) -> None:
         "WHERE article_text IS NOT NULL OR summary != '' OR content != ''"
     )
     db.execute("CREATE INDEX stories_with_text ON stories (updated_at) WHERE text != ''")
+
+
+@migrations()
+def m008_entries_origin(db: Database) -> None:
+    # An aggregator's item names the outlet it comes from (RSS/Atom <source>): the
+    # clusterer's same-outlet rule must see that outlet, not the aggregator's host.
+    db.execute("ALTER TABLE entries ADD COLUMN origin TEXT")

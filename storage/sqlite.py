@@ -290,6 +290,7 @@ class SqliteStore:
             published=_dt(row["published"]),
             fetched_at=_dt(row["fetched_at"]),
             story_id=row["story_id"],
+            origin=row["origin"],
         )
 
     def add_entries(
@@ -306,7 +307,8 @@ class SqliteStore:
                 pending = brief is None or entry.key in brief
                 cursor = db.execute(
                     """INSERT INTO entries (feed_id, key, title, link, summary, content, author,
-                       published, fetched_at, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       published, fetched_at, pending, origin)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (feed_id, key) DO NOTHING""",
                     [
                         feed_id,
@@ -319,6 +321,7 @@ class SqliteStore:
                         _ts(entry.published),
                         _ts(now),
                         int(pending),
+                        entry.origin,
                     ],
                 )
                 if cursor.rowcount == 1 and cursor.lastrowid is not None:
@@ -408,12 +411,12 @@ class SqliteStore:
         )
         sources: dict[int, set[str]] = {}
         for r in self._rows(
-            "SELECT e.story_id, e.link, e.feed_id FROM entries e "
+            "SELECT e.story_id, e.link, e.origin, e.feed_id FROM entries e "
             "JOIN stories s ON s.id = e.story_id WHERE s.updated_at >= ?",
             [_ts(since)],
         ):
             sources.setdefault(r["story_id"], set()).add(
-                source_of(r["link"], f"feed:{r['feed_id']}")
+                source_of(r["origin"] or r["link"], f"feed:{r['feed_id']}")
             )
         return [
             StoryDoc(

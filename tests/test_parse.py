@@ -403,3 +403,23 @@ def test_arbitrary_bytes_give_a_feed_or_a_parse_error(body: bytes) -> None:
         assert str(exc) and "\n" not in str(exc)
     else:
         assert isinstance(result, ParsedFeed)
+
+
+def test_an_aggregators_items_name_the_outlet_they_come_from() -> None:
+    # A news aggregator links every item to itself; <source> says whose report it is.
+    rss = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Digest</title>
+<item><title>Ferry fire off Valdoria</title><link>https://agg.example/r/1</link>
+<source url="https://www.courier.example/">Coastline Courier</source></item>
+<item><title>Second report</title><link>https://agg.example/r/2</link>
+<source url="javascript:alert(1)">Bad</source></item>
+<item><title>No source</title><link>https://agg.example/r/3</link></item>
+</channel></rss>"""
+    first, hostile, plain = parse_feed(rss).entries
+    assert first.origin == "https://www.courier.example/"
+    assert hostile.origin is None and plain.origin is None
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>
+<entry><title>Quake</title><id>q1</id><link href="https://agg.example/q1"/>
+<source><id>s</id><title>Meridian</title><link href="https://meridian.example/"/></source>
+</entry></feed>"""
+    (entry,) = parse_feed(atom).entries
+    assert entry.origin == "https://meridian.example/"

@@ -154,11 +154,18 @@ def test_recent_stories_carry_their_outlets(store: SqliteStore) -> None:
         f1.id, [FeedEntry(link="https://www.daily.example/a", title="Quake hits")], NOW
     )
     (e2,) = store.add_entries(f2.id, [FeedEntry(guid="y", title="Earthquake strikes")], NOW)
+    relayed = FeedEntry(
+        link="https://aggregator.example/r/7", title="Quake", origin="https://m.herald.example/"
+    )
+    (e3,) = store.add_entries(f2.id, [relayed], NOW)
+    assert e3.origin == "https://m.herald.example/"
     story = store.create_story(e1, StoryDoc(title="Quake hits"), NOW)
     store.attach_to_story(story.id, e2, StoryDoc(title="Earthquake strikes"), NOW)
+    store.attach_to_story(story.id, e3, StoryDoc(title="Quake"), NOW)
     (doc,) = store.recent_story_docs(NOW - timedelta(hours=1))
     assert doc.story_id == story.id
-    assert doc.sources == ("daily.example", f"feed:{f2.id}")
+    # An aggregator's item counts as its outlet's, not the aggregator's.
+    assert doc.sources == ("daily.example", f"feed:{f2.id}", "herald.example")
     assert store.recent_story_docs(NOW + timedelta(hours=1)) == []
 
 
