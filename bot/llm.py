@@ -304,6 +304,9 @@ class LLMCondenser:
         self._usage_store = usage_store
         self._run_store: StoreCall = run_store or _in_thread
         self._usage: TokenUsage | None = None
+        # Tokens promised to requests still in flight: stories are condensed at the
+        # same time, and each must see what the others may still spend.
+        self._reserved = 0
         self._json_mode = True  # dropped for good if the server refuses response_format
         # briefing id -> (material digest, the answer's briefing, or None if it failed)
         self._cache: OrderedDict[str, tuple[str, Briefing | None]] = OrderedDict()
@@ -365,15 +368,23 @@ class LLMCondenser:
         messages = build_messages(material)
         prompt_estimate = sum(_estimate(m["content"]) for m in messages)
         usage = await self.usage(now)
-        if usage.total + prompt_estimate + MAX_COMPLETION_TOKENS > self.daily_tokens:
+        needed = prompt_estimate + MAX_COMPLETION_TOKENS
+        if usage.total + self._reserved + needed > self.daily_tokens:
             # Not cached: tomorrow's budget may allow the same material.
-            raise LLMError("budget", f"{usage.total} of {self.daily_tokens} tokens used today")
+            raise LLMError(
+                "budget",
+                f"{usage.total} of {self.daily_tokens} tokens used today"
+                + (f", {self._reserved} more in flight" if self._reserved else ""),
+            )
+        self._reserved += needed  # no await since the check: no one slipped in between
         try:
             content = await self._ask(messages, prompt_estimate, now)
             briefing = parse_answer(content, briefing_id, material, now)
         except LLMError:
             self._remember(briefing_id, digest, None)
             raise
+        finally:
+            self._reserved -= needed
         self._remember(briefing_id, digest, briefing)
         self.outcomes["llm"] += 1
         return briefing

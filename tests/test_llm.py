@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -21,7 +22,14 @@ from bot.attribution import unattributed
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
-from bot.llm import SYSTEM_PROMPT, LLMCondenser, material_digest
+from bot.llm import (
+    CHARS_PER_TOKEN,
+    MAX_COMPLETION_TOKENS,
+    SYSTEM_PROMPT,
+    LLMCondenser,
+    build_messages,
+    material_digest,
+)
 from bot.models import FeedEntry, Source, SourceText
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
@@ -512,3 +520,35 @@ async def test_a_slow_answer_for_one_story_does_not_hold_up_another(
         release.set()
         await engine.aclose()
         store.close()
+
+
+async def test_stories_condensed_at_once_share_the_budget(local_server: LocalServer) -> None:
+    # Two stories reach the model at the same time with room for one request today:
+    # the second must count the first's request in flight, not just what is spent.
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(request: Request) -> Response:
+        arrived.set()
+        release.wait(10)
+        return completion(json.dumps(good_answer()), prompt_tokens=10, completion_tokens=10)
+
+    local_server.route(PATH, answer)
+    needed = (
+        sum(math.ceil(len(m["content"]) / CHARS_PER_TOKEN) for m in build_messages(MATERIAL))
+        + MAX_COMPLETION_TOKENS
+    )
+    condenser = LLMCondenser(llm_settings(local_server, llm_daily_tokens=needed + needed // 2))
+    try:
+        first = asyncio.create_task(condenser.acondense("quake001", MATERIAL, NOW))
+        assert await asyncio.to_thread(arrived.wait, 5)
+        second = await condenser.acondense("quake002", MATERIAL, NOW)
+        assert second.condenser == "extractive"
+        assert condenser.outcomes["budget"] == 1
+        release.set()
+        assert (await first).condenser == "llm"
+        assert len(calls(local_server)) == 1
+        # Once the first answer is in (20 tokens spent), there is room again.
+        third = await condenser.acondense("quake003", MATERIAL, NOW)
+        assert third.condenser == "llm"
+    finally:
+        release.set()
