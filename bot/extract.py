@@ -13,7 +13,7 @@ import trafilatura
 
 from .errors import ExtractError
 from .models import Article
-from .text import clean_text, html_to_text, one_line
+from .text import cap_article, clean_text, one_line
 
 __all__ = ["MIN_TEXT_CHARS", "article_from_entry", "extract_article"]
 
@@ -58,7 +58,7 @@ def extract_article(html: bytes | str, *, url: str | None = None) -> Article:
         raise ExtractError("no article text found on the page")
     data = doc if isinstance(doc, dict) else doc.as_dict()
     title = one_line(str(data.get("title") or ""))
-    text = _drop_title_line(clean_text(str(data.get("text") or "")), title)
+    text = cap_article(_drop_title_line(clean_text(str(data.get("text") or "")), title))
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractError("no article text found on the page")
     return Article(
@@ -78,15 +78,17 @@ def article_from_entry(
     author: str | None = None,
     published: datetime | None = None,
 ) -> Article:
-    """The fallback article: a feed entry's own title and text (HTML allowed), cleaned.
+    """The fallback article: a feed entry's own title and text, cleaned.
 
-    Used when the linked page cannot be fetched or yields no article text."""
+    Used when the linked page cannot be fetched or yields no article text. The entry's
+    fields are plain text already (:mod:`bot.parse` turned its HTML into text, decoding
+    entities once): read as HTML again, "3 < 5 and 7 > 4" lost "< 5 and 7 >"."""
     if published is not None and published.tzinfo is None:
         published = published.replace(tzinfo=UTC)
     return Article(
         url=url,
-        title=one_line(html_to_text(title or "")),
-        text=html_to_text(text or ""),
+        title=one_line(title or ""),
+        text=cap_article(clean_text(text or "")),
         author=one_line(author) or None if author else None,
         published=published.astimezone(UTC) if published else None,
         from_page=False,

@@ -146,7 +146,9 @@ class _Answer(_Strict):
     what_to_watch: str = ""
 
 
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL | re.IGNORECASE)
+# Greedy body, possessive spaces: "(.*?)\s*```" retried the whitespace run at every
+# character of the body (quadratic in a long answer). json.loads skips the spaces.
+_FENCE = re.compile(r"^\s*+```(?:json)?(.*)```\s*+$", re.DOTALL | re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
     """the and for that with from this have has had was were are been its their his her

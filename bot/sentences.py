@@ -18,8 +18,11 @@ __all__ = ["split_sentences"]
 # included), optional closing quotes/brackets, then whitespace. Whether it really ends
 # a sentence is decided by `_is_boundary`. One character class, not an alternation
 # under "+": "(?:\.{2,}|[.])+" backtracks exponentially on a row of dots not followed
-# by a space (a table of contents), which hung the condenser on a real page.
-_CANDIDATE = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+")
+# by a space (a table of contents), which hung the condenser on a real page. The
+# lookbehind starts a candidate only where a run of marks starts and the possessive
+# runs never give back: without them a scan of a long run of marks not followed by a
+# space restarted at every mark and was quadratic.
+_CANDIDATE = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’»)\]]*+\s+")
 
 # Words that (almost) never end a sentence when followed by a period.
 _TITLES = frozenset(
@@ -41,8 +44,13 @@ _STARTERS = frozenset(
     three some many most all both each no not what who why how where which police
     officials authorities mr mrs ms dr""".split()
 )
-_ACRONYM = re.compile(r"(?:[A-Za-z]\.){2,}$|[A-Za-z]\.(?:[A-Za-z]\.)+[A-Za-z]?\.?$")
-_LAST_WORD = re.compile(r"([A-Za-z][A-Za-z.]*)\.$")
+# A dotted acronym at the end of a word plus its period: "U.S.", "U.S.A.", "e.g.",
+# "Ph.D.". Only its last few characters decide (the shortest endings of
+# "(?:[A-Za-z]\.){2,}$|[A-Za-z]\.(?:[A-Za-z]\.)+[A-Za-z]?\.?$", which retried a long
+# dotted word from every letter), so a search is linear.
+_ACRONYM = re.compile(r"[A-Za-z]\.[A-Za-z]\.(?:[A-Za-z]\.?|\.)?$")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_WORD_CHARS = _LETTERS | {"."}
 _OPENERS = "\"'“‘«([¿¡"
 
 
@@ -91,6 +99,20 @@ def _next_word(par: str, pos: int) -> str:
     return par[i:j]
 
 
+def _last_word(par: str, start: int, end: int) -> str:
+    """The letters and dots just before ``end`` (not before ``start``), from the first
+    letter of that run: "U.S" in "in the U.S", "Mr" in "said Mr". Scans back over
+    the word only (never copies the sentence so far: that made a paragraph of
+    200,000 characters of "Mr. " quadratic, 96 s); a word ends at a space, so the
+    scans of all the candidates of a paragraph cover it once."""
+    i = end
+    while i > start and par[i - 1] in _WORD_CHARS:
+        i -= 1
+    while i < end and par[i] == ".":
+        i += 1
+    return par[i:end]
+
+
 def _is_boundary(par: str, start: int, punct_at: int, punct: str, after: int) -> bool:
     nxt = _next_word(par, after)
     if not nxt:
@@ -106,17 +128,15 @@ def _is_boundary(par: str, start: int, punct_at: int, punct: str, after: int) ->
     if not mark.startswith("."):
         return True
     # A period followed by something capitalised or a digit: look at the word before.
-    before = par[start:punct_at]
     # Space before the period (tokenised copy such as "works ." ) is always an end.
-    if not before or before[-1].isspace():
+    if punct_at <= start or par[punct_at - 1].isspace():
         return True
-    word_m = _LAST_WORD.search(before + ".")
-    if word_m is None:
+    word = _last_word(par, start, punct_at)
+    if not word:
         return True  # a number, a closing bracket, a quote: "rose 5%." ends a sentence
-    word = word_m.group(1)
     low = word.lower().rstrip(".")
     starter = nxt.lower() in _STARTERS
-    if _ACRONYM.search(word + "."):
+    if _ACRONYM.search(word[-8:] + "."):
         # "U.S. officials" stays whole; "in the U.S. The" splits.
         return starter and not first.isdigit()
     if "." in word:
