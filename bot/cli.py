@@ -29,6 +29,7 @@ from .errors import SignalDeskError
 from .models import Reply, Source, SourceText
 from .ports import Publisher, Store
 from .settings import Settings, load_settings
+from .text import terminal_safe
 
 log = logging.getLogger("signaldesk")
 
@@ -97,11 +98,28 @@ def _read_jsonl(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, obj
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """Log records quote feed text (links, names, error messages from servers): their
+    control characters are written as visible ``\\xNN`` escapes, never acted on by the
+    operator's terminal, and a record's message stays on one line (a newline in a feed's
+    link cannot forge a second record)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().formatMessage(record), lines=False)
+
+    def formatException(self, ei: Any) -> str:
+        return terminal_safe(super().formatException(ei))
+
+
 def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TerminalSafeFormatter(LOG_FORMAT))
     logging.basicConfig(
         level=logging.WARNING if quiet else getattr(logging, settings.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[handler],
     )
 
 

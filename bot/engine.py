@@ -579,6 +579,9 @@ class Engine:
             # Network-bound (the LLM condenser): awaited on the loop, no thread held.
             briefing = await self.condenser.acondense(story.briefing_id, material, now)
         else:
+            # A thread is enough: every pattern is linear (tests/test_regex_linear.py) and
+            # an article is capped (bot.text.MAX_ARTICLE_CHARS), so no single call holds
+            # the GIL for long; tests/test_responsive.py times commands meanwhile.
             briefing = await asyncio.to_thread(
                 self.condenser.condense, story.briefing_id, material, now
             )

@@ -70,6 +70,22 @@ def _parser() -> etree.HTMLParser:
     return parser
 
 
+# What a terminal acts on: C0 controls (ESC starts colour, cursor, title and clear-screen
+# sequences; CR and BS overwrite what was printed; BEL rings), DEL and the C1 controls
+# (CSI, OSC as single characters). Newlines are kept where lines are expected.
+_TERMINAL_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_TERMINAL_CONTROLS_AND_LINES = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str, *, lines: bool = True) -> str:
+    """``text`` with every terminal control character shown as a visible ``\\xNN``
+    escape instead of acted on, for what goes to an operator's terminal or log (an
+    OPML export, a log line quoting a feed's link). With ``lines=False`` newlines are
+    escaped too, so one log record stays one line."""
+    rx = _TERMINAL_CONTROLS if lines else _TERMINAL_CONTROLS_AND_LINES
+    return rx.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def clean_text(text: str) -> str:
     """Normalize Unicode, drop control and invisible characters, collapse spaces within
     lines and blank-line runs. Keeps paragraph breaks as single newlines."""

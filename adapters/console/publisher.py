@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from bot.models import Briefing, Channel, PostResult
+from bot.text import terminal_safe
 
 from .render import render_briefing, render_digest
 
@@ -25,8 +26,9 @@ class ConsolePublisher:
 
     def _write(self, channel: Channel, text: str) -> PostResult:
         ref = f"console-{next(self._ids)}"
-        print(f"\n#{channel.target}", file=self.stream)
-        print(text, file=self.stream, flush=True)
+        # Rendered text is clean already; this is the last guard before the terminal.
+        print(f"\n#{terminal_safe(channel.target, lines=False)}", file=self.stream)
+        print(terminal_safe(text), file=self.stream, flush=True)
         return PostResult(message_ref=ref)
 
     async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:

@@ -1,7 +1,8 @@
 """Console rendering (pure): Briefing / Reply -> plain text for a terminal.
 
 Feed text is hostile here too: control characters (terminal escape sequences included)
-are stripped by ``one_line``; nothing from a feed can move the cursor or recolour text.
+are stripped by ``one_line``, and what is printed as it is (an OPML export) shows them
+as escapes; nothing from a feed can move the cursor or recolour text.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from bot.models import Briefing, Reply, Source
-from bot.text import one_line
+from bot.text import one_line, terminal_safe
 
 RULE = "─" * 72
 URL_MAX = 2000
@@ -90,5 +91,7 @@ def render_reply(reply: Reply) -> str:
         parts.append(("error: " + text) if reply.error else text)
     parts += [render_briefing(b, full=reply.full) for b in reply.briefings]
     if reply.attachment:
-        parts.append(reply.attachment)
+        # An export quotes feed URLs as they were added: a control character in one is
+        # shown as an escape, not sent to the terminal.
+        parts.append(terminal_safe(reply.attachment))
     return "\n".join(parts)
