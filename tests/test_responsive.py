@@ -40,7 +40,8 @@ def _page() -> str:
     )
     paragraphs += [filler] * 6_000  # about 1 MB of page
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-    return f"<!doctype html><html><head><title>Fuel leak review</title></head><body><article>{body}</article></body></html>"
+    head = "<!doctype html><html><head><title>Fuel leak review</title></head>"
+    return f"{head}<body><article>{body}</article></body></html>"
 
 
 def _feed(page_url: str) -> str:
@@ -48,7 +49,8 @@ def _feed(page_url: str) -> str:
     return (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
         "<title>Launch desk</title><link>https://launch.example/</link><description>x</description>"
-        f"<item><title>Review opened into launch-site fuel leak</title><link>{escape(page_url)}</link>"
+        "<item><title>Review opened into launch-site fuel leak</title>"
+        f"<link>{escape(page_url)}</link>"
         f"<guid>leak-1</guid><description>{escape(summary)}</description></item>"
         "</channel></rss>"
     )
