@@ -122,8 +122,10 @@ def html_to_text(markup: str) -> str:
         return ""
     etree.strip_elements(root, *_HIDDEN, with_tail=False)
     for element in root.iter(*_BLOCKS):
-        element.text = "\n" + (element.text or "")
-        element.tail = "\n" + (element.tail or "")
+        # Translated: a character reference ("&#27;") decodes to a control character,
+        # which lxml refuses to be given back.
+        element.text = "\n" + (element.text or "").translate(_DROP)
+        element.tail = "\n" + (element.tail or "").translate(_DROP)
     text = etree.tostring(root, method="text", encoding="unicode")
     return clean_text(text)
 

@@ -16,6 +16,8 @@ from html import escape
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.engine import Engine
 from bot.extract import article_from_entry, extract_article
@@ -23,7 +25,7 @@ from bot.fetch import Fetcher
 from bot.parse import parse_feed
 from bot.sentences import split_sentences
 from bot.settings import load_settings
-from bot.text import MAX_ARTICLE_CHARS, cap_article, html_to_text
+from bot.text import MAX_ARTICLE_CHARS, cap_article, clean_text, html_to_text
 from storage import SqliteStore
 from tests.conftest import LocalServer, Response
 
@@ -114,6 +116,11 @@ def test_block_elements_are_lines_and_entities_are_decoded_once() -> None:
     assert html_to_text("3 < 5 and 7 > 4") == "3 < 5 and 7 > 4"
     assert html_to_text("&amp;lt;b&amp;gt; is a tag") == "&lt;b&gt; is a tag"
     assert html_to_text("AT&T &amp; R&D &eacute;t&eacute;") == "AT&T & R&D été"
+    # Character references to control characters decode to nothing (C1 ones and NUL as
+    # HTML says: windows-1252 characters and U+FFFD), never to a terminal escape.
+    assert html_to_text("<p>a&#27;[31mred</p>tail&#7;<br>&#xFFFE;&#x9b;z&#0;") == (
+        "a[31mred\ntail\n›z\ufffd"
+    )
 
 
 def test_feed_text_is_decoded_once_through_the_pipeline() -> None:
@@ -183,3 +190,19 @@ def test_an_article_is_capped() -> None:
     fallback = article_from_entry("Tram line", "\n".join(paragraphs))
     assert len(fallback.text) <= MAX_ARTICLE_CHARS and fallback.text.endswith(PARAGRAPH)
     assert cap_article("short") == "short"
+
+
+_PIECES = st.sampled_from(
+    ["<p>", "</p>", "<br>", "<li>", "<script>", "</script>", "<style>", "<!--", "-->", "<",
+     ">", "&", "&amp;", "&#27;", "&#0;", "&#x9b;", "&lt;", "<![CDATA[", "]]>", "<?", "?>",
+     "<!DOCTYPE", '"', "'", "=", "<a href='", "<svg>", "\x1b", "\x00", "\ud800", "\n",
+     "text", " ", "é", "\u202e"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=5)), max_size=40))
+def test_html_to_text_never_raises_and_returns_clean_text(pieces: list[str]) -> None:
+    text = html_to_text("".join(pieces))
+    assert text == clean_text(text)
+    assert not any(ord(c) < 32 and c not in "\n\t" for c in text)
