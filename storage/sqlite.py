@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,7 @@ class SqliteStore:
             failing_since=_dt(row["failing_since"]),
             created_at=_dt(row["created_at"]),
             failure_notice_at=_dt(row.get("failure_notice_at")),
+            failed_entries=row.get("failed_entries") or 0,
         )
 
     def add_feed(
@@ -216,6 +217,33 @@ class SqliteStore:
                     [_ts(lease_until), *(f.id for f in feeds)],
                 )
         return feeds
+
+    def shift_schedule(self, delta: timedelta) -> int:
+        """Move every feed's next poll by ``delta`` (the wall clock jumped by it).
+        Returns how many feeds were moved."""
+        rows = self._rows("SELECT id, next_poll_at FROM feeds")
+        moved = []
+        for r in rows:
+            when = _dt(r["next_poll_at"])
+            if when is None:
+                continue
+            try:
+                moved.append((_ts(when + delta), r["id"]))
+            except OverflowError:
+                continue
+        with self._write() as db:
+            db.conn.executemany("UPDATE feeds SET next_poll_at = ? WHERE id = ?", moved)
+        return len(moved)
+
+    def cap_schedule(self, latest: datetime) -> int:
+        """Bring every poll planned after ``latest`` forward to it: no plan, whatever
+        wrote it (an old release's Retry-After, a clock that was years ahead), may park
+        a feed beyond the longest wait there is. Returns how many feeds moved."""
+        with self._write() as db:
+            return db.execute(
+                "UPDATE feeds SET next_poll_at = ? WHERE next_poll_at > ?",
+                [_ts(latest), _ts(latest)],
+            ).rowcount
 
     def record_fetch(self, feed_id: int, state: FetchState, now: datetime) -> Feed:
         with self._write() as db:
@@ -358,9 +386,44 @@ class SqliteStore:
             )
         return cleared
 
-    def pending_entries(self, limit: int) -> list[StoredEntry]:
-        rows = self._rows("SELECT * FROM entries WHERE pending = 1 ORDER BY id LIMIT ?", [limit])
+    def pending_entries(self, limit: int, after_id: int = 0) -> list[StoredEntry]:
+        rows = self._rows(
+            "SELECT * FROM entries WHERE pending = 1 AND id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )
         return [self._entry(r) for r in rows]
+
+    def entry_failed(self, entry_id: int, error: str, now: datetime, max_attempts: int) -> bool:
+        """Count a failed attempt to brief an entry. At ``max_attempts`` the entry is no
+        longer pending but failed (its feed's ``failed_entries`` counts it). Returns True
+        when it was marked failed."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE entries SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                [error[:500], entry_id],
+            )
+            cursor = db.execute(
+                "UPDATE entries SET pending = 0, failed_at = ? "
+                "WHERE id = ? AND pending = 1 AND attempts >= ?",
+                [_ts(now), entry_id, max_attempts],
+            )
+            if cursor.rowcount != 1:
+                return False
+            db.execute(
+                "UPDATE feeds SET failed_entries = failed_entries + 1 "
+                "WHERE id = (SELECT feed_id FROM entries WHERE id = ?)",
+                [entry_id],
+            )
+        return True
+
+    def failed_entries(self, feed_id: int) -> list[tuple[int, str]]:
+        """(entry id, last error) of the feed's entries marked failed, newest first."""
+        rows = self._rows(
+            "SELECT id, last_error FROM entries WHERE feed_id = ? AND failed_at IS NOT NULL "
+            "ORDER BY id DESC LIMIT 100",
+            [feed_id],
+        )
+        return [(r["id"], r["last_error"] or "") for r in rows]
 
     def mark_briefed(self, entry_id: int) -> None:
         with self._write() as db:

@@ -1,0 +1,374 @@
+"""Faults on the poll path never strand work or stop the schedule: one entry's failure is
+its own (logged with its id, retried a few times, then visibly failed), a response shaped
+to break the reader is one clear fetch failure, a server's absurd wait is clamped, a wall
+clock set back a day does not stop polling, and a database locked at start-up is retried
+until it frees, with a line per attempt and a liveness the health check can read."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.testing import RecordingPublisher
+from bot.commands import Asker, CommandHandler
+from bot.condense import ExtractiveCondenser
+from bot.engine import ENTRY_ATTEMPTS, Engine
+from bot.errors import FetchError
+from bot.fetch import Fetcher, parse_max_age, parse_retry_after
+from bot.models import Briefing, FeedEntry, SourceText
+from bot.schedule import MAX_SERVER_DELAY, Heartbeat
+from bot.settings import Settings, load_settings
+from storage import SqliteStore
+from storage.sqlite import open_database
+from tests.conftest import LocalServer, Response
+from tests.test_engine import QUAKE_FACTS, START, FakeClock, Site, date, rss
+
+CHANNEL = "console:newsroom"
+ADMIN = Asker(CHANNEL, "ada", is_admin=True)
+
+
+def poll_settings(**changes: object) -> Settings:
+    base: dict[str, object] = {
+        "database": ":memory:",
+        "allow_private_networks": True,
+        "fetch_timeout": 2.0,
+        "fetch_pages": False,
+        "poll_interval": 600,
+        "first_poll_limit": 5,
+    }
+    return load_settings(**(base | changes))
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.value = 1000.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[SqliteStore]:
+    store = SqliteStore.open(":memory:")
+    yield store
+    store.close()
+
+
+def three_items(site: Site, first_link: str | None = None) -> list[dict[str, str]]:
+    titles = [
+        "Port of Lowmere shuts two berths after crane collapse",
+        "Varenna Alta council approves 12 million euro quake repair fund",
+        "Regional rail strike called off after overnight pay deal",
+    ]
+    items = []
+    for n, title in enumerate(titles):
+        link = site.server.url(f"/news/{n}.html")
+        items.append(
+            {
+                "title": title,
+                "link": first_link if (n == 0 and first_link) else link,
+                "guid": f"wire-{n}",
+                "date": date(n + 1),
+                "summary": f"{title}. Officials gave details on Tuesday. " + QUAKE_FACTS[n],
+            }
+        )
+    return items
+
+
+class BrokenOnCranes(ExtractiveCondenser):
+    """A condenser with a bug that only one story's text triggers."""
+
+    def condense(self, briefing_id: str, material: Sequence[SourceText], now: datetime) -> Briefing:
+        if any("crane" in m.source.title for m in material):
+            raise RuntimeError("condenser bug: list index out of range")
+        return super().condense(briefing_id, material, now)
+
+
+# ------------------------------------------------------ one entry's failure is its own
+
+
+async def test_a_failing_entry_does_not_strand_the_rest_of_its_poll(
+    local_server: LocalServer,
+    store: SqliteStore,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    site = Site(local_server)
+    settings = poll_settings()
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": RecordingPublisher()},
+        clock=clock,
+        condenser=BrokenOnCranes(),
+    )
+    try:
+        url = site.feed("/wire.xml", rss("Wire", three_items(site)))
+        await engine.add_feed(CHANNEL, url, "Wire")
+        with caplog.at_level(logging.WARNING, "signaldesk.engine"):
+            report = await engine.poll_once()
+        assert report.new_entries == 3
+        assert report.briefed_entries == 2, "the entries after the failing one are briefed"
+        (bad,) = store.pending_entries(10)
+        assert "crane" in bad.title
+        assert (
+            f"briefing entry {bad.id} of feed" in caplog.text and "will be retried" in caplog.text
+        )
+
+        # Retried a bounded number of times (at start and by the retry pass), then failed:
+        # logged, no longer pending, and counted in the feed's health.
+        for _ in range(ENTRY_ATTEMPTS + 2):
+            with caplog.at_level(logging.WARNING, "signaldesk.engine"):
+                await engine.resume_pending()
+        assert store.pending_entries(10) == []
+        assert caplog.text.count(f"briefing entry {bad.id} of feed") == ENTRY_ATTEMPTS
+        assert f"failed {ENTRY_ATTEMPTS} times; marked failed" in caplog.text
+        (feed,) = store.list_feeds()
+        assert feed.failed_entries == 1
+        assert store.failed_entries(feed.id) == [
+            (bad.id, "RuntimeError: condenser bug: list index out of range")
+        ]
+        reply = await CommandHandler(engine).handle("feeds", ADMIN)
+        assert "1 item could not be briefed" in reply.text
+    finally:
+        await engine.aclose()
+
+
+def nested_gzip(data: bytes, layers: int) -> bytes:
+    for _ in range(layers):
+        data = gzip.compress(data, compresslevel=1)
+    return data
+
+
+async def test_an_article_in_a_thousand_gzip_layers_is_one_clear_failure(
+    local_server: LocalServer, store: SqliteStore, clock: FakeClock
+) -> None:
+    page = b"<html><body><p>Cranes at the port.</p></body></html>"
+    bomb_url = local_server.route(
+        "/layers.html",
+        Response(
+            200,
+            nested_gzip(page, 1000),
+            {"Content-Type": "text/html", "Content-Encoding": ", ".join(["gzip"] * 1000)},
+        ),
+    )
+    settings = poll_settings(fetch_pages=True)
+    async with Fetcher(settings) as fetcher:
+        with pytest.raises(FetchError, match="1000 layers of encoding"):
+            await fetcher.fetch_page(bomb_url)
+        # Two honest layers still decode (the decoder chain is iterative now).
+        two = local_server.route(
+            "/two.html",
+            Response(200, nested_gzip(page, 2), {"Content-Encoding": "gzip, gzip"}),
+        )
+        assert (await fetcher.fetch_page(two)).body == page
+
+    site = Site(local_server)
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": RecordingPublisher()},
+        clock=clock,
+    )
+    try:
+        url = site.feed("/wire.xml", rss("Wire", three_items(site, first_link=bomb_url)))
+        await engine.add_feed(CHANNEL, url, "Wire")
+        report = await engine.poll_once()
+        assert report.briefed_entries == 3  # the first from the feed's own text
+        assert store.pending_entries(10) == []
+    finally:
+        await engine.aclose()
+
+
+# ------------------------------------------------------------- absurd server waits
+
+
+def test_retry_after_and_max_age_are_clamped_and_never_raise() -> None:
+    assert parse_retry_after("99999999999999") == MAX_SERVER_DELAY
+    assert parse_retry_after("9" * 400) is None  # not a delay anyone means
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("²") is None  # str.isdigit() says yes; float() would raise
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == MAX_SERVER_DELAY
+    assert parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT") == 0.0
+    assert parse_max_age("max-age=99999999999999999999") == int(MAX_SERVER_DELAY)
+    assert parse_max_age("public, max-age=¹²") is None
+    assert parse_max_age("max-age=300") == 300
+
+
+@pytest.mark.parametrize("retry_after", ["99999999999999", "1000000000"])
+async def test_a_huge_retry_after_on_a_200_polls_again_within_a_day(
+    local_server: LocalServer, store: SqliteStore, clock: FakeClock, retry_after: str
+) -> None:
+    site = Site(local_server)
+    settings = poll_settings()
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": RecordingPublisher()},
+        clock=clock,
+    )
+    try:
+        body = rss("Wire", three_items(site))
+        url = local_server.route(
+            "/wire.xml",
+            Response(
+                200,
+                body,
+                {
+                    "Content-Type": "application/rss+xml",
+                    "Retry-After": retry_after,
+                    "Cache-Control": "max-age=99999999999999999999",
+                },
+            ),
+        )
+        await engine.add_feed(CHANNEL, url, "Wire")
+        report = await engine.poll_once()
+        assert report.briefed_entries == 3 and report.errors == []
+        (feed,) = store.list_feeds()
+        assert feed.next_poll_at - clock.now() <= timedelta(seconds=MAX_SERVER_DELAY)
+        assert feed.consecutive_failures == 0
+    finally:
+        await engine.aclose()
+
+
+# ------------------------------------------------------------------- clock jumps
+
+
+async def test_a_wall_clock_set_back_a_day_does_not_stop_polling(
+    local_server: LocalServer, store: SqliteStore, clock: FakeClock
+) -> None:
+    site = Site(local_server)
+    settings = poll_settings()
+    mono = FakeMonotonic()
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": RecordingPublisher()},
+        clock=clock,
+        monotonic=mono,
+    )
+    try:
+        url = site.feed("/wire.xml", rss("Wire", three_items(site)))
+        await engine.add_feed(CHANNEL, url, "Wire")
+        assert (await engine.poll_once()).feeds_polled == 1
+        clock.advance(seconds=600)
+        mono.value += 600
+        assert (await engine.poll_once()).feeds_polled == 1  # due again: the cadence
+        # NTP (or an operator) sets the wall clock back a day; ten real minutes pass.
+        clock.advance(days=-1, seconds=600)
+        mono.value += 600
+        assert (await engine.poll_once()).feeds_polled == 1
+        (feed,) = store.list_feeds()
+        assert feed.next_poll_at - clock.now() == timedelta(seconds=600)
+        # Forward a day: not every feed at once, the same cadence.
+        clock.advance(days=1, seconds=300)
+        mono.value += 300
+        assert (await engine.poll_once()).feeds_polled == 0
+        clock.advance(seconds=300)
+        mono.value += 300
+        assert (await engine.poll_once()).feeds_polled == 1
+    finally:
+        await engine.aclose()
+
+
+async def test_a_poll_planned_decades_ahead_is_brought_forward_at_start(
+    store: SqliteStore, clock: FakeClock
+) -> None:
+    settings = poll_settings()
+    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={}, clock=clock)
+    try:
+        feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
+        store.db.execute(
+            "UPDATE feeds SET next_poll_at = ? WHERE id = ?",
+            ["2058-03-01T00:00:00.000000+00:00", feed.id],
+        )
+        assert await engine.start(asyncio.Event())
+        (feed,) = store.list_feeds()
+        assert feed.next_poll_at - clock.now() <= timedelta(days=1, hours=1)
+    finally:
+        await engine.aclose()
+
+
+# --------------------------------------------------------- start-up and liveness
+
+
+async def test_a_database_locked_at_start_is_retried_until_it_frees(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "live.db"
+    store = SqliteStore(open_database(path, timeout=0.05))
+    settings = poll_settings(database=str(path))
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": RecordingPublisher()},
+        clock=clock,
+    )
+    engine.startup_backoff = (0.01, 0.05)
+    feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
+    # Stored before the last stop, not briefed yet: start-up resumes it (a write).
+    entry = FeedEntry(
+        guid="wire-1",
+        title="Regional rail strike called off after overnight pay deal",
+        summary="Unions called off Thursday's regional rail strike after an overnight "
+        "pay deal with the operator, which offered a 4.5 percent rise.",
+    )
+    store.add_entries(feed.id, [entry], START)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a long write
+    stop = asyncio.Event()
+    assert not engine.alive and engine.last_tick is None
+    with caplog.at_level(logging.INFO, "signaldesk.engine"):
+        task = asyncio.create_task(engine.run(stop, tick=0.01))
+        try:
+            for _ in range(500):
+                if caplog.text.count("engine start (attempt") >= 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert "engine start (attempt 2) failed: database" in caplog.text
+            assert "locked" in caplog.text
+            assert not task.done(), "the engine keeps trying"
+            assert not engine.alive
+            holder.execute("ROLLBACK")
+            for _ in range(500):
+                if engine.last_tick is not None and not store.pending_entries(10):
+                    break
+                await asyncio.sleep(0.01)
+            assert store.pending_entries(10) == [], "the stored entry is briefed once it frees"
+            assert engine.alive and engine.last_tick is not None
+            assert "engine started after" in caplog.text
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            holder.close()
+            await engine.aclose()
+            store.close()
+
+
+def test_liveness_goes_stale_when_passes_stop() -> None:
+    mono = FakeMonotonic()
+    beat = Heartbeat(monotonic=mono)
+    assert not beat.alive(60)
+    beat.beat(START)
+    assert beat.alive(60) and beat.last_tick == START
+    mono.value += 61
+    assert not beat.alive(60)
+    beat.failed("database is locked")
+    assert beat.consecutive_failures == 1 and beat.last_error == "database is locked"
