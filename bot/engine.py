@@ -440,6 +440,9 @@ class Engine:
             brief = {e.key for e in _newest(parsed.entries, self.settings.first_poll_limit)}
         new = await self.db(self.store.add_entries, feed.id, parsed.entries, now, brief=brief)
         await self._record_success(feed, result, title=parsed.title or None)
+        if new:  # per-feed storage stays bounded however fast a feed churns
+            quiet = now - timedelta(hours=self.settings.cluster_window_hours)
+            await self.db(self.store.trim_feed, feed.id, parsed.entries, quiet)
         report.new_entries += len(new)
         for entry in new:
             if brief is None or entry.key in brief:

@@ -170,6 +170,13 @@ class Store(Protocol):
         failed), oldest first, from after ``after_id``."""
         ...
 
+    def trim_feed(
+        self, feed_id: int, listed: Sequence[FeedEntry], quiet_before: datetime
+    ) -> tuple[int, int]:
+        """Bound one feed's stored entries (text of the old ones cleared, the oldest
+        rows of quiet stories deleted), never touching pending or still-listed ones."""
+        ...
+
     def entry_failed(self, entry_id: int, error: str, now: datetime, max_attempts: int) -> bool:
         """Count a failed briefing attempt; at ``max_attempts`` mark the entry failed
         (no longer pending, counted in its feed's ``failed_entries``). True then."""

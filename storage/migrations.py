@@ -252,3 +252,17 @@ def m009_entry_attempts(db: Database) -> None:
     db.execute("ALTER TABLE entries ADD COLUMN failed_at TEXT")
     db.execute("ALTER TABLE entries ADD COLUMN last_error TEXT")
     db.execute("ALTER TABLE feeds ADD COLUMN failed_entries INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m010_entry_identity(db: Database) -> None:
+    # m010 (h3): a feed that re-issues an item under a fresh GUID (same canonical link,
+    # same text) must not make a new entry: ``link_key`` and ``text_hash`` let
+    # add_entries recognise it. (feed_id, id) orders a feed's entries for the per-feed
+    # bound (``SqliteStore.trim_feed``). Older rows keep NULLs: they were stored before.
+    db.execute("ALTER TABLE entries ADD COLUMN link_key TEXT")
+    db.execute("ALTER TABLE entries ADD COLUMN text_hash TEXT")
+    db.execute(
+        "CREATE INDEX entries_feed_link ON entries (feed_id, link_key) WHERE link_key IS NOT NULL"
+    )
+    db.execute("CREATE INDEX entries_feed_id ON entries (feed_id, id)")

@@ -8,6 +8,7 @@ backup, ``sqlite3`` in a shell) look in while the service writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -41,8 +42,18 @@ from bot.models import (
     Topic,
     briefing_id_for,
 )
+from bot.urls import canonical_link
 
 from .migrations import migrations
+
+# What one entry may store (h3): a 4.5 MB page re-issued under fresh GUIDs added 46 MB
+# of database a poll. Article text and each of the feed's own text fields are cut (at a
+# word) to these; a feed keeps the text of its newest KEEP_TEXT_PER_FEED entries and the
+# rows of its newest KEEP_ROWS_PER_FEED (see ``trim_feed``).
+MAX_ARTICLE_TEXT = 100_000
+MAX_FEED_TEXT = 50_000
+KEEP_TEXT_PER_FEED = 1_000
+KEEP_ROWS_PER_FEED = 5_000
 
 _QUOTED = re.compile(r'"(?:[^"]|"")+"')  # one FTS5 string literal, as bot.search.quote makes
 
@@ -57,6 +68,21 @@ def _ts(value: datetime | None) -> str | None:
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _cap(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, at a word when there is one near the end."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ", limit - 200)
+    return cut[:space] if space > 0 else cut
+
+
+def _text_hash(entry: FeedEntry) -> str:
+    """The entry's text, whitespace and case aside, as a hash: "the same item"."""
+    text = "\n".join(" ".join(part.split()).casefold() for part in (entry.title, entry.text))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def open_database(path: str | Path, *, timeout: float = 10.0) -> Database:
@@ -329,27 +355,44 @@ class SqliteStore:
         *,
         brief: Collection[str] | None = None,
     ) -> list[StoredEntry]:
+        """Store the entries this feed has not had yet. An entry is not new when its key
+        is known, nor when the feed already has an entry with the same canonical link
+        and the same text under another GUID (GUID churn: a feed re-issuing its items
+        with fresh ids must not brief, post or update anything again)."""
         new_ids: list[int] = []
         with self._write() as db:
             for entry in entries:
                 pending = brief is None or entry.key in brief
+                summary = _cap(entry.summary, MAX_FEED_TEXT)
+                content = _cap(entry.content, MAX_FEED_TEXT)
+                capped = entry.model_copy(update={"summary": summary, "content": content})
+                link_key = canonical_link(entry.link)
+                text_hash = _text_hash(capped)
+                if link_key and self._row(
+                    "SELECT 1 FROM entries WHERE feed_id = ? AND link_key = ? AND text_hash = ? "
+                    "LIMIT 1",
+                    [feed_id, link_key, text_hash],
+                ):
+                    continue  # the same item under a fresh GUID
                 cursor = db.execute(
                     """INSERT INTO entries (feed_id, key, title, link, summary, content, author,
-                       published, fetched_at, pending, origin)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       published, fetched_at, pending, origin, link_key, text_hash)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (feed_id, key) DO NOTHING""",
                     [
                         feed_id,
                         entry.key,
                         entry.title,
                         entry.link,
-                        entry.summary,
-                        entry.content,
+                        summary,
+                        content,
                         entry.author,
                         _ts(entry.published),
                         _ts(now),
                         int(pending),
                         entry.origin,
+                        link_key,
+                        text_hash,
                     ],
                 )
                 if cursor.rowcount == 1 and cursor.lastrowid is not None:
@@ -359,6 +402,55 @@ class SqliteStore:
         marks = ",".join("?" * len(new_ids))
         rows = self._rows(f"SELECT * FROM entries WHERE id IN ({marks}) ORDER BY id", new_ids)
         return [self._entry(r) for r in rows]
+
+    def trim_feed(
+        self,
+        feed_id: int,
+        listed: Sequence[FeedEntry],
+        quiet_before: datetime,
+        *,
+        keep_text: int = KEEP_TEXT_PER_FEED,
+        keep_rows: int = KEEP_ROWS_PER_FEED,
+    ) -> tuple[int, int]:
+        """Bound one feed's storage: the text of entries older than its newest
+        ``keep_text`` is cleared, and the rows older than its newest ``keep_rows`` are
+        deleted when their story has been quiet since ``quiet_before``. Entries still
+        pending, and those the feed still lists (``listed``: by key or canonical link),
+        are kept whole, so that nothing old is ever taken for new. Returns (entries
+        cleared, entries deleted)."""
+        keys = [e.key for e in listed]
+        links = [link for e in listed if (link := canonical_link(e.link))]
+        still_listed = (
+            f" AND key NOT IN ({','.join('?' * len(keys))})"
+            f" AND (link_key IS NULL OR link_key NOT IN ({','.join('?' * len(links))}))"
+        )
+        with self._write() as db:
+            cleared = deleted = 0
+            floor = self._row(
+                "SELECT id FROM entries WHERE feed_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                [feed_id, keep_text],
+            )
+            if floor is not None:
+                cleared = db.execute(
+                    """UPDATE entries SET summary = '', content = '', article_text = NULL
+                       WHERE feed_id = ? AND id <= ? AND pending = 0
+                       AND (article_text IS NOT NULL OR summary != '' OR content != '')"""
+                    + still_listed,
+                    [feed_id, floor["id"], *keys, *links],
+                ).rowcount
+            floor = self._row(
+                "SELECT id FROM entries WHERE feed_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                [feed_id, keep_rows],
+            )
+            if floor is not None:
+                deleted = db.execute(
+                    """DELETE FROM entries WHERE feed_id = ? AND id <= ? AND pending = 0
+                       AND (story_id IS NULL OR story_id IN
+                            (SELECT id FROM stories WHERE updated_at < ?))"""
+                    + still_listed,
+                    [feed_id, floor["id"], _ts(quiet_before), *keys, *links],
+                ).rowcount
+        return cleared, deleted
 
     def forget_old_text(self, before: datetime, limit: int) -> int:
         """Clear the full text (feed summary and content, article text) of up to
@@ -440,7 +532,13 @@ class SqliteStore:
             db.execute(
                 """UPDATE entries SET article_title = ?, article_text = ?, article_author = ?,
                    article_from_page = ? WHERE id = ?""",
-                [article.title, article.text, article.author, int(article.from_page), entry_id],
+                [
+                    article.title,
+                    _cap(article.text, MAX_ARTICLE_TEXT),
+                    article.author,
+                    int(article.from_page),
+                    entry_id,
+                ],
             )
 
     # ---------------------------------------------------------------- stories

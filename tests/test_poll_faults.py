@@ -372,3 +372,95 @@ def test_liveness_goes_stale_when_passes_stop() -> None:
     assert not beat.alive(60)
     beat.failed("database is locked")
     assert beat.consecutive_failures == 1 and beat.last_error == "database is locked"
+
+
+# ------------------------------------------------- GUID churn and per-feed storage
+
+
+async def test_guid_churn_briefs_posts_and_updates_nothing_again(
+    local_server: LocalServer, store: SqliteStore, clock: FakeClock
+) -> None:
+    site = Site(local_server)
+    settings = poll_settings()
+    publisher = RecordingPublisher()
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+    )
+    try:
+        item = three_items(site)[1]
+        url = site.feed("/wire.xml", rss("Wire", [item]))
+        await engine.add_feed(CHANNEL, url, "Wire")
+        for poll in range(5):
+            # The CMS mints a fresh GUID (and a tracking parameter) on every rebuild.
+            churned = item | {
+                "guid": f"urn:uuid:2f6c{poll:04d}-9a1e-4d0b-8c55-1b2e3f4a5b6c",
+                "link": item["link"] + f"?utm_source=rss&utm_campaign=b{poll}",
+            }
+            site.feeds["/wire.xml"] = rss("Wire", [churned])
+            report = await engine.poll_once()
+            assert report.feeds_polled == 1 and report.errors == []
+            await engine.deliver_all()
+            clock.advance(seconds=600)
+        assert len(store.db.execute("SELECT id FROM entries").fetchall()) == 1
+        assert [p.kind for p in publisher.posts] == ["post"]
+
+        # A real correction (same link, new text) is still news to the story.
+        corrected = item | {"guid": "urn:uuid:corrected", "summary": item["summary"] + " (Updated)"}
+        site.feeds["/wire.xml"] = rss("Wire", [corrected])
+        assert (await engine.poll_once()).new_entries == 1
+    finally:
+        await engine.aclose()
+
+
+def test_stored_text_per_entry_is_capped(store: SqliteStore) -> None:
+    from bot.models import Article
+    from storage.sqlite import MAX_ARTICLE_TEXT, MAX_FEED_TEXT
+
+    feed, _ = store.add_feed("http://127.0.0.1:9/wire.xml", name="Wire", now=START)
+    paragraph = "The harbour authority published its annual report on Tuesday. " * 3
+    huge = paragraph * (4_500_000 // len(paragraph))
+    (entry,) = store.add_entries(
+        feed.id,
+        [FeedEntry(guid="wire-1", title="Harbour report", summary=huge, content=huge)],
+        START,
+    )
+    assert len(entry.summary) <= MAX_FEED_TEXT and len(entry.content) <= MAX_FEED_TEXT
+    assert huge.startswith(entry.summary) and huge[len(entry.summary)] == " "  # at a word
+    store.save_article(entry.id, Article(url="http://x.invalid/a", title="t", text=huge))
+    (row,) = store.db.execute(
+        "SELECT length(article_text) FROM entries WHERE id = ?", [entry.id]
+    ).fetchall()
+    assert row[0] <= MAX_ARTICLE_TEXT
+
+
+def test_a_churning_feed_keeps_a_bounded_number_of_entries(store: SqliteStore) -> None:
+    feed, _ = store.add_feed("http://127.0.0.1:9/wire.xml", name="Wire", now=START)
+
+    def batch(start: int) -> list[FeedEntry]:
+        return [
+            FeedEntry(
+                guid=f"wire-{n}",
+                link=f"http://127.0.0.1:9/news/{n}.html",
+                title=f"Council minutes, item {n}",
+                summary=f"The council discussed item {n} of its agenda on Tuesday.",
+            )
+            for n in range(start, start + 10)
+        ]
+
+    pinned = FeedEntry(
+        guid="about", link="http://127.0.0.1:9/about.html", title="About", summary="Us."
+    )
+    store.add_entries(feed.id, [pinned], START, brief=set())
+    for start in range(0, 60, 10):
+        listed = [pinned, *batch(start)]
+        store.add_entries(feed.id, listed, START, brief=set())
+        store.trim_feed(feed.id, listed, START + timedelta(days=1), keep_text=15, keep_rows=25)
+    rows = store.db.execute(
+        "SELECT key, summary FROM entries WHERE feed_id = ? ORDER BY id", [feed.id]
+    ).fetchall()
+    keys = [k for k, _ in rows]
+    assert len(rows) <= 26 and "guid:about" in keys  # still listed: never forgotten
+    with_text = [k for k, summary in rows if summary]
+    assert len(with_text) <= 16 and "guid:wire-59" in with_text
+    # The pinned item, still listed, is not taken for new.
+    assert store.add_entries(feed.id, [pinned, *batch(50)], START) == []
