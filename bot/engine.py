@@ -53,7 +53,7 @@ from .models import (
     Story,
     StoryDoc,
 )
-from .parse import parse_feed
+from .parse import ParseGate
 from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
 from .route import channel_accepts
 from .schedule import MAX_SERVER_DELAY, ClockWatch, Heartbeat, next_poll
@@ -243,6 +243,7 @@ class Engine:
         self._in_flight: set[int] = set()  # entries being briefed right now
         self._next_retry: datetime | None = None
         self.startup_backoff = STARTUP_BACKOFF
+        self._parse_gate = ParseGate()  # bounds concurrent large parses (memory)
 
     @property
     def last_tick(self) -> datetime | None:
@@ -426,8 +427,8 @@ class Engine:
             await self._note_unchanged(feed, result)
             return
         try:
-            parsed = await asyncio.to_thread(
-                parse_feed, result.body, headers=result.headers, url=result.url
+            parsed = await self._parse_gate.parse(
+                result.body, headers=result.headers, url=result.url
             )
         except ParseError as exc:
             await self._record_failure(feed, str(exc), None, report)
@@ -638,7 +639,8 @@ class Engine:
             return fallback
         try:
             page = await self.fetcher.fetch(entry.link, accept=PAGE_ACCEPT)
-            article = await asyncio.to_thread(extract_article, page.body, url=page.url)
+            async with self._parse_gate.hold(len(page.body)):  # a 5 MB page's tree is large
+                article = await asyncio.to_thread(extract_article, page.body, url=page.url)
         except (FetchError, ExtractError) as exc:
             log.info("article %s: %s; using the feed's text", entry.link, exc)
             return fallback

@@ -464,3 +464,76 @@ def test_a_churning_feed_keeps_a_bounded_number_of_entries(store: SqliteStore) -
     assert len(with_text) <= 16 and "guid:wire-59" in with_text
     # The pinned item, still listed, is not taken for new.
     assert store.add_entries(feed.id, [pinned, *batch(50)], START) == []
+
+
+# ------------------------------------------------------------ bounded parse memory
+
+
+def test_a_feed_of_100k_items_is_cut_before_feedparser_builds_them() -> None:
+    import tracemalloc
+
+    from bot.parse import MAX_ENTRIES, cut_entries, parse_feed
+
+    items = "".join(
+        f"<item><title>Shipping notice {i}</title><guid>notice-{i}</guid></item>"
+        for i in range(100_000)
+    )
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Harbour notices</title>'
+        f"<link>http://127.0.0.1/</link>{items}</channel></rss>"
+    ).encode()
+    tracemalloc.start()
+    try:
+        parsed = parse_feed(body, headers={"Content-Type": "application/rss+xml"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(parsed.entries) == MAX_ENTRIES and parsed.title == "Harbour notices"
+    assert parsed.entries[-1].guid == f"notice-{MAX_ENTRIES - 1}"
+    assert parsed.warning is None  # the cut document is well formed
+    assert peak < 5 * len(body), f"parsing peaked at {peak / 1e6:.0f} MB"
+
+    # Atom, namespaced RDF items, and a short feed (unchanged).
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        + b"".join(b"<entry><id>e%d</id><title>x</title></entry>" % i for i in range(9))
+        + b"</feed>"
+    )
+    assert [e.guid for e in parse_feed(cut_entries(atom, 3)).entries] == ["e0", "e1", "e2"]
+    rdf = (
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        b'xmlns:rss="http://purl.org/rss/1.0/"><rss:channel><rss:title>t</rss:title>'
+        b"</rss:channel>"
+        + b"".join(
+            b'<rss:item rdf:about="http://a.invalid/%d"><rss:title>x%d</rss:title></rss:item>'
+            % (i, i)
+            for i in range(9)
+        )
+        + b"</rdf:RDF>"
+    )
+    cut = cut_entries(rdf, 2)
+    assert cut.endswith(b"</rss:item></rdf:RDF>")
+    assert [e.title for e in parse_feed(cut).entries] == ["x0", "x1"]
+    assert cut_entries(atom, 9) is atom
+
+
+async def test_large_parses_take_turns_and_small_ones_do_not_wait() -> None:
+    from bot.parse import ParseGate
+
+    gate = ParseGate(large=1_000, slots=1)
+    active = {"large": 0, "small": 0}
+    peak = {"large": 0, "small": 0}
+
+    async def parse(kind: str, size: int) -> None:
+        async with gate.hold(size):
+            active[kind] += 1
+            peak[kind] = max(peak[kind], active[kind])
+            for _ in range(3):
+                await asyncio.sleep(0)  # a parse in a thread, as far as others can tell
+            active[kind] -= 1
+
+    await asyncio.gather(
+        *(parse("large", 5_900_000) for _ in range(6)),
+        *(parse("small", 20_000 // 40) for _ in range(6)),
+    )
+    assert peak == {"large": 1, "small": 6}
