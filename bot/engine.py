@@ -309,6 +309,7 @@ class Engine:
             while not stop.is_set():
                 try:
                     due = await self._claim_due(size)
+                    self.heartbeat.beat(self.clock.now())  # the store answers: alive
                     for feed in due:
                         await queue.put(feed)
                     if len(due) == size:
@@ -316,7 +317,6 @@ class Engine:
                     await self._flush_fetch_log()
                     await self._housekeep_when_due()
                     await self._retry_failed_when_due()
-                    self.heartbeat.beat(self.clock.now())
                 except SignalDeskError as exc:  # e.g. the database is locked or full
                     log.error("scheduling feeds failed: %s", exc)
                     self.heartbeat.failed(str(exc))
@@ -445,9 +445,14 @@ class Engine:
             quiet = now - timedelta(hours=self.settings.cluster_window_hours)
             await self.db(self.store.trim_feed, feed.id, parsed.entries, quiet)
         report.new_entries += len(new)
-        for entry in new:
-            if brief is None or entry.key in brief:
+        # In flight from the moment they are stored: a retry pass must not take them too.
+        todo = [e for e in new if brief is None or e.key in brief]
+        self._in_flight.update(e.id for e in todo)
+        try:
+            for entry in todo:
                 await self._brief_entry(entry, report)
+        finally:
+            self._in_flight.difference_update(e.id for e in todo)
 
     async def _brief_entry(self, entry: StoredEntry, report: PollReport) -> None:
         """Brief one stored entry. Whatever raises is this entry's failure alone: it is

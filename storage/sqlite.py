@@ -50,9 +50,9 @@ from .migrations import migrations
 # of database a poll. Article text and each of the feed's own text fields are cut (at a
 # word) to these; a feed keeps the text of its newest KEEP_TEXT_PER_FEED entries and the
 # rows of its newest KEEP_ROWS_PER_FEED (see ``trim_feed``).
-MAX_ARTICLE_TEXT = 100_000
-MAX_FEED_TEXT = 50_000
-KEEP_TEXT_PER_FEED = 1_000
+MAX_ARTICLE_TEXT = 50_000
+MAX_FEED_TEXT = 20_000
+KEEP_TEXT_PER_FEED = 500
 KEEP_ROWS_PER_FEED = 5_000
 
 _QUOTED = re.compile(r'"(?:[^"]|"")+"')  # one FTS5 string literal, as bot.search.quote makes
@@ -360,7 +360,20 @@ class SqliteStore:
         and the same text under another GUID (GUID churn: a feed re-issuing its items
         with fresh ids must not brief, post or update anything again)."""
         new_ids: list[int] = []
+        links = {link for e in entries if (link := canonical_link(e.link))}
         with self._write() as db:
+            # What this feed already holds under these links, in one query.
+            known: set[tuple[str, str]] = set()
+            if links:
+                marks = ",".join("?" * len(links))
+                known = {
+                    (r["link_key"], r["text_hash"])
+                    for r in self._rows(
+                        "SELECT link_key, text_hash FROM entries WHERE feed_id = ? "
+                        f"AND link_key IN ({marks}) AND text_hash IS NOT NULL",
+                        [feed_id, *links],
+                    )
+                }
             for entry in entries:
                 pending = brief is None or entry.key in brief
                 summary = _cap(entry.summary, MAX_FEED_TEXT)
@@ -368,12 +381,10 @@ class SqliteStore:
                 capped = entry.model_copy(update={"summary": summary, "content": content})
                 link_key = canonical_link(entry.link)
                 text_hash = _text_hash(capped)
-                if link_key and self._row(
-                    "SELECT 1 FROM entries WHERE feed_id = ? AND link_key = ? AND text_hash = ? "
-                    "LIMIT 1",
-                    [feed_id, link_key, text_hash],
-                ):
-                    continue  # the same item under a fresh GUID
+                if link_key:
+                    if (link_key, text_hash) in known:
+                        continue  # the same item under a fresh GUID
+                    known.add((link_key, text_hash))
                 cursor = db.execute(
                     """INSERT INTO entries (feed_id, key, title, link, summary, content, author,
                        published, fetched_at, pending, origin, link_key, text_hash)
