@@ -147,6 +147,38 @@ async def test_a_failing_entry_does_not_strand_the_rest_of_its_poll(
         await engine.aclose()
 
 
+async def test_the_retry_pass_leaves_entries_a_poll_is_briefing_alone(
+    local_server: LocalServer, store: SqliteStore, clock: FakeClock
+) -> None:
+    site = Site(local_server)
+    settings = poll_settings()
+    publisher = RecordingPublisher()
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+    )
+    try:
+        url = site.feed("/wire.xml", rss("Wire", three_items(site)))
+        await engine.add_feed(CHANNEL, url, "Wire")
+        seen: list[int] = []
+        resumed: list[int] = []
+        original = engine.process_entry
+
+        async def process(entry):  # type: ignore[no-untyped-def]
+            seen.append(entry.id)
+            if len(seen) == 1:  # a retry pass comes round while the poll is at work
+                resumed.append((await engine.resume_pending()).briefed_entries)
+            return await original(entry)
+
+        engine.process_entry = process  # type: ignore[method-assign]
+        report = await engine.poll_once()
+        assert report.briefed_entries == 3 and resumed == [0]
+        assert sorted(seen) == sorted(set(seen)), "no entry is briefed twice"
+        await engine.deliver_all()
+        assert [p.kind for p in publisher.posts].count("update") == 0
+    finally:
+        await engine.aclose()
+
+
 def nested_gzip(data: bytes, layers: int) -> bytes:
     for _ in range(layers):
         data = gzip.compress(data, compresslevel=1)
