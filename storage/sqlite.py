@@ -128,7 +128,10 @@ def _explain(target: str, exc: sqlite3.DatabaseError) -> str:
     if "readonly" in text or "read-only" in text:
         return f"database {target} is read-only: fix its permissions or choose a writable path"
     if "full" in text:
-        return f"database {target} cannot grow: the disk is full; free space and restart"
+        return (
+            f"database {target} cannot grow: the disk is full; free space "
+            "(a running service retries by itself)"
+        )
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return (
             f"database {target} is not a readable SQLite database (corrupt?): restore "

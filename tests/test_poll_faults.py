@@ -394,6 +394,55 @@ async def test_a_database_locked_at_start_is_retried_until_it_frees(
             store.close()
 
 
+async def test_a_full_disk_at_start_is_retried_until_space_is_freed(
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "live.db"
+    store = SqliteStore(open_database(path, timeout=0.05))
+    settings = poll_settings(database=str(path))
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": RecordingPublisher()},
+        clock=clock,
+    )
+    engine.startup_backoff = (0.01, 0.05)
+    feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
+    entry = FeedEntry(
+        guid="wire-2",
+        title="Harbour pilots end overtime ban after talks",
+        summary="Harbour pilots ended a two-week overtime ban on Monday after talks with "
+        "the port authority produced a new rota. " * 200,
+    )
+    store.add_entries(feed.id, [entry], START)
+    # The disk fills: the database cannot grow by a page.
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")
+    stop = asyncio.Event()
+    with caplog.at_level(logging.INFO, "signaldesk.engine"):
+        task = asyncio.create_task(engine.run(stop, tick=0.01))
+        try:
+            for _ in range(500):
+                if caplog.text.count("engine start (attempt") >= 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert "engine start (attempt 2) failed: database" in caplog.text
+            assert "disk is full" in caplog.text and not task.done()
+            # Space is freed: the store's own thread lifts the limit, as the disk would.
+            await engine.db.first(store.db.execute, "PRAGMA max_page_count = 1073741823")
+            for _ in range(500):
+                if engine.alive and not store.pending_entries(10):
+                    break
+                await asyncio.sleep(0.01)
+            assert store.pending_entries(10) == [] and engine.alive
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            await engine.aclose()
+            store.close()
+
+
 def test_liveness_goes_stale_when_passes_stop() -> None:
     mono = FakeMonotonic()
     beat = Heartbeat(monotonic=mono)
