@@ -33,7 +33,15 @@ from typing import Any, ParamSpec, TypeVar
 from .cluster import ClusterIndex, Fingerprint, StoryClusterer, source_of
 from .condense import ExtractiveCondenser
 from .digest import send_due_digests
-from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError, SignalDeskError
+from .errors import (
+    DeliveryError,
+    ExtractError,
+    FetchError,
+    ParseError,
+    QueryError,
+    SignalDeskError,
+    StorageError,
+)
 from .extract import article_from_entry, extract_article
 from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from .models import (
@@ -242,6 +250,7 @@ class Engine:
         self._clock_watch = ClockWatch(lambda: self.clock.now(), monotonic)
         self._in_flight: set[int] = set()  # entries being briefed right now
         self._next_retry: datetime | None = None
+        self._retrying: asyncio.Task[None] | None = None
         self.startup_backoff = STARTUP_BACKOFF
         self._parse_gate = ParseGate()  # bounds concurrent large parses (memory)
 
@@ -328,8 +337,8 @@ class Engine:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=tick)
         finally:
-            housekeeping = [self._housekeeping] if self._housekeeping else []
-            await _cancel([*workers, *housekeeping])
+            background = [t for t in (self._housekeeping, self._retrying) if t is not None]
+            await _cancel([*workers, *background])
             await self._flush_fetch_log()
 
     async def housekeep(self) -> int:
@@ -462,6 +471,10 @@ class Engine:
         self._in_flight.add(entry.id)
         try:
             briefing_id = await self.process_entry(entry)
+        except StorageError:
+            # The database, not the entry: it stays pending, untouched, and the retry
+            # pass (or the next start) takes it up once the store answers again.
+            raise
         except Exception as exc:
             error = _one_line(exc)
             report.errors.append(f"entry {entry.id}: {error}")
@@ -508,12 +521,22 @@ class Engine:
     async def _retry_failed_when_due(self) -> None:
         # Entries whose briefing failed stay pending until ENTRY_ATTEMPTS: retried every
         # so often (a page that was down, a condenser that timed out), not only at start.
+        # In its own task, as housekeeping: the scheduler keeps feeding the workers.
         now = self.clock.now()
+        running = self._retrying is not None and not self._retrying.done()
         if self._next_retry is None:
             self._next_retry = now + RETRY_FAILED_EVERY
-        elif now >= self._next_retry:
+        elif now >= self._next_retry and not running:
             self._next_retry = now + RETRY_FAILED_EVERY
+            self._retrying = asyncio.create_task(self._retry_logged())
+
+    async def _retry_logged(self) -> None:
+        try:
             await self.resume_pending()
+        except SignalDeskError as exc:
+            log.error("retrying entries failed: %s", exc)
+        except Exception:
+            log.exception("retrying entries failed")
 
     async def _cap_schedule(self) -> None:
         # No feed may be planned beyond the longest wait there is (a plan written by an
