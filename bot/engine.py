@@ -392,6 +392,11 @@ class Engine:
         waiting a day (or all falling due at once)."""
         skew = self._clock_watch.skew(float(self.settings.poll_interval))
         if skew:
+            # The engine's own timers too (housekeeping, the retry pass).
+            if self._next_housekeeping is not None:
+                self._next_housekeeping += skew
+            if self._next_retry is not None:
+                self._next_retry += skew
             moved = await self.db(self.store.shift_schedule, skew)
             log.warning(
                 "the wall clock jumped by %s against the monotonic clock: "
