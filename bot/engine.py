@@ -410,8 +410,15 @@ class Engine:
             feed = await queue.get()
             try:
                 await self._poll_feed(feed, report)
-            except Exception:  # one feed's bug must not stop a worker
+            except StorageError as exc:  # the database, not the feed: its lease retries it
+                log.error("polling %s failed: %s", feed.url, exc)
+            except Exception as exc:  # one feed's bug must not stop a worker
                 log.exception("polling %s failed", feed.url)
+                # Visible in the feed's health (and backed off), not only in the log.
+                with suppress(Exception):
+                    await self._record_failure(
+                        feed, f"internal error: {_one_line(exc)}", None, report
+                    )
             finally:
                 queue.task_done()
 
