@@ -970,6 +970,8 @@ def _feed_line(feed: Feed) -> str:
             health += (
                 f"; last error {_when(feed.last_error_at)}: {cut(one_line(feed.last_error), 120)}"
             )
+    if feed.failed_entries:  # items stored but never briefed, after every retry (h3)
+        health += f"; {_plural(feed.failed_entries, 'item')} could not be briefed (see the log)"
     return f"  {feed.id}  {cut(one_line(feed.display_name), 80)}  <{feed.url}>  {health}"
 
 

@@ -22,6 +22,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -32,7 +33,15 @@ from typing import Any, ParamSpec, TypeVar
 from .cluster import ClusterIndex, Fingerprint, StoryClusterer, source_of
 from .condense import ExtractiveCondenser
 from .digest import send_due_digests
-from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError, SignalDeskError
+from .errors import (
+    DeliveryError,
+    ExtractError,
+    FetchError,
+    ParseError,
+    QueryError,
+    SignalDeskError,
+    StorageError,
+)
 from .extract import article_from_entry, extract_article
 from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from .models import (
@@ -52,9 +61,10 @@ from .models import (
     Story,
     StoryDoc,
 )
-from .parse import parse_feed
+from .parse import ParseGate
 from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
 from .route import channel_accepts
+from .schedule import MAX_SERVER_DELAY, ClockWatch, Heartbeat, next_poll
 from .search import pick_related, related_query
 from .settings import Settings
 from .topics import topics_for
@@ -66,6 +76,12 @@ FETCH_LOG_BATCH = 500
 # Old text is forgotten once an hour, a few thousand entries per store call.
 HOUSEKEEPING_EVERY = timedelta(hours=1)
 HOUSEKEEPING_BATCH = 2000
+# An entry whose briefing raised is tried this many times in all (the poll that stored
+# it, then retry passes), then marked failed: logged, and counted in the feed's health.
+ENTRY_ATTEMPTS = 3
+RETRY_FAILED_EVERY = timedelta(minutes=10)
+# Start-up (resuming stored work) is retried with backoff from the first to the last.
+STARTUP_BACKOFF = (1.0, 60.0)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -198,6 +214,7 @@ class Engine:
         clock: Clock | None = None,
         condenser: Condenser | None = None,
         clusterer: StoryClusterer | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -218,6 +235,35 @@ class Engine:
         self._fetch_log: list[tuple[int, FetchState]] = []  # unchanged polls to record
         self._next_housekeeping: datetime | None = None  # due at the first scheduling pass
         self._housekeeping: asyncio.Task[int] | None = None
+        # Liveness for the health check, and the wall clock watched against a monotonic
+        # one (a clock set back a day must not stop polling for a day).
+        if monotonic is None:
+            # With the system clock, the system's monotonic clock watches it. An injected
+            # wall clock (tests, the demo) is its own measure unless a monotonic clock is
+            # injected too: advancing it is then the passing of time, not a jump.
+            monotonic = (
+                time.monotonic
+                if clock is None or isinstance(clock, SystemClock)
+                else (lambda: self.clock.now().timestamp())
+            )
+        self.heartbeat = Heartbeat(monotonic=monotonic)
+        self._clock_watch = ClockWatch(lambda: self.clock.now(), monotonic)
+        self._in_flight: set[int] = set()  # entries being briefed right now
+        self._next_retry: datetime | None = None
+        self._retrying: asyncio.Task[None] | None = None
+        self.startup_backoff = STARTUP_BACKOFF
+        self._parse_gate = ParseGate()  # bounds concurrent large parses (memory)
+
+    @property
+    def last_tick(self) -> datetime | None:
+        """Wall-clock time of the scheduler's last completed pass (None before one)."""
+        return self.heartbeat.last_tick
+
+    @property
+    def alive(self) -> bool:
+        """True while the scheduler completes passes: the last one is at most a few
+        minutes old (by the monotonic clock). For the health check."""
+        return self.heartbeat.alive(max(120.0, 4 * self.settings.fetch_timeout))
 
     # ------------------------------------------------------------------ feeds
 
@@ -272,23 +318,27 @@ class Engine:
             while not stop.is_set():
                 try:
                     due = await self._claim_due(size)
+                    self.heartbeat.beat(self.clock.now())  # the store answers: alive
                     for feed in due:
                         await queue.put(feed)
                     if len(due) == size:
                         continue  # more are due: keep the queue fed
                     await self._flush_fetch_log()
                     await self._housekeep_when_due()
+                    await self._retry_failed_when_due()
                 except SignalDeskError as exc:  # e.g. the database is locked or full
                     log.error("scheduling feeds failed: %s", exc)
-                except Exception:  # keep polling; a bug must not stop the scheduler
+                    self.heartbeat.failed(str(exc))
+                except Exception as exc:  # keep polling; a bug must not stop the scheduler
                     log.exception("scheduling feeds failed")
+                    self.heartbeat.failed(f"{type(exc).__name__}: {exc}")
                 # A long-running report keeps only recent details, not every error.
                 del report.errors[:-100], report.briefings[:-100]
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=tick)
         finally:
-            housekeeping = [self._housekeeping] if self._housekeeping else []
-            await _cancel([*workers, *housekeeping])
+            background = [t for t in (self._housekeeping, self._retrying) if t is not None]
+            await _cancel([*workers, *background])
             await self._flush_fetch_log()
 
     async def housekeep(self) -> int:
@@ -328,19 +378,47 @@ class Engine:
         return 0
 
     async def _claim_due(self, limit: int) -> list[Feed]:
+        await self._replan_after_clock_jump()
         now = self.clock.now()
         # Long enough for a whole fetch after a wait in the queue; a poll lost to a
         # crash is retried when it runs out.
         lease = timedelta(seconds=max(300.0, 10 * self.settings.fetch_timeout))
         return await self.db(self.store.claim_due_feeds, now, limit, now + lease)
 
+    async def _replan_after_clock_jump(self) -> None:
+        """Poll times are wall-clock instants. When the wall clock moved by more than
+        the poll interval beyond the monotonic time elapsed (set back a day, say), shift
+        every planned poll by the same amount, so feeds keep their cadence instead of
+        waiting a day (or all falling due at once)."""
+        skew = self._clock_watch.skew(float(self.settings.poll_interval))
+        if skew:
+            # The engine's own timers too (housekeeping, the retry pass).
+            if self._next_housekeeping is not None:
+                self._next_housekeeping += skew
+            if self._next_retry is not None:
+                self._next_retry += skew
+            moved = await self.db(self.store.shift_schedule, skew)
+            log.warning(
+                "the wall clock jumped by %s against the monotonic clock: "
+                "re-planned %d feeds' polls by the same amount",
+                skew,
+                moved,
+            )
+
     async def _poll_worker(self, queue: asyncio.Queue[Feed], report: PollReport) -> None:
         while True:
             feed = await queue.get()
             try:
                 await self._poll_feed(feed, report)
-            except Exception:  # one feed's bug must not stop a worker
+            except StorageError as exc:  # the database, not the feed: its lease retries it
+                log.error("polling %s failed: %s", feed.url, exc)
+            except Exception as exc:  # one feed's bug must not stop a worker
                 log.exception("polling %s failed", feed.url)
+                # Visible in the feed's health (and backed off), not only in the log.
+                with suppress(Exception):
+                    await self._record_failure(
+                        feed, f"internal error: {_one_line(exc)}", None, report
+                    )
             finally:
                 queue.task_done()
 
@@ -370,8 +448,8 @@ class Engine:
             await self._note_unchanged(feed, result)
             return
         try:
-            parsed = await asyncio.to_thread(
-                parse_feed, result.body, headers=result.headers, url=result.url
+            parsed = await self._parse_gate.parse(
+                result.body, headers=result.headers, url=result.url
             )
         except ParseError as exc:
             await self._record_failure(feed, str(exc), None, report)
@@ -384,13 +462,56 @@ class Engine:
             brief = {e.key for e in _newest(parsed.entries, self.settings.first_poll_limit)}
         new = await self.db(self.store.add_entries, feed.id, parsed.entries, now, brief=brief)
         await self._record_success(feed, result, title=parsed.title or None)
+        if new:  # per-feed storage stays bounded however fast a feed churns
+            quiet = now - timedelta(hours=self.settings.cluster_window_hours)
+            await self.db(self.store.trim_feed, feed.id, parsed.entries, quiet)
         report.new_entries += len(new)
-        for entry in new:
-            if brief is None or entry.key in brief:
+        # In flight from the moment they are stored: a retry pass must not take them too.
+        todo = [e for e in new if brief is None or e.key in brief]
+        self._in_flight.update(e.id for e in todo)
+        try:
+            for entry in todo:
                 await self._brief_entry(entry, report)
+        finally:
+            self._in_flight.difference_update(e.id for e in todo)
 
     async def _brief_entry(self, entry: StoredEntry, report: PollReport) -> None:
-        briefing_id = await self.process_entry(entry)
+        """Brief one stored entry. Whatever raises is this entry's failure alone: it is
+        logged with the entry's id and counted (``ENTRY_ATTEMPTS`` tries, then marked
+        failed in the feed's health), and the caller goes on with the next entry. Only
+        the store failing to record that (the database itself is down) propagates."""
+        self._in_flight.add(entry.id)
+        try:
+            briefing_id = await self.process_entry(entry)
+        except StorageError:
+            # The database, not the entry: it stays pending, untouched, and the retry
+            # pass (or the next start) takes it up once the store answers again.
+            raise
+        except Exception as exc:
+            error = _one_line(exc)
+            report.errors.append(f"entry {entry.id}: {error}")
+            gave_up = await self.db(
+                self.store.entry_failed, entry.id, error, self.clock.now(), ENTRY_ATTEMPTS
+            )
+            if gave_up:
+                log.error(
+                    "briefing entry %s of feed %s failed %d times; marked failed: %s",
+                    entry.id,
+                    entry.feed_id,
+                    ENTRY_ATTEMPTS,
+                    error,
+                )
+            else:
+                log.warning(
+                    "briefing entry %s of feed %s failed; it will be retried: %s",
+                    entry.id,
+                    entry.feed_id,
+                    error,
+                    exc_info=not isinstance(exc, SignalDeskError),
+                )
+            return
+        finally:
+            self._in_flight.discard(entry.id)
         if briefing_id:
             report.briefed_entries += 1
             if briefing_id not in report.briefings:
@@ -398,34 +519,87 @@ class Engine:
 
     async def resume_pending(self, *, batch: int = 100) -> PollReport:
         """Brief the entries that were stored but not briefed when the process last
-        stopped (killed between storing and routing): nothing stored is lost."""
+        stopped (killed between storing and routing), and retry those whose briefing
+        failed: nothing stored is lost, and nothing is retried forever."""
         report = PollReport()
-        while pending := await self.db(self.store.pending_entries, batch):
+        after = 0
+        while pending := await self.db(self.store.pending_entries, batch, after):
             for entry in pending:
-                try:
+                after = entry.id
+                if entry.id not in self._in_flight:  # a worker has it: not twice
                     await self._brief_entry(entry, report)
-                except Exception:  # one bad entry must not block the rest at every start
-                    log.exception("briefing entry %s failed; skipping it", entry.id)
-                    await self.db(self.store.mark_briefed, entry.id)
         return report
+
+    async def _retry_failed_when_due(self) -> None:
+        # Entries whose briefing failed stay pending until ENTRY_ATTEMPTS: retried every
+        # so often (a page that was down, a condenser that timed out), not only at start.
+        # In its own task, as housekeeping: the scheduler keeps feeding the workers.
+        now = self.clock.now()
+        running = self._retrying is not None and not self._retrying.done()
+        if self._next_retry is None:
+            self._next_retry = now + RETRY_FAILED_EVERY
+        elif now >= self._next_retry and not running:
+            self._next_retry = now + RETRY_FAILED_EVERY
+            self._retrying = asyncio.create_task(self._retry_logged())
+
+    async def _retry_logged(self) -> None:
+        try:
+            await self.resume_pending()
+        except SignalDeskError as exc:
+            log.error("retrying entries failed: %s", exc)
+        except Exception:
+            log.exception("retrying entries failed")
+
+    async def _cap_schedule(self) -> None:
+        # No feed may be planned beyond the longest wait there is (a plan written by an
+        # old release, or while the clock was far ahead, would otherwise park it).
+        longest = max(
+            float(self.settings.max_backoff), MAX_SERVER_DELAY, float(self.settings.poll_interval)
+        )
+        latest = self.clock.now() + timedelta(seconds=longest + 3600)
+        moved = await self.db(self.store.cap_schedule, latest)
+        if moved:
+            log.warning("%d feeds were planned beyond %s; brought forward to it", moved, latest)
+
+    async def start(self, stop: asyncio.Event) -> bool:
+        """Resume stored work, retrying with backoff (and one log line per attempt)
+        while the database is locked, full or otherwise failing. False if ``stop`` was
+        set first."""
+        first, cap = self.startup_backoff
+        wait = first
+        attempt = 0
+        while not stop.is_set():
+            attempt += 1
+            try:
+                await self._cap_schedule()
+                await self.resume_pending()
+            except Exception as exc:
+                error = _one_line(exc)
+                self.heartbeat.failed(error)
+                log.error(
+                    "engine start (attempt %d) failed: %s; retrying in %gs", attempt, error, wait
+                )
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                wait = min(wait * 2, cap)
+                continue
+            if attempt > 1:
+                log.info("engine started after %d attempts", attempt)
+            self.heartbeat.beat(self.clock.now())
+            return True
+        return False
 
     def _next_poll(
         self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None
     ) -> datetime:
-        now = self.clock.now()
-        interval = float(feed.interval_seconds or self.settings.poll_interval)
-        if failures:
-            # Exponential backoff from the normal interval up to the cap.
-            wait = min(interval * 2 ** min(failures, 20), float(self.settings.max_backoff))
-            if retry_after:
-                wait = max(wait, min(retry_after, float(self.settings.max_backoff)))
-            return now + timedelta(seconds=wait)
-        if result is not None and result.max_age:
-            # Honour Cache-Control max-age, but never poll less often than a day.
-            interval = max(interval, min(float(result.max_age), 86_400.0))
-        if retry_after:
-            interval = max(interval, retry_after)
-        return now + timedelta(seconds=interval)
+        return next_poll(
+            self.clock.now(),
+            interval=float(feed.interval_seconds or self.settings.poll_interval),
+            failures=failures,
+            retry_after=retry_after,
+            max_age=result.max_age if result is not None else None,
+            max_backoff=float(self.settings.max_backoff),
+        )
 
     async def _note_unchanged(self, feed: Feed, result: FetchResult) -> None:
         """Record a poll that found nothing new, in the next batch transaction."""
@@ -505,7 +679,8 @@ class Engine:
             return fallback
         try:
             page = await self.fetcher.fetch(entry.link, accept=PAGE_ACCEPT)
-            article = await asyncio.to_thread(extract_article, page.body, url=page.url)
+            async with self._parse_gate.hold(len(page.body)):  # a 5 MB page's tree is large
+                article = await asyncio.to_thread(extract_article, page.body, url=page.url)
         except (FetchError, ExtractError) as exc:
             log.info("article %s: %s; using the feed's text", entry.link, exc)
             return fallback
@@ -812,7 +987,8 @@ class Engine:
         """The service loop until ``stop``: the scheduler polls in the background while
         this loop delivers what is queued and sends due digests, so that a large poll
         backlog never holds up delivery."""
-        await self.resume_pending()
+        if not await self.start(stop):
+            return
         poller = asyncio.create_task(self.poll_forever(stop, tick=tick))
         try:
             while not stop.is_set():
@@ -840,6 +1016,13 @@ async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:300]
+    if isinstance(exc, SignalDeskError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _health_text(feed: Feed, kind: str) -> str:

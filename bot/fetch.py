@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import http
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ import httpx
 
 from . import netguard
 from .errors import FetchError, TooLargeError
+from .schedule import clamp_seconds
 from .settings import Settings
 from .transport import AiohttpTransport, GuardedResolver
 
@@ -50,6 +52,10 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 _ACCEPT_ENCODING = "gzip, deflate"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024  # most bytes one decompression step may produce
+# Content codings undone per response. Real servers apply one; a thousand nested gzip
+# layers is an attack (each layer is a decoder, and a deep stack once meant recursion).
+_MAX_CODINGS = 4
+_ASCII_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -72,28 +78,40 @@ class FetchResult:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay-seconds or an HTTP-date)."""
+    """Seconds to wait from a ``Retry-After`` value (delay-seconds or an HTTP-date),
+    clamped to ``schedule.MAX_SERVER_DELAY``: whatever a server sends is a finite wait of
+    at most a day, never an overflow. Anything unreadable is None."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _ASCII_DIGITS.fullmatch(value):
+        return clamp_seconds(float(value))
+    if value.isdigit() or len(value) > 100:  # "²", 30 digits: not a delay we can honour
+        return None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # HTTP-dates are GMT by definition
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    try:
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return clamp_seconds(seconds)
 
 
 def parse_max_age(cache_control: str | None) -> int | None:
-    """The ``max-age`` of a ``Cache-Control`` header, in seconds."""
-    for directive in (cache_control or "").split(","):
+    """The ``max-age`` of a ``Cache-Control`` header, in seconds (at most a day's
+    worth; the scheduler caps it so anyway)."""
+    for directive in (cache_control or "")[:2000].split(","):
         name, _, arg = directive.strip().partition("=")
         if name.strip().lower() == "max-age":
             arg = arg.strip().strip('"')
-            return int(arg) if arg.isdigit() else None
+            if not _ASCII_DIGITS.fullmatch(arg):
+                return None
+            seconds = clamp_seconds(float(arg))
+            return None if seconds is None else int(seconds)
     return None
 
 
@@ -131,25 +149,40 @@ class _Inflater:
 
 def _decoders(content_encoding: str, host: str) -> list[_Inflater]:
     decoders = []
-    for coding in content_encoding.lower().split(","):
-        coding = coding.strip()
-        if coding in {"", "identity"}:
-            continue
+    codings = [c.strip() for c in content_encoding.lower().split(",")]
+    codings = [c for c in codings if c not in {"", "identity"}]
+    if len(codings) > _MAX_CODINGS:
+        raise FetchError(
+            f"{host} sent a body in {len(codings)} layers of encoding "
+            f"(at most {_MAX_CODINGS} are undone)"
+        )
+    for coding in codings:
         if coding in {"gzip", "x-gzip", "deflate"}:
             decoders.append(_Inflater("deflate" if coding == "deflate" else "gzip"))
         else:
-            raise FetchError(f"{host} sent a body in an unsupported encoding ({coding})")
+            raise FetchError(f"{host} sent a body in an unsupported encoding ({coding[:40]})")
     return decoders[::-1]  # codings are listed in the order they were applied
 
 
 def _decode(data: bytes, decoders: list[_Inflater]) -> Iterator[bytes]:
+    """``data`` through every decoder in turn, each step bounded (iterative: the depth
+    of the decoder stack costs no recursion)."""
     if not decoders:
         if data:
             yield data
         return
-    first, rest = decoders[0], decoders[1:]
-    for chunk in first.decode(data):
-        yield from _decode(chunk, rest)
+    # One pending-input stack per level: level i holds chunks still to feed decoder i.
+    stack: list[Iterator[bytes]] = [decoders[0].decode(data)]
+    while stack:
+        chunk = next(stack[-1], None)
+        if chunk is None:
+            stack.pop()
+            continue
+        level = len(stack)
+        if level == len(decoders):
+            yield chunk
+        else:
+            stack.append(decoders[level].decode(chunk))
 
 
 class _HostSlots:
@@ -287,6 +320,14 @@ class Fetcher:
         except TimeoutError:
             raise FetchError(
                 f"timed out after {self.settings.fetch_timeout:g}s fetching {_host(url)}"
+            ) from None
+        except FetchError:
+            raise
+        except (RecursionError, MemoryError, OverflowError, ValueError, LookupError) as exc:
+            # A response shaped to break the reader: one line, like any failed fetch,
+            # never an exception that stops the caller's other work.
+            raise FetchError(
+                f"could not read the response from {_host(url)}: {type(exc).__name__}"
             ) from None
         if result.not_modified:
             # A 304 need not repeat the validators; keep the ones we hold.

@@ -87,6 +87,8 @@ class Feed(_Model):
     # When subscribed channels were told the feed is failing; None once told it
     # recovered (or never told). Kept in the store so a restart never repeats a notice.
     failure_notice_at: datetime | None = None
+    # Entries of this feed whose briefing failed every attempt (see Engine._brief_entry).
+    failed_entries: int = 0
 
     @property
     def display_name(self) -> str:

@@ -7,7 +7,7 @@ Slack, Discord). Tests swap in local servers or in-memory stores through these s
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from .models import (
@@ -142,6 +142,14 @@ class Store(Protocol):
         """``record_fetch`` for many successful polls, in one transaction."""
         ...
 
+    def shift_schedule(self, delta: timedelta) -> int:
+        """Move every feed's next poll time by ``delta`` (the wall clock jumped)."""
+        ...
+
+    def cap_schedule(self, latest: datetime) -> int:
+        """Bring polls planned after ``latest`` forward to it."""
+        ...
+
     # entries ---------------------------------------------------------------
     def add_entries(
         self,
@@ -157,8 +165,21 @@ class Store(Protocol):
         rest are recorded as seen (the first-poll flood guard)."""
         ...
 
-    def pending_entries(self, limit: int) -> list[StoredEntry]:
-        """Entries stored but not yet briefed (a crash came in between), oldest first."""
+    def pending_entries(self, limit: int, after_id: int = 0) -> list[StoredEntry]:
+        """Entries stored but not yet briefed (a crash came in between, or an attempt
+        failed), oldest first, from after ``after_id``."""
+        ...
+
+    def trim_feed(
+        self, feed_id: int, listed: Sequence[FeedEntry], quiet_before: datetime
+    ) -> tuple[int, int]:
+        """Bound one feed's stored entries (text of the old ones cleared, the oldest
+        rows of quiet stories deleted), never touching pending or still-listed ones."""
+        ...
+
+    def entry_failed(self, entry_id: int, error: str, now: datetime, max_attempts: int) -> bool:
+        """Count a failed briefing attempt; at ``max_attempts`` mark the entry failed
+        (no longer pending, counted in its feed's ``failed_entries``). True then."""
         ...
 
     def mark_briefed(self, entry_id: int) -> None:

@@ -240,3 +240,29 @@ def m008_entries_origin(db: Database) -> None:
     # An aggregator's item names the outlet it comes from (RSS/Atom <source>): the
     # clusterer's same-outlet rule must see that outlet, not the aggregator's host.
     db.execute("ALTER TABLE entries ADD COLUMN origin TEXT")
+
+
+@migrations()
+def m009_entry_attempts(db: Database) -> None:
+    # m009 (h3): an entry whose briefing raised is retried a few times, then marked
+    # failed (``failed_at``, ``last_error``) instead of being retried at every start or
+    # stranding the rest of its poll; ``feeds.failed_entries`` counts them for the
+    # feed's health line.
+    db.execute("ALTER TABLE entries ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE entries ADD COLUMN failed_at TEXT")
+    db.execute("ALTER TABLE entries ADD COLUMN last_error TEXT")
+    db.execute("ALTER TABLE feeds ADD COLUMN failed_entries INTEGER NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m010_entry_identity(db: Database) -> None:
+    # m010 (h3): a feed that re-issues an item under a fresh GUID (same canonical link,
+    # same text) must not make a new entry: ``link_key`` and ``text_hash`` let
+    # add_entries recognise it. (feed_id, id) orders a feed's entries for the per-feed
+    # bound (``SqliteStore.trim_feed``). Older rows keep NULLs: they were stored before.
+    db.execute("ALTER TABLE entries ADD COLUMN link_key TEXT")
+    db.execute("ALTER TABLE entries ADD COLUMN text_hash TEXT")
+    db.execute(
+        "CREATE INDEX entries_feed_link ON entries (feed_id, link_key) WHERE link_key IS NOT NULL"
+    )
+    db.execute("CREATE INDEX entries_feed_id ON entries (feed_id, id)")

@@ -8,13 +8,14 @@ backup, ``sqlite3`` in a shell) look in while the service writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,18 @@ from bot.models import (
     Topic,
     briefing_id_for,
 )
+from bot.urls import canonical_link
 
 from .migrations import migrations
+
+# What one entry may store (h3): a 4.5 MB page re-issued under fresh GUIDs added 46 MB
+# of database a poll. Article text and each of the feed's own text fields are cut (at a
+# word) to these; a feed keeps the text of its newest KEEP_TEXT_PER_FEED entries and the
+# rows of its newest KEEP_ROWS_PER_FEED (see ``trim_feed``).
+MAX_ARTICLE_TEXT = 50_000
+MAX_FEED_TEXT = 20_000
+KEEP_TEXT_PER_FEED = 500
+KEEP_ROWS_PER_FEED = 5_000
 
 _QUOTED = re.compile(r'"(?:[^"]|"")+"')  # one FTS5 string literal, as bot.search.quote makes
 
@@ -57,6 +68,21 @@ def _ts(value: datetime | None) -> str | None:
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _cap(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, at a word when there is one near the end."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ", limit - 200)
+    return cut[:space] if space > 0 else cut
+
+
+def _text_hash(entry: FeedEntry) -> str:
+    """The entry's text, whitespace and case aside, as a hash: "the same item"."""
+    text = "\n".join(" ".join(part.split()).casefold() for part in (entry.title, entry.text))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def open_database(path: str | Path, *, timeout: float = 10.0) -> Database:
@@ -102,7 +128,10 @@ def _explain(target: str, exc: sqlite3.DatabaseError) -> str:
     if "readonly" in text or "read-only" in text:
         return f"database {target} is read-only: fix its permissions or choose a writable path"
     if "full" in text:
-        return f"database {target} cannot grow: the disk is full; free space and restart"
+        return (
+            f"database {target} cannot grow: the disk is full; free space "
+            "(a running service retries by itself)"
+        )
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return (
             f"database {target} is not a readable SQLite database (corrupt?): restore "
@@ -165,6 +194,7 @@ class SqliteStore:
             failing_since=_dt(row["failing_since"]),
             created_at=_dt(row["created_at"]),
             failure_notice_at=_dt(row.get("failure_notice_at")),
+            failed_entries=row.get("failed_entries") or 0,
         )
 
     def add_feed(
@@ -216,6 +246,33 @@ class SqliteStore:
                     [_ts(lease_until), *(f.id for f in feeds)],
                 )
         return feeds
+
+    def shift_schedule(self, delta: timedelta) -> int:
+        """Move every feed's next poll by ``delta`` (the wall clock jumped by it).
+        Returns how many feeds were moved."""
+        rows = self._rows("SELECT id, next_poll_at FROM feeds")
+        moved = []
+        for r in rows:
+            when = _dt(r["next_poll_at"])
+            if when is None:
+                continue
+            try:
+                moved.append((_ts(when + delta), r["id"]))
+            except OverflowError:
+                continue
+        with self._write() as db:
+            db.conn.executemany("UPDATE feeds SET next_poll_at = ? WHERE id = ?", moved)
+        return len(moved)
+
+    def cap_schedule(self, latest: datetime) -> int:
+        """Bring every poll planned after ``latest`` forward to it: no plan, whatever
+        wrote it (an old release's Retry-After, a clock that was years ahead), may park
+        a feed beyond the longest wait there is. Returns how many feeds moved."""
+        with self._write() as db:
+            return db.execute(
+                "UPDATE feeds SET next_poll_at = ? WHERE next_poll_at > ?",
+                [_ts(latest), _ts(latest)],
+            ).rowcount
 
     def record_fetch(self, feed_id: int, state: FetchState, now: datetime) -> Feed:
         with self._write() as db:
@@ -301,27 +358,55 @@ class SqliteStore:
         *,
         brief: Collection[str] | None = None,
     ) -> list[StoredEntry]:
+        """Store the entries this feed has not had yet. An entry is not new when its key
+        is known, nor when the feed already has an entry with the same canonical link
+        and the same text under another GUID (GUID churn: a feed re-issuing its items
+        with fresh ids must not brief, post or update anything again)."""
         new_ids: list[int] = []
+        links = {link for e in entries if (link := canonical_link(e.link))}
         with self._write() as db:
+            # What this feed already holds under these links, in one query.
+            known: set[tuple[str, str]] = set()
+            if links:
+                marks = ",".join("?" * len(links))
+                known = {
+                    (r["link_key"], r["text_hash"])
+                    for r in self._rows(
+                        "SELECT link_key, text_hash FROM entries WHERE feed_id = ? "
+                        f"AND link_key IN ({marks}) AND text_hash IS NOT NULL",
+                        [feed_id, *links],
+                    )
+                }
             for entry in entries:
                 pending = brief is None or entry.key in brief
+                summary = _cap(entry.summary, MAX_FEED_TEXT)
+                content = _cap(entry.content, MAX_FEED_TEXT)
+                capped = entry.model_copy(update={"summary": summary, "content": content})
+                link_key = canonical_link(entry.link)
+                text_hash = _text_hash(capped)
+                if link_key:
+                    if (link_key, text_hash) in known:
+                        continue  # the same item under a fresh GUID
+                    known.add((link_key, text_hash))
                 cursor = db.execute(
                     """INSERT INTO entries (feed_id, key, title, link, summary, content, author,
-                       published, fetched_at, pending, origin)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       published, fetched_at, pending, origin, link_key, text_hash)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (feed_id, key) DO NOTHING""",
                     [
                         feed_id,
                         entry.key,
                         entry.title,
                         entry.link,
-                        entry.summary,
-                        entry.content,
+                        summary,
+                        content,
                         entry.author,
                         _ts(entry.published),
                         _ts(now),
                         int(pending),
                         entry.origin,
+                        link_key,
+                        text_hash,
                     ],
                 )
                 if cursor.rowcount == 1 and cursor.lastrowid is not None:
@@ -331,6 +416,55 @@ class SqliteStore:
         marks = ",".join("?" * len(new_ids))
         rows = self._rows(f"SELECT * FROM entries WHERE id IN ({marks}) ORDER BY id", new_ids)
         return [self._entry(r) for r in rows]
+
+    def trim_feed(
+        self,
+        feed_id: int,
+        listed: Sequence[FeedEntry],
+        quiet_before: datetime,
+        *,
+        keep_text: int = KEEP_TEXT_PER_FEED,
+        keep_rows: int = KEEP_ROWS_PER_FEED,
+    ) -> tuple[int, int]:
+        """Bound one feed's storage: the text of entries older than its newest
+        ``keep_text`` is cleared, and the rows older than its newest ``keep_rows`` are
+        deleted when their story has been quiet since ``quiet_before``. Entries still
+        pending, and those the feed still lists (``listed``: by key or canonical link),
+        are kept whole, so that nothing old is ever taken for new. Returns (entries
+        cleared, entries deleted)."""
+        keys = [e.key for e in listed]
+        links = [link for e in listed if (link := canonical_link(e.link))]
+        still_listed = (
+            f" AND key NOT IN ({','.join('?' * len(keys))})"
+            f" AND (link_key IS NULL OR link_key NOT IN ({','.join('?' * len(links))}))"
+        )
+        with self._write() as db:
+            cleared = deleted = 0
+            floor = self._row(
+                "SELECT id FROM entries WHERE feed_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                [feed_id, keep_text],
+            )
+            if floor is not None:
+                cleared = db.execute(
+                    """UPDATE entries SET summary = '', content = '', article_text = NULL
+                       WHERE feed_id = ? AND id <= ? AND pending = 0
+                       AND (article_text IS NOT NULL OR summary != '' OR content != '')"""
+                    + still_listed,
+                    [feed_id, floor["id"], *keys, *links],
+                ).rowcount
+            floor = self._row(
+                "SELECT id FROM entries WHERE feed_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                [feed_id, keep_rows],
+            )
+            if floor is not None:
+                deleted = db.execute(
+                    """DELETE FROM entries WHERE feed_id = ? AND id <= ? AND pending = 0
+                       AND (story_id IS NULL OR story_id IN
+                            (SELECT id FROM stories WHERE updated_at < ?))"""
+                    + still_listed,
+                    [feed_id, floor["id"], _ts(quiet_before), *keys, *links],
+                ).rowcount
+        return cleared, deleted
 
     def forget_old_text(self, before: datetime, limit: int) -> int:
         """Clear the full text (feed summary and content, article text) of up to
@@ -358,9 +492,44 @@ class SqliteStore:
             )
         return cleared
 
-    def pending_entries(self, limit: int) -> list[StoredEntry]:
-        rows = self._rows("SELECT * FROM entries WHERE pending = 1 ORDER BY id LIMIT ?", [limit])
+    def pending_entries(self, limit: int, after_id: int = 0) -> list[StoredEntry]:
+        rows = self._rows(
+            "SELECT * FROM entries WHERE pending = 1 AND id > ? ORDER BY id LIMIT ?",
+            [after_id, limit],
+        )
         return [self._entry(r) for r in rows]
+
+    def entry_failed(self, entry_id: int, error: str, now: datetime, max_attempts: int) -> bool:
+        """Count a failed attempt to brief an entry. At ``max_attempts`` the entry is no
+        longer pending but failed (its feed's ``failed_entries`` counts it). Returns True
+        when it was marked failed."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE entries SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                [error[:500], entry_id],
+            )
+            cursor = db.execute(
+                "UPDATE entries SET pending = 0, failed_at = ? "
+                "WHERE id = ? AND pending = 1 AND attempts >= ?",
+                [_ts(now), entry_id, max_attempts],
+            )
+            if cursor.rowcount != 1:
+                return False
+            db.execute(
+                "UPDATE feeds SET failed_entries = failed_entries + 1 "
+                "WHERE id = (SELECT feed_id FROM entries WHERE id = ?)",
+                [entry_id],
+            )
+        return True
+
+    def failed_entries(self, feed_id: int) -> list[tuple[int, str]]:
+        """(entry id, last error) of the feed's entries marked failed, newest first."""
+        rows = self._rows(
+            "SELECT id, last_error FROM entries WHERE feed_id = ? AND failed_at IS NOT NULL "
+            "ORDER BY id DESC LIMIT 100",
+            [feed_id],
+        )
+        return [(r["id"], r["last_error"] or "") for r in rows]
 
     def mark_briefed(self, entry_id: int) -> None:
         with self._write() as db:
@@ -377,7 +546,13 @@ class SqliteStore:
             db.execute(
                 """UPDATE entries SET article_title = ?, article_text = ?, article_author = ?,
                    article_from_page = ? WHERE id = ?""",
-                [article.title, article.text, article.author, int(article.from_page), entry_id],
+                [
+                    article.title,
+                    _cap(article.text, MAX_ARTICLE_TEXT),
+                    article.author,
+                    int(article.from_page),
+                    entry_id,
+                ],
             )
 
     # ---------------------------------------------------------------- stories
