@@ -125,7 +125,8 @@ _FREE = _Free()
 _ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
 _ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]", re.IGNORECASE)
 # [^<>]*: a tag never spans a "<", so a run of "<a<a<a" costs linear time.
-_TAG = re.compile(rb"<(/?)([A-Za-z_][\w.:-]*)[^<>]*?(/?)>")
+# The name is possessive: a name that may end anywhere before a lazy tail is quadratic.
+_TAG = re.compile(rb"<(/?)([A-Za-z_][\w.:-]*+)[^<>]*?(/?)>")
 
 
 def cut_entries(data: bytes, limit: int = MAX_ENTRIES) -> bytes:
