@@ -30,6 +30,7 @@ from .errors import BlockedAddressError, FetchError, ParseError, QueryError, Sig
 from .models import Briefing, Channel, DeliveryMode, Feed, Reply, Topic, Visibility
 from .opml import MAX_OPML_BYTES, export_opml, parse_opml
 from .search import pick_related, quoted_query, rank_search, related_query
+from .tenancy import route_backlog
 from .text import cut, one_line
 from .topics import DEFAULT_TOPICS, SLUG_MAX, default_topic, is_valid_slug
 
@@ -549,7 +550,7 @@ class CommandHandler:
             case Search(text):
                 return await self._search(channel, text)
             case More(briefing_id):
-                return await self._more(briefing_id)
+                return await self._more(channel, briefing_id)
             case Related(briefing_id):
                 return await self._related(channel, briefing_id)
             case ListTopics():
@@ -657,8 +658,11 @@ class CommandHandler:
         shown = f"top {len(top)} of {len(hits)}" if len(hits) > len(top) else str(len(top))
         return _info(f"Search “{cut(text, 80)}”: {shown}", briefings=top)
 
-    async def _get_briefing(self, briefing_id: str) -> Briefing | None:
-        return await self.engine.db.first(self.engine.store.get_briefing, briefing_id)
+    async def _get_briefing(self, channel_id: str, briefing_id: str) -> Briefing | None:
+        # Only a briefing routed to the asking channel: another channel's id answers
+        # exactly like an unknown one.
+        engine = self.engine
+        return await engine.db.first(engine.store.channel_briefing, channel_id, briefing_id)
 
     @staticmethod
     def _unknown_id(briefing_id: str) -> Reply:
@@ -667,14 +671,21 @@ class CommandHandler:
             "or find one with /brief search <words>"
         )
 
-    async def _more(self, briefing_id: str) -> Reply:
-        briefing = await self._get_briefing(briefing_id)
+    async def _more(self, channel_id: str, briefing_id: str) -> Reply:
+        briefing = await self._get_briefing(channel_id, briefing_id)
         if briefing is None:
             return self._unknown_id(briefing_id)
+        if briefing.related:
+            # The related list was found across every briefing: keep what this channel has.
+            ids = [r.id for r in briefing.related]
+            mine = await self.engine.db.first(self.engine.store.routed_ids, channel_id, ids)
+            briefing = briefing.model_copy(
+                update={"related": [r for r in briefing.related if r.id in mine]}
+            )
         return _info("", briefings=[briefing], full=True)
 
     async def _related(self, channel_id: str, briefing_id: str) -> Reply:
-        briefing = await self._get_briefing(briefing_id)
+        briefing = await self._get_briefing(channel_id, briefing_id)
         if briefing is None:
             return self._unknown_id(briefing_id)
         hits: list[Briefing] = []
@@ -743,31 +754,36 @@ class CommandHandler:
         feed, subscribed = await engine.add_feed(channel_id, url, name)
         if not subscribed:  # another admin added it a moment ago
             return _error(
-                f"this channel already follows {one_line(feed.display_name)} (feed {feed.id})"
+                f"this channel already follows {one_line(name or feed.display_name)} "
+                f"(feed {feed.id})"
             )
-        if known is not None and known.primed and not known.consecutive_failures:
-            # Already polled healthily for other channels: no need to fetch it again now.
-            return _info(
-                f"Added “{one_line(known.display_name)}” (feed {known.id}). It is already "
-                f"followed elsewhere; new stories from it will arrive here."
-            )
-        # One poll now, so the admin learns at once whether the URL is a working feed.
-        # The engine's flood guard briefs only the newest few entries of the backlog.
-        report = await engine.poll_feed(feed)
-        fresh = await engine.db.first(engine.store.get_feed, feed.id) or feed
-        if report.failures:
-            reason = fresh.last_error or (report.errors[-1] if report.errors else "it failed")
-            # An unusable URL is not left subscribed: the admin fixes it and adds again.
-            await engine.db.first(engine.store.unsubscribe, channel_id, feed.id)
-            return _error(
-                f"cannot use {cut(url, 100)}: {one_line(reason)}. The feed was not added."
-            )
-        title = one_line(fresh.display_name)
-        entries = report.new_entries
-        briefed = report.briefed_entries
-        if entries == 0 and known is None:
+        briefed = 0
+        fresh = feed
+        if known is None or not known.primed or known.consecutive_failures:
+            # One poll now, so the admin learns at once whether the URL is a working feed.
+            # The engine's flood guard briefs only the newest few entries of the backlog.
+            report = await engine.poll_feed(feed)
+            fresh = await engine.db.first(engine.store.get_feed, feed.id) or feed
+            if report.failures:
+                reason = fresh.last_error or (report.errors[-1] if report.errors else "it failed")
+                # An unusable URL is not left subscribed: the admin fixes it and adds again.
+                await engine.db.first(engine.store.unsubscribe, channel_id, feed.id)
+                return _error(
+                    f"cannot use {cut(url, 100)}: {one_line(reason)}. The feed was not added."
+                )
+            briefed = report.briefed_entries
+        if known is not None:
+            # Followed by other channels already (healthy: not fetched again now). This
+            # channel gets the newest few of its stories, as a first poll would give it,
+            # and the answer reads like any first add: nothing tells the admin that
+            # another tenant follows this URL.
+            limit = max(engine.settings.first_poll_limit - briefed, 0)
+            briefed += await route_backlog(engine, channel_id, feed.id, limit)
+        title = one_line(name or fresh.display_name)
+        entries = await engine.db.first(engine.store.feed_entry_count, feed.id)
+        if entries == 0:
             return _info(f"Added “{title}” (feed {fresh.id}): it has no entries yet.")
-        detail = f"{_plural(entries, 'entry')}" if entries else "no new entries"
+        detail = _plural(entries, "entry")
         if briefed:
             detail += f"; briefed the newest {briefed}, the rest are recorded as already seen"
         return _info(f"Added “{title}” (feed {fresh.id}): {detail}.")

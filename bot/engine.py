@@ -57,6 +57,7 @@ from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
 from .route import channel_accepts
 from .search import pick_related, related_query
 from .settings import Settings
+from .tenancy import View, brief_story
 from .topics import topics_for
 
 log = logging.getLogger("signaldesk.engine")
@@ -230,11 +231,11 @@ class Engine:
         feed, _ = await self.db(
             self.store.add_feed,
             url,
-            name=name,
+            name=None,  # the name is the channel's own (the subscription's), never shared
             now=now,
             interval_seconds=self.settings.poll_interval,
         )
-        subscribed = await self.db(self.store.subscribe, channel_id, feed.id, now)
+        subscribed = await self.db(self.store.subscribe, channel_id, feed.id, now, name=name)
         return feed, subscribed
 
     # ------------------------------------------------------------------- poll
@@ -487,10 +488,10 @@ class Engine:
             async with self._place_lock:
                 story = await self._place_in_story(entry, article or Article())
         async with self._story_locks.hold(story.id):
-            briefing = await self._condense(story)
-            await self.route(briefing, story)
+            # One briefing per set of followed feeds (bot.tenancy): condensed and routed.
+            briefings = await brief_story(self, story, entry)
         await self.db(self.store.mark_briefed, entry.id)
-        return briefing.id
+        return briefings[0].id if briefings else None
 
     async def read_article(self, entry: StoredEntry) -> Article:
         """The linked page's article text, else the feed's own text."""
@@ -559,8 +560,18 @@ class Engine:
         doc.fingerprint = centroid.to_json()
         return await self.db(self.store.attach_to_story, story_id, entry, doc, now)
 
-    async def _condense(self, story: Story) -> Briefing:
+    async def _condense(self, story: Story, view: View | None = None) -> Briefing:
+        """Condense the story (with ``view``: only the entries of the view's feeds, under
+        the view's names, as the view's briefing id) and save the briefing."""
         material_rows = await self.db(self.store.story_material, story.id)
+        briefing_id = story.briefing_id
+        if view is not None:
+            briefing_id = view.briefing_id
+            material_rows = [
+                (entry, article, view.labels[entry.feed_id])
+                for entry, article, _ in material_rows
+                if entry.feed_id in view.labels
+            ]
         material = [
             SourceText(
                 source=Source(
@@ -577,12 +588,10 @@ class Engine:
         now = self.clock.now()
         if isinstance(self.condenser, AsyncCondenser):
             # Network-bound (the LLM condenser): awaited on the loop, no thread held.
-            briefing = await self.condenser.acondense(story.briefing_id, material, now)
+            briefing = await self.condenser.acondense(briefing_id, material, now)
         else:
-            briefing = await asyncio.to_thread(
-                self.condenser.condense, story.briefing_id, material, now
-            )
-        previous = await self.db(self.store.get_briefing, story.briefing_id)
+            briefing = await asyncio.to_thread(self.condenser.condense, briefing_id, material, now)
+        previous = await self.db(self.store.get_briefing, briefing_id)
         update: dict[str, Any] = {"story_id": story.id}
         if previous is not None:
             update |= {"created_at": previous.created_at, "revision": previous.revision + 1}
@@ -597,7 +606,7 @@ class Engine:
             briefing.related = previous.related
         else:
             briefing.related = await self._related(briefing)
-        await self.db(self.store.save_briefing, briefing)
+        await self.db(self.store.save_briefing, briefing, view=view.key if view else None)
         return briefing
 
     async def _related(self, briefing: Briefing, limit: int = 3) -> list[RelatedRef]:
@@ -616,14 +625,20 @@ class Engine:
 
     # ------------------------------------------------------------------ route
 
-    async def route(self, briefing: Briefing, story: Story | None = None) -> int:
-        """One outbox row per subscribed channel that accepts the briefing. A channel
-        that already has the story gets an update, not a second post."""
-        feed_ids = await self.db(self.store.briefing_feed_ids, briefing.id)
-        channels = await self.db(self.store.channels_for_feeds, feed_ids)
+    async def route(
+        self, briefing: Briefing, story: Story | None = None, *, channels: Sequence[str] = ()
+    ) -> int:
+        """One outbox row per subscribed channel (or per one of ``channels``) that
+        accepts the briefing. A channel that already has the story gets an update, not a
+        second post."""
+        if channels:
+            targets = await self.db(self.store.channels_by_ids, channels)
+        else:
+            feed_ids = await self.db(self.store.briefing_feed_ids, briefing.id)
+            targets = await self.db(self.store.channels_for_feeds, feed_ids)
         now = self.clock.now()
         queued = 0
-        for channel in channels:
+        for channel in targets:
             if not channel_accepts(channel, briefing):
                 continue
             posted = await self.db(self.store.post_state, channel.id, briefing.id)

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .redact import redact_url
+
 # Briefing limits from the architecture page.
 HEADLINE_MAX = 150
 LEAD_MAX = 400
@@ -90,7 +92,8 @@ class Feed(_Model):
 
     @property
     def display_name(self) -> str:
-        return self.name or self.title or self.url
+        # Shown to channel members (lists, notices): never a credential in the URL.
+        return self.name or self.title or redact_url(self.url)
 
 
 class FetchState(_Model):

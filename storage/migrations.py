@@ -240,3 +240,46 @@ def m008_entries_origin(db: Database) -> None:
     # An aggregator's item names the outlet it comes from (RSS/Atom <source>): the
     # clusterer's same-outlet rule must see that outlet, not the aggregator's host.
     db.execute("ALTER TABLE entries ADD COLUMN origin TEXT")
+
+
+@migrations()
+def m009_tenancy(db: Database) -> None:
+    # m009 (h2): tenant isolation (issue 12).
+    # ``briefing_routes`` records every (channel, briefing) the router handed a channel:
+    # what a channel may see (more, related, search, topics, buttons). Kept apart from
+    # the outbox, whose rows are delivery attempts, so that pruning or reshaping the
+    # delivery queue never widens or narrows what a channel can read. Backfilled from
+    # the outbox: what was queued for a channel was routed to it.
+    db.execute(
+        """
+        CREATE TABLE briefing_routes (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            briefing_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (channel_id, briefing_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX briefing_routes_briefing ON briefing_routes (briefing_id)")
+    db.execute(
+        """INSERT OR IGNORE INTO briefing_routes (channel_id, briefing_id, created_at)
+           SELECT channel_id, briefing_id, min(created_at) FROM outbox
+           GROUP BY channel_id, briefing_id ORDER BY min(id)"""
+    )
+    # A story merged from feeds that different channels follow gets one briefing per
+    # set of followed feeds (see bot.tenancy): ``view`` records which feeds (and under
+    # which names) a briefing was condensed from; NULL for briefings made before.
+    db.execute("ALTER TABLE briefings ADD COLUMN view TEXT")
+    db.execute("CREATE INDEX briefings_story ON briefings (story_id)")
+    # A feed's name is the subscribing channel's own: one admin's label must not show
+    # in another tenant's channel. The name a feed had moves to its first subscriber.
+    db.execute("ALTER TABLE subscriptions ADD COLUMN name TEXT")
+    db.execute(
+        """UPDATE subscriptions SET name = (SELECT f.name FROM feeds f WHERE f.id = feed_id)
+           WHERE rowid IN (SELECT s.rowid FROM subscriptions s JOIN feeds f ON f.id = s.feed_id
+                           WHERE f.name IS NOT NULL AND s.rowid = (
+                               SELECT s2.rowid FROM subscriptions s2 WHERE s2.feed_id = s.feed_id
+                               ORDER BY s2.created_at, s2.channel_id LIMIT 1))"""
+    )
+    db.execute("UPDATE feeds SET name = NULL WHERE name IS NOT NULL")

@@ -489,7 +489,7 @@ class SqliteStore:
 
     # -------------------------------------------------------------- briefings
 
-    def save_briefing(self, briefing: Briefing) -> None:
+    def save_briefing(self, briefing: Briefing, *, view: str | None = None) -> None:
         body = "\n".join(
             [b.text for b in briefing.bullets]
             + [briefing.what_happened, briefing.why_it_matters, briefing.what_to_watch]
@@ -499,11 +499,13 @@ class SqliteStore:
         with self._write() as db:
             db.execute(
                 """INSERT INTO briefings (id, story_id, headline, lead, body, source_count,
-                   revision, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   revision, created_at, updated_at, data, view)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET headline = excluded.headline,
                    lead = excluded.lead, body = excluded.body,
                    source_count = excluded.source_count, revision = excluded.revision,
-                   updated_at = excluded.updated_at, data = excluded.data""",
+                   updated_at = excluded.updated_at, data = excluded.data,
+                   view = coalesce(excluded.view, view)""",
                 [
                     briefing.id,
                     briefing.story_id,
@@ -515,6 +517,7 @@ class SqliteStore:
                     _ts(briefing.created_at),
                     _ts(briefing.updated_at),
                     briefing.model_dump_json(),
+                    view,
                 ],
             )
 
@@ -525,14 +528,72 @@ class SqliteStore:
     def _channel_filter(self, channel_id: str | None) -> tuple[str, list[Any]]:
         if channel_id is None:
             return "", []
-        # Correlated, per candidate row (two index lookups): an IN over every story of
-        # the channel's feeds would be built in full, a million rows, for each query.
+        # Only briefings routed to the channel (tenant isolation): one probe of the
+        # routes' (channel_id, briefing_id) key per candidate row.
         return (
-            """ AND EXISTS (SELECT 1 FROM entries e JOIN subscriptions s
-                 ON s.feed_id = e.feed_id WHERE e.story_id = b.story_id
-                 AND s.channel_id = ?)""",
+            """ AND EXISTS (SELECT 1 FROM briefing_routes r
+                 WHERE r.channel_id = ? AND r.briefing_id = b.id)""",
             [channel_id],
         )
+
+    def channel_briefing(self, channel_id: str, briefing_id: str) -> Briefing | None:
+        """The briefing if it was routed to the channel, else None (exactly as for an
+        unknown id: no channel learns what another one was sent)."""
+        row = self._row(
+            """SELECT b.data FROM briefings b JOIN briefing_routes r ON r.briefing_id = b.id
+               WHERE b.id = ? AND r.channel_id = ?""",
+            [briefing_id.strip().lower(), channel_id],
+        )
+        return Briefing.model_validate_json(row["data"]) if row else None
+
+    def routed_ids(self, channel_id: str, briefing_ids: Sequence[str]) -> set[str]:
+        """Which of ``briefing_ids`` were routed to the channel."""
+        if not briefing_ids:
+            return set()
+        marks = ",".join("?" * len(briefing_ids))
+        rows = self._rows(
+            f"SELECT briefing_id FROM briefing_routes WHERE channel_id = ? "
+            f"AND briefing_id IN ({marks})",
+            [channel_id, *briefing_ids],
+        )
+        return {r["briefing_id"] for r in rows}
+
+    def story_audience(self, story_id: int) -> list[tuple[str, int, str | None]]:
+        """(channel, feed, the channel's name for the feed) for every subscription to
+        a feed that carried the story."""
+        rows = self._rows(
+            """SELECT s.channel_id, s.feed_id, s.name FROM subscriptions s
+               WHERE s.feed_id IN (SELECT DISTINCT feed_id FROM entries WHERE story_id = ?)
+               ORDER BY s.channel_id, s.feed_id""",
+            [story_id],
+        )
+        return [(r["channel_id"], r["feed_id"], r["name"]) for r in rows]
+
+    def story_routes(self, story_id: int) -> list[tuple[str, str]]:
+        """(channel, briefing) for every briefing of the story routed anywhere, oldest
+        first."""
+        rows = self._rows(
+            """SELECT r.channel_id, r.briefing_id FROM briefing_routes r
+               JOIN briefings b ON b.id = r.briefing_id WHERE b.story_id = ? ORDER BY r.id""",
+            [story_id],
+        )
+        return [(r["channel_id"], r["briefing_id"]) for r in rows]
+
+    def story_views(self, story_id: int) -> dict[str, str | None]:
+        """Briefing id -> the view it was condensed from, for every briefing of the
+        story."""
+        rows = self._rows("SELECT id, view FROM briefings WHERE story_id = ?", [story_id])
+        return {r["id"]: r["view"] for r in rows}
+
+    def briefing_stories(self, briefing_ids: Sequence[str]) -> dict[str, int | None]:
+        """Briefing id -> its story, for those of ``briefing_ids`` that exist."""
+        if not briefing_ids:
+            return {}
+        marks = ",".join("?" * len(briefing_ids))
+        rows = self._rows(
+            f"SELECT id, story_id FROM briefings WHERE id IN ({marks})", list(briefing_ids)
+        )
+        return {r["id"]: r["story_id"] for r in rows}
 
     # Relevance is ranked among the newest this many matches, so that no query reads
     # more of the index than that (search is recency-boosted anyway).
@@ -696,12 +757,16 @@ class SqliteStore:
     def list_channels(self) -> list[Channel]:
         return [self._channel(r) for r in self._rows("SELECT * FROM channels ORDER BY id")]
 
-    def subscribe(self, channel_id: str, feed_id: int, now: datetime) -> bool:
+    def subscribe(
+        self, channel_id: str, feed_id: int, now: datetime, *, name: str | None = None
+    ) -> bool:
+        """True if the subscription is new. ``name`` is the channel's own name for the
+        feed: shown in that channel only."""
         with self._write() as db:
             cursor = db.execute(
-                "INSERT INTO subscriptions (channel_id, feed_id, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [channel_id, feed_id, _ts(now)],
+                "INSERT INTO subscriptions (channel_id, feed_id, created_at, name) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [channel_id, feed_id, _ts(now), name],
             )
         return cursor.rowcount == 1
 
@@ -714,12 +779,27 @@ class SqliteStore:
         return cursor.rowcount == 1
 
     def channel_feeds(self, channel_id: str) -> list[Feed]:
+        """The channel's feeds, each named as the channel named it (``Feed.name`` is the
+        subscription's name, never another channel's)."""
         rows = self._rows(
-            "SELECT f.* FROM feeds f JOIN subscriptions s ON s.feed_id = f.id "
+            "SELECT f.*, s.name AS name FROM feeds f JOIN subscriptions s ON s.feed_id = f.id "
             "WHERE s.channel_id = ? ORDER BY f.id",
             [channel_id],
         )
         return [self._feed(r) for r in rows]
+
+    def feed_entry_count(self, feed_id: int) -> int:
+        row = self._row("SELECT count(*) AS n FROM entries WHERE feed_id = ?", [feed_id])
+        return int(row["n"]) if row else 0
+
+    def feed_newest_stories(self, feed_id: int, limit: int) -> list[int]:
+        """The stories of the feed's newest ``limit`` placed entries, newest first."""
+        rows = self._rows(
+            """SELECT story_id FROM entries WHERE feed_id = ? AND story_id IS NOT NULL
+               GROUP BY story_id ORDER BY max(coalesce(published, fetched_at)) DESC LIMIT ?""",
+            [feed_id, limit],
+        )
+        return [r["story_id"] for r in rows]
 
     def channel_has_feeds(self, channel_id: str) -> bool:
         return (
@@ -737,6 +817,19 @@ class SqliteStore:
             list(feed_ids),
         )
         return [self._channel(r) for r in rows]
+
+    def channels_by_ids(self, channel_ids: Sequence[str]) -> list[Channel]:
+        """The known channels among ``channel_ids``, by id."""
+        found: list[Channel] = []
+        ids = list(dict.fromkeys(channel_ids))
+        for start in range(0, len(ids), 500):  # under SQLite's variable limit
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += [
+                self._channel(r)
+                for r in self._rows(f"SELECT * FROM channels WHERE id IN ({marks})", chunk)
+            ]
+        return sorted(found, key=lambda c: c.id)
 
     def save_topic(self, topic: Topic) -> None:
         with self._write() as db:
@@ -792,22 +885,36 @@ class SqliteStore:
                    ON CONFLICT (channel_id, briefing_id, revision) DO NOTHING""",
                 [channel_id, briefing_id, kind, revision, state.value, _ts(now), _ts(now)],
             )
+            # In the same transaction: what is queued for a channel is what it may read.
+            db.execute(
+                "INSERT INTO briefing_routes (channel_id, briefing_id, created_at) "
+                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [channel_id, briefing_id, _ts(now)],
+            )
         return cursor.rowcount == 1
+
+    # A channel's post of a story may carry an earlier briefing id of that story (the
+    # channel moved to a briefing of its own when the story gained a source it does not
+    # follow, see bot.tenancy): post state, updates and the message to update are the
+    # channel's record for the story, not for one id.
+    _SAME_STORY = """(SELECT ? UNION SELECT b2.id FROM briefings b2 WHERE b2.story_id =
+                      (SELECT b1.story_id FROM briefings b1 WHERE b1.id = ?))"""
 
     def post_state(self, channel_id: str, briefing_id: str) -> DeliveryState | None:
         row = self._row(
-            "SELECT state FROM outbox WHERE channel_id = ? AND briefing_id = ? AND kind = 'post' "
-            "ORDER BY id LIMIT 1",
-            [channel_id, briefing_id],
+            f"SELECT state FROM outbox WHERE channel_id = ? AND briefing_id IN "
+            f"{self._SAME_STORY} AND kind = 'post' ORDER BY id LIMIT 1",
+            [channel_id, briefing_id, briefing_id],
         )
         return DeliveryState(row["state"]) if row else None
 
     def supersede_updates(self, channel_id: str, briefing_id: str) -> int:
         with self._write() as db:
             cursor = db.execute(
-                "UPDATE outbox SET state = 'superseded' WHERE channel_id = ? AND briefing_id = ? "
-                "AND kind = 'update' AND state = 'pending' AND attempts = 0",
-                [channel_id, briefing_id],
+                f"UPDATE outbox SET state = 'superseded' WHERE channel_id = ? AND briefing_id "
+                f"IN {self._SAME_STORY} AND kind = 'update' AND state = 'pending' "
+                f"AND attempts = 0",
+                [channel_id, briefing_id, briefing_id],
             )
         return cursor.rowcount
 
@@ -839,9 +946,9 @@ class SqliteStore:
 
     def posted_ref(self, channel_id: str, briefing_id: str) -> str | None:
         row = self._row(
-            "SELECT message_ref FROM outbox WHERE channel_id = ? AND briefing_id = ? "
-            "AND kind = 'post' AND state = 'sent' ORDER BY id LIMIT 1",
-            [channel_id, briefing_id],
+            f"SELECT message_ref FROM outbox WHERE channel_id = ? AND briefing_id IN "
+            f"{self._SAME_STORY} AND kind = 'post' AND state = 'sent' ORDER BY id LIMIT 1",
+            [channel_id, briefing_id, briefing_id],
         )
         return row["message_ref"] if row else None
 

@@ -1,8 +1,8 @@
 """The /brief grammar and its handlers, against a real SqliteStore and a real Engine.
 
 Feeds are served by the ``local_server`` fixture; briefings for search, more and related
-are written straight into the store, tied to a feed the channel follows (searches are
-scoped to the channel's feeds)."""
+are written straight into the store and routed to the channels that follow their feed
+(a channel sees only briefings routed to it)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,7 @@ class Desk:
         sources: int = 1,
         story_of: Briefing | None = None,
         key: str | None = None,
+        routed: bool = True,
     ) -> Briefing:
         """A briefing stored as the pipeline would: an entry, its story, the briefing."""
         [entry] = self.store.add_entries(
@@ -149,6 +150,16 @@ class Desk:
             updated_at=created,
         )
         self.store.save_briefing(briefing)
+        # Routed as the pipeline routes: to every channel that follows the feed.
+        for channel in self.store.channels_for_feeds([feed_id]) if routed else []:
+            self.store.enqueue_delivery(
+                channel.id,
+                briefing.id,
+                kind="post",
+                revision=briefing.revision,
+                state=DeliveryState.SENT,
+                now=created,
+            )
         return briefing
 
 
@@ -710,7 +721,7 @@ async def test_mode_digest_and_unknown_timezone(desk: Desk) -> None:
 async def test_mode_realtime_posts_what_was_held(desk: Desk) -> None:
     feed = desk.follow()
     await desk.handler.handle("mode digest 08:00", ADMIN)
-    held = [desk.brief(feed, f"Held story {n}") for n in range(2)]
+    held = [desk.brief(feed, f"Held story {n}", routed=False) for n in range(2)]
     for briefing in held:
         desk.store.enqueue_delivery(
             CHANNEL, briefing.id, kind="post", revision=1, state=DeliveryState.HELD, now=NOW
