@@ -29,6 +29,7 @@ from .digest import flush_held, next_digest_at, parse_hhmm
 from .errors import BlockedAddressError, FetchError, ParseError, QueryError, SignalDeskError
 from .models import Briefing, Channel, DeliveryMode, Feed, Reply, Topic, Visibility
 from .opml import MAX_OPML_BYTES, export_opml, parse_opml
+from .redact import redact_text, redact_url
 from .search import pick_related, quoted_query, rank_search, related_query
 from .tenancy import route_backlog
 from .text import cut, one_line
@@ -556,7 +557,7 @@ class CommandHandler:
             case ListTopics():
                 return await self._topics(channel)
             case ListFeeds():
-                return await self._feeds(channel)
+                return await self._feeds(channel, admin=asker.is_admin)
             case ShowFilters():
                 return await self._show_filters(channel)
             case FeedAdd(url, name):
@@ -721,14 +722,15 @@ class CommandHandler:
             )
         return _info("\n".join(_capped(lines)))
 
-    async def _feeds(self, channel_id: str) -> Reply:
+    async def _feeds(self, channel_id: str, *, admin: bool = False) -> Reply:
         feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
         if not feeds:
             return _info(
                 "This channel follows no feeds. An admin can add one: " + USAGE["feed add"]
             )
         lines = [f"This channel follows {_plural(len(feeds), 'feed')}:"]
-        lines += _capped([_feed_line(feed) for feed in feeds])
+        # Feed URLs can carry credentials (?api_key=…): whole for admins only.
+        lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
         return _info("\n".join(lines))
 
     async def _show_filters(self, channel_id: str) -> Reply:
@@ -970,7 +972,10 @@ class CommandHandler:
         return _info("\n".join(lines))
 
 
-def _feed_line(feed: Feed) -> str:
+def _feed_line(feed: Feed, *, admin: bool = False) -> str:
+    if not admin:
+        error = redact_text(feed.last_error) if feed.last_error else None
+        feed = feed.model_copy(update={"url": redact_url(feed.url), "last_error": error})
     if feed.consecutive_failures:
         health = (
             f"failing: {_plural(feed.consecutive_failures, 'consecutive failure')}, "

@@ -54,6 +54,7 @@ from .models import (
 )
 from .parse import parse_feed
 from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
+from .redact import redact_text
 from .route import channel_accepts
 from .search import pick_related, related_query
 from .settings import Settings
@@ -862,7 +863,7 @@ def _health_text(feed: Feed, kind: str) -> str:
         return f"feed {name} is working again."
     since = feed.failing_since or feed.last_error_at
     when = f" since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if since else ""
-    error = feed.last_error or "unknown error"
+    error = redact_text(feed.last_error or "unknown error")  # posted for every member
     return (
         f"feed {name} has failed{when}: {error}. "
         f"SignalDesk keeps retrying, less often as it goes on; /brief feeds shows its health."

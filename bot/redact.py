@@ -53,4 +53,12 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, "/".join(segments), query, ""))
 
 
-__all__ = ["MASK", "is_secret_param", "redact_url"]
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """Every http(s) URL in ``text`` (an error message, say) redacted."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+
+
+__all__ = ["MASK", "is_secret_param", "redact_text", "redact_url"]

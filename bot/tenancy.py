@@ -66,9 +66,10 @@ def plan_views(
     (channel, briefing id) pairs already routed for this story, oldest first.
     ``blocked``: ids that must not be used (taken by another story). Channels with the
     same view share a briefing; a group keeps a briefing it already has only if every
-    channel that briefing was ever routed to is in the group (else its content could
-    reach a channel not entitled to it). Pure: the same inputs give the same plan, so a
-    repeat after a crash routes to the same ids."""
+    channel that briefing was ever routed to still follows all of the group's feeds
+    under the same names (else the new content would reach a channel not entitled to
+    it). Pure: the same inputs give the same plan, so a repeat after a crash routes to
+    the same ids."""
     groups: dict[str, list[str]] = {}
     labels_of: dict[str, Mapping[int, str]] = {}
     for channel in sorted(audience):
@@ -84,10 +85,12 @@ def plan_views(
     plans: list[View] = []
     # Largest group first: it keeps the story's own id when it is free.
     for key, channels in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        members = set(channels)
+        wanted = labels_of[key]
 
-        def fits(briefing_id: str) -> bool:
-            return briefing_id not in used and recipients.get(briefing_id, set()) <= members
+        def fits(briefing_id: str, wanted: Mapping[int, str] = wanted) -> bool:
+            return briefing_id not in used and all(
+                _entitled(audience.get(r), wanted) for r in recipients.get(briefing_id, ())
+            )
 
         held = list(dict.fromkeys(current[c] for c in channels if c in current))
         clean = [b for b in held if fits(b)]
@@ -102,6 +105,12 @@ def plan_views(
         used.add(chosen)
         plans.append(View(chosen, key, labels_of[key], tuple(channels)))
     return plans
+
+
+def _entitled(view: Mapping[int, str] | None, wanted: Mapping[int, str]) -> bool:
+    """Whether a channel with ``view`` of the story may read a briefing condensed from
+    ``wanted``: it follows each of those feeds, under the same name."""
+    return view is not None and all(view.get(f) == n for f, n in wanted.items())
 
 
 async def brief_story(engine: Engine, story: Story, entry: StoredEntry | None) -> list[Briefing]:
