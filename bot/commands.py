@@ -30,7 +30,15 @@ from .errors import BlockedAddressError, FetchError, ParseError, QueryError, Sig
 from .models import Briefing, Channel, DeliveryMode, Feed, Reply, Topic, Visibility
 from .opml import MAX_OPML_BYTES, export_opml, parse_opml
 from .redact import redact_text, redact_url
-from .search import pick_related, quoted_query, rank_search, related_query
+from .search import (
+    MAX_SEARCH_WORDS,
+    pick_related,
+    query_problem,
+    quoted_query,
+    rank_search,
+    related_query,
+    words,
+)
 from .tenancy import route_backlog
 from .text import cut, one_line
 from .topics import DEFAULT_TOPICS, SLUG_MAX, default_topic, is_valid_slug
@@ -625,6 +633,12 @@ class CommandHandler:
                 f"there is no topic '{slug}' in this channel.{suggestion} "
                 f"To search all briefings, try /brief search {slug}"
             )
+        costly = query_problem(topic.query)
+        if costly:  # saved before the bounds existed: refuse rather than run for seconds
+            return _error(
+                f"topic '{slug}' has a query that is too broad ({costly}); "
+                f"an admin can fix it with /brief topic add {slug} <query>"
+            )
         try:
             # Newest first from the index itself: a pool ranked by relevance and sorted
             # here would score every match (slow at a million briefings) and could miss
@@ -645,6 +659,10 @@ class CommandHandler:
         every = quoted_query(text)
         if every is None:
             return _error("search needs at least one word; usage: " + USAGE["search"])
+        if len(words(text)) > MAX_SEARCH_WORDS:
+            return _error(
+                f"search takes at most {MAX_SEARCH_WORDS} words; leave out the common ones"
+            )
         hits = await self._search_hits(every, channel_id, SEARCH_POOL)
         if not hits:
             # Nothing has every word: fall back to any word (ranked by how many match).
@@ -760,12 +778,13 @@ class CommandHandler:
                 f"(feed {feed.id})"
             )
         briefed = 0
-        fresh = feed
+        fresh: Feed = feed
         if known is None or not known.primed or known.consecutive_failures:
             # One poll now, so the admin learns at once whether the URL is a working feed.
             # The engine's flood guard briefs only the newest few entries of the backlog.
             report = await engine.poll_feed(feed)
-            fresh = await engine.db.first(engine.store.get_feed, feed.id) or feed
+            polled = await engine.db.first(engine.store.get_feed, feed.id)
+            fresh = polled or feed
             if report.failures:
                 reason = fresh.last_error or (report.errors[-1] if report.errors else "it failed")
                 # An unusable URL is not left subscribed: the admin fixes it and adds again.
@@ -803,6 +822,9 @@ class CommandHandler:
     async def _topic_add(self, channel_id: str, slug: str, query: str) -> Reply:
         if len(query) > MAX_TEXT:
             return _error(f"a topic query is at most {MAX_TEXT} characters")
+        costly = query_problem(query)
+        if costly:
+            return _error(f"that topic query is too broad: {costly}. Use fewer, longer terms")
         try:
             # Running the query is the only complete FTS5 syntax check.
             await self._search_hits(query, channel_id, 1)

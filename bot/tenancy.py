@@ -189,4 +189,4 @@ async def route_backlog(engine: Engine, channel_id: str, feed_id: int, limit: in
     return routed
 
 
-__all__ = ["View", "brief_story", "route_backlog", "feed_label", "plan_views", "view_key"]
+__all__ = ["View", "brief_story", "feed_label", "plan_views", "route_backlog", "view_key"]

@@ -527,6 +527,42 @@ async def test_topic_add_bad_slug_and_overlong_query(desk: Desk) -> None:
     assert reply.error and "too long" in reply.text
 
 
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        (" OR ".join(f"{c}*" for c in "abcdefghijklmnopqrstuvwxyz"), "at least 3 letters"),
+        ('"ch"* AND ai', "at least 3 letters"),
+        (" OR ".join(f"{w}*" for w in ("port", "harb", "ferr", "dock", "ship", "cargo",
+                                        "crane", "berth", "quay")), "at most 8 prefix"),
+        (" OR ".join(f"word{n}" for n in range(40)), "at most 32 words"),
+    ],
+)  # fmt: skip
+async def test_topic_add_refuses_queries_too_broad_to_run_fast(
+    desk: Desk, query: str, problem: str
+) -> None:
+    reply = await desk.handler.handle(f"topic add wide {query}", ADMIN)
+    assert reply.error and problem in reply.text and "\n" not in reply.text
+    assert desk.store.channel_topics(CHANNEL) == []
+
+
+async def test_a_saved_topic_too_broad_to_run_is_refused_at_use(desk: Desk) -> None:
+    from bot.models import Topic
+
+    desk.brief(desk.follow(), "Harbour cranes idle as dockworkers strike")
+    broad = " OR ".join(f"{c}*" for c in "abcdefghijklmnopqrstuvwxyz")
+    desk.store.save_topic(Topic(channel_id=CHANNEL, slug="everything", query=broad))
+    reply = await desk.handler.handle("/brief everything", MEMBER)
+    assert reply.error and "too broad" in reply.text and "topic add everything" in reply.text
+    # The shipped topics stay within the bounds.
+    assert not (await desk.handler.handle("/brief china-ai", MEMBER)).error
+
+
+async def test_search_with_too_many_words_says_so(desk: Desk) -> None:
+    text = " ".join(f"harbour{n}" for n in range(20))
+    reply = await desk.handler.handle(f"search {text}", MEMBER)
+    assert reply.error and "at most 16 words" in reply.text
+
+
 async def test_topic_remove_unknown(desk: Desk) -> None:
     reply = await desk.handler.handle("topic remove tides", ADMIN)
     assert reply.error and "no topic 'tides'" in reply.text

@@ -220,7 +220,6 @@ def test_plan_views_keeps_a_briefing_only_for_channels_entitled_to_it() -> None:
     assert view.briefing_id not in {"main0000"}
 
 
-
 async def test_feed_add_of_a_url_another_tenant_follows_reads_like_a_first_add(
     engine: Engine, site: Site
 ) -> None:
