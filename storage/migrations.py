@@ -248,24 +248,27 @@ def m009_tenancy(db: Database) -> None:
     # ``briefing_routes`` records every (channel, briefing) the router handed a channel:
     # what a channel may see (more, related, search, topics, buttons). Kept apart from
     # the outbox, whose rows are delivery attempts, so that pruning or reshaping the
-    # delivery queue never widens or narrows what a channel can read. Backfilled from
-    # the outbox: what was queued for a channel was routed to it.
+    # delivery queue never widens or narrows what a channel can read. Keyed by the
+    # briefing's rowid, not its (random) text id: a search walks the full-text index in
+    # rowid order, so its per-row "routed here?" probes read neighbouring index pages.
+    # Backfilled from the outbox: what was queued for a channel was routed to it.
     db.execute(
         """
         CREATE TABLE briefing_routes (
             id INTEGER PRIMARY KEY,
             channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
-            briefing_id TEXT NOT NULL,
+            briefing_rowid INTEGER NOT NULL,
             created_at TEXT NOT NULL,
-            UNIQUE (channel_id, briefing_id)
+            UNIQUE (channel_id, briefing_rowid)
         )
         """
     )
-    db.execute("CREATE INDEX briefing_routes_briefing ON briefing_routes (briefing_id)")
+    db.execute("CREATE INDEX briefing_routes_briefing ON briefing_routes (briefing_rowid)")
     db.execute(
-        """INSERT OR IGNORE INTO briefing_routes (channel_id, briefing_id, created_at)
-           SELECT channel_id, briefing_id, min(created_at) FROM outbox
-           GROUP BY channel_id, briefing_id ORDER BY min(id)"""
+        """INSERT OR IGNORE INTO briefing_routes (channel_id, briefing_rowid, created_at)
+           SELECT o.channel_id, b.rowid, min(o.created_at) FROM outbox o
+           JOIN briefings b ON b.id = o.briefing_id
+           GROUP BY o.channel_id, b.rowid ORDER BY min(o.id)"""
     )
     # A story merged from feeds that different channels follow gets one briefing per
     # set of followed feeds (see bot.tenancy): ``view`` records which feeds (and under

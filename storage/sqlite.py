@@ -532,7 +532,7 @@ class SqliteStore:
         # routes' (channel_id, briefing_id) key per candidate row.
         return (
             """ AND EXISTS (SELECT 1 FROM briefing_routes r
-                 WHERE r.channel_id = ? AND r.briefing_id = b.id)""",
+                 WHERE r.channel_id = ? AND r.briefing_rowid = b.rowid)""",
             [channel_id],
         )
 
@@ -540,7 +540,7 @@ class SqliteStore:
         """The briefing if it was routed to the channel, else None (exactly as for an
         unknown id: no channel learns what another one was sent)."""
         row = self._row(
-            """SELECT b.data FROM briefings b JOIN briefing_routes r ON r.briefing_id = b.id
+            """SELECT b.data FROM briefings b JOIN briefing_routes r ON r.briefing_rowid = b.rowid
                WHERE b.id = ? AND r.channel_id = ?""",
             [briefing_id.strip().lower(), channel_id],
         )
@@ -552,8 +552,8 @@ class SqliteStore:
             return set()
         marks = ",".join("?" * len(briefing_ids))
         rows = self._rows(
-            f"SELECT briefing_id FROM briefing_routes WHERE channel_id = ? "
-            f"AND briefing_id IN ({marks})",
+            f"SELECT b.id AS briefing_id FROM briefings b JOIN briefing_routes r "
+            f"ON r.briefing_rowid = b.rowid WHERE r.channel_id = ? AND b.id IN ({marks})",
             [channel_id, *briefing_ids],
         )
         return {r["briefing_id"] for r in rows}
@@ -573,8 +573,9 @@ class SqliteStore:
         """(channel, briefing) for every briefing of the story routed anywhere, oldest
         first."""
         rows = self._rows(
-            """SELECT r.channel_id, r.briefing_id FROM briefing_routes r
-               JOIN briefings b ON b.id = r.briefing_id WHERE b.story_id = ? ORDER BY r.id""",
+            """SELECT r.channel_id, b.id AS briefing_id FROM briefing_routes r
+               JOIN briefings b ON b.rowid = r.briefing_rowid WHERE b.story_id = ?
+               ORDER BY r.id""",
             [story_id],
         )
         return [(r["channel_id"], r["briefing_id"]) for r in rows]
@@ -887,9 +888,9 @@ class SqliteStore:
             )
             # In the same transaction: what is queued for a channel is what it may read.
             db.execute(
-                "INSERT INTO briefing_routes (channel_id, briefing_id, created_at) "
-                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                [channel_id, briefing_id, _ts(now)],
+                "INSERT INTO briefing_routes (channel_id, briefing_rowid, created_at) "
+                "SELECT ?, rowid, ? FROM briefings WHERE id = ? ON CONFLICT DO NOTHING",
+                [channel_id, _ts(now), briefing_id],
             )
         return cursor.rowcount == 1
 

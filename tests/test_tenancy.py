@@ -251,3 +251,40 @@ async def test_feed_urls_with_credentials_are_whole_for_admins_only(engine: Engi
     assert url in admin.text
     exported = await handler.handle("export", Asker(PUBLIC, "a", is_admin=True))
     assert "s3cr3tk3y" in (exported.attachment or "")
+
+
+async def test_the_related_list_of_more_shows_only_this_channels_briefings(
+    engine: Engine,
+) -> None:
+    from bot.models import Bullet, DeliveryState, RelatedRef
+
+    store = engine.store
+
+    def routed(bid: str, headline: str, channel: str, related: list[RelatedRef]) -> Briefing:
+        briefing = Briefing(
+            id=bid,
+            headline=headline,
+            lead=headline + ".",
+            bullets=[Bullet(text=f"{headline}, point {n}.") for n in range(3)],
+            related=related,
+            created_at=START,
+            updated_at=START,
+        )
+        store.save_briefing(briefing)
+        store.ensure_channel(channel, START)
+        store.enqueue_delivery(
+            channel, bid, kind="post", revision=1, state=DeliveryState.SENT, now=START
+        )
+        return briefing
+
+    theirs = routed("pr1vate0", "Halden Re weighs quake losses", PRIVATE, [])
+    mine = routed("publ1c00", "Lowmere harbour wall opens", PUBLIC, [])
+    base = routed(
+        "base0000",
+        "Varenna viaduct reopens to traffic",
+        PUBLIC,
+        [RelatedRef(id=b.id, headline=b.headline, created_at=START) for b in (theirs, mine)],
+    )
+    reply = await CommandHandler(engine).handle(f"more {base.id}", Asker(PUBLIC, "u", False))
+    [shown] = reply.briefings
+    assert [r.id for r in shown.related] == [mine.id]
