@@ -288,3 +288,22 @@ async def test_the_related_list_of_more_shows_only_this_channels_briefings(
     reply = await CommandHandler(engine).handle(f"more {base.id}", Asker(PUBLIC, "u", False))
     [shown] = reply.briefings
     assert [r.id for r in shown.related] == [mine.id]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://wire.example/rss?api_key=k1&lang=en", "https://wire.example/rss?api_key=…&lang=en"),
+        ("https://ana:pw@wire.example/rss", "https://…@wire.example/rss"),
+        ("https://s3.example/f.xml?X-Amz-Signature=ab&X-Amz-Credential=cd",
+         "https://s3.example/f.xml?X-Amz-Signature=…&X-Amz-Credential=…"),
+        ("https://news.example/feeds/3f9a2b7c9d1e4f5a6b7c8d9e0f1a2b3c/rss",
+         "https://news.example/feeds/…/rss"),
+        ("https://news.example/rss?category=world&page=2", "https://news.example/rss?category=world&page=2"),
+        ("https://news.example/rss?authToken=x#top", "https://news.example/rss?authToken=…"),
+    ],
+)  # fmt: skip
+def test_redact_url_masks_credentials_and_keeps_the_rest(url: str, shown: str) -> None:
+    from bot.redact import redact_url
+
+    assert redact_url(url) == shown
