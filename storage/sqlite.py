@@ -525,14 +525,18 @@ class SqliteStore:
         row = self._row("SELECT data FROM briefings WHERE id = ?", [briefing_id.strip().lower()])
         return Briefing.model_validate_json(row["data"]) if row else None
 
-    def _channel_filter(self, channel_id: str | None) -> tuple[str, list[Any]]:
+    def _channel_filter(
+        self, channel_id: str | None, rowid: str = "b.rowid"
+    ) -> tuple[str, list[Any]]:
         if channel_id is None:
             return "", []
         # Only briefings routed to the channel (tenant isolation): one probe of the
-        # routes' (channel_id, briefing_id) key per candidate row.
+        # routes' (channel_id, briefing_rowid) key per candidate row. Given the full-text
+        # index's rowid, the probe needs no briefing row read (rows are large: a search
+        # of a channel that has few of the matches reads many rows it then drops).
         return (
-            """ AND EXISTS (SELECT 1 FROM briefing_routes r
-                 WHERE r.channel_id = ? AND r.briefing_rowid = b.rowid)""",
+            f""" AND EXISTS (SELECT 1 FROM briefing_routes r
+                 WHERE r.channel_id = ? AND r.briefing_rowid = {rowid})""",
             [channel_id],
         )
 
@@ -611,7 +615,7 @@ class SqliteStore:
     def search_briefings(
         self, fts_query: str, *, limit: int, channel_id: str | None = None, newest: bool = False
     ) -> list[Briefing]:
-        where, params = self._channel_filter(channel_id)
+        where, params = self._channel_filter(channel_id, "briefings_fts.rowid")
         if not newest:
             ranked = self._ranked_query(fts_query)
             if ranked is None:  # an AND with a common word: every match is alike, take
@@ -624,18 +628,17 @@ class SqliteStore:
         # its doclists in rowid order, so "newest first" reads a short window of the
         # latest rows (sorted by date, for rows written out of order) and stops.
         if newest:
-            sql = f"""SELECT data FROM (
-                          SELECT b.data, b.created_at FROM briefings_fts
-                          JOIN briefings b ON b.rowid = briefings_fts.rowid
+            sql = f"""SELECT b.data FROM (
+                          SELECT briefings_fts.rowid AS rid FROM briefings_fts
                           WHERE briefings_fts MATCH ? {where}
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
-                      ) ORDER BY created_at DESC LIMIT ?"""
+                      ) w JOIN briefings b ON b.rowid = w.rid
+                      ORDER BY b.created_at DESC LIMIT ?"""
             args = [fts_query, *params, max(10 * limit, 100), limit]
         else:
             sql = f"""SELECT b.data FROM (
                           SELECT briefings_fts.rowid AS rid, bm25(briefings_fts) AS score
-                          FROM briefings_fts JOIN briefings b ON b.rowid = briefings_fts.rowid
-                          WHERE briefings_fts MATCH ? {where}
+                          FROM briefings_fts WHERE briefings_fts MATCH ? {where}
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
                       ) w JOIN briefings b ON b.rowid = w.rid
                       ORDER BY w.score LIMIT ?"""
