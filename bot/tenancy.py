@@ -120,8 +120,9 @@ async def brief_story(engine: Engine, story: Story, entry: StoredEntry | None) -
     made or routed, the story's largest audience first."""
     db, store = engine.db, engine.store
     audience_rows = await db(store.story_audience, story.id)
-    material = await db(store.story_material, story.id)
-    feed_ids = sorted({r[1] for r in audience_rows} | {e.feed_id for e, _, _ in material})
+    # The story's feeds without its material (the article texts: the condenser reads them).
+    story_feeds = await db(store.briefing_feed_ids, story.briefing_id)
+    feed_ids = sorted({r[1] for r in audience_rows} | set(story_feeds))
     feeds = {f.id: f for f in [await db(store.get_feed, i) for i in feed_ids] if f is not None}
     audience: dict[str, dict[int, str]] = {}
     for channel_id, feed_id, name in audience_rows:
@@ -134,7 +135,7 @@ async def brief_story(engine: Engine, story: Story, entry: StoredEntry | None) -
         # for search and related, unless a channel has already been given it.
         if any(b == story.briefing_id for _, b in routes):
             return []
-        labels = {f: feed_label(feeds[f]) for f in sorted({e.feed_id for e, _, _ in material})}
+        labels = {f: feed_label(feeds[f]) for f in story_feeds if f in feeds}
         full = View(story.briefing_id, view_key(labels), labels)
         return [await engine._condense(story, full)]
     blocked: frozenset[str] = frozenset()
