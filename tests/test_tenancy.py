@@ -307,3 +307,19 @@ def test_redact_url_masks_credentials_and_keeps_the_rest(url: str, shown: str) -
     from bot.redact import redact_url
 
     assert redact_url(url) == shown
+
+
+async def test_briefing_a_merged_story_again_after_a_crash_posts_nothing_twice(
+    engine: Engine, site: Site
+) -> None:
+    await _merged_story(engine, site, [PUBLIC, BOTH])
+    ids = {c: [b.id for b in _shown(engine, c)] for c in (PUBLIC, BOTH, PRIVATE)}
+    # A process killed after routing but before marking the entry briefed does it again.
+    [wire_entry] = [e for e, _, _ in engine.store.story_material(1) if e.feed_id == 2]
+    await engine.process_entry(wire_entry)
+    await engine.deliver_all()
+    for channel in (PUBLIC, BOTH, PRIVATE):
+        posts = [p for p in _publisher(engine).posts if p.channel_id == channel]
+        assert [p.kind for p in posts].count("post") == 1, channel
+        assert len({p.message_ref for p in posts}) == 1, channel
+        assert [b.id for b in _shown(engine, channel)] == ids[channel]
