@@ -614,6 +614,10 @@ class CommandHandler:
             engine.store.search_briefings, query, limit=limit, channel_id=channel_id, newest=newest
         )
 
+    async def _channel_feed(self, channel_id: str, feed_id: int) -> Feed | None:
+        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
+        return next((f for f in feeds if f.id == feed_id), None)
+
     async def _no_feeds_hint(self, channel_id: str) -> str:
         if await self.engine.db.first(self.engine.store.channel_has_feeds, channel_id):
             return ""
@@ -768,14 +772,15 @@ class CommandHandler:
         if duplicate is not None:
             return _error(
                 f"this channel already follows {one_line(duplicate.display_name)} "
-                f"(feed {duplicate.id})"
+                f"(feed {_number(duplicate)})"
             )
         known = await engine.db.first(engine.store.feed_by_url, url)
         feed, subscribed = await engine.add_feed(channel_id, url, name)
+        mine = await self._channel_feed(channel_id, feed.id)
         if not subscribed:  # another admin added it a moment ago
             return _error(
                 f"this channel already follows {one_line(name or feed.display_name)} "
-                f"(feed {feed.id})"
+                f"(feed {_number(mine or feed)})"
             )
         briefed = 0
         fresh: Feed = feed
@@ -803,21 +808,23 @@ class CommandHandler:
         title = one_line(name or fresh.display_name)
         entries = await engine.db.first(engine.store.feed_entry_count, feed.id)
         if entries == 0:
-            return _info(f"Added “{title}” (feed {fresh.id}): it has no entries yet.")
+            return _info(f"Added “{title}” (feed {_number(mine or fresh)}): it has no entries yet.")
         detail = _plural(entries, "entry")
         if briefed:
             detail += f"; briefed the newest {briefed}, the rest are recorded as already seen"
-        return _info(f"Added “{title}” (feed {fresh.id}): {detail}.")
+        return _info(f"Added “{title}” (feed {_number(mine or fresh)}): {detail}.")
 
     async def _feed_remove(self, channel_id: str, ref: str) -> Reply:
         feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
-        feed = next((f for f in feeds if str(f.id) == ref or f.url == ref), None)
+        feed = next((f for f in feeds if str(_number(f)) == ref or f.url == ref), None)
         if feed is None:
             return _error(
                 f"this channel follows no feed '{cut(ref, 80)}'; see /brief feeds for ids"
             )
         await self.engine.db.first(self.engine.store.unsubscribe, channel_id, feed.id)
-        return _info(f"Removed “{one_line(feed.display_name)}” (feed {feed.id}) from this channel.")
+        return _info(
+            f"Removed “{one_line(feed.display_name)}” (feed {_number(feed)}) from this channel."
+        )
 
     async def _topic_add(self, channel_id: str, slug: str, query: str) -> Reply:
         if len(query) > MAX_TEXT:
@@ -1013,7 +1020,13 @@ def _feed_line(feed: Feed, *, admin: bool = False) -> str:
             health += (
                 f"; last error {_when(feed.last_error_at)}: {cut(one_line(feed.last_error), 120)}"
             )
-    return f"  {feed.id}  {cut(one_line(feed.display_name), 80)}  <{feed.url}>  {health}"
+    return f"  {_number(feed)}  {cut(one_line(feed.display_name), 80)}  <{feed.url}>  {health}"
+
+
+def _number(feed: Feed) -> int:
+    # The channel's own number for the feed (never the shared id, a global counter that
+    # would show whether a URL was known before).
+    return feed.ref if feed.ref is not None else feed.id
 
 
 def _filters_text(channel: Channel | None) -> str:

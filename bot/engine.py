@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import itertools
 import logging
 import queue
@@ -774,7 +775,8 @@ class Engine:
         queued = 0
         wanted = await self.db(self.store.feeds_needing_notice, self.settings.failure_notice_after)
         for feed, kind in wanted:
-            text = _health_text(feed, kind)
+            # Each channel reads the feed under its own name and number (bot.tenancy).
+            text = functools.partial(_health_text, feed, kind)
             queued += await self.db(
                 self.store.queue_feed_notice, feed.id, kind, text, self.clock.now()
             )
@@ -855,10 +857,13 @@ async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _health_text(feed: Feed, kind: str) -> str:
-    """The notice a channel gets about one of its feeds (plain text: the publisher
-    escapes it, since a feed's name comes from the feed)."""
-    name = f"{feed.display_name} (feed {feed.id})"
+def _health_text(
+    feed: Feed, kind: str, channel_name: str | None = None, ref: int | None = None
+) -> str:
+    """The notice a channel gets about one of its feeds, under the channel's name and
+    number for it (plain text: the publisher escapes it, since a feed's name comes from
+    the feed)."""
+    name = f"{channel_name or feed.display_name} (feed {ref or feed.id})"
     if kind == "recovered":
         return f"feed {name} is working again."
     since = feed.failing_since or feed.last_error_at

@@ -89,6 +89,9 @@ class Feed(_Model):
     # When subscribed channels were told the feed is failing; None once told it
     # recovered (or never told). Kept in the store so a restart never repeats a notice.
     failure_notice_at: datetime | None = None
+    # Set when read for one channel: that channel's own number for the feed (what
+    # /brief feeds shows and feed remove takes); None elsewhere.
+    ref: int | None = None
 
     @property
     def display_name(self) -> str:

@@ -6,7 +6,7 @@ Slack, Discord). Tests swap in local servers or in-memory stores through these s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +29,9 @@ from .models import (
     StoryDoc,
     Topic,
 )
+
+# A notice's text for one channel, from that channel's name and number for the feed.
+NoticeText = Callable[[str | None, int | None], str]
 
 
 class Clock(Protocol):
@@ -326,9 +329,12 @@ class Store(Protocol):
         least ``threshold`` consecutive failures), or that it works again."""
         ...
 
-    def queue_feed_notice(self, feed_id: int, kind: NoticeKind, text: str, now: datetime) -> int:
+    def queue_feed_notice(
+        self, feed_id: int, kind: NoticeKind, text: str | NoticeText, now: datetime
+    ) -> int:
         """In one transaction: record that the feed's channels were told ``kind``, and
-        queue ``text`` for each subscribed channel. Does nothing (returns 0) when the
+        queue ``text`` for each subscribed channel (a ``NoticeText`` is called with the
+        channel's own name and number for the feed). Does nothing (returns 0) when the
         feed's state no longer calls for this notice, so a notice is queued once."""
         ...
 

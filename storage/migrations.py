@@ -286,3 +286,9 @@ def m009_tenancy(db: Database) -> None:
                                ORDER BY s2.created_at, s2.channel_id LIMIT 1))"""
     )
     db.execute("UPDATE feeds SET name = NULL WHERE name IS NOT NULL")
+    # A feed's number is the channel's own too: the shared feed id, a global counter,
+    # would show whether a URL was known before this channel added it. Existing
+    # subscriptions keep the number their channel knows (the feed id).
+    db.execute("ALTER TABLE subscriptions ADD COLUMN ref INTEGER")
+    db.execute("UPDATE subscriptions SET ref = feed_id")
+    db.execute("CREATE UNIQUE INDEX subscriptions_ref ON subscriptions (channel_id, ref)")

@@ -41,6 +41,7 @@ from bot.models import (
     Topic,
     briefing_id_for,
 )
+from bot.ports import NoticeText
 
 from .migrations import migrations
 
@@ -165,6 +166,7 @@ class SqliteStore:
             failing_since=_dt(row["failing_since"]),
             created_at=_dt(row["created_at"]),
             failure_notice_at=_dt(row.get("failure_notice_at")),
+            ref=row.get("ref"),
         )
 
     def add_feed(
@@ -767,10 +769,13 @@ class SqliteStore:
         """True if the subscription is new. ``name`` is the channel's own name for the
         feed: shown in that channel only."""
         with self._write() as db:
+            # The channel's own number for the feed: one more than its highest.
             cursor = db.execute(
-                "INSERT INTO subscriptions (channel_id, feed_id, created_at, name) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [channel_id, feed_id, _ts(now), name],
+                """INSERT INTO subscriptions (channel_id, feed_id, created_at, name, ref)
+                   VALUES (?, ?, ?, ?, (SELECT coalesce(max(ref), 0) + 1 FROM subscriptions
+                                        WHERE channel_id = ?))
+                   ON CONFLICT DO NOTHING""",
+                [channel_id, feed_id, _ts(now), name, channel_id],
             )
         return cursor.rowcount == 1
 
@@ -783,11 +788,11 @@ class SqliteStore:
         return cursor.rowcount == 1
 
     def channel_feeds(self, channel_id: str) -> list[Feed]:
-        """The channel's feeds, each named as the channel named it (``Feed.name`` is the
-        subscription's name, never another channel's)."""
+        """The channel's feeds, each named and numbered as the channel knows it
+        (``Feed.name`` and ``Feed.ref`` are the subscription's, never another channel's)."""
         rows = self._rows(
-            "SELECT f.*, s.name AS name FROM feeds f JOIN subscriptions s ON s.feed_id = f.id "
-            "WHERE s.channel_id = ? ORDER BY f.id",
+            "SELECT f.*, s.name AS name, s.ref AS ref FROM feeds f "
+            "JOIN subscriptions s ON s.feed_id = f.id WHERE s.channel_id = ? ORDER BY s.ref",
             [channel_id],
         )
         return [self._feed(r) for r in rows]
@@ -1004,7 +1009,12 @@ class SqliteStore:
             (self._feed(r), "recovered") for r in recovered
         ]
 
-    def queue_feed_notice(self, feed_id: int, kind: NoticeKind, text: str, now: datetime) -> int:
+    def queue_feed_notice(
+        self, feed_id: int, kind: NoticeKind, text: str | NoticeText, now: datetime
+    ) -> int:
+        """Queue a notice for every channel that follows the feed, once per change of
+        state. ``text`` may be a function of the channel's own name and number for the
+        feed, so that each channel reads the feed as it knows it."""
         with self._write() as db:
             if kind == "failing":
                 cursor = db.execute(
@@ -1020,13 +1030,27 @@ class SqliteStore:
                 )
             if cursor.rowcount != 1:
                 return 0  # already told (or the feed changed state since it was read)
-            cursor = db.execute(
-                """INSERT INTO notices (channel_id, feed_id, kind, text, state, created_at,
-                   updated_at) SELECT channel_id, feed_id, ?, ?, 'pending', ?, ?
-                   FROM subscriptions WHERE feed_id = ? ORDER BY channel_id""",
-                [kind, text, _ts(now), _ts(now), feed_id],
+            subscribers = self._rows(
+                "SELECT channel_id, name, ref FROM subscriptions WHERE feed_id = ? "
+                "ORDER BY channel_id",
+                [feed_id],
             )
-            return cursor.rowcount
+            db.conn.executemany(
+                """INSERT INTO notices (channel_id, feed_id, kind, text, state, created_at,
+                   updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)""",
+                [
+                    (
+                        r["channel_id"],
+                        feed_id,
+                        kind,
+                        text if isinstance(text, str) else text(r["name"], r["ref"]),
+                        _ts(now),
+                        _ts(now),
+                    )
+                    for r in subscribers
+                ],
+            )
+            return len(subscribers)
 
     def due_notices(self, now: datetime, limit: int) -> list[Notice]:
         rows = self._rows(

@@ -223,14 +223,23 @@ def test_plan_views_keeps_a_briefing_only_for_channels_entitled_to_it() -> None:
 async def test_feed_add_of_a_url_another_tenant_follows_reads_like_a_first_add(
     engine: Engine, site: Site
 ) -> None:
+    other = site.feed("/other.xml", rss("Halden Wire", _wire_items(site)))
     url = site.feed("/public.xml", rss("Valley Herald", quake_items(site)))
     handler = CommandHandler(engine)
+    await handler.handle(f"feed add {other}", Asker(PRIVATE, "a1", is_admin=True))
     first = await handler.handle(f"feed add {url}", Asker(PRIVATE, "a1", is_admin=True))
     second = await handler.handle(f"feed add {url}", Asker(PUBLIC, "a2", is_admin=True))
     assert not first.error and not second.error
     assert "elsewhere" not in second.text and "already follow" not in second.text
-    # The same answer a first add gives (apart from the feed id, which is shared).
-    assert second.text == first.text
+    # The answer a first add gives, numbered as this channel's first feed: the shared
+    # feed id (2, a global counter) would show that the URL was known before.
+    assert "(feed 2)" in first.text
+    assert second.text == first.text.replace("(feed 2)", "(feed 1)")
+    listed = await handler.handle("feeds", Asker(PUBLIC, "a2", is_admin=True))
+    assert listed.text.splitlines()[1].startswith("  1  Valley Herald")
+    removed = await handler.handle("feed remove 1", Asker(PUBLIC, "a2", is_admin=True))
+    assert not removed.error and "Valley Herald" in removed.text
+    assert [f.url for f in engine.store.channel_feeds(PRIVATE)] == [other, url]
     # And the channel gets the newest stories as a first add would give it.
     assert engine.store.deliveries(PUBLIC), "the newest briefing of the feed is routed here"
 
@@ -323,3 +332,24 @@ async def test_briefing_a_merged_story_again_after_a_crash_posts_nothing_twice(
         assert [p.kind for p in posts].count("post") == 1, channel
         assert len({p.message_ref for p in posts}) == 1, channel
         assert [b.id for b in _shown(engine, channel)] == ids[channel]
+
+
+async def test_feed_health_notices_name_the_feed_as_each_channel_does(engine: Engine) -> None:
+    from bot.models import FetchState
+
+    store = engine.store
+    other, _ = store.add_feed("https://wire.example/other", name=None, now=START)
+    feed, _ = store.add_feed("https://wire.example/rss?token=t0k3n", name=None, now=START)
+    for channel in (PRIVATE, PUBLIC):
+        store.ensure_channel(channel, START)
+    store.subscribe(PRIVATE, other.id, START, name="Other wire")
+    store.subscribe(PRIVATE, feed.id, START, name="Deals wire (paid)")
+    store.subscribe(PUBLIC, feed.id, START)
+    for _ in range(engine.settings.failure_notice_after):
+        failed = FetchState(next_poll_at=START, ok=False, error="HTTP 401 Unauthorized")
+        store.record_fetch(feed.id, failed, START)
+    assert await engine.notify_feed_health() == 2
+    texts = {n.channel_id: n.text for n in store.notices()}
+    assert texts[PRIVATE].startswith("feed Deals wire (paid) (feed 2) has failed")
+    assert texts[PUBLIC].startswith("feed https://wire.example/rss?token=… (feed 1) has failed")
+    assert "paid" not in texts[PUBLIC] and "t0k3n" not in texts[PUBLIC]
