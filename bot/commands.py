@@ -782,27 +782,23 @@ class CommandHandler:
                 f"this channel already follows {one_line(name or feed.display_name)} "
                 f"(feed {_number(mine or feed)})"
             )
-        briefed = 0
-        fresh: Feed = feed
-        if known is None or not known.primed or known.consecutive_failures:
-            # One poll now, so the admin learns at once whether the URL is a working feed.
-            # The engine's flood guard briefs only the newest few entries of the backlog.
-            report = await engine.poll_feed(feed)
-            polled = await engine.db.first(engine.store.get_feed, feed.id)
-            fresh = polled or feed
-            if report.failures:
-                reason = fresh.last_error or (report.errors[-1] if report.errors else "it failed")
-                # An unusable URL is not left subscribed: the admin fixes it and adds again.
-                await engine.db.first(engine.store.unsubscribe, channel_id, feed.id)
-                return _error(
-                    f"cannot use {cut(url, 100)}: {one_line(reason)}. The feed was not added."
-                )
-            briefed = report.briefed_entries
+        # One poll now, so the admin learns at once whether the URL is a working feed.
+        # The engine's flood guard briefs only the newest few entries of the backlog. A
+        # feed other channels follow is polled too (a conditional GET): the answer, and
+        # how long it takes, must not tell the admin that another tenant follows it.
+        report = await engine.poll_feed(feed)
+        fresh = await engine.db.first(engine.store.get_feed, feed.id) or feed
+        if report.failures:
+            reason = fresh.last_error or (report.errors[-1] if report.errors else "it failed")
+            # An unusable URL is not left subscribed: the admin fixes it and adds again.
+            await engine.db.first(engine.store.unsubscribe, channel_id, feed.id)
+            return _error(
+                f"cannot use {cut(url, 100)}: {one_line(reason)}. The feed was not added."
+            )
+        briefed = report.briefed_entries
         if known is not None:
-            # Followed by other channels already (healthy: not fetched again now). This
-            # channel gets the newest few of its stories, as a first poll would give it,
-            # and the answer reads like any first add: nothing tells the admin that
-            # another tenant follows this URL.
+            # Its backlog was recorded before this channel came: the channel gets the
+            # newest few of its stories, as a first poll would give it.
             limit = max(engine.settings.first_poll_limit - briefed, 0)
             briefed += await route_backlog(engine, channel_id, feed.id, limit)
         title = one_line(name or fresh.display_name)

@@ -174,19 +174,22 @@ async def brief_story(engine: Engine, story: Story, entry: StoredEntry | None) -
 
 async def route_backlog(engine: Engine, channel_id: str, feed_id: int, limit: int) -> int:
     """Give a channel that just subscribed to an already-followed feed the briefings of
-    the feed's newest ``limit`` stories, each as the channel's own view. Returns how
-    many were routed to it."""
+    the stories of the feed's newest ``limit`` entries, each as the channel's own view.
+    Returns how many of those entries reached the channel (as a first poll counts)."""
     if limit <= 0:
         return 0
     routed = 0
+    done: dict[int, bool] = {}
     for story_id in await engine.db(engine.store.feed_newest_stories, feed_id, limit):
-        story = await engine.db(engine.store.get_story, story_id)
-        if story is None:
-            continue
-        async with engine._story_locks.hold(story.id):
-            made = await brief_story(engine, story, None)
-        ids = [b.id for b in made]
-        routed += bool(await engine.db(engine.store.routed_ids, channel_id, ids))
+        if story_id not in done:
+            story = await engine.db(engine.store.get_story, story_id)
+            made: list[Briefing] = []
+            if story is not None:
+                async with engine._story_locks.hold(story.id):
+                    made = await brief_story(engine, story, None)
+            ids = [b.id for b in made]
+            done[story_id] = bool(await engine.db(engine.store.routed_ids, channel_id, ids))
+        routed += done[story_id]
     return routed
 
 

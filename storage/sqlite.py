@@ -802,10 +802,11 @@ class SqliteStore:
         return int(row["n"]) if row else 0
 
     def feed_newest_stories(self, feed_id: int, limit: int) -> list[int]:
-        """The stories of the feed's newest ``limit`` placed entries, newest first."""
+        """The story of each of the feed's newest ``limit`` placed entries, newest first
+        (a story once per entry of it)."""
         rows = self._rows(
             """SELECT story_id FROM entries WHERE feed_id = ? AND story_id IS NOT NULL
-               GROUP BY story_id ORDER BY max(coalesce(published, fetched_at)) DESC LIMIT ?""",
+               ORDER BY coalesce(published, fetched_at) DESC, id DESC LIMIT ?""",
             [feed_id, limit],
         )
         return [r["story_id"] for r in rows]

@@ -384,11 +384,16 @@ async def test_feed_add_duplicate(desk: Desk) -> None:
 
 async def test_feed_add_feed_known_from_another_channel(desk: Desk) -> None:
     url = desk.server.route("/coast.xml", Response(body=rss("Coastal Ledger", 2)))
-    await desk.handler.handle(f"feed add {url}", Asker("console:other", "x", True))
+    first = await desk.handler.handle(f"feed add {url}", Asker("console:other", "x", True))
     requests = len(desk.server.requests)
     reply = await desk.handler.handle(f"feed add {url}", ADMIN)
     assert not reply.error and "Coastal Ledger" in reply.text
-    assert len(desk.server.requests) == requests  # healthy and primed: no second fetch
+    # Polled like any first add, and answered alike: nothing tells the admin that
+    # another channel follows the URL.
+    assert len(desk.server.requests) == requests + 1
+    assert reply.text == first.text
+    # The newest stories, as the first channel got them.
+    assert len(desk.store.deliveries(CHANNEL)) == len(desk.store.deliveries("console:other")) > 0
 
 
 @pytest.mark.parametrize(
