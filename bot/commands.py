@@ -980,9 +980,15 @@ class CommandHandler:
                 continue
             # Not polled here: an import can list hundreds of feeds. The scheduler polls
             # them on its next cycle (flood guard included); /brief feeds shows health.
-            _, subscribed = await engine.add_feed(channel_id, feed_url, name)
+            known = await engine.db.first(engine.store.feed_by_url, feed_url)
+            feed, subscribed = await engine.add_feed(channel_id, feed_url, name)
             (added if subscribed else duplicates).append(label)
             current.add(feed_url)
+            if subscribed and known is not None and known.primed:
+                # Followed elsewhere: its next poll brings this channel nothing of the
+                # backlog, so the newest few come now, as for any new feed.
+                limit = engine.settings.first_poll_limit
+                await route_backlog(engine, channel_id, feed.id, limit)
         lines = [
             f"Imported {_plural(len(added), 'feed')}; {len(duplicates)} skipped as "
             f"duplicate; {len(refused)} refused."

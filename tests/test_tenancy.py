@@ -353,3 +353,21 @@ async def test_feed_health_notices_name_the_feed_as_each_channel_does(engine: En
     assert texts[PRIVATE].startswith("feed Deals wire (paid) (feed 2) has failed")
     assert texts[PUBLIC].startswith("feed https://wire.example/rss?token=… (feed 1) has failed")
     assert "paid" not in texts[PUBLIC] and "t0k3n" not in texts[PUBLIC]
+
+
+async def test_importing_a_feed_another_tenant_follows_brings_its_newest_stories(
+    engine: Engine, site: Site
+) -> None:
+    url = site.feed("/public.xml", rss("Valley Herald", quake_items(site)))
+    handler = CommandHandler(engine)
+    await handler.handle(f"feed add {url}", Asker(PRIVATE, "a1", is_admin=True))
+    opml = (
+        '<?xml version="1.0"?><opml version="2.0"><head><title>Desk</title></head><body>'
+        f'<outline text="Herald" type="rss" xmlUrl="{url}"/></body></opml>'
+    )
+    reply = await handler.handle(f"import {opml}", Asker(PUBLIC, "a2", is_admin=True))
+    assert not reply.error and "Imported 1 feed" in reply.text
+    assert len(engine.store.deliveries(PUBLIC)) == len(engine.store.deliveries(PRIVATE)) == 1
+    [delivered] = engine.store.deliveries(PUBLIC)
+    briefing = engine.store.get_briefing(delivered.briefing_id)
+    assert briefing is not None and [s.publisher for s in briefing.sources] == ["Herald"]
