@@ -4,7 +4,8 @@
 ``/brief related <id>`` go through ``CommandHandler.handle`` (parse, the store's
 thread, rendering into a ``Reply``) against a SQLite file of N synthetic briefings
 (default 1,000,000: stories, entries, briefings and the FTS5 index, half of the feeds
-followed by the asking channel). Reported: p50/p99 latency per command and peak RSS;
+followed by the asking channel, whose briefings are routed to it: a channel reads only
+what was routed to it). Reported: p50/p99 latency per command and peak RSS;
 then the same questions through the queries the store used before (bm25 over every
 hit, a 200-hit pool sorted in Python, an ``IN`` over all of a channel's stories) as the
 baseline, fewer times and bounded in time (for ``more`` the baseline is the bare
@@ -148,6 +149,11 @@ def _write_batch(conn: Any, batch: list[Any]) -> None:
             for i, bid, h, c, _feed, lead, bullets, data in batch
         ],
     )
+    # What the router records for the channel: the briefings of the feeds it follows.
+    conn.executemany(
+        "INSERT INTO briefing_routes (channel_id, briefing_rowid, created_at) VALUES (?, ?, ?)",
+        [(CHANNEL, i, c) for i, _bid, _h, c, feed, *_ in batch if feed <= FEEDS // 2],
+    )
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -256,7 +262,9 @@ def main() -> int:
     parser.add_argument("--db", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
 
-    path = Path(args.db) / f"commands-{args.briefings}.db"
+    # "-routed": databases generated before briefings were routed per channel (and
+    # commands scoped by those routes) are not reused.
+    path = Path(args.db) / f"commands-{args.briefings}-routed.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         t0 = time.monotonic()

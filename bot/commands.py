@@ -29,7 +29,17 @@ from .digest import flush_held, next_digest_at, parse_hhmm
 from .errors import BlockedAddressError, FetchError, ParseError, QueryError, SignalDeskError
 from .models import Briefing, Channel, DeliveryMode, Feed, Reply, Topic, Visibility
 from .opml import MAX_OPML_BYTES, export_opml, parse_opml
-from .search import pick_related, quoted_query, rank_search, related_query
+from .redact import redact_text, redact_url
+from .search import (
+    MAX_SEARCH_WORDS,
+    pick_related,
+    query_problem,
+    quoted_query,
+    rank_search,
+    related_query,
+    words,
+)
+from .tenancy import route_backlog
 from .text import cut, one_line
 from .topics import DEFAULT_TOPICS, SLUG_MAX, default_topic, is_valid_slug
 
@@ -549,13 +559,13 @@ class CommandHandler:
             case Search(text):
                 return await self._search(channel, text)
             case More(briefing_id):
-                return await self._more(briefing_id)
+                return await self._more(channel, briefing_id)
             case Related(briefing_id):
                 return await self._related(channel, briefing_id)
             case ListTopics():
                 return await self._topics(channel)
             case ListFeeds():
-                return await self._feeds(channel)
+                return await self._feeds(channel, admin=asker.is_admin)
             case ShowFilters():
                 return await self._show_filters(channel)
             case FeedAdd(url, name):
@@ -604,6 +614,10 @@ class CommandHandler:
             engine.store.search_briefings, query, limit=limit, channel_id=channel_id, newest=newest
         )
 
+    async def _channel_feed(self, channel_id: str, feed_id: int) -> Feed | None:
+        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
+        return next((f for f in feeds if f.id == feed_id), None)
+
     async def _no_feeds_hint(self, channel_id: str) -> str:
         if await self.engine.db.first(self.engine.store.channel_has_feeds, channel_id):
             return ""
@@ -622,6 +636,12 @@ class CommandHandler:
             return _error(
                 f"there is no topic '{slug}' in this channel.{suggestion} "
                 f"To search all briefings, try /brief search {slug}"
+            )
+        costly = query_problem(topic.query)
+        if costly:  # saved before the bounds existed: refuse rather than run for seconds
+            return _error(
+                f"topic '{slug}' has a query that is too broad ({costly}); "
+                f"an admin can fix it with /brief topic add {slug} <query>"
             )
         try:
             # Newest first from the index itself: a pool ranked by relevance and sorted
@@ -643,6 +663,10 @@ class CommandHandler:
         every = quoted_query(text)
         if every is None:
             return _error("search needs at least one word; usage: " + USAGE["search"])
+        if len(words(text)) > MAX_SEARCH_WORDS:
+            return _error(
+                f"search takes at most {MAX_SEARCH_WORDS} words; leave out the common ones"
+            )
         hits = await self._search_hits(every, channel_id, SEARCH_POOL)
         if not hits:
             # Nothing has every word: fall back to any word (ranked by how many match).
@@ -657,8 +681,11 @@ class CommandHandler:
         shown = f"top {len(top)} of {len(hits)}" if len(hits) > len(top) else str(len(top))
         return _info(f"Search “{cut(text, 80)}”: {shown}", briefings=top)
 
-    async def _get_briefing(self, briefing_id: str) -> Briefing | None:
-        return await self.engine.db.first(self.engine.store.get_briefing, briefing_id)
+    async def _get_briefing(self, channel_id: str, briefing_id: str) -> Briefing | None:
+        # Only a briefing routed to the asking channel: another channel's id answers
+        # exactly like an unknown one.
+        engine = self.engine
+        return await engine.db.first(engine.store.channel_briefing, channel_id, briefing_id)
 
     @staticmethod
     def _unknown_id(briefing_id: str) -> Reply:
@@ -667,14 +694,21 @@ class CommandHandler:
             "or find one with /brief search <words>"
         )
 
-    async def _more(self, briefing_id: str) -> Reply:
-        briefing = await self._get_briefing(briefing_id)
+    async def _more(self, channel_id: str, briefing_id: str) -> Reply:
+        briefing = await self._get_briefing(channel_id, briefing_id)
         if briefing is None:
             return self._unknown_id(briefing_id)
+        if briefing.related:
+            # The related list was found across every briefing: keep what this channel has.
+            ids = [r.id for r in briefing.related]
+            mine = await self.engine.db.first(self.engine.store.routed_ids, channel_id, ids)
+            briefing = briefing.model_copy(
+                update={"related": [r for r in briefing.related if r.id in mine]}
+            )
         return _info("", briefings=[briefing], full=True)
 
     async def _related(self, channel_id: str, briefing_id: str) -> Reply:
-        briefing = await self._get_briefing(briefing_id)
+        briefing = await self._get_briefing(channel_id, briefing_id)
         if briefing is None:
             return self._unknown_id(briefing_id)
         hits: list[Briefing] = []
@@ -710,14 +744,15 @@ class CommandHandler:
             )
         return _info("\n".join(_capped(lines)))
 
-    async def _feeds(self, channel_id: str) -> Reply:
+    async def _feeds(self, channel_id: str, *, admin: bool = False) -> Reply:
         feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
         if not feeds:
             return _info(
                 "This channel follows no feeds. An admin can add one: " + USAGE["feed add"]
             )
         lines = [f"This channel follows {_plural(len(feeds), 'feed')}:"]
-        lines += _capped([_feed_line(feed) for feed in feeds])
+        # Feed URLs can carry credentials (?api_key=…): whole for admins only.
+        lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
         return _info("\n".join(lines))
 
     async def _show_filters(self, channel_id: str) -> Reply:
@@ -737,22 +772,20 @@ class CommandHandler:
         if duplicate is not None:
             return _error(
                 f"this channel already follows {one_line(duplicate.display_name)} "
-                f"(feed {duplicate.id})"
+                f"(feed {_number(duplicate)})"
             )
         known = await engine.db.first(engine.store.feed_by_url, url)
         feed, subscribed = await engine.add_feed(channel_id, url, name)
+        mine = await self._channel_feed(channel_id, feed.id)
         if not subscribed:  # another admin added it a moment ago
             return _error(
-                f"this channel already follows {one_line(feed.display_name)} (feed {feed.id})"
-            )
-        if known is not None and known.primed and not known.consecutive_failures:
-            # Already polled healthily for other channels: no need to fetch it again now.
-            return _info(
-                f"Added “{one_line(known.display_name)}” (feed {known.id}). It is already "
-                f"followed elsewhere; new stories from it will arrive here."
+                f"this channel already follows {one_line(name or feed.display_name)} "
+                f"(feed {_number(mine or feed)})"
             )
         # One poll now, so the admin learns at once whether the URL is a working feed.
-        # The engine's flood guard briefs only the newest few entries of the backlog.
+        # The engine's flood guard briefs only the newest few entries of the backlog. A
+        # feed other channels follow is polled too (a conditional GET): the answer, and
+        # how long it takes, must not tell the admin that another tenant follows it.
         report = await engine.poll_feed(feed)
         fresh = await engine.db.first(engine.store.get_feed, feed.id) or feed
         if report.failures:
@@ -762,29 +795,39 @@ class CommandHandler:
             return _error(
                 f"cannot use {cut(url, 100)}: {one_line(reason)}. The feed was not added."
             )
-        title = one_line(fresh.display_name)
-        entries = report.new_entries
         briefed = report.briefed_entries
-        if entries == 0 and known is None:
-            return _info(f"Added “{title}” (feed {fresh.id}): it has no entries yet.")
-        detail = f"{_plural(entries, 'entry')}" if entries else "no new entries"
+        if known is not None:
+            # Its backlog was recorded before this channel came: the channel gets the
+            # newest few of its stories, as a first poll would give it.
+            limit = max(engine.settings.first_poll_limit - briefed, 0)
+            briefed += await route_backlog(engine, channel_id, feed.id, limit)
+        title = one_line(name or fresh.display_name)
+        entries = await engine.db.first(engine.store.feed_entry_count, feed.id)
+        if entries == 0:
+            return _info(f"Added “{title}” (feed {_number(mine or fresh)}): it has no entries yet.")
+        detail = _plural(entries, "entry")
         if briefed:
             detail += f"; briefed the newest {briefed}, the rest are recorded as already seen"
-        return _info(f"Added “{title}” (feed {fresh.id}): {detail}.")
+        return _info(f"Added “{title}” (feed {_number(mine or fresh)}): {detail}.")
 
     async def _feed_remove(self, channel_id: str, ref: str) -> Reply:
         feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
-        feed = next((f for f in feeds if str(f.id) == ref or f.url == ref), None)
+        feed = next((f for f in feeds if str(_number(f)) == ref or f.url == ref), None)
         if feed is None:
             return _error(
                 f"this channel follows no feed '{cut(ref, 80)}'; see /brief feeds for ids"
             )
         await self.engine.db.first(self.engine.store.unsubscribe, channel_id, feed.id)
-        return _info(f"Removed “{one_line(feed.display_name)}” (feed {feed.id}) from this channel.")
+        return _info(
+            f"Removed “{one_line(feed.display_name)}” (feed {_number(feed)}) from this channel."
+        )
 
     async def _topic_add(self, channel_id: str, slug: str, query: str) -> Reply:
         if len(query) > MAX_TEXT:
             return _error(f"a topic query is at most {MAX_TEXT} characters")
+        costly = query_problem(query)
+        if costly:
+            return _error(f"that topic query is too broad: {costly}. Use fewer, longer terms")
         try:
             # Running the query is the only complete FTS5 syntax check.
             await self._search_hits(query, channel_id, 1)
@@ -937,9 +980,15 @@ class CommandHandler:
                 continue
             # Not polled here: an import can list hundreds of feeds. The scheduler polls
             # them on its next cycle (flood guard included); /brief feeds shows health.
-            _, subscribed = await engine.add_feed(channel_id, feed_url, name)
+            known = await engine.db.first(engine.store.feed_by_url, feed_url)
+            feed, subscribed = await engine.add_feed(channel_id, feed_url, name)
             (added if subscribed else duplicates).append(label)
             current.add(feed_url)
+            if subscribed and known is not None and known.primed:
+                # Followed elsewhere: its next poll brings this channel nothing of the
+                # backlog, so the newest few come now, as for any new feed.
+                limit = engine.settings.first_poll_limit
+                await route_backlog(engine, channel_id, feed.id, limit)
         lines = [
             f"Imported {_plural(len(added), 'feed')}; {len(duplicates)} skipped as "
             f"duplicate; {len(refused)} refused."
@@ -954,7 +1003,10 @@ class CommandHandler:
         return _info("\n".join(lines))
 
 
-def _feed_line(feed: Feed) -> str:
+def _feed_line(feed: Feed, *, admin: bool = False) -> str:
+    if not admin:
+        error = redact_text(feed.last_error) if feed.last_error else None
+        feed = feed.model_copy(update={"url": redact_url(feed.url), "last_error": error})
     if feed.consecutive_failures:
         health = (
             f"failing: {_plural(feed.consecutive_failures, 'consecutive failure')}, "
@@ -970,9 +1022,15 @@ def _feed_line(feed: Feed) -> str:
             health += (
                 f"; last error {_when(feed.last_error_at)}: {cut(one_line(feed.last_error), 120)}"
             )
-    if feed.failed_entries:  # items stored but never briefed, after every retry (h3)
+    if feed.failed_entries:  # items stored but never briefed, after every retry
         health += f"; {_plural(feed.failed_entries, 'item')} could not be briefed (see the log)"
-    return f"  {feed.id}  {cut(one_line(feed.display_name), 80)}  <{feed.url}>  {health}"
+    return f"  {_number(feed)}  {cut(one_line(feed.display_name), 80)}  <{feed.url}>  {health}"
+
+
+def _number(feed: Feed) -> int:
+    # The channel's own number for the feed (never the shared id, a global counter that
+    # would show whether a URL was known before).
+    return feed.ref if feed.ref is not None else feed.id
 
 
 def _filters_text(channel: Channel | None) -> str:

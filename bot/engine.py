@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import itertools
 import logging
 import queue
@@ -63,10 +64,12 @@ from .models import (
 )
 from .parse import ParseGate
 from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
+from .redact import redact_text
 from .route import channel_accepts
 from .schedule import MAX_SERVER_DELAY, ClockWatch, Heartbeat, next_poll
 from .search import pick_related, related_query
 from .settings import Settings
+from .tenancy import View, brief_story
 from .topics import topics_for
 
 log = logging.getLogger("signaldesk.engine")
@@ -276,11 +279,11 @@ class Engine:
         feed, _ = await self.db(
             self.store.add_feed,
             url,
-            name=name,
+            name=None,  # the name is the channel's own (the subscription's), never shared
             now=now,
             interval_seconds=self.settings.poll_interval,
         )
-        subscribed = await self.db(self.store.subscribe, channel_id, feed.id, now)
+        subscribed = await self.db(self.store.subscribe, channel_id, feed.id, now, name=name)
         return feed, subscribed
 
     # ------------------------------------------------------------------- poll
@@ -661,10 +664,10 @@ class Engine:
             async with self._place_lock:
                 story = await self._place_in_story(entry, article or Article())
         async with self._story_locks.hold(story.id):
-            briefing = await self._condense(story)
-            await self.route(briefing, story)
+            # One briefing per set of followed feeds (bot.tenancy): condensed and routed.
+            briefings = await brief_story(self, story, entry)
         await self.db(self.store.mark_briefed, entry.id)
-        return briefing.id
+        return briefings[0].id if briefings else None
 
     async def read_article(self, entry: StoredEntry) -> Article:
         """The linked page's article text, else the feed's own text."""
@@ -734,8 +737,18 @@ class Engine:
         doc.fingerprint = centroid.to_json()
         return await self.db(self.store.attach_to_story, story_id, entry, doc, now)
 
-    async def _condense(self, story: Story) -> Briefing:
+    async def _condense(self, story: Story, view: View | None = None) -> Briefing:
+        """Condense the story (with ``view``: only the entries of the view's feeds, under
+        the view's names, as the view's briefing id) and save the briefing."""
         material_rows = await self.db(self.store.story_material, story.id)
+        briefing_id = story.briefing_id
+        if view is not None:
+            briefing_id = view.briefing_id
+            material_rows = [
+                (entry, article, view.labels[entry.feed_id])
+                for entry, article, _ in material_rows
+                if entry.feed_id in view.labels
+            ]
         material = [
             SourceText(
                 source=Source(
@@ -752,15 +765,13 @@ class Engine:
         now = self.clock.now()
         if isinstance(self.condenser, AsyncCondenser):
             # Network-bound (the LLM condenser): awaited on the loop, no thread held.
-            briefing = await self.condenser.acondense(story.briefing_id, material, now)
+            briefing = await self.condenser.acondense(briefing_id, material, now)
         else:
             # A thread is enough: every pattern is linear (tests/test_regex_linear.py) and
             # an article is capped (bot.text.MAX_ARTICLE_CHARS), so no single call holds
             # the GIL for long; tests/test_responsive.py times commands meanwhile.
-            briefing = await asyncio.to_thread(
-                self.condenser.condense, story.briefing_id, material, now
-            )
-        previous = await self.db(self.store.get_briefing, story.briefing_id)
+            briefing = await asyncio.to_thread(self.condenser.condense, briefing_id, material, now)
+        previous = await self.db(self.store.get_briefing, briefing_id)
         update: dict[str, Any] = {"story_id": story.id}
         if previous is not None:
             update |= {"created_at": previous.created_at, "revision": previous.revision + 1}
@@ -775,7 +786,7 @@ class Engine:
             briefing.related = previous.related
         else:
             briefing.related = await self._related(briefing)
-        await self.db(self.store.save_briefing, briefing)
+        await self.db(self.store.save_briefing, briefing, view=view.key if view else None)
         return briefing
 
     async def _related(self, briefing: Briefing, limit: int = 3) -> list[RelatedRef]:
@@ -794,14 +805,20 @@ class Engine:
 
     # ------------------------------------------------------------------ route
 
-    async def route(self, briefing: Briefing, story: Story | None = None) -> int:
-        """One outbox row per subscribed channel that accepts the briefing. A channel
-        that already has the story gets an update, not a second post."""
-        feed_ids = await self.db(self.store.briefing_feed_ids, briefing.id)
-        channels = await self.db(self.store.channels_for_feeds, feed_ids)
+    async def route(
+        self, briefing: Briefing, story: Story | None = None, *, channels: Sequence[str] = ()
+    ) -> int:
+        """One outbox row per subscribed channel (or per one of ``channels``) that
+        accepts the briefing. A channel that already has the story gets an update, not a
+        second post."""
+        if channels:
+            targets = await self.db(self.store.channels_by_ids, channels)
+        else:
+            feed_ids = await self.db(self.store.briefing_feed_ids, briefing.id)
+            targets = await self.db(self.store.channels_for_feeds, feed_ids)
         now = self.clock.now()
         queued = 0
-        for channel in channels:
+        for channel in targets:
             if not channel_accepts(channel, briefing):
                 continue
             posted = await self.db(self.store.post_state, channel.id, briefing.id)
@@ -936,7 +953,8 @@ class Engine:
         queued = 0
         wanted = await self.db(self.store.feeds_needing_notice, self.settings.failure_notice_after)
         for feed, kind in wanted:
-            text = _health_text(feed, kind)
+            # Each channel reads the feed under its own name and number (bot.tenancy).
+            text = functools.partial(_health_text, feed, kind)
             queued += await self.db(
                 self.store.queue_feed_notice, feed.id, kind, text, self.clock.now()
             )
@@ -1025,15 +1043,18 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _health_text(feed: Feed, kind: str) -> str:
-    """The notice a channel gets about one of its feeds (plain text: the publisher
-    escapes it, since a feed's name comes from the feed)."""
-    name = f"{feed.display_name} (feed {feed.id})"
+def _health_text(
+    feed: Feed, kind: str, channel_name: str | None = None, ref: int | None = None
+) -> str:
+    """The notice a channel gets about one of its feeds, under the channel's name and
+    number for it (plain text: the publisher escapes it, since a feed's name comes from
+    the feed)."""
+    name = f"{channel_name or feed.display_name} (feed {ref or feed.id})"
     if kind == "recovered":
         return f"feed {name} is working again."
     since = feed.failing_since or feed.last_error_at
     when = f" since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if since else ""
-    error = feed.last_error or "unknown error"
+    error = redact_text(feed.last_error or "unknown error")  # posted for every member
     return (
         f"feed {name} has failed{when}: {error}. "
         f"SignalDesk keeps retrying, less often as it goes on; /brief feeds shows its health."

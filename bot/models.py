@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .redact import redact_url
+
 # Briefing limits from the architecture page.
 HEADLINE_MAX = 150
 LEAD_MAX = 400
@@ -89,10 +91,14 @@ class Feed(_Model):
     failure_notice_at: datetime | None = None
     # Entries of this feed whose briefing failed every attempt (see Engine._brief_entry).
     failed_entries: int = 0
+    # Set when read for one channel: that channel's own number for the feed (what
+    # /brief feeds shows and feed remove takes); None elsewhere.
+    ref: int | None = None
 
     @property
     def display_name(self) -> str:
-        return self.name or self.title or self.url
+        # Shown to channel members (lists, notices): never a credential in the URL.
+        return self.name or self.title or redact_url(self.url)
 
 
 class FetchState(_Model):

@@ -6,7 +6,7 @@ Slack, Discord). Tests swap in local servers or in-memory stores through these s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +29,9 @@ from .models import (
     StoryDoc,
     Topic,
 )
+
+# A notice's text for one channel, from that channel's name and number for the feed.
+NoticeText = Callable[[str | None, int | None], str]
 
 
 class Clock(Protocol):
@@ -206,11 +209,37 @@ class Store(Protocol):
         ...
 
     # briefings -------------------------------------------------------------
-    def save_briefing(self, briefing: Briefing) -> None:
-        """Insert or replace (by id), keeping the full-text index in step."""
+    def save_briefing(self, briefing: Briefing, *, view: str | None = None) -> None:
+        """Insert or replace (by id), keeping the full-text index in step. ``view``: the
+        feeds (and names) it was condensed from (``bot.tenancy.view_key``)."""
         ...
 
     def get_briefing(self, briefing_id: str) -> Briefing | None: ...
+
+    def channel_briefing(self, channel_id: str, briefing_id: str) -> Briefing | None:
+        """The briefing if it was routed to the channel; else None, as for an unknown id."""
+        ...
+
+    def routed_ids(self, channel_id: str, briefing_ids: Sequence[str]) -> set[str]:
+        """Which of ``briefing_ids`` were routed to the channel."""
+        ...
+
+    def story_audience(self, story_id: int) -> list[tuple[str, int, str | None]]:
+        """(channel, feed, the channel's name for it) for each subscription to one of
+        the story's feeds."""
+        ...
+
+    def story_routes(self, story_id: int) -> list[tuple[str, str]]:
+        """(channel, briefing id) routed for the story's briefings, oldest first."""
+        ...
+
+    def story_views(self, story_id: int) -> dict[str, str | None]:
+        """Briefing id -> view key, for every briefing of the story."""
+        ...
+
+    def briefing_stories(self, briefing_ids: Sequence[str]) -> dict[str, int | None]:
+        """Briefing id -> story id, for the ids that exist."""
+        ...
 
     def search_briefings(
         self, fts_query: str, *, limit: int, channel_id: str | None = None, newest: bool = False
@@ -234,8 +263,10 @@ class Store(Protocol):
 
     def list_channels(self) -> list[Channel]: ...
 
-    def subscribe(self, channel_id: str, feed_id: int, now: datetime) -> bool:
-        """True if the subscription is new."""
+    def subscribe(
+        self, channel_id: str, feed_id: int, now: datetime, *, name: str | None = None
+    ) -> bool:
+        """True if the subscription is new. ``name``: the channel's own name for it."""
         ...
 
     def unsubscribe(self, channel_id: str, feed_id: int) -> bool: ...
@@ -252,6 +283,14 @@ class Store(Protocol):
         ...
 
     def channels_for_feeds(self, feed_ids: Sequence[int]) -> list[Channel]: ...
+
+    def channels_by_ids(self, channel_ids: Sequence[str]) -> list[Channel]: ...
+
+    def feed_entry_count(self, feed_id: int) -> int: ...
+
+    def feed_newest_stories(self, feed_id: int, limit: int) -> list[int]:
+        """The story of each of the feed's newest ``limit`` placed entries, newest first."""
+        ...
 
     def save_topic(self, topic: Topic) -> None: ...
 
@@ -311,9 +350,12 @@ class Store(Protocol):
         least ``threshold`` consecutive failures), or that it works again."""
         ...
 
-    def queue_feed_notice(self, feed_id: int, kind: NoticeKind, text: str, now: datetime) -> int:
+    def queue_feed_notice(
+        self, feed_id: int, kind: NoticeKind, text: str | NoticeText, now: datetime
+    ) -> int:
         """In one transaction: record that the feed's channels were told ``kind``, and
-        queue ``text`` for each subscribed channel. Does nothing (returns 0) when the
+        queue ``text`` for each subscribed channel (a ``NoticeText`` is called with the
+        channel's own name and number for the feed). Does nothing (returns 0) when the
         feed's state no longer calls for this notice, so a notice is queued once."""
         ...
 

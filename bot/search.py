@@ -61,6 +61,57 @@ def related_query(briefing: Briefing, *, max_terms: int = 12) -> str | None:
     return " OR ".join(quote(w) for w in salient[:max_terms])
 
 
+# A saved topic is an FTS5 query run on every use: bounded so that one admin's
+# ``a* OR b* OR … OR z*`` cannot cost seconds a use. A prefix term makes SQLite merge
+# the doclists of every indexed word that starts with it before it returns a row; a
+# one- or two-letter prefix is most of the index at a million briefings.
+MAX_QUERY_TERMS = 32
+MAX_PREFIX_TERMS = 8
+MIN_PREFIX = 3
+MAX_SEARCH_WORDS = 16
+
+_QUERY_TOKEN = re.compile(r'\s+|"(?:[^"]|"")*"?|[(){}:^+,*]|[^\s(){}:^+,*"]+', re.UNICODE)
+_OPERATORS = frozenset({"AND", "OR", "NOT", "NEAR"})
+
+
+def query_problem(query: str) -> str | None:
+    """Why a saved-topic query is too costly to run (one line), or None.
+
+    Counts the words a query searches for (every word of a quoted phrase counts) and
+    its prefix terms (``chip*``, ``"semi"*``); column names (``headline:``,
+    ``{headline lead}:``) and operators do not count."""
+    tokens = [t for t in _QUERY_TOKEN.findall(query) if not t.isspace()]
+    terms = 0
+    prefixes = 0
+    in_columns = False
+    for index, token in enumerate(tokens):
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if token == "{":
+            in_columns = True
+        elif token == "}":
+            in_columns = False
+        if in_columns or token in "(){}:^+,*" or token in _OPERATORS:
+            continue
+        if following == ":":
+            continue  # a column name
+        text = token[1:-1].replace('""', '"') if token.startswith('"') else token
+        found = words(text)
+        terms += max(len(found), 1)
+        if following == "*":
+            prefixes += 1
+            stem = found[-1] if found else ""
+            if len(stem) < MIN_PREFIX:
+                return (
+                    f"a prefix needs at least {MIN_PREFIX} letters before the '*' "
+                    f"('{(stem or text)[:20]}*' matches too many words)"
+                )
+    if terms > MAX_QUERY_TERMS:
+        return f"a query can search for at most {MAX_QUERY_TERMS} words (this one has {terms})"
+    if prefixes > MAX_PREFIX_TERMS:
+        return f"a query can have at most {MAX_PREFIX_TERMS} prefix terms like chip* ({prefixes})"
+    return None
+
+
 def rank_search(hits: Sequence[Briefing], now: datetime) -> list[Briefing]:
     """Re-rank full-text hits (given best first) for ``/brief search``.
 

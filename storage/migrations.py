@@ -266,3 +266,55 @@ def m010_entry_identity(db: Database) -> None:
         "CREATE INDEX entries_feed_link ON entries (feed_id, link_key) WHERE link_key IS NOT NULL"
     )
     db.execute("CREATE INDEX entries_feed_id ON entries (feed_id, id)")
+
+
+@migrations()
+def m011_tenancy(db: Database) -> None:
+    # m011 (h2): tenant isolation (issue 12).
+    # ``briefing_routes`` records every (channel, briefing) the router handed a channel:
+    # what a channel may see (more, related, search, topics, buttons). Kept apart from
+    # the outbox, whose rows are delivery attempts, so that pruning or reshaping the
+    # delivery queue never widens or narrows what a channel can read. Keyed by the
+    # briefing's rowid, not its (random) text id: a search walks the full-text index in
+    # rowid order, so its per-row "routed here?" probes read neighbouring index pages.
+    # Backfilled from the outbox: what was queued for a channel was routed to it.
+    db.execute(
+        """
+        CREATE TABLE briefing_routes (
+            id INTEGER PRIMARY KEY,
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            briefing_rowid INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (channel_id, briefing_rowid)
+        )
+        """
+    )
+    db.execute("CREATE INDEX briefing_routes_briefing ON briefing_routes (briefing_rowid)")
+    db.execute(
+        """INSERT OR IGNORE INTO briefing_routes (channel_id, briefing_rowid, created_at)
+           SELECT o.channel_id, b.rowid, min(o.created_at) FROM outbox o
+           JOIN briefings b ON b.id = o.briefing_id
+           GROUP BY o.channel_id, b.rowid ORDER BY min(o.id)"""
+    )
+    # A story merged from feeds that different channels follow gets one briefing per
+    # set of followed feeds (see bot.tenancy): ``view`` records which feeds (and under
+    # which names) a briefing was condensed from; NULL for briefings made before.
+    db.execute("ALTER TABLE briefings ADD COLUMN view TEXT")
+    db.execute("CREATE INDEX briefings_story ON briefings (story_id)")
+    # A feed's name is the subscribing channel's own: one admin's label must not show
+    # in another tenant's channel. The name a feed had moves to its first subscriber.
+    db.execute("ALTER TABLE subscriptions ADD COLUMN name TEXT")
+    db.execute(
+        """UPDATE subscriptions SET name = (SELECT f.name FROM feeds f WHERE f.id = feed_id)
+           WHERE rowid IN (SELECT s.rowid FROM subscriptions s JOIN feeds f ON f.id = s.feed_id
+                           WHERE f.name IS NOT NULL AND s.rowid = (
+                               SELECT s2.rowid FROM subscriptions s2 WHERE s2.feed_id = s.feed_id
+                               ORDER BY s2.created_at, s2.channel_id LIMIT 1))"""
+    )
+    db.execute("UPDATE feeds SET name = NULL WHERE name IS NOT NULL")
+    # A feed's number is the channel's own too: the shared feed id, a global counter,
+    # would show whether a URL was known before this channel added it. Existing
+    # subscriptions keep the number their channel knows (the feed id).
+    db.execute("ALTER TABLE subscriptions ADD COLUMN ref INTEGER")
+    db.execute("UPDATE subscriptions SET ref = feed_id")
+    db.execute("CREATE UNIQUE INDEX subscriptions_ref ON subscriptions (channel_id, ref)")

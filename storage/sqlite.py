@@ -42,6 +42,7 @@ from bot.models import (
     Topic,
     briefing_id_for,
 )
+from bot.ports import NoticeText
 from bot.urls import canonical_link
 
 from .migrations import migrations
@@ -195,6 +196,7 @@ class SqliteStore:
             created_at=_dt(row["created_at"]),
             failure_notice_at=_dt(row.get("failure_notice_at")),
             failed_entries=row.get("failed_entries") or 0,
+            ref=row.get("ref"),
         )
 
     def add_feed(
@@ -664,7 +666,7 @@ class SqliteStore:
 
     # -------------------------------------------------------------- briefings
 
-    def save_briefing(self, briefing: Briefing) -> None:
+    def save_briefing(self, briefing: Briefing, *, view: str | None = None) -> None:
         body = "\n".join(
             [b.text for b in briefing.bullets]
             + [briefing.what_happened, briefing.why_it_matters, briefing.what_to_watch]
@@ -674,11 +676,13 @@ class SqliteStore:
         with self._write() as db:
             db.execute(
                 """INSERT INTO briefings (id, story_id, headline, lead, body, source_count,
-                   revision, created_at, updated_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   revision, created_at, updated_at, data, view)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET headline = excluded.headline,
                    lead = excluded.lead, body = excluded.body,
                    source_count = excluded.source_count, revision = excluded.revision,
-                   updated_at = excluded.updated_at, data = excluded.data""",
+                   updated_at = excluded.updated_at, data = excluded.data,
+                   view = coalesce(excluded.view, view)""",
                 [
                     briefing.id,
                     briefing.story_id,
@@ -690,6 +694,7 @@ class SqliteStore:
                     _ts(briefing.created_at),
                     _ts(briefing.updated_at),
                     briefing.model_dump_json(),
+                    view,
                 ],
             )
 
@@ -697,17 +702,80 @@ class SqliteStore:
         row = self._row("SELECT data FROM briefings WHERE id = ?", [briefing_id.strip().lower()])
         return Briefing.model_validate_json(row["data"]) if row else None
 
-    def _channel_filter(self, channel_id: str | None) -> tuple[str, list[Any]]:
+    def _channel_filter(
+        self, channel_id: str | None, rowid: str = "b.rowid"
+    ) -> tuple[str, list[Any]]:
         if channel_id is None:
             return "", []
-        # Correlated, per candidate row (two index lookups): an IN over every story of
-        # the channel's feeds would be built in full, a million rows, for each query.
+        # Only briefings routed to the channel (tenant isolation): one probe of the
+        # routes' (channel_id, briefing_rowid) key per candidate row. Given the full-text
+        # index's rowid, the probe needs no briefing row read (rows are large: a search
+        # of a channel that has few of the matches reads many rows it then drops).
         return (
-            """ AND EXISTS (SELECT 1 FROM entries e JOIN subscriptions s
-                 ON s.feed_id = e.feed_id WHERE e.story_id = b.story_id
-                 AND s.channel_id = ?)""",
+            f""" AND EXISTS (SELECT 1 FROM briefing_routes r
+                 WHERE r.channel_id = ? AND r.briefing_rowid = {rowid})""",
             [channel_id],
         )
+
+    def channel_briefing(self, channel_id: str, briefing_id: str) -> Briefing | None:
+        """The briefing if it was routed to the channel, else None (exactly as for an
+        unknown id: no channel learns what another one was sent)."""
+        row = self._row(
+            """SELECT b.data FROM briefings b JOIN briefing_routes r ON r.briefing_rowid = b.rowid
+               WHERE b.id = ? AND r.channel_id = ?""",
+            [briefing_id.strip().lower(), channel_id],
+        )
+        return Briefing.model_validate_json(row["data"]) if row else None
+
+    def routed_ids(self, channel_id: str, briefing_ids: Sequence[str]) -> set[str]:
+        """Which of ``briefing_ids`` were routed to the channel."""
+        if not briefing_ids:
+            return set()
+        marks = ",".join("?" * len(briefing_ids))
+        rows = self._rows(
+            f"SELECT b.id AS briefing_id FROM briefings b JOIN briefing_routes r "
+            f"ON r.briefing_rowid = b.rowid WHERE r.channel_id = ? AND b.id IN ({marks})",
+            [channel_id, *briefing_ids],
+        )
+        return {r["briefing_id"] for r in rows}
+
+    def story_audience(self, story_id: int) -> list[tuple[str, int, str | None]]:
+        """(channel, feed, the channel's name for the feed) for every subscription to
+        a feed that carried the story."""
+        rows = self._rows(
+            """SELECT s.channel_id, s.feed_id, s.name FROM subscriptions s
+               WHERE s.feed_id IN (SELECT DISTINCT feed_id FROM entries WHERE story_id = ?)
+               ORDER BY s.channel_id, s.feed_id""",
+            [story_id],
+        )
+        return [(r["channel_id"], r["feed_id"], r["name"]) for r in rows]
+
+    def story_routes(self, story_id: int) -> list[tuple[str, str]]:
+        """(channel, briefing) for every briefing of the story routed anywhere, oldest
+        first."""
+        rows = self._rows(
+            """SELECT r.channel_id, b.id AS briefing_id FROM briefing_routes r
+               JOIN briefings b ON b.rowid = r.briefing_rowid WHERE b.story_id = ?
+               ORDER BY r.id""",
+            [story_id],
+        )
+        return [(r["channel_id"], r["briefing_id"]) for r in rows]
+
+    def story_views(self, story_id: int) -> dict[str, str | None]:
+        """Briefing id -> the view it was condensed from, for every briefing of the
+        story."""
+        rows = self._rows("SELECT id, view FROM briefings WHERE story_id = ?", [story_id])
+        return {r["id"]: r["view"] for r in rows}
+
+    def briefing_stories(self, briefing_ids: Sequence[str]) -> dict[str, int | None]:
+        """Briefing id -> its story, for those of ``briefing_ids`` that exist."""
+        if not briefing_ids:
+            return {}
+        marks = ",".join("?" * len(briefing_ids))
+        rows = self._rows(
+            f"SELECT id, story_id FROM briefings WHERE id IN ({marks})", list(briefing_ids)
+        )
+        return {r["id"]: r["story_id"] for r in rows}
 
     # Relevance is ranked among the newest this many matches, so that no query reads
     # more of the index than that (search is recency-boosted anyway).
@@ -724,7 +792,7 @@ class SqliteStore:
     def search_briefings(
         self, fts_query: str, *, limit: int, channel_id: str | None = None, newest: bool = False
     ) -> list[Briefing]:
-        where, params = self._channel_filter(channel_id)
+        where, params = self._channel_filter(channel_id, "briefings_fts.rowid")
         if not newest:
             ranked = self._ranked_query(fts_query)
             if ranked is None:  # an AND with a common word: every match is alike, take
@@ -737,18 +805,17 @@ class SqliteStore:
         # its doclists in rowid order, so "newest first" reads a short window of the
         # latest rows (sorted by date, for rows written out of order) and stops.
         if newest:
-            sql = f"""SELECT data FROM (
-                          SELECT b.data, b.created_at FROM briefings_fts
-                          JOIN briefings b ON b.rowid = briefings_fts.rowid
+            sql = f"""SELECT b.data FROM (
+                          SELECT briefings_fts.rowid AS rid FROM briefings_fts
                           WHERE briefings_fts MATCH ? {where}
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
-                      ) ORDER BY created_at DESC LIMIT ?"""
+                      ) w JOIN briefings b ON b.rowid = w.rid
+                      ORDER BY b.created_at DESC LIMIT ?"""
             args = [fts_query, *params, max(10 * limit, 100), limit]
         else:
             sql = f"""SELECT b.data FROM (
                           SELECT briefings_fts.rowid AS rid, bm25(briefings_fts) AS score
-                          FROM briefings_fts JOIN briefings b ON b.rowid = briefings_fts.rowid
-                          WHERE briefings_fts MATCH ? {where}
+                          FROM briefings_fts WHERE briefings_fts MATCH ? {where}
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
                       ) w JOIN briefings b ON b.rowid = w.rid
                       ORDER BY w.score LIMIT ?"""
@@ -871,12 +938,19 @@ class SqliteStore:
     def list_channels(self) -> list[Channel]:
         return [self._channel(r) for r in self._rows("SELECT * FROM channels ORDER BY id")]
 
-    def subscribe(self, channel_id: str, feed_id: int, now: datetime) -> bool:
+    def subscribe(
+        self, channel_id: str, feed_id: int, now: datetime, *, name: str | None = None
+    ) -> bool:
+        """True if the subscription is new. ``name`` is the channel's own name for the
+        feed: shown in that channel only."""
         with self._write() as db:
+            # The channel's own number for the feed: one more than its highest.
             cursor = db.execute(
-                "INSERT INTO subscriptions (channel_id, feed_id, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                [channel_id, feed_id, _ts(now)],
+                """INSERT INTO subscriptions (channel_id, feed_id, created_at, name, ref)
+                   VALUES (?, ?, ?, ?, (SELECT coalesce(max(ref), 0) + 1 FROM subscriptions
+                                        WHERE channel_id = ?))
+                   ON CONFLICT DO NOTHING""",
+                [channel_id, feed_id, _ts(now), name, channel_id],
             )
         return cursor.rowcount == 1
 
@@ -889,12 +963,28 @@ class SqliteStore:
         return cursor.rowcount == 1
 
     def channel_feeds(self, channel_id: str) -> list[Feed]:
+        """The channel's feeds, each named and numbered as the channel knows it
+        (``Feed.name`` and ``Feed.ref`` are the subscription's, never another channel's)."""
         rows = self._rows(
-            "SELECT f.* FROM feeds f JOIN subscriptions s ON s.feed_id = f.id "
-            "WHERE s.channel_id = ? ORDER BY f.id",
+            "SELECT f.*, s.name AS name, s.ref AS ref FROM feeds f "
+            "JOIN subscriptions s ON s.feed_id = f.id WHERE s.channel_id = ? ORDER BY s.ref",
             [channel_id],
         )
         return [self._feed(r) for r in rows]
+
+    def feed_entry_count(self, feed_id: int) -> int:
+        row = self._row("SELECT count(*) AS n FROM entries WHERE feed_id = ?", [feed_id])
+        return int(row["n"]) if row else 0
+
+    def feed_newest_stories(self, feed_id: int, limit: int) -> list[int]:
+        """The story of each of the feed's newest ``limit`` placed entries, newest first
+        (a story once per entry of it)."""
+        rows = self._rows(
+            """SELECT story_id FROM entries WHERE feed_id = ? AND story_id IS NOT NULL
+               ORDER BY coalesce(published, fetched_at) DESC, id DESC LIMIT ?""",
+            [feed_id, limit],
+        )
+        return [r["story_id"] for r in rows]
 
     def channel_has_feeds(self, channel_id: str) -> bool:
         return (
@@ -912,6 +1002,19 @@ class SqliteStore:
             list(feed_ids),
         )
         return [self._channel(r) for r in rows]
+
+    def channels_by_ids(self, channel_ids: Sequence[str]) -> list[Channel]:
+        """The known channels among ``channel_ids``, by id."""
+        found: list[Channel] = []
+        ids = list(dict.fromkeys(channel_ids))
+        for start in range(0, len(ids), 500):  # under SQLite's variable limit
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found += [
+                self._channel(r)
+                for r in self._rows(f"SELECT * FROM channels WHERE id IN ({marks})", chunk)
+            ]
+        return sorted(found, key=lambda c: c.id)
 
     def save_topic(self, topic: Topic) -> None:
         with self._write() as db:
@@ -967,22 +1070,36 @@ class SqliteStore:
                    ON CONFLICT (channel_id, briefing_id, revision) DO NOTHING""",
                 [channel_id, briefing_id, kind, revision, state.value, _ts(now), _ts(now)],
             )
+            # In the same transaction: what is queued for a channel is what it may read.
+            db.execute(
+                "INSERT INTO briefing_routes (channel_id, briefing_rowid, created_at) "
+                "SELECT ?, rowid, ? FROM briefings WHERE id = ? ON CONFLICT DO NOTHING",
+                [channel_id, _ts(now), briefing_id],
+            )
         return cursor.rowcount == 1
+
+    # A channel's post of a story may carry an earlier briefing id of that story (the
+    # channel moved to a briefing of its own when the story gained a source it does not
+    # follow, see bot.tenancy): post state, updates and the message to update are the
+    # channel's record for the story, not for one id.
+    _SAME_STORY = """(SELECT ? UNION SELECT b2.id FROM briefings b2 WHERE b2.story_id =
+                      (SELECT b1.story_id FROM briefings b1 WHERE b1.id = ?))"""
 
     def post_state(self, channel_id: str, briefing_id: str) -> DeliveryState | None:
         row = self._row(
-            "SELECT state FROM outbox WHERE channel_id = ? AND briefing_id = ? AND kind = 'post' "
-            "ORDER BY id LIMIT 1",
-            [channel_id, briefing_id],
+            f"SELECT state FROM outbox WHERE channel_id = ? AND briefing_id IN "
+            f"{self._SAME_STORY} AND kind = 'post' ORDER BY id LIMIT 1",
+            [channel_id, briefing_id, briefing_id],
         )
         return DeliveryState(row["state"]) if row else None
 
     def supersede_updates(self, channel_id: str, briefing_id: str) -> int:
         with self._write() as db:
             cursor = db.execute(
-                "UPDATE outbox SET state = 'superseded' WHERE channel_id = ? AND briefing_id = ? "
-                "AND kind = 'update' AND state = 'pending' AND attempts = 0",
-                [channel_id, briefing_id],
+                f"UPDATE outbox SET state = 'superseded' WHERE channel_id = ? AND briefing_id "
+                f"IN {self._SAME_STORY} AND kind = 'update' AND state = 'pending' "
+                f"AND attempts = 0",
+                [channel_id, briefing_id, briefing_id],
             )
         return cursor.rowcount
 
@@ -1014,9 +1131,9 @@ class SqliteStore:
 
     def posted_ref(self, channel_id: str, briefing_id: str) -> str | None:
         row = self._row(
-            "SELECT message_ref FROM outbox WHERE channel_id = ? AND briefing_id = ? "
-            "AND kind = 'post' AND state = 'sent' ORDER BY id LIMIT 1",
-            [channel_id, briefing_id],
+            f"SELECT message_ref FROM outbox WHERE channel_id = ? AND briefing_id IN "
+            f"{self._SAME_STORY} AND kind = 'post' AND state = 'sent' ORDER BY id LIMIT 1",
+            [channel_id, briefing_id, briefing_id],
         )
         return row["message_ref"] if row else None
 
@@ -1068,7 +1185,12 @@ class SqliteStore:
             (self._feed(r), "recovered") for r in recovered
         ]
 
-    def queue_feed_notice(self, feed_id: int, kind: NoticeKind, text: str, now: datetime) -> int:
+    def queue_feed_notice(
+        self, feed_id: int, kind: NoticeKind, text: str | NoticeText, now: datetime
+    ) -> int:
+        """Queue a notice for every channel that follows the feed, once per change of
+        state. ``text`` may be a function of the channel's own name and number for the
+        feed, so that each channel reads the feed as it knows it."""
         with self._write() as db:
             if kind == "failing":
                 cursor = db.execute(
@@ -1084,13 +1206,27 @@ class SqliteStore:
                 )
             if cursor.rowcount != 1:
                 return 0  # already told (or the feed changed state since it was read)
-            cursor = db.execute(
-                """INSERT INTO notices (channel_id, feed_id, kind, text, state, created_at,
-                   updated_at) SELECT channel_id, feed_id, ?, ?, 'pending', ?, ?
-                   FROM subscriptions WHERE feed_id = ? ORDER BY channel_id""",
-                [kind, text, _ts(now), _ts(now), feed_id],
+            subscribers = self._rows(
+                "SELECT channel_id, name, ref FROM subscriptions WHERE feed_id = ? "
+                "ORDER BY channel_id",
+                [feed_id],
             )
-            return cursor.rowcount
+            db.conn.executemany(
+                """INSERT INTO notices (channel_id, feed_id, kind, text, state, created_at,
+                   updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)""",
+                [
+                    (
+                        r["channel_id"],
+                        feed_id,
+                        kind,
+                        text if isinstance(text, str) else text(r["name"], r["ref"]),
+                        _ts(now),
+                        _ts(now),
+                    )
+                    for r in subscribers
+                ],
+            )
+            return len(subscribers)
 
     def due_notices(self, now: datetime, limit: int) -> list[Notice]:
         rows = self._rows(

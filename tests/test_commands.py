@@ -1,8 +1,8 @@
 """The /brief grammar and its handlers, against a real SqliteStore and a real Engine.
 
 Feeds are served by the ``local_server`` fixture; briefings for search, more and related
-are written straight into the store, tied to a feed the channel follows (searches are
-scoped to the channel's feeds)."""
+are written straight into the store and routed to the channels that follow their feed
+(a channel sees only briefings routed to it)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,7 @@ class Desk:
         sources: int = 1,
         story_of: Briefing | None = None,
         key: str | None = None,
+        routed: bool = True,
     ) -> Briefing:
         """A briefing stored as the pipeline would: an entry, its story, the briefing."""
         [entry] = self.store.add_entries(
@@ -149,6 +150,16 @@ class Desk:
             updated_at=created,
         )
         self.store.save_briefing(briefing)
+        # Routed as the pipeline routes: to every channel that follows the feed.
+        for channel in self.store.channels_for_feeds([feed_id]) if routed else []:
+            self.store.enqueue_delivery(
+                channel.id,
+                briefing.id,
+                kind="post",
+                revision=briefing.revision,
+                state=DeliveryState.SENT,
+                now=created,
+            )
         return briefing
 
 
@@ -373,11 +384,16 @@ async def test_feed_add_duplicate(desk: Desk) -> None:
 
 async def test_feed_add_feed_known_from_another_channel(desk: Desk) -> None:
     url = desk.server.route("/coast.xml", Response(body=rss("Coastal Ledger", 2)))
-    await desk.handler.handle(f"feed add {url}", Asker("console:other", "x", True))
+    first = await desk.handler.handle(f"feed add {url}", Asker("console:other", "x", True))
     requests = len(desk.server.requests)
     reply = await desk.handler.handle(f"feed add {url}", ADMIN)
     assert not reply.error and "Coastal Ledger" in reply.text
-    assert len(desk.server.requests) == requests  # healthy and primed: no second fetch
+    # Polled like any first add, and answered alike: nothing tells the admin that
+    # another channel follows the URL.
+    assert len(desk.server.requests) == requests + 1
+    assert reply.text == first.text
+    # The newest stories, as the first channel got them.
+    assert len(desk.store.deliveries(CHANNEL)) == len(desk.store.deliveries("console:other")) > 0
 
 
 @pytest.mark.parametrize(
@@ -514,6 +530,42 @@ async def test_topic_add_bad_slug_and_overlong_query(desk: Desk) -> None:
     assert (await desk.handler.handle("topic add search turbine", ADMIN)).error
     reply = await desk.handler.handle("topic add tides " + "turbine OR " * 60 + "x", ADMIN)
     assert reply.error and "too long" in reply.text
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        (" OR ".join(f"{c}*" for c in "abcdefghijklmnopqrstuvwxyz"), "at least 3 letters"),
+        ('"ch"* AND ai', "at least 3 letters"),
+        (" OR ".join(f"{w}*" for w in ("port", "harb", "ferr", "dock", "ship", "cargo",
+                                        "crane", "berth", "quay")), "at most 8 prefix"),
+        (" OR ".join(f"word{n}" for n in range(40)), "at most 32 words"),
+    ],
+)  # fmt: skip
+async def test_topic_add_refuses_queries_too_broad_to_run_fast(
+    desk: Desk, query: str, problem: str
+) -> None:
+    reply = await desk.handler.handle(f"topic add wide {query}", ADMIN)
+    assert reply.error and problem in reply.text and "\n" not in reply.text
+    assert desk.store.channel_topics(CHANNEL) == []
+
+
+async def test_a_saved_topic_too_broad_to_run_is_refused_at_use(desk: Desk) -> None:
+    from bot.models import Topic
+
+    desk.brief(desk.follow(), "Harbour cranes idle as dockworkers strike")
+    broad = " OR ".join(f"{c}*" for c in "abcdefghijklmnopqrstuvwxyz")
+    desk.store.save_topic(Topic(channel_id=CHANNEL, slug="everything", query=broad))
+    reply = await desk.handler.handle("/brief everything", MEMBER)
+    assert reply.error and "too broad" in reply.text and "topic add everything" in reply.text
+    # The shipped topics stay within the bounds.
+    assert not (await desk.handler.handle("/brief china-ai", MEMBER)).error
+
+
+async def test_search_with_too_many_words_says_so(desk: Desk) -> None:
+    text = " ".join(f"harbour{n}" for n in range(20))
+    reply = await desk.handler.handle(f"search {text}", MEMBER)
+    assert reply.error and "at most 16 words" in reply.text
 
 
 async def test_topic_remove_unknown(desk: Desk) -> None:
@@ -710,7 +762,7 @@ async def test_mode_digest_and_unknown_timezone(desk: Desk) -> None:
 async def test_mode_realtime_posts_what_was_held(desk: Desk) -> None:
     feed = desk.follow()
     await desk.handler.handle("mode digest 08:00", ADMIN)
-    held = [desk.brief(feed, f"Held story {n}") for n in range(2)]
+    held = [desk.brief(feed, f"Held story {n}", routed=False) for n in range(2)]
     for briefing in held:
         desk.store.enqueue_delivery(
             CHANNEL, briefing.id, kind="post", revision=1, state=DeliveryState.HELD, now=NOW

@@ -4,7 +4,9 @@ requests, ``response_url`` and Web API calls against a fake Slack on 127.0.0.1."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,12 +17,18 @@ import aiohttp
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from adapters.slack.app import BOT_SCOPES, NOT_INSTALLED, SlackService
+from adapters.slack.app import (
+    BOT_SCOPES,
+    FOREIGN_WORKSPACE,
+    NOT_INSTALLED,
+    ReplayGuard,
+    SlackService,
+)
 from bot.commands import Asker, CommandHandler
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
-from bot.models import Reply, Visibility
+from bot.models import Briefing, DeliveryState, Reply, Visibility
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
 from tests.golden_files import assert_golden
@@ -95,7 +103,11 @@ async def services() -> AsyncIterator[list[SlackService]]:
             await service.stop()
 
 
+_TRIGGERS = itertools.count(1)
+
+
 def command_body(fake: FakeSlack, text: str, *, team: str = "T1", user: str = "U1") -> str:
+    # Slack gives every invocation its own trigger_id: two commands are never one body.
     return urlencode(
         {
             "token": "legacy",
@@ -109,7 +121,7 @@ def command_body(fake: FakeSlack, text: str, *, team: str = "T1", user: str = "U
             "text": text,
             "api_app_id": "A1",
             "response_url": fake.response_url(),
-            "trigger_id": "1.2.3",
+            "trigger_id": f"{next(_TRIGGERS)}.2.3",
         }
     )
 
@@ -237,11 +249,24 @@ def click_body(fake: FakeSlack, action_id: str, value: str) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
 
+def route(engine: Engine, briefing: Briefing, channel_id: str) -> None:
+    """The briefing stored and routed to one channel, as the engine routes it."""
+    now = briefing.created_at
+    engine.store.save_briefing(briefing)
+    engine.store.ensure_channel(channel_id, now)
+    engine.store.enqueue_delivery(
+        channel_id, briefing.id, kind="post", revision=1, state=DeliveryState.SENT, now=now
+    )
+
+
 async def test_more_button_answers_in_the_message_thread(
     fake: FakeSlack, engine: Engine, services: list[SlackService]
 ) -> None:
     briefing = make_briefing()
-    engine.store.save_briefing(briefing)
+    route(engine, briefing, "slack:C1")
+    # Its related briefing was routed here too: the thread lists it.
+    [ref] = briefing.related
+    route(engine, briefing.model_copy(update={"id": ref.id, "related": []}), "slack:C1")
     service = await running(slack_settings(fake), CommandHandler(engine))
     services.append(service)
     body = click_body(fake, "signaldesk_more", briefing.id)
@@ -272,7 +297,116 @@ async def test_related_button_with_an_unknown_id_tells_only_the_clicker(
     assert not fake.calls_to("chat.postMessage")
 
 
+async def test_a_button_with_another_channels_briefing_answers_as_unknown(
+    fake: FakeSlack, engine: Engine, services: list[SlackService]
+) -> None:
+    briefing = make_briefing()
+    route(engine, briefing, "slack:C2")  # routed to another channel only
+    service = await running(slack_settings(fake), CommandHandler(engine))
+    services.append(service)
+    body = click_body(fake, "signaldesk_more", briefing.id)
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200
+    for _ in range(int(WAIT / 0.02)):
+        if fake.calls_to("chat.postEphemeral"):
+            break
+        await asyncio.sleep(0.02)
+    (call,) = fake.calls_to("chat.postEphemeral")
+    assert f"no briefing with id '{briefing.id}'" in json.dumps(call.params)
+    assert briefing.headline not in json.dumps(call.params)
+    assert not fake.calls_to("chat.postMessage")
+
+
+# ------------------------------------------------------- replays and workspaces
+
+
+async def test_a_replayed_signed_request_is_applied_once(
+    fake: FakeSlack, services: list[SlackService]
+) -> None:
+    commands = RecordingCommands()
+    service = await running(slack_settings(fake), commands)
+    services.append(service)
+    body = command_body(fake, "feed remove 3")
+    headers = signed_headers(body)
+    for _ in range(3):  # the same signed bytes again, well inside the 5-minute window
+        status, _ = await post(service, body, headers)
+        assert status == 200
+    assert [text for text, _ in commands.calls] == ["feed remove 3"]
+    # A new request (its own trigger_id and signature) is applied as usual.
+    other = command_body(fake, "feed remove 3")
+    status, _ = await post(service, other, signed_headers(other))
+    assert status == 200 and len(commands.calls) == 2
+
+
+def test_the_replay_guard_forgets_a_signature_once_its_window_has_passed() -> None:
+    now = [1_700_000_000.0]
+    guard = ReplayGuard(clock=lambda: now[0], max_keys=3)
+    stamp = str(int(now[0]))
+    assert guard.first_use("v0=aa", stamp) and not guard.first_use("v0=aa", stamp)
+    now[0] += 299
+    assert not guard.first_use("v0=aa", stamp)
+    now[0] += 2  # bolt refuses the timestamp as stale from here on
+    assert guard.first_use("v0=bb", str(int(now[0])))
+    assert len(guard) == 1  # the expired signature is gone: memory stays bounded
+    for n in range(10):
+        guard.first_use(f"v0={n}", str(int(now[0])))
+    assert len(guard) <= 3
+
+
+async def test_single_workspace_mode_refuses_a_foreign_workspace(
+    fake: FakeSlack, services: list[SlackService]
+) -> None:
+    commands = RecordingCommands()
+    service = await running(slack_settings(fake), commands)  # auth.test says team T1
+    services.append(service)
+    body = command_body(fake, "feeds", team="T9")
+    status, text = await post(service, body, signed_headers(body))
+    assert status == 200 and FOREIGN_WORKSPACE in text
+    assert commands.calls == []
+    body = command_body(fake, "feeds", team="T1")
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200 and len(commands.calls) == 1
+
+
 # ----------------------------------------------------------------------- OAuth
+
+
+async def test_anonymous_install_page_visits_leave_a_bounded_number_of_states(
+    fake: FakeSlack, services: list[SlackService], tmp_path: Path
+) -> None:
+    settings = slack_settings(
+        fake,
+        database=str(tmp_path / "signaldesk.db"),
+        slack_client_id="111.222",
+        slack_client_secret="oauth-secret",
+    )
+    service = await running(settings, RecordingCommands())
+    services.append(service)
+    states = tmp_path / "signaldesk.db.slack.db"
+    url = f"http://127.0.0.1:{service.port}/slack/install"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as response:
+            assert response.status == 200
+        # States issued eleven minutes ago (expired: they live ten) are deleted.
+        with sqlite3.connect(states) as db:
+            db.executemany(
+                "INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)",
+                [(f"old-{n}", time.time() - 60) for n in range(500)],
+            )
+        async with session.get(url) as response:
+            assert response.status == 200
+        with sqlite3.connect(states) as db:
+            assert db.execute("SELECT count(*) FROM oauth_states").fetchone()[0] == 2
+        # And however many anonymous visits come, at most the cap is kept.
+        with sqlite3.connect(states) as db:
+            db.executemany(
+                "INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)",
+                [(f"flood-{n}", time.time() + 600) for n in range(3000)],
+            )
+        async with session.get(url) as response:
+            assert response.status == 200
+    with sqlite3.connect(states) as db:
+        assert db.execute("SELECT count(*) FROM oauth_states").fetchone()[0] == 1000
 
 
 async def test_workspace_that_never_installed_gets_a_clear_reply_and_nothing_runs(

@@ -19,6 +19,7 @@ import logging
 import re
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +29,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -62,6 +64,12 @@ NOT_INSTALLED = (
     "admin to install it from the SignalDesk server's /slack/install page."
 )
 FAILED = "Something went wrong answering that; please try again."
+FOREIGN_WORKSPACE = "This SignalDesk server serves another Slack workspace, so nothing was run."
+# Slack signs a request with its timestamp and bolt accepts timestamps up to five
+# minutes off (https://api.slack.com/authentication/verifying-requests-from-slack):
+# a signature seen once is refused for that long after its timestamp, either side.
+REPLAY_WINDOW = 5 * 60.0
+MAX_REPLAY_KEYS = 100_000
 _BRIEFING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ADMIN_CACHE_SECONDS = 300.0
 
@@ -138,6 +146,9 @@ class SlackService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
+        self.single_workspace = directory is None
+        self.replays = ReplayGuard()
+        app.middleware(self._guard)
         app.command("/brief")(self._on_brief)
         app.action(MORE_ACTION)(self._on_button)
         app.action(RELATED_ACTION)(self._on_button)
@@ -238,6 +249,30 @@ class SlackService:
 
     # -------------------------------------------------------------- handlers
 
+    async def _guard(self, req: Any, context: Any, next: Callable[[], Any]) -> Any:
+        """After bolt has checked the signature: a signed request is applied once (a
+        replay inside the signature's window is dropped), and in single-workspace mode
+        only the bot's own workspace is served."""
+        signature = _header(req, "x-slack-signature")
+        if signature is not None:
+            stamp = _header(req, "x-slack-request-timestamp") or ""
+            if not self.replays.first_use(signature, stamp):
+                log.warning("Slack: dropped a replayed request (same signature as before)")
+                return BoltResponse(status=200, body="")
+        if self.single_workspace:
+            result = context.authorize_result
+            home = getattr(result, "team_id", None)
+            team = context.team_id
+            if home and team and team != home:
+                log.warning(
+                    "Slack: refused a request from workspace %s (this bot serves %s)", team, home
+                )
+                return BoltResponse(
+                    status=200,
+                    body={"response_type": "ephemeral", "text": FOREIGN_WORKSPACE},
+                )
+        return await next()
+
     async def _on_brief(self, ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
         answer = self._spawn(
             self._answer(
@@ -335,6 +370,48 @@ class SlackService:
         return task
 
 
+def _header(req: Any, name: str) -> str | None:
+    values = (getattr(req, "headers", None) or {}).get(name)
+    if not values:
+        return None
+    return str(values[0] if isinstance(values, (list, tuple)) else values)
+
+
+class ReplayGuard:
+    """Signatures of requests already applied, kept for the window in which bolt would
+    accept them again. In memory: bounded by the traffic Slack itself signs (an
+    unsigned or stale request never gets here)."""
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.time, max_keys: int = MAX_REPLAY_KEYS
+    ) -> None:
+        self.clock = clock
+        self.max_keys = max_keys
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_use(self, signature: str, timestamp: str) -> bool:
+        """True the first time a signature is seen (and records it)."""
+        now = self.clock()
+        while self._seen:
+            oldest, expires = next(iter(self._seen.items()))
+            if expires > now and len(self._seen) < self.max_keys:
+                break
+            del self._seen[oldest]
+        if signature in self._seen:
+            return False
+        try:
+            stamp = float(timestamp)
+        except ValueError:
+            stamp = now
+        # Accepted up to the window after its timestamp (or after now, for a clock that
+        # runs behind Slack's): remembered until both have passed.
+        self._seen[signature] = max(stamp, now) + REPLAY_WINDOW
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
 # ------------------------------------------------------------------- OAuth mode
 
 
@@ -410,17 +487,36 @@ class ThreadedInstallationStore(AsyncInstallationStore):
 
 
 class ThreadedStateStore(AsyncOAuthStateStore):
-    """slack-sdk's SQLite OAuth state store, with its blocking calls on a thread."""
+    """slack-sdk's SQLite OAuth state store, with its blocking calls on a thread.
 
-    def __init__(self, store: SQLite3OAuthStateStore) -> None:
+    Every anonymous ``GET /slack/install`` issues a state, and slack-sdk deletes one
+    only when an install completes with it: expired states are deleted here before
+    each new one, and at most ``max_states`` are kept (the oldest go first)."""
+
+    def __init__(self, store: SQLite3OAuthStateStore, *, max_states: int = 1000) -> None:
         self.store = store
+        self.max_states = max_states
 
     @property
     def logger(self) -> logging.Logger:
         return self.store.logger
 
+    def _prune(self) -> None:
+        with self.store.connect() as conn:
+            conn.execute("DELETE FROM oauth_states WHERE expire_at <= ?", [time.time()])
+            conn.execute(
+                "DELETE FROM oauth_states WHERE id NOT IN "
+                "(SELECT id FROM oauth_states ORDER BY id DESC LIMIT ?)",
+                [max(self.max_states - 1, 0)],
+            )
+            conn.commit()
+
+    def _issue(self, *args: Any, **kwargs: Any) -> str:
+        self._prune()
+        return self.store.issue(*args, **kwargs)
+
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        return await asyncio.to_thread(self.store.issue, *args, **kwargs)
+        return await asyncio.to_thread(self._issue, *args, **kwargs)
 
     async def async_consume(self, state: str) -> bool:
         return await asyncio.to_thread(self.store.consume, state)
