@@ -452,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
         "condense",
         help="condense articles (JSON Lines in) into briefings (JSON Lines out)",
         description='Each input line {"id", "title"?, "text", "url"?} gives one briefing line with '
-        "the same id and headline, lead, bullets (3), what_happened, why_it_matters, "
+        "the same id and headline, lead, bullets (1-3; none and no lead for a headline only), "
+        "what_happened, why_it_matters, "
         "what_to_watch, sources.",
     )
     p.add_argument("--input", help="JSON Lines file (default: standard input)")
