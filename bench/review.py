@@ -42,11 +42,14 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import trafilatura
+
 from adapters.console.render import render_briefing
 from bot.condense import ExtractiveCondenser, _content_words, _overlap
 from bot.errors import ExtractError
 from bot.extract import extract_article
 from bot.models import Briefing, Source, SourceText
+from bot.text import clean_text
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -118,7 +121,10 @@ def condense(page: Page, condenser: ExtractiveCondenser, i: int) -> tuple[Briefi
     except ExtractError:
         # The engine falls back to the feed's own text; a page's feed gives its title.
         title, text, summary = _raw_title(page.html), "", ""
-    source = Source(publisher=outlet_of(page.url, page.name), title=title, url=page.url)
+    # The outlet as a feed names itself: the site's name, else its host.
+    meta = trafilatura.extract_metadata(page.html)
+    publisher = (meta.sitename if meta is not None else "") or outlet_of(page.url, page.name)
+    source = Source(publisher=publisher, title=title, url=page.url)
     material = [SourceText(source=source, text=text or title, summary=summary)]
     return condenser.condense(f"review{i}", material, NOW), text, title
 
@@ -128,25 +134,37 @@ def _raw_title(html: bytes) -> str:
     return m.group(1).decode("utf-8", "replace").strip() if m else ""
 
 
-def _site_words(page: Page, title: str) -> set[str]:
+def _site_words(page: Page, publisher: str) -> set[str]:
     host = outlet_of(page.url, "")
     words = {w for w in re.split(r"[.\-]", host) if len(w) > 2} - {"com", "org", "net", "www"}
+    words |= {w for w in re.split(r"\W+", publisher) if len(w) > 3}
     return {w.lower() for w in words}
 
 
-def has_site_name(headline: str, page: Page, raw_title: str) -> bool:
+def has_site_name(headline: str, page: Page, publisher: str) -> bool:
     """The headline keeps a segment that names the outlet: "… | Site", "Site: …"."""
     parts = [p for p in _SEPARATORS.split(headline) if p.strip()]
     if len(parts) < 2:
         return False
-    site = _site_words(page, raw_title)
+    site = _site_words(page, publisher)
     for part in (parts[0], parts[-1]):
         squashed = re.sub(r"[^a-z0-9]", "", part.lower())
         if site and any(w in squashed for w in site) and len(part.split()) <= 5:
             return True
-        if len(part.split()) <= 3 and part.istitle() and part is parts[-1]:
-            return True  # "… | The Daily Star": a short Title-Case tail is a masthead
+        if part is parts[-1] and " | " in headline and len(part.split()) <= 4:
+            return True  # "… | The Daily Star": a short tail after a pipe is a masthead
     return False
+
+
+def _follows(flat: str, before: str, sentence: str) -> bool:
+    """``sentence`` comes right after ``before`` in the article: what it points back to
+    is the item shown just above it."""
+    before, sentence = " ".join(before.split()), " ".join(sentence.split())
+    at = flat.find(sentence)
+    if not before or at < 0:
+        return False
+    gap = flat[max(0, at - len(before) - 3) : at]
+    return before[-40:] in gap
 
 
 def review(briefings: list[tuple[Page, Briefing, str, str]]) -> Counts:
@@ -156,9 +174,10 @@ def review(briefings: list[tuple[Page, Briefing, str, str]]) -> Counts:
         short = not b.lead and not b.bullets
         if short:
             counts.short_items += 1
-        if has_site_name(b.headline, page, raw_title):
+        publisher = b.sources[0].publisher if b.sources else ""
+        if has_site_name(b.headline, page, publisher):
             counts.add("site-name headlines", f"{page.name}: {b.headline}")
-        article_words = set(_WORD.findall((text + " " + raw_title).lower()))
+        article_words = set(_WORD.findall((clean_text(text) + " " + raw_title).lower()))
         if short:
             continue
         counts.leads += 1
@@ -173,6 +192,8 @@ def review(briefings: list[tuple[Page, Briefing, str, str]]) -> Counts:
             if _DATELINE.match(piece):
                 counts.add("datelines", f"{page.name}: {piece}")
         previous: list[frozenset[str]] = [frozenset(_content_words(b.lead))]
+        flat = " ".join(clean_text(text).split())
+        before = b.lead
         for bullet in b.bullets:
             counts.bullets += 1
             t = bullet.text.strip()
@@ -182,8 +203,9 @@ def review(briefings: list[tuple[Page, Briefing, str, str]]) -> Counts:
                 counts.add("cut bullets", f"{page.name}: {t}")
             first = t.lstrip("\"“'‘([ ").split(" ", 1)[0].rstrip(",;:").lower()
             words = frozenset(_content_words(t))
-            if first in _POINTING and not (previous and previous[-1] and len(previous) > 1):
+            if first in _POINTING and not _follows(flat, before, bullet.sentence or t):
                 counts.add("pointing-back bullets", f"{page.name}: {t}")
+            before = bullet.sentence or t
             if _LIST.match(t) or t.count(" | ") or sum(c.isdigit() for c in t) > len(t) / 4:
                 counts.add("list/label bullets", f"{page.name}: {t}")
             if any(_overlap(words, p) > 0.6 for p in previous if p):

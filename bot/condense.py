@@ -85,6 +85,7 @@ LONG_FACTOR = 0.8  # score factor for a sentence too long to be a bullet whole
 LEAD_WINDOW = 4  # the lead is one of the first source's first few usable sentences
 ARTICLE_MIN_LINES = 8  # a text this short is judged by its sentences alone
 ARTICLE_PROSE = 0.3  # share of a text's lines that are sentences, below which it is a table
+SUMMARY_MIN_WORDS = 10  # a shorter summary is a teaser ("There's no going back.")
 LANG_SAMPLE = 3000  # characters the language is judged on
 CLAUSE_MIN = 60  # a cut bullet keeps at least this many characters
 # Sources whose sentence analysis is kept for the next condense of their story: about
@@ -210,6 +211,80 @@ _QUOTATION = re.compile(r"“[^”]*”?|\"[^\"]*\"?")
 # Modal verbs hint at significance, but alone they are too common to decide.
 _MODAL = re.compile(r"\b(?:could|would|might)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:was|were|had|did|said|told|announced|reported|\w{3,}ed)\b", re.IGNORECASE)
+# -------------------------------------------------------- sections, by what is said
+# A wrong label is worse than an absent section: these read only explicit forms.
+_AHEAD_STRONG = re.compile(
+    r"""\b(?:
+    (?:is|are|was|were)\ (?:expected|due|scheduled|set|likely|poised)\ to
+  | (?:is|are)\ to\ be\ \w+ed | (?:is|are)\ scheduled | (?<!no\ )plans\ to | planning\ to
+    | intends\ to
+  | (?:has|have)\ scheduled | no\ word\ yet | (?:it\ is|it's|remains)\ (?:unclear
+    |not\ clear)\ whether
+  | seems?\ likely | deadline | awaits? | awaiting | upcoming | next\ step
+  | (?:later|earlier)\ this\ (?:week|month|year) | (?:next|this)\ (?:week|month|year|weekend)
+    \b(?=.*\b(?:will|would|to\ be|expected)\b)
+  )""",
+    re.I | re.X,
+)
+_FUTURE = re.compile(r"\b(?:will|won[’']t|shall|[’']ll)\b", re.I)
+_AHEAD_TIME = re.compile(
+    r"""\b(?:on\ (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)
+  | (?:this|next|coming)\ (?:week|month|year|weekend|monday|tuesday|wednesday|thursday|friday
+    |saturday|sunday|spring|summer|autumn|fall|winter)
+  | in\ (?:january|february|march|april|may|june|july|august|september|october|november|december
+    |the\ coming)
+  | (?:in|by|from|until)\ 20[2-9]\d | later | soon | at\ the\ closing | tomorrow | then
+    | before\ the
+  | the\ next\ (?:month|week|year|few)
+  )\b""",
+    re.I | re.X,
+)
+_GENERIC = re.compile(
+    r"""\b(?:if|whenever|you|your|inevitably|always|automatically|usually)\b""", re.I | re.X
+)
+_SIGNIFICANCE = re.compile(
+    r"""\b(?:
+    raised?\ (?:fears|concerns|questions|hopes|doubts) | rais(?:es|ing)\ (?:fears|concerns
+    |questions)
+  | (?:worry|worries|worried|fear|fears|feared|concerned)\ that | warn(?:s|ed)?\ that
+  | analysts?\ (?:said|say|says|believe|expect|warn\w*) | experts?\ (?:said|say|says|warn\w*)
+  | could\ (?:strengthen|weaken|hurt|boost|lead|cost|mean|affect|undermine|push|force|threaten
+    |trigger|derail|damage|jeopardi[sz]e|reshape|change)
+  | would\ (?:strengthen|weaken|hurt|boost|lead|cost|mean|affect|undermine|push|force|threaten
+    |trigger|derail|damage)
+  | (?:means|meaning)\ that | which\ means | doesn[’']t\ mean | does\ not\ mean | as\ a\ result
+  | a\ (?:new\ )?record | the\ (?:first|only)\ (?:player|person|team|country|company|time\ (?:in
+    |since))
+  | (?:largest|biggest|highest|lowest|worst)\ (?:since|ever|in\ (?:history|decades|years))
+  | will\ (?:have\ to|eat\ up|overtake|cost|force|mean) | at\ risk | the\ risk\ of
+  | a\ blow\ to | a\ boost\ (?:to|for) | unprecedented
+  )""",
+    re.I | re.X,
+)
+_DATED_FUTURE = re.compile(
+    r"\b(?:will|won[’']t|shall)\b[^.;]{0,80}?" + _AHEAD_TIME.pattern, re.I | re.X
+)
+_TIME_FIRST = re.compile(
+    r"^(?:then,?\ )?" + _AHEAD_TIME.pattern + r"[^.;]{0,80}?\b(?:will|shall)\b", re.I | re.X
+)
+
+
+def section_of(text: str) -> str:
+    """ "ahead" for a sentence that looks ahead (a dated plan, an expected decision, a
+    next step), "significance" for one that states significance or consequence, else
+    "". Cue words alone decide nothing: generic statements ("you", "if", "always") are
+    neither, and quoted words are not read. Measured against hand labels in
+    tests/data/section_labels.jsonl (tests/test_sections.py)."""
+    bare = _QUOTATION.sub(" ", text)
+    if _GENERIC.search(bare):
+        return ""
+    if _SIGNIFICANCE.search(bare):
+        return "significance"
+    if _AHEAD_STRONG.search(bare) or _DATED_FUTURE.search(bare) or _TIME_FIRST.search(bare):
+        return "ahead"
+    return ""
+
+
 # Substrings one of which every match of _WATCH / _WHY contains, lower-cased: as for
 # _BOILERPLATE_KEYS, a sentence holding none is known to have no cue without running
 # the (slow, prefix-less) case-insensitive alternation.
@@ -415,7 +490,8 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
         words = _content_words(shown)
         if not words:
             continue
-        unquoted = _QUOTATION.sub(" ", shown)  # shared by the two cue tests below
+        unquoted = _QUOTATION.sub(" ", shown)
+        section = section_of(shown)
         out.append(
             _Sentence(
                 text=shown,
@@ -424,9 +500,8 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 position=len(out),
                 words=frozenset(words),
                 n_words=len(shown.split()),
-                # In half points: a modal verb alone is a weak hint of significance.
-                watch=2 * _cue_count(_WATCH, _WATCH_KEYS, unquoted),
-                why=2 * _cue_count(_WHY, _WHY_KEYS, shown) + (1 if _MODAL.search(shown) else 0),
+                watch=int(section == "ahead"),
+                why=int(section == "significance"),
                 past=bool(_PAST.search(shown)),
                 when=bool(_WHEN.search(unquoted.lower())),
                 balanced=_quotes_balanced(shown),
@@ -747,7 +822,11 @@ def _summary_lead(summary: str, text: str) -> str:
     if not summary or len(summary) > LEAD_MAX:
         return ""
     parts = split_sentences(summary)
-    if not 1 <= len(parts) <= 2 or any(is_boilerplate(s) or not _TERMINAL.search(s) for s in parts):
+    if (
+        len(summary.split()) < SUMMARY_MIN_WORDS
+        or not 1 <= len(parts) <= 2
+        or any(is_boilerplate(s) or not _TERMINAL.search(s) for s in parts)
+    ):
         return ""
     if _dangles(summary) or _SCENE.match(summary) or _unattributed_quote(summary):
         return ""
@@ -894,8 +973,7 @@ def _sections(
     watch = choose(sorted(watch_pool, key=lambda s: (s.dangling, not s.when)), 2)
     chosen = {id(s) for s in watch}
     why_pool = [s for s in pool if id(s) not in chosen and s.why > s.watch]
-    # Explicit significance cues first; a bare "could" or "would" only when none exist.
-    why = choose(sorted(why_pool, key=lambda s: (s.dangling, s.why < 2)), 2)
+    why = choose(sorted(why_pool, key=lambda s: s.dangling), 2)
     chosen |= {id(s) for s in why}
     rest = [s for s in pool if id(s) not in chosen]
     happened = choose([s for s in rest if s.past and not s.watch], 3)
