@@ -126,6 +126,10 @@ _MIXED_DATELINE = re.compile(
     r"^[A-Z][\w.'’]*(?:\s[A-Z][\w.'’]*){0,2}(?:,\s[A-Z][\w.]{1,14}(?:\s[A-Z][\w.]*)?)?"
     r"\s(?:--|[–—-])\s+"
 )
+_TIMESTAMP = re.compile(
+    r"^\d{1,2}[:.]\d{2}\s?(?:[ap]\.?m\.?|GMT|BST|UTC|ET|EST|EDT|CET)?\s?(?:--|[:–—-])\s+",
+    re.IGNORECASE,
+)
 _TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 # _BOILERPLATE is ~40 case-insensitive alternatives with no common prefix, so `re`
@@ -440,6 +444,9 @@ def strip_dateline(sentence: str, *, opening: bool = False) -> str:
     """Drop a leading dateline ("BEIJING (Reuters) -", "(CNN) --", "PARIS —"); with
     ``opening`` (the first sentence of a text) also a mixed-case one ("Springfield –",
     "Portland, OR –"), which mid-text could be a name followed by an aside."""
+    stamp = _TIMESTAMP.match(sentence)
+    if stamp is not None and len(sentence) - stamp.end() >= 20:
+        sentence = sentence[stamp.end() :]  # a live blog's "9:30 a.m.:" entry time
     m = _DATELINE.match(sentence)
     if m is None and opening:
         m = _MIXED_DATELINE.match(sentence)
@@ -643,9 +650,12 @@ def _pick_bullets(
         for s in pool:
             if s.dangling and (s.source, s.position - 1) not in visible:
                 continue
-            sim = max((_overlap(s.words, t) for t in taken), default=0.0)
-            if sim > REDUNDANT:
+            # Saying what the lead or a bullet says rules a sentence out; short of that,
+            # only overlap with the other bullets weighs against it: a bullet may
+            # elaborate the lead's event, but the bullets should not elaborate each other.
+            if any(_overlap(s.words, t) > REDUNDANT for t in taken):
                 continue
+            sim = max((_overlap(s.words, o.words) for o in picked), default=0.0)
             base = s.score if len(s.text) <= BULLET_MAX else s.score * LONG_FACTOR
             value = MMR_LAMBDA * base - (1 - MMR_LAMBDA) * sim
             if picked and s.source not in sources_used:

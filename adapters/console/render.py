@@ -48,8 +48,7 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
     bullet, and related briefings (what ``/brief more`` shows)."""
     lines = [RULE, one_line(briefing.headline).upper()]
     if briefing.lead.strip():  # a short item (a headline only) has no lead
-        lines.append(one_line(briefing.lead))
-    lines.append("")
+        lines += [one_line(briefing.lead), ""]
     for bullet in briefing.bullets:
         # [n] refers to the numbered Sources list; a placeholder bullet may have none.
         shown = full and 0 <= bullet.source < len(briefing.sources)
