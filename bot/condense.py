@@ -121,9 +121,12 @@ _DATELINE = re.compile(
     r"^(?:[A-Z][\w .,'’/&-]{0,60}?\s*)?\((?:[A-Z][\w .&-]{1,25})\)\s*(?:--|[-–—:])\s*"
     r"|^[A-Z][A-Z .,'’/]{2,40}(?:,\s*[A-Z][\w .]{1,30})?\s*(?:--|[-–—])\s+"
 )
-# "Springfield –", "Portland, OR –", "St. Louis, Mo. —": only at the start of a text.
+# "Springfield –", "Portland, OR –", "St. Louis, Mo. —", "April 17, 2015 --": only at
+# the start of a text.
 _MIXED_DATELINE = re.compile(
-    r"^[A-Z][\w.'’]*(?:\s[A-Z][\w.'’]*){0,2}(?:,\s[A-Z][\w.]{1,14}(?:\s[A-Z][\w.]*)?)?"
+    r"^(?:(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s\d{1,2},\s\d{4}"
+    r"\s(?:--|[–—-])\s+)"
+    r"|^[A-Z][\w.'’]*(?:\s[A-Z][\w.'’]*){0,2}(?:,\s[A-Z][\w.]{1,14}(?:\s[A-Z][\w.]*)?)?"
     r"\s(?:--|[–—-])\s+"
 )
 _TIMESTAMP = re.compile(
@@ -217,26 +220,30 @@ _MODAL = re.compile(r"\b(?:could|would|might)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:was|were|had|did|said|told|announced|reported|\w{3,}ed)\b", re.IGNORECASE)
 # -------------------------------------------------------- sections, by what is said
 # A wrong label is worse than an absent section: these read only explicit forms.
+# A plan or a decision ahead by its form alone ("is due to", "has scheduled").
 _AHEAD_STRONG = re.compile(
     r"""\b(?:
-    (?:is|are|was|were)\ (?:expected|due|scheduled|set|likely|poised)\ to
-  | (?:is|are)\ to\ be\ \w+ed | (?:is|are)\ scheduled | (?<!no\ )plans\ to | planning\ to
-    | intends\ to
-  | (?:has|have)\ scheduled | no\ word\ yet | (?:it\ is|it's|remains)\ (?:unclear
-    |not\ clear)\ whether
-  | seems?\ likely | deadline | awaits? | awaiting | upcoming | next\ step
-  | (?:later|earlier)\ this\ (?:week|month|year) | (?:next|this)\ (?:week|month|year|weekend)
+    (?:is|are|was|were)\ (?:due|scheduled)\ to | (?:is|are)\ to\ be\ \w+ed
+  | (?:is|are)\ scheduled | (?:has|have)\ scheduled | no\ word\ yet
+  | (?:it\ is|it's|remains)\ (?:unclear|not\ clear)\ whether
+  | deadline | awaits | awaiting | upcoming | next\ step
+  | later\ this\ (?:week|month|year) | next\ (?:week|month|year|weekend)
     \b(?=.*\b(?:will|would|to\ be|expected)\b)
-  )""",
+  )\b""",
     re.I | re.X,
 )
+# Forecasts and intentions are plans to watch only with a time ahead: "is expected to
+# rule on Friday", not "is expected to serve two years" or "are likely to close".
+_AHEAD_SOFT = r"""\b(?:(?:is|are|was|were)\ (?:expected|set|likely|poised)\ to
+  | (?<!no\ )plans\ to | planning\ to | intends\ to | aims\ to)\b[^.;]{0,80}?"""
 _FUTURE = re.compile(r"\b(?:will|won[’']t|shall|[’']ll)\b", re.I)
 _AHEAD_TIME = re.compile(
     r"""\b(?:on\ (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)
   | (?:this|next|coming)\ (?:week|month|year|weekend|monday|tuesday|wednesday|thursday|friday
     |saturday|sunday|spring|summer|autumn|fall|winter)
   | in\ (?:january|february|march|april|may|june|july|august|september|october|november|december
-    |the\ coming)
+    |the\ coming|the\ (?:spring|summer|autumn|fall|winter|new\ year))
+  | by\ the\ end\ of | within\ (?:days|weeks|months)
   | (?:in|by|from|until)\ 20[2-9]\d | later | soon | at\ the\ closing | tomorrow | then
     | before\ the
   | the\ next\ (?:month|week|year|few)
@@ -256,18 +263,19 @@ _SIGNIFICANCE = re.compile(
     |trigger|derail|damage|jeopardi[sz]e|reshape|change)
   | would\ (?:strengthen|weaken|hurt|boost|lead|cost|mean|affect|undermine|push|force|threaten
     |trigger|derail|damage)
-  | (?:means|meaning)\ that | which\ means | doesn[’']t\ mean | does\ not\ mean | as\ a\ result
-  | a\ (?:new\ )?record | the\ (?:first|only)\ (?:player|person|team|country|company|time\ (?:in
-    |since))
+  | (?:means|meaning)\ that | which\ means
+  | a\ (?:new\ )?record\b(?!\ (?:label|store|player|number))
   | (?:largest|biggest|highest|lowest|worst)\ (?:since|ever|in\ (?:history|decades|years))
-  | will\ (?:have\ to|eat\ up|overtake|cost|force|mean) | at\ risk | the\ risk\ of
+  | will\ (?:eat\ up|overtake|cost|force|mean) | at\ risk | the\ risk\ of
   | a\ blow\ to | a\ boost\ (?:to|for) | unprecedented
-  )""",
+  )\b""",
     re.I | re.X,
 )
 _DATED_FUTURE = re.compile(
     r"\b(?:will|won[’']t|shall)\b[^.;]{0,80}?" + _AHEAD_TIME.pattern, re.I | re.X
 )
+_NEGATION = re.compile(r"\b(?:not|never|n[’']t)\b", re.I)
+_DATED_PLAN = re.compile(_AHEAD_SOFT + _AHEAD_TIME.pattern, re.I | re.X)
 _TIME_FIRST = re.compile(
     r"^(?:then,?\ )?" + _AHEAD_TIME.pattern + r"[^.;]{0,80}?\b(?:will|shall)\b", re.I | re.X
 )
@@ -283,8 +291,14 @@ def section_of(text: str) -> str:
     if _GENERIC.search(bare):
         return ""
     if _SIGNIFICANCE.search(bare):
-        return "significance"
-    if _AHEAD_STRONG.search(bare) or _DATED_FUTURE.search(bare) or _TIME_FIRST.search(bare):
+        # "he did not think it would mean meltdown" denies the consequence it names.
+        return "" if _NEGATION.search(bare) else "significance"
+    if (
+        _AHEAD_STRONG.search(bare)
+        or _DATED_FUTURE.search(bare)
+        or _DATED_PLAN.search(bare)
+        or _TIME_FIRST.search(bare)
+    ):
         return "ahead"
     return ""
 
@@ -390,7 +404,7 @@ _DANGLING_PHRASE = re.compile(
 
 
 def _dangles(text: str) -> bool:
-    bare = text.lstrip("\"“'‘([ ")
+    bare = text.lstrip("\"“'‘([ ").replace("’", "'")
     first = bare.split(" ", 1)[0].rstrip(",;:").lower()
     return first in _DANGLING or _DANGLING_PHRASE.match(bare) is not None
 
@@ -971,8 +985,9 @@ def _sections(
                 break
             if any(_overlap(s.words, t) > REDUNDANT for t in taken):
                 continue
-            # One that leans on its predecessor only as a section's sole sentence.
-            if s.dangling and out:
+            # A section shows a sentence without the one before it: one that leans on
+            # its predecessor ("But it is not the only player") would not make sense.
+            if s.dangling:
                 continue
             out.append(s)
             taken.append(s.words)
