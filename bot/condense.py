@@ -437,6 +437,14 @@ _LABEL_LINE = re.compile(
 )
 
 
+# "…,” she said": the speaker is named in an earlier sentence.
+_PRONOUN_SPEAKER = re.compile(
+    r"(?:^|[,.])\s*(?:he|she|they)\s+(?:said|says|added|adds|told|tells|asked|insisted)\b"
+    r"|\b(?:said|says|added|adds)\s+(?:he|she|they)\s*(?:[,.;]|$)",
+    re.IGNORECASE,
+)
+
+
 def _unattributed_quote(text: str) -> bool:
     """A quotation (a sentence that opens on a quote mark, or is mostly quoted words)
     without a speaker outside the quotation marks."""
@@ -526,7 +534,8 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 past=bool(_PAST.search(shown)),
                 when=bool(_WHEN.search(unquoted.lower())),
                 balanced=_quotes_balanced(shown),
-                dangling=_dangles(shown),
+                dangling=_dangles(shown)
+                or (unquoted != shown and _PRONOUN_SPEAKER.search(unquoted) is not None),
                 ended=_TERMINAL.search(shown) is not None,
                 listed=_listed(shown),
                 unattributed=_unattributed_quote(shown),
@@ -795,12 +804,16 @@ def _choose(story: _Story) -> tuple[list[_Sentence], str, list[_Sentence]]:
     """The lead (the sentences it was taken from, and its text) and the bullets."""
     lead_parts, lead = _lead(story)
     taken = [frozenset(_content_words(lead)), *(s.words for s in lead_parts)]
-    used = {id(s) for s in lead_parts}
+    # The lead passed over a scene-setting opening: it is no point of the story either.
+    used = {id(s) for s in lead_parts} | {id(s) for s in _scene_setters(story)}
     ranked = sorted(
         (s for s in story.sentences if id(s) not in used),
         key=lambda s: (-s.score, s.source, s.position),
     )
-    return lead_parts, lead, _pick_bullets(ranked, taken, lead_parts)
+    # A pointing-back bullet may follow the lead only when the lead is the sentence it
+    # leans on (not the page's summary written over it).
+    shown = lead_parts if lead == " ".join(s.text for s in lead_parts) else []
+    return lead_parts, lead, _pick_bullets(ranked, taken, shown)
 
 
 def _lead(story: _Story) -> tuple[list[_Sentence], str]:
@@ -831,12 +844,32 @@ def _lead(story: _Story) -> tuple[list[_Sentence], str]:
     return parts, lead
 
 
+def _scene_setters(story: _Story) -> list[_Sentence]:
+    """The main source's opening sentences before the first that reports the news."""
+    eligible = [s for s in story.sentences if _eligible(s)]
+    if not eligible:
+        return []
+    main = eligible[0].source
+    out = []
+    for s in eligible:
+        if s.source != main or s.position >= LEAD_WINDOW or _news_like(s, story.title_words):
+            break
+        if not s.dangling:
+            out.append(s)
+    return out
+
+
 def _news_like(s: _Sentence, title: frozenset[str]) -> bool:
     if s.dangling:
         return False
-    # A scene-setter shares little with the headline; the same opening words that
-    # report the event ("When police arrived…" under "Police …") do.
-    return not (s.scene and len(s.words & title) < max(2, len(title) // 3))
+    shared = len(s.words & title)
+    if s.scene:
+        # A scene-setter shares little with the headline; the same opening words that
+        # report the event ("When police arrived…" under "Police …") do.
+        return shared >= max(2, len(title) // 3)
+    # The news is what the headline says: an opening that shares not one word with it
+    # ("The brass band was still tuning up…") sets a scene.
+    return shared > 0 or len(title) < 3
 
 
 def _summary_lead(summary: str, text: str) -> str:

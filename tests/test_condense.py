@@ -552,3 +552,47 @@ def test_a_mixed_case_dateline_is_stripped_from_the_opening() -> None:
     )
     b = _one(text, title="Portland bans gas leaf blowers")
     assert b.lead.startswith("City commissioners approved a ban")
+
+
+def test_an_opening_that_shares_nothing_with_the_headline_is_a_scene_not_a_point() -> None:
+    text = (
+        "The brass band was still tuning up when the first of them reached the gate, "
+        "walking slowly along the towpath in the rain.\n"
+        "The Riverside Museum of Industry reopened on Saturday after a five-year, "
+        "86 million dollar restoration of the textile mill that houses it.\n"
+        "More than 4,000 people queued before the doors opened at 10 a.m., staff said.\n"
+        "A second wing on the town's rail workshops is due to open in June 2027."
+    )
+    b = _one(text, title="Riverside Museum of Industry reopens after restoration")
+    assert b.lead.startswith("The Riverside Museum of Industry reopened on Saturday")
+    assert all("brass band" not in x.text for x in b.bullets)
+
+
+def test_a_quote_whose_speaker_is_a_pronoun_follows_the_sentence_naming_them() -> None:
+    text = (
+        "Harrow Vale Athletic won the Continental Cup on Sunday, beating Port Lennox 2-1 "
+        "after extra time in front of 61,400 supporters at the National Stadium.\n"
+        "Captain Ellis Marr lifted the trophy 31 years after the club last won a major "
+        "final, and dedicated it to the groundstaff who kept the club going.\n"
+        "\u201cThey never left, even when we were bottom of the league,\u201d he said, "
+        "holding the cup above his head in front of the away end.\n"
+        "Port Lennox had led at half-time through a penalty from Tomas Reyes.\n"
+        "The winners will play in the Continental Super Cup in Lisbon next August."
+    )
+    from bot.condense import _analyse
+
+    _, sentences = _analyse(text)
+    leaning = {s.text.split(",")[0]: s.dangling for s in sentences}
+    # "…,” he said" names its speaker only in the sentence before: it leans on it.
+    assert leaning["\u201cThey never left"] is True
+    assert (
+        leaning[
+            "Captain Ellis Marr lifted the trophy 31 years after the club last won a major final"
+        ]
+        is False
+    )
+    b = _one(text, title="Harrow Vale win Continental Cup after extra time")
+    shown = [b.lead, *(x.text for x in b.bullets)]
+    for i, t in enumerate(shown):
+        if "\u201d he said" in t:
+            assert shown[i - 1].startswith("Captain Ellis Marr lifted the trophy"), shown
