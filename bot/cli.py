@@ -295,7 +295,12 @@ async def _demo(settings: Settings, wiring: Wiring, stdin: TextIO, stdout: TextI
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     # The demo runs on its embedded defaults: an in-memory database, the local site.
-    overrides: dict[str, Any] = {"database": args.database, "allow_private_networks": True}
+    # Every sample item is briefed (a real feed's first poll briefs only its newest few).
+    overrides: dict[str, Any] = {
+        "database": args.database,
+        "allow_private_networks": True,
+        "first_poll_limit": 50,
+    }
     demo_settings = settings.model_copy(update=overrides)
     return asyncio.run(_demo(demo_settings, args.wiring, sys.stdin, sys.stdout))
 

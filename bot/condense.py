@@ -1,32 +1,40 @@
 """Condense: a story's reports -> a :class:`~bot.models.Briefing`, extractively.
 
-The :class:`ExtractiveCondenser` is offline, deterministic and pure Python. It never
+The :class:`ExtractiveCondenser` is offline and deterministic. It never
 writes a word of its own about the story: every bullet and section sentence is copied
 verbatim from a source text (a whole sentence, or a prefix of one cut at a clause
 boundary), so every number and quotation in a briefing can be traced to a source.
 
 How sentences are chosen:
 
-1. Each source text is split into sentences (:func:`bot.sentences.split_sentences`).
-   Datelines ("BEIJING (Reuters) -") are stripped from the front; boilerplate (bylines,
-   captions, calls to action, copyright lines, questions to the reader, all-caps lines,
-   fragments) is dropped for good.
-2. Each remaining sentence gets a score: a strong position prior (news puts the point
+1. Each source text is read only when the condenser can brief it: English (by
+   py3langid), running prose rather than a table or a listing, and more than its own
+   headline. Otherwise the story is a *short item*: headline and sources, no lead, no
+   bullets, until a source with text joins it.
+2. Each text is split into sentences (:func:`bot.sentences.split_sentences`).
+   Datelines ("BEIJING (Reuters) -", and at a text's start "Portland, OR –" or
+   "April 17, 2015 --") and live-blog entry times are stripped; boilerplate (bylines,
+   captions, calls to action, copyright lines, questions, all-caps lines, fragments)
+   is dropped. Each sentence is flagged: whole or not, a list item or table row, a
+   label, a quotation without its speaker, a scene-setting opening, and whether it
+   points back to the sentence before ("He said…", "That is…", "…,” she said").
+3. Each remaining sentence gets a score: a strong position prior (news puts the point
    first; later sources weigh a little less), centrality (how many of its content words
    recur across the story), overlap with the headline, and a length prior.
-3. The lead is the best opening sentence of the first source (two when the first is
-   short). Bullets are picked by maximal marginal relevance over *all* sources: high
-   score, low word overlap with the lead and with bullets already picked, with a small
-   bonus for a source not yet quoted.
-4. Sections by what sentences say: future/plan cues go to "what to watch",
-   consequence/significance cues to "why it matters", the remaining factual sentences
-   to "what happened". A section with no candidate stays empty; nothing is invented.
+4. The lead states the news: the publisher's own summary when it is a whole sentence
+   the text bears out, else the first opening sentence that is neither a scene-setter
+   (it shares nothing with the headline, or opens like a feature), a label, nor a
+   sentence leaning on another. Bullets are picked by maximal marginal relevance over
+   *all* sources: whole sentences that stand alone (a longer one weighs less, and is
+   cut at a clause with an ellipsis), a pointing-back one only right after the sentence
+   it leans on, at most three and as many as the material has distinct points.
+5. Sections only when true (:func:`section_of`): "what to watch" for a dated plan or an
+   expected decision, "why it matters" for stated significance or consequence, the
+   remaining factual sentences for "what happened". A section with no candidate stays
+   empty; nothing is invented, and nothing pads thin material.
 
-Fallbacks for thin material (the model requires exactly three distinct bullets): when
-fewer than three distinct usable sentences remain besides the lead, the condenser first
-splits long sentences into clauses (at ``;``, ``, and``, ``, but``, dashes), then uses
-the titles of other sources, then the lead itself, and only then fixed, non-factual
-placeholders (see ``PLACEHOLDER_BULLETS``). It never raises on any text.
+``_analyse_story`` / ``_choose`` are the seam where a story's sources are analysed and
+its lead and bullets picked; a multi-source selection can replace ``_choose``.
 """
 
 from __future__ import annotations
@@ -54,10 +62,16 @@ from .models import (
 from .sentences import split_sentences
 from .text import clean_text, cut, one_line
 
-__all__ = ["PLACEHOLDER_BULLETS", "ExtractiveCondenser"]
+__all__ = [
+    "PLACEHOLDER_BULLETS",
+    "ExtractiveCondenser",
+    "clean_headline",
+    "language_of",
+    "section_of",
+]
 
-# Used only when the material has fewer than three distinct usable pieces of text: they
-# state a fact about the material, never about the story.
+# No longer posted: thin material gets fewer bullets or a short item, never stock lines.
+# Kept so that callers (and tests of renderers) that name them still import.
 PLACEHOLDER_BULLETS = (
     "The source gives no further details yet.",
     "See the linked report for the full text.",
