@@ -15,8 +15,8 @@ Counts (shares of leads, of bullets, or of briefings):
 
 - filler: a lead or bullet with words that are not in the article (a stock line);
 - empty lead: a full briefing (not a short item) without a lead;
-- cut: a bullet without closing punctuation (an ellipsis marks a visible cut, counted
-  apart);
+- cut: a bullet that is not a whole sentence: one without closing punctuation
+  ("unended"), or one cut visibly with an ellipsis (both listed apart too);
 - pointing back: a bullet opening on a word that leans on a sentence it does not show,
   when the bullet before it in the briefing does not resolve it;
 - list/label: a bullet that is a list item, a "Label: text" line or a table row;
@@ -198,8 +198,11 @@ def review(briefings: list[tuple[Page, Briefing, str, str]]) -> Counts:
             counts.bullets += 1
             t = bullet.text.strip()
             if t.endswith(("…", "...")):
+                # A visible cut: still not a whole sentence, so it counts as cut.
                 counts.add("ellipsis-cut bullets", f"{page.name}: {t}")
+                counts.add("cut bullets", f"{page.name}: {t}")
             elif not _CLOSED.search(t):
+                counts.add("unended bullets", f"{page.name}: {t}")
                 counts.add("cut bullets", f"{page.name}: {t}")
             first = t.lstrip("\"“'‘([ ").split(" ", 1)[0].rstrip(",;:").lower()
             words = frozenset(_content_words(t))
@@ -229,6 +232,7 @@ def print_counts(c: Counts) -> list[str]:
         "empty lead": (c.leads, "full briefings"),
         "datelines": (c.leads + c.bullets, "leads and bullets"),
         "cut bullets": (c.bullets, "bullets"),
+        "unended bullets": (c.bullets, "bullets"),
         "ellipsis-cut bullets": (c.bullets, "bullets"),
         "pointing-back bullets": (c.bullets, "bullets"),
         "list/label bullets": (c.bullets, "bullets"),

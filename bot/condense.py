@@ -95,12 +95,12 @@ MIN_WORDS = 6
 MAX_CHARS = 700  # longer "sentences" are run-on lists, tables or unsplit paragraphs
 IDEAL_WORDS = (25, 50)
 SHORT_LEAD = 90  # a first sentence shorter than this gets the second one beside it
-LONG_FACTOR = 0.8  # score factor for a sentence too long to be a bullet whole
+LONG_FACTOR = 0.6  # score factor for a sentence too long to be a bullet whole
 LEAD_WINDOW = 4  # the lead is one of the first source's first few usable sentences
 ARTICLE_MIN_LINES = 8  # a text this short is judged by its sentences alone
 ARTICLE_PROSE = 0.3  # share of a text's lines that are sentences, below which it is a table
 SUMMARY_MIN_WORDS = 10  # a shorter summary is a teaser ("There's no going back.")
-LANG_SAMPLE = 3000  # characters the language is judged on
+LANG_SAMPLE = 1500  # characters the language is judged on
 CLAUSE_MIN = 60  # a cut bullet keeps at least this many characters
 # Sources whose sentence analysis is kept for the next condense of their story: about
 # 250 articles' worth of text, some 20 MB of analysis.
