@@ -495,6 +495,29 @@ def strip_dateline(sentence: str, *, opening: bool = False) -> str:
     return sentence
 
 
+# "Council backs barrier after long debate The Northgate council voted…": a standfirst
+# (or a headline) run into the first sentence without a full stop. A capitalised
+# article after a lower-case word, with no punctuation between, starts a sentence;
+# after a preposition it is a title ("reported by The Times").
+_GLUED = re.compile(r"(?<=[a-z0-9%’'”)])\s+(?=(?:The|A|An)\s+\w)")
+_NOT_BEFORE_TITLE = frozenset("by in of at from to for with on into about and or".split())
+
+
+def unglue_standfirst(sentence: str, title_words: frozenset[str]) -> str:
+    """The first sentence without a standfirst glued to its front, if it has one: a
+    run of words that says what the headline says ("movie The Aviator" is a title)."""
+    m = _GLUED.search(sentence)
+    if m is None:
+        return sentence
+    head, rest = sentence[: m.start()], sentence[m.end() :]
+    words = head.split()
+    if len(words) < 4 or len(rest.split()) < 10 or words[-1].lower() in _NOT_BEFORE_TITLE:
+        return sentence
+    if _TERMINAL.search(head) or any(c in head for c in ',;:"“”'):
+        return sentence  # a clause of the sentence itself, not a standfirst
+    return rest
+
+
 def is_boilerplate(sentence: str) -> bool:
     """True for text that must never be shown as a point of the story: bylines,
     datelines alone, captions, calls to action, copyright lines, questions to the
@@ -846,13 +869,15 @@ def _lead(story: _Story) -> tuple[list[_Sentence], str]:
     first = next((s for s in opening if _news_like(s, title)), None)
     if first is None:
         first = next((s for s in opening if not s.dangling), eligible[0])
+    # The opening sentence may carry a standfirst run into it: the lead shows the rest.
+    opening_text = unglue_standfirst(first.text, title) if first.position == 0 else first.text
     parts = [first]
     after = [s for s in eligible if s.source == main and s.position == first.position + 1]
-    if after and len(first.text) < SHORT_LEAD:
+    if after and len(opening_text) < SHORT_LEAD:
         second = after[0]
         if len(first.text) + 1 + len(second.text) <= LEAD_MAX:
             parts.append(second)
-    lead = " ".join(s.text for s in parts)
+    lead = " ".join([opening_text, *(s.text for s in parts[1:])])
     if len(lead) > LEAD_MAX:
         lead = fit_bullet(lead, LEAD_MAX)
     return parts, lead

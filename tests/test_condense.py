@@ -596,3 +596,16 @@ def test_a_quote_whose_speaker_is_a_pronoun_follows_the_sentence_naming_them() -
     for i, t in enumerate(shown):
         if "\u201d he said" in t:
             assert shown[i - 1].startswith("Captain Ellis Marr lifted the trophy"), shown
+
+
+def test_a_standfirst_glued_to_the_first_sentence_is_not_the_lead() -> None:
+    text = (
+        "Four-hour debate ends with a vote for the Aldwater barrier The Northgate council "
+        "voted 9-2 on Tuesday to build a 14 million pound flood barrier across the mouth "
+        "of the Aldwater estuary.\n"
+        "Construction is due to begin in March, the council said."
+    )
+    b = _one(text, title="Northgate council approves Aldwater flood barrier")
+    assert b.lead.startswith("The Northgate council voted 9-2 on Tuesday"), b.lead
+    kept = "Police said the suspect spoke to reporters from The Times on Monday afternoon."
+    assert _one(kept + "\nAnother sentence follows here to make two.").lead.startswith("Police")
