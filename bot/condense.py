@@ -169,16 +169,6 @@ _BOILERPLATE_KEYS = (
 _FOLD_TRAPS = frozenset("\u0130\u0131\u017f\u212a")
 
 
-def _cue_count(rx: re.Pattern[str], keys: tuple[str, ...], text: str) -> int:
-    """``len(rx.findall(text))`` for a case-insensitive cue regex, skipped when no key of
-    ``keys`` occurs in ``text`` (see _BOILERPLATE_KEYS for why this is exact)."""
-    if _FOLD_TRAPS.isdisjoint(text):
-        low = text.lower()
-        if not any(k in low for k in keys):
-            return 0
-    return len(rx.findall(text))
-
-
 def _boilerplate_match(s: str) -> bool:
     """``_BOILERPLATE.search(s)``, skipped when a substring test proves it would fail."""
     if _FOLD_TRAPS.isdisjoint(s):
@@ -189,34 +179,6 @@ def _boilerplate_match(s: str) -> bool:
 
 
 # ------------------------------------------------------------------------- cues
-_WATCH = re.compile(
-    r"""\b(?:
-    will | won[’']t | shall | is\ to\ be | are\ to\ be | expected\ to | expects?\ to
-    | plans?\ to | planning\ to | intends?\ to | aims?\ to | (?:is|are)\ set\ to
-    | (?:is|are|was|were)\ due\ (?:to\ (?:be|begin|start|open|close|vote|meet|appear
-      |report|resume|take|hold|launch|finish|end|return|arrive|rule|decide|announce
-      |publish|release|sign|debate|visit)|on|in|next|by)
-    | next\ (?:week|month|year|season|summer|winter|spring|autumn|fall|monday|tuesday
-      |wednesday|thursday|friday|saturday|sunday|round|step|phase|election)
-    | later\ this\ (?:week|month|year) | this\ coming\ (?:week|weekend|month)
-    | by\ (?:the\ end\ of\ )?20[2-9]\d | in\ 20[3-9]\d | scheduled\ (?:to|for)
-    | (?:has|have|had)\ scheduled
-    | deadline | vote\ on | awaits? | awaiting | upcoming | forthcoming
-    | (?:is|are)\ likely\ to
-    )\b""",
-    re.IGNORECASE | re.VERBOSE,
-)
-_WHY = re.compile(
-    r"""\b(?:
-    because | means | meaning | which\ would | impact | impacts | affects?
-    | first\ time | largest | biggest | highest | lowest | worst | record | concerns?
-    | risks? | threat(?:en|ens)? | analysts?\ (?:said|say|says|warned|expect)
-    | significant(?:ly)? | crucial | important | consequences? | as\ a\ result | so\ that
-    | signals? | blow | fears? | warn(?:ed|s)? | boost | undermine | jeopardi[sz]e
-    | implications? | critics | unprecedented | historic
-    )\b""",
-    re.IGNORECASE | re.VERBOSE,
-)
 # A time ahead ("on Friday", "next month", "in March 2027"): of two plans, the dated one
 # is what a reader can watch for. ("May" is left out: it is far more often the verb.)
 _WHEN = re.compile(
@@ -229,8 +191,6 @@ _WHEN = re.compile(
 # Quoted words: what someone said. "It will set the template" in a quotation is
 # rhetoric, not a plan; cues for what to watch are read outside quotations.
 _QUOTATION = re.compile(r"“[^”]*”?|\"[^\"]*\"?")
-# Modal verbs hint at significance, but alone they are too common to decide.
-_MODAL = re.compile(r"\b(?:could|would|might)\b", re.IGNORECASE)
 _PAST = re.compile(r"\b(?:was|were|had|did|said|told|announced|reported|\w{3,}ed)\b", re.IGNORECASE)
 # -------------------------------------------------------- sections, by what is said
 # A wrong label is worse than an absent section: these read only explicit forms.
@@ -316,22 +276,6 @@ def section_of(text: str) -> str:
         return "ahead"
     return ""
 
-
-# Substrings one of which every match of _WATCH / _WHY contains, lower-cased: as for
-# _BOILERPLATE_KEYS, a sentence holding none is known to have no cue without running
-# the (slow, prefix-less) case-insensitive alternation.
-_WATCH_KEYS = (
-    "will", "won", "shall", " to be", "expect", "plan", "intend", "aim", "set to", "due",
-    "next", "later this", "coming", "by the end of ", "by 20", "in 20", "scheduled",
-    "deadline", "vote on", "await", "likely to",
-)  # fmt: skip
-_WHY_KEYS = (
-    "because", "mean", "which would", "impact", "affect", "first time", "largest",
-    "biggest", "highest", "lowest", "worst", "record", "concern", "risk", "threat",
-    "analyst", "significant", "crucial", "important", "consequence", "as a result",
-    "so that", "signal", "blow", "fear", "warn", "boost", "undermine", "jeopardi",
-    "implication", "critics", "unprecedented", "historic",
-)  # fmt: skip
 
 # ------------------------------------------------------------------------- words
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
