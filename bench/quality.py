@@ -1,39 +1,113 @@
-"""ROUGE of the extractive condenser's three bullets, beside Lead-3 and TextRank.
+"""ROUGE of the extractive condenser's bullets, beside the standard Lead-3 and TextRank.
 
 Reads the shared dev sets in place (never copied into the repository)::
 
     .venv/bin/python bench/quality.py [--limit N] [--eval-dir ../shared/eval]
 
-For each article: our three bullets (one per line) against ``reference``, with
-ROUGE-1/2/Lsum F1 and Porter stemming (``rouge-score``); Lead-3 is the first three
-sentences of the text (``bot.sentences``), TextRank the three most central sentences
-of a word-overlap graph (PageRank by power iteration), both computed in the same run.
+For each article: our bullets (one per line) against ``reference``, with ROUGE-1/2/Lsum
+F1 and Porter stemming (``rouge-score``), beside two baselines computed in the same run
+with other people's code, so that a weakness of ours cannot weaken them:
+
+- Lead-3, the standard one: the first three real sentences of the text, split by
+  ``pysbd`` (a rule-based sentence splitter), where a real sentence has at least four
+  alphabetic words (so Daily Mail fragments such as ``By . Jane Doe .`` are skipped);
+- TextRank as ``sumy`` implements it (three sentences; pysbd sentences, Treebank words,
+  sumy's Snowball stemmer and English stop words).
+
+Each baseline is checked against the reference figure given in
+``../shared/eval/README.md``: one more than a point below it is broken, not beaten, and
+the script then says so and exits 1. It also exits 1 when a ROUGE target is missed
+(bullets above Lead-3 in R-1 and R-Lsum on CNN/DailyMail; within 2 points of TextRank
+in R-1 on BBC). ``--limit`` runs a quick subset and skips both checks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pysbd
+from nltk.tokenize import TreebankWordTokenizer
 from rouge_score import rouge_scorer
+from sumy.nlp.stemmers import Stemmer
+from sumy.parsers.plaintext import PlaintextParser
+from sumy.summarizers.text_rank import TextRankSummarizer
+from sumy.utils import get_stop_words
 
 from bot.condense import ExtractiveCondenser
 from bot.models import Source, SourceText
-from bot.sentences import split_sentences
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 DATASETS = ("cnn_dailymail_dev50.jsonl", "bbc_news_summary_dev250.jsonl")
 METRICS = ("rouge1", "rouge2", "rougeLsum")
+SYSTEMS = ("ours", "lead3", "textrank")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
-_WORD = re.compile(r"\w+")
+# The reference baseline figures of ../shared/eval/README.md (ROUGE F1 x 100).
+REFERENCE = {
+    ("cnn_dailymail_dev50.jsonl", "lead3"): {"rouge1": 38.1, "rouge2": 18.6, "rougeLsum": 35.4},
+    ("bbc_news_summary_dev250.jsonl", "textrank"): {"rouge1": 58.6},
+}
+TOLERANCE = 1.0  # a baseline this far below its reference figure is broken
+TEXTRANK_GAP = 2.0  # the BBC target: ours within this many R-1 points of TextRank
+_ALPHA = re.compile(r"[^\W\d_]")
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def sentences(text: str) -> list[str]:
+    """pysbd's sentences of ``text``, paragraph by paragraph."""
+    seg = _segmenter()
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        if paragraph.strip():
+            out.extend(s.strip() for s in seg.segment(paragraph) if s.strip())
+    return out
+
+
+def is_real_sentence(sentence: str) -> bool:
+    """At least four alphabetic words: not a byline or timestamp fragment."""
+    return sum(1 for w in sentence.split() if _ALPHA.search(w)) >= 4
+
+
+def lead3(text: str) -> list[str]:
+    return [s for s in sentences(text) if is_real_sentence(s)][:3]
+
+
+class _Tokenizer:
+    """sumy's tokenizer interface over pysbd and NLTK's Treebank word tokenizer (sumy's
+    own needs NLTK's punkt data, which is not a Python package)."""
+
+    language = "english"
+    _words = TreebankWordTokenizer()
+
+    def to_sentences(self, paragraph: str) -> tuple[str, ...]:
+        return tuple(sentences(paragraph))
+
+    def to_words(self, sentence: str) -> tuple[str, ...]:
+        return tuple(w for w in self._words.tokenize(sentence) if re.search(r"\w", w))
+
+
+@lru_cache(maxsize=1)
+def _textrank() -> TextRankSummarizer:
+    summarizer = TextRankSummarizer(Stemmer("english"))
+    summarizer.stop_words = get_stop_words("english")
+    return summarizer
+
+
+def textrank(text: str, k: int = 3) -> list[str]:
+    document = PlaintextParser.from_string(text, _Tokenizer()).document
+    return [str(s) for s in _textrank()(document, k)]
 
 
 def load(path: Path, limit: int | None) -> list[dict[str, object]]:
@@ -52,62 +126,31 @@ def material_of(row: dict[str, object]) -> list[SourceText]:
     return [SourceText(source=source, text=str(row.get("text") or ""))]
 
 
-def lead3(text: str) -> list[str]:
-    return split_sentences(text)[:3]
-
-
-def textrank(text: str, k: int = 3, damping: float = 0.85, iterations: int = 50) -> list[str]:
-    """TextRank (Mihalcea & Tarau 2004): sentences as nodes, edges weighted by word
-    overlap normalised by log lengths, PageRank by power iteration; top k in text order."""
-    sents = split_sentences(text)
-    if len(sents) <= k:
-        return sents
-    words = [set(_WORD.findall(s.lower())) for s in sents]
-    n = len(sents)
-    weights = [[0.0] * n for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            common = len(words[i] & words[j])
-            if common and len(words[i]) > 1 and len(words[j]) > 1:
-                w = common / (math.log(len(words[i])) + math.log(len(words[j])))
-                weights[i][j] = weights[j][i] = w
-    out_sum = [sum(row) for row in weights]
-    rank = [1.0 / n] * n
-    for _ in range(iterations):
-        new = []
-        for i in range(n):
-            incoming = sum(weights[j][i] / out_sum[j] * rank[j] for j in range(n) if weights[j][i])
-            new.append((1 - damping) / n + damping * incoming)
-        delta = sum(abs(a - b) for a, b in zip(new, rank, strict=True))
-        rank = new
-        if delta < 1e-6:
-            break
-    top = sorted(range(n), key=lambda i: (-rank[i], i))[:k]
-    return [sents[i] for i in sorted(top)]
+def reference_of(row: dict[str, object]) -> str:
+    """The reference with one sentence a line (rougeLsum splits at newlines)."""
+    bullets = row.get("reference_bullets")
+    if isinstance(bullets, list) and bullets:
+        return "\n".join(str(b).strip() for b in bullets)
+    return "\n".join(sentences(str(row["reference"])))
 
 
 def evaluate(path: Path, limit: int | None) -> tuple[dict[str, dict[str, float]], float, int]:
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
     condenser = ExtractiveCondenser()
     rows = load(path, limit)
-    totals: dict[str, dict[str, float]] = {
-        name: dict.fromkeys(METRICS, 0.0) for name in ("ours", "lead3", "textrank")
-    }
+    totals = {name: dict.fromkeys(METRICS, 0.0) for name in SYSTEMS}
     spent = 0.0
     for i, row in enumerate(rows):
-        reference = str(row["reference"])
         text = str(row.get("text") or "")
-        material = material_of(row)
         t0 = time.perf_counter()
-        briefing = condenser.condense(f"dev{i}", material, NOW)
+        briefing = condenser.condense(f"dev{i}", material_of(row), NOW)
         spent += time.perf_counter() - t0
         systems = {
             "ours": [b.text for b in briefing.bullets],
             "lead3": lead3(text),
             "textrank": textrank(text),
         }
-        # rougeLsum splits summaries into sentences at newlines.
-        ref = "\n".join(split_sentences(reference))
+        ref = reference_of(row)
         for name, sents in systems.items():
             scores = scorer.score(ref, "\n".join(sents))
             for m in METRICS:
@@ -119,12 +162,44 @@ def evaluate(path: Path, limit: int | None) -> tuple[dict[str, dict[str, float]]
 
 def report(name: str, means: dict[str, dict[str, float]], ms: float, n: int) -> None:
     print(f"\n{name}  ({n} articles; ours {ms:.1f} ms/article)")
-    print(f"{'system':<12}" + "".join(f"{m:>11}" for m in METRICS))
-    for system in ("ours", "lead3", "textrank"):
-        print(f"{system:<12}" + "".join(f"{means[system][m]:>11.2f}" for m in METRICS))
+    print(f"{'system':<12}" + "".join(f"{m:>11}" for m in METRICS) + "   reference")
+    for system in SYSTEMS:
+        ref = REFERENCE.get((name, system))
+        note = " / ".join(f"{ref[m]:.1f}" for m in METRICS if m in ref) if ref else ""
+        figures = "".join(f"{means[system][m]:>11.2f}" for m in METRICS)
+        print(f"{system:<12}{figures}   {note}")
     for base in ("lead3", "textrank"):
         deltas = "".join(f"{means['ours'][m] - means[base][m]:>+11.2f}" for m in METRICS)
         print(f"{'Δ vs ' + base:<12}{deltas}")
+
+
+def check(name: str, means: dict[str, dict[str, float]]) -> list[str]:
+    """What is wrong with this run: a broken baseline, or a target missed."""
+    problems = []
+    for (dataset, system), figures in REFERENCE.items():
+        if dataset != name:
+            continue
+        for m, ref in figures.items():
+            got = means[system][m]
+            if got < ref - TOLERANCE:
+                problems.append(
+                    f"BROKEN BASELINE: {system} {m} on {name} is {got:.2f}, more than "
+                    f"{TOLERANCE:.0f} point below the reference {ref:.1f}"
+                )
+    ours = means["ours"]
+    if name.startswith("cnn_dailymail"):
+        for m in ("rouge1", "rougeLsum"):
+            if ours[m] <= means["lead3"][m]:
+                problems.append(
+                    f"TARGET MISSED: ours {m} {ours[m]:.2f} does not beat Lead-3 "
+                    f"{means['lead3'][m]:.2f} on {name}"
+                )
+    if name.startswith("bbc_news") and ours["rouge1"] < means["textrank"]["rouge1"] - TEXTRANK_GAP:
+        problems.append(
+            f"TARGET MISSED: ours rouge1 {ours['rouge1']:.2f} is more than {TEXTRANK_GAP:.0f} "
+            f"points below TextRank {means['textrank']['rouge1']:.2f} on {name}"
+        )
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="articles per dataset")
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     args = parser.parse_args(argv)
+    problems: list[str] = []
     for name in DATASETS:
         path = args.eval_dir / "summaries" / name
         if not path.exists():
@@ -139,6 +215,17 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         means, ms, n = evaluate(path, args.limit)
         report(name, means, ms, n)
+        if args.limit is None:
+            problems += check(name, means)
+    print()
+    if args.limit is not None:
+        print("(subset run: baselines and targets not checked)")
+        return 0
+    if problems:
+        for line in problems:
+            print("!!! " + line, file=sys.stderr)
+        return 1
+    print("baselines reproduce the reference figures within a point; ROUGE targets hold")
     return 0
 
 

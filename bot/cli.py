@@ -313,7 +313,12 @@ async def _demo(settings: Settings, wiring: Wiring, stdin: TextIO, stdout: TextI
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     # The demo runs on its embedded defaults: an in-memory database, the local site.
-    overrides: dict[str, Any] = {"database": args.database, "allow_private_networks": True}
+    # Every sample item is briefed (a real feed's first poll briefs only its newest few).
+    overrides: dict[str, Any] = {
+        "database": args.database,
+        "allow_private_networks": True,
+        "first_poll_limit": 50,
+    }
     demo_settings = settings.model_copy(update=overrides)
     return asyncio.run(_demo(demo_settings, args.wiring, sys.stdin, sys.stdout))
 
@@ -470,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
         "condense",
         help="condense articles (JSON Lines in) into briefings (JSON Lines out)",
         description='Each input line {"id", "title"?, "text", "url"?} gives one briefing line with '
-        "the same id and headline, lead, bullets (3), what_happened, why_it_matters, "
+        "the same id and headline, lead, bullets (1-3; none and no lead for a headline only), "
+        "what_happened, why_it_matters, "
         "what_to_watch, sources.",
     )
     p.add_argument("--input", help="JSON Lines file (default: standard input)")

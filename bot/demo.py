@@ -14,6 +14,16 @@ from typing import Any
 DATA = resources.files("bot") / "demo_data"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-request (the demo stops fetching once a poll is
+        # done) is not an error worth a traceback on the demo's console.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @dataclass(frozen=True)
 class DemoFeed:
     name: str
@@ -66,7 +76,7 @@ class DemoSite:
                 if status != 304:
                     self.wfile.write(body)
 
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self.httpd = _QuietServer((host, port), Handler)
         self.httpd.daemon_threads = True
         self.base = f"http://{host}:{self.httpd.server_address[1]}"
         for feed in self.feeds:

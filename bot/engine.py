@@ -759,6 +759,7 @@ class Engine:
                     published=entry.published,
                 ),
                 text=(article.text if article else "") or entry.summary or entry.title,
+                summary=entry.summary,
             )
             for entry, article, publisher in material_rows
         ]

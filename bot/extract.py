@@ -68,6 +68,7 @@ def extract_article(html: bytes | str, *, url: str | None = None) -> Article:
         author=_str_or_none(data.get("author")),
         published=parse_date(data.get("date")),
         from_page=True,
+        description=one_line(str(data.get("description") or "")),
     )
 
 

@@ -143,6 +143,8 @@ class Article(_Model):
     author: str | None = None
     published: datetime | None = None
     from_page: bool = False
+    # The page's own one-line summary (og:description / meta description), when it has one.
+    description: str = ""
 
 
 class Story(_Model):
@@ -186,6 +188,9 @@ class SourceText(_Model):
 
     source: Source
     text: str  # the article text (or the feed's own text when no page could be had)
+    # The publisher's own short summary of the item (the feed's summary, or the page's
+    # description): a candidate lead when it is a whole sentence the text bears out.
+    summary: str = ""
 
 
 class Bullet(_Model):
@@ -207,7 +212,9 @@ class Briefing(_Model):
     story_id: int | None = None
     headline: str = Field(max_length=HEADLINE_MAX)
     lead: str = Field(max_length=LEAD_MAX)
-    bullets: list[Bullet] = Field(min_length=BULLET_COUNT, max_length=BULLET_COUNT)
+    # One to three; none for a short item (a headline, its outlet and link, nothing to
+    # condense yet).
+    bullets: list[Bullet] = Field(default_factory=list, max_length=BULLET_COUNT)
     what_happened: str = ""
     why_it_matters: str = ""
     what_to_watch: str = ""

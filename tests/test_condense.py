@@ -9,7 +9,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.condense import PLACEHOLDER_BULLETS, ExtractiveCondenser, fit_bullet, is_boilerplate
+from bot.condense import (
+    PLACEHOLDER_BULLETS,
+    ExtractiveCondenser,
+    clean_headline,
+    fit_bullet,
+    is_boilerplate,
+    language_of,
+)
 from bot.models import BULLET_MAX, HEADLINE_MAX, LEAD_MAX, Briefing, Source, SourceText
 from bot.ports import Condenser
 
@@ -163,27 +170,31 @@ def test_no_section_invents_a_watch_item() -> None:
         "A " * 300 + ".",
     ],
 )
-def test_thin_or_odd_material_still_gives_three_distinct_bullets(text: str) -> None:
+def test_thin_or_odd_material_is_not_padded(text: str) -> None:
     material = [SourceText(source=Source(publisher="P", title="Title here"), text=text)]
     b = _condense(material)
-    assert len({x.text for x in b.bullets}) == 3
-    assert all(len(x.text) <= BULLET_MAX for x in b.bullets)
-    for x in b.bullets:
-        if x.text not in PLACEHOLDER_BULLETS:
-            assert _norm(x.text) in _norm(text) or x.text == "Title here"
+    texts = [x.text for x in b.bullets]
+    assert len(texts) == len(set(texts)) <= 3
+    assert all(len(x) <= BULLET_MAX for x in texts)
+    for x in texts:
+        assert x not in PLACEHOLDER_BULLETS and x != "Title here"
+        assert _norm(x.removesuffix("…")) in _norm(text)
+        assert _norm(x) not in _norm(b.lead)  # the lead is never repeated as a bullet
+    if not b.lead:
+        assert texts == []  # a short item: headline and source only
 
 
-def test_only_boilerplate_gives_placeholders_not_junk() -> None:
+def test_only_boilerplate_gives_a_short_item_not_junk() -> None:
     text = "By Jane Doe\nPhoto: a library (Getty Images)\nClick here to read more.\n"
-    material = [SourceText(source=Source(publisher="P", title=""), text=text)]
+    material = [SourceText(source=Source(publisher="P", title="Library opens"), text=text)]
     b = _condense(material)
-    assert [x.text for x in b.bullets] == list(PLACEHOLDER_BULLETS)
-    assert b.lead == "" and b.what_happened == "" and b.headline
+    assert b.bullets == [] and b.lead == "" and b.what_happened == ""
+    assert b.headline == "Library opens" and b.sources == [material[0].source]
 
 
 def test_no_material_at_all() -> None:
     b = _condense([])
-    assert len(b.bullets) == 3 and b.sources == []
+    assert b.bullets == [] and b.sources == [] and b.lead == ""
 
 
 def test_hundred_kilobytes_of_text_is_fast() -> None:
@@ -196,7 +207,8 @@ def test_hundred_kilobytes_of_text_is_fast() -> None:
     t0 = time.perf_counter()
     b = _condense(material)
     assert time.perf_counter() - t0 < 5.0
-    assert len({x.text for x in b.bullets}) == 3
+    # 1,400 sentences that all say the same thing: one point, and no padding.
+    assert b.lead.startswith("The council of district") and b.bullets == []
 
 
 @pytest.mark.parametrize(
@@ -227,8 +239,9 @@ def test_fit_bullet_cuts_at_a_clause_boundary() -> None:
         "favour and eight against."
     )
     cut = fit_bullet(long)
-    assert len(cut) <= BULLET_MAX and long.startswith(cut)
-    assert long[len(cut)] in ",;"
+    # The cut shows: an ellipsis where the sentence went on.
+    assert len(cut) <= BULLET_MAX and cut.endswith("…")
+    assert long.startswith(cut[:-1]) and long[len(cut) - 1] in ",;"
 
 
 _TEXT = st.text(
@@ -260,7 +273,8 @@ def test_any_text_gives_a_valid_deterministic_briefing(texts: list[str], title: 
     ]
     b = _condense(material)
     Briefing.model_validate(b.model_dump())
-    assert len({x.text for x in b.bullets}) == 3
+    assert len({x.text for x in b.bullets}) == len(b.bullets) <= 3
+    assert b.lead or not b.bullets
     assert all(0 <= x.source < max(1, len(material)) for x in b.bullets)
     assert len(b.headline) <= HEADLINE_MAX and len(b.lead) <= LEAD_MAX
     assert _condense(material) == b
@@ -347,3 +361,251 @@ def test_the_analysis_cache_stays_within_its_budget() -> None:
     huge = "A very long feed item about the Kestrel Bay pier. " * 1_000
     cache.get(huge)  # analysed, but too big to keep
     assert huge not in cache._items
+
+
+# ------------------------------------------------------- the rules of issue 13
+
+
+def _one(text: str, title: str = "Harbour pier closes", **kw: str) -> Briefing:
+    source = Source(publisher="Kestrel Gazette", title=title, url=kw.pop("url", None))
+    return _condense([SourceText(source=source, text=text, **kw)])
+
+
+def test_a_scene_setting_opening_is_not_the_lead() -> None:
+    text = (
+        "On a grey morning in the fishing town of Aldwater, the gulls were louder than the "
+        "traffic on the coast road.\n"
+        "The Northgate council voted 9-2 on Tuesday to build a 14 million pound flood "
+        "barrier across the mouth of the Aldwater estuary.\n"
+        "Construction is due to begin in March and take two years, the council said.\n"
+        "Residents have been flooded three times since 2019."
+    )
+    b = _one(text, title="Northgate council approves Aldwater flood barrier")
+    assert b.lead.startswith("The Northgate council voted 9-2 on Tuesday")
+    assert "gulls" not in b.lead
+
+
+def test_a_live_blog_label_is_not_the_lead() -> None:
+    text = (
+        "The latest on the Kestrel Bay dock strike (all times local):\n"
+        "Dockworkers at Kestrel Bay extended their strike into a third day on Wednesday, "
+        "leaving 41 container ships waiting at anchor.\n"
+        "The port operator said it had asked the labour ministry to appoint a mediator."
+    )
+    b = _one(text, title="Kestrel Bay dock strike enters third day")
+    assert b.lead.startswith("Dockworkers at Kestrel Bay extended their strike")
+    assert all("all times local" not in x.text for x in b.bullets)
+
+
+def test_the_pages_own_summary_leads_when_the_text_bears_it_out() -> None:
+    text = (
+        "Gullrock Ferries has agreed to buy three battery-electric ships from the Varde "
+        "yard for 210 million euros, the operator said on Monday.\n"
+        "The ships will replace diesel ferries on the island routes from 2028.\n"
+        "Chief executive Maren Solvik said the order was the largest in the company's history."
+    )
+    summary = "Gullrock Ferries has ordered three battery-electric ships for its island routes."
+    b = _one(text, title="Gullrock orders electric ferries", summary=summary)
+    assert b.lead == summary
+    teaser = "Find out which ferry company is betting big on batteries."
+    assert _one(text, title="Gullrock orders electric ferries", summary=teaser).lead != teaser
+
+
+def test_a_sentence_too_long_for_a_bullet_is_cut_visibly_or_passed_over() -> None:
+    long = (
+        "The agreement, which still has to be approved by the regional assembly in a vote "
+        "that several members have said they will oppose, would put the reserve toward "
+        "the repair of the sea wall, the dredging of the harbour mouth, the replacement of "
+        "the ferry ramps and a new pumping station at the eastern end of the promenade."
+    )
+    text = (
+        "The Kestrel Bay harbour board agreed on Thursday to spend its 30 million pound "
+        "reserve on flood defences.\n"
+        f"{long}\n"
+        "Board chair Osric Penhallow said the works would start in the autumn.\n"
+        "The reserve was built up over two decades from mooring fees.\n"
+        "Insurers had warned that premiums on the seafront would rise without new defences."
+    )
+    b = _one(text, title="Harbour board spends reserve on flood defences")
+    assert b.bullets
+    for x in b.bullets:
+        assert x.text.endswith((".", "…")), x.text  # whole, or shown to be cut
+        assert not x.text.endswith("toward")
+
+
+def test_a_bullet_that_points_back_follows_the_sentence_it_leans_on() -> None:
+    text = (
+        "Aurora Orbital launched its Skylark 3 rocket from the Sandvik range on Friday and "
+        "placed two weather satellites in orbit.\n"
+        "The launch was the company's first success after two failures last year.\n"
+        "Shares in the company rose 18 percent in Oslo trading after the launch.\n"
+        "It was the first orbital launch from Norwegian soil.\n"
+        "The satellites belong to the Nordic meteorological agency and will be used for "
+        "storm forecasting over the North Sea."
+    )
+    b = _one(text, title="Aurora Orbital puts Skylark 3 into orbit")
+    texts = [x.text for x in b.bullets]
+    visible = [b.lead, *texts]
+    for i, t in enumerate(texts):
+        if t.startswith("It was the first"):
+            # Only right after the sentence it leans on.
+            assert visible[i].startswith("Shares in the company rose"), visible
+
+
+def test_a_quote_without_its_speaker_is_not_a_bullet() -> None:
+    text = (
+        "The Saltford university study of 12,000 adults found that people who walked at "
+        "least 7,000 steps a day were 30 percent less likely to report insomnia.\n"
+        "\u201cWe were surprised by how large the effect was, even for people who started "
+        "walking late in life.\u201d\n"
+        "Lead author Dr Hannah Okafor said the team would now run a controlled trial.\n"
+        "\u201cThe data do not prove that walking causes better sleep,\u201d said Prof Ian "
+        "Marsh, who was not involved in the study.\n"
+        "The study was published in the Journal of Sleep Research on Tuesday."
+    )
+    b = _one(text, title="Walking linked to lower insomnia risk")
+    texts = [x.text for x in b.bullets]
+    assert not any(t.startswith("\u201cWe were surprised") for t in texts)
+    assert "surprised" not in b.what_happened + b.why_it_matters + b.what_to_watch
+
+
+def test_a_headline_only_item_is_a_short_item() -> None:
+    title = "Kestrel Bay dockworkers vote to end strike"
+    source = Source(publisher="Coastline Courier", title=title, url="https://courier.example/1")
+    b = _condense([SourceText(source=source, text=title)])
+    assert (b.headline, b.lead, b.bullets) == (title, "", [])
+    assert b.sources == [source] and not b.sections
+
+
+def test_a_short_item_becomes_a_briefing_when_a_source_with_text_joins() -> None:
+    title = "Kestrel Bay dockworkers vote to end strike"
+    thin = SourceText(source=Source(publisher="Coastline Courier", title=title), text=title)
+    full = SourceText(
+        source=Source(publisher="Meridian Daily", title="Dock strike ends"),
+        text=(
+            "Dockworkers at Kestrel Bay voted on Sunday to end their nine-day strike after "
+            "the port operator agreed to keep crane crews on full pay.\n"
+            "About 1,200 members of the dockers' union took part in the ballot."
+        ),
+    )
+    b = _condense([thin, full])
+    assert b.headline == title  # the first report's headline
+    assert b.lead.startswith("Dockworkers at Kestrel Bay voted on Sunday")
+
+
+def test_japanese_and_portuguese_text_become_short_items() -> None:
+    japanese = (
+        "東京都は２日、新しい防災計画を発表した。計画では、都内の避難所を２０２７年までに"
+        "５００か所増やす。知事は記者会見で「備えは早いほどよい」と述べた。"
+    )
+    portuguese = (
+        "O governo anunciou nesta segunda-feira um pacote de medidas para conter a alta dos "
+        "preços dos alimentos. As medidas incluem a redução de impostos sobre a cesta "
+        "básica. Assine já a nossa newsletter e receba as principais notícias do dia."
+    )
+    assert language_of(japanese) == "ja" and language_of(portuguese) == "pt"
+    for text in (japanese, portuguese):
+        b = _one(text, title="Manchete")
+        assert (b.lead, b.bullets, b.sections) == ("", [], [])
+        assert b.headline == "Manchete"
+
+
+def test_a_results_table_is_a_short_item() -> None:
+    rows = [
+        "Pos Team P W D L Pts",
+        "1 Harrow Vale 12 9 2 1 29",
+        "2 Northgate Athletic 12 8 2 2 26",
+        "3 Kestrel Bay Rovers 12 7 3 2 24",
+        "4 Saltford Town 12 6 2 4 20",
+        "5 Bramblefield 12 5 3 4 18",
+        "6 Aldwater United 12 4 2 6 14",
+        "7 Lantern City 12 3 3 6 12",
+        "8 Meridian Wanderers 12 1 1 10 4",
+        "Updated after Saturday's matches.",
+    ]
+    b = _one("\n".join(rows), title="Coastal League table")
+    assert (b.lead, b.bullets) == ("", [])
+
+
+def test_site_names_leave_the_headline() -> None:
+    cases = {
+        "Ferry pier closes after cracks found | Kestrel Gazette": "Ferry pier closes after "
+        "cracks found",
+        "Ferry pier closes after cracks found - Kestrel Gazette": "Ferry pier closes after "
+        "cracks found",
+        "Gazette | The coast's favourite news source: Ferry pier closes after cracks found": (
+            "Ferry pier closes after cracks found"
+        ),
+        "Ferry pier closes » Local » News » Kestrel Gazette": "Ferry pier closes",
+        "Minecraft 1.8 - The Bountiful Update": "Minecraft 1.8 - The Bountiful Update",
+    }
+    for title, want in cases.items():
+        got = clean_headline(title, "Kestrel Gazette", "https://www.kestrelgazette.example/a")
+        assert got == want, title
+
+
+def test_a_mixed_case_dateline_is_stripped_from_the_opening() -> None:
+    text = (
+        "Portland, OR – City commissioners approved a ban on gas-powered leaf blowers on "
+        "Wednesday, starting in 2027.\n"
+        "Landscaping firms said the cost of electric equipment would be passed on to customers."
+    )
+    b = _one(text, title="Portland bans gas leaf blowers")
+    assert b.lead.startswith("City commissioners approved a ban")
+
+
+def test_an_opening_that_shares_nothing_with_the_headline_is_a_scene_not_a_point() -> None:
+    text = (
+        "The brass band was still tuning up when the first of them reached the gate, "
+        "walking slowly along the towpath in the rain.\n"
+        "The Riverside Museum of Industry reopened on Saturday after a five-year, "
+        "86 million dollar restoration of the textile mill that houses it.\n"
+        "More than 4,000 people queued before the doors opened at 10 a.m., staff said.\n"
+        "A second wing on the town's rail workshops is due to open in June 2027."
+    )
+    b = _one(text, title="Riverside Museum of Industry reopens after restoration")
+    assert b.lead.startswith("The Riverside Museum of Industry reopened on Saturday")
+    assert all("brass band" not in x.text for x in b.bullets)
+
+
+def test_a_quote_whose_speaker_is_a_pronoun_follows_the_sentence_naming_them() -> None:
+    text = (
+        "Harrow Vale Athletic won the Continental Cup on Sunday, beating Port Lennox 2-1 "
+        "after extra time in front of 61,400 supporters at the National Stadium.\n"
+        "Captain Ellis Marr lifted the trophy 31 years after the club last won a major "
+        "final, and dedicated it to the groundstaff who kept the club going.\n"
+        "\u201cThey never left, even when we were bottom of the league,\u201d he said, "
+        "holding the cup above his head in front of the away end.\n"
+        "Port Lennox had led at half-time through a penalty from Tomas Reyes.\n"
+        "The winners will play in the Continental Super Cup in Lisbon next August."
+    )
+    from bot.condense import _analyse
+
+    _, sentences = _analyse(text)
+    leaning = {s.text.split(",")[0]: s.dangling for s in sentences}
+    # "…,” he said" names its speaker only in the sentence before: it leans on it.
+    assert leaning["\u201cThey never left"] is True
+    assert (
+        leaning[
+            "Captain Ellis Marr lifted the trophy 31 years after the club last won a major final"
+        ]
+        is False
+    )
+    b = _one(text, title="Harrow Vale win Continental Cup after extra time")
+    shown = [b.lead, *(x.text for x in b.bullets)]
+    for i, t in enumerate(shown):
+        if "\u201d he said" in t:
+            assert shown[i - 1].startswith("Captain Ellis Marr lifted the trophy"), shown
+
+
+def test_a_standfirst_glued_to_the_first_sentence_is_not_the_lead() -> None:
+    text = (
+        "Four-hour debate ends with a vote for the Aldwater barrier The Northgate council "
+        "voted 9-2 on Tuesday to build a 14 million pound flood barrier across the mouth "
+        "of the Aldwater estuary.\n"
+        "Construction is due to begin in March, the council said."
+    )
+    b = _one(text, title="Northgate council approves Aldwater flood barrier")
+    assert b.lead.startswith("The Northgate council voted 9-2 on Tuesday"), b.lead
+    kept = "Police said the suspect spoke to reporters from The Times on Monday afternoon."
+    assert _one(kept + "\nAnother sentence follows here to make two.").lead.startswith("Police")

@@ -47,7 +47,9 @@ def _source_line(index: int, source: Source) -> str:
 def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
     """A briefing as the channel sees it; ``full`` adds the sections, the source of each
     bullet, and related briefings (what ``/brief more`` shows)."""
-    lines = [RULE, one_line(briefing.headline).upper(), one_line(briefing.lead), ""]
+    lines = [RULE, one_line(briefing.headline).upper()]
+    if briefing.lead.strip():  # a short item (a headline only) has no lead
+        lines += [one_line(briefing.lead), ""]
     for bullet in briefing.bullets:
         # [n] refers to the numbered Sources list; a placeholder bullet may have none.
         shown = full and 0 <= bullet.source < len(briefing.sources)
