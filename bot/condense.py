@@ -911,7 +911,10 @@ def language_of(text: str) -> str:
     return str(py3langid.classify(text[:LANG_SAMPLE])[0])
 
 
-_SITE_SEPARATORS = re.compile(r"\s+(?:[|–—·•»]|-|::)\s+|\s*\|\s*")
+# A separator is tried only where a run of spaces starts (the lookbehind): tried inside a
+# long run too, each try would scan the rest of it, and a hostile title would cost
+# quadratic time. Leftmost matching starts at a run's first space anyway.
+_SITE_SEPARATORS = re.compile(r"(?<!\s)(?:\s++(?:[|–—·•»]|-|::)\s+|\s*+\|\s*)")
 _TAGLINE = re.compile(
     r"^[^:]{0,80}\b(?:news|source|platform|favou?rite|home\ of|daily|online|portal)\b"
     r"[^:]{0,40}:\s+",
