@@ -240,3 +240,16 @@ def m008_entries_origin(db: Database) -> None:
     # An aggregator's item names the outlet it comes from (RSS/Atom <source>): the
     # clusterer's same-outlet rule must see that outlet, not the aggregator's host.
     db.execute("ALTER TABLE entries ADD COLUMN origin TEXT")
+
+
+@migrations()
+def m009_outbox_attempts(db: Database) -> None:
+    # m009 (h4): the attempt record. Before a message is handed to the platform the row
+    # says when the first and the latest attempt began, so that after a crash or a lost
+    # answer the message is looked up in that window (by the key it was sent with), not
+    # in "the channel's recent history". A digest part's rows share the key the part was
+    # sent under; the partial index finds parts left in flight by a crash.
+    db.execute("ALTER TABLE outbox ADD COLUMN first_attempt_at TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN attempt_at TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN digest_key TEXT")
+    db.execute("CREATE INDEX outbox_digest_key ON outbox (digest_key) WHERE digest_key IS NOT NULL")
