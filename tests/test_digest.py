@@ -300,9 +300,7 @@ async def test_nothing_held_posts_nothing_but_uses_the_slot(world: World) -> Non
 
 
 async def test_a_digest_of_30_is_split_never_truncated(world: World) -> None:
-    held = [
-        world.hold(f"Harbour council item {n}", sources=1 + n % 4, hour=n) for n in range(30)
-    ]
+    held = [world.hold(f"Harbour council item {n}", sources=1 + n % 4, hour=n) for n in range(30)]
     world.clock.current = utc(2026, 3, 5, 8, 0)
     assert await send_due_digests(world.engine) == 2
     first, second = world.publisher.of_kind("digest")
