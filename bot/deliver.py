@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from datetime import UTC, timedelta
 from typing import TYPE_CHECKING
 
-from .errors import DeliveryError
+from .errors import DeliveryError, SignalDeskError
 from .models import Attempt, Briefing, Channel, Delivery, DeliveryState, Feed, Notice
 from .ports import Publisher
 
@@ -49,7 +50,9 @@ def retry_wait(attempts: int, exc: DeliveryError, cap: float, settle: float) -> 
     landed (so that the lookup before the next attempt can see it)."""
     wait = min(2.0 ** min(attempts + 1, 16), cap)
     if exc.retry_after is not None:
-        wait = max(exc.retry_after, 0.0)
+        # The hint, within reason: an absurd or garbled value waits the cap, no longer.
+        hint = exc.retry_after
+        wait = min(max(hint, 0.0), cap) if math.isfinite(hint) else cap
     if exc.maybe_sent:
         wait = max(wait, settle)
     return wait
@@ -83,8 +86,11 @@ class Deliverer:
         for channel_id, task in list(self._queues.items()):
             if task.done():
                 del self._queues[channel_id]
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("delivery to %s failed", channel_id, exc_info=task.exception())
+                error = None if task.cancelled() else task.exception()
+                if isinstance(error, SignalDeskError):  # one line, e.g. the database is full
+                    log.error("delivery to %s failed: %s", channel_id, error)
+                elif error is not None:
+                    log.error("delivery to %s failed", channel_id, exc_info=error)
         work = await self._due(limit, skip=set(self._queues))
         for channel_id, (delivery, notices) in work.items():
             self._queues[channel_id] = asyncio.create_task(
@@ -92,10 +98,15 @@ class Deliverer:
             )
         return len(work)
 
-    async def aclose(self) -> None:
-        """Wait for the turns in progress (a clean stop finishes what it handed over)."""
+    async def aclose(self, *, cancel: bool = False) -> None:
+        """Wait for the turns in progress (a clean stop finishes what it handed over),
+        or with ``cancel`` stop them (a row cut off mid-send stays "sending" and is
+        looked up by its record at the next start)."""
         tasks = list(self._queues.values())
         self._queues.clear()
+        if cancel:
+            for task in tasks:
+                task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _due(
@@ -277,8 +288,8 @@ class Deliverer:
                 result = await publisher.post_text(channel, notice.text)
             except DeliveryError as exc:
                 state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
-                wait = exc.retry_after or min(
-                    2.0 ** min(notice.attempts + 1, 16), float(engine.settings.delivery_retry_max)
+                wait = retry_wait(
+                    notice.attempts, exc, float(engine.settings.delivery_retry_max), 0.0
                 )
                 await engine.db(
                     engine.store.mark_notice,

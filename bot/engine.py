@@ -699,6 +699,7 @@ class Engine:
                 await self.delivery.aclose()
             else:
                 await _cancel([poller])
+                await self.delivery.aclose(cancel=True)
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()

@@ -258,3 +258,30 @@ async def test_engine_delivers_through_discord_once_despite_a_429(
     finally:
         await engine.aclose()
         store.close()
+
+
+async def test_an_update_note_is_found_by_its_attempt_and_never_sent_twice(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    from bot.models import Attempt
+
+    first = await publisher.post_briefing(CHANNEL, sample_briefing())
+    grown = sample_briefing(
+        revision=2,
+        sources=[
+            *sample_briefing().sources,
+            Source(publisher="Lantern Review", title="Port shut", url="https://lantern.example/p"),
+        ],
+    )
+    now = datetime.now(UTC)
+    attempt = Attempt(key="u7", first_at=now, last_at=now, parent_ref=first.message_ref)
+    assert await publisher.find_attempt(CHANNEL, attempt, grown) is None
+    await publisher.update_briefing(CHANNEL, grown, first.message_ref, attempt=attempt)
+    [note] = [m for m in fake_discord.messages[CHANNEL_ID] if m.get("message_reference")]
+    # After a crash the outbox asks first, and finds the note by what it replies to ...
+    assert await publisher.find_attempt(CHANNEL, attempt, grown) == note["id"]
+    # ... and a resend under the same attempt is answered with the first note.
+    await publisher.update_briefing(CHANNEL, grown, first.message_ref, attempt=attempt)
+    notes = [m for m in fake_discord.messages[CHANNEL_ID] if m.get("message_reference")]
+    assert len(notes) == 1

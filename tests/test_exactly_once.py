@@ -319,3 +319,41 @@ async def test_the_service_sends_to_other_channels_while_one_hangs() -> None:
         await service
         await engine.aclose()
         store.close()
+
+
+async def test_an_absurd_retry_after_waits_the_cap_not_forever() -> None:
+    from bot.errors import DeliveryError
+
+    settings = load_settings(database=":memory:")
+    store = SqliteStore.open(":memory:")
+    now = datetime.now(UTC)
+    publisher = RecordingPublisher()
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        clock=FakeClock(now),
+    )
+    try:
+        briefing = briefing_at(now)
+        store.save_briefing(briefing)
+        store.ensure_channel("console:desk", now)
+        store.enqueue_delivery(
+            "console:desk",
+            briefing.id,
+            kind="post",
+            revision=1,
+            state=DeliveryState.PENDING,
+            now=now,
+        )
+        publisher.fail_next.append(
+            DeliveryError("rate limited; will retry", retry_after=99_999_999_999_999.0)
+        )
+        assert await engine.deliver_once() == 0
+        [row] = store.deliveries()
+        assert row.state == DeliveryState.PENDING
+        assert row.not_before == now + timedelta(seconds=settings.delivery_retry_max)
+    finally:
+        await engine.aclose()
+        store.close()

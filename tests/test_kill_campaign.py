@@ -390,7 +390,7 @@ async def test_kill_campaign_never_loses_or_repeats_anything(
         process.send_signal(signal.SIGTERM)
         await process.wait()
     text = log.read_text()
-    assert done, text[-3000:]
+    assert done, f"{tally(fake_slack, database)} {outbox_states(database)}\n{text[-2000:]}"
     assert "Traceback" not in text, text[-3000:]
 
     counts = tally(fake_slack, database)

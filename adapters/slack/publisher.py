@@ -383,6 +383,9 @@ class SlackPublisher:
                 token=token,
                 base_url=self.client.base_url,
                 timeout=self.client.timeout,
+                ssl=self.client.ssl,
+                proxy=self.client.proxy,
+                headers=self.client.headers,
                 retry_handlers=self._handlers,
             )
             self._clients[token or ""] = client
