@@ -155,13 +155,27 @@ class Deliverer:
                 await self._delivery_failed(delivery, exc)
                 return 0
             if ref:
+                now = engine.clock.now()
                 await engine.db(
                     engine.store.mark_delivery,
                     delivery.id,
                     DeliveryState.SENT,
                     message_ref=parent if delivery.kind == "update" and parent else ref,
-                    now=engine.clock.now(),
+                    now=now,
                 )
+                if delivery.kind == "post" and briefing.revision > delivery.revision:
+                    # Sources joined while this post's outcome was unknown, and routing
+                    # left them to the queued post: the post that landed may show an
+                    # older revision. Bring it up to date like any update.
+                    await engine.db(
+                        engine.store.enqueue_delivery,
+                        channel.id,
+                        briefing.id,
+                        kind="update",
+                        revision=briefing.revision,
+                        state=DeliveryState.PENDING,
+                        now=now,
+                    )
                 return 0
         now = engine.clock.now()
         attempt = Attempt(

@@ -357,3 +357,29 @@ async def test_an_absurd_retry_after_waits_the_cap_not_forever() -> None:
     finally:
         await engine.aclose()
         store.close()
+
+
+async def test_a_post_found_after_its_story_grew_is_brought_up_to_date(world: World) -> None:
+    first = briefing_at(world.clock.now())
+    world.queue(first)
+    await lost_answer_then_restart(world)  # the post, with two sources, landed
+    # Meanwhile a third source joined: routing leaves it to the queued post (not sent).
+    grown = first.model_copy(
+        update={
+            "revision": 2,
+            "sources": [
+                *first.sources,
+                Source(
+                    publisher="Lantern Review", title="Port shut", url="https://lantern.example/p"
+                ),
+            ],
+        }
+    )
+    world.store.save_briefing(grown)
+    assert await world.engine.deliver_once() == 0  # found: not posted again
+    await world.engine.deliver_all()  # ... and then updated
+    [post] = [m for m in world.bot_messages() if not m.get("thread_ts")]
+    assert post["metadata"]["event_payload"]["revision"] == 2  # type: ignore[index]
+    [reply] = [m for m in world.bot_messages() if m.get("thread_ts")]
+    assert "now has 3 sources" in str(reply["text"])
+    assert {d.state for d in world.store.deliveries()} == {DeliveryState.SENT}
