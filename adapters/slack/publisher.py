@@ -285,7 +285,11 @@ class SlackPublisher:
         if attempt.parent_ref:
             try:
                 found = await self._find_key(
-                    channel, "conversations_replies", {**window, "ts": attempt.parent_ref}, attempt
+                    channel,
+                    "conversations_replies",
+                    {**window, "ts": attempt.parent_ref},
+                    attempt,
+                    briefing.id if briefing else None,
                 )
             except SlackDeliveryError as exc:
                 if exc.code != "thread_not_found":
@@ -293,10 +297,17 @@ class SlackPublisher:
             else:
                 if found:
                     return found
-        return await self._find_key(channel, "conversations_history", window, attempt)
+        return await self._find_key(
+            channel, "conversations_history", window, attempt, briefing.id if briefing else None
+        )
 
     async def _find_key(
-        self, channel: Channel, method: str, arguments: dict[str, Any], attempt: Attempt
+        self,
+        channel: Channel,
+        method: str,
+        arguments: dict[str, Any],
+        attempt: Attempt,
+        briefing_id: str | None,
     ) -> str | None:
         client = await self._client_for(channel)
         read = getattr(client, method)
@@ -312,7 +323,9 @@ class SlackPublisher:
                 return None
             for message in page.get("messages") or []:
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
-                if payload.get("attempt") == attempt.key:
+                if payload.get("attempt") == attempt.key and (
+                    briefing_id is None or payload.get("briefing_id") in (None, briefing_id)
+                ):
                     return str(message["ts"])
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:
