@@ -139,11 +139,20 @@ class DiscordPublisher:
         *,
         attempt: Attempt | None = None,
     ) -> PostResult:
-        """One message with a field per briefing (the digest)."""
+        """The digest: a field per briefing, in as many messages as it takes to stay
+        within Discord's 6,000 characters per message (no field is dropped). Each
+        message has its own nonce, so a resend of the whole digest makes none twice.
+        Returns the first message's id."""
         key = ",".join(f"{b.id}@{b.revision}" for b in briefings)
         nonce = _nonce(channel, attempt) or message_nonce(channel.id, "digest", key)
-        sent = await self._send(channel, digest_message(briefings), nonce=nonce)
-        return PostResult(message_ref=str(sent.id))
+        first: discord.Message | None = None
+        for number, part in enumerate(fit_digest(briefings)):
+            part_nonce = nonce if number == 0 else message_nonce(channel.id, nonce, number)
+            sent = await self._send(channel, digest_message(part), nonce=part_nonce)
+            first = first or sent
+        if first is None:
+            raise DeliveryError(f"{channel.id}: an empty digest was not sent", retryable=False)
+        return PostResult(message_ref=str(first.id))
 
     async def find_attempt(
         self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
@@ -249,6 +258,21 @@ class DiscordPublisher:
             raise
         except Exception as exc:
             raise delivery_error(exc, channel) from exc
+
+
+def fit_digest(briefings: Sequence[Briefing]) -> list[list[Briefing]]:
+    """The digest in runs of briefings that each render whole into one message: the
+    embed keeps every field (``render_digest`` drops fields past Discord's limits)."""
+    parts: list[list[Briefing]] = []
+    for briefing in briefings:
+        if parts:
+            trial = [*parts[-1], briefing]
+            embed = digest_message(trial).embeds[0]
+            if len(embed.fields) == len(trial) and not embed.footer.text:
+                parts[-1] = trial
+                continue
+        parts.append([briefing])
+    return parts
 
 
 def _nonce(channel: Channel, attempt: Attempt | None) -> str | None:
