@@ -65,6 +65,7 @@ class Deliverer:
         self.engine = engine
         # Channel id -> the task sending that channel's due rows right now.
         self._queues: dict[str, asyncio.Task[int]] = {}
+        self._digests: dict[str, asyncio.Task[int]] = {}  # channel id -> its digest work
 
     @property
     def settle(self) -> timedelta:
@@ -98,12 +99,32 @@ class Deliverer:
             )
         return len(work)
 
+    async def pump_digests(self) -> int:
+        """Start each channel's digest work (a digest due, parts in flight) as its own
+        task, unless that channel's previous one is still running; return at once, so
+        that a slow digest holds up neither posts nor other channels' digests."""
+        from .digest import digest_work, send_channel_digest  # digest builds on this module
+
+        for channel_id, task in list(self._digests.items()):
+            if task.done():
+                del self._digests[channel_id]
+        now = self.engine.clock.now()
+        started = 0
+        for channel, parts in await digest_work(self.engine, now):
+            if channel.id not in self._digests:
+                self._digests[channel.id] = asyncio.create_task(
+                    send_channel_digest(self.engine, channel, parts, now)
+                )
+                started += 1
+        return started
+
     async def aclose(self, *, cancel: bool = False) -> None:
         """Wait for the turns in progress (a clean stop finishes what it handed over),
         or with ``cancel`` stop them (a row cut off mid-send stays "sending" and is
         looked up by its record at the next start)."""
-        tasks = list(self._queues.values())
+        tasks = [*self._queues.values(), *self._digests.values()]
         self._queues.clear()
+        self._digests.clear()
         if cancel:
             for task in tasks:
                 task.cancel()

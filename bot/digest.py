@@ -115,25 +115,44 @@ def rank_for_digest(briefings: Sequence[Briefing]) -> list[Briefing]:
 
 async def send_due_digests(engine: Engine) -> int:
     """Post every digest that is due, and finish every digest part that a crash or a
-    lost answer left in flight; returns how many digest messages were posted.
-
-    Call it from the service loop after each delivery pass (it is cheap when nothing is
-    due: one query for the channels, one for the parts in flight)."""
+    lost answer left in flight; returns how many digest messages were posted. Channel
+    by channel, waiting for each (tests, the CLI); the service runs each channel's
+    digest as its own task instead (``Deliverer.pump_digests``)."""
     now = engine.clock.now()
+    posted = 0
+    for channel, parts in await digest_work(engine, now):
+        posted += await send_channel_digest(engine, channel, parts, now)
+    return posted
+
+
+async def digest_work(engine: Engine, now: datetime) -> list[tuple[Channel, list[list[Delivery]]]]:
+    """The channels with digest work now: a digest due, or parts left in flight (each
+    with those parts). Cheap when there is none: one query for the channels, one for
+    the parts in flight."""
     channels = await engine.db(engine.store.list_channels)
     in_flight: dict[str, list[list[Delivery]]] = {}
     for part in await engine.db(engine.store.digest_parts_in_flight):
         in_flight.setdefault(part[0].channel_id, []).append(part)
+    return [
+        (channel, in_flight.get(channel.id, []))
+        for channel in channels
+        if channel.id in in_flight or digest_due(channel, now)
+    ]
+
+
+async def send_channel_digest(
+    engine: Engine, channel: Channel, parts: Sequence[Sequence[Delivery]], now: datetime
+) -> int:
+    """One channel's digest work: finish its parts in flight, then send its digest if
+    one is due. Never raises: one channel's trouble must not stop the others'."""
     posted = 0
-    for channel in channels:
-        try:
-            parts = in_flight.get(channel.id)
-            if parts:
-                posted += await _resume_parts(engine, channel, parts)
-            if digest_due(channel, now):
-                posted += await _send_digest(engine, channel, now, scheduled=True)
-        except Exception:  # one channel's trouble must not stop the others' digests
-            log.exception("digest for %s failed", channel.id)
+    try:
+        if parts:
+            posted += await _resume_parts(engine, channel, parts)
+        if digest_due(channel, now):
+            posted += await _send_digest(engine, channel, now, scheduled=True)
+    except Exception:
+        log.exception("digest for %s failed", channel.id)
     return posted
 
 
@@ -319,11 +338,13 @@ async def _held_briefings(
 __all__ = [
     "DIGEST_MAX",
     "digest_due",
+    "digest_work",
     "flush_held",
     "last_slot",
     "next_digest_at",
     "parse_hhmm",
     "rank_for_digest",
+    "send_channel_digest",
     "send_due_digests",
     "split_digest",
 ]

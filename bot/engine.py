@@ -32,7 +32,6 @@ from typing import Any, ParamSpec, TypeVar
 from .cluster import ClusterIndex, Fingerprint, StoryClusterer, source_of
 from .condense import ExtractiveCondenser
 from .deliver import Deliverer
-from .digest import send_due_digests
 from .errors import ExtractError, FetchError, ParseError, QueryError, SignalDeskError
 from .extract import article_from_entry, extract_article
 from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
@@ -686,7 +685,7 @@ class Engine:
             while not stop.is_set():
                 try:
                     await self.delivery.pump()  # per channel: never waits on one
-                    await send_due_digests(self)
+                    await self.delivery.pump_digests()
                 except SignalDeskError as exc:  # one line, not a traceback every tick
                     log.error("delivery cycle failed: %s", exc)
                 except Exception:  # keep the service up; the next tick retries

@@ -29,7 +29,15 @@ from adapters.slack.publisher import ChannelPacer, SlackPublisher
 from adapters.testing import RecordingPublisher
 from bot.engine import Engine
 from bot.fetch import Fetcher
-from bot.models import Attempt, Briefing, Channel, DeliveryState, PostResult, Source
+from bot.models import (
+    Attempt,
+    Briefing,
+    Channel,
+    DeliveryMode,
+    DeliveryState,
+    PostResult,
+    Source,
+)
 from bot.settings import load_settings
 from storage import SqliteStore
 from tests.slack_fake import Failure, FakeSlack
@@ -268,6 +276,13 @@ class HangingPublisher(RecordingPublisher):
             await self.release.wait()
         return await super().post_briefing(channel, briefing, attempt=attempt)
 
+    async def post_digest(
+        self, channel: Channel, briefings: Sequence[Briefing], *, attempt: Attempt | None = None
+    ) -> PostResult:
+        if channel.id == self.stuck:
+            await self.release.wait()
+        return await super().post_digest(channel, briefings, attempt=attempt)
+
 
 async def test_the_service_sends_to_other_channels_while_one_hangs() -> None:
     settings = load_settings(database=":memory:")
@@ -383,3 +398,63 @@ async def test_a_post_found_after_its_story_grew_is_brought_up_to_date(world: Wo
     [reply] = [m for m in world.bot_messages() if m.get("thread_ts")]
     assert "now has 3 sources" in str(reply["text"])
     assert {d.state for d in world.store.deliveries()} == {DeliveryState.SENT}
+
+
+async def test_a_hanging_digest_holds_up_no_other_channel() -> None:
+    settings = load_settings(database=":memory:")
+    store = SqliteStore.open(":memory:")
+    now = datetime.now(UTC)
+    publisher = HangingPublisher("console:morning")
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        clock=FakeClock(now),
+    )
+    store.ensure_channel("console:morning", now)
+    morning = store.get_channel("console:morning")
+    assert morning is not None
+    store.save_channel(
+        morning.model_copy(
+            update={
+                "mode": DeliveryMode.DIGEST,
+                "digest_time": "00:00",
+                "last_digest_at": now - timedelta(days=2),
+            }
+        )
+    )
+    for n in range(3):
+        briefing = briefing_at(now, id=f"weir{n}xx")
+        store.save_briefing(briefing)
+        for channel, state in (("console:morning", DeliveryState.HELD), ("console:desk", None)):
+            store.ensure_channel(channel, now)
+            store.enqueue_delivery(
+                channel,
+                briefing.id,
+                kind="post",
+                revision=1,
+                state=state or DeliveryState.PENDING,
+                now=now,
+            )
+    stop = asyncio.Event()
+    service = asyncio.create_task(engine.run(stop, tick=0.01))
+    try:
+        for _ in range(300):
+            if len(publisher.posts) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert [p.channel_id for p in publisher.posts] == ["console:desk"] * 3
+        publisher.release.set()
+        for _ in range(300):
+            if publisher.of_kind("digest"):
+                break
+            await asyncio.sleep(0.01)
+        [digest] = publisher.of_kind("digest")
+        assert sorted(digest.briefing_ids) == ["weir0xx", "weir1xx", "weir2xx"]
+    finally:
+        publisher.release.set()
+        stop.set()
+        await service
+        await engine.aclose()
+        store.close()
