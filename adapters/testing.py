@@ -83,8 +83,12 @@ class RecordingPublisher:
             )
         )
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
-        return self._record(Post(channel.id, "text", self._ref(), text=text))
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
+        return self._record(
+            Post(channel.id, "text", self._ref(), text=text, key=attempt.key if attempt else None)
+        )
 
     async def post_digest(
         self,

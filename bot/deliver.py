@@ -11,7 +11,7 @@ asks the publisher to look the message up *by that record* (its key, in its own 
 window) and only sends again when it is not there. A lost answer is looked up only once
 ``settings.delivery_settle`` seconds have passed since the attempt began, so that a
 request the platform was still carrying out has landed by then. Posts, "Updated" thread
-replies and digest parts (``bot.digest``) all go through this.
+replies, digest parts (``bot.digest``) and feed-health notices all go through this.
 
 One queue per channel. ``pump`` (the service loop) starts one task per channel with
 something due and never waits for it, so a channel that is rate limited or slow holds
@@ -314,17 +314,45 @@ class Deliverer:
             publisher = engine.publishers.get(channel.platform) if channel else None
             if channel is None or publisher is None:
                 continue  # no publisher for this platform (yet): keep it queued
-            now = engine.clock.now()
-            # A notice has no platform-side key to look it up by after a crash, so it is
-            # sent at most once: a row left "sending" by a crash is never picked up again
-            # (due_notices reads only "pending"). Repeating a notice is what users mind.
-            await engine.db(engine.store.mark_notice, notice.id, DeliveryState.SENDING, now=now)
+            key = f"n{notice.id}"
             try:
-                result = await publisher.post_text(channel, notice.text)
+                if notice.first_attempt_at is not None and (
+                    notice.state == DeliveryState.SENDING or notice.attempts > 0
+                ):
+                    # Cut off by a crash or a lost answer: look it up by its record.
+                    earlier = Attempt(
+                        key=key,
+                        first_at=notice.first_attempt_at,
+                        last_at=notice.attempt_at or notice.first_attempt_at,
+                    )
+                    found = await publisher.find_attempt(channel, earlier)
+                    if found:
+                        await engine.db(
+                            engine.store.mark_notice,
+                            notice.id,
+                            DeliveryState.SENT,
+                            message_ref=found,
+                            now=engine.clock.now(),
+                        )
+                        continue
+                now = engine.clock.now()
+                attempt = Attempt(key=key, first_at=notice.first_attempt_at or now, last_at=now)
+                await engine.db(
+                    engine.store.mark_notice,
+                    notice.id,
+                    DeliveryState.SENDING,
+                    not_before=now + self.settle,
+                    now=now,
+                )
+                result = await publisher.post_text(channel, notice.text, attempt=attempt)
             except DeliveryError as exc:
+                now = engine.clock.now()
                 state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
                 wait = retry_wait(
-                    notice.attempts, exc, float(engine.settings.delivery_retry_max), 0.0
+                    notice.attempts,
+                    exc,
+                    float(engine.settings.delivery_retry_max),
+                    engine.settings.delivery_settle,
                 )
                 await engine.db(
                     engine.store.mark_notice,

@@ -317,6 +317,8 @@ class Notice(_Model):
     last_error: str | None = None
     not_before: datetime | None = None
     created_at: datetime
+    first_attempt_at: datetime | None = None  # the attempt record, as for the outbox
+    attempt_at: datetime | None = None
 
 
 class PostResult(_Model):

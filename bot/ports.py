@@ -64,7 +64,9 @@ class Publisher(Protocol):
         and say so in a reply, which carries ``attempt``'s key."""
         ...
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
         """A plain notice (feed health, digests' headers); text is untrusted-safe."""
         ...
 
@@ -353,7 +355,8 @@ class Store(Protocol):
         ...
 
     def due_notices(self, now: datetime, limit: int) -> list[Notice]:
-        """Pending notices that may be sent now, oldest first."""
+        """Pending notices that may be sent now, and those a crash left "sending" with
+        an attempt record, oldest first."""
         ...
 
     def mark_notice(

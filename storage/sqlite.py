@@ -958,6 +958,8 @@ class SqliteStore:
             last_error=row["last_error"],
             not_before=_dt(row["not_before"]),
             created_at=_dt(row["created_at"]),
+            first_attempt_at=_dt(row.get("first_attempt_at")),
+            attempt_at=_dt(row.get("attempt_at")),
         )
 
     def feeds_needing_notice(self, threshold: int) -> list[tuple[Feed, NoticeKind]]:
@@ -1000,8 +1002,12 @@ class SqliteStore:
             return cursor.rowcount
 
     def due_notices(self, now: datetime, limit: int) -> list[Notice]:
+        # Pending notices, and those a crash left "sending" with an attempt record (to
+        # be looked up by it); one left "sending" by an older version has no record
+        # and is not sent again.
         rows = self._rows(
-            "SELECT * FROM notices WHERE state = 'pending' "
+            "SELECT * FROM notices WHERE (state = 'pending' OR (state = 'sending' "
+            "AND first_attempt_at IS NOT NULL)) "
             "AND (not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT ?",
             [_ts(now), limit],
         )
@@ -1017,7 +1023,16 @@ class SqliteStore:
         not_before: datetime | None = None,
         now: datetime,
     ) -> None:
-        self._mark("notices", notice_id, state, message_ref, error, not_before, now)
+        if state != DeliveryState.SENDING:
+            self._mark("notices", notice_id, state, message_ref, error, not_before, now)
+            return
+        with self._write() as db:  # the attempt record, before the send
+            db.execute(
+                """UPDATE notices SET state = 'sending', attempts = attempts + 1,
+                   attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?),
+                   last_error = ?, not_before = ?, updated_at = ? WHERE id = ?""",
+                [_ts(now), _ts(now), error, _ts(not_before), _ts(now), notice_id],
+            )
 
     def _mark(
         self,

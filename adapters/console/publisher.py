@@ -57,10 +57,14 @@ class ConsolePublisher:
         self._remember(channel, attempt, result)
         return result
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
         from bot.text import one_line
 
-        return self._write(channel, one_line(text))
+        result = self._write(channel, one_line(text))
+        self._remember(channel, attempt, result)
+        return result
 
     async def post_digest(
         self,

@@ -125,10 +125,12 @@ class DiscordPublisher:
         await self._send(channel, update_note(briefing), nonce=nonce, reference=reference)
         return PostResult(message_ref=message_ref)
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
-        """A plain notice. Its nonce is derived from the text: the same notice sent twice
-        within Discord's nonce window is posted once."""
-        nonce = message_nonce(channel.id, "text", text)
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
+        """A plain notice. Its nonce is derived from its attempt (else from the text):
+        the same notice sent twice within Discord's nonce window is posted once."""
+        nonce = _nonce(channel, attempt) or message_nonce(channel.id, "text", text)
         sent = await self._send(channel, text_message(text), nonce=nonce)
         return PostResult(message_ref=str(sent.id))
 

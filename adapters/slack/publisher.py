@@ -85,6 +85,7 @@ _ATTEMPT_PAGES = 50
 # The longest Retry-After waited out inside a call; longer waits go back to the outbox.
 IN_CALL_WAIT = 2.0
 UPDATE_EVENT = "signaldesk_update"
+NOTICE_EVENT = "signaldesk_notice"
 
 
 def ensure_rate_limit_retries(client: AsyncWebClient, max_retry_count: int = 2) -> None:
@@ -247,9 +248,12 @@ class SlackPublisher:
         await self._call(channel, "chat_postMessage", note)
         return PostResult(message_ref=message_ref)
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
-        """A plain notice, escaped like feed text."""
-        response = await self._call(channel, "chat_postMessage", text_message(text))
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
+        """A plain notice, escaped like feed text (with the attempt's key, if any)."""
+        message = _with_key(text_message(text), attempt, event=NOTICE_EVENT)
+        response = await self._call(channel, "chat_postMessage", message)
         return PostResult(message_ref=str(response["ts"]))
 
     async def post_digest(
@@ -477,11 +481,13 @@ class SlackPublisher:
         return SlackDeliveryError(message, code=code, retryable=False)
 
 
-def _with_key(message: dict[str, Any], attempt: Attempt | None) -> dict[str, Any]:
+def _with_key(
+    message: dict[str, Any], attempt: Attempt | None, *, event: str = DIGEST_EVENT
+) -> dict[str, Any]:
     """The message with the attempt's key added to its metadata payload."""
     if attempt is None:
         return message
-    metadata = dict(message.get("metadata") or {"event_type": DIGEST_EVENT})
+    metadata = dict(message.get("metadata") or {"event_type": event})
     metadata["event_payload"] = {**(metadata.get("event_payload") or {}), "attempt": attempt.key}
     return {**message, "metadata": metadata}
 
