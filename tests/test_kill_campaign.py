@@ -320,50 +320,58 @@ async def test_kill_campaign_never_loses_or_repeats_anything(
             1 for c in fake_slack.calls_to("chat.postMessage") if DIGEST_EVENT in str(c.params)
         )
 
-    def polls_due() -> None:
-        # A poll cut off by a kill is retried when its lease runs out (minutes): as if
-        # that time had passed, every feed is due again at the next start.
-        sql(database, "UPDATE feeds SET next_poll_at = '2000-01-01T00:00:00+00:00'")
+    past = "2000-01-01T00:00:00+00:00"
 
-    def lantern_due() -> None:
+    def rearm() -> None:
+        # A poll cut off by a kill before its entries were stored is retried when its
+        # lease runs out (minutes): as if that time had passed, a feed with nothing
+        # stored yet is due again at the next start.
+        sql(
+            database,
+            "UPDATE feeds SET next_poll_at = ? WHERE id NOT IN (SELECT feed_id FROM entries)",
+            past,
+        )
+
+    def lantern_publishes() -> None:
         local_server.route(
             "/lantern.xml", Response(200, wire_feed("lantern.example", "Lantern"), RSS)
         )
-        sql(
-            database,
-            "UPDATE feeds SET next_poll_at = '2000-01-01T00:00:00+00:00' WHERE url LIKE ?",
-            "%lantern.xml",
-        )
+        sql(database, "UPDATE feeds SET next_poll_at = ? WHERE url LIKE ?", past, "%lantern.xml")
+
+    def held() -> int:
+        [(count,)] = sql(database, "SELECT count(*) FROM outbox WHERE channel_id = 'slack:C3'")
+        return int(str(count))
 
     def digest_due() -> None:
-        held = sql(database, "SELECT count(*) FROM outbox WHERE channel_id = 'slack:C3'")
-        assert held == [(len(BULLETIN),)], held
-        sql(
-            database,
-            "UPDATE channels SET last_digest_at = ? WHERE id = 'slack:C3'",
-            "2000-01-01T00:00:00+00:00",
-        )
+        assert held() == len(BULLETIN), held()
+        sql(database, "UPDATE channels SET last_digest_at = ? WHERE id = 'slack:C3'", past)
 
-    # phase, kills, what to do before each start, what shows the work has begun
-    plan: list[tuple[str, int, Callable[[], None] | None, Callable[[], int]]] = [
-        ("poll", 2, polls_due, feed_requests),
-        ("post", 4, None, briefing_posts),
-        ("second poll", 1, lantern_due, feed_requests),
-        ("update", 3, None, lambda: len(fake_slack.calls_to("chat.update"))),
-        ("thread reply", 3, None, thread_replies),
-        ("digest", 3, digest_due, digest_posts),
+    # phase, kills, what to do before its first start, what shows the work has begun,
+    # how long to wait for it
+    plan: list[tuple[str, int, Callable[[], None] | None, Callable[[], int], float]] = [
+        ("poll", 2, None, feed_requests, 5),
+        ("post", 4, None, briefing_posts, 5),
+        ("second poll", 1, lantern_publishes, feed_requests, 5),
+        ("update", 3, None, lambda: len(fake_slack.calls_to("chat.update")), 5),
+        ("thread reply", 3, None, thread_replies, 5),
+        # Until every Bulletin story is briefed and held (a kill during briefing).
+        ("brief", 1, None, lambda: int(held() == len(BULLETIN)), 30),
+        ("digest", 3, digest_due, digest_posts, 5),
     ]
     started = time.monotonic()
     kills: Counter[str] = Counter()
     mid_call = 0
-    for phase, count, prepare, progress in plan:
+    for phase, count, prepare, progress, patience in plan:
+        if prepare is not None:
+            prepare()
         for _ in range(count):
-            if prepare is not None:
-                prepare()
+            if phase == "brief" and held() == len(BULLETIN):
+                break  # already briefed: nothing to cut off
+            rearm()
             before = progress()
             process = await start_service(env, log)
             try:
-                began = await wait_until(lambda p=progress, b=before: p() > b, 5)
+                began = await wait_until(lambda p=progress, b=before: p() > b, patience)
                 if began:
                     await asyncio.sleep(rng.uniform(0.0, 0.5))
                     mid_call += fake_slack.in_flight > 0
@@ -375,6 +383,7 @@ async def test_kill_campaign_never_loses_or_repeats_anything(
             kills[phase] += 1
 
     # The last run: finish what is left, then stop cleanly.
+    rearm()
     process = await start_service(env, log)
 
     def settled() -> bool:
@@ -385,7 +394,7 @@ async def test_kill_campaign_never_loses_or_repeats_anything(
         return not any(v for k, v in counts.items() if "losses" in k)
 
     try:
-        done = await wait_until(settled, 40)
+        done = await wait_until(settled, 60)
     finally:
         process.send_signal(signal.SIGTERM)
         await process.wait()
@@ -405,6 +414,7 @@ async def test_kill_campaign_never_loses_or_repeats_anything(
     )
     assert sum(kills.values()) >= 10, kills
     assert all(kills[p] for p in ("poll", "post", "update", "thread reply", "digest")), kills
+    assert held() == len(BULLETIN)
     assert counts["posts"] == len(want["posts"]) == 12  # type: ignore[arg-type]
     assert counts["replies"] >= 6, "the Lantern Review's copies must update the posts"
     assert counts["digested"] == len(BULLETIN)
