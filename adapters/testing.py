@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.errors import DeliveryError
-from bot.models import Briefing, Channel, PostResult
+from bot.models import Attempt, Briefing, Channel, PostResult
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Post:
     sources: int | None = None
     text: str = ""
     briefing_ids: list[str] = field(default_factory=list)
+    key: str | None = None  # the attempt's key the message was sent under
 
 
 class RecordingPublisher:
@@ -45,7 +46,9 @@ class RecordingPublisher:
     def _ref(self) -> str:
         return f"m{next(self._ids)}"
 
-    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
+    async def post_briefing(
+        self, channel: Channel, briefing: Briefing, *, attempt: Attempt | None = None
+    ) -> PostResult:
         return self._record(
             Post(
                 channel.id,
@@ -55,11 +58,17 @@ class RecordingPublisher:
                 briefing.revision,
                 len(briefing.sources),
                 briefing.headline,
+                key=attempt.key if attempt else None,
             )
         )
 
     async def update_briefing(
-        self, channel: Channel, briefing: Briefing, message_ref: str
+        self,
+        channel: Channel,
+        briefing: Briefing,
+        message_ref: str,
+        *,
+        attempt: Attempt | None = None,
     ) -> PostResult:
         return self._record(
             Post(
@@ -70,15 +79,32 @@ class RecordingPublisher:
                 briefing.revision,
                 len(briefing.sources),
                 briefing.headline,
+                key=attempt.key if attempt else None,
             )
         )
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
-        return self._record(Post(channel.id, "text", self._ref(), text=text))
-
-    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
         return self._record(
-            Post(channel.id, "digest", self._ref(), briefing_ids=[b.id for b in briefings])
+            Post(channel.id, "text", self._ref(), text=text, key=attempt.key if attempt else None)
+        )
+
+    async def post_digest(
+        self,
+        channel: Channel,
+        briefings: Sequence[Briefing],
+        *,
+        attempt: Attempt | None = None,
+    ) -> PostResult:
+        return self._record(
+            Post(
+                channel.id,
+                "digest",
+                self._ref(),
+                briefing_ids=[b.id for b in briefings],
+                key=attempt.key if attempt else None,
+            )
         )
 
     async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
@@ -87,6 +113,14 @@ class RecordingPublisher:
                 channel.id,
                 briefing.id,
             ):
+                return post.message_ref
+        return None
+
+    async def find_attempt(
+        self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
+    ) -> str | None:
+        for post in self.posts:
+            if post.channel_id == channel.id and post.key == attempt.key:
                 return post.message_ref
         return None
 

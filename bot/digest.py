@@ -2,7 +2,12 @@
 
 While a channel is in digest mode, routing writes its outbox rows as ``HELD``. Once a
 day, at the channel's local ``HH:MM``, ``send_due_digests`` gathers them, ranks them (most
-sources first, then newest) and posts them as one message.
+sources first, then newest) and posts them, ``DIGEST_MAX`` to a message.
+
+Exactly once: before a digest is sent, each of its parts is recorded (its rows leave
+"held" under the part's key, in one write); a part is marked sent only once its message
+is known to exist, and a part left in flight by a crash or a lost answer is looked up by
+its key (``Publisher.find_attempt``) before it is sent again.
 
 When is a digest due? When the most recent local ``HH:MM`` at or before *now* is later
 than ``Channel.last_digest_at`` (which ``/brief mode digest`` sets to the moment of the
@@ -22,17 +27,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .deliver import retry_wait
 from .errors import DeliveryError
-from .models import Briefing, Channel, Delivery, DeliveryMode, DeliveryState
+from .models import Attempt, Briefing, Channel, Delivery, DeliveryMode, DeliveryState
 
 if TYPE_CHECKING:  # the engine imports the whole pipeline; digests only need its ports
     from .engine import Engine
 
 log = logging.getLogger("signaldesk.digest")
 
-# One digest message carries at most this many briefings: the rest would not fit a Slack
+# One digest message carries at most this many briefings: more would not fit a Slack
 # message (50 blocks, https://api.slack.com/reference/block-kit/blocks) or a Discord
-# message (25 embed fields) once rendered, and a daily digest is meant to be the top.
+# message (25 embed fields) once rendered. A longer digest is split into several
+# messages, in rank order; nothing is left out.
 DIGEST_MAX = 20
 
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -107,20 +114,45 @@ def rank_for_digest(briefings: Sequence[Briefing]) -> list[Briefing]:
 
 
 async def send_due_digests(engine: Engine) -> int:
-    """Post every digest that is due; returns how many digest messages were posted.
-
-    Call it from the service loop after each delivery pass (it is cheap when nothing is
-    due: one query for the channels)."""
+    """Post every digest that is due, and finish every digest part that a crash or a
+    lost answer left in flight; returns how many digest messages were posted. Channel
+    by channel, waiting for each (tests, the CLI); the service runs each channel's
+    digest as its own task instead (``Deliverer.pump_digests``)."""
     now = engine.clock.now()
-    channels = await engine.db(engine.store.list_channels)
     posted = 0
-    for channel in channels:
-        if not digest_due(channel, now):
-            continue
-        try:
+    for channel, parts in await digest_work(engine, now):
+        posted += await send_channel_digest(engine, channel, parts, now)
+    return posted
+
+
+async def digest_work(engine: Engine, now: datetime) -> list[tuple[Channel, list[list[Delivery]]]]:
+    """The channels with digest work now: a digest due, or parts left in flight (each
+    with those parts). Cheap when there is none: one query for the channels, one for
+    the parts in flight."""
+    channels = await engine.db(engine.store.list_channels)
+    in_flight: dict[str, list[list[Delivery]]] = {}
+    for part in await engine.db(engine.store.digest_parts_in_flight):
+        in_flight.setdefault(part[0].channel_id, []).append(part)
+    return [
+        (channel, in_flight.get(channel.id, []))
+        for channel in channels
+        if channel.id in in_flight or digest_due(channel, now)
+    ]
+
+
+async def send_channel_digest(
+    engine: Engine, channel: Channel, parts: Sequence[Sequence[Delivery]], now: datetime
+) -> int:
+    """One channel's digest work: finish its parts in flight, then send its digest if
+    one is due. Never raises: one channel's trouble must not stop the others'."""
+    posted = 0
+    try:
+        if parts:
+            posted += await _resume_parts(engine, channel, parts)
+        if digest_due(channel, now):
             posted += await _send_digest(engine, channel, now, scheduled=True)
-        except Exception:  # one channel's trouble must not stop the others' digests
-            log.exception("digest for %s failed", channel.id)
+    except Exception:
+        log.exception("digest for %s failed", channel.id)
     return posted
 
 
@@ -141,6 +173,12 @@ async def flush_held(engine: Engine, channel: Channel) -> int:
     return len(held)
 
 
+def split_digest(ranked: Sequence[Briefing], size: int = DIGEST_MAX) -> list[list[Briefing]]:
+    """A ranked digest in parts of at most ``size`` briefings, each one message: every
+    briefing is shown, none is left out."""
+    return [list(ranked[i : i + size]) for i in range(0, len(ranked), size)]
+
+
 async def _send_digest(engine: Engine, channel: Channel, now: datetime, *, scheduled: bool) -> int:
     held = await engine.db(engine.store.held_deliveries, channel.id)
     if not held:
@@ -154,48 +192,133 @@ async def _send_digest(engine: Engine, channel: Channel, now: datetime, *, sched
     if publisher is None:
         return 0  # no publisher for this platform in this process: keep the rows held
     rows, briefings = await _held_briefings(engine, held)
-    ranked = rank_for_digest(briefings)
-    top, rest = ranked[:DIGEST_MAX], ranked[DIGEST_MAX:]
-    previous = channel.last_digest_at
     if scheduled:
-        # Record the slot as used *before* posting: after a crash mid-post the rows are
-        # still held and go out with the next digest, rather than the channel getting
-        # the same digest twice.
+        # The slot is used once the parts are recorded: whatever happens to them from
+        # here (a crash, a lost answer) is finished from their record, not by sending
+        # the same digest again at the next slot.
         channel = channel.model_copy(update={"last_digest_at": now})
         await engine.db(engine.store.save_channel, channel)
+    by_briefing: dict[str, list[int]] = {}
+    for row in held:
+        if row.briefing_id in rows:
+            by_briefing.setdefault(row.briefing_id, []).append(row.id)
+    # Record every part before sending any (the attempt record): rows leave "held" for
+    # their part's key in the same write, so that after a crash each part is looked
+    # up by its key and sent only if it is not there.
+    stamp = f"g{held[0].id}-{int(now.timestamp())}"
+    recorded: list[tuple[str, list[Briefing]]] = []
+    for number, part in enumerate(split_digest(rank_for_digest(briefings)), start=1):
+        key = f"{stamp}.{number}"
+        ids = [row_id for b in part for row_id in by_briefing[b.id]]
+        if await engine.db(engine.store.start_digest_part, ids, key, now):
+            recorded.append((key, part))
+    if len(recorded) > 1:
+        log.info("digest for %s: %d briefings in %d messages", channel.id, len(rows), len(recorded))
+    posted = 0
+    for key, part in recorded:
+        outcome = await _send_part(engine, channel, key, part, first_at=now)
+        if outcome is None or outcome < 0:
+            break  # to retry (the rest wait, in order), or refused for good
+        posted += outcome
+    return posted
+
+
+async def _resume_parts(
+    engine: Engine, channel: Channel, parts: Sequence[Sequence[Delivery]]
+) -> int:
+    """Finish digest parts left in flight: look each up by its key, send it if absent."""
+    if channel.platform not in engine.publishers:
+        return 0
+    now = engine.clock.now()
+    posted = 0
+    for rows in parts:
+        head = rows[0]
+        if head.digest_key is None or (head.not_before is not None and head.not_before > now):
+            continue  # not yet: an attempt may still land, or a retry is waiting
+        briefings: list[Briefing] = []
+        for row in rows:
+            briefing = await engine.db(engine.store.get_briefing, row.briefing_id)
+            if briefing is not None and briefing not in briefings:
+                briefings.append(briefing)
+        outcome = await _send_part(
+            engine,
+            channel,
+            head.digest_key,
+            rank_for_digest(briefings),
+            first_at=head.first_attempt_at or now,
+            last_at=head.attempt_at,
+        )
+        if outcome is None or outcome < 0:
+            break
+        posted += outcome
+    return posted
+
+
+async def _send_part(
+    engine: Engine,
+    channel: Channel,
+    key: str,
+    briefings: Sequence[Briefing],
+    *,
+    first_at: datetime,
+    last_at: datetime | None = None,
+) -> int | None:
+    """One digest message under ``key``. With ``last_at`` (an earlier attempt), look it
+    up first. Returns 1 when posted, 0 when found, -1 when to be retried, None when the
+    platform refused it for good (the part, and every part still in flight for the
+    channel, goes back to "held" for the next digest)."""
+    publisher = engine.publishers[channel.platform]
+    settle = timedelta(seconds=engine.settings.delivery_settle)
     try:
-        result = await publisher.post_digest(channel, top) if top else None
+        if last_at is not None:
+            attempt = Attempt(key=key, first_at=first_at, last_at=last_at)
+            found = await publisher.find_attempt(channel, attempt)
+            if found:
+                await engine.db(
+                    engine.store.finish_digest_part,
+                    key,
+                    DeliveryState.SENT,
+                    message_ref=found,
+                    now=engine.clock.now(),
+                )
+                return 0
+        now = engine.clock.now()
+        await engine.db(engine.store.retry_digest_part, key, now, now + settle)
+        attempt = Attempt(key=key, first_at=first_at, last_at=now)
+        result = await publisher.post_digest(channel, briefings, attempt=attempt)
     except DeliveryError as exc:
         log.warning("digest for %s not posted: %s", channel.id, exc)
-        if exc.retryable and scheduled:
-            # Try again on the next pass instead of tomorrow.
-            restored = channel.model_copy(update={"last_digest_at": previous})
-            await engine.db(engine.store.save_channel, restored)
-        return 0
-    done = engine.clock.now()
-    shown = {b.id for b in top}
-    for row in held:
-        if row.briefing_id in shown and result is not None:
-            await engine.db(
-                engine.store.mark_delivery,
-                row.id,
-                DeliveryState.SENT,
-                message_ref=result.message_ref,
-                now=done,
+        now = engine.clock.now()
+        if exc.retryable:
+            rows = await engine.db(engine.store.digest_parts_in_flight, channel.id)
+            attempts = max(
+                (r.attempts for part in rows for r in part if r.digest_key == key), default=1
             )
-        elif row.briefing_id in rows:
-            # Ranked below the top: recorded as handled (no message) so it is not
-            # carried into every later digest.
-            await engine.db(
-                engine.store.mark_delivery,
-                row.id,
-                DeliveryState.SENT,
-                error=f"not in the digest: ranked below the top {DIGEST_MAX}",
-                now=done,
+            wait = retry_wait(
+                attempts, exc, float(engine.settings.delivery_retry_max), settle.total_seconds()
             )
-    if rest:
-        log.info("digest for %s: %d briefings left out", channel.id, len(rest))
-    return 1 if result is not None else 0
+            await engine.db(
+                engine.store.delay_digest_part, key, now + timedelta(seconds=wait), str(exc)
+            )
+            return -1
+        for part in await engine.db(engine.store.digest_parts_in_flight, channel.id):
+            if part[0].digest_key:
+                await engine.db(
+                    engine.store.finish_digest_part,
+                    part[0].digest_key,
+                    DeliveryState.HELD,
+                    error=str(exc),
+                    now=now,
+                )
+        return None
+    await engine.db(
+        engine.store.finish_digest_part,
+        key,
+        DeliveryState.SENT,
+        message_ref=result.message_ref,
+        now=engine.clock.now(),
+    )
+    return 1
 
 
 async def _held_briefings(
@@ -215,10 +338,13 @@ async def _held_briefings(
 __all__ = [
     "DIGEST_MAX",
     "digest_due",
+    "digest_work",
     "flush_held",
     "last_slot",
     "next_digest_at",
     "parse_hhmm",
     "rank_for_digest",
+    "send_channel_digest",
     "send_due_digests",
+    "split_digest",
 ]

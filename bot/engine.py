@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import functools
 import itertools
 import logging
 import queue
@@ -33,9 +32,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from .cluster import ClusterIndex, Fingerprint, StoryClusterer, source_of
 from .condense import ExtractiveCondenser
-from .digest import send_due_digests
+from .deliver import Deliverer
 from .errors import (
-    DeliveryError,
     ExtractError,
     FetchError,
     ParseError,
@@ -48,7 +46,6 @@ from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from .models import (
     Article,
     Briefing,
-    Delivery,
     DeliveryKind,
     DeliveryMode,
     DeliveryState,
@@ -64,7 +61,6 @@ from .models import (
 )
 from .parse import ParseGate
 from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
-from .redact import redact_text
 from .route import channel_accepts
 from .schedule import MAX_SERVER_DELAY, ClockWatch, Heartbeat, next_poll
 from .search import pick_related, related_query
@@ -256,6 +252,8 @@ class Engine:
         self._retrying: asyncio.Task[None] | None = None
         self.startup_backoff = STARTUP_BACKOFF
         self._parse_gate = ParseGate()  # bounds concurrent large parses (memory)
+
+        self.delivery = Deliverer(self)  # the outbox's sender: one queue per channel
 
     @property
     def last_tick(self) -> datetime | None:
@@ -853,10 +851,7 @@ class Engine:
 
     async def deliver_once(self, *, limit: int = 500) -> int:
         """Attempt the head of every channel's queue once. Returns posts made."""
-        due = await self.db(self.store.due_deliveries, self.clock.now(), limit)
-        results = await asyncio.gather(*(self._deliver(d) for d in due))
-        await self.notify_feed_health()
-        return sum(results) + await self._deliver_notices(limit)
+        return await self.delivery.deliver_once(limit=limit)
 
     async def deliver_all(self, *, rounds: int = 1000) -> int:
         """Deliver until nothing is due (demo, tests, and after an outage)."""
@@ -868,137 +863,9 @@ class Engine:
             total += sent
         return total
 
-    async def _deliver(self, delivery: Delivery) -> int:
-        channel = await self.db(self.store.get_channel, delivery.channel_id)
-        publisher = self.publishers.get(channel.platform) if channel else None
-        briefing = await self.db(self.store.get_briefing, delivery.briefing_id)
-        if channel is None or publisher is None or briefing is None:
-            return 0  # no publisher configured for this platform: keep it queued
-        now = self.clock.now()
-        if delivery.kind == "post" and (
-            delivery.state == DeliveryState.SENDING or delivery.attempts > 0
-        ):
-            # An earlier attempt may have reached the platform: the process died mid-send
-            # (the row was left "sending"), or the answer was lost (timeout, 5xx) and the
-            # process has restarted since, taking the publisher's memory of it along. Ask
-            # the platform before posting again.
-            try:
-                ref = await publisher.find_posted(channel, briefing)
-            except DeliveryError as exc:  # cannot ask now: try again later, never guess
-                await self._delivery_failed(delivery, exc)
-                return 0
-            if ref:
-                await self.db(
-                    self.store.mark_delivery,
-                    delivery.id,
-                    DeliveryState.SENT,
-                    message_ref=ref,
-                    now=now,
-                )
-                return 0
-        await self.db(self.store.mark_delivery, delivery.id, DeliveryState.SENDING, now=now)
-        try:
-            if delivery.kind == "update":
-                ref = await self.db(self.store.posted_ref, channel.id, briefing.id)
-                if ref is None:
-                    # The post it updates is gone or failed: post the story afresh.
-                    result = await publisher.post_briefing(channel, briefing)
-                else:
-                    result = await publisher.update_briefing(channel, briefing, ref)
-            else:
-                result = await publisher.post_briefing(channel, briefing)
-        except DeliveryError as exc:
-            await self._delivery_failed(delivery, exc)
-            return 0
-        await self.db(
-            self.store.mark_delivery,
-            delivery.id,
-            DeliveryState.SENT,
-            message_ref=result.message_ref,
-            now=self.clock.now(),
-        )
-        return 1
-
-    async def _delivery_failed(self, delivery: Delivery, exc: DeliveryError) -> None:
-        now = self.clock.now()
-        if not exc.retryable:
-            log.error(
-                "delivery %s to %s failed: %s", delivery.briefing_id, delivery.channel_id, exc
-            )
-            await self.db(
-                self.store.mark_delivery, delivery.id, DeliveryState.FAILED, error=str(exc), now=now
-            )
-            return
-        wait = min(2.0 ** min(delivery.attempts + 1, 16), float(self.settings.delivery_retry_max))
-        if exc.retry_after:
-            wait = max(exc.retry_after, 0.0)
-        await self.db(
-            self.store.mark_delivery,
-            delivery.id,
-            DeliveryState.PENDING,
-            error=str(exc),
-            not_before=now + timedelta(seconds=wait),
-            now=now,
-        )
-
-    # ---------------------------------------------------------- feed health
-
     async def notify_feed_health(self) -> int:
-        """Tell each subscribed channel once when a feed has failed
-        ``settings.failure_notice_after`` times in a row, and once when it works again.
-
-        Read from the feeds' recorded health rather than hooked into a poll, so that
-        whichever path recorded the poll (one feed, a batch of 304s) and whatever
-        happened in between (a crash, a restart), the store's ``failure_notice_at``
-        decides: each notice is queued once. Returns the notices queued."""
-        queued = 0
-        wanted = await self.db(self.store.feeds_needing_notice, self.settings.failure_notice_after)
-        for feed, kind in wanted:
-            # Each channel reads the feed under its own name and number (bot.tenancy).
-            text = functools.partial(_health_text, feed, kind)
-            queued += await self.db(
-                self.store.queue_feed_notice, feed.id, kind, text, self.clock.now()
-            )
-        return queued
-
-    async def _deliver_notices(self, limit: int) -> int:
-        due = await self.db(self.store.due_notices, self.clock.now(), limit)
-        sent = 0
-        for notice in due:
-            channel = await self.db(self.store.get_channel, notice.channel_id)
-            publisher = self.publishers.get(channel.platform) if channel else None
-            if channel is None or publisher is None:
-                continue  # no publisher for this platform (yet): keep it queued
-            now = self.clock.now()
-            # A notice has no platform-side key to look it up by after a crash, so it is
-            # sent at most once: a row left "sending" by a crash is never picked up again
-            # (due_notices reads only "pending"). Repeating a notice is what users mind.
-            await self.db(self.store.mark_notice, notice.id, DeliveryState.SENDING, now=now)
-            try:
-                result = await publisher.post_text(channel, notice.text)
-            except DeliveryError as exc:
-                state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
-                wait = exc.retry_after or min(
-                    2.0 ** min(notice.attempts + 1, 16), float(self.settings.delivery_retry_max)
-                )
-                await self.db(
-                    self.store.mark_notice,
-                    notice.id,
-                    state,
-                    error=str(exc),
-                    not_before=now + timedelta(seconds=wait),
-                    now=now,
-                )
-                continue
-            await self.db(
-                self.store.mark_notice,
-                notice.id,
-                DeliveryState.SENT,
-                message_ref=result.message_ref,
-                now=self.clock.now(),
-            )
-            sent += 1
-        return sent
+        """Queue the feed-health notices that are due (see ``bot.deliver``)."""
+        return await self.delivery.notify_feed_health()
 
     # -------------------------------------------------------------------- run
 
@@ -1012,8 +879,8 @@ class Engine:
         try:
             while not stop.is_set():
                 try:
-                    await self.deliver_once()
-                    await send_due_digests(self)
+                    await self.delivery.pump()  # per channel: never waits on one
+                    await self.delivery.pump_digests()
                 except SignalDeskError as exc:  # one line, not a traceback every tick
                     log.error("delivery cycle failed: %s", exc)
                 except Exception:  # keep the service up; the next tick retries
@@ -1023,8 +890,10 @@ class Engine:
         finally:
             if stop.is_set():
                 await poller
+                await self.delivery.aclose()
             else:
                 await _cancel([poller])
+                await self.delivery.aclose(cancel=True)
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -1042,24 +911,6 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, SignalDeskError):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _health_text(
-    feed: Feed, kind: str, channel_name: str | None = None, ref: int | None = None
-) -> str:
-    """The notice a channel gets about one of its feeds, under the channel's name and
-    number for it (plain text: the publisher escapes it, since a feed's name comes from
-    the feed)."""
-    name = f"{channel_name or feed.display_name} (feed {ref or feed.id})"
-    if kind == "recovered":
-        return f"feed {name} is working again."
-    since = feed.failing_since or feed.last_error_at
-    when = f" since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if since else ""
-    error = redact_text(feed.last_error or "unknown error")  # posted for every member
-    return (
-        f"feed {name} has failed{when}: {error}. "
-        f"SignalDesk keeps retrying, less often as it goes on; /brief feeds shows its health."
-    )
 
 
 def _newest(entries: Sequence[FeedEntry], limit: int) -> list[FeedEntry]:

@@ -52,9 +52,19 @@ class StorageError(SignalDeskError):
 
 class DeliveryError(SignalDeskError):
     """A platform refused a post. ``retryable`` says whether to try again later;
-    ``retry_after`` is the platform's own hint in seconds."""
+    ``retry_after`` is the platform's own hint in seconds; ``maybe_sent`` that the
+    answer was lost (timeout, dropped connection, 5xx), so the message may have landed
+    all the same: the outbox looks it up before sending it again."""
 
-    def __init__(self, message: str, *, retryable: bool = True, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent

@@ -306,6 +306,12 @@ class Delivery(_Model):
     last_error: str | None = None
     not_before: datetime | None = None
     created_at: datetime
+    # The attempt record, written before a message is handed to the platform: when the
+    # first and the latest attempt began (the window to look the message up in after a
+    # crash or a lost answer), and for a digest the key its part was sent under.
+    first_attempt_at: datetime | None = None
+    attempt_at: datetime | None = None
+    digest_key: str | None = None
 
 
 NoticeKind = Literal["failing", "recovered"]
@@ -326,10 +332,25 @@ class Notice(_Model):
     last_error: str | None = None
     not_before: datetime | None = None
     created_at: datetime
+    first_attempt_at: datetime | None = None  # the attempt record, as for the outbox
+    attempt_at: datetime | None = None
 
 
 class PostResult(_Model):
     message_ref: str
+
+
+class Attempt(_Model):
+    """One message as the outbox recorded it before handing it to the platform: a key
+    unique to the message, sent along with it (Slack message metadata, Discord nonce),
+    and the window in which it may have landed. After a crash or a lost answer the
+    publisher looks the message up by this record instead of guessing from the
+    channel's recent history."""
+
+    key: str
+    first_at: datetime  # when the first attempt began (the bot's clock)
+    last_at: datetime  # when the latest attempt began
+    parent_ref: str | None = None  # a thread reply: the message it replies to
 
 
 # ---------------------------------------------------------------------------- replies

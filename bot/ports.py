@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from .models import (
     Article,
+    Attempt,
     Briefing,
     Channel,
     Delivery,
@@ -47,27 +48,54 @@ class Publisher(Protocol):
 
     platform: str
 
-    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
-        """Post a new briefing. Raises ``DeliveryError`` (retryable or not)."""
+    async def post_briefing(
+        self, channel: Channel, briefing: Briefing, *, attempt: Attempt | None = None
+    ) -> PostResult:
+        """Post a new briefing. Raises ``DeliveryError`` (retryable or not). With
+        ``attempt``, the message carries its key so that ``find_attempt`` finds it."""
         ...
 
     async def update_briefing(
-        self, channel: Channel, briefing: Briefing, message_ref: str
+        self,
+        channel: Channel,
+        briefing: Briefing,
+        message_ref: str,
+        *,
+        attempt: Attempt | None = None,
     ) -> PostResult:
-        """The story gained sources: update the earlier post (edit or thread reply)."""
+        """The story gained sources: update the earlier post (edit in place, idempotent)
+        and say so in a reply, which carries ``attempt``'s key."""
         ...
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
         """A plain notice (feed health, digests' headers); text is untrusted-safe."""
         ...
 
-    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
-        """One message carrying several briefings (digest mode)."""
+    async def post_digest(
+        self,
+        channel: Channel,
+        briefings: Sequence[Briefing],
+        *,
+        attempt: Attempt | None = None,
+    ) -> PostResult:
+        """One message carrying several briefings (digest mode; the caller splits
+        a long digest into parts that each fit one message)."""
         ...
 
     async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
         """After a crash mid-delivery: the message id if this briefing was already
         posted to the channel (from the platform's own record), else None."""
+        ...
+
+    async def find_attempt(
+        self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
+    ) -> str | None:
+        """The message an earlier ``attempt`` left on the platform, looked up by its key
+        in the attempt's own time window (a thread reply under ``attempt.parent_ref``),
+        else None. Raises a retryable ``DeliveryError`` when the platform cannot be asked
+        right now, so that the caller never guesses."""
         ...
 
 
@@ -344,6 +372,36 @@ class Store(Protocol):
 
     def held_deliveries(self, channel_id: str) -> list[Delivery]: ...
 
+    def start_digest_part(self, delivery_ids: Sequence[int], key: str, now: datetime) -> int:
+        """Record, before sending, that these held rows go out as one digest message
+        under ``key``. Returns the rows recorded."""
+        ...
+
+    def digest_parts_in_flight(self, channel_id: str | None = None) -> list[list[Delivery]]:
+        """Recorded digest parts not known to be sent, each as its rows."""
+        ...
+
+    def retry_digest_part(self, key: str, now: datetime, not_before: datetime) -> None:
+        """An attempt at a recorded digest part begins; if it is interrupted, the part
+        is looked up no sooner than ``not_before``."""
+        ...
+
+    def delay_digest_part(self, key: str, not_before: datetime, error: str) -> None:
+        """The part's attempt failed: retry it from ``not_before``."""
+        ...
+
+    def finish_digest_part(
+        self,
+        key: str,
+        state: DeliveryState,
+        *,
+        message_ref: str | None = None,
+        error: str | None = None,
+        now: datetime,
+    ) -> int:
+        """The part is ``SENT`` (with its message) or back to ``HELD`` for the next digest."""
+        ...
+
     # feed-health notices -----------------------------------------------------
     def feeds_needing_notice(self, threshold: int) -> list[tuple[Feed, NoticeKind]]:
         """Feeds whose channels have not been told yet that the feed is failing (at
@@ -360,7 +418,8 @@ class Store(Protocol):
         ...
 
     def due_notices(self, now: datetime, limit: int) -> list[Notice]:
-        """Pending notices that may be sent now, oldest first."""
+        """Pending notices that may be sent now, and those a crash left "sending" with
+        an attempt record, oldest first."""
         ...
 
     def mark_notice(

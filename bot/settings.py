@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     delivery_retry_max: int = Field(
         3600, ge=1, description="Longest wait in seconds between retries of a failed post."
     )
+    delivery_settle: float = Field(
+        20.0,
+        ge=0,
+        le=600,
+        description="Seconds a post whose answer was lost (timeout, crash) may still land: "
+        "the outbox looks for it only after this, then sends it again if it is not there.",
+    )
 
     # logging
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")

@@ -318,3 +318,20 @@ def m011_tenancy(db: Database) -> None:
     db.execute("ALTER TABLE subscriptions ADD COLUMN ref INTEGER")
     db.execute("UPDATE subscriptions SET ref = feed_id")
     db.execute("CREATE UNIQUE INDEX subscriptions_ref ON subscriptions (channel_id, ref)")
+
+
+@migrations()
+def m012_outbox_attempts(db: Database) -> None:
+    # m012 (h4): the attempt record. Before a message is handed to the platform the row
+    # says when the first and the latest attempt began, so that after a crash or a lost
+    # answer the message is looked up in that window (by the key it was sent with), not
+    # in "the channel's recent history". A digest part's rows share the key the part was
+    # sent under; the partial index finds parts left in flight by a crash. Notices too.
+    db.execute("ALTER TABLE outbox ADD COLUMN first_attempt_at TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN attempt_at TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN digest_key TEXT")
+    db.execute("CREATE INDEX outbox_digest_key ON outbox (digest_key) WHERE digest_key IS NOT NULL")
+    # Feed-health notices get the same record: a notice cut off by a crash is looked up
+    # by its key and sent again only if it is not there (it was at most once before).
+    db.execute("ALTER TABLE notices ADD COLUMN first_attempt_at TEXT")
+    db.execute("ALTER TABLE notices ADD COLUMN attempt_at TEXT")

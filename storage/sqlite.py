@@ -1051,6 +1051,9 @@ class SqliteStore:
             last_error=row["last_error"],
             not_before=_dt(row["not_before"]),
             created_at=_dt(row["created_at"]),
+            first_attempt_at=_dt(row.get("first_attempt_at")),
+            attempt_at=_dt(row.get("attempt_at")),
+            digest_key=row.get("digest_key"),
         )
 
     def enqueue_delivery(
@@ -1109,7 +1112,8 @@ class SqliteStore:
         rows = self._rows(
             """SELECT o.* FROM outbox o JOIN (
                    SELECT channel_id, min(id) AS head FROM outbox
-                   WHERE state IN ('pending', 'sending') GROUP BY channel_id
+                   WHERE state IN ('pending', 'sending') AND digest_key IS NULL
+                   GROUP BY channel_id
                ) h ON h.head = o.id
                WHERE o.not_before IS NULL OR o.not_before <= ?
                ORDER BY o.id LIMIT ?""",
@@ -1127,7 +1131,85 @@ class SqliteStore:
         not_before: datetime | None = None,
         now: datetime,
     ) -> None:
-        self._mark("outbox", delivery_id, state, message_ref, error, not_before, now)
+        if state != DeliveryState.SENDING:
+            self._mark("outbox", delivery_id, state, message_ref, error, not_before, now)
+            return
+        # The attempt record, committed before the message is handed to the platform.
+        with self._write() as db:
+            db.execute(
+                """UPDATE outbox SET state = 'sending', attempts = attempts + 1,
+                   attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?),
+                   last_error = ?, not_before = ?, updated_at = ? WHERE id = ?""",
+                [_ts(now), _ts(now), error, _ts(not_before), _ts(now), delivery_id],
+            )
+
+    def start_digest_part(self, delivery_ids: Sequence[int], key: str, now: datetime) -> int:
+        """Record that these held rows go out as one digest message under ``key``,
+        before it is sent. Returns the rows recorded (only rows still held)."""
+        if not delivery_ids:
+            return 0
+        marks = ",".join("?" * len(delivery_ids))
+        with self._write() as db:
+            cursor = db.execute(
+                f"""UPDATE outbox SET state = 'sending', digest_key = ?, attempt_at = NULL,
+                    first_attempt_at = ?, not_before = NULL, updated_at = ?
+                    WHERE state = 'held' AND id IN ({marks})""",
+                [key, _ts(now), _ts(now), *delivery_ids],
+            )
+        return cursor.rowcount
+
+    def digest_parts_in_flight(self, channel_id: str | None = None) -> list[list[Delivery]]:
+        """Digest parts recorded but not known to be sent (a crash, a lost answer):
+        each part's rows, oldest part first."""
+        where = "digest_key IS NOT NULL AND state = 'sending'"
+        params: list[Any] = []
+        if channel_id is not None:
+            where += " AND channel_id = ?"
+            params.append(channel_id)
+        parts: dict[str, list[Delivery]] = {}
+        for row in self._rows(f"SELECT * FROM outbox WHERE {where} ORDER BY id", params):
+            parts.setdefault(row["digest_key"], []).append(self._delivery(row))
+        return list(parts.values())
+
+    def retry_digest_part(self, key: str, now: datetime, not_before: datetime) -> None:
+        """An attempt at a recorded digest part begins (same key, same rows): should it
+        be interrupted, the part is looked up no sooner than ``not_before``."""
+        with self._write() as db:
+            db.execute(
+                """UPDATE outbox SET attempts = attempts + 1, attempt_at = ?,
+                   not_before = ?, updated_at = ? WHERE digest_key = ? AND state = 'sending'""",
+                [_ts(now), _ts(not_before), _ts(now), key],
+            )
+
+    def delay_digest_part(self, key: str, not_before: datetime, error: str) -> None:
+        """The part's attempt failed and may be retried from ``not_before``."""
+        with self._write() as db:
+            db.execute(
+                """UPDATE outbox SET not_before = ?, last_error = ?
+                   WHERE digest_key = ? AND state = 'sending'""",
+                [_ts(not_before), error, key],
+            )
+
+    def finish_digest_part(
+        self,
+        key: str,
+        state: DeliveryState,
+        *,
+        message_ref: str | None = None,
+        error: str | None = None,
+        now: datetime,
+    ) -> int:
+        """The part is sent (``SENT`` with its message), or given up for today
+        (``HELD``: its rows wait for the next digest, under no key)."""
+        with self._write() as db:
+            cursor = db.execute(
+                """UPDATE outbox SET state = ?, message_ref = coalesce(?, message_ref),
+                   last_error = ?, updated_at = ?, not_before = NULL,
+                   digest_key = CASE WHEN ? = 'held' THEN NULL ELSE digest_key END
+                   WHERE digest_key = ? AND state = 'sending'""",
+                [state.value, message_ref, error, _ts(now), state.value, key],
+            )
+        return cursor.rowcount
 
     def posted_ref(self, channel_id: str, briefing_id: str) -> str | None:
         row = self._row(
@@ -1168,6 +1250,8 @@ class SqliteStore:
             last_error=row["last_error"],
             not_before=_dt(row["not_before"]),
             created_at=_dt(row["created_at"]),
+            first_attempt_at=_dt(row.get("first_attempt_at")),
+            attempt_at=_dt(row.get("attempt_at")),
         )
 
     def feeds_needing_notice(self, threshold: int) -> list[tuple[Feed, NoticeKind]]:
@@ -1229,8 +1313,12 @@ class SqliteStore:
             return len(subscribers)
 
     def due_notices(self, now: datetime, limit: int) -> list[Notice]:
+        # Pending notices, and those a crash left "sending" with an attempt record (to
+        # be looked up by it); one left "sending" by an older version has no record
+        # and is not sent again.
         rows = self._rows(
-            "SELECT * FROM notices WHERE state = 'pending' "
+            "SELECT * FROM notices WHERE (state = 'pending' OR (state = 'sending' "
+            "AND first_attempt_at IS NOT NULL)) "
             "AND (not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT ?",
             [_ts(now), limit],
         )
@@ -1246,7 +1334,16 @@ class SqliteStore:
         not_before: datetime | None = None,
         now: datetime,
     ) -> None:
-        self._mark("notices", notice_id, state, message_ref, error, not_before, now)
+        if state != DeliveryState.SENDING:
+            self._mark("notices", notice_id, state, message_ref, error, not_before, now)
+            return
+        with self._write() as db:  # the attempt record, before the send
+            db.execute(
+                """UPDATE notices SET state = 'sending', attempts = attempts + 1,
+                   attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?),
+                   last_error = ?, not_before = ?, updated_at = ? WHERE id = ?""",
+                [_ts(now), _ts(now), error, _ts(not_before), _ts(now), notice_id],
+            )
 
     def _mark(
         self,

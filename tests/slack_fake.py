@@ -38,6 +38,11 @@ class Failure:
     # True: carry out the call, then answer with the failure (the post landed but the
     # answer was lost: what a timeout or a 5xx after the fact looks like to a client).
     apply: bool = False
+    # Only calls about this channel get the failure (None: any call to the method).
+    channel: str | None = None
+    # Hold the call until this is set, then carry it out and answer ok: Slack finishing
+    # a post long after the client gave up waiting (status and error are not used).
+    until: asyncio.Event | None = None
 
 
 def _truthy(value: Any) -> bool:
@@ -129,9 +134,15 @@ class FakeSlack:
         if method in self.down:
             call.status, call.ok = self.down[method], False
             return web.Response(status=self.down[method], text="Slack is down")
-        queued = self.failures.get(method)
-        if queued:
-            failure = queued.pop(0)
+        queued = self.failures.get(method) or []
+        failure = next((f for f in queued if f.channel in (None, str(params.get("channel")))), None)
+        if failure is not None and failure.until is not None:
+            queued.remove(failure)
+            await failure.until.wait()
+            result = getattr(self, "_" + method.replace(".", "_"))(params)
+            return web.json_response(result)
+        if failure is not None:
+            queued.remove(failure)
             if failure.apply:
                 getattr(self, "_" + method.replace(".", "_"))(params)
             call.status, call.ok = failure.status, False
@@ -216,19 +227,55 @@ class FakeSlack:
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         if error := self._channel_error(params):
             return error
+        # Top-level messages, newest first, within oldest/latest, in pages of ``limit``
+        # (Slack's default 100) continued by ``cursor``: as Slack pages history.
+        messages = [
+            m
+            for m in reversed(self.messages.get(str(params["channel"]), []))
+            if m.get("thread_ts") in (None, m["ts"])  # thread replies are not in history
+        ]
+        return self._page(messages, params)
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        if error := self._channel_error(params):
+            return error
+        parent = str(params.get("ts"))
+        thread = [
+            m
+            for m in self.messages.get(str(params["channel"]), [])
+            if m["ts"] == parent or m.get("thread_ts") == parent
+        ]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._page(thread, params)  # parent first, then replies oldest first
+
+    def _page(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        inclusive = _truthy(params.get("inclusive"))
         oldest = float(params.get("oldest") or 0)
+        latest = float(params.get("latest") or "inf")
         with_metadata = _truthy(params.get("include_all_metadata"))
+
+        def inside(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        found = [m for m in messages if inside(float(m["ts"]))]
+        start = int(params.get("cursor") or 0)
+        limit = max(1, min(int(params.get("limit") or 100), 999))
         out = []
-        for message in reversed(self.messages.get(str(params["channel"]), [])):
-            if message.get("thread_ts") not in (None, message["ts"]):
-                continue  # thread replies are not in history
-            if float(message["ts"]) <= oldest:
-                continue
+        for message in found[start : start + limit]:
             shown = dict(message)
             if not with_metadata:
                 shown.pop("metadata", None)
             out.append(shown)
-        return {"ok": True, "messages": out, "has_more": False}
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": out,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.base.replace("http", "ws", 1) + "/ws"}

@@ -299,16 +299,61 @@ async def test_nothing_held_posts_nothing_but_uses_the_slot(world: World) -> Non
     assert await send_due_digests(world.engine) == 0
 
 
-async def test_digest_caps_at_the_top(world: World) -> None:
-    for n in range(DIGEST_MAX + 3):
-        world.hold(f"Story number {n}", sources=1 + n % 4, hour=n)
+async def test_a_digest_of_30_is_split_never_truncated(world: World) -> None:
+    held = [world.hold(f"Harbour council item {n}", sources=1 + n % 4, hour=n) for n in range(30)]
     world.clock.current = utc(2026, 3, 5, 8, 0)
+    assert await send_due_digests(world.engine) == 2
+    first, second = world.publisher.of_kind("digest")
+    assert len(first.briefing_ids) == DIGEST_MAX and len(second.briefing_ids) == 10
+    # Every briefing shown once, in rank order across the parts.
+    ranked = [b.id for b in rank_for_digest(held)]
+    assert first.briefing_ids + second.briefing_ids == ranked
+    rows = world.store.deliveries(CHANNEL)
+    assert {r.state for r in rows} == {DeliveryState.SENT}
+    refs = {r.briefing_id: r.message_ref for r in rows}
+    assert {refs[b] for b in first.briefing_ids} == {first.message_ref}
+    assert {refs[b] for b in second.briefing_ids} == {second.message_ref}
+    assert not any("not in the digest" in (r.last_error or "") for r in rows)
+
+
+async def test_a_kill_mid_digest_sends_each_part_once(world: World) -> None:
+    """The process dies after the first part landed but before it was recorded as sent
+    (and before the second was sent): the restarted service finds the first part by its
+    key, sends only the second, and the next day's digest repeats nothing."""
+    for n in range(25):
+        world.hold(f"Ferry timetable change {n}", sources=1 + n % 3, hour=n)
+    world.clock.current = utc(2026, 3, 5, 8, 0)
+
+    class Killed(BaseException):
+        pass
+
+    real = {name: getattr(world.store, name) for name in ("finish_digest_part", "mark_delivery")}
+
+    def die_before_recording(*args: object, **kwargs: object) -> int:
+        raise Killed  # SIGKILL between "Slack has it" and "the outbox knows it"
+
+    for name in real:
+        setattr(world.store, name, die_before_recording)
+    with pytest.raises(Killed):
+        await send_due_digests(world.engine)
+    for name, method in real.items():
+        setattr(world.store, name, method)
+    assert len(world.publisher.of_kind("digest")) == 1
+
+    # A new process (no memory) on the same database, once the attempt has settled.
+    restarted = RecordingPublisher()
+    restarted.posts = list(world.publisher.posts)  # the platform still has the message
+    world.engine.publishers["console"] = restarted
+    world.clock.current += timedelta(seconds=world.engine.settings.delivery_settle + 1)
     assert await send_due_digests(world.engine) == 1
-    [post] = world.publisher.of_kind("digest")
-    assert len(post.briefing_ids) == DIGEST_MAX
-    assert world.store.held_deliveries(CHANNEL) == []
-    left_out = [r for r in world.store.deliveries(CHANNEL) if r.message_ref is None]
-    assert len(left_out) == 3 and all("not in the digest" in (r.last_error or "") for r in left_out)
+    parts = restarted.of_kind("digest")
+    assert [len(p.briefing_ids) for p in parts] == [DIGEST_MAX, 5]
+    shown = [b for p in parts for b in p.briefing_ids]
+    assert len(shown) == len(set(shown)) == 25
+    assert {r.state for r in world.store.deliveries(CHANNEL)} == {DeliveryState.SENT}
+    world.clock.current = utc(2026, 3, 6, 8, 0)
+    assert await send_due_digests(world.engine) == 0
+    assert len(restarted.of_kind("digest")) == 2
 
 
 async def test_retryable_failure_retries_on_the_next_pass(world: World) -> None:
@@ -316,9 +361,10 @@ async def test_retryable_failure_retries_on_the_next_pass(world: World) -> None:
     world.clock.current = utc(2026, 3, 5, 8, 0)
     world.publisher.fail_next.append(DeliveryError("rate limited", retryable=True))
     assert await send_due_digests(world.engine) == 0
-    assert len(world.store.held_deliveries(CHANNEL)) == 1
+    assert {r.state for r in world.store.deliveries(CHANNEL)} == {DeliveryState.SENDING}
     world.clock.current = utc(2026, 3, 5, 8, 1)
     assert await send_due_digests(world.engine) == 1
+    assert {r.state for r in world.store.deliveries(CHANNEL)} == {DeliveryState.SENT}
 
 
 async def test_permanent_failure_keeps_rows_for_the_next_digest(world: World) -> None:

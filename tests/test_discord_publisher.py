@@ -258,3 +258,53 @@ async def test_engine_delivers_through_discord_once_despite_a_429(
     finally:
         await engine.aclose()
         store.close()
+
+
+async def test_an_update_note_is_found_by_its_attempt_and_never_sent_twice(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    from bot.models import Attempt
+
+    first = await publisher.post_briefing(CHANNEL, sample_briefing())
+    grown = sample_briefing(
+        revision=2,
+        sources=[
+            *sample_briefing().sources,
+            Source(publisher="Lantern Review", title="Port shut", url="https://lantern.example/p"),
+        ],
+    )
+    now = datetime.now(UTC)
+    attempt = Attempt(key="u7", first_at=now, last_at=now, parent_ref=first.message_ref)
+    assert await publisher.find_attempt(CHANNEL, attempt, grown) is None
+    await publisher.update_briefing(CHANNEL, grown, first.message_ref, attempt=attempt)
+    [note] = [m for m in fake_discord.messages[CHANNEL_ID] if m.get("message_reference")]
+    # After a crash the outbox asks first, and finds the note by what it replies to ...
+    assert await publisher.find_attempt(CHANNEL, attempt, grown) == note["id"]
+    # ... and a resend under the same attempt is answered with the first note.
+    await publisher.update_briefing(CHANNEL, grown, first.message_ref, attempt=attempt)
+    notes = [m for m in fake_discord.messages[CHANNEL_ID] if m.get("message_reference")]
+    assert len(notes) == 1
+
+
+async def test_a_digest_too_long_for_one_message_is_split_not_cut(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    # Twenty briefings with full-length leads: about 9,000 characters of fields, more
+    # than one Discord message holds (6,000).
+    lead = (
+        "Harbour pilots at Kestrel Bay said on Tuesday that the backlog of container ships "
+        "waiting to berth had grown to 41 vessels, the longest queue since the port opened "
+        "its third terminal, as talks between the union and the port authority stalled "
+        "over the automated cranes and the night-shift rota."
+    )
+    briefings = [sample_briefing(id=f"d{i:07d}", lead=lead) for i in range(20)]
+    await publisher.post_digest(CHANNEL, briefings)
+    shown = [f for r in fake_discord.posts() for e in r.body["embeds"] for f in e["fields"]]
+    assert len(fake_discord.posts()) >= 2
+    assert len(shown) == 20 and all("d00000" in f["value"] for f in shown)
+    # Sent again (a crash, a lost answer): the nonces return the same messages.
+    before = len(fake_discord.messages[CHANNEL_ID])
+    await publisher.post_digest(CHANNEL, briefings)
+    assert len(fake_discord.messages[CHANNEL_ID]) == before

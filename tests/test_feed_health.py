@@ -177,3 +177,53 @@ async def test_retry_after_is_honoured_up_to_the_cap(
         assert feed.next_poll_at - clock.now() == timedelta(hours=6)  # capped
     finally:
         await engine.aclose()
+
+
+class Killed(BaseException):
+    """SIGKILL, as far as the code under test can tell."""
+
+
+class DyingPublisher(RecordingPublisher):
+    """Dies in ``post_text``: before the notice is handed over, or just after."""
+
+    def __init__(self, *, after: bool) -> None:
+        super().__init__()
+        self.after = after
+
+    async def post_text(self, channel, text, **kwargs):  # type: ignore[no-untyped-def]
+        if self.after:
+            await super().post_text(channel, text, **kwargs)
+        raise Killed
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before the send", "after the send"])
+async def test_a_notice_cut_off_by_a_kill_is_sent_exactly_once(
+    local_server: LocalServer, store: SqliteStore, clock: FakeClock, after: bool
+) -> None:
+    site = Site(local_server)
+    dying = DyingPublisher(after=after)
+    engine = new_engine(store, clock, dying)
+    url = site.feed("/one.xml", rss("Outlet One", quake_items(site)))
+    await engine.add_feed(CHANNELS[0], url)
+    await poll_when_due(engine, clock)
+    local_server.route("/one.xml", Response(500, "oops"))
+    for _ in range(3):
+        (feed,) = store.list_feeds()
+        clock.current = feed.next_poll_at
+        await engine.poll_once()
+    with pytest.raises(Killed):
+        await engine.deliver_once()
+    await engine.aclose()
+
+    # The restarted process: the platform still has whatever was posted before the kill.
+    restarted = RecordingPublisher()
+    restarted.posts = list(dying.posts)
+    engine = new_engine(store, clock, restarted)
+    try:
+        clock.advance(seconds=engine.settings.delivery_settle + 1)
+        await engine.deliver_all()
+        [notice] = restarted.of_kind("text")
+        assert notice.text.startswith("feed Outlet One (feed 1) has failed since")
+        assert [n.state for n in store.notices()] == [DeliveryState.SENT]
+    finally:
+        await engine.aclose()

@@ -250,3 +250,37 @@ async def test_crash_before_the_post_delivers_once(
     assert len(fake.calls_to("chat.postMessage", ok=True)) == 1
     (row,) = store.deliveries(CHANNEL.id)
     assert row.state == DeliveryState.SENT and row.message_ref == fake.messages["C1"][0]["ts"]
+
+
+async def test_find_attempt_matches_the_key_in_the_attempts_window_and_thread(
+    fake: FakeSlack,
+) -> None:
+    from bot.models import Attempt
+
+    publisher = publisher_for(fake)
+    briefing = recent_briefing()
+    # The bot's clock is 50 minutes ahead: the attempt's times are, too.
+    ahead = datetime.now(UTC) + timedelta(minutes=50)
+    attempt = Attempt(key="p7", first_at=ahead, last_at=ahead)
+    # Another install's message under the same key, for another briefing, is not ours.
+    fake.add_message(
+        "C1",
+        bot_id="BOTHER",
+        metadata={
+            "event_type": "signaldesk_briefing",
+            "event_payload": {"briefing_id": "elsewhere", "attempt": "p7"},
+        },
+    )
+    assert await publisher.find_attempt(CHANNEL, attempt, briefing) is None
+    posted = await publisher.post_briefing(CHANNEL, briefing, attempt=attempt)
+    assert await publisher.find_attempt(CHANNEL, attempt, briefing) == posted.message_ref
+    # A thread note is looked up in its thread, by its own key.
+    note = Attempt(key="u8", first_at=ahead, last_at=ahead, parent_ref=posted.message_ref)
+    assert await publisher.find_attempt(CHANNEL, note, briefing) is None
+    await publisher.update_briefing(CHANNEL, briefing, posted.message_ref, attempt=note)
+    [reply] = [m for m in fake.messages["C1"] if m.get("thread_ts")]
+    assert await publisher.find_attempt(CHANNEL, note, briefing) == reply["ts"]
+    assert fake.calls_to("conversations.replies")
+    # Two hours off is beyond the window: not found (and not looked at).
+    far = Attempt(key="p7", first_at=ahead + timedelta(hours=2), last_at=ahead + timedelta(hours=2))
+    assert await publisher.find_attempt(CHANNEL, far, briefing) is None

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from bot.models import Briefing, Channel, PostResult
+from bot.models import Attempt, Briefing, Channel, PostResult
 from bot.text import terminal_safe
 
 from .render import render_briefing, render_digest
@@ -23,6 +23,11 @@ class ConsolePublisher:
         self.stream = stream or sys.stdout
         self._ids = itertools.count(1)
         self._posted: dict[tuple[str, str], str] = {}
+        self._attempts: dict[tuple[str, str], str] = {}  # (channel, attempt key) -> ref
+
+    def _remember(self, channel: Channel, attempt: Attempt | None, result: PostResult) -> None:
+        if attempt is not None:
+            self._attempts[(channel.id, attempt.key)] = result.message_ref
 
     def _write(self, channel: Channel, text: str) -> PostResult:
         ref = f"console-{next(self._ids)}"
@@ -31,26 +36,53 @@ class ConsolePublisher:
         print(terminal_safe(text), file=self.stream, flush=True)
         return PostResult(message_ref=ref)
 
-    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
+    async def post_briefing(
+        self, channel: Channel, briefing: Briefing, *, attempt: Attempt | None = None
+    ) -> PostResult:
         result = self._write(channel, render_briefing(briefing))
         self._posted[(channel.id, briefing.id)] = result.message_ref
+        self._remember(channel, attempt, result)
         return result
 
     async def update_briefing(
-        self, channel: Channel, briefing: Briefing, message_ref: str
+        self,
+        channel: Channel,
+        briefing: Briefing,
+        message_ref: str,
+        *,
+        attempt: Attempt | None = None,
     ) -> PostResult:
         count = len(briefing.sources)
         note = f"↻ update to {message_ref}: now {count} source{'s' if count != 1 else ''}"
         self._write(channel, note + "\n" + render_briefing(briefing))
-        return PostResult(message_ref=message_ref)
+        result = PostResult(message_ref=message_ref)
+        self._remember(channel, attempt, result)
+        return result
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
         from bot.text import one_line
 
-        return self._write(channel, one_line(text))
+        result = self._write(channel, one_line(text))
+        self._remember(channel, attempt, result)
+        return result
 
-    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
-        return self._write(channel, render_digest(briefings))
+    async def post_digest(
+        self,
+        channel: Channel,
+        briefings: Sequence[Briefing],
+        *,
+        attempt: Attempt | None = None,
+    ) -> PostResult:
+        result = self._write(channel, render_digest(briefings))
+        self._remember(channel, attempt, result)
+        return result
 
     async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
         return self._posted.get((channel.id, briefing.id))
+
+    async def find_attempt(
+        self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
+    ) -> str | None:
+        return self._attempts.get((channel.id, attempt.key))

@@ -27,7 +27,7 @@ import aiohttp
 import discord
 
 from bot.errors import DeliveryError
-from bot.models import Briefing, Channel, PostResult
+from bot.models import Attempt, Briefing, Channel, PostResult
 
 from .render import (
     DiscordMessage,
@@ -80,14 +80,23 @@ class DiscordPublisher:
 
     # ------------------------------------------------------------------ port
 
-    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
+    async def post_briefing(
+        self, channel: Channel, briefing: Briefing, *, attempt: Attempt | None = None
+    ) -> PostResult:
         """Post a briefing (embed + More/Related buttons). Returns the message id."""
-        nonce = message_nonce(channel.id, briefing.id, briefing.revision, "post")
+        nonce = _nonce(channel, attempt) or message_nonce(
+            channel.id, briefing.id, briefing.revision, "post"
+        )
         sent = await self._send(channel, briefing_message(briefing), nonce=nonce)
         return PostResult(message_ref=str(sent.id))
 
     async def update_briefing(
-        self, channel: Channel, briefing: Briefing, message_ref: str
+        self,
+        channel: Channel,
+        briefing: Briefing,
+        message_ref: str,
+        *,
+        attempt: Attempt | None = None,
     ) -> PostResult:
         """The story gained sources: edit the original message's embed (idempotent) and
         reply to it with a short note (nonce-protected). If the original message is gone,
@@ -103,29 +112,79 @@ class DiscordPublisher:
                 )
         except discord.NotFound:
             log.info("message %s in %s is gone; posting the update afresh", message_ref, channel.id)
-            return await self.post_briefing(channel, briefing)
+            fresh = attempt.model_copy(update={"parent_ref": None}) if attempt else None
+            return await self.post_briefing(channel, briefing, attempt=fresh)
         except Exception as exc:
             raise delivery_error(exc, channel) from exc
         reference = discord.MessageReference(
             message_id=int(message_ref), channel_id=target.id, fail_if_not_exists=False
         )
-        nonce = message_nonce(channel.id, briefing.id, briefing.revision, "update")
+        nonce = _nonce(channel, attempt) or message_nonce(
+            channel.id, briefing.id, briefing.revision, "update"
+        )
         await self._send(channel, update_note(briefing), nonce=nonce, reference=reference)
         return PostResult(message_ref=message_ref)
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
-        """A plain notice. Its nonce is derived from the text: the same notice sent twice
-        within Discord's nonce window is posted once."""
-        nonce = message_nonce(channel.id, "text", text)
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
+        """A plain notice. Its nonce is derived from its attempt (else from the text):
+        the same notice sent twice within Discord's nonce window is posted once."""
+        nonce = _nonce(channel, attempt) or message_nonce(channel.id, "text", text)
         sent = await self._send(channel, text_message(text), nonce=nonce)
         return PostResult(message_ref=str(sent.id))
 
-    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
-        """One message with a field per briefing (the digest)."""
+    async def post_digest(
+        self,
+        channel: Channel,
+        briefings: Sequence[Briefing],
+        *,
+        attempt: Attempt | None = None,
+    ) -> PostResult:
+        """The digest: a field per briefing, in as many messages as it takes to stay
+        within Discord's 6,000 characters per message (no field is dropped). Each
+        message has its own nonce, so a resend of the whole digest makes none twice.
+        Returns the first message's id."""
         key = ",".join(f"{b.id}@{b.revision}" for b in briefings)
-        nonce = message_nonce(channel.id, "digest", key)
-        sent = await self._send(channel, digest_message(briefings), nonce=nonce)
-        return PostResult(message_ref=str(sent.id))
+        nonce = _nonce(channel, attempt) or message_nonce(channel.id, "digest", key)
+        first: discord.Message | None = None
+        for number, part in enumerate(fit_digest(briefings)):
+            part_nonce = nonce if number == 0 else message_nonce(channel.id, nonce, number)
+            sent = await self._send(channel, digest_message(part), nonce=part_nonce)
+            first = first or sent
+        if first is None:
+            raise DeliveryError(f"{channel.id}: an empty digest was not sent", retryable=False)
+        return PostResult(message_ref=str(first.id))
+
+    async def find_attempt(
+        self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
+    ) -> str | None:
+        """The message an earlier attempt left, from the channel's recent history: a
+        post by its More button, a thread note by the message it replies to and its
+        text. Discord does not show a message's nonce in history, so a digest part is
+        not looked up: resent under the same nonce, Discord returns the first one
+        within its nonce window."""
+        if briefing is None:
+            return None
+        if attempt.parent_ref is None:
+            return await self.find_posted(channel, briefing)
+        me = self.client.user
+        if me is None:
+            return None
+        note = update_note(briefing).content
+        try:
+            async for message in self._target(channel).history(limit=self.history_limit):
+                ref = message.reference
+                if (
+                    message.author.id == me.id
+                    and ref is not None
+                    and str(ref.message_id) == attempt.parent_ref
+                    and message.content == note
+                ):
+                    return str(message.id)
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.info("cannot read history of %s (%s); relying on the nonce", channel.id, exc)
+        return None
 
     async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
         """After a crash mid-send: the id of our earlier post of ``briefing``, if any.
@@ -203,6 +262,26 @@ class DiscordPublisher:
             raise delivery_error(exc, channel) from exc
 
 
+def fit_digest(briefings: Sequence[Briefing]) -> list[list[Briefing]]:
+    """The digest in runs of briefings that each render whole into one message: the
+    embed keeps every field (``render_digest`` drops fields past Discord's limits)."""
+    parts: list[list[Briefing]] = []
+    for briefing in briefings:
+        if parts:
+            trial = [*parts[-1], briefing]
+            embed = digest_message(trial).embeds[0]
+            if len(embed.fields) == len(trial) and not embed.footer.text:
+                parts[-1] = trial
+                continue
+        parts.append([briefing])
+    return parts
+
+
+def _nonce(channel: Channel, attempt: Attempt | None) -> str | None:
+    """The nonce of a message the outbox sends: derived from its attempt's key."""
+    return message_nonce(channel.id, "attempt", attempt.key) if attempt else None
+
+
 def _inert(view: discord.ui.View | None) -> discord.ui.View | None:
     """Stop a View before sending it: its buttons are dispatched by custom id (a
     DynamicItem registered on the client), so the client must not keep one View object
@@ -246,7 +325,9 @@ def delivery_error(exc: BaseException, channel: Channel) -> DeliveryError:
         )
     if isinstance(exc, discord.DiscordServerError):
         return DeliveryError(
-            f"{where}: Discord server error {exc.status}; will retry", retryable=True
+            f"{where}: Discord server error {exc.status}; will retry",
+            retryable=True,
+            maybe_sent=True,
         )
     if isinstance(exc, discord.HTTPException):
         if exc.status == 429:  # still limited after discord.py's own retries
@@ -261,7 +342,10 @@ def delivery_error(exc: BaseException, channel: Channel) -> DeliveryError:
             retryable=False,
         )
     if isinstance(exc, aiohttp.ClientError | OSError | TimeoutError):
-        return DeliveryError(f"{where}: cannot reach Discord ({type(exc).__name__}); will retry")
+        return DeliveryError(
+            f"{where}: cannot reach Discord ({type(exc).__name__}); will retry",
+            maybe_sent=not isinstance(exc, aiohttp.ClientConnectorError),
+        )
     # A bug of ours or of the library: keep the briefing queued (lose nothing) and log it.
     log.error("unexpected error posting to %s", where, exc_info=exc)
     return DeliveryError(f"{where}: unexpected {type(exc).__name__}: {exc}", retryable=True)

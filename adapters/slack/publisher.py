@@ -3,13 +3,18 @@
 - Paced per channel: Slack allows about one ``chat.postMessage`` a second per channel
   (https://api.slack.com/methods/chat.postMessage#rate_limiting); a per-channel pacer
   waits with ``asyncio.sleep`` so other channels and the rest of the service go on.
-- 429: the client's ``AsyncRateLimitErrorRetryHandler`` waits for ``Retry-After`` and
-  retries (Slack did not process a rate-limited request, so a retry cannot double-post);
-  when it gives up, a retryable ``DeliveryError`` carries the server's hint.
-- Exactly once: every post carries message metadata with the briefing id, and
-  ``find_posted`` looks for it in ``conversations.history``. After an *ambiguous*
-  failure (timeout, connection lost, 5xx: the post may or may not exist) the next
-  attempt for the same briefing looks before it posts.
+- 429: a short ``Retry-After`` (up to ``IN_CALL_WAIT`` seconds) is waited out inside
+  the call and retried (Slack did not process a rate-limited request, so a retry cannot
+  double-post); a longer one becomes a retryable ``DeliveryError`` carrying the hint,
+  and the outbox waits instead, so a sleeping call never holds a delivery pass.
+  Connection errors are not retried inside a post (it may have landed): the outbox
+  retries it after looking it up.
+- Exactly once: every message the outbox sends carries message metadata with the
+  attempt's key (and the briefing id). ``find_attempt`` looks for that key in the
+  attempt's own time window (``conversations.history`` bounded by ``oldest``/``latest``
+  widened by ``CLOCK_SKEW`` on both sides, every page of it; a thread reply through
+  ``conversations.replies``), so neither a skewed clock nor a busy channel nor a post
+  that Slack finished after the client gave up hides it.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DeliveryError
-from bot.models import Briefing, Channel, PostResult
+from bot.models import Attempt, Briefing, Channel, PostResult
 
 from .render import (
+    DIGEST_EVENT,
     METADATA_EVENT,
     briefing_message,
     digest_message,
@@ -71,6 +77,15 @@ _TRANSIENT_CODES = {
 }
 # How far back find_posted reads a channel's history, in pages of 200 messages.
 _HISTORY_PAGES = 5
+# find_attempt reads the attempt's window, this much wider on each side: the bot's clock
+# may be off from Slack's, and Slack may finish a post well after the client gave up.
+CLOCK_SKEW = timedelta(hours=1)
+# ... in at most this many pages of 200 (10,000 messages in the window).
+_ATTEMPT_PAGES = 50
+# The longest Retry-After waited out inside a call; longer waits go back to the outbox.
+IN_CALL_WAIT = 2.0
+UPDATE_EVENT = "signaldesk_update"
+NOTICE_EVENT = "signaldesk_notice"
 
 
 def ensure_rate_limit_retries(client: AsyncWebClient, max_retry_count: int = 2) -> None:
@@ -80,6 +95,36 @@ def ensure_rate_limit_retries(client: AsyncWebClient, max_retry_count: int = 2) 
     if not any(isinstance(h, AsyncRateLimitErrorRetryHandler) for h in handlers):
         handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=max_retry_count))
         client.retry_handlers = handlers
+
+
+class ShortRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, for waits up to ``max_wait`` seconds only: a longer
+    ``Retry-After`` is handed back (as a retryable ``DeliveryError``) so that the outbox
+    waits without a task sleeping in the call."""
+
+    def __init__(self, max_retry_count: int = 2, max_wait: float = IN_CALL_WAIT) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    async def _can_retry_async(
+        self, *, state: Any, request: Any, response: Any = None, error: Any = None
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        for name, value in (response.headers or {}).items():
+            if name.lower() == "retry-after":
+                raw = value[0] if isinstance(value, list) else value
+                try:
+                    return float(raw) <= self.max_wait
+                except (TypeError, ValueError):
+                    return False
+        return True  # no hint: slack-sdk waits about a second
+
+
+def posting_handlers(handlers: Sequence[AsyncRetryHandler]) -> list[AsyncRetryHandler]:
+    """The retry handlers for sending messages: 429s only, and only short ones."""
+    counts = [h.max_retry_count for h in handlers if isinstance(h, AsyncRateLimitErrorRetryHandler)]
+    return [ShortRateLimitRetryHandler(max_retry_count=counts[0] if counts else 2)]
 
 
 class ChannelPacer:
@@ -109,9 +154,17 @@ class SlackDeliveryError(DeliveryError):
     """A ``DeliveryError`` that keeps Slack's error code (e.g. ``not_in_channel``)."""
 
     def __init__(
-        self, message: str, *, code: str, retryable: bool, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: str,
+        retryable: bool,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
     ) -> None:
-        super().__init__(message, retryable=retryable, retry_after=retry_after)
+        super().__init__(
+            message, retryable=retryable, retry_after=retry_after, maybe_sent=maybe_sent
+        )
         self.code = code
 
 
@@ -138,53 +191,156 @@ class SlackPublisher:
         self.client = client
         self.pacer = pacer or ChannelPacer()
         self.token_for = token_for
+        self._handlers = posting_handlers(client.retry_handlers or [])
         self._clients: dict[str, AsyncWebClient] = {}
         # (channel id, briefing id) whose last post attempt failed ambiguously.
         self._uncertain: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ port
 
-    async def post_briefing(self, channel: Channel, briefing: Briefing) -> PostResult:
+    async def post_briefing(
+        self, channel: Channel, briefing: Briefing, *, attempt: Attempt | None = None
+    ) -> PostResult:
         """Post a briefing with its metadata; returns the message ``ts``."""
         key = (channel.id, briefing.id)
-        if key in self._uncertain:
+        if attempt is None and key in self._uncertain:
+            # Without an attempt record (a caller other than the outbox), this process's
+            # memory of a lost answer is all there is to go on.
             found = await self.find_posted(channel, briefing)
             if found:
                 self._uncertain.discard(key)
                 return PostResult(message_ref=found)
-        response = await self._call(
-            channel, "chat_postMessage", briefing_message(briefing), uncertain=key
-        )
+        message = _with_key(briefing_message(briefing), attempt)
+        response = await self._call(channel, "chat_postMessage", message, uncertain=key)
         self._uncertain.discard(key)
         return PostResult(message_ref=str(response["ts"]))
 
     async def update_briefing(
-        self, channel: Channel, briefing: Briefing, message_ref: str
+        self,
+        channel: Channel,
+        briefing: Briefing,
+        message_ref: str,
+        *,
+        attempt: Attempt | None = None,
     ) -> PostResult:
         """Edit the original post in place, then say in its thread how many sources the
-        story has now. If the original is gone, post the briefing afresh."""
+        story has now (the reply carries the attempt's key). If the original is gone,
+        post the briefing afresh."""
         try:
             await self._call(
                 channel, "chat_update", {"ts": message_ref, **briefing_message(briefing)}
             )
         except SlackDeliveryError as exc:
             if exc.code in {"message_not_found", "cant_update_message"}:
-                return await self.post_briefing(channel, briefing)
+                fresh = attempt.model_copy(update={"parent_ref": None}) if attempt else None
+                return await self.post_briefing(channel, briefing, attempt=fresh)
             raise
-        await self._call(
-            channel, "chat_postMessage", {"thread_ts": message_ref, **update_note(briefing)}
-        )
+        note = {"thread_ts": message_ref, **update_note(briefing)}
+        if attempt is not None:
+            note["metadata"] = {
+                "event_type": UPDATE_EVENT,
+                "event_payload": {
+                    "briefing_id": briefing.id,
+                    "revision": briefing.revision,
+                    "attempt": attempt.key,
+                },
+            }
+        await self._call(channel, "chat_postMessage", note)
         return PostResult(message_ref=message_ref)
 
-    async def post_text(self, channel: Channel, text: str) -> PostResult:
-        """A plain notice, escaped like feed text."""
-        response = await self._call(channel, "chat_postMessage", text_message(text))
+    async def post_text(
+        self, channel: Channel, text: str, *, attempt: Attempt | None = None
+    ) -> PostResult:
+        """A plain notice, escaped like feed text (with the attempt's key, if any)."""
+        message = _with_key(text_message(text), attempt, event=NOTICE_EVENT)
+        response = await self._call(channel, "chat_postMessage", message)
         return PostResult(message_ref=str(response["ts"]))
 
-    async def post_digest(self, channel: Channel, briefings: Sequence[Briefing]) -> PostResult:
+    async def post_digest(
+        self,
+        channel: Channel,
+        briefings: Sequence[Briefing],
+        *,
+        attempt: Attempt | None = None,
+    ) -> PostResult:
         """Several briefings in one message."""
-        response = await self._call(channel, "chat_postMessage", digest_message(briefings))
+        message = _with_key(digest_message(briefings), attempt)
+        response = await self._call(channel, "chat_postMessage", message)
         return PostResult(message_ref=str(response["ts"]))
+
+    async def find_attempt(
+        self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
+    ) -> str | None:
+        """The ``ts`` of the message sent under ``attempt.key``: read from the attempt's
+        window (``CLOCK_SKEW`` wider on each side), every page of it, from the channel's
+        history or, for a thread reply, from the thread. A reply whose thread is gone was
+        posted afresh, at the top level. Raises a retryable ``DeliveryError`` when Slack
+        cannot be asked right now; a permanent refusal answers None after a warning."""
+        oldest = (attempt.first_at - CLOCK_SKEW).timestamp()
+        latest = (attempt.last_at + CLOCK_SKEW).timestamp()
+        window = {
+            "channel": channel.target,
+            "oldest": f"{oldest:.6f}",
+            "latest": f"{latest:.6f}",
+            "inclusive": True,
+            "include_all_metadata": True,
+            "limit": 200,
+        }
+        if attempt.parent_ref:
+            try:
+                found = await self._find_key(
+                    channel,
+                    "conversations_replies",
+                    {**window, "ts": attempt.parent_ref},
+                    attempt,
+                    briefing.id if briefing else None,
+                )
+            except SlackDeliveryError as exc:
+                if exc.code != "thread_not_found":
+                    raise
+            else:
+                if found:
+                    return found
+        return await self._find_key(
+            channel, "conversations_history", window, attempt, briefing.id if briefing else None
+        )
+
+    async def _find_key(
+        self,
+        channel: Channel,
+        method: str,
+        arguments: dict[str, Any],
+        attempt: Attempt,
+        briefing_id: str | None,
+    ) -> str | None:
+        client = await self._client_for(channel)
+        read = getattr(client, method)
+        cursor: str | None = None
+        for _ in range(_ATTEMPT_PAGES):
+            try:
+                page = await read(**arguments, cursor=cursor)
+            except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                error = self._translate(channel, exc)
+                if error.retryable or error.code == "thread_not_found":
+                    raise error from None
+                log.warning("cannot read %s history to check for a post: %s", channel.id, error)
+                return None
+            for message in page.get("messages") or []:
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("attempt") == attempt.key and (
+                    briefing_id is None or payload.get("briefing_id") in (None, briefing_id)
+                ):
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        log.warning(
+            "more than %d messages in %s around attempt %s: not all were read",
+            _ATTEMPT_PAGES * 200,
+            channel.id,
+            attempt.key,
+        )
+        return None
 
     async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
         """The ``ts`` of this channel's message whose metadata names the briefing, read
@@ -228,26 +384,28 @@ class SlackPublisher:
     # ------------------------------------------------------------- internals
 
     async def _client_for(self, channel: Channel) -> AsyncWebClient:
-        if self.token_for is None:
-            return self.client
-        token = await self.token_for(channel.target)
+        """A client for the channel's workspace with the posting retry handlers."""
+        token = await self.token_for(channel.target) if self.token_for else None
         if token is None:
-            if self.client.token:
-                return self.client
-            raise DeliveryError(
-                f"no Slack workspace is known for channel {channel.target}: run /brief in "
-                "that channel once, or install the app in its workspace",
-                retryable=False,
-            )
-        client = self._clients.get(token)
+            token = self.client.token
+            if not token and self.token_for is not None:
+                raise DeliveryError(
+                    f"no Slack workspace is known for channel {channel.target}: run /brief "
+                    "in that channel once, or install the app in its workspace",
+                    retryable=False,
+                )
+        client = self._clients.get(token or "")
         if client is None:
             client = AsyncWebClient(
                 token=token,
                 base_url=self.client.base_url,
                 timeout=self.client.timeout,
-                retry_handlers=self.client.retry_handlers,
+                ssl=self.client.ssl,
+                proxy=self.client.proxy,
+                headers=self.client.headers,
+                retry_handlers=self._handlers,
             )
-            self._clients[token] = client
+            self._clients[token or ""] = client
         return client
 
     async def _call(
@@ -275,10 +433,14 @@ class SlackPublisher:
     def _translate(channel: Channel, exc: Exception) -> SlackDeliveryError:
         """A Slack failure as a ``DeliveryError`` with a one-line "what to do"."""
         if not isinstance(exc, SlackApiError):
+            # Refused before anything was sent, or cut off (timeout, reset) after:
+            # only the former is known not to have landed.
+            refused = isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError)
             return SlackDeliveryError(
                 f"Slack could not be reached ({type(exc).__name__}: {exc}); will retry",
                 code="connection",
                 retryable=True,
+                maybe_sent=not refused,
             )
         response = exc.response
         status = getattr(response, "status_code", 200)
@@ -306,6 +468,9 @@ class SlackPublisher:
                 code=code,
                 retryable=True,
                 retry_after=retry_after,
+                # 503: the service turned the request away; any other 5xx (or a
+                # transient error code) may come after the message was posted.
+                maybe_sent=status != 503,
             )
         hint = _PERMANENT_HINTS.get(code)
         message = (
@@ -316,4 +481,22 @@ class SlackPublisher:
         return SlackDeliveryError(message, code=code, retryable=False)
 
 
-__all__ = ["ChannelPacer", "SlackDeliveryError", "SlackPublisher", "ensure_rate_limit_retries"]
+def _with_key(
+    message: dict[str, Any], attempt: Attempt | None, *, event: str = DIGEST_EVENT
+) -> dict[str, Any]:
+    """The message with the attempt's key added to its metadata payload."""
+    if attempt is None:
+        return message
+    metadata = dict(message.get("metadata") or {"event_type": event})
+    metadata["event_payload"] = {**(metadata.get("event_payload") or {}), "attempt": attempt.key}
+    return {**message, "metadata": metadata}
+
+
+__all__ = [
+    "CLOCK_SKEW",
+    "ChannelPacer",
+    "ShortRateLimitRetryHandler",
+    "SlackDeliveryError",
+    "SlackPublisher",
+    "ensure_rate_limit_retries",
+]

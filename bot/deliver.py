@@ -1,0 +1,398 @@
+"""The delivery stage: the outbox to the publishers, exactly once, one queue per channel.
+
+    outbox row -> record the attempt -> Publisher -> mark sent (or retry, or failed)
+
+Exactly once at the edges. Before a message is handed to the platform its row records
+the attempt (``state = sending``, when the first and the latest attempt began) in the
+same write that claims it; the message carries a key derived from the row (Slack
+message metadata, a Discord nonce). When an earlier attempt may have reached the
+platform — the process died mid-send, or the answer was lost — the next attempt first
+asks the publisher to look the message up *by that record* (its key, in its own time
+window) and only sends again when it is not there. A lost answer is looked up only once
+``settings.delivery_settle`` seconds have passed since the attempt began, so that a
+request the platform was still carrying out has landed by then. Posts, "Updated" thread
+replies, digest parts (``bot.digest``) and feed-health notices all go through this.
+
+One queue per channel. ``pump`` (the service loop) starts one task per channel with
+something due and never waits for it, so a channel that is rate limited or slow holds
+up only itself; inside a channel, rows go out in order, one at a time, paced by the
+publisher. ``deliver_once`` (tests, the demo, the CLI) does the same and waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+from collections.abc import Sequence
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING
+
+from .errors import DeliveryError, SignalDeskError
+from .models import Attempt, Briefing, Channel, Delivery, DeliveryState, Feed, Notice
+from .ports import Publisher
+from .redact import redact_text
+
+if TYPE_CHECKING:  # the engine imports the whole pipeline; delivery needs its ports
+    from .engine import Engine
+
+log = logging.getLogger("signaldesk.deliver")
+
+
+def attempt_key(delivery: Delivery) -> str:
+    """The key a row's message is sent under: the same for every attempt at the row,
+    different for every row (a post and an update of one briefing differ)."""
+    return f"{delivery.kind[0]}{delivery.id}"
+
+
+def retry_wait(attempts: int, exc: DeliveryError, cap: float, settle: float) -> float:
+    """Seconds before the next attempt: exponential backoff up to ``cap``; the
+    platform's own hint when it gave one; at least ``settle`` when the message may have
+    landed (so that the lookup before the next attempt can see it)."""
+    wait = min(2.0 ** min(attempts + 1, 16), cap)
+    if exc.retry_after is not None:
+        # The hint, within reason: an absurd or garbled value waits the cap, no longer.
+        hint = exc.retry_after
+        wait = min(max(hint, 0.0), cap) if math.isfinite(hint) else cap
+    if exc.maybe_sent:
+        wait = max(wait, settle)
+    return wait
+
+
+class Deliverer:
+    """The outbox's sender (``engine.delivery``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # Channel id -> the task sending that channel's due rows right now.
+        self._queues: dict[str, asyncio.Task[int]] = {}
+        self._digests: dict[str, asyncio.Task[int]] = {}  # channel id -> its digest work
+
+    @property
+    def settle(self) -> timedelta:
+        return timedelta(seconds=self.engine.settings.delivery_settle)
+
+    # --------------------------------------------------------------- passes
+
+    async def deliver_once(self, *, limit: int = 500) -> int:
+        """Attempt the head of every channel's queue once (and its due notices), all
+        channels at once; wait for them. Returns messages sent."""
+        work = await self._due(limit)
+        results = await asyncio.gather(*(self._channel_turn(c, d, n) for c, (d, n) in work.items()))
+        return sum(results)
+
+    async def pump(self, *, limit: int = 500) -> int:
+        """Start a turn for every channel with something due whose previous turn has
+        finished, and return at once: a channel waiting out a rate limit or a slow
+        platform never delays another. Returns the turns started."""
+        for channel_id, task in list(self._queues.items()):
+            if task.done():
+                del self._queues[channel_id]
+                error = None if task.cancelled() else task.exception()
+                if isinstance(error, SignalDeskError):  # one line, e.g. the database is full
+                    log.error("delivery to %s failed: %s", channel_id, error)
+                elif error is not None:
+                    log.error("delivery to %s failed", channel_id, exc_info=error)
+        work = await self._due(limit, skip=set(self._queues))
+        for channel_id, (delivery, notices) in work.items():
+            self._queues[channel_id] = asyncio.create_task(
+                self._channel_turn(channel_id, delivery, notices)
+            )
+        return len(work)
+
+    async def pump_digests(self) -> int:
+        """Start each channel's digest work (a digest due, parts in flight) as its own
+        task, unless that channel's previous one is still running; return at once, so
+        that a slow digest holds up neither posts nor other channels' digests."""
+        from .digest import digest_work, send_channel_digest  # digest builds on this module
+
+        for channel_id, task in list(self._digests.items()):
+            if task.done():
+                del self._digests[channel_id]
+        now = self.engine.clock.now()
+        started = 0
+        for channel, parts in await digest_work(self.engine, now):
+            if channel.id not in self._digests:
+                self._digests[channel.id] = asyncio.create_task(
+                    send_channel_digest(self.engine, channel, parts, now)
+                )
+                started += 1
+        return started
+
+    async def aclose(self, *, cancel: bool = False) -> None:
+        """Wait for the turns in progress (a clean stop finishes what it handed over),
+        or with ``cancel`` stop them (a row cut off mid-send stays "sending" and is
+        looked up by its record at the next start)."""
+        tasks = [*self._queues.values(), *self._digests.values()]
+        self._queues.clear()
+        self._digests.clear()
+        if cancel:
+            for task in tasks:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _due(
+        self, limit: int, skip: set[str] | None = None
+    ) -> dict[str, tuple[Delivery | None, list[Notice]]]:
+        engine = self.engine
+        now = engine.clock.now()
+        due = await engine.db(engine.store.due_deliveries, now, limit)
+        await self.notify_feed_health()
+        notices = await engine.db(engine.store.due_notices, now, limit)
+        work: dict[str, tuple[Delivery | None, list[Notice]]] = {}
+        for delivery in due:  # the head of each channel's queue
+            if not skip or delivery.channel_id not in skip:
+                work[delivery.channel_id] = (delivery, [])
+        for notice in notices:
+            if skip and notice.channel_id in skip:
+                continue
+            work.setdefault(notice.channel_id, (None, []))[1].append(notice)
+        return work
+
+    async def _channel_turn(
+        self, channel_id: str, delivery: Delivery | None, notices: Sequence[Notice]
+    ) -> int:
+        sent = await self._deliver(delivery) if delivery is not None else 0
+        return sent + await self._deliver_notices(notices)
+
+    # ----------------------------------------------------------- one message
+
+    async def _deliver(self, delivery: Delivery) -> int:
+        engine = self.engine
+        channel = await engine.db(engine.store.get_channel, delivery.channel_id)
+        publisher = engine.publishers.get(channel.platform) if channel else None
+        briefing = await engine.db(engine.store.get_briefing, delivery.briefing_id)
+        if channel is None or publisher is None or briefing is None:
+            return 0  # no publisher configured for this platform: keep it queued
+        parent = None
+        if delivery.kind == "update":
+            parent = await engine.db(engine.store.posted_ref, channel.id, briefing.id)
+        if delivery.state == DeliveryState.SENDING or delivery.attempts > 0:
+            # An earlier attempt may have reached the platform: the process died
+            # mid-send (the row was left "sending"), or the answer was lost. Look the
+            # message up by the attempt's record before sending it again.
+            try:
+                ref = await self._find_earlier(publisher, channel, briefing, delivery, parent)
+            except DeliveryError as exc:  # cannot ask now: try again later, never guess
+                await self._delivery_failed(delivery, exc)
+                return 0
+            if ref:
+                now = engine.clock.now()
+                await engine.db(
+                    engine.store.mark_delivery,
+                    delivery.id,
+                    DeliveryState.SENT,
+                    message_ref=parent if delivery.kind == "update" and parent else ref,
+                    now=now,
+                )
+                if delivery.kind == "post" and briefing.revision > delivery.revision:
+                    # Sources joined while this post's outcome was unknown, and routing
+                    # left them to the queued post: the post that landed may show an
+                    # older revision. Bring it up to date like any update.
+                    await engine.db(
+                        engine.store.enqueue_delivery,
+                        channel.id,
+                        briefing.id,
+                        kind="update",
+                        revision=briefing.revision,
+                        state=DeliveryState.PENDING,
+                        now=now,
+                    )
+                return 0
+        now = engine.clock.now()
+        attempt = Attempt(
+            key=attempt_key(delivery),
+            first_at=delivery.first_attempt_at or now,
+            last_at=now,
+            parent_ref=parent,
+        )
+        # The record, before the send. Should the process die now, the row stays
+        # "sending" and is looked up once the attempt has had time to land.
+        await engine.db(
+            engine.store.mark_delivery,
+            delivery.id,
+            DeliveryState.SENDING,
+            not_before=now + self.settle,
+            now=now,
+        )
+        try:
+            if delivery.kind == "update" and parent is not None:
+                result = await publisher.update_briefing(channel, briefing, parent, attempt=attempt)
+            else:
+                # A post, or an update whose post is gone or failed: post it afresh.
+                result = await publisher.post_briefing(channel, briefing, attempt=attempt)
+        except DeliveryError as exc:
+            await self._delivery_failed(delivery, exc)
+            return 0
+        await engine.db(
+            engine.store.mark_delivery,
+            delivery.id,
+            DeliveryState.SENT,
+            message_ref=result.message_ref,
+            now=engine.clock.now(),
+        )
+        return 1
+
+    async def _find_earlier(
+        self,
+        publisher: Publisher,
+        channel: Channel,
+        briefing: Briefing,
+        delivery: Delivery,
+        parent: str | None,
+    ) -> str | None:
+        if delivery.first_attempt_at is None:
+            # A row from before attempt records: only a post can be looked for, by
+            # its briefing id in the channel's history.
+            if delivery.kind == "post":
+                return await publisher.find_posted(channel, briefing)
+            return None
+        attempt = Attempt(
+            key=attempt_key(delivery),
+            first_at=delivery.first_attempt_at,
+            last_at=delivery.attempt_at or delivery.first_attempt_at,
+            parent_ref=parent,
+        )
+        return await publisher.find_attempt(channel, attempt, briefing)
+
+    async def _delivery_failed(self, delivery: Delivery, exc: DeliveryError) -> None:
+        engine = self.engine
+        now = engine.clock.now()
+        if not exc.retryable:
+            log.error(
+                "delivery %s to %s failed: %s", delivery.briefing_id, delivery.channel_id, exc
+            )
+            await engine.db(
+                engine.store.mark_delivery,
+                delivery.id,
+                DeliveryState.FAILED,
+                error=str(exc),
+                now=now,
+            )
+            return
+        wait = retry_wait(
+            delivery.attempts,
+            exc,
+            float(engine.settings.delivery_retry_max),
+            engine.settings.delivery_settle,
+        )
+        await engine.db(
+            engine.store.mark_delivery,
+            delivery.id,
+            DeliveryState.PENDING,
+            error=str(exc),
+            not_before=now + timedelta(seconds=wait),
+            now=now,
+        )
+
+    # ---------------------------------------------------------- feed health
+
+    async def notify_feed_health(self) -> int:
+        """Tell each subscribed channel once when a feed has failed
+        ``settings.failure_notice_after`` times in a row, and once when it works again.
+
+        Read from the feeds' recorded health rather than hooked into a poll, so that
+        whichever path recorded the poll (one feed, a batch of 304s) and whatever
+        happened in between (a crash, a restart), the store's ``failure_notice_at``
+        decides: each notice is queued once. Returns the notices queued."""
+        engine = self.engine
+        queued = 0
+        wanted = await engine.db(
+            engine.store.feeds_needing_notice, engine.settings.failure_notice_after
+        )
+        for feed, kind in wanted:
+            # Each channel reads the feed under its own name and number (bot.tenancy).
+            text = functools.partial(health_text, feed, kind)
+            queued += await engine.db(
+                engine.store.queue_feed_notice, feed.id, kind, text, engine.clock.now()
+            )
+        return queued
+
+    async def _deliver_notices(self, due: Sequence[Notice]) -> int:
+        engine = self.engine
+        sent = 0
+        for notice in due:
+            channel = await engine.db(engine.store.get_channel, notice.channel_id)
+            publisher = engine.publishers.get(channel.platform) if channel else None
+            if channel is None or publisher is None:
+                continue  # no publisher for this platform (yet): keep it queued
+            key = f"n{notice.id}"
+            try:
+                if notice.first_attempt_at is not None and (
+                    notice.state == DeliveryState.SENDING or notice.attempts > 0
+                ):
+                    # Cut off by a crash or a lost answer: look it up by its record.
+                    earlier = Attempt(
+                        key=key,
+                        first_at=notice.first_attempt_at,
+                        last_at=notice.attempt_at or notice.first_attempt_at,
+                    )
+                    found = await publisher.find_attempt(channel, earlier)
+                    if found:
+                        await engine.db(
+                            engine.store.mark_notice,
+                            notice.id,
+                            DeliveryState.SENT,
+                            message_ref=found,
+                            now=engine.clock.now(),
+                        )
+                        continue
+                now = engine.clock.now()
+                attempt = Attempt(key=key, first_at=notice.first_attempt_at or now, last_at=now)
+                await engine.db(
+                    engine.store.mark_notice,
+                    notice.id,
+                    DeliveryState.SENDING,
+                    not_before=now + self.settle,
+                    now=now,
+                )
+                result = await publisher.post_text(channel, notice.text, attempt=attempt)
+            except DeliveryError as exc:
+                now = engine.clock.now()
+                state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
+                wait = retry_wait(
+                    notice.attempts,
+                    exc,
+                    float(engine.settings.delivery_retry_max),
+                    engine.settings.delivery_settle,
+                )
+                await engine.db(
+                    engine.store.mark_notice,
+                    notice.id,
+                    state,
+                    error=str(exc),
+                    not_before=now + timedelta(seconds=wait),
+                    now=now,
+                )
+                continue
+            await engine.db(
+                engine.store.mark_notice,
+                notice.id,
+                DeliveryState.SENT,
+                message_ref=result.message_ref,
+                now=engine.clock.now(),
+            )
+            sent += 1
+        return sent
+
+
+def health_text(
+    feed: Feed, kind: str, channel_name: str | None = None, ref: int | None = None
+) -> str:
+    """The notice a channel gets about one of its feeds, under the channel's name and
+    number for it (plain text: the publisher escapes it, since a feed's name comes from
+    the feed)."""
+    name = f"{channel_name or feed.display_name} (feed {ref or feed.id})"
+    if kind == "recovered":
+        return f"feed {name} is working again."
+    since = feed.failing_since or feed.last_error_at
+    when = f" since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if since else ""
+    error = redact_text(feed.last_error or "unknown error")  # posted for every member
+    return (
+        f"feed {name} has failed{when}: {error}. "
+        f"SignalDesk keeps retrying, less often as it goes on; /brief feeds shows its health."
+    )
+
+
+__all__ = ["Deliverer", "attempt_key", "health_text", "retry_wait"]

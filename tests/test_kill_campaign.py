@@ -1,0 +1,460 @@
+"""The kill campaign: a real ``signaldesk run`` against local feeds and the fake Slack Web
+API, killed with SIGKILL again and again at random moments (seeded) while it polls,
+briefs, posts, edits posts, replies "Updated" in their threads and sends a digest, then
+restarted. In the end every channel must have seen each post, each thread reply and each
+digested briefing exactly once: 0 duplicates, 0 losses.
+
+The set-up, as a self-hoster would have it, through ``signaldesk cmd``:
+
+- ``#harbour`` (C1) follows the Coastline Courier and the Lantern Review, ``#metro``
+  (C2) the Coastline Courier only: the Courier's six stories are posted to both;
+- later the Lantern Review carries the same six wire stories, so each story gains a
+  source: both channels' posts are edited and get an "Updated" reply in their thread;
+- ``#digest`` (C3) follows the Northgate Bulletin in digest mode: its 22 stories are
+  held and go out as one digest in two messages (20 + 2).
+
+The campaign walks through the phases in order — poll, post, second poll, update,
+thread reply, digest — and in each, after the process starts, waits for that kind of
+work to begin (a feed request, a post, a ``chat.update``, a thread reply, a digest
+message) and kills it a random moment later. Counts come from the fake Slack's own
+record of messages, checked against what the database says should exist.
+
+Marked ``slow`` (about a minute): ``pytest -m slow`` runs it alone, ``-m "not slow"``
+skips it; CI runs it with the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from adapters.slack.render import DIGEST_EVENT, METADATA_EVENT
+from tests.conftest import LocalServer, Response
+from tests.slack_fake import FakeSlack
+from tests.test_crash_delivery import (
+    STORIES,
+    outbox_states,
+    signaldesk,
+    start_service,
+    wait_until,
+)
+from tests.test_engine import rss
+
+pytestmark = pytest.mark.slow
+
+SEED = 20261202
+RSS = {"Content-Type": "application/rss+xml"}
+
+# Six wire stories the Coastline Courier runs first and the Lantern Review later.
+WIRE = [
+    (
+        "Kestrel Bay dockworkers walk out over automated cranes",
+        "Dockworkers at Kestrel Bay stopped work on Monday, leaving 41 vessels waiting offshore.",
+    ),
+    (
+        "Aldwater flood barrier wins council approval",
+        "Northgate council approved the 62 million euro barrier by nine votes to four.",
+    ),
+    (
+        "Ferrolith opens solid-state battery pilot line in Tampere",
+        "The line will make cells for 2,000 cars a year, the company said.",
+    ),
+    (
+        "Gullrock Ferries orders three electric ships",
+        "The ships will replace diesel ferries on the island routes from 2029.",
+    ),
+    (
+        "Riverside Museum of Industry reopens after repairs",
+        "The museum closed two years ago when a storm damaged its roof.",
+    ),
+    (
+        "Saltford study links daily walks to better sleep",
+        "Adults who walked 30 minutes a day reported fewer sleepless nights.",
+    ),
+]
+# Sixteen more for the digest feed, so that it holds 22 in all.
+BULLETIN = [
+    *STORIES,
+    ("Bus drivers vote on new rota", "The ballot closes on Friday at noon."),
+    ("Allotment waiting list passes 600", "Some applicants have waited since 2019."),
+    ("Lighthouse keeper's cottage sold", "The buyer plans a small maritime museum."),
+    ("Swimming pool reopens with solar roof", "Panels now heat most of the water."),
+    ("Council trims street lighting hours", "Lamps on side streets go dark at 1am."),
+    ("Choir wins regional festival", "The 60 singers performed three new works."),
+    ("Night market returns to the quay", "Forty stalls opened on Saturday evening."),
+]
+assert len(BULLETIN) == 22
+
+
+def wire_feed(host: str, outlet: str) -> str:
+    items = [
+        {
+            "title": title,
+            "link": f"https://{host}/news/{i}",
+            "guid": f"{host}-{i}",
+            "date": f"Wed, 02 Dec 2026 0{i}:00:00 GMT",
+            "summary": f"{lead} {outlet} confirmed the details with officials on Wednesday.",
+        }
+        for i, (title, lead) in enumerate(WIRE)
+    ]
+    return rss(outlet, items)
+
+
+def bulletin_feed() -> str:
+    items = [
+        {
+            "title": title,
+            "link": f"https://bulletin.example/{i}",
+            "guid": f"bulletin-{i}",
+            "date": f"Wed, 02 Dec 2026 {i % 24:02d}:30:00 GMT",
+            "summary": f"{summary} The Bulletin will follow the story.",
+        }
+        for i, (title, summary) in enumerate(BULLETIN)
+    ]
+    return rss("Northgate Bulletin", items)
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    server = await FakeSlack().start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def sql(database: Path, query: str, *params: object) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(database, timeout=10)
+    try:
+        with conn:
+            return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()
+
+
+# ----------------------------------------------------------- what Slack has
+
+
+def top_level(fake: FakeSlack) -> dict[str, tuple[str, str]]:
+    """Post ts -> (channel, briefing id), for every top-level briefing post."""
+    found = {}
+    for channel, messages in fake.messages.items():
+        for m in messages:
+            meta = m.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and not m.get("thread_ts"):
+                found[m["ts"]] = (channel, meta["event_payload"]["briefing_id"])
+    return found
+
+
+def posts(fake: FakeSlack) -> Counter[tuple[str, str]]:
+    return Counter(top_level(fake).values())
+
+
+def replies(fake: FakeSlack) -> Counter[tuple[str, str]]:
+    """(channel, briefing id) -> thread replies under its post."""
+    parents = top_level(fake)
+    return Counter(
+        parents[m["thread_ts"]]
+        for messages in fake.messages.values()
+        for m in messages
+        if m.get("thread_ts") and m["thread_ts"] in parents
+    )
+
+
+def digested(fake: FakeSlack) -> Counter[str]:
+    """Briefing id -> digest messages that show it (by its More button)."""
+    shown: Counter[str] = Counter()
+    for m in fake.messages.get("C3", []):
+        if (m.get("metadata") or {}).get("event_type") == DIGEST_EVENT:
+            for block in m.get("blocks") or []:
+                if (block.get("accessory") or {}).get("value"):
+                    shown[block["accessory"]["value"]] += 1
+    return shown
+
+
+def revisions_shown(fake: FakeSlack) -> dict[tuple[str, str], int]:
+    """(channel, briefing id) -> the revision its post shows now (after any edits)."""
+    return {
+        (channel, m["metadata"]["event_payload"]["briefing_id"]): m["metadata"]["event_payload"][
+            "revision"
+        ]
+        for channel, messages in fake.messages.items()
+        for m in messages
+        if (m.get("metadata") or {}).get("event_type") == METADATA_EVENT and not m.get("thread_ts")
+    }
+
+
+# ------------------------------------------------------ what should exist
+
+
+def stories(database: Path) -> dict[str, str]:
+    """Briefing id -> story id. A channel's briefing of a story changes id when the
+    feeds it follows in the story change (bot.tenancy), so posts count per story."""
+    return {str(b): str(s) for b, s in sql(database, "SELECT id, story_id FROM briefings")}
+
+
+def expected(database: Path) -> dict[str, object]:
+    post_rows = sql(
+        database,
+        """SELECT o.channel_id, b.story_id FROM outbox o JOIN briefings b ON b.id = o.briefing_id
+           WHERE o.kind = 'post' AND o.channel_id != 'slack:C3'""",
+    )
+    updates = sql(
+        database,
+        """SELECT o.channel_id, b.story_id, count(*) FROM outbox o
+           JOIN briefings b ON b.id = o.briefing_id
+           WHERE o.kind = 'update' AND o.state = 'sent' GROUP BY o.channel_id, b.story_id""",
+    )
+    # What each channel's post of a story must show at the end: the briefing of its
+    # newest outbox row for that story, at that briefing's revision.
+    latest = sql(
+        database,
+        """SELECT o.channel_id, b.story_id, b.id, b.revision FROM outbox o
+           JOIN briefings b ON b.id = o.briefing_id
+           WHERE o.channel_id != 'slack:C3' AND o.id = (
+               SELECT max(o2.id) FROM outbox o2 JOIN briefings b2 ON b2.id = o2.briefing_id
+               WHERE o2.channel_id = o.channel_id AND b2.story_id = b.story_id)""",
+    )
+    digest = sql(database, "SELECT briefing_id FROM outbox WHERE channel_id = 'slack:C3'")
+
+    def bare(channel: object) -> str:
+        return str(channel).split(":", 1)[1]
+
+    return {
+        "posts": {(bare(c), str(s)) for c, s in post_rows},
+        "replies": {(bare(c), str(s)): int(str(n)) for c, s, n in updates},
+        "revisions": {(bare(c), str(s)): (str(b), int(str(r))) for c, s, b, r in latest},
+        "digest": {str(b) for (b,) in digest},
+    }
+
+
+def tally(fake: FakeSlack, database: Path) -> dict[str, int]:
+    want = expected(database)
+    story = stories(database)
+
+    def by_story(counts: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
+        out: Counter[tuple[str, str]] = Counter()
+        for (channel, briefing), n in counts.items():
+            out[(channel, story.get(briefing, briefing))] += n
+        return out
+
+    got_posts, got_replies = by_story(posts(fake)), by_story(replies(fake))
+    got_digest = digested(fake)
+    want_posts: set[tuple[str, str]] = want["posts"]  # type: ignore[assignment]
+    want_replies: dict[tuple[str, str], int] = want["replies"]  # type: ignore[assignment]
+    want_shown: dict[tuple[str, str], tuple[str, int]] = want["revisions"]  # type: ignore[assignment]
+    want_digest: set[str] = want["digest"]  # type: ignore[assignment]
+    shown = {
+        (channel, story.get(briefing, briefing)): (briefing, revision)
+        for (channel, briefing), revision in revisions_shown(fake).items()
+    }
+
+    def edit_lost(key: tuple[str, str], wanted: tuple[str, int]) -> bool:
+        briefing, revision = shown.get(key, ("", 0))
+        return briefing != wanted[0] or revision < wanted[1]
+
+    return {
+        "posts": sum(got_posts.values()),
+        "post duplicates": sum(n - 1 for n in got_posts.values() if n > 1),
+        "post losses": len(want_posts - set(got_posts)),
+        "replies": sum(got_replies.values()),
+        "reply duplicates": sum(max(0, n - want_replies.get(k, 0)) for k, n in got_replies.items()),
+        "reply losses": sum(max(0, n - got_replies.get(k, 0)) for k, n in want_replies.items()),
+        "edit losses": sum(1 for k, w in want_shown.items() if edit_lost(k, w)),
+        "digested": sum(got_digest.values()),
+        "digest duplicates": sum(n - 1 for n in got_digest.values() if n > 1),
+        "digest losses": len(want_digest - set(got_digest)),
+    }
+
+
+# -------------------------------------------------------------- campaign
+
+
+async def test_kill_campaign_never_loses_or_repeats_anything(
+    tmp_path: Path, local_server: LocalServer, fake_slack: FakeSlack
+) -> None:
+    rng = random.Random(SEED)
+    fake_slack.rng = random.Random(SEED + 1)
+    database = tmp_path / "signaldesk.db"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SIGNALDESK_", "SLACK_", "DISCORD_"))
+    }
+    env |= {
+        "SIGNALDESK_DATABASE": str(database),
+        "SIGNALDESK_ALLOW_PRIVATE_NETWORKS": "true",
+        "SIGNALDESK_FIRST_POLL_LIMIT": "50",
+        "SIGNALDESK_FETCH_PAGES": "false",
+        "SIGNALDESK_LOG_LEVEL": "INFO",
+        "SIGNALDESK_DELIVERY_SETTLE": "1",
+    }
+    courier = local_server.route("/courier.xml", Response(200, rss("Coastline Courier", []), RSS))
+    lantern = local_server.route("/lantern.xml", Response(200, rss("Lantern Review", []), RSS))
+    bulletin = local_server.route(
+        "/bulletin.xml", Response(200, rss("Northgate Bulletin", []), RSS)
+    )
+    setup = [
+        ("slack:C1", f"feed add {courier}"),
+        ("slack:C1", f"feed add {lantern}"),
+        ("slack:C2", f"feed add {courier}"),
+        # C2 follows the Lantern Review too: a channel that did not would get no update
+        # from it (its briefing is built only from the feeds it follows, bot.tenancy).
+        ("slack:C2", f"feed add {lantern}"),
+        ("slack:C3", f"feed add {bulletin}"),
+        ("slack:C3", "mode digest 00:00"),  # switched now: the first digest is tomorrow
+    ]
+    for channel, command in setup:
+        done = await asyncio.to_thread(
+            signaldesk, "cmd", "--channel", channel, "--admin", command, env=env
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    local_server.route("/courier.xml", Response(200, wire_feed("courier.example", "Courier"), RSS))
+    local_server.route("/bulletin.xml", Response(200, bulletin_feed(), RSS))
+    sql(database, "UPDATE feeds SET next_poll_at = '2000-01-01T00:00:00+00:00'")
+
+    env |= {
+        "SLACK_BOT_TOKEN": "xoxb-fake",
+        "SLACK_SIGNING_SECRET": "fake-signing-secret",
+        "SIGNALDESK_SLACK_API_URL": fake_slack.api_url,
+        "SIGNALDESK_SLACK_HOST": "127.0.0.1",
+        "SIGNALDESK_SLACK_PORT": "0",
+    }
+    for method in ("chat.postMessage", "chat.update"):
+        fake_slack.latency[method] = (0.3, 0.3)
+    log = tmp_path / "service.log"
+
+    def feed_requests() -> int:
+        return len(local_server.requests)
+
+    def briefing_posts() -> int:
+        return sum(
+            1
+            for c in fake_slack.calls_to("chat.postMessage")
+            if "thread_ts" not in c.params and "signaldesk_briefing" in str(c.params)
+        )
+
+    def thread_replies() -> int:
+        return sum(1 for c in fake_slack.calls_to("chat.postMessage") if "thread_ts" in c.params)
+
+    def digest_posts() -> int:
+        return sum(
+            1 for c in fake_slack.calls_to("chat.postMessage") if DIGEST_EVENT in str(c.params)
+        )
+
+    past = "2000-01-01T00:00:00+00:00"
+
+    def rearm() -> None:
+        # A poll cut off by a kill before its entries were stored is retried when its
+        # lease runs out (minutes): as if that time had passed, a feed with nothing
+        # stored yet is due again at the next start.
+        sql(
+            database,
+            "UPDATE feeds SET next_poll_at = ? WHERE id NOT IN (SELECT feed_id FROM entries)",
+            past,
+        )
+
+    def lantern_publishes() -> None:
+        local_server.route(
+            "/lantern.xml", Response(200, wire_feed("lantern.example", "Lantern"), RSS)
+        )
+        sql(database, "UPDATE feeds SET next_poll_at = ? WHERE url LIKE ?", past, "%lantern.xml")
+
+    def held() -> int:
+        [(count,)] = sql(database, "SELECT count(*) FROM outbox WHERE channel_id = 'slack:C3'")
+        return int(str(count))
+
+    def digest_due() -> None:
+        assert held() == len(BULLETIN), held()
+        sql(database, "UPDATE channels SET last_digest_at = ? WHERE id = 'slack:C3'", past)
+
+    # phase, kills, what to do before its first start, what shows the work has begun,
+    # how long to wait for it
+    plan: list[tuple[str, int, Callable[[], None] | None, Callable[[], int], float]] = [
+        ("poll", 2, None, feed_requests, 5),
+        ("post", 4, None, briefing_posts, 5),
+        ("second poll", 1, lantern_publishes, feed_requests, 5),
+        ("update", 3, None, lambda: len(fake_slack.calls_to("chat.update")), 10),
+        ("thread reply", 3, None, thread_replies, 5),
+        # Until every Bulletin story is briefed and held (a kill during briefing).
+        ("brief", 1, None, lambda: int(held() == len(BULLETIN)), 30),
+        ("digest", 3, digest_due, digest_posts, 5),
+    ]
+    started = time.monotonic()
+    kills: Counter[str] = Counter()
+    mid_call = 0
+    for phase, count, prepare, progress, patience in plan:
+        if prepare is not None:
+            prepare()
+        for _ in range(count):
+            if phase == "brief" and held() == len(BULLETIN):
+                break  # already briefed: nothing to cut off
+            rearm()
+            before = progress()
+            process = await start_service(env, log)
+            try:
+                began = await wait_until(lambda p=progress, b=before: p() > b, patience)
+                if began:
+                    await asyncio.sleep(rng.uniform(0.0, 0.5))
+                    mid_call += fake_slack.in_flight > 0
+            finally:
+                process.send_signal(signal.SIGKILL)
+                await process.wait()
+            if not began:
+                break  # this phase's work is done: on to the next
+            kills[phase] += 1
+
+    # The last run: finish what is left, then stop cleanly.
+    rearm()
+    process = await start_service(env, log)
+
+    def settled() -> bool:
+        states = dict(outbox_states(database))  # type: ignore[arg-type]
+        if set(states) - {"sent", "superseded"}:
+            return False
+        counts = tally(fake_slack, database)
+        return not any(v for k, v in counts.items() if "losses" in k)
+
+    try:
+        done = await wait_until(settled, 60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await process.wait()
+    text = log.read_text()
+    assert done, f"{tally(fake_slack, database)} {outbox_states(database)}\n{text[-2000:]}"
+    assert "Traceback" not in text, text[-3000:]
+
+    counts = tally(fake_slack, database)
+    want = expected(database)
+    print(
+        f"\nkill campaign (seed {SEED}): kills {sum(kills.values())} "
+        f"({', '.join(f'{p} {n}' for p, n in kills.items())}; {mid_call} mid-call), "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f", expected posts {len(want['posts'])}, replies "  # type: ignore[arg-type]
+        f"{sum(want['replies'].values())}, digested {len(want['digest'])}, "  # type: ignore[attr-defined]
+        f"{time.monotonic() - started:.1f} s"
+    )
+    assert sum(kills.values()) >= 10, kills
+    assert all(kills[p] for p in ("poll", "post", "update", "thread reply", "digest")), kills
+    assert held() == len(BULLETIN)
+    assert counts["posts"] == len(want["posts"]) == 12  # type: ignore[arg-type]
+    assert counts["replies"] >= 6, "the Lantern Review's copies must update the posts"
+    assert counts["digested"] == len(BULLETIN)
+    assert {k: v for k, v in counts.items() if "duplicates" in k or "losses" in k} == {
+        "post duplicates": 0,
+        "post losses": 0,
+        "reply duplicates": 0,
+        "reply losses": 0,
+        "edit losses": 0,
+        "digest duplicates": 0,
+        "digest losses": 0,
+    }
