@@ -753,6 +753,9 @@ class CommandHandler:
         lines = [f"This channel follows {_plural(len(feeds), 'feed')}:"]
         # Feed URLs can carry credentials (?api_key=…): whole for admins only.
         lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
+        problem = self.engine.health_problem()  # the service itself, not one feed
+        if problem:
+            lines.append(problem)
         return _info("\n".join(lines))
 
     async def _show_filters(self, channel_id: str) -> Reply:

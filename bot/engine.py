@@ -264,7 +264,16 @@ class Engine:
     def alive(self) -> bool:
         """True while the scheduler completes passes: the last one is at most a few
         minutes old (by the monotonic clock). For the health check."""
-        return self.heartbeat.alive(max(120.0, 4 * self.settings.fetch_timeout))
+        return self.heartbeat.alive(self._stale_after)
+
+    @property
+    def _stale_after(self) -> float:
+        return max(120.0, 4 * self.settings.fetch_timeout)
+
+    def health_problem(self) -> str | None:
+        """What a channel should be told when the service runs but cannot poll (a
+        database locked or full, a scheduler that stopped), else None."""
+        return self.heartbeat.problem(self._stale_after)
 
     # ------------------------------------------------------------------ feeds
 
@@ -873,8 +882,15 @@ class Engine:
         """The service loop until ``stop``: the scheduler polls in the background while
         this loop delivers what is queued and sends due digests, so that a large poll
         backlog never holds up delivery."""
-        if not await self.start(stop):
-            return
+        self.heartbeat.running = True
+        try:
+            if not await self.start(stop):
+                return
+            await self._serve(stop, tick)
+        finally:
+            self.heartbeat.running = False
+
+    async def _serve(self, stop: asyncio.Event, tick: float) -> None:
         poller = asyncio.create_task(self.poll_forever(stop, tick=tick))
         try:
             while not stop.is_set():

@@ -105,6 +105,7 @@ class Heartbeat:
     last_tick: datetime | None = None  # wall clock of the last completed pass
     last_error: str | None = None
     consecutive_failures: int = 0
+    running: bool = False  # the service loop is meant to be polling (Engine.run)
     _last_mono: float | None = field(default=None, repr=False)
 
     def beat(self, now: datetime) -> None:
@@ -120,6 +121,24 @@ class Heartbeat:
         if self._last_mono is None:
             return False
         return self.monotonic() - self._last_mono <= stale_after
+
+    def problem(self, stale_after: float) -> str | None:
+        """One line for the people in a channel when the service loop runs but cannot
+        work (None when it works, or when no loop is meant to run: ``signaldesk cmd``)."""
+        if not self.running:
+            return None
+        if self.consecutive_failures:
+            since = f" since {self.last_tick:%Y-%m-%d %H:%M} UTC" if self.last_tick else ""
+            return (
+                f"SignalDesk cannot check feeds{since}: {self.last_error}. It keeps "
+                "retrying by itself; whoever runs it finds the details in its log."
+            )
+        if not self.alive(stale_after):
+            return (
+                "SignalDesk has not checked feeds for a while; whoever runs it finds the "
+                "details in its log."
+            )
+        return None
 
 
 __all__ = ["MAX_SERVER_DELAY", "ClockWatch", "Heartbeat", "clamp_seconds", "next_poll"]

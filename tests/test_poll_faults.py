@@ -378,6 +378,11 @@ async def test_a_database_locked_at_start_is_retried_until_it_frees(
             assert "locked" in caplog.text
             assert not task.done(), "the engine keeps trying"
             assert not engine.alive
+            # The channel is told, not only the log: /brief feeds says polling is stuck.
+            handler = CommandHandler(engine)
+            stuck = await handler.handle("feeds", ADMIN)
+            assert "SignalDesk cannot check feeds" in stuck.text, stuck.text
+            assert "locked" in stuck.text
             holder.execute("ROLLBACK")
             for _ in range(500):
                 if engine.last_tick is not None and not store.pending_entries(10):
@@ -386,6 +391,8 @@ async def test_a_database_locked_at_start_is_retried_until_it_frees(
             assert store.pending_entries(10) == [], "the stored entry is briefed once it frees"
             assert engine.alive and engine.last_tick is not None
             assert "engine started after" in caplog.text
+            working = await handler.handle("feeds", ADMIN)
+            assert "cannot check feeds" not in working.text, working.text
         finally:
             stop.set()
             await asyncio.wait_for(task, 5)
