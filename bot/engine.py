@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from .cluster import ClusterIndex, Fingerprint, StoryClusterer, source_of
+from .cluster import FOLLOWS_PREFIX, ClusterIndex, Fingerprint, StoryClusterer, source_of
 from .condense import ExtractiveCondenser
 from .digest import send_due_digests
 from .errors import DeliveryError, ExtractError, FetchError, ParseError, QueryError, SignalDeskError
 from .extract import article_from_entry, extract_article
 from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from .models import (
+    HEADLINE_MAX,
     Article,
     Briefing,
     Delivery,
@@ -57,7 +58,9 @@ from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
 from .route import channel_accepts
 from .search import pick_related, related_query
 from .settings import Settings
+from .text import cut
 from .topics import topics_for
+from .urls import canonical_link
 
 log = logging.getLogger("signaldesk.engine")
 
@@ -210,6 +213,8 @@ class Engine:
             window=timedelta(hours=settings.cluster_window_hours)
         )
         self._index: ClusterIndex | None = None
+        # Canonical link -> story: one article carried by several feeds is one source.
+        self._story_of_link: dict[str, int] = {}
         # Clustering decides one entry at a time (the index is shared state); condensing
         # and routing hold only their story, so a slow model answer for one story does
         # not stall every other story's briefing.
@@ -485,7 +490,12 @@ class Engine:
             story = placed
         else:
             async with self._place_lock:
-                story = await self._place_in_story(entry, article or Article())
+                story, known = await self._place_in_story(entry, article or Article())
+            if known:
+                # An article the story already has, through another feed: no new
+                # source, no update.
+                await self.db(self.store.mark_briefed, entry.id)
+                return story.briefing_id
         async with self._story_locks.hold(story.id):
             briefing = await self._condense(story)
             await self.route(briefing, story)
@@ -531,11 +541,21 @@ class Engine:
                     fp = self.clusterer.fingerprint(doc.title, doc.text)
                 assert doc.story_id is not None
                 index.add(doc.story_id, fp, doc.published, doc.sources)
+                for link in doc.links:
+                    self._story_of_link.setdefault(link, doc.story_id)
             self._index = index
         return self._index
 
-    async def _place_in_story(self, entry: StoredEntry, article: Article) -> Story:
+    async def _place_in_story(self, entry: StoredEntry, article: Article) -> tuple[Story, bool]:
+        """The entry's story, and whether the story already had this very article
+        (the same canonical link from another feed)."""
         now = self.clock.now()
+        index = await self._cluster_index()
+        canonical = canonical_link(entry.link)
+        same = self._story_of_link.get(canonical) if canonical else None
+        if same is not None:
+            doc = StoryDoc(title=entry.title or article.title, published=entry.published or now)
+            return await self.db(self.store.attach_to_story, same, entry, doc, now), True
         title = entry.title or article.title
         text = article.text[:4000]
         fingerprint = await asyncio.to_thread(self.clusterer.fingerprint, title, text)
@@ -546,21 +566,35 @@ class Engine:
             fingerprint=fingerprint.to_json(),
         )
         source = source_of(entry.origin or entry.link, f"feed:{entry.feed_id}")
-        index = await self._cluster_index()
-        story_id = index.match(fingerprint, doc.published, source)
+        placed = index.place(fingerprint, doc.published, source)
+        story_id = placed.story_id
         if story_id is None:
+            doc.follows = placed.follows
             story = await self.db(self.store.create_story, entry, doc, now)
             index.add(story.id, fingerprint, doc.published, (source,))
-            return story
+            if canonical:
+                self._story_of_link[canonical] = story.id
+            return story, False
+        if canonical:
+            self._story_of_link[canonical] = story_id
         # The story keeps the centroid of its entries' fingerprints, so that it survives
         # a restart as the index knew it.
         index.add(story_id, fingerprint, doc.published, (source,))
         centroid = index.fingerprint_of(story_id) or fingerprint
         doc.fingerprint = centroid.to_json()
-        return await self.db(self.store.attach_to_story, story_id, entry, doc, now)
+        return await self.db(self.store.attach_to_story, story_id, entry, doc, now), False
 
     async def _condense(self, story: Story) -> Briefing:
         material_rows = await self.db(self.store.story_material, story.id)
+        seen_links: set[str] = set()
+        unique = []
+        for row in material_rows:
+            canonical = canonical_link(row[0].link)
+            if canonical and canonical in seen_links:
+                continue  # one article, one source
+            seen_links.add(canonical)
+            unique.append(row)
+        material_rows = unique
         material = [
             SourceText(
                 source=Source(
@@ -597,8 +631,23 @@ class Engine:
             briefing.related = previous.related
         else:
             briefing.related = await self._related(briefing)
+        if story.follows is not None:
+            briefing.related = await self._with_follows(story.follows, briefing.related)
         await self.db(self.store.save_briefing, briefing)
         return briefing
+
+    async def _with_follows(self, story_id: int, related: list[RelatedRef]) -> list[RelatedRef]:
+        """``related`` led by the earlier story this one develops ("Follows: …")."""
+        earlier = await self.db(self.store.get_story, story_id)
+        before = await self.db(self.store.get_briefing, earlier.briefing_id) if earlier else None
+        if before is None:
+            return related
+        ref = RelatedRef(
+            id=before.id,
+            headline=cut(f"{FOLLOWS_PREFIX}{before.headline}", HEADLINE_MAX),
+            created_at=before.created_at,
+        )
+        return [ref, *(r for r in related if r.id != before.id)][:4]
 
     async def _related(self, briefing: Briefing, limit: int = 3) -> list[RelatedRef]:
         """Up to ``limit`` earlier briefings about the same things (other stories)."""

@@ -240,3 +240,10 @@ def m008_entries_origin(db: Database) -> None:
     # An aggregator's item names the outlet it comes from (RSS/Atom <source>): the
     # clusterer's same-outlet rule must see that outlet, not the aggregator's host.
     db.execute("ALTER TABLE entries ADD COLUMN origin TEXT")
+
+
+@migrations()
+def m009_story_follows(db: Database) -> None:
+    # m009 (h6): a new development is its own story, linked to the story it follows
+    # ("Follows: <id>" in its related list).
+    db.execute("ALTER TABLE stories ADD COLUMN follows INTEGER REFERENCES stories(id)")

@@ -41,6 +41,7 @@ from bot.models import (
     Topic,
     briefing_id_for,
 )
+from bot.urls import canonical_link
 
 from .migrations import migrations
 
@@ -391,6 +392,7 @@ class SqliteStore:
             first_seen=_dt(row["first_seen"]),
             updated_at=_dt(row["updated_at"]),
             entry_ids=entry_ids,
+            follows=row.get("follows"),
         )
 
     def _load_story(self, story_id: int) -> Story:
@@ -410,6 +412,7 @@ class SqliteStore:
             [_ts(since)],
         )
         sources: dict[int, set[str]] = {}
+        links: dict[int, set[str]] = {}
         for r in self._rows(
             "SELECT e.story_id, e.link, e.origin, e.feed_id FROM entries e "
             "JOIN stories s ON s.id = e.story_id WHERE s.updated_at >= ?",
@@ -418,6 +421,8 @@ class SqliteStore:
             sources.setdefault(r["story_id"], set()).add(
                 source_of(r["origin"] or r["link"], f"feed:{r['feed_id']}")
             )
+            if canonical := canonical_link(r["link"]):
+                links.setdefault(r["story_id"], set()).add(canonical)
         return [
             StoryDoc(
                 story_id=r["id"],
@@ -426,6 +431,7 @@ class SqliteStore:
                 fingerprint=r["fingerprint"],
                 published=_dt(r["published"]),
                 sources=tuple(sorted(sources.get(r["id"], ()))),
+                links=tuple(sorted(links.get(r["id"], ()))),
             )
             for r in rows
         ]
@@ -438,7 +444,7 @@ class SqliteStore:
                 briefing_id = briefing_id_for(briefing_id)
             cursor = db.execute(
                 """INSERT INTO stories (briefing_id, title, text, fingerprint, published,
-                   first_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                   first_seen, updated_at, follows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     briefing_id,
                     doc.title,
@@ -447,6 +453,7 @@ class SqliteStore:
                     _ts(doc.published),
                     _ts(now),
                     _ts(now),
+                    doc.follows,
                 ],
             )
             story_id = cursor.lastrowid
