@@ -263,6 +263,12 @@ def prior_df(term: str) -> float:
     return -math.expm1(-p * _REPORT_TOKENS)
 
 
+def term_of(word: str) -> str:
+    """The fingerprint term of one word (lower-cased, apostrophes and dots dropped,
+    stemmed), as :func:`prior_idf` expects it."""
+    return _stem(word.lower().replace("'", "").replace("’", "").replace(".", ""))
+
+
 def _parts(raw: str) -> list[str]:
     """Split a token into the pieces that are compared: hyphenated compounds into
     their words ("Hsinchu-based" -> "Hsinchu", "based"), and a number glued to a unit
@@ -662,7 +668,7 @@ class ClusterIndex:
     dropped now and then (see ``prune``).
     """
 
-    _COMMON = 0.05  # a posting longer than this share of the index is a generic word
+    _COMMON = 0.01  # a posting longer than this share of the index is a generic word
     _RESCORE = 48  # exact cosine for this many best partial scores
     _PRUNE_EVERY = 256
 
@@ -737,6 +743,10 @@ class ClusterIndex:
         limit = max(32, int(self._COMMON * len(self._stories)))
         partial: dict[int, float] = defaultdict(float)
         for term, q in query.items():
+            # A story must share specific terms to be a candidate (``MIN_SHARED``), so
+            # only their postings are walked: generic words would visit every story.
+            if clusterer.idf(term) < SPECIFIC_IDF:
+                continue
             posting = self._postings.get(term)
             if posting is None or len(posting) > limit:
                 continue

@@ -50,6 +50,7 @@ from .models import (
     Source,
     SourceText,
 )
+from .multisource import plan_story
 from .sentences import split_sentences
 from .text import clean_text, cut, one_line
 
@@ -514,6 +515,11 @@ class ExtractiveCondenser:
         _score(sentences, title_words)
 
         lead_parts = _lead(sentences)
+        plan = plan_story(sentences, [s.publisher for s in sources], [s.title for s in sources])
+        if plan is not None:  # several outlets: lead and bullets by agreement
+            lead_parts = [plan.lead]
+            if one_line(sources[plan.lead.source].title or ""):
+                headline = _headline([sources[plan.lead.source]], [])
         lead = " ".join(s.text for s in lead_parts)
         if len(lead) > LEAD_MAX:
             lead = fit_bullet(lead, LEAD_MAX)
@@ -526,10 +532,17 @@ class ExtractiveCondenser:
             (s for s in sentences if id(s) not in used),
             key=lambda s: (-s.score, s.source, s.position),
         )
-        chosen = _pick_bullets(ranked, list(taken))
+        chosen = plan.bullets if plan is not None else _pick_bullets(ranked, list(taken))
         bullets = [
             Bullet(text=fit_bullet(s.text), source=s.source, sentence=s.original) for s in chosen
         ]
+        if plan is not None:  # new facts only: other headlines, then placeholders
+            bullets += [Bullet(text=fit_bullet(t), source=i, sentence=t) for t, i in plan.extra]
+            if plan.differ:
+                differ = Bullet(text=fit_bullet(plan.differ), source=plan.differ_source)
+                bullets = [*bullets[: BULLET_COUNT - 1], differ]
+            if len(bullets) < BULLET_COUNT:
+                bullets = _fill_bullets(bullets, [], [], [], headline)
         if len(bullets) < BULLET_COUNT:
             bullets = _fill_bullets(bullets, sentences, lead_parts, sources, headline)
 

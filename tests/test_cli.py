@@ -115,13 +115,44 @@ def test_condense() -> None:
         "headline",
         "lead",
         "bullets",
+        "bullet_sources",
         "what_happened",
         "why_it_matters",
         "what_to_watch",
         "sources",
     }
     assert len(first["bullets"]) == 3 and all(b in text for b in first["bullets"])
+    assert first["bullet_sources"] == [0, 0, 0]
     assert first["headline"] == "Bridge reopens"
+
+
+def test_condense_a_story_of_several_sources() -> None:
+    story = {
+        "id": "s1",
+        "sources": [
+            {
+                "title": "Valley council reopens stone bridge",
+                "publisher": "Valley Post",
+                "text": "The valley council reopened the stone bridge on Tuesday after "
+                "repairs that took eight months. Repairs cost 2.4 million euros, the "
+                "council said. Shops on the east bank had lost trade during the closure.",
+            },
+            {
+                "title": "Stone bridge open again after eight-month repair",
+                "publisher": "River Times",
+                "url": "https://river.example/bridge",
+                "text": "Traffic returned to the valley's stone bridge on Tuesday, eight "
+                "months after it was shut for repairs. The closure meant a 20-minute "
+                "detour for 6,000 drivers a day.",
+            },
+        ],
+    }
+    result = run("condense", stdin=json.dumps(story) + "\n")
+    assert result.returncode == 0, result.stderr
+    (out,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [s["publisher"] for s in out["sources"]] == ["Valley Post", "River Times"]
+    assert len(out["bullet_sources"]) == 3
+    assert set(out["bullet_sources"]) == {0, 1}, "bullets from both outlets"
 
 
 @pytest.mark.parametrize(
