@@ -670,6 +670,7 @@ class ClusterIndex:
 
     _COMMON = 0.01  # a posting longer than this share of the index is a generic word
     _RESCORE = 48  # exact cosine for this many best partial scores
+    _PROBE_TERMS = 24  # postings walked per entry (its most telling terms)
     _PRUNE_EVERY = 256
 
     def __init__(self, clusterer: StoryClusterer | None = None, *, prune: bool = True) -> None:
@@ -742,11 +743,14 @@ class ClusterIndex:
         qsize = clusterer.norm_and_size(fingerprint)[1]
         limit = max(32, int(self._COMMON * len(self._stories)))
         partial: dict[int, float] = defaultdict(float)
-        for term, q in query.items():
-            # A story must share specific terms to be a candidate (``MIN_SHARED``), so
-            # only their postings are walked: generic words would visit every story.
-            if clusterer.idf(term) < SPECIFIC_IDF:
-                continue
+        # A story must share specific terms to be a candidate (``MIN_SHARED``), so only
+        # their postings are walked (generic words would visit every story), and only
+        # those of the entry's most telling terms: a report of the same event shares
+        # some of its names, places and numbers, not just its minor words.
+        specific = [(t, q) for t, q in query.items() if clusterer.idf(t) >= SPECIFIC_IDF]
+        if len(specific) > self._PROBE_TERMS:
+            specific = heapq.nlargest(self._PROBE_TERMS, specific, key=lambda tq: tq[1])
+        for term, q in specific:
             posting = self._postings.get(term)
             if posting is None or len(posting) > limit:
                 continue

@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from .cluster import prior_idf, term_of
+from .models import Briefing, Bullet
 
-__all__ = ["MultiSourcePlan", "SourceSentence", "plan_story"]
+__all__ = ["MultiSourcePlan", "SourceSentence", "bullet_outlet", "plan_story"]
 
+DIFFER = "Sources differ: "
 LEAD_POOL = 3  # opening sentences of each source considered for the lead
 SUPPORT_POOL = 8  # sentences of each source that can support a claim
 SAME_FACT = 0.5  # share of the smaller sentence's specific weight that makes one fact
@@ -373,8 +375,20 @@ def _differences(
                 parts = [f"{written} ({_outlet(publishers, s.source)})"]
                 others = sorted((_outlet(publishers, i), w) for i, w in rivals.items())
                 parts += [f"{w} ({name})" for name, w in others]
-                return "Sources differ: " + ", ".join(parts), s.source
+                return DIFFER + ", ".join(parts), s.source
     return None, 0
+
+
+def bullet_outlet(briefing: Briefing, bullet: Bullet) -> str:
+    """The outlet a bullet comes from, for the posted message of a story from several
+    outlets ("" for a one-outlet story, a placeholder or a "Sources differ" line,
+    which names its outlets itself)."""
+    if len({s.publisher for s in briefing.sources}) < 2:
+        return ""
+    # A placeholder or a "Sources differ" line quotes no sentence of one outlet.
+    if not 0 <= bullet.source < len(briefing.sources) or not bullet.sentence:
+        return ""
+    return briefing.sources[bullet.source].publisher
 
 
 def _outlet(publishers: Sequence[str], index: int) -> str:

@@ -3,6 +3,7 @@ numbers flagged (invented stories)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from itertools import permutations
 
@@ -81,3 +82,27 @@ def test_a_single_source_story_keeps_the_single_article_logic() -> None:
     briefing = ExtractiveCondenser().condense("one", material, NOW)
     assert briefing.lead.startswith("The port operator will introduce automated cranes")
     assert not any(b.text.startswith("Sources differ") for b in briefing.bullets)
+
+
+def test_every_bullet_names_its_outlet_in_the_posted_message() -> None:
+    import json
+
+    from adapters.console.render import render_briefing as console
+    from adapters.discord.render import render_briefing as discord
+    from adapters.slack.render import render_briefing as slack
+
+    briefing = _condense(tuple(DOCKS))
+    quoted = [b for b in briefing.bullets if b.sentence]
+    assert quoted
+    posted = {
+        "console": console(briefing),
+        "slack": json.dumps(slack(briefing), ensure_ascii=False),
+        "discord": discord(briefing).description or "",
+    }
+    for platform, text in posted.items():
+        for bullet in quoted:
+            outlet = briefing.sources[bullet.source].publisher
+            # One line per bullet (Slack's JSON keeps its newlines escaped).
+            lines = re.split(r"\n|\\n", text)
+            line = next(x for x in lines if bullet.text[:40] in x)
+            assert outlet in line, (platform, line)
