@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from adapters.testing import RecordingPublisher
 from bot.cluster import FOLLOWS_PREFIX, cluster_items
+from bot.commands import Asker, CommandHandler
 from bot.engine import Engine
 from bot.urls import canonical_link
 from tests import test_engine
@@ -111,6 +112,12 @@ async def test_a_development_is_its_own_post_linked_to_the_earlier_story(
     follows = briefing.related[0]
     assert follows.id == recall_post.briefing_id
     assert follows.headline.startswith(FOLLOWS_PREFIX)
+    # /brief related leads with it too.
+    reply = await CommandHandler(engine).handle(
+        f"related {briefing.id}", Asker(CHANNEL, "u1", is_admin=False)
+    )
+    first = reply.text.splitlines()[1]
+    assert recall_post.briefing_id in first and "Follows: Ferrolith recalls" in first
 
 
 async def test_the_same_article_from_two_feeds_is_one_source(
