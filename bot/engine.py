@@ -60,9 +60,10 @@ from .search import pick_related, related_query
 from .settings import Settings
 from .text import cut
 from .topics import topics_for
-from .urls import canonical_link
+from .urls import canonical_link, mirror_key
 
 log = logging.getLogger("signaldesk.engine")
+LINK_MEMORY = 200_000  # links and mirror texts remembered for one-source-per-article
 
 # Successful no-change polls recorded per transaction (see ``_note_unchanged``).
 FETCH_LOG_BATCH = 500
@@ -213,7 +214,8 @@ class Engine:
             window=timedelta(hours=settings.cluster_window_hours)
         )
         self._index: ClusterIndex | None = None
-        # Canonical link -> story: one article carried by several feeds is one source.
+        # Canonical link or mirrored text -> story: one article carried by several feeds
+        # (or syndicated under another link) is one source. Bounded: oldest forgotten.
         self._story_of_link: dict[str, int] = {}
         # Clustering decides one entry at a time (the index is shared state); condensing
         # and routing hold only their story, so a slow model answer for one story does
@@ -543,6 +545,8 @@ class Engine:
                 index.add(doc.story_id, fp, doc.published, doc.sources)
                 for link in doc.links:
                     self._story_of_link.setdefault(link, doc.story_id)
+                if key := mirror_key(doc.text):
+                    self._story_of_link.setdefault(key, doc.story_id)
             self._index = index
         return self._index
 
@@ -552,7 +556,11 @@ class Engine:
         now = self.clock.now()
         index = await self._cluster_index()
         canonical = canonical_link(entry.link)
-        same = self._story_of_link.get(canonical) if canonical else None
+        mirror = mirror_key(article.text) if article.text else ""
+        same = next(
+            (self._story_of_link[k] for k in (canonical, mirror) if k and k in self._story_of_link),
+            None,
+        )
         if same is not None:
             doc = StoryDoc(title=entry.title or article.title, published=entry.published or now)
             return await self.db(self.store.attach_to_story, same, entry, doc, now), True
@@ -572,11 +580,16 @@ class Engine:
             doc.follows = placed.follows
             story = await self.db(self.store.create_story, entry, doc, now)
             index.add(story.id, fingerprint, doc.published, (source,))
-            if canonical:
-                self._story_of_link[canonical] = story.id
+            for key in (canonical, mirror):
+                if key:
+                    self._story_of_link[key] = story.id
             return story, False
-        if canonical:
-            self._story_of_link[canonical] = story_id
+        for key in (canonical, mirror):
+            if key:
+                self._story_of_link[key] = story_id
+        if len(self._story_of_link) > LINK_MEMORY:
+            for key in list(itertools.islice(self._story_of_link, LINK_MEMORY // 2)):
+                del self._story_of_link[key]
         # The story keeps the centroid of its entries' fingerprints, so that it survives
         # a restart as the index knew it.
         index.add(story_id, fingerprint, doc.published, (source,))
@@ -586,13 +599,13 @@ class Engine:
 
     async def _condense(self, story: Story) -> Briefing:
         material_rows = await self.db(self.store.story_material, story.id)
-        seen_links: set[str] = set()
+        seen: set[str] = set()
         unique = []
         for row in material_rows:
-            canonical = canonical_link(row[0].link)
-            if canonical and canonical in seen_links:
-                continue  # one article, one source
-            seen_links.add(canonical)
+            keys = {canonical_link(row[0].link), mirror_key(row[1].text if row[1] else "")} - {""}
+            if keys & seen:
+                continue  # one article (or a mirror of it), one source
+            seen |= keys
             unique.append(row)
         material_rows = unique
         material = [

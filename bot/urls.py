@@ -13,7 +13,10 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["canonical_link", "link_date"]
+__all__ = ["canonical_link", "link_date", "mirror_key"]
+
+#: Characters of normalised text that identify a syndicated copy of an article.
+MIRROR_CHARS = 600
 
 # Query parameters that say how a reader arrived, not which article they read.
 _TRACKING = frozenset(
@@ -97,3 +100,14 @@ def link_date(url: str | None) -> datetime | None:
         except ValueError:
             continue
     return None
+
+
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def mirror_key(text: str) -> str:
+    """What identifies an article's text however a mirror dresses it (case, spacing,
+    punctuation): the first ``MIRROR_CHARS`` characters of its words; ``""`` for a text
+    too short to tell a copy from two outlets' shared first line."""
+    words = _NOT_WORD.sub(" ", text.casefold()).strip()
+    return words[:MIRROR_CHARS] if len(words) >= MIRROR_CHARS // 2 else ""

@@ -145,3 +145,34 @@ async def test_the_same_article_from_two_feeds_is_one_source(
 
     assert len(publisher.of_kind("post")) == 1
     assert not publisher.of_kind("update"), "the same article is no new source"
+
+
+async def test_a_mirror_with_the_same_text_is_one_source(
+    engine: Engine, site: Site, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    item = {
+        "title": "Ferrolith recalls 40,000 home batteries over fire risk",
+        "link": site.page("/a/recall.html", "Ferrolith recall", RECALL),
+        "guid": "recall",
+        "date": date(2),
+        "summary": RECALL[0],
+    }
+    first = site.feed("/one.xml", rss("Outlet One", [item]))
+    await engine.add_feed(CHANNEL, first, "Outlet One")
+    await engine.poll_once()
+    await engine.deliver_all()
+    # A syndication partner republishes the wire copy word for word under its own link.
+    mirror = dict(
+        item,
+        title="Ferrolith recalls 40,000 home batteries over fire risk | Partner News",
+        link=site.page("/partner/ferrolith.html", "Ferrolith recall", RECALL),
+        guid="partner-1",
+    )
+    second = site.feed("/partner.xml", rss("Partner News", [mirror]))
+    await engine.add_feed(CHANNEL, second, "Partner News")
+    clock.advance(seconds=120)
+    await engine.poll_once()
+    await engine.deliver_all()
+
+    assert len(publisher.of_kind("post")) == 1
+    assert not publisher.of_kind("update"), "a mirror is no new source"
