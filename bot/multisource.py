@@ -40,14 +40,15 @@ __all__ = ["MultiSourcePlan", "SourceSentence", "bullet_outlet", "plan_story"]
 DIFFER = "Sources differ: "
 LEAD_POOL = 3  # opening sentences of each source considered for the lead
 SUPPORT_POOL = 8  # sentences of each source that can support a claim
-SAME_FACT = 0.5  # share of the smaller sentence's specific weight that makes one fact
+SAME_FACT = 0.4  # share of the smaller sentence's specific weight that makes one fact
 BULLETS = 3
 POSITION_DECAY = 0.25
 MIN_SPECIFIC = 2.5
 SUPPORT_MODE = "weight"
 W_AGREE = 1.0
 W_POS = 0.5
-W_OWN = 1.0  # IDF below this is a function word for agreement purposes
+W_OWN = 1.0
+QUOTE_PENALTY = 0.0  # IDF below this is a function word for agreement purposes
 
 
 class SourceSentence(Protocol):
@@ -98,13 +99,18 @@ _NUMBER_WORDS = {
 _SCALE = {"hundred": 1e2, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 # A number and the noun it counts: "three months", "600,000 deaths", "5.4 billion euros".
 _QUANTITY = re.compile(
-    r"\b(\d+(?:[.,]\d+)*|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+    r"(?<![\w.,-])(\d+(?:[.,]\d+)*|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
     r"(?:\s+(hundred|thousand|million|billion|trillion))?"
     r"(?:\s+(?:more|new|other|extra|additional))?\s+([a-z][a-z-]+)",
     re.IGNORECASE,
 )
-# Counted nouns where a number is a measure that can conflict (not "one of the …").
-_UNIT_STOP = frozenset("of the a an and or to in on at for by with per from as".split())
+# Words after a number that are not what it counts ("one of the", "37,000 last month",
+# "64 who"): the number then measures nothing two outlets could disagree on.
+_UNIT_STOP = frozenset(
+    """of the a an and or to in on at for by with per from as who which that than over
+    under last next more less about this these those is are was were has have had will
+    would could""".split()
+)
 _DANGLING = frozenset("he she it they this these those his her its their but however".split())
 _ATTRIBUTION = re.compile(r"\b(?:said|says|told|according|added|wrote|asked)\b", re.IGNORECASE)
 
@@ -145,7 +151,7 @@ def _facts(text: str) -> _Facts:
     for m in _QUANTITY.finditer(text):
         value = _value(m.group(1), m.group(2))
         unit = term_of(m.group(3))
-        if value is None or unit in _UNIT_STOP:
+        if value is None or unit in _UNIT_STOP or _is_year(m.group(1), m.group(2)):
             continue
         numbers.add(_number_key(value))
         shown = " ".join(g for g in (m.group(1), m.group(2), m.group(3)) if g)
@@ -169,6 +175,10 @@ def _value(number: str, scale: str | None) -> float | None:
         except ValueError:
             return None
     return value * _SCALE.get((scale or "").lower(), 1.0)
+
+
+def _is_year(number: str, scale: str | None) -> bool:
+    return not scale and len(number) == 4 and number[:2] in ("19", "20")
 
 
 def _number_key(value: float) -> str:
@@ -296,6 +306,8 @@ def plan_story(
         value = lead_value(s)
         if not _stands_alone(s):
             value -= 0.5
+        if QUOTE_PENALTY and ('"' in s.text or "“" in s.text):
+            value -= QUOTE_PENALTY
         return value
 
     ranked = sorted(pool, key=lambda s: rank_key(s, bullet_value(s)))
@@ -364,11 +376,13 @@ def _differences(
                 if o.source == s.source or o.source in rivals:
                     continue
                 g = facts[id(o)]
+                # The same thing: sentences that share two specific words besides the
+                # counted noun and the numbers (or a name and one more).
+                context = (f.weights.keys() & g.weights.keys()) - {unit} - f.numbers - g.numbers
+                if len(context) < 2 and not (f.names & g.names and context):
+                    continue
                 for unit2, value2, written2 in g.quantities:
-                    # The same thing: the same counted noun, in sentences that share a
-                    # name or a specific word besides it.
-                    context = (f.weights.keys() & g.weights.keys()) - {unit} - f.numbers
-                    if unit2 == unit and value2 != value and (f.names & g.names or context):
+                    if unit2 == unit and _conflict(value, value2):
                         rivals[o.source] = written2
                         break
             if rivals:
@@ -389,6 +403,16 @@ def bullet_outlet(briefing: Briefing, bullet: Bullet) -> str:
     if not 0 <= bullet.source < len(briefing.sources) or not bullet.sentence:
         return ""
     return briefing.sources[bullet.source].publisher
+
+
+def _conflict(a: float, b: float) -> bool:
+    """Two counts of one thing that disagree: apart by a tenth or more (a rounded
+    "10,000" is not a different figure from "10,503"), but within a factor of three
+    (266,000 against a million is more often two different things)."""
+    low, high = sorted((a, b))
+    if low <= 0:
+        return False
+    return high - low >= 0.1 * high and high <= 3 * low
 
 
 def _outlet(publishers: Sequence[str], index: int) -> str:

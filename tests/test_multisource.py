@@ -19,7 +19,7 @@ DOCKS = {
         "operator agreed that no jobs would be cut before 2029. "
         "The union said 87% of members backed the deal in a ballot at the port. "
         "Loading of the 41 ships waiting off the coast is due to resume on Friday. "
-        "The walkout began three weeks ago over plans for automated cranes.",
+        "The walkout at Kestrel Bay began three weeks ago over plans for automated cranes.",
     ),
     "Harbor Tech": (
         "Automation deal ends three-week Kestrel Bay port strike",
@@ -36,7 +36,7 @@ DOCKS = {
         "port operator's promise of no job cuts before 2029. "
         "Union leader Ana Ferris said the vote was a win for every port worker in the "
         "country. "
-        "The walkout lasted two weeks and left 41 ships waiting off the coast.",
+        "The walkout at Kestrel Bay lasted two weeks and left 41 ships waiting off the coast.",
     ),
 }
 
