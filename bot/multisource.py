@@ -367,6 +367,11 @@ def _differences(
     """``Sources differ: …`` when another outlet gives a different number for a
     quantity in the story: the same counted noun, in sentences sharing a name or a
     specific word besides it. Quantities the briefing states are checked first."""
+    # Every figure each source gives: an outlet that gives both figures itself is
+    # telling two things apart (two models, two votes), not disagreeing.
+    figures: dict[int, set[str]] = {}
+    for o in sentences:
+        figures.setdefault(o.source, set()).update(_figures(o.text))
     rest = sorted((s for s in sentences if s not in shown), key=lambda s: (s.position, s.text))
     for s in [*shown, *rest]:
         f = facts[id(s)]
@@ -382,7 +387,12 @@ def _differences(
                 if len(context) < 2 and not (f.names & g.names and context):
                     continue
                 for unit2, value2, written2 in g.quantities:
-                    if unit2 == unit and _conflict(value, value2):
+                    if (
+                        unit2 == unit
+                        and _conflict(value, value2)
+                        and _figure(written2) not in figures[s.source]
+                        and _figure(written) not in figures[o.source]
+                    ):
                         rivals[o.source] = written2
                         break
             if rivals:
@@ -403,6 +413,24 @@ def bullet_outlet(briefing: Briefing, bullet: Bullet) -> str:
     if not 0 <= bullet.source < len(briefing.sources) or not bullet.sentence:
         return ""
     return briefing.sources[bullet.source].publisher
+
+
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+")
+
+
+def _figure(token: str) -> str:
+    """The figure of a number as written ("1.2" of "1.2-trillion", "3" of "three")."""
+    first = _FIGURE.match(token)
+    word = first.group(0).lower().replace(",", "") if first else ""
+    return str(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else word
+
+
+def _figures(text: str) -> set[str]:
+    return {_figure(m.group(0)) for m in _FIGURE.finditer(text) if m.group(0)[0].isdigit()} | {
+        str(_NUMBER_WORDS[w.lower()])
+        for w in re.findall(r"[A-Za-z]+", text)
+        if w.lower() in _NUMBER_WORDS
+    }
 
 
 def _conflict(a: float, b: float) -> bool:
