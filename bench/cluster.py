@@ -250,7 +250,7 @@ def scale(stories: int = 50_000, probes: int = 2_000) -> None:
 
     rng = random.Random(7)
     vocab = sorted(_prior())
-    weights = [_prior()[w] ** 0.5 for w in vocab]  # flatter than Zipf: news words
+    weights = [_prior()[w] for w in vocab]
     index = ClusterIndex(StoryClusterer())
     t0 = datetime(2026, 3, 2, tzinfo=UTC)
     for sid in range(stories):

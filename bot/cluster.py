@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import ipaddress
 import json
 import math
 import re
@@ -161,7 +162,7 @@ _NUMBER_SUFFIXES = frozenset(
 def source_of(link: str | None, fallback: str) -> str:
     """The outlet an entry comes from, for ``SAME_SOURCE_PENALTY``: its link's host
     without "www."/"m." (an aggregator feed's entries keep their own outlets), or
-    ``fallback`` (say, the feed) when the link has no host."""
+    ``fallback`` (say, the feed) when the link has no host or a bare IP address."""
     try:
         host = (urlsplit(link or "").hostname or "").rstrip(".")
     except ValueError:
@@ -169,7 +170,11 @@ def source_of(link: str | None, fallback: str) -> str:
     for prefix in ("www.", "m."):
         if host.startswith(prefix) and host.count(".") > 1:
             host = host[len(prefix) :]
-    return host or fallback
+    try:
+        ipaddress.ip_address(host)
+        return fallback  # an address names a server (many outlets behind it), not an outlet
+    except ValueError:
+        return host or fallback
 
 
 def _stem(word: str) -> str:
@@ -576,17 +581,28 @@ def _place(
     fp: Fingerprint,
     scored: Sequence[tuple[int, float, float]],
     story_fp: Callable[[int], Fingerprint],
+    kin: Callable[[int, int], bool] | None = None,
 ) -> Placement:
     """Choose among the candidates the entry could join. A story whose next event the
     entry announces is not one it can join; if that story would have won, the entry
     opens a new story that follows it."""
-    if not fp.events:
-        return Placement(_choose(scored))
     same: list[tuple[int, float, float]] = []
     earlier: list[tuple[int, float, float]] = []
+    later: list[tuple[int, float, float]] = []
     for c in scored:
-        (same if fp.develops(story_fp(c[0])) is None else earlier).append(c)
-    joined = _choose(same)
+        story = story_fp(c[0])
+        if fp.events and fp.develops(story) is not None:
+            earlier.append(c)
+        elif story.events and story.develops(fp) is not None:
+            # The story reports a next event this entry never speaks of: the entry is
+            # the earlier event (a backlog, a late feed), so arrival order cannot merge
+            # the two.
+            later.append(c)
+        else:
+            same.append(c)
+    if not earlier and not later:
+        return Placement(_choose(scored, kin))
+    joined = _choose(same, kin)
     if joined is not None:
         return Placement(joined)
     # A next event shares the people and places of the earlier story more than its
@@ -594,7 +610,9 @@ def _place(
     return Placement(None, _choose([(sid, s, bar * FOLLOW_BAR) for sid, s, bar in earlier]))
 
 
-def _choose(scored: Sequence[tuple[int, float, float]]) -> int | None:
+def _choose(
+    scored: Sequence[tuple[int, float, float]], kin: Callable[[int, int], bool] | None = None
+) -> int | None:
     """The winner among ``(story_id, similarity, bar)`` candidates, or ``None``.
 
     The best candidate is the one furthest above (or least below) its bar; it wins if
@@ -608,7 +626,12 @@ def _choose(scored: Sequence[tuple[int, float, float]]) -> int | None:
     if best is None:
         return None
     story_id, score, bar = best
-    runner_up = max((s for sid, s, _ in scored if sid != story_id), default=0.0)
+    # A story of the same thread (the development that follows it) is no rival: it
+    # resembles the story by construction.
+    runner_up = max(
+        (s for sid, s, _ in scored if sid != story_id and not (kin and kin(sid, story_id))),
+        default=0.0,
+    )
     evidence = score + RATIO_WEIGHT * (score - runner_up)
     return story_id if evidence >= bar else None
 
@@ -680,6 +703,7 @@ class ClusterIndex:
         self._postings: dict[str, dict[int, float]] = {}
         self._latest: datetime | None = None
         self._adds = 0
+        self._follows: dict[int, int] = {}  # story -> the story it develops
 
     def __len__(self) -> int:
         return len(self._stories)
@@ -779,7 +803,26 @@ class ClusterIndex:
             if _shared(fingerprint.terms, story.fp.terms, clusterer) < MIN_SHARED:
                 continue
             scored.append((sid, _score(query, qnorm, story.fp.terms, story.norm), bar))
-        return _place(fingerprint, scored, lambda sid: self._stories[sid].fp)
+        return _place(fingerprint, scored, lambda sid: self._stories[sid].fp, self.kin)
+
+    def link(self, story_id: int, follows: int) -> None:
+        """Record that ``story_id`` is the next development of ``follows``: the two are
+        one thread, so neither counts as the other's rival in the ratio test."""
+        if story_id != follows:
+            self._follows[story_id] = follows
+
+    def _root(self, story_id: int) -> int:
+        for _ in range(16):  # a thread is short; the bound keeps a cycle harmless
+            earlier = self._follows.get(story_id)
+            if earlier is None:
+                break
+            story_id = earlier
+        return story_id
+
+    def kin(self, a: int, b: int) -> bool:
+        """Whether two stories are one thread (one follows the other, or both follow
+        the same earlier story)."""
+        return bool(self._follows) and self._root(a) == self._root(b)
 
     def _unpost(self, story_id: int, fp: Fingerprint) -> None:
         for term in fp.terms:
@@ -861,9 +904,12 @@ def cluster_items(
         source = item.get("source")
         source = source if isinstance(source, str) and source else None
         fp = index.clusterer.fingerprint(title, text)
-        label = index.match(fp, published, source)
+        placed = index.place(fp, published, source)
+        label = placed.story_id
         if label is None:
             label, opened = opened, opened + 1
+            if placed.follows is not None:
+                index.link(label, placed.follows)
         labels.append(label)
         index.add(label, fp, published, (source,) if source else ())
     return labels

@@ -518,8 +518,10 @@ class ExtractiveCondenser:
         plan = plan_story(sentences, [s.publisher for s in sources], [s.title for s in sources])
         if plan is not None:  # several outlets: lead and bullets by agreement
             lead_parts = [plan.lead]
-            if one_line(sources[plan.lead.source].title or ""):
-                headline = _headline([sources[plan.lead.source]], [])
+        if len(sources) > 1 and lead_parts and one_line(sources[lead_parts[0].source].title):
+            # The headline of the report the lead comes from, not of the first to arrive
+            # (a bare headline from an aggregator may well arrive first).
+            headline = _headline([sources[lead_parts[0].source]], [])
         lead = " ".join(s.text for s in lead_parts)
         if len(lead) > LEAD_MAX:
             lead = fit_bullet(lead, LEAD_MAX)

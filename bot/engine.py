@@ -543,6 +543,8 @@ class Engine:
                     fp = self.clusterer.fingerprint(doc.title, doc.text)
                 assert doc.story_id is not None
                 index.add(doc.story_id, fp, doc.published, doc.sources)
+                if doc.follows is not None:
+                    index.link(doc.story_id, doc.follows)
                 for link in doc.links:
                     self._story_of_link.setdefault(link, doc.story_id)
                 if key := mirror_key(doc.text):
@@ -580,6 +582,8 @@ class Engine:
             doc.follows = placed.follows
             story = await self.db(self.store.create_story, entry, doc, now)
             index.add(story.id, fingerprint, doc.published, (source,))
+            if placed.follows is not None:
+                index.link(story.id, placed.follows)
             for key in (canonical, mirror):
                 if key:
                     self._story_of_link[key] = story.id

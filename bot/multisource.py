@@ -297,9 +297,6 @@ def plan_story(
 
     lead = min(openings, key=lambda s: rank_key(s, lead_value(s)))
 
-    said = [facts[id(lead)]]
-    bullets: list[S] = []
-    outlets: set[int] = set()
     pool = [s for s in sentences if s is not lead]
 
     def bullet_value(s: S) -> float:
@@ -311,38 +308,33 @@ def plan_story(
         return value
 
     ranked = sorted(pool, key=lambda s: rank_key(s, bullet_value(s)))
-    while len(bullets) < BULLETS:
-        need_new_outlet = (
-            len(bullets) == BULLETS - 1 and len(outlets | {lead.source}) < 2 and len(by_source) > 1
-        )
-        pick = None
-        for s in ranked:
-            if s in bullets:
-                continue
-            if need_new_outlet and s.source in outlets | {lead.source}:
-                continue
-            f = facts[id(s)]
-            if any(_same_fact(f, t) for t in said):
-                continue
-            pick = s
-            break
-        if pick is None:
-            if need_new_outlet:
-                need_new_outlet = False
-                # No other outlet has a new fact: take the best remaining one.
-                pick = next(
-                    (
-                        s
-                        for s in ranked
-                        if s not in bullets and not any(_same_fact(facts[id(s)], t) for t in said)
-                    ),
-                    None,
-                )
+
+    def select(count: int) -> tuple[list[S], list[_Facts]]:
+        """``count`` bullets by value, each a new fact; the last one from another outlet
+        than the others when they all come from one and another outlet has a new fact."""
+        said = [facts[id(lead)]]
+        bullets: list[S] = []
+
+        def new(s: S) -> bool:
+            return s not in bullets and not any(_same_fact(facts[id(s)], t) for t in said)
+
+        while len(bullets) < count:
+            outlets = {b.source for b in bullets}
+            pick = None
+            if count > 1 and len(bullets) == count - 1 and len(outlets) == 1:
+                pick = next((s for s in ranked if s.source not in outlets and new(s)), None)
+            if pick is None:
+                pick = next((s for s in ranked if new(s)), None)
             if pick is None:
                 break
-        bullets.append(pick)
-        outlets.add(pick.source)
-        said.append(facts[id(pick)])
+            bullets.append(pick)
+            said.append(facts[id(pick)])
+        return bullets, said
+
+    bullets, said = select(BULLETS)
+    differ, differ_source = _differences([lead, *bullets], sentences, facts, publishers)
+    if differ:  # the line takes the last bullet's place
+        bullets, said = select(BULLETS - 1)
 
     extra: list[tuple[str, int]] = []
     for i, title in sorted(enumerate(titles), key=lambda it: it[1]):
@@ -352,7 +344,8 @@ def plan_story(
         if len(title.split()) >= 6 and not any(_same_fact(f, t) for t in said):
             extra.append((title, i))
             said.append(f)
-    differ, differ_source = _differences([lead, *bullets], sentences, facts, publishers)
+    if differ:
+        extra = extra[: BULLETS - 1 - len(bullets)]
     return MultiSourcePlan(
         lead=lead, bullets=bullets, differ=differ, differ_source=differ_source, extra=tuple(extra)
     )

@@ -407,7 +407,7 @@ class SqliteStore:
 
     def recent_story_docs(self, since: datetime) -> list[StoryDoc]:
         rows = self._rows(
-            "SELECT id, title, text, fingerprint, published FROM stories "
+            "SELECT id, title, text, fingerprint, published, follows FROM stories "
             "WHERE updated_at >= ? ORDER BY id",
             [_ts(since)],
         )
@@ -430,6 +430,7 @@ class SqliteStore:
                 text=r["text"],
                 fingerprint=r["fingerprint"],
                 published=_dt(r["published"]),
+                follows=r["follows"],
                 sources=tuple(sorted(sources.get(r["id"], ()))),
                 links=tuple(sorted(links.get(r["id"], ()))),
             )

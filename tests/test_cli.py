@@ -228,3 +228,18 @@ def test_demo_prints_sourced_briefings_and_answers_commands() -> None:
     assert "TRILLION" in china.upper()
     assert "no topic 'nonsense-topic'" in out
     assert "Traceback" not in result.stderr
+
+
+def test_demo_shows_a_headline_joining_a_development_and_differing_sources() -> None:
+    result = run("demo", stdin="")
+    assert result.returncode == 0, result.stderr
+    posts = result.stdout.split("#general")
+    gullrock = next(p for p in posts if "Coastline Courier — Gullrock Ferries orders" in p)
+    assert "GULLROCK FERRIES ORDERS" in gullrock, "the headline of the report with text"
+    # The wire's bare headline (its page is for subscribers) joins the ferry story.
+    assert "Tidewater Wire — Gullrock Ferries picks Vestbro Yard" in gullrock
+    strike = next(p for p in posts if "Sources differ:" in p)
+    assert "dockworkers (Tidewater Wire)" in strike and "(Meridian Daily)" in strike
+    # The lawsuit after the strike is its own post, not an update of the strike's.
+    suit = next(p for p in posts if "UNION SUES SALTMARSH" in p)
+    assert "Strike idles" not in suit and "Sources (" not in suit

@@ -420,6 +420,7 @@ def test_an_entry_that_fits_two_stories_equally_needs_more_to_join() -> None:
         (None, "feed:3"),
         ("not a url", "feed:3"),
         ("http://[::1", "feed:3"),
+        ("http://127.0.0.1:8080/articles/a.html", "feed:3"),
     ],
 )
 def test_the_source_of_an_entry_is_its_links_outlet(link: str | None, expected: str) -> None:
