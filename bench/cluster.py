@@ -217,6 +217,7 @@ def developments(path: Path = DEVELOPMENTS) -> None:
     rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
     t0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
     right: Counter[str] = Counter()
+    reverse: Counter[str] = Counter()
     total: Counter[str] = Counter()
     wrong: list[str] = []
     for row in rows:
@@ -234,10 +235,23 @@ def developments(path: Path = DEVELOPMENTS) -> None:
         right[row["relation"]] += ok
         if not ok:
             wrong.append(f"  {row['relation']:>4}: {second['title']}")
+        # The other way round (a late feed, a backlog): the earlier report arrives second.
+        index = ClusterIndex(StoryClusterer())
+        index.add(1, probe, t0 + timedelta(days=1), ("second.example",))
+        back = index.place(fp, t0, "first.example")
+        ok = (back.story_id == 1) == (row["relation"] == "same")
+        reverse[row["relation"]] += ok
+        if not ok:
+            wrong.append(f"  {row['relation']:>4} (reversed): {first['title']}")
     print(f"\n## development pairs ({path.name}): {len(rows)} pairs")
     for rel, label in (("same", "same event joins"), ("next", "next event is a new story")):
         print(f"{label:<28} {right[rel]:>3} / {total[rel]}")
     print(f"{'decided right':<28} {sum(right.values()):>3} / {len(rows)}")
+    print(
+        f"{'reversed arrival, right':<28} {sum(reverse.values()):>3} / {len(rows)} "
+        f"(same {reverse['same']} / {total['same']}, "
+        f"next apart {reverse['next']} / {total['next']})"
+    )
     if wrong:
         print("wrong:\n" + "\n".join(wrong))
 
