@@ -6,20 +6,22 @@ fact in each outlet's words. This module works on the sentences the condenser ha
 already analysed (anything with ``text``, ``original``, ``source`` and ``position``)
 and decides, for stories with two or more sources:
 
-- **The lead by agreement.** Each opening sentence is scored by how well the *other*
-  sources support it: for every other source, the best overlap of specific words
-  (weighted by the clusterer's word-frequency IDF, so "Geneva" counts and "said" does
-  not) with any of that source's sentences. The sentence the others back most leads;
-  ties go to the earlier position, then to the text itself, never to arrival order.
+- **The lead by agreement.** Each opening sentence is scored by how much the *other*
+  sources support it: the weight of its specific words (by the clusterer's
+  word-frequency IDF, so "Geneva" counts and "said" does not) that the other sources
+  also report near their top, with its position and how central its words are to the
+  story. The sentence the others back most leads; ties go to the earlier position,
+  then to the text itself, never to arrival order.
 - **One fact, said once.** Two sentences are one fact when they share most of their
   specific words, or when they give the same numbers about the same names. A bullet
   that repeats the lead or an earlier bullet is skipped.
 - **Sources differ.** When two outlets give different numbers for the same thing (the
   same unit: "months", "people", "percent", with the same names around it), the
-  briefing says so: ``Sources differ: three months (Outlet A), two months (Outlet B)``.
+  briefing says so: ``Sources differ: three months (Outlet A), two months (Outlet B)``
+  (only when no outlet gives both figures itself: then it is telling two things apart).
 - **Bullets from several outlets.** The three bullets come from at least two outlets
-  when the story has them, and a bullet that opens on a pronoun or an unattributed
-  quote (its speaker in the sentence before) is passed over when another will do.
+  when the story has them, and a bullet that opens on a pronoun or quotes a speaker
+  named only in the sentence before ("…," she said) is passed over when another will do.
 
 Pure standard library and deterministic; the result does not depend on the order the
 sources are given in.
@@ -43,12 +45,13 @@ SUPPORT_POOL = 8  # sentences of each source that can support a claim
 SAME_FACT = 0.4  # share of the smaller sentence's specific weight that makes one fact
 BULLETS = 3
 POSITION_DECAY = 0.25
-MIN_SPECIFIC = 2.5
-SUPPORT_MODE = "weight"
+MIN_SPECIFIC = 2.5  # IDF below this is a function word for agreement purposes
+# A sentence's value: how much the other outlets support it, where it stands in its
+# report, and how central its words are to the whole story (all order-free).
 W_AGREE = 1.0
 W_POS = 0.5
 W_OWN = 1.0
-QUOTE_PENALTY = 0.0  # IDF below this is a function word for agreement purposes
+# IDF below this is a function word for agreement purposes
 
 
 class SourceSentence(Protocol):
@@ -112,6 +115,8 @@ _UNIT_STOP = frozenset(
     would could""".split()
 )
 _DANGLING = frozenset("he she it they this these those his her its their but however".split())
+# "…," she told reporters: the speaker is named in an earlier sentence.
+_PRONOUN_SPEAKER = re.compile(r"[”\"],?\s+(?:he|she|they)\s+(?:said|says|told|added)\b", re.I)
 _ATTRIBUTION = re.compile(r"\b(?:said|says|told|according|added|wrote|asked)\b", re.IGNORECASE)
 
 
@@ -215,7 +220,7 @@ def _stands_alone(s: SourceSentence) -> bool:
     it is a quotation whose speaker is named elsewhere."""
     text = s.text.lstrip()
     first = text.lstrip("\"“'‘([ ").split(" ", 1)[0].rstrip(",;:").lower()
-    if first in _DANGLING:
+    if first in _DANGLING or _PRONOUN_SPEAKER.search(text):
         return False
     return not (text[:1] in '"“' and not _ATTRIBUTION.search(text))
 
@@ -243,14 +248,6 @@ def plan_story(
         for src, group in by_source.items()
     }
 
-    def support_min(s: S) -> float:
-        f = facts[id(s)]
-        total = 0.0
-        for src, group in by_source.items():
-            if src != s.source:
-                total += max((_overlap(f, facts[id(o)]) for o in group[:SUPPORT_POOL]), default=0.0)
-        return total / (len(by_source) - 1)
-
     def support(s: S) -> float:
         """The specific weight of ``s`` that the other sources also report, on
         average over them: a sentence full of facts that every outlet confirms."""
@@ -268,7 +265,7 @@ def plan_story(
     openings = [s for g in by_source.values() for s in g[:LEAD_POOL] if _stands_alone(s)]
     if not openings:
         openings = [g[0] for g in by_source.values()]
-    raw = {id(s): (support if SUPPORT_MODE == "weight" else support_min)(s) for s in sentences}
+    raw = {id(s): support(s) for s in sentences}
     top = max(raw.values(), default=0.0) or 1.0
     agreement = {k: v / top for k, v in raw.items()}
 
@@ -303,8 +300,6 @@ def plan_story(
         value = lead_value(s)
         if not _stands_alone(s):
             value -= 0.5
-        if QUOTE_PENALTY and ('"' in s.text or "“" in s.text):
-            value -= QUOTE_PENALTY
         return value
 
     ranked = sorted(pool, key=lambda s: rank_key(s, bullet_value(s)))
