@@ -96,15 +96,17 @@ _STOP = frozenset(
 _NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve".split()
+        """zero one two three four five six seven eight nine ten eleven twelve thirteen
+        fourteen fifteen sixteen seventeen eighteen nineteen twenty""".split()
     )
-}
+} | {w: 10 * i for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)}
 _SCALE = {"hundred": 1e2, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 # A number and the noun it counts: "three months", "600,000 deaths", "5.4 billion euros".
 _QUANTITY = re.compile(
-    r"(?<![\w.,-])(\d+(?:[.,]\d+)*|zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+    r"(?<![\w.,-])(\d+(?:[.,]\d+)*|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
     r"(?:\s+(hundred|thousand|million|billion|trillion))?"
-    r"(?:\s+(?:more|new|other|extra|additional))?\s+([a-z][a-z-]+)",
+    r"(?:\s+(?:more|new|other|extra|additional))?\s+([a-z][a-z-]+)"
+    r"(?:(?=\s+([a-z][a-z-]+)))?",  # the word after, unconsumed: "18 prominent scientists"
     re.IGNORECASE,
 )
 # Words after a number that are not what it counts ("one of the", "37,000 last month",
@@ -127,6 +129,7 @@ class _Facts:
     numbers: frozenset[str]
     names: frozenset[str]
     quantities: tuple[tuple[str, float, str], ...]  # (unit, value, as written)
+    counts: frozenset[tuple[str, float]]  # (noun, value), the noun next or one further
 
 
 def _facts(text: str) -> _Facts:
@@ -153,6 +156,7 @@ def _facts(text: str) -> _Facts:
             names.add(term)
         first = False
     quantities = []
+    counts: set[tuple[str, float]] = set()
     for m in _QUANTITY.finditer(text):
         value = _value(m.group(1), m.group(2))
         unit = term_of(m.group(3))
@@ -161,12 +165,16 @@ def _facts(text: str) -> _Facts:
         numbers.add(_number_key(value))
         shown = " ".join(g for g in (m.group(1), m.group(2), m.group(3)) if g)
         quantities.append((unit, value, shown))
+        counts.add((unit, value))
+        if m.group(4):
+            counts.add((term_of(m.group(4)), value))
     return _Facts(
         weights=weights,
         total=sum(weights.values()),
         numbers=frozenset(numbers),
         names=frozenset(names),
         quantities=tuple(quantities),
+        counts=frozenset(counts),
     )
 
 
@@ -208,7 +216,7 @@ def _same_fact(a: _Facts, b: _Facts) -> bool:
         return True
     # The same count of the same thing ("600,000 deaths") is one fact however it is
     # worded; so is a telling number (three digits or more) beside the same name.
-    if {(u, v) for u, v, _ in a.quantities} & {(u, v) for u, v, _ in b.quantities}:
+    if a.counts & b.counts:
         return True
     numbers = a.numbers & b.numbers
     big = {n for n in numbers if len(n.replace(".", "")) >= 2}
