@@ -575,6 +575,8 @@ class Placement:
 
     story_id: int | None = None
     follows: int | None = None
+    #: A new story that is the earlier event of a story already seen (it arrived late).
+    followed_by: int | None = None
 
 
 def _place(
@@ -607,7 +609,9 @@ def _place(
         return Placement(joined)
     # A next event shares the people and places of the earlier story more than its
     # wording, so linking asks for less than joining.
-    return Placement(None, _choose([(sid, s, bar * FOLLOW_BAR) for sid, s, bar in earlier]))
+    follows = _choose([(sid, s, bar * FOLLOW_BAR) for sid, s, bar in earlier])
+    followed_by = _choose([(sid, s, bar * FOLLOW_BAR) for sid, s, bar in later])
+    return Placement(None, follows, followed_by)
 
 
 def _choose(
@@ -910,6 +914,8 @@ def cluster_items(
             label, opened = opened, opened + 1
             if placed.follows is not None:
                 index.link(label, placed.follows)
+            if placed.followed_by is not None:
+                index.link(placed.followed_by, label)
         labels.append(label)
         index.add(label, fp, published, (source,) if source else ())
     return labels

@@ -217,6 +217,8 @@ class Engine:
         # Canonical link or mirrored text -> story: one article carried by several feeds
         # (or syndicated under another link) is one source. Bounded: oldest forgotten.
         self._story_of_link: dict[str, int] = {}
+        # Later stories to link to an earlier one once its briefing exists.
+        self._pending_follows: dict[int, int] = {}
         # Clustering decides one entry at a time (the index is shared state); condensing
         # and routing hold only their story, so a slow model answer for one story does
         # not stall every other story's briefing.
@@ -501,8 +503,26 @@ class Engine:
         async with self._story_locks.hold(story.id):
             briefing = await self._condense(story)
             await self.route(briefing, story)
+        for later, earlier in [(k, v) for k, v in self._pending_follows.items() if v == story.id]:
+            del self._pending_follows[later]
+            await self._link_later(later, earlier)
         await self.db(self.store.mark_briefed, entry.id)
         return briefing.id
+
+    async def _link_later(self, later: int, earlier: int) -> None:
+        """A story placed before the event it develops had arrived: record the link
+        and put "Follows: …" at the head of its stored related list (what /brief more
+        and /brief related read); its post is not sent again."""
+        await self.db(self.store.set_story_follows, later, earlier)
+        story = await self.db(self.store.get_story, later)
+        if story is None:
+            return
+        async with self._story_locks.hold(later):
+            briefing = await self.db(self.store.get_briefing, story.briefing_id)
+            if briefing is None:
+                return
+            briefing.related = await self._with_follows(earlier, briefing.related)
+            await self.db(self.store.save_briefing, briefing)
 
     async def read_article(self, entry: StoredEntry) -> Article:
         """The linked page's article text, else the feed's own text."""
@@ -584,6 +604,11 @@ class Engine:
             index.add(story.id, fingerprint, doc.published, (source,))
             if placed.follows is not None:
                 index.link(story.id, placed.follows)
+            if placed.followed_by is not None:
+                # This entry reports the event that an earlier-placed story develops (a
+                # late feed): that story now follows this one.
+                index.link(placed.followed_by, story.id)
+                self._pending_follows[placed.followed_by] = story.id
             for key in (canonical, mirror):
                 if key:
                     self._story_of_link[key] = story.id

@@ -474,6 +474,13 @@ class SqliteStore:
             )
         return self._load_story(story_id)
 
+    def set_story_follows(self, story_id: int, follows: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE stories SET follows = ? WHERE id = ? AND follows IS NULL",
+                [follows, story_id],
+            )
+
     def story_material(self, story_id: int) -> list[tuple[StoredEntry, Article | None, str]]:
         rows = self._rows(
             """SELECT e.*, coalesce(f.name, f.title, f.url) AS publisher FROM entries e

@@ -176,3 +176,41 @@ async def test_a_mirror_with_the_same_text_is_one_source(
 
     assert len(publisher.of_kind("post")) == 1
     assert not publisher.of_kind("update"), "a mirror is no new source"
+
+
+async def test_an_earlier_event_arriving_late_is_linked_from_its_development(
+    engine: Engine, site: Site, clock: FakeClock, publisher: RecordingPublisher
+) -> None:
+    # A slow feed: the resignation is read first, the recall it follows an hour later.
+    resigned = [
+        {
+            "title": "Ferrolith chief executive Maria Lind resigns after battery recall",
+            "link": site.page("/b/lind.html", "Ferrolith CEO resigns", RESIGNATION),
+            "guid": "lind",
+            "date": date(1),
+            "summary": RESIGNATION[0],
+        }
+    ]
+    await engine.add_feed(CHANNEL, site.feed("/two.xml", rss("Outlet Two", resigned)), "Two")
+    await engine.poll_once()
+    await engine.deliver_all()
+    recall = [
+        {
+            "title": "Ferrolith recalls 40,000 home batteries over fire risk",
+            "link": site.page("/a/recall.html", "Ferrolith recall", RECALL),
+            "guid": "recall",
+            "date": date(20),
+            "summary": RECALL[0],
+        }
+    ]
+    await engine.add_feed(CHANNEL, site.feed("/one.xml", rss("Outlet One", recall)), "One")
+    clock.advance(hours=1)
+    await engine.poll_once()
+    await engine.deliver_all()
+
+    lind_post, recall_post = publisher.of_kind("post")
+    assert not publisher.of_kind("update"), "the recall is not the resignation's update"
+    lind = engine.store.get_briefing(lind_post.briefing_id or "")
+    assert lind is not None
+    assert lind.related[0].id == recall_post.briefing_id
+    assert lind.related[0].headline.startswith(FOLLOWS_PREFIX)
