@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,7 @@ def test_demo_shows_a_headline_joining_a_development_and_differing_sources() -> 
     # The lawsuit after the strike is its own post, not an update of the strike's.
     suit = next(p for p in posts if "UNION SUES SALTMARSH" in p)
     assert "Strike idles" not in suit and "Sources (" not in suit
+    suit_id = re.search(r"^id: (\w+)", suit, re.M)
+    assert suit_id is not None
+    related = run("demo", stdin=f"/brief related {suit_id.group(1)}\n").stdout
+    assert "Follows: " in related[related.index("brief> /brief related") :]
