@@ -25,16 +25,19 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.cluster import DEFAULT_THRESHOLD, StoryClusterer, cluster_items
+from bot.cluster import DEFAULT_THRESHOLD, ClusterIndex, StoryClusterer, cluster_items
 
 EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval" / "clusters"
 DATASETS = ("allsides_roundups_dev.jsonl", "ecbplus_dev.jsonl")
 VISIBLE = ("title", "text", "source", "url")  # what a system may see
+# Also run with ``text`` removed: the same story must come together from headlines.
+HEADLINE_ONLY = ("allsides_roundups_dev.jsonl",)
 
 
 def load(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
@@ -136,10 +139,17 @@ def baseline(items: Sequence[dict[str, Any]], threshold: float = 0.5) -> list[in
 # --------------------------------------------------------------------------- main
 
 
-def evaluate(path: Path, thresholds: Sequence[float], orders: int = 0) -> None:
+def evaluate(
+    path: Path, thresholds: Sequence[float], orders: int = 0, headline_only: bool = False
+) -> None:
     items, gold = load(path)
     clusters = len(set(gold))
-    print(f"\n## {path.name}: {len(items)} items, {clusters} gold clusters")
+    label = path.name
+    if headline_only:
+        # What an aggregator or a paywalled page leaves: title, outlet and link.
+        items = [{**it, "text": ""} for it in items]
+        label += " (headline only)"
+    print(f"\n## {label}: {len(items)} items, {clusters} gold clusters")
     base = baseline(items)
     bp, bb = pairwise(base, gold), bcubed(base, gold)
     header = (
@@ -197,6 +207,87 @@ def _row(
     )
 
 
+DEVELOPMENTS = Path(__file__).resolve().parents[1] / "tests" / "data" / "developments.jsonl"
+
+
+def developments(path: Path = DEVELOPMENTS) -> None:
+    """The invented same-event / next-event pairs: an earlier report from one outlet,
+    then a day later a report from another outlet that either covers the same event
+    (it must join) or the next development (a new story that follows the first)."""
+    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    t0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    right: Counter[str] = Counter()
+    reverse: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    wrong: list[str] = []
+    for row in rows:
+        index = ClusterIndex(StoryClusterer())
+        first, second = row["first"], row["second"]
+        fp = index.clusterer.fingerprint(first["title"], first["text"])
+        index.add(1, fp, t0, ("first.example",))
+        probe = index.clusterer.fingerprint(second["title"], second["text"])
+        placed = index.place(probe, t0 + timedelta(days=1), "second.example")
+        if row["relation"] == "same":
+            ok = placed.story_id == 1
+        else:
+            ok = placed.story_id is None and placed.follows == 1
+        total[row["relation"]] += 1
+        right[row["relation"]] += ok
+        if not ok:
+            wrong.append(f"  {row['relation']:>4}: {second['title']}")
+        # The other way round (a late feed, a backlog): the earlier report arrives second.
+        index = ClusterIndex(StoryClusterer())
+        index.add(1, probe, t0 + timedelta(days=1), ("second.example",))
+        back = index.place(fp, t0, "first.example")
+        ok = (back.story_id == 1) == (row["relation"] == "same")
+        reverse[row["relation"]] += ok
+        if not ok:
+            wrong.append(f"  {row['relation']:>4} (reversed): {first['title']}")
+    print(f"\n## development pairs ({path.name}): {len(rows)} pairs")
+    for rel, label in (("same", "same event joins"), ("next", "next event is a new story")):
+        print(f"{label:<28} {right[rel]:>3} / {total[rel]}")
+    print(f"{'decided right':<28} {sum(right.values()):>3} / {len(rows)}")
+    print(
+        f"{'reversed arrival, right':<28} {sum(reverse.values()):>3} / {len(rows)} "
+        f"(same {reverse['same']} / {total['same']}, "
+        f"next apart {reverse['next']} / {total['next']})"
+    )
+    if wrong:
+        print("wrong:\n" + "\n".join(wrong))
+
+
+def scale(stories: int = 50_000, probes: int = 2_000) -> None:
+    """Decision time with ``stories`` recent stories in the window: synthetic stories
+    (English words drawn by their frequency, plus invented names), then the roundup
+    items matched against them one by one."""
+    from bot.cluster import _prior
+
+    rng = random.Random(7)
+    vocab = sorted(_prior())
+    weights = [_prior()[w] for w in vocab]
+    index = ClusterIndex(StoryClusterer())
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    for sid in range(stories):
+        words = rng.choices(vocab, weights, k=40)
+        names = ["".join(rng.choices("bcdfghklmnprstvz", k=3)) + "ia" for _ in range(3)]
+        fp = index.clusterer.fingerprint(" ".join(names[:2] + words[:6]), " ".join(words + names))
+        index.add(sid, fp, t0 + timedelta(seconds=sid), (f"outlet{sid % 500}",))
+    items, _ = load(EVAL_DIR / DATASETS[0])
+    sample = [items[i % len(items)] for i in range(probes)]
+    times = []
+    for item in sample:
+        start = time.perf_counter()
+        fp = index.clusterer.fingerprint(item["title"], item["text"])
+        index.place(fp, t0 + timedelta(hours=12), item["source"] or None)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    print(f"\n## scale: {len(index)} stories in the window, {probes} decisions")
+    print(
+        f"items/s {probes / sum(times):.0f}; one decision median "
+        f"{times[len(times) // 2] * 1e3:.2f} ms, p99 {times[int(len(times) * 0.99)] * 1e3:.2f} ms"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -217,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"missing {path}; skipped", file=sys.stderr)
             continue
         evaluate(path, thresholds, args.orders)
+        if name in HEADLINE_ONLY:
+            evaluate(path, thresholds, args.orders, headline_only=True)
+    developments()
+    scale()
     return 0
 
 

@@ -197,15 +197,8 @@ def cmd_condense(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     with _open_input(args.input) as stream:
         for number, obj in _read_jsonl(stream):
-            if "id" not in obj or not isinstance(obj.get("text"), str):
-                raise UsageError(f'line {number}: needs "id" and a string "text"')
-            title = str(obj.get("title") or "")
-            source = Source(
-                publisher=str(obj.get("source") or "input"), title=title, url=obj.get("url")
-            )
-            briefing = condenser.condense(
-                str(obj["id"]), [SourceText(source=source, text=obj["text"])], now
-            )
+            material = _condense_material(number, obj)
+            briefing = condenser.condense(str(obj["id"]), material, now)
             print(
                 _json_line(
                     {
@@ -213,6 +206,8 @@ def cmd_condense(args: argparse.Namespace, settings: Settings) -> int:
                         "headline": briefing.headline,
                         "lead": briefing.lead,
                         "bullets": [b.text for b in briefing.bullets],
+                        # For each bullet, the index into ``sources`` it came from.
+                        "bullet_sources": [b.source for b in briefing.bullets],
                         "what_happened": briefing.what_happened,
                         "why_it_matters": briefing.why_it_matters,
                         "what_to_watch": briefing.what_to_watch,
@@ -223,6 +218,35 @@ def cmd_condense(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
     return 0
+
+
+def _condense_material(number: int, obj: dict[str, Any]) -> list[SourceText]:
+    """One line of ``condense`` input: a single article ``{"id", "title"?, "text",
+    "url"?, "source"?}`` or a story ``{"id", "sources": [{"title", "text", "url"?,
+    "publisher"?}, …]}``."""
+    if "id" not in obj:
+        raise UsageError(f'line {number}: needs "id"')
+    single = "sources" not in obj
+    if single:
+        if not isinstance(obj.get("text"), str):
+            raise UsageError(f'line {number}: needs "id" and a string "text" (or "sources")')
+        items = [{**obj, "publisher": obj.get("source")}]
+    else:
+        items = obj["sources"]
+        if not isinstance(items, list) or not items:
+            raise UsageError(f'line {number}: "sources" must be a non-empty list of objects')
+    material = []
+    for n, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("text", ""), str):
+            raise UsageError(f'line {number}: source {n} needs a string "text"')
+        url = item.get("url")
+        source = Source(
+            publisher=str(item.get("publisher") or ("input" if single else f"source {n}")),
+            title=str(item.get("title") or ""),
+            url=url if isinstance(url, str) else None,
+        )
+        material.append(SourceText(source=source, text=item.get("text") or ""))
+    return material
 
 
 def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
@@ -474,10 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "condense",
         help="condense articles (JSON Lines in) into briefings (JSON Lines out)",
-        description='Each input line {"id", "title"?, "text", "url"?} gives one briefing line with '
-        "the same id and headline, lead, bullets (1-3; none and no lead for a headline only), "
-        "what_happened, why_it_matters, "
-        "what_to_watch, sources.",
+        description='Each input line {"id", "title"?, "text", "url"?} (one article) or '
+        '{"id", "sources": [{"title", "text", "url"?, "publisher"?}, ...]} (one story of '
+        "several sources) gives one briefing line with the same id and headline, lead, "
+        "bullets (1-3; none and no lead for a headline only), bullet_sources (each "
+        "bullet's index into sources), what_happened, why_it_matters, what_to_watch, sources.",
     )
     p.add_argument("--input", help="JSON Lines file (default: standard input)")
     p.set_defaults(func=cmd_condense)

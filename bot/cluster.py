@@ -35,27 +35,35 @@ Pure standard library: the poll path runs this for every new entry.
 
 from __future__ import annotations
 
+import gzip
 import heapq
+import ipaddress
 import json
 import math
 import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from importlib import resources
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 from bot.models import StoryDoc
+from bot.urls import link_date
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "DEVELOPMENTS",
+    "FOLLOWS_PREFIX",
     "RATIO_WEIGHT",
     "SAME_SOURCE_PENALTY",
     "ClusterIndex",
     "Fingerprint",
+    "Placement",
     "StoryClusterer",
     "cluster_items",
     "run_cluster_cli",
@@ -64,22 +72,33 @@ __all__ = [
 
 #: Similarity at or above which an entry joins a story when two stories compete for it
 #: (tuned on the dev sets in ``bench/cluster.py``; see that script for the sweep).
-DEFAULT_THRESHOLD = 0.38
+DEFAULT_THRESHOLD = 0.44
 #: Ratio test: the evidence for the best story is its similarity plus this share of its
 #: lead over the runner-up, so a clear winner needs less than the threshold.
 RATIO_WEIGHT = 0.3
 #: Added to the bar of a story that already has an entry from the entry's source.
-SAME_SOURCE_PENALTY = 0.15
+SAME_SOURCE_PENALTY = 0.25
 #: Sources remembered per story (an outlet list, not a log).
 _MAX_SOURCES = 64
 DEFAULT_WINDOW = timedelta(hours=72)
+#: Two reports of one event share at least this many specific terms (a name, a place,
+#: a number, a rare word): one name in common is a person in the news, not an event.
+MIN_SHARED = 2
+SPECIFIC_IDF = math.log(20.0)
+#: How a related list names the earlier story a development follows.
+FOLLOWS_PREFIX = "Follows: "
+#: Share of the joining bar a development must reach to be linked to the earlier story
+#: (a link is cheap: a wrong one costs a glance, a missing one the context).
+FOLLOW_BAR = 2 / 3
+#: How many reports the word-frequency prior of the IDF is worth (see ``idf``).
+PRIOR_DOCUMENTS: float | None = 1000.0
 
 # Fingerprint budget: enough terms to tell events apart, small enough to store per story.
 _MAX_TERMS = 150
 _LEAD_TOKENS = 100  # content tokens of text kept; later paragraphs are background
 # Length-aware bar (see ``StoryClusterer.threshold_for``): slope and the effective
 # size (in terms) at which the bar equals the threshold.
-_SIZE_SLOPE = 1.0
+_SIZE_SLOPE = 0.5
 _SIZE_REFERENCE = 1.0 / math.sqrt(60.0)
 _TAIL_TOKENS = 0  # off: reading further measured no gain on the dev sets
 _TAIL_WEIGHT = 0.5
@@ -112,6 +131,25 @@ _NOT_NAME_TEXT = """
     december breaking exclusive watch video photos live opinion analysis
 """
 _NOT_NAMES = _STOPWORDS | frozenset(_NOT_NAME_TEXT.split())
+# Next events: what happens to the people or company of an earlier story, in words
+# that rarely mean anything else. (Deaths, arrests and strikes are left out: "five dead"
+# and "police arrest a suspect" are usually the event itself, and "strike" has too many
+# meanings.) A headline
+# that announces one of these, about a story that never spoke of it, reports a new
+# development: its own briefing, linked to the earlier one. (A second report of the
+# same resignation finds "resign" in the story it joins.)
+DEVELOPMENTS: dict[str, tuple[str, ...]] = {
+    "resignation": ("resign", "resigns", "resigned", "resignation", "quits", "quit",
+                    "ousted", "fired", "sacked", "steps", "stepping"),
+    "verdict": ("verdict", "guilty", "convicted", "acquitted", "acquittal", "sentenced",
+                "jailed", "sentencing"),
+    "lawsuit": ("sues", "sued", "lawsuit", "lawsuits"),
+    "appeal": ("appeal", "appeals", "appealed"),
+    "aftershock": ("aftershock", "aftershocks"),
+    "settlement": ("settles", "settled", "settlement"),
+    "plea": ("pleads", "pleaded", "plea"),
+    "bankruptcy": ("bankruptcy", "insolvency"),
+}  # fmt: skip
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'’-][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
 _NUMBER_PREFIX = re.compile(r"\d+(?:[.,]\d+)*")
@@ -124,7 +162,7 @@ _NUMBER_SUFFIXES = frozenset(
 def source_of(link: str | None, fallback: str) -> str:
     """The outlet an entry comes from, for ``SAME_SOURCE_PENALTY``: its link's host
     without "www."/"m." (an aggregator feed's entries keep their own outlets), or
-    ``fallback`` (say, the feed) when the link has no host."""
+    ``fallback`` (say, the feed) when the link has no host or a bare IP address."""
     try:
         host = (urlsplit(link or "").hostname or "").rstrip(".")
     except ValueError:
@@ -132,7 +170,11 @@ def source_of(link: str | None, fallback: str) -> str:
     for prefix in ("www.", "m."):
         if host.startswith(prefix) and host.count(".") > 1:
             host = host[len(prefix) :]
-    return host or fallback
+    try:
+        ipaddress.ip_address(host)
+        return fallback  # an address names a server (many outlets behind it), not an outlet
+    except ValueError:
+        return host or fallback
 
 
 def _stem(word: str) -> str:
@@ -156,6 +198,80 @@ def _stem(word: str) -> str:
     if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiousl":
         word = word[:-1]
     return word
+
+
+_DEVELOPMENT_STEMS = {
+    kind: frozenset(_stem(w) for w in words) for kind, words in DEVELOPMENTS.items()
+}
+_DEVELOPMENT_OF = {stem: kind for kind, stems in _DEVELOPMENT_STEMS.items() for stem in stems}
+
+
+def _events_in(title_terms: Iterable[str]) -> frozenset[str]:
+    return frozenset(_DEVELOPMENT_OF[t] for t in title_terms if t in _DEVELOPMENT_OF)
+
+
+# ------------------------------------------------------------------- IDF prior
+
+# A news report's length in tokens: turns a word's frequency into the chance that a
+# report uses it, which is what IDF is about.
+_REPORT_TOKENS = 400
+# Frequency assumed for a word the list does not have (it holds words used at least
+# once per million): names, places, rare terms.
+_UNLISTED = 2e-7
+_WORD_FREQUENCIES = "data/word_frequency_en.txt.gz"
+
+
+@lru_cache(maxsize=1)
+def _prior() -> dict[str, float]:
+    """Frequency per token of each (stemmed) English word, from the shipped wordfreq
+    table (see ``bench/idf_table.py``). Forms that share a stem add up."""
+    freq: dict[str, float] = defaultdict(float)
+    try:
+        raw = resources.files("bot").joinpath(_WORD_FREQUENCIES).read_bytes()
+        lines = gzip.decompress(raw).decode("utf-8").splitlines()
+    except (OSError, EOFError, UnicodeDecodeError):  # a broken install: online IDF only
+        return {}
+    for line in lines:
+        centibels, _, words = line.partition("\t")
+        value = 10.0 ** (-int(centibels) / 100.0)
+        for word in words.split():
+            freq[_stem(word)] += value
+    return dict(freq)
+
+
+def _number_frequency(term: str) -> float:
+    """How common a number is in news, by its shape: small counts and years are
+    everywhere; a number with three or more significant digits (a death toll, a sum,
+    a vote count) is nearly as telling as a name."""
+    digits = term.replace(".", "").lstrip("0")
+    if len(digits) <= 2:
+        return 2e-3
+    if len(term) == 4 and term[:2] in ("19", "20"):
+        return 5e-4  # a year
+    if len(digits.rstrip("0")) <= 1:
+        return 2e-4 if len(digits) <= 3 else 3e-5  # a round number: 500; 600,000
+    return 2e-6
+
+
+@lru_cache(maxsize=1 << 17)
+def prior_idf(term: str) -> float:
+    """IDF of ``term`` (a fingerprint term) before any story was seen: minus the log of
+    the chance that a report of ``_REPORT_TOKENS`` words uses it."""
+    return -math.log(prior_df(term))
+
+
+@lru_cache(maxsize=1 << 17)
+def prior_df(term: str) -> float:
+    """The chance that a report of ``_REPORT_TOKENS`` words uses ``term``, from the
+    word-frequency table (numbers by their shape)."""
+    p = _number_frequency(term) if _NUMBER.match(term) else _prior().get(term, _UNLISTED)
+    return -math.expm1(-p * _REPORT_TOKENS)
+
+
+def term_of(word: str) -> str:
+    """The fingerprint term of one word (lower-cased, apostrophes and dots dropped,
+    stemmed), as :func:`prior_idf` expects it."""
+    return _stem(word.lower().replace("'", "").replace("’", "").replace(".", ""))
 
 
 def _parts(raw: str) -> list[str]:
@@ -238,14 +354,19 @@ class Fingerprint:
 
     terms: dict[str, float] = field(default_factory=dict)
     size: int = 1
+    #: Kinds of next event (see ``DEVELOPMENTS``) its headlines announce.
+    events: frozenset[str] = frozenset()
 
     def to_json(self) -> str:
         """A compact JSON string (a few hundred bytes to ~2 KB)."""
-        return json.dumps(
-            {"v": 1, "n": self.size, "t": {k: round(w, 2) for k, w in self.terms.items()}},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        obj: dict[str, Any] = {
+            "v": 1,
+            "n": self.size,
+            "t": {k: round(w, 2) for k, w in self.terms.items()},
+        }
+        if self.events:
+            obj["e"] = sorted(self.events)
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, data: str) -> Fingerprint:
@@ -254,9 +375,10 @@ class Fingerprint:
             obj = json.loads(data)
             terms = {str(k): float(w) for k, w in obj["t"].items()}
             size = int(obj.get("n", 1))
+            events = frozenset(str(e) for e in obj.get("e", ()))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ValueError(f"not a fingerprint: {exc}") from exc
-        return cls(terms=terms, size=max(1, size))
+        return cls(terms=terms, size=max(1, size), events=events)
 
     def merged(self, other: Fingerprint) -> Fingerprint:
         """The centroid of two fingerprints (weighted by their sizes), capped to the
@@ -267,7 +389,22 @@ class Fingerprint:
             acc[k] += w * self.size / total
         for k, w in other.terms.items():
             acc[k] += w * other.size / total
-        return Fingerprint(terms=_top(acc, _MAX_TERMS), size=total)
+        return Fingerprint(
+            terms=_top(acc, _MAX_TERMS), size=total, events=self.events | other.events
+        )
+
+    def mentions(self, event: str) -> bool:
+        """Whether this story (or entry) speaks of ``event`` anywhere: announced in a
+        headline, or one of its words among the story's terms."""
+        return event in self.events or not _DEVELOPMENT_STEMS[event].isdisjoint(self.terms)
+
+    def develops(self, story: Fingerprint) -> str | None:
+        """The kind of next event this entry announces that ``story`` never speaks of
+        (a resignation after a recall, a verdict after a trial), or ``None``."""
+        for event in sorted(self.events):
+            if not story.mentions(event):
+                return event
+        return None
 
 
 def _top(weights: Mapping[str, float], k: int) -> dict[str, float]:
@@ -316,7 +453,7 @@ class StoryClusterer:
                 boost *= _TITLE_WEIGHT
             tf = 1.0 + math.log(count) if count >= 1.0 else count
             weights[term] = tf * boost
-        return Fingerprint(terms=_top(weights, _MAX_TERMS), size=1)
+        return Fingerprint(terms=_top(weights, _MAX_TERMS), size=1, events=_events_in(head))
 
     def observe(self, fp: Fingerprint) -> None:
         """Count ``fp``'s terms into the document frequencies used for IDF."""
@@ -326,10 +463,18 @@ class StoryClusterer:
         self._idf.clear()
 
     def idf(self, term: str) -> float:
-        """Smoothed inverse document frequency of ``term`` over what was observed."""
+        """Inverse document frequency of ``term``: the prior from English word
+        frequencies (``prior_df``), worth ``PRIOR_DOCUMENTS`` reports, updated by the
+        reports observed since. A cold start thus already knows "earthquake" from
+        "Teixeira", and a name that every recent story carries becomes generic as
+        the evidence for it grows."""
         value = self._idf.get(term)
         if value is None:
-            value = self._log_docs - math.log(self._df.get(term, 0) + 1) + 1.0
+            if PRIOR_DOCUMENTS is None:
+                value = prior_idf(term)
+            else:
+                df = PRIOR_DOCUMENTS * prior_df(term) + self._df.get(term, 0)
+                value = math.log((PRIOR_DOCUMENTS + self._docs) / df) if df > 0 else 20.0
             self._idf[term] = value
         return value
 
@@ -416,11 +561,62 @@ class StoryClusterer:
             bar = self.threshold_for(qsize, size)
             if own.intersection(story.sources):
                 bar += SAME_SOURCE_PENALTY
+            if _shared(fp.terms, sfp.terms, self) < MIN_SHARED:
+                continue
             scored.append((story.story_id, _score(query, qnorm, sfp.terms, norm), bar))
-        return _choose(scored)
+        fps = {story.story_id: sfp for story, sfp in candidates if story.story_id is not None}
+        return _place(fp, scored, fps.__getitem__).story_id
 
 
-def _choose(scored: Sequence[tuple[int, float, float]]) -> int | None:
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an entry goes: ``story_id`` of the story it reports, or ``None`` for a
+    new story; a new story ``follows`` the earlier story it develops, if any."""
+
+    story_id: int | None = None
+    follows: int | None = None
+    #: A new story that is the earlier event of a story already seen (it arrived late).
+    followed_by: int | None = None
+
+
+def _place(
+    fp: Fingerprint,
+    scored: Sequence[tuple[int, float, float]],
+    story_fp: Callable[[int], Fingerprint],
+    kin: Callable[[int, int], bool] | None = None,
+) -> Placement:
+    """Choose among the candidates the entry could join. A story whose next event the
+    entry announces is not one it can join; if that story would have won, the entry
+    opens a new story that follows it."""
+    same: list[tuple[int, float, float]] = []
+    earlier: list[tuple[int, float, float]] = []
+    later: list[tuple[int, float, float]] = []
+    for c in scored:
+        story = story_fp(c[0])
+        if fp.events and fp.develops(story) is not None:
+            earlier.append(c)
+        elif story.events and story.develops(fp) is not None:
+            # The story reports a next event this entry never speaks of: the entry is
+            # the earlier event (a backlog, a late feed), so arrival order cannot merge
+            # the two.
+            later.append(c)
+        else:
+            same.append(c)
+    if not earlier and not later:
+        return Placement(_choose(scored, kin))
+    joined = _choose(same, kin)
+    if joined is not None:
+        return Placement(joined)
+    # A next event shares the people and places of the earlier story more than its
+    # wording, so linking asks for less than joining.
+    follows = _choose([(sid, s, bar * FOLLOW_BAR) for sid, s, bar in earlier])
+    followed_by = _choose([(sid, s, bar * FOLLOW_BAR) for sid, s, bar in later])
+    return Placement(None, follows, followed_by)
+
+
+def _choose(
+    scored: Sequence[tuple[int, float, float]], kin: Callable[[int, int], bool] | None = None
+) -> int | None:
     """The winner among ``(story_id, similarity, bar)`` candidates, or ``None``.
 
     The best candidate is the one furthest above (or least below) its bar; it wins if
@@ -434,9 +630,22 @@ def _choose(scored: Sequence[tuple[int, float, float]]) -> int | None:
     if best is None:
         return None
     story_id, score, bar = best
-    runner_up = max((s for sid, s, _ in scored if sid != story_id), default=0.0)
+    # A story of the same thread (the development that follows it) is no rival: it
+    # resembles the story by construction.
+    runner_up = max(
+        (s for sid, s, _ in scored if sid != story_id and not (kin and kin(sid, story_id))),
+        default=0.0,
+    )
     evidence = score + RATIO_WEIGHT * (score - runner_up)
     return story_id if evidence >= bar else None
+
+
+def _shared(a: Mapping[str, float], b: Mapping[str, float], clusterer: StoryClusterer) -> int:
+    """How many specific terms (used by fewer than one report in twenty) two
+    fingerprints share."""
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(1 for t in a if t in b and clusterer.idf(t) >= SPECIFIC_IDF)
 
 
 def _score(
@@ -486,16 +695,19 @@ class ClusterIndex:
     dropped now and then (see ``prune``).
     """
 
-    _COMMON = 0.05  # a posting longer than this share of the index is a generic word
+    _COMMON = 0.01  # a posting longer than this share of the index is a generic word
     _RESCORE = 48  # exact cosine for this many best partial scores
+    _PROBE_TERMS = 24  # postings walked per entry (its most telling terms)
     _PRUNE_EVERY = 256
 
-    def __init__(self, clusterer: StoryClusterer | None = None) -> None:
+    def __init__(self, clusterer: StoryClusterer | None = None, *, prune: bool = True) -> None:
         self.clusterer = clusterer or StoryClusterer()
+        self._prune = prune
         self._stories: dict[int, _Story] = {}
         self._postings: dict[str, dict[int, float]] = {}
         self._latest: datetime | None = None
         self._adds = 0
+        self._follows: dict[int, int] = {}  # story -> the story it develops
 
     def __len__(self) -> int:
         return len(self._stories)
@@ -536,7 +748,7 @@ class ClusterIndex:
             self._latest = _later(self._latest, published)
             self._adds += 1
             # A full scan, so only now and then: memory stays bounded either way.
-            if self._adds % self._PRUNE_EVERY == 0:
+            if self._prune and self._adds % self._PRUNE_EVERY == 0:
                 self.prune()
 
     def match(
@@ -544,21 +756,36 @@ class ClusterIndex:
     ) -> int | None:
         """The story ``fingerprint`` belongs to, or ``None`` for a new one. ``source``
         is the entry's outlet (see ``SAME_SOURCE_PENALTY``)."""
+        return self.place(fingerprint, published, source).story_id
+
+    def place(
+        self, fingerprint: Fingerprint, published: datetime | None, source: str | None = None
+    ) -> Placement:
+        """Where the entry goes: the story it reports (``story_id``), or a new story,
+        which ``follows`` the earlier story whose next development it reports (see
+        ``Fingerprint.develops``) when there is one."""
         if not self._stories:
-            return None
+            return Placement()
         clusterer = self.clusterer
         query, qnorm = clusterer._query(fingerprint)
         qsize = clusterer.norm_and_size(fingerprint)[1]
         limit = max(32, int(self._COMMON * len(self._stories)))
         partial: dict[int, float] = defaultdict(float)
-        for term, q in query.items():
+        # A story must share specific terms to be a candidate (``MIN_SHARED``), so only
+        # their postings are walked (generic words would visit every story), and only
+        # those of the entry's most telling terms: a report of the same event shares
+        # some of its names, places and numbers, not just its minor words.
+        specific = [(t, q) for t, q in query.items() if clusterer.idf(t) >= SPECIFIC_IDF]
+        if len(specific) > self._PROBE_TERMS:
+            specific = heapq.nlargest(self._PROBE_TERMS, specific, key=lambda tq: tq[1])
+        for term, q in specific:
             posting = self._postings.get(term)
             if posting is None or len(posting) > limit:
                 continue
             for sid, w in posting.items():
                 partial[sid] += q * w
         if not partial:
-            return None
+            return Placement()
         if len(partial) > self._RESCORE:
             ranked = heapq.nlargest(self._RESCORE, partial, key=partial.__getitem__)
         else:
@@ -577,8 +804,29 @@ class ClusterIndex:
             bar = clusterer.threshold_for(qsize, story.size)
             if source and source in story.sources:
                 bar += SAME_SOURCE_PENALTY
+            if _shared(fingerprint.terms, story.fp.terms, clusterer) < MIN_SHARED:
+                continue
             scored.append((sid, _score(query, qnorm, story.fp.terms, story.norm), bar))
-        return _choose(scored)
+        return _place(fingerprint, scored, lambda sid: self._stories[sid].fp, self.kin)
+
+    def link(self, story_id: int, follows: int) -> None:
+        """Record that ``story_id`` is the next development of ``follows``: the two are
+        one thread, so neither counts as the other's rival in the ratio test."""
+        if story_id != follows:
+            self._follows[story_id] = follows
+
+    def _root(self, story_id: int) -> int:
+        for _ in range(16):  # a thread is short; the bound keeps a cycle harmless
+            earlier = self._follows.get(story_id)
+            if earlier is None:
+                break
+            story_id = earlier
+        return story_id
+
+    def kin(self, a: int, b: int) -> bool:
+        """Whether two stories are one thread (one follows the other, or both follow
+        the same earlier story)."""
+        return bool(self._follows) and self._root(a) == self._root(b)
 
     def _unpost(self, story_id: int, fp: Fingerprint) -> None:
         for term in fp.terms:
@@ -641,7 +889,9 @@ def cluster_items(
     An item joins the best earlier cluster or opens a new one; labels are 0, 1, 2…
     in order of first appearance. Raises ``ValueError`` for an item without a title.
     """
-    index = ClusterIndex(clusterer)
+    # A batch is held in memory whole and may come in any order of time: nothing is
+    # pruned, so an item can join any story within the window of its own time.
+    index = ClusterIndex(clusterer, prune=False)
     labels: list[int] = []
     opened = 0
     for n, item in enumerate(items):
@@ -651,13 +901,21 @@ def cluster_items(
         text = item.get("text") or ""
         if not isinstance(text, str):
             raise ValueError(f"item {n}: 'text' must be a string")
-        published = _parse_time(item.get("published"))
+        url = item.get("url") or item.get("link")
+        url = url if isinstance(url, str) else None
+        # Undated items: many outlets write the day into the link.
+        published = _parse_time(item.get("published")) or link_date(url)
         source = item.get("source")
         source = source if isinstance(source, str) and source else None
         fp = index.clusterer.fingerprint(title, text)
-        label = index.match(fp, published, source)
+        placed = index.place(fp, published, source)
+        label = placed.story_id
         if label is None:
             label, opened = opened, opened + 1
+            if placed.follows is not None:
+                index.link(label, placed.follows)
+            if placed.followed_by is not None:
+                index.link(placed.followed_by, label)
         labels.append(label)
         index.add(label, fp, published, (source,) if source else ())
     return labels

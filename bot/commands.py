@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import netguard
+from .cluster import FOLLOWS_PREFIX
 from .digest import flush_held, next_digest_at, parse_hhmm
 from .errors import BlockedAddressError, FetchError, ParseError, QueryError, SignalDeskError
 from .models import Briefing, Channel, DeliveryMode, Feed, Reply, Topic, Visibility
@@ -719,11 +720,18 @@ class CommandHandler:
             except QueryError:
                 hits = []
         found = pick_related(briefing, hits)
+        follows = [r for r in briefing.related if r.headline.startswith(FOLLOWS_PREFIX)]
         lines = [
             f"  {b.id}  {b.created_at:%Y-%m-%d}  {one_line(b.headline)}  "
             f"({_plural(len(b.sources), 'source')})"
             for b in found
+            if all(r.id != b.id for r in follows)
         ]
+        # The earlier story this one develops comes first, if this channel has it.
+        for ref in reversed(follows):
+            posted = await self.engine.db.first(self.engine.store.post_state, channel_id, ref.id)
+            if posted is not None:
+                lines.insert(0, f"  {ref.id}  {ref.created_at:%Y-%m-%d}  {one_line(ref.headline)}")
         head = f"Related to {briefing.id} “{cut(one_line(briefing.headline), 80)}”"
         if not lines:
             return _info(head + ": nothing related found yet.")

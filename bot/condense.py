@@ -59,6 +59,7 @@ from .models import (
     Source,
     SourceText,
 )
+from .multisource import MultiSourcePlan, plan_story
 from .sentences import split_sentences
 from .text import clean_text, cut, one_line
 
@@ -724,10 +725,32 @@ class ExtractiveCondenser:
         the condenser does not read, a table) gives a short item: headline and sources,
         no lead and no bullets."""
         story = _analyse_story(material)
-        lead_parts, lead, chosen = _choose(story) if _briefable(story) else ([], "", [])
+        headline = story.headline
+        plan = _plan(story) if _briefable(story) else None
+        if plan is not None:  # several outlets: lead and bullets by agreement
+            lead_parts, chosen = [plan.lead], plan.bullets
+            lead = (
+                plan.lead.text
+                if len(plan.lead.text) <= LEAD_MAX
+                else fit_bullet(plan.lead.text, LEAD_MAX)
+            )
+            if one_line(story.sources[plan.lead.source].title):
+                # The headline of the report the lead comes from, not of the first to
+                # arrive (a bare headline from an aggregator may well arrive first).
+                headline = _headline([story.sources[plan.lead.source]], [])
+        elif _briefable(story):
+            lead_parts, lead, chosen = _choose(story)
+        else:
+            lead_parts, lead, chosen = [], "", []
         bullets = [
             Bullet(text=fit_bullet(s.text), source=s.source, sentence=s.original) for s in chosen
         ]
+        if plan is not None:  # new facts only: other outlets' headlines, then any conflict
+            bullets += [Bullet(text=fit_bullet(t), source=i, sentence=t) for t, i in plan.extra]
+            bullets = bullets[:BULLET_COUNT]
+            if plan.differ:
+                differ = Bullet(text=fit_bullet(plan.differ), source=plan.differ_source)
+                bullets = [*bullets[: BULLET_COUNT - 1], differ]
         what_happened = why = watch = ""
         if lead:
             # The full briefing shows the bullets right above the sections: no section
@@ -739,7 +762,7 @@ class ExtractiveCondenser:
             )
         return Briefing(
             id=briefing_id,
-            headline=story.headline,
+            headline=headline,
             lead=lead,
             bullets=bullets,
             what_happened=what_happened,
@@ -782,6 +805,17 @@ def _readable(text: str, title: str) -> str:
     if language_of(text) != "en":
         return ""
     return text if _is_article(text) else ""
+
+
+def _plan(story: _Story) -> MultiSourcePlan[_Sentence] | None:
+    """Lead and bullets by agreement for a story of several outlets (bot.multisource),
+    chosen among the sentences a briefing may show; None for a single source."""
+    if len(story.sources) < 2:
+        return None
+    usable = [s for s in story.sentences if _eligible(s)]
+    return plan_story(
+        usable, [s.publisher for s in story.sources], [s.title for s in story.sources]
+    )
 
 
 def _briefable(story: _Story) -> bool:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from .cluster import ClusterIndex, Fingerprint, StoryClusterer, source_of
+from .cluster import FOLLOWS_PREFIX, ClusterIndex, Fingerprint, StoryClusterer, source_of
 from .condense import ExtractiveCondenser
 from .deliver import Deliverer
 from .errors import (
@@ -44,6 +44,7 @@ from .errors import (
 from .extract import article_from_entry, extract_article
 from .fetch import PAGE_ACCEPT, Fetcher, FetchResult
 from .models import (
+    HEADLINE_MAX,
     Article,
     Briefing,
     DeliveryKind,
@@ -66,9 +67,12 @@ from .schedule import MAX_SERVER_DELAY, ClockWatch, Heartbeat, next_poll
 from .search import pick_related, related_query
 from .settings import Settings
 from .tenancy import View, brief_story
+from .text import cut
 from .topics import topics_for
+from .urls import canonical_link, mirror_key
 
 log = logging.getLogger("signaldesk.engine")
+LINK_MEMORY = 200_000  # links and mirror texts remembered for one-source-per-article
 
 # Successful no-change polls recorded per transaction (see ``_note_unchanged``).
 FETCH_LOG_BATCH = 500
@@ -226,6 +230,11 @@ class Engine:
             window=timedelta(hours=settings.cluster_window_hours)
         )
         self._index: ClusterIndex | None = None
+        # Canonical link or mirrored text -> story: one article carried by several feeds
+        # (or syndicated under another link) is one source. Bounded: oldest forgotten.
+        self._story_of_link: dict[str, int] = {}
+        # Later stories to link to an earlier one once its briefing exists.
+        self._pending_follows: dict[int, int] = {}
         # Clustering decides one entry at a time (the index is shared state); condensing
         # and routing hold only their story, so a slow model answer for one story does
         # not stall every other story's briefing.
@@ -669,12 +678,42 @@ class Engine:
             story = placed
         else:
             async with self._place_lock:
-                story = await self._place_in_story(entry, article or Article())
+                story, known = await self._place_in_story(entry, article or Article())
+            if known and not await self._new_audience(story, entry):
+                # An article the story already has, through another feed: no new
+                # source, no update (a channel that follows only this feed is routed
+                # below, from its own copy).
+                await self.db(self.store.mark_briefed, entry.id)
+                return story.briefing_id
         async with self._story_locks.hold(story.id):
             # One briefing per set of followed feeds (bot.tenancy): condensed and routed.
             briefings = await brief_story(self, story, entry)
+        for later, earlier in [(k, v) for k, v in self._pending_follows.items() if v == story.id]:
+            del self._pending_follows[later]
+            await self._link_later(later, earlier)
         await self.db(self.store.mark_briefed, entry.id)
         return briefings[0].id if briefings else None
+
+    async def _new_audience(self, story: Story, entry: StoredEntry) -> bool:
+        """Whether a channel that follows ``entry``'s feed has not been given the story."""
+        audience = await self.db(self.store.story_audience, story.id)
+        routed = {channel for channel, _ in await self.db(self.store.story_routes, story.id)}
+        return any(f == entry.feed_id and c not in routed for c, f, _ in audience)
+
+    async def _link_later(self, later: int, earlier: int) -> None:
+        """A story placed before the event it develops had arrived: record the link
+        and put "Follows: …" at the head of its stored related list (what /brief more
+        and /brief related read); its post is not sent again."""
+        await self.db(self.store.set_story_follows, later, earlier)
+        story = await self.db(self.store.get_story, later)
+        if story is None:
+            return
+        async with self._story_locks.hold(later):
+            briefing = await self.db(self.store.get_briefing, story.briefing_id)
+            if briefing is None:
+                return
+            briefing.related = await self._with_follows(earlier, briefing.related)
+            await self.db(self.store.save_briefing, briefing)
 
     async def read_article(self, entry: StoredEntry) -> Article:
         """The linked page's article text, else the feed's own text."""
@@ -716,11 +755,29 @@ class Engine:
                     fp = self.clusterer.fingerprint(doc.title, doc.text)
                 assert doc.story_id is not None
                 index.add(doc.story_id, fp, doc.published, doc.sources)
+                if doc.follows is not None:
+                    index.link(doc.story_id, doc.follows)
+                for link in doc.links:
+                    self._story_of_link.setdefault(link, doc.story_id)
+                if key := mirror_key(doc.text):
+                    self._story_of_link.setdefault(key, doc.story_id)
             self._index = index
         return self._index
 
-    async def _place_in_story(self, entry: StoredEntry, article: Article) -> Story:
+    async def _place_in_story(self, entry: StoredEntry, article: Article) -> tuple[Story, bool]:
+        """The entry's story, and whether the story already had this very article
+        (the same canonical link from another feed)."""
         now = self.clock.now()
+        index = await self._cluster_index()
+        canonical = canonical_link(entry.link)
+        mirror = mirror_key(article.text) if article.text else ""
+        same = next(
+            (self._story_of_link[k] for k in (canonical, mirror) if k and k in self._story_of_link),
+            None,
+        )
+        if same is not None:
+            doc = StoryDoc(title=entry.title or article.title, published=entry.published or now)
+            return await self.db(self.store.attach_to_story, same, entry, doc, now), True
         title = entry.title or article.title
         text = article.text[:4000]
         fingerprint = await asyncio.to_thread(self.clusterer.fingerprint, title, text)
@@ -731,18 +788,35 @@ class Engine:
             fingerprint=fingerprint.to_json(),
         )
         source = source_of(entry.origin or entry.link, f"feed:{entry.feed_id}")
-        index = await self._cluster_index()
-        story_id = index.match(fingerprint, doc.published, source)
+        placed = index.place(fingerprint, doc.published, source)
+        story_id = placed.story_id
         if story_id is None:
+            doc.follows = placed.follows
             story = await self.db(self.store.create_story, entry, doc, now)
             index.add(story.id, fingerprint, doc.published, (source,))
-            return story
+            if placed.follows is not None:
+                index.link(story.id, placed.follows)
+            if placed.followed_by is not None:
+                # This entry reports the event that an earlier-placed story develops (a
+                # late feed): that story now follows this one.
+                index.link(placed.followed_by, story.id)
+                self._pending_follows[placed.followed_by] = story.id
+            for key in (canonical, mirror):
+                if key:
+                    self._story_of_link[key] = story.id
+            return story, False
+        for key in (canonical, mirror):
+            if key:
+                self._story_of_link[key] = story_id
+        if len(self._story_of_link) > LINK_MEMORY:
+            for key in list(itertools.islice(self._story_of_link, LINK_MEMORY // 2)):
+                del self._story_of_link[key]
         # The story keeps the centroid of its entries' fingerprints, so that it survives
         # a restart as the index knew it.
         index.add(story_id, fingerprint, doc.published, (source,))
         centroid = index.fingerprint_of(story_id) or fingerprint
         doc.fingerprint = centroid.to_json()
-        return await self.db(self.store.attach_to_story, story_id, entry, doc, now)
+        return await self.db(self.store.attach_to_story, story_id, entry, doc, now), False
 
     async def _condense(self, story: Story, view: View | None = None) -> Briefing:
         """Condense the story (with ``view``: only the entries of the view's feeds, under
@@ -756,6 +830,17 @@ class Engine:
                 for entry, article, _ in material_rows
                 if entry.feed_id in view.labels
             ]
+        # One article (or a mirror of it), one source: after the view's feeds are
+        # chosen, so that a channel following only the second feed still has its copy.
+        seen: set[str] = set()
+        unique = []
+        for row in material_rows:
+            keys = {canonical_link(row[0].link), mirror_key(row[1].text if row[1] else "")} - {""}
+            if keys & seen:
+                continue
+            seen |= keys
+            unique.append(row)
+        material_rows = unique
         material = [
             SourceText(
                 source=Source(
@@ -794,8 +879,23 @@ class Engine:
             briefing.related = previous.related
         else:
             briefing.related = await self._related(briefing)
+        if story.follows is not None:
+            briefing.related = await self._with_follows(story.follows, briefing.related)
         await self.db(self.store.save_briefing, briefing, view=view.key if view else None)
         return briefing
+
+    async def _with_follows(self, story_id: int, related: list[RelatedRef]) -> list[RelatedRef]:
+        """``related`` led by the earlier story this one develops ("Follows: …")."""
+        earlier = await self.db(self.store.get_story, story_id)
+        before = await self.db(self.store.get_briefing, earlier.briefing_id) if earlier else None
+        if before is None:
+            return related
+        ref = RelatedRef(
+            id=before.id,
+            headline=cut(f"{FOLLOWS_PREFIX}{before.headline}", HEADLINE_MAX),
+            created_at=before.created_at,
+        )
+        return [ref, *(r for r in related if r.id != before.id)][:4]
 
     async def _related(self, briefing: Briefing, limit: int = 3) -> list[RelatedRef]:
         """Up to ``limit`` earlier briefings about the same things (other stories)."""

@@ -156,6 +156,7 @@ class Story(_Model):
     first_seen: datetime
     updated_at: datetime
     entry_ids: list[int] = Field(default_factory=list)
+    follows: int | None = None  # the earlier story whose next development this one is
 
 
 class StoryDoc(_Model):
@@ -166,6 +167,8 @@ class StoryDoc(_Model):
     text: str = ""
     published: datetime | None = None
     fingerprint: str | None = None  # the clusterer's serialized fingerprint, when stored
+    follows: int | None = None  # a new story: the earlier story it develops, if any
+    links: tuple[str, ...] = ()  # canonical links of its entries (``bot.urls``)
     # Outlets it came from (an entry's one, a story's all), e.g. "example.com".
     sources: tuple[str, ...] = ()
 

@@ -232,6 +232,10 @@ class Store(Protocol):
         self, story_id: int, entry: StoredEntry, doc: StoryDoc, now: datetime
     ) -> Story: ...
 
+    def set_story_follows(self, story_id: int, follows: int) -> None:
+        """Record that ``story_id`` is the next development of ``follows``."""
+        ...
+
     def story_material(self, story_id: int) -> list[tuple[StoredEntry, Article | None, str]]:
         """Every entry of a story with its article (if any) and its feed's display name."""
         ...

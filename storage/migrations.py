@@ -335,3 +335,10 @@ def m012_outbox_attempts(db: Database) -> None:
     # by its key and sent again only if it is not there (it was at most once before).
     db.execute("ALTER TABLE notices ADD COLUMN first_attempt_at TEXT")
     db.execute("ALTER TABLE notices ADD COLUMN attempt_at TEXT")
+
+
+@migrations()
+def m013_story_follows(db: Database) -> None:
+    # m013 (h6): a new development is its own story, linked to the story it follows
+    # ("Follows: <id>" in its related list).
+    db.execute("ALTER TABLE stories ADD COLUMN follows INTEGER REFERENCES stories(id)")

@@ -384,7 +384,7 @@ class SqliteStore:
                 summary = _cap(entry.summary, MAX_FEED_TEXT)
                 content = _cap(entry.content, MAX_FEED_TEXT)
                 capped = entry.model_copy(update={"summary": summary, "content": content})
-                link_key = canonical_link(entry.link)
+                link_key = canonical_link(entry.link) or None
                 text_hash = _text_hash(capped)
                 if link_key:
                     if (link_key, text_hash) in known:
@@ -568,6 +568,7 @@ class SqliteStore:
             first_seen=_dt(row["first_seen"]),
             updated_at=_dt(row["updated_at"]),
             entry_ids=entry_ids,
+            follows=row.get("follows"),
         )
 
     def _load_story(self, story_id: int) -> Story:
@@ -582,11 +583,12 @@ class SqliteStore:
 
     def recent_story_docs(self, since: datetime) -> list[StoryDoc]:
         rows = self._rows(
-            "SELECT id, title, text, fingerprint, published FROM stories "
+            "SELECT id, title, text, fingerprint, published, follows FROM stories "
             "WHERE updated_at >= ? ORDER BY id",
             [_ts(since)],
         )
         sources: dict[int, set[str]] = {}
+        links: dict[int, set[str]] = {}
         for r in self._rows(
             "SELECT e.story_id, e.link, e.origin, e.feed_id FROM entries e "
             "JOIN stories s ON s.id = e.story_id WHERE s.updated_at >= ?",
@@ -595,6 +597,8 @@ class SqliteStore:
             sources.setdefault(r["story_id"], set()).add(
                 source_of(r["origin"] or r["link"], f"feed:{r['feed_id']}")
             )
+            if canonical := canonical_link(r["link"]):
+                links.setdefault(r["story_id"], set()).add(canonical)
         return [
             StoryDoc(
                 story_id=r["id"],
@@ -602,7 +606,9 @@ class SqliteStore:
                 text=r["text"],
                 fingerprint=r["fingerprint"],
                 published=_dt(r["published"]),
+                follows=r["follows"],
                 sources=tuple(sorted(sources.get(r["id"], ()))),
+                links=tuple(sorted(links.get(r["id"], ()))),
             )
             for r in rows
         ]
@@ -615,7 +621,7 @@ class SqliteStore:
                 briefing_id = briefing_id_for(briefing_id)
             cursor = db.execute(
                 """INSERT INTO stories (briefing_id, title, text, fingerprint, published,
-                   first_seen, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                   first_seen, updated_at, follows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     briefing_id,
                     doc.title,
@@ -624,6 +630,7 @@ class SqliteStore:
                     _ts(doc.published),
                     _ts(now),
                     _ts(now),
+                    doc.follows,
                 ],
             )
             story_id = cursor.lastrowid
@@ -642,6 +649,13 @@ class SqliteStore:
                 [_ts(now), doc.fingerprint, story_id],
             )
         return self._load_story(story_id)
+
+    def set_story_follows(self, story_id: int, follows: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE stories SET follows = ? WHERE id = ? AND follows IS NULL",
+                [follows, story_id],
+            )
 
     def story_material(self, story_id: int) -> list[tuple[StoredEntry, Article | None, str]]:
         rows = self._rows(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,7 @@ def test_condense() -> None:
         "headline",
         "lead",
         "bullets",
+        "bullet_sources",
         "what_happened",
         "why_it_matters",
         "what_to_watch",
@@ -123,7 +125,37 @@ def test_condense() -> None:
     # One to three bullets: as many as the text has distinct points beside the lead.
     assert 1 <= len(first["bullets"]) <= 3 and all(b in text for b in first["bullets"])
     assert not any(b in first["lead"] for b in first["bullets"])
+    assert first["bullet_sources"] == [0] * len(first["bullets"])
     assert first["headline"] == "Bridge reopens"
+
+
+def test_condense_a_story_of_several_sources() -> None:
+    story = {
+        "id": "s1",
+        "sources": [
+            {
+                "title": "Valley council reopens stone bridge",
+                "publisher": "Valley Post",
+                "text": "The valley council reopened the stone bridge on Tuesday after "
+                "repairs that took eight months. Repairs cost 2.4 million euros, the "
+                "council said. Shops on the east bank had lost trade during the closure.",
+            },
+            {
+                "title": "Stone bridge open again after eight-month repair",
+                "publisher": "River Times",
+                "url": "https://river.example/bridge",
+                "text": "Traffic returned to the valley's stone bridge on Tuesday, eight "
+                "months after it was shut for repairs. The closure meant a 20-minute "
+                "detour for 6,000 drivers a day.",
+            },
+        ],
+    }
+    result = run("condense", stdin=json.dumps(story) + "\n")
+    assert result.returncode == 0, result.stderr
+    (out,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [s["publisher"] for s in out["sources"]] == ["Valley Post", "River Times"]
+    assert len(out["bullet_sources"]) == 3
+    assert set(out["bullet_sources"]) == {0, 1}, "bullets from both outlets"
 
 
 @pytest.mark.parametrize(
@@ -199,3 +231,22 @@ def test_demo_prints_sourced_briefings_and_answers_commands() -> None:
     assert "TRILLION" in china.upper()
     assert "no topic 'nonsense-topic'" in out
     assert "Traceback" not in result.stderr
+
+
+def test_demo_shows_a_headline_joining_a_development_and_differing_sources() -> None:
+    result = run("demo", stdin="")
+    assert result.returncode == 0, result.stderr
+    posts = result.stdout.split("#general")
+    gullrock = next(p for p in posts if "Coastline Courier — Gullrock Ferries orders" in p)
+    assert "GULLROCK FERRIES ORDERS" in gullrock, "the headline of the report with text"
+    # The wire's bare headline (its page is for subscribers) joins the ferry story.
+    assert "Tidewater Wire — Gullrock Ferries picks Vestbro Yard" in gullrock
+    strike = next(p for p in posts if "Sources differ:" in p)
+    assert "dockworkers (Tidewater Wire)" in strike and "(Meridian Daily)" in strike
+    # The lawsuit after the strike is its own post, not an update of the strike's.
+    suit = next(p for p in posts if "UNION SUES SALTMARSH" in p)
+    assert "Strike idles" not in suit and "Sources (" not in suit
+    suit_id = re.search(r"^id: (\w+)", suit, re.M)
+    assert suit_id is not None
+    related = run("demo", stdin=f"/brief related {suit_id.group(1)}\n").stdout
+    assert "Follows: " in related[related.index("brief> /brief related") :]

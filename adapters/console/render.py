@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from bot.models import Briefing, Reply, Source
+from bot.multisource import bullet_outlet
 from bot.text import one_line, terminal_safe
 
 RULE = "─" * 72
@@ -53,7 +54,8 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
     for bullet in briefing.bullets:
         # [n] refers to the numbered Sources list; a placeholder bullet may have none.
         shown = full and 0 <= bullet.source < len(briefing.sources)
-        mark = f" [{bullet.source + 1}]" if shown else ""
+        outlet = bullet_outlet(briefing, bullet)
+        mark = f" [{bullet.source + 1}]" if shown else (f" — {one_line(outlet)}" if outlet else "")
         lines.append(f"  • {one_line(bullet.text)}{mark}")
     if full:
         for label, text in briefing.sections:

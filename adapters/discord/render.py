@@ -23,6 +23,7 @@ import discord
 from discord.utils import escape_markdown
 
 from bot.models import Briefing, Bullet, Reply, Source, Visibility
+from bot.multisource import bullet_outlet
 from bot.text import clean_text, cut, one_line
 
 # --- Discord's limits (see the module docstring for the reference) ---------------------
@@ -234,10 +235,17 @@ def _bullet_source(briefing: Briefing, bullet: Bullet) -> str:
     return f" — [{fit(source.publisher, 60) or 'source'}]({url})"
 
 
+def _bullet_outlet(briefing: Briefing, bullet: Bullet) -> str:
+    """`` — *Publisher*`` in the posted message of a story from several outlets."""
+    outlet = bullet_outlet(briefing, bullet)
+    return f" — *{fit(outlet, 60)}*" if outlet else ""
+
+
 def _description(briefing: Briefing, *, full: bool = False) -> str:
     parts = [fit(briefing.lead, 600)] if briefing.lead.strip() else []
     bullets = [
-        f"• {fit(b.text, 400)}{_bullet_source(briefing, b) if full else ''}"
+        f"• {fit(b.text, 400)}"
+        + (_bullet_source(briefing, b) if full else _bullet_outlet(briefing, b))
         for b in briefing.bullets
         if b.text.strip()
     ]

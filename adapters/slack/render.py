@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.models import Briefing, Bullet, Reply, Source, Visibility
+from bot.multisource import bullet_outlet
 from bot.text import clean_text, cut, one_line
 
 # https://api.slack.com/reference/block-kit/blocks
@@ -211,9 +212,18 @@ def _bullet_source(briefing: Briefing, bullet: Bullet) -> str:
 
 def _bullets(briefing: Briefing, *, full: bool) -> list[str]:
     return [
-        "• " + _fit(bullet.text, 900) + (_bullet_source(briefing, bullet) if full else "")
+        "• "
+        + _fit(bullet.text, 900)
+        + (_bullet_source(briefing, bullet) if full else _bullet_outlet(briefing, bullet))
         for bullet in briefing.bullets
     ]
+
+
+def _bullet_outlet(briefing: Briefing, bullet: Bullet) -> str:
+    """`` — Publisher`` in the posted message of a story from several outlets, so a
+    reader sees who says what."""
+    outlet = bullet_outlet(briefing, bullet)
+    return f" — _{_fit(outlet, 60)}_" if outlet else ""
 
 
 def _meta(briefing: Briefing) -> str:

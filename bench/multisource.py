@@ -1,0 +1,243 @@
+"""Multi-source briefings against editors' neutral roundups of three-outlet stories.
+
+Every story of ``../shared/eval/clusters/allsides_roundups_dev.jsonl`` (read in place,
+never copied) is condensed as one story, its items as sources, by the engine's own
+condenser; lead + bullets (what a channel gets) are scored against the human roundup in
+``allsides_roundups_dev.roundups.jsonl`` with ROUGE-1/2/Lsum F1 (Porter stemming,
+``rouge-score``). In the same run, beside it:
+
+- ``first3``: the first three sentences of the first-arriving item;
+- ``textrank``: sumy's TextRank over all the story's items, cut to our length in words.
+
+Each story is run in three arrival orders (each outlet first once); the spread is the
+largest difference between the orders' means. ``repeat`` is the share of our
+briefings that say one fact twice in lead + bullets: two units sharing most of their
+content words, or the same multi-digit number about the same name (detected here,
+independently of the condenser's own rule). Reported with and without the roundup's
+last paragraph, which often comments on the coverage itself.
+
+    .venv/bin/python bench/multisource.py [--limit N] [--eval-dir ../shared/eval]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rouge_score import rouge_scorer
+from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
+from sumy.nlp.stemmers import Stemmer
+from sumy.summarizers.text_rank import TextRankSummarizer
+from sumy.utils import get_stop_words
+
+from bot.condense import ExtractiveCondenser
+from bot.models import Briefing, Source, SourceText
+from bot.sentences import split_sentences
+
+DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+ITEMS = "clusters/allsides_roundups_dev.jsonl"
+ROUNDUPS = "clusters/allsides_roundups_dev.roundups.jsonl"
+METRICS = ("rouge1", "rouge2", "rougeLsum")
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+_WORD = re.compile(r"[A-Za-z0-9]+(?:'[a-z]+)?")
+_ALPHA = re.compile(r"[A-Za-z]{2,}")
+
+
+class _Tokenizer:
+    """sumy's tokenizer interface over our own sentence splitter (sumy's default one
+    needs NLTK data downloaded at run time)."""
+
+    language = "english"
+
+    def to_sentences(self, paragraph: str) -> list[str]:
+        return [s for s in split_sentences(paragraph) if len(_ALPHA.findall(s)) >= 4]
+
+    def to_words(self, sentence: str) -> list[str]:
+        return _WORD.findall(sentence)
+
+
+TOKENIZER = _Tokenizer()
+
+
+def textrank(texts: Sequence[str], words: int) -> str:
+    """sumy TextRank over all ``texts``; the best sentences in rank order, cut to
+    ``words`` words."""
+    paragraphs = [
+        Paragraph([Sentence(s, TOKENIZER) for s in TOKENIZER.to_sentences(t)]) for t in texts
+    ]
+    document = ObjectDocumentModel([p for p in paragraphs if p.sentences])
+    summarizer = TextRankSummarizer(Stemmer("english"))
+    summarizer.stop_words = get_stop_words("english")
+    n = len(document.sentences)
+    if not n:
+        return ""
+    ranked = summarizer.rate_sentences(document)
+    ordered = sorted(document.sentences, key=lambda s: -ranked[s])
+    out: list[str] = []
+    for s in ordered:
+        out += str(s).split()
+        if len(out) >= words:
+            break
+    return " ".join(out[:words])
+
+
+def first3(text: str) -> str:
+    return " ".join(TOKENIZER.to_sentences(text)[:3])
+
+
+def shown(briefing: Briefing) -> list[str]:
+    """What the channel's message says: the lead and the bullets."""
+    return [briefing.lead, *(b.text for b in briefing.bullets)]
+
+
+_STOP = frozenset(
+    """a an the and or but of in on at to for from by with as is are was were be been
+    has have had it its this that these those he she they his her their them we you i
+    said says told will would could should may can not no than then who which what""".split()
+)
+
+
+def _content(text: str) -> set[str]:
+    return {w.lower()[:6] for w in _WORD.findall(text) if w.lower() not in _STOP and len(w) > 2}
+
+
+def _names(text: str) -> set[str]:
+    words = text.split()
+    return {w.strip(".,;:'\"”“()").lower() for w in words[1:] if w[:1].isupper()}
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in re.findall(r"\d[\d,.]*\d|\d{2,}", text)}
+
+
+def repeats(units: Sequence[str]) -> bool:
+    """Whether two units say one fact: most content words shared, or the same
+    multi-digit number with a shared name."""
+    for i, a in enumerate(units):
+        for b in units[i + 1 :]:
+            ca, cb = _content(a), _content(b)
+            if ca and cb and len(ca & cb) / min(len(ca), len(cb)) >= 0.6:
+                return True
+            if _numbers(a) & _numbers(b) and _names(a) & _names(b):
+                return True
+    return False
+
+
+def load(eval_dir: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
+    stories: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    with (eval_dir / ITEMS).open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                stories[row["cluster"]].append(
+                    {k: row.get(k) or "" for k in ("title", "text", "source", "url")}
+                )
+    roundups: dict[str, list[str]] = {}
+    with (eval_dir / ROUNDUPS).open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                roundups[row["cluster"]] = [p for p in row["roundup"] if p.strip()]
+    return stories, roundups
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument("--limit", type=int, default=0, help="first N stories only")
+    parser.add_argument("--show", type=int, default=0, help="print N briefings")
+    args = parser.parse_args(argv)
+    stories, roundups = load(args.eval_dir)
+    keys = [k for k in stories if k in roundups and len(stories[k]) >= 2]
+    if args.limit:
+        keys = keys[: args.limit]
+    scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
+    condenser = ExtractiveCondenser()
+    systems = ("ours", "first3", "textrank")
+    refs = ("full", "no last paragraph")
+    # totals[ref][system][order][metric]
+    totals: dict[str, dict[str, list[dict[str, float]]]] = {
+        r: {s: [dict.fromkeys(METRICS, 0.0) for _ in range(3)] for s in systems} for r in refs
+    }
+    lengths = {s: 0 for s in systems}
+    repeated = 0
+    runs = 0
+    shown_n = 0
+    for key in keys:
+        items = stories[key]
+        paragraphs = roundups[key]
+        references = {
+            "full": "\n".join(paragraphs),
+            "no last paragraph": "\n".join(paragraphs[:-1] if len(paragraphs) > 1 else paragraphs),
+        }
+        for order in range(3):
+            shift = order % len(items)
+            arrived = items[shift:] + items[:shift]
+            material = [
+                SourceText(
+                    source=Source(publisher=it["source"] or "outlet", title=it["title"], url=None),
+                    text=it["text"],
+                )
+                for it in arrived
+            ]
+            briefing = condenser.condense(key.replace(":", "-"), material, NOW)
+            units = shown(briefing)
+            ours = "\n".join(units)
+            words = len(ours.split())
+            outputs = {
+                "ours": ours,
+                "first3": first3(arrived[0]["text"]),
+                "textrank": textrank([it["text"] for it in arrived], words),
+            }
+            # A "Sources differ" line restates a number on purpose, to contrast it.
+            repeated += repeats([u for u in units if not u.startswith("Sources differ:")])
+            runs += 1
+            for s in systems:
+                lengths[s] += len(outputs[s].split())
+            for ref_name, reference in references.items():
+                for s in systems:
+                    scores = scorer.score(reference, outputs[s])
+                    for m in METRICS:
+                        totals[ref_name][s][order][m] += scores[m].fmeasure
+            if shown_n < args.show and order == 0:
+                shown_n += 1
+                print(f"--- {key}\n{briefing.headline}\n{briefing.lead}")
+                for b in briefing.bullets:
+                    outlet = (
+                        briefing.sources[b.source].publisher
+                        if 0 <= b.source < len(briefing.sources)
+                        else ""
+                    )
+                    print(f"  • {b.text} ({outlet})")
+    n = len(keys)
+    print(f"\n## {n} stories × 3 arrival orders ({runs} briefings)")
+    for ref_name in refs:
+        print(f"\nreference: roundup, {ref_name}")
+        header = (
+            f"{'system':<10} {'R-1':>6} {'R-2':>6} {'R-Lsum':>7}  {'spread R-1':>10} {'words':>6}"
+        )
+        print(header)
+        print("-" * len(header))
+        for s in systems:
+            per_order = [{m: 100 * t[m] / n for m in METRICS} for t in totals[ref_name][s]]
+            mean = {m: sum(o[m] for o in per_order) / 3 for m in METRICS}
+            spread = max(o["rouge1"] for o in per_order) - min(o["rouge1"] for o in per_order)
+            print(
+                f"{s:<10} {mean['rouge1']:>6.1f} {mean['rouge2']:>6.1f} {mean['rougeLsum']:>7.1f}"
+                f"  {spread:>10.2f} {lengths[s] / runs:>6.0f}"
+            )
+    print(f"\nours: briefings repeating a fact in lead + bullets: {100 * repeated / runs:.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Multi-source briefings: the lead by agreement, one fact said once, conflicting
+numbers flagged (invented stories)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from itertools import permutations
+
+from bot.condense import ExtractiveCondenser
+from bot.models import Briefing, Source, SourceText
+
+NOW = datetime(2026, 3, 4, 12, tzinfo=UTC)
+
+DOCKS = {
+    "Coastline Courier": (
+        "Kestrel Bay dockers end walkout as port agrees job guarantee",
+        "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the port "
+        "operator agreed that no jobs would be cut before 2029. "
+        "The union said 87% of members backed the deal in a ballot at the port. "
+        "Loading of the 41 ships waiting off the coast is due to resume on Friday. "
+        "The walkout at Kestrel Bay began three weeks ago over plans for automated cranes.",
+    ),
+    "Harbor Tech": (
+        "Automation deal ends three-week Kestrel Bay port strike",
+        "The port operator will introduce automated cranes at Kestrel Bay more slowly "
+        "under a deal with the dockers' union, the company said. "
+        "Dockworkers voted on Thursday to end the walkout after the operator promised no "
+        "job cuts before 2029. "
+        "Analysts at Meridian Securities said the stoppage had cost shippers about "
+        "30 million euros.",
+    ),
+    "Meridian Daily": (
+        "Kestrel Bay strike over: dockers accept no-cuts pledge",
+        "Kestrel Bay's dockworkers voted on Thursday to end their walkout, accepting the "
+        "port operator's promise of no job cuts before 2029. "
+        "Union leader Ana Ferris said the vote was a win for every port worker in the "
+        "country. "
+        "The walkout at Kestrel Bay lasted two weeks and left 41 ships waiting off the coast.",
+    ),
+}
+
+
+def _condense(order: tuple[str, ...]) -> Briefing:
+    material = [
+        SourceText(source=Source(publisher=name, title=DOCKS[name][0]), text=DOCKS[name][1])
+        for name in order
+    ]
+    return ExtractiveCondenser().condense("docks", material, NOW)
+
+
+def test_arrival_order_does_not_change_the_lead_of_a_three_source_story() -> None:
+    briefings = [_condense(order) for order in permutations(DOCKS)]
+    leads = {b.lead for b in briefings}
+    assert len(leads) == 1, leads
+    # The lead is the sentence all three outlets report: the vote to end the walkout.
+    (lead,) = leads
+    assert "voted on Thursday to end" in lead
+    assert len({b.headline for b in briefings}) == 1
+
+
+def test_one_fact_is_said_once_and_bullets_come_from_several_outlets() -> None:
+    briefing = _condense(tuple(DOCKS))
+    units = [briefing.lead, *(b.text for b in briefing.bullets)]
+    assert sum("2029" in u for u in units) == 1, units
+    outlets = {briefing.sources[b.source].publisher for b in briefing.bullets}
+    assert len(outlets) >= 2
+
+
+def test_conflicting_numbers_are_flagged_with_their_outlets() -> None:
+    briefing = _condense(tuple(DOCKS))
+    (differ,) = [b.text for b in briefing.bullets if b.text.startswith("Sources differ:")]
+    assert "three weeks (Coastline Courier)" in differ
+    assert "two weeks (Meridian Daily)" in differ
+
+
+def test_a_single_source_story_keeps_the_single_article_logic() -> None:
+    name = "Harbor Tech"
+    material = [
+        SourceText(source=Source(publisher=name, title=DOCKS[name][0]), text=DOCKS[name][1])
+    ]
+    briefing = ExtractiveCondenser().condense("one", material, NOW)
+    assert briefing.lead.startswith("The port operator will introduce automated cranes")
+    assert not any(b.text.startswith("Sources differ") for b in briefing.bullets)
+
+
+def test_every_bullet_names_its_outlet_in_the_posted_message() -> None:
+    import json
+
+    from adapters.console.render import render_briefing as console
+    from adapters.discord.render import render_briefing as discord
+    from adapters.slack.render import render_briefing as slack
+
+    briefing = _condense(tuple(DOCKS))
+    quoted = [b for b in briefing.bullets if b.sentence]
+    assert quoted
+    posted = {
+        "console": console(briefing),
+        "slack": json.dumps(slack(briefing), ensure_ascii=False),
+        "discord": discord(briefing).description or "",
+    }
+    for platform, text in posted.items():
+        for bullet in quoted:
+            outlet = briefing.sources[bullet.source].publisher
+            # One line per bullet (Slack's JSON keeps its newlines escaped).
+            lines = re.split(r"\n|\\n", text)
+            line = next(x for x in lines if bullet.text[:40] in x)
+            assert outlet in line, (platform, line)
