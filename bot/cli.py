@@ -342,6 +342,9 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         "database": args.database,
         "allow_private_networks": True,
         "first_poll_limit": 50,
+        # One feed at a time, in the order they were added: the same output every run
+        # (polled side by side, which story an item meets first would vary).
+        "concurrency": 1,
     }
     demo_settings = settings.model_copy(update=overrides)
     return asyncio.run(_demo(demo_settings, args.wiring, sys.stdin, sys.stdout))

@@ -734,14 +734,16 @@ class ExtractiveCondenser:
                 if len(plan.lead.text) <= LEAD_MAX
                 else fit_bullet(plan.lead.text, LEAD_MAX)
             )
-            if one_line(story.sources[plan.lead.source].title):
-                # The headline of the report the lead comes from, not of the first to
-                # arrive (a bare headline from an aggregator may well arrive first).
-                headline = _headline([story.sources[plan.lead.source]], [])
         elif _briefable(story):
             lead_parts, lead, chosen = _choose(story)
         else:
             lead_parts, lead, chosen = [], "", []
+        if len(story.sources) > 1 and lead_parts:
+            main = story.sources[lead_parts[0].source]
+            if one_line(main.title):
+                # The headline of the report the lead comes from, not of the first to
+                # arrive (a bare headline from an aggregator may well arrive first).
+                headline = _headline([main], [])
         bullets = [
             Bullet(text=fit_bullet(s.text), source=s.source, sentence=s.original) for s in chosen
         ]
