@@ -814,7 +814,9 @@ def _plan(story: _Story) -> MultiSourcePlan[_Sentence] | None:
     chosen among the sentences a briefing may show; None for a single source."""
     if len(story.sources) < 2:
         return None
-    usable = [s for s in story.sentences if _eligible(s)]
+    # Not a sentence that leans on the one before, either: the plan interleaves outlets,
+    # so the sentence it leans on would not be above it.
+    usable = [s for s in story.sentences if _eligible(s) and not s.dangling]
     return plan_story(
         usable, [s.publisher for s in story.sources], [s.title for s in story.sources]
     )
