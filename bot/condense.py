@@ -382,7 +382,8 @@ _SAYS = re.compile(
     r"\b(?:said|says|say|told|tells|according\ to|added|adds|asked|asks|stated|states|wrote"
     r"|writes|explained|explains|insisted|insists|warned|warns|argued|argues|noted|notes"
     r"|announced|announces|declared|declares|recalled|recalls|claimed|claims|admitted"
-    r"|admits|replied|replies|continued|continues|quipped|tweeted|posted)\b",
+    r"|admits|replied|replies|continued|continues|quipped|tweeted|posted"
+    r"|saying|adding|telling|writing|warning|arguing|noting|insisting)\b",
     re.IGNORECASE | re.VERBOSE,
 )
 # Feature openings that set a scene instead of reporting the news: "On a cold morning in
