@@ -616,10 +616,13 @@ def test_a_quote_introduced_by_saying_keeps_its_speaker_and_may_be_a_bullet() ->
     text = (
         "Dockworkers at the Port of Kestrel Bay rejected Saltmarsh Terminals' latest pay "
         "offer on Friday, extending a strike that has idled the port for nine days.\n"
-        "The Kestrel Bay Longshore Union turned down the 3 percent rise within an hour, "
-        "saying it was \u201can insult to every crane driver on Pier 9\u201d.\n"
+        "The Kestrel Bay Longshore Union turned it down, saying: \u201cThree percent is an "
+        "insult to every crane driver on Pier 9 and to every family in this town that "
+        "lives off the port.\u201d\n"
         "Saltmarsh said the offer was its last before talks move to a state mediator.\n"
         "About 40 container ships were waiting at anchor in the bay on Friday evening."
     )
     b = _one(text, title="Kestrel Bay dockworkers reject Saltmarsh pay offer")
-    assert any(x.text.startswith("The Kestrel Bay Longshore Union turned down") for x in b.bullets)
+    assert any(
+        x.text.startswith("The Kestrel Bay Longshore Union turned it down") for x in b.bullets
+    )
