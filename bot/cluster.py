@@ -20,6 +20,9 @@ Why it works the way it does:
 - The bar an entry must clear depends on the texts' effective length: two short leads
   about the same person share much by chance, two long reports little, so short texts
   need a higher cosine (see ``StoryClusterer.threshold_for``).
+- A bare headline against a full report is judged by containment: the share of the
+  shorter side's weighted terms the longer one carries (see ``_match``), since their
+  cosine is low by construction, whichever of the two arrived first.
 - A story's fingerprint is the centroid of its entries' fingerprints, so the store keeps
   one compact JSON string per story and a long-running story does not chain into a
   neighbouring one the way single-link clustering does.
@@ -563,7 +566,8 @@ class StoryClusterer:
                 bar += SAME_SOURCE_PENALTY
             if _shared(fp.terms, sfp.terms, self) < MIN_SHARED:
                 continue
-            scored.append((story.story_id, _score(query, qnorm, sfp.terms, norm), bar))
+            score = _match(self, fp.terms, query, qnorm, qsize, sfp.terms, norm, size)
+            scored.append((story.story_id, score, bar))
         fps = {story.story_id: sfp for story, sfp in candidates if story.story_id is not None}
         return _place(fp, scored, fps.__getitem__).story_id
 
@@ -646,6 +650,60 @@ def _shared(a: Mapping[str, float], b: Mapping[str, float], clusterer: StoryClus
     if len(a) > len(b):
         a, b = b, a
     return sum(1 for t in a if t in b and clusterer.idf(t) >= SPECIFIC_IDF)
+
+
+def _match(
+    clusterer: StoryClusterer,
+    entry: Mapping[str, float],
+    query: Mapping[str, float],
+    qnorm: float,
+    qsize: float,
+    story: Mapping[str, float],
+    norm: float,
+    size: float,
+) -> float:
+    """How well an entry matches a story: their cosine, or, when the smaller of the two
+    is found in the larger far better than the two vectors align, that containment
+    (see ``_containment``) discounted by the square root of the cosine.
+
+    A bare headline states its story in a few specific words, and a full report of
+    the same event carries them among many more of its own; their cosine stays low
+    however well they agree, because most of the report's weight lies on words a
+    headline has no room for. What tells the same event there is whether the report
+    contains the headline's words: all of them, the event's words as well as its
+    names (a headline about the same company's strike finds the company, not the
+    strike). The cosine's square root discounts a headline whose words the report
+    only mentions in passing. Between two texts of like length the containment is no
+    higher than that and changes nothing. Both measures are symmetric, so arrival
+    order does not matter: a headline joining a report scores what the report joining
+    the headline does.
+    """
+    cos = _score(query, qnorm, story, norm)
+    if cos <= 0.0:
+        return cos
+    # The IDF-weighted mass (sum of weights) of each side, from its norm and
+    # effective size: size = mass^2 / norm^2.
+    smaller = min(qnorm * math.sqrt(qsize), norm * math.sqrt(size))
+    contained = _containment(clusterer, entry, story, smaller)
+    return max(cos, math.sqrt(cos) * contained)
+
+
+def _containment(
+    clusterer: StoryClusterer, a: Mapping[str, float], b: Mapping[str, float], smaller: float
+) -> float:
+    """The share of the smaller fingerprint's IDF-weighted mass (``smaller``) that the
+    other carries too: each shared term counts the lesser of its two weights, so a
+    headline word a report mentions once counts less than one it leads with."""
+    if smaller <= 0.0:
+        return 0.0
+    if len(a) > len(b):
+        a, b = b, a
+    common = 0.0
+    for term, w in a.items():
+        v = b.get(term)
+        if v is not None:
+            common += min(w, v) * clusterer.idf(term)
+    return min(1.0, common / smaller)
 
 
 def _score(
@@ -806,7 +864,17 @@ class ClusterIndex:
                 bar += SAME_SOURCE_PENALTY
             if _shared(fingerprint.terms, story.fp.terms, clusterer) < MIN_SHARED:
                 continue
-            scored.append((sid, _score(query, qnorm, story.fp.terms, story.norm), bar))
+            score = _match(
+                clusterer,
+                fingerprint.terms,
+                query,
+                qnorm,
+                qsize,
+                story.fp.terms,
+                story.norm,
+                story.size,
+            )
+            scored.append((sid, score, bar))
         return _place(fingerprint, scored, lambda sid: self._stories[sid].fp, self.kin)
 
     def link(self, story_id: int, follows: int) -> None:

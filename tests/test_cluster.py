@@ -6,6 +6,7 @@ All stories here are invented for the tests.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -433,3 +434,51 @@ def test_a_cold_start_already_knows_generic_words_from_names() -> None:
     clusterer = StoryClusterer()
     assert clusterer.documents == 0
     assert clusterer.idf("the") < 1.0 < clusterer.idf("earthquak") < clusterer.idf("teixeira")
+
+
+# A full wire report, another outlet's bare headline of the same order (what an
+# aggregator or a paywall leaves), and a bare headline of the airline's next trouble.
+ORDER_REPORT = {
+    "title": "Marlow Air orders 24 Kestrel turboprops in $610 million deal",
+    "text": (
+        "Regional carrier Marlow Air on Tuesday ordered 24 Kestrel K-72 turboprops from "
+        "Aldane Aerospace in a deal worth about $610 million at list prices, the largest "
+        "order in the airline's 31-year history. The aircraft will replace Marlow's ageing "
+        "fleet of 19 Dash-8 planes on routes out of its Brennport hub, with the first "
+        "deliveries due in the spring of 2028. Chief executive Tamsin Royle said the "
+        "Kestrel burns about a fifth less fuel per seat than the planes it replaces and "
+        "would let the airline add four routes to the northern islands. Aldane, which "
+        "builds the K-72 at its plant in Corrby, said the order lifts its backlog to 212 "
+        "aircraft. Marlow holds options on a further 12 planes. Shares in Marlow's parent, "
+        "Holm Transport Group, rose 3.2% in Brennport trading."
+    ),
+    "published": "2031-03-14T09:40:00+00:00",
+    "source": "harborwire.example",
+}
+ORDER_HEADLINE = {
+    "title": "Aldane Aerospace books record Marlow Air order",
+    "published": "2031-03-14T11:05:00+00:00",
+    "source": "skyledger.example",
+}
+STRIKE_HEADLINE = {
+    "title": "Marlow Air pilots vote to strike over Brennport rosters",
+    "published": "2031-03-14T12:30:00+00:00",
+    "source": "northgate.example",
+}
+
+
+def test_a_bare_headline_joins_the_full_report_in_either_arrival_order() -> None:
+    # Most of the report's words are details a headline has no room for; what counts
+    # is that the report carries the headline's words.
+    assert cluster_items([ORDER_REPORT, ORDER_HEADLINE]) == [0, 0]
+    assert cluster_items([ORDER_HEADLINE, ORDER_REPORT]) == [0, 0]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_a_headline_about_the_same_airlines_next_trouble_stays_apart(
+    order: tuple[int, ...],
+) -> None:
+    items = [ORDER_REPORT, ORDER_HEADLINE, STRIKE_HEADLINE]
+    labels = cluster_items([items[i] for i in order])
+    report, headline, strike = (labels[order.index(i)] for i in range(3))
+    assert report == headline != strike
