@@ -17,18 +17,14 @@ never a task per feed; the fetcher bounds requests in flight and reuses connecti
 from __future__ import annotations
 
 import asyncio
-import atexit
 import itertools
 import logging
-import queue
-import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from .cluster import FOLLOWS_PREFIX, ClusterIndex, Fingerprint, StoryClusterer, source_of
 from .condense import ExtractiveCondenser
@@ -63,6 +59,7 @@ from .models import (
 from .parse import ParseGate
 from .ports import AsyncCondenser, Clock, Condenser, Publisher, Store
 from .route import channel_accepts
+from .runner import StoreRunner
 from .schedule import MAX_SERVER_DELAY, ClockWatch, Heartbeat, next_poll
 from .search import pick_related, related_query
 from .settings import Settings
@@ -85,9 +82,6 @@ ENTRY_ATTEMPTS = 3
 RETRY_FAILED_EVERY = timedelta(minutes=10)
 # Start-up (resuming stored work) is retried with backoff from the first to the last.
 STARTUP_BACKOFF = (1.0, 60.0)
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 class KeyedLock:
@@ -115,81 +109,6 @@ class KeyedLock:
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-class StoreRunner:
-    """Runs store calls on one dedicated thread: one writer, never on the event loop.
-
-    ``await runner(fn, ...)`` queues background work (the poll's reads and writes) in
-    order; ``await runner.first(fn, ...)`` is for someone waiting on the answer (a
-    slash command) and goes ahead of every queued background call, so a command waits
-    at most for the one call already running, not for a poll's backlog."""
-
-    _URGENT, _BACKGROUND, _STOP = 0, 1, 2
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._queue: queue.PriorityQueue[tuple[int, int, Callable[[], None] | None]] = (
-            queue.PriorityQueue()
-        )
-        self._order = itertools.count()
-        self._thread = threading.Thread(target=self._work, name="signaldesk-db", daemon=True)
-        self._thread.start()
-        self._closed = False
-        # A daemon thread does not hold the interpreter open; queued writes still run
-        # at exit if no one closed the runner (as an executor's worker would).
-        atexit.register(_close_at_exit, weakref.ref(self))
-
-    async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._submit(self._BACKGROUND, lambda: fn(*args, **kwargs))
-
-    async def first(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Like calling the runner, ahead of queued background calls."""
-        return await self._submit(self._URGENT, lambda: fn(*args, **kwargs))
-
-    async def _submit(self, priority: int, call: Callable[[], T]) -> T:
-        if self._closed:
-            raise RuntimeError("the store runner is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-
-        def settle(outcome: Callable[[], None]) -> None:
-            if not future.done():  # the awaiting task may have been cancelled
-                outcome()
-
-        def job() -> None:
-            try:
-                result = call()
-            except BaseException as exc:  # handed to the awaiting task, as an executor would
-                error = exc
-                with suppress(RuntimeError):  # the loop has closed: no one is waiting
-                    loop.call_soon_threadsafe(settle, lambda: future.set_exception(error))
-            else:
-                with suppress(RuntimeError):
-                    loop.call_soon_threadsafe(settle, lambda: future.set_result(result))
-
-        self._queue.put((priority, next(self._order), job))
-        return await future
-
-    def _work(self) -> None:
-        while True:
-            _, _, job = self._queue.get()
-            if job is None:
-                return
-            job()
-
-    def close(self) -> None:
-        """Run what is queued, then stop the thread."""
-        if not self._closed:
-            self._closed = True
-            self._queue.put((self._STOP, next(self._order), None))
-            self._thread.join()
-
-
-def _close_at_exit(ref: weakref.ref[StoreRunner]) -> None:
-    runner = ref()
-    if runner is not None:
-        runner.close()
 
 
 @dataclass

@@ -141,7 +141,7 @@ class UsageStore(Protocol):
 
 class Store(Protocol):
     """The engine's state. Synchronous: the engine calls it through a single writer
-    thread (``bot.engine.StoreRunner``) so that it never blocks the event loop."""
+    thread (``bot.runner.StoreRunner``) so that it never blocks the event loop."""
 
     # feeds -----------------------------------------------------------------
     def add_feed(

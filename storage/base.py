@@ -1,0 +1,302 @@
+"""The store's shared ground: opening a migrated database, the connection and its
+write transaction, and every row <-> model converter in one place.
+
+One connection, one writer: the engine calls every method from a single thread
+(``bot.runner.StoreRunner``), so the connection is opened with
+``check_same_thread=False`` and never shared concurrently. WAL mode lets readers (a
+backup, ``sqlite3`` in a shell) look in while the service writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from sqlite_utils import Database
+
+from bot.errors import StorageError
+from bot.models import (
+    Channel,
+    Delivery,
+    DeliveryMode,
+    DeliveryState,
+    Feed,
+    Notice,
+    StoredEntry,
+    Story,
+)
+
+from .migrations import migrations
+
+
+def _ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def open_database(path: str | Path, *, timeout: float = 10.0) -> Database:
+    """Open (creating if needed) and migrate a database. Every failure becomes a
+    ``StorageError`` with one line saying what is wrong with the file."""
+    target = str(path)
+    try:
+        if target != ":memory:":
+            parent = Path(target).expanduser().resolve().parent
+            if not parent.is_dir():
+                raise StorageError(
+                    f"database folder {parent} does not exist: create it or set "
+                    "SIGNALDESK_DATABASE to another path"
+                )
+        conn = sqlite3.connect(target, timeout=timeout, check_same_thread=False)
+        db = Database(conn)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if target != ":memory:":
+            db.enable_wal()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(db)
+        # A write probe: a file that another process holds locked, or that cannot be
+        # written, fails here with one line at start rather than at the first write.
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return db
+    except StorageError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(_explain(target, exc)) from None
+    except OSError as exc:
+        raise StorageError(f"cannot open database {target}: {exc.strerror or exc}") from None
+
+
+def _explain(target: str, exc: sqlite3.DatabaseError) -> str:
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return (
+            f"database {target} is locked by another process: stop the other "
+            "signaldesk process or use another SIGNALDESK_DATABASE"
+        )
+    if "readonly" in text or "read-only" in text:
+        return f"database {target} is read-only: fix its permissions or choose a writable path"
+    if "full" in text:
+        return (
+            f"database {target} cannot grow: the disk is full; free space "
+            "(a running service retries by itself)"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"database {target} is not a readable SQLite database (corrupt?): restore "
+            "it from a backup (signaldesk backup) or move it aside"
+        )
+    if "unable to open" in text:
+        return f"cannot open database {target}: check the path and its permissions"
+    return f"database {target} failed: {exc}"
+
+
+class StoreBase:
+    """The connection and the converters every domain's methods share."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # FTS term -> (expires, whether it is common); see ``_is_common``.
+        self._common: dict[str, tuple[float, bool]] = {}
+
+    @classmethod
+    def open(cls, path: str | Path) -> Self:
+        return cls(open_database(path))
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Database]:
+        try:
+            with self.db.atomic():
+                yield self.db
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(_explain("(open database)", exc)) from None
+
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    def _row(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _mark(
+        self,
+        table: str,  # "outbox" or "notices": the two queues share their state columns
+        row_id: int,
+        state: DeliveryState,
+        message_ref: str | None,
+        error: str | None,
+        not_before: datetime | None,
+        now: datetime,
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                f"""UPDATE {table} SET state = ?, message_ref = coalesce(?, message_ref),
+                   last_error = ?, not_before = ?, updated_at = ?,
+                   attempts = attempts + (CASE WHEN ? = 'sending' THEN 1 ELSE 0 END)
+                   WHERE id = ?""",
+                [state.value, message_ref, error, _ts(not_before), _ts(now), state.value, row_id],
+            )
+
+    @staticmethod
+    def _feed(row: dict[str, Any]) -> Feed:
+        return Feed(
+            id=row["id"],
+            url=row["url"],
+            name=row["name"],
+            title=row["title"],
+            etag=row["etag"],
+            last_modified=row["last_modified"],
+            content_hash=row["content_hash"],
+            interval_seconds=row["interval_seconds"],
+            next_poll_at=_dt(row["next_poll_at"]),
+            primed=bool(row["primed"]),
+            consecutive_failures=row["consecutive_failures"],
+            last_error=row["last_error"],
+            last_error_at=_dt(row["last_error_at"]),
+            last_success_at=_dt(row["last_success_at"]),
+            failing_since=_dt(row["failing_since"]),
+            created_at=_dt(row["created_at"]),
+            failure_notice_at=_dt(row.get("failure_notice_at")),
+            failed_entries=row.get("failed_entries") or 0,
+            ref=row.get("ref"),
+        )
+
+    @staticmethod
+    def _entry(row: dict[str, Any]) -> StoredEntry:
+        return StoredEntry(
+            id=row["id"],
+            feed_id=row["feed_id"],
+            key=row["key"],
+            title=row["title"],
+            link=row["link"],
+            summary=row["summary"],
+            content=row["content"],
+            author=row["author"],
+            published=_dt(row["published"]),
+            fetched_at=_dt(row["fetched_at"]),
+            story_id=row["story_id"],
+            origin=row["origin"],
+        )
+
+    @staticmethod
+    def _story(row: dict[str, Any], entry_ids: list[int]) -> Story:
+        return Story(
+            id=row["id"],
+            briefing_id=row["briefing_id"],
+            title=row["title"],
+            first_seen=_dt(row["first_seen"]),
+            updated_at=_dt(row["updated_at"]),
+            entry_ids=entry_ids,
+            follows=row.get("follows"),
+        )
+
+    def _channel_filter(
+        self, channel_id: str | None, rowid: str = "b.rowid"
+    ) -> tuple[str, list[Any]]:
+        if channel_id is None:
+            return "", []
+        # Only briefings routed to the channel (tenant isolation): one probe of the
+        # routes' (channel_id, briefing_rowid) key per candidate row. Given the full-text
+        # index's rowid, the probe needs no briefing row read (rows are large: a search
+        # of a channel that has few of the matches reads many rows it then drops).
+        return (
+            f""" AND EXISTS (SELECT 1 FROM briefing_routes r
+                 WHERE r.channel_id = ? AND r.briefing_rowid = {rowid})""",
+            [channel_id],
+        )
+
+    @staticmethod
+    def _channel(row: dict[str, Any]) -> Channel:
+        return Channel(
+            id=row["id"],
+            mode=DeliveryMode(row["mode"]),
+            digest_time=row["digest_time"],
+            timezone=row["timezone"],
+            include_words=json.loads(row["include_words"]),
+            exclude_words=json.loads(row["exclude_words"]),
+            last_digest_at=_dt(row["last_digest_at"]),
+            created_at=_dt(row["created_at"]),
+        )
+
+    @staticmethod
+    def _delivery(row: dict[str, Any]) -> Delivery:
+        return Delivery(
+            id=row["id"],
+            channel_id=row["channel_id"],
+            briefing_id=row["briefing_id"],
+            kind=row["kind"],
+            revision=row["revision"],
+            state=DeliveryState(row["state"]),
+            attempts=row["attempts"],
+            message_ref=row["message_ref"],
+            last_error=row["last_error"],
+            not_before=_dt(row["not_before"]),
+            created_at=_dt(row["created_at"]),
+            first_attempt_at=_dt(row.get("first_attempt_at")),
+            attempt_at=_dt(row.get("attempt_at")),
+            digest_key=row.get("digest_key"),
+        )
+
+    @staticmethod
+    def _notice(row: dict[str, Any]) -> Notice:
+        return Notice(
+            id=row["id"],
+            channel_id=row["channel_id"],
+            feed_id=row["feed_id"],
+            kind=row["kind"],
+            text=row["text"],
+            state=DeliveryState(row["state"]),
+            attempts=row["attempts"],
+            message_ref=row["message_ref"],
+            last_error=row["last_error"],
+            not_before=_dt(row["not_before"]),
+            created_at=_dt(row["created_at"]),
+            first_attempt_at=_dt(row.get("first_attempt_at")),
+            attempt_at=_dt(row.get("attempt_at")),
+        )
+
+    def llm_usage(self, day: str) -> tuple[int, int]:
+        """Implements ``bot.ports.UsageStore``: (prompt, completion) tokens of ``day``."""
+        row = self._row(
+            "SELECT prompt_tokens, completion_tokens FROM llm_usage WHERE day = ?", [day]
+        )
+        return (int(row["prompt_tokens"]), int(row["completion_tokens"])) if row else (0, 0)
+
+    def add_llm_usage(
+        self, day: str, prompt_tokens: int, completion_tokens: int, now: datetime
+    ) -> None:
+        """Implements ``bot.ports.UsageStore``: add one request's tokens to ``day``."""
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO llm_usage (day, prompt_tokens, completion_tokens, requests,
+                   updated_at) VALUES (?, ?, ?, 1, ?)
+                   ON CONFLICT (day) DO UPDATE SET
+                   prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                   completion_tokens = completion_tokens + excluded.completion_tokens,
+                   requests = requests + 1, updated_at = excluded.updated_at""",
+                [day, prompt_tokens, completion_tokens, _ts(now)],
+            )
+
+    def backup(self, target: str | Path) -> None:
+        """A consistent copy of the live database (SQLite's online backup API)."""
+        dest = sqlite3.connect(str(target))
+        try:
+            with dest:
+                self.db.conn.backup(dest)
+        finally:
+            dest.close()
