@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import gzip
 import heapq
-import ipaddress
 import json
 import math
 import re
@@ -53,10 +52,9 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from bot.models import StoryDoc
-from bot.urls import link_date
+from bot.urls import link_date, source_of
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -160,24 +158,6 @@ _NUMBER_PREFIX = re.compile(r"\d+(?:[.,]\d+)*")
 _NUMBER_SUFFIXES = frozenset(
     "k m bn b mn tn t st nd rd th s pc km kg mph ft mm cm am pm gb tb mw gw".split()
 )
-
-
-def source_of(link: str | None, fallback: str) -> str:
-    """The outlet an entry comes from, for ``SAME_SOURCE_PENALTY``: its link's host
-    without "www."/"m." (an aggregator feed's entries keep their own outlets), or
-    ``fallback`` (say, the feed) when the link has no host or a bare IP address."""
-    try:
-        host = (urlsplit(link or "").hostname or "").rstrip(".")
-    except ValueError:
-        host = ""
-    for prefix in ("www.", "m."):
-        if host.startswith(prefix) and host.count(".") > 1:
-            host = host[len(prefix) :]
-    try:
-        ipaddress.ip_address(host)
-        return fallback  # an address names a server (many outlets behind it), not an outlet
-    except ValueError:
-        return host or fallback
 
 
 def _stem(word: str) -> str:

@@ -9,11 +9,12 @@ the article, so the same report reached through two feeds compares equal.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["canonical_link", "link_date", "mirror_key"]
+__all__ = ["canonical_link", "link_date", "mirror_key", "source_of"]
 
 #: Characters of normalised text that identify a syndicated copy of an article.
 MIRROR_CHARS = 600
@@ -111,3 +112,21 @@ def mirror_key(text: str) -> str:
     too short to tell a copy from two outlets' shared first line."""
     words = _NOT_WORD.sub(" ", text.casefold()).strip()
     return words[:MIRROR_CHARS] if len(words) >= MIRROR_CHARS // 2 else ""
+
+
+def source_of(link: str | None, fallback: str) -> str:
+    """The outlet an entry comes from, for ``SAME_SOURCE_PENALTY``: its link's host
+    without "www."/"m." (an aggregator feed's entries keep their own outlets), or
+    ``fallback`` (say, the feed) when the link has no host or a bare IP address."""
+    try:
+        host = (urlsplit(link or "").hostname or "").rstrip(".")
+    except ValueError:
+        host = ""
+    for prefix in ("www.", "m."):
+        if host.startswith(prefix) and host.count(".") > 1:
+            host = host[len(prefix) :]
+    try:
+        ipaddress.ip_address(host)
+        return fallback  # an address names a server (many outlets behind it), not an outlet
+    except ValueError:
+        return host or fallback

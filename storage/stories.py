@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.cluster import source_of
 from bot.models import Article, StoredEntry, Story, StoryDoc, briefing_id_for
-from bot.urls import canonical_link
+from bot.urls import canonical_link, source_of
 
 from .base import StoreBase, _dt, _ts
 

@@ -49,3 +49,29 @@ def test_no_module_shadows_an_sdk() -> None:
     top = {p.stem for p in ROOT.iterdir()}
     inner = {p.stem for pkg in ("bot", "adapters", "storage") for p in (ROOT / pkg).rglob("*.py")}
     assert not (top | inner) & sdks
+
+
+# What storage may take from the core: its values, errors, ports and link identity
+# (the "is this the same article" rule storage and the clusterer share). Never an
+# algorithm of a stage (clustering, condensing, routing).
+STORAGE_MAY_IMPORT = {"bot.models", "bot.errors", "bot.ports", "bot.urls"}
+
+
+def _core_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "bot")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] == "bot":
+                found.add(node.module)
+    return found
+
+
+def test_storage_imports_only_the_cores_values_errors_ports_and_urls() -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_core_modules(path) - STORAGE_MAY_IMPORT)
+        for path in (ROOT / "storage").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
