@@ -143,13 +143,26 @@ class StoreBase:
         not_before: datetime | None,
         now: datetime,
     ) -> None:
+        # "sending" is the attempt record, committed before the message is handed to the
+        # platform: one more attempt, when it began, and when the first one did.
+        sending = state == DeliveryState.SENDING
+        attempt = ", attempts = attempts + 1, attempt_at = ?, " if sending else ""
+        if sending:
+            attempt += "first_attempt_at = coalesce(first_attempt_at, ?)"
         with self._write() as db:
             db.execute(
                 f"""UPDATE {table} SET state = ?, message_ref = coalesce(?, message_ref),
-                   last_error = ?, not_before = ?, updated_at = ?,
-                   attempts = attempts + (CASE WHEN ? = 'sending' THEN 1 ELSE 0 END)
+                   last_error = ?, not_before = ?, updated_at = ?{attempt}
                    WHERE id = ?""",
-                [state.value, message_ref, error, _ts(not_before), _ts(now), state.value, row_id],
+                [
+                    state.value,
+                    message_ref,
+                    error,
+                    _ts(not_before),
+                    _ts(now),
+                    *((_ts(now), _ts(now)) if sending else ()),
+                    row_id,
+                ],
             )
 
     @staticmethod

@@ -90,17 +90,7 @@ class OutboxMixin(StoreBase):
         not_before: datetime | None = None,
         now: datetime,
     ) -> None:
-        if state != DeliveryState.SENDING:
-            self._mark("outbox", delivery_id, state, message_ref, error, not_before, now)
-            return
-        # The attempt record, committed before the message is handed to the platform.
-        with self._write() as db:
-            db.execute(
-                """UPDATE outbox SET state = 'sending', attempts = attempts + 1,
-                   attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?),
-                   last_error = ?, not_before = ?, updated_at = ? WHERE id = ?""",
-                [_ts(now), _ts(now), error, _ts(not_before), _ts(now), delivery_id],
-            )
+        self._mark("outbox", delivery_id, state, message_ref, error, not_before, now)
 
     def start_digest_part(self, delivery_ids: Sequence[int], key: str, now: datetime) -> int:
         """Record that these held rows go out as one digest message under ``key``,
@@ -277,16 +267,7 @@ class NoticesMixin(StoreBase):
         not_before: datetime | None = None,
         now: datetime,
     ) -> None:
-        if state != DeliveryState.SENDING:
-            self._mark("notices", notice_id, state, message_ref, error, not_before, now)
-            return
-        with self._write() as db:  # the attempt record, before the send
-            db.execute(
-                """UPDATE notices SET state = 'sending', attempts = attempts + 1,
-                   attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?),
-                   last_error = ?, not_before = ?, updated_at = ? WHERE id = ?""",
-                [_ts(now), _ts(now), error, _ts(not_before), _ts(now), notice_id],
-            )
+        self._mark("notices", notice_id, state, message_ref, error, not_before, now)
 
     def notices(self, channel_id: str | None = None) -> list[Notice]:
         """Every notice row (for reports and tests)."""
