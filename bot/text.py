@@ -168,3 +168,10 @@ def cut(text: str, limit: int, ellipsis: str = "…") -> str:
     if space >= room // 2:
         head = head[:space]
     return head.rstrip(" ,;:-–—") + ellipsis
+
+
+def plural(count: int, word: str) -> str:
+    """``count`` and ``word``, plural unless one: "1 feed", "3 feeds", "2 entries"."""
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {word[:-1]}ies" if word.endswith("y") else f"{count} {word}s"

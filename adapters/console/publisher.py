@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from bot.models import Attempt, Briefing, Channel, PostResult
-from bot.text import terminal_safe
+from bot.text import plural, terminal_safe
 
 from .render import render_briefing, render_digest
 
@@ -53,7 +53,7 @@ class ConsolePublisher:
         attempt: Attempt | None = None,
     ) -> PostResult:
         count = len(briefing.sources)
-        note = f"↻ update to {message_ref}: now {count} source{'s' if count != 1 else ''}"
+        note = f"↻ update to {message_ref}: now {plural(count, 'source')}"
         self._write(channel, note + "\n" + render_briefing(briefing))
         result = PostResult(message_ref=message_ref)
         self._remember(channel, attempt, result)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from bot.models import Briefing, Reply, Source
 from bot.multisource import bullet_outlet
-from bot.text import one_line, terminal_safe
+from bot.text import one_line, plural, terminal_safe
 
 RULE = "─" * 72
 URL_MAX = 2000
@@ -78,11 +78,9 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
 
 
 def render_digest(briefings: Sequence[Briefing]) -> str:
-    head = f"{RULE}\nDIGEST: {len(briefings)} briefing{'s' if len(briefings) != 1 else ''}"
+    head = f"{RULE}\nDIGEST: {plural(len(briefings), 'briefing')}"
     items = [
-        f"  {b.id}  {one_line(b.headline)}  ({len(b.sources)} source"
-        f"{'s' if len(b.sources) != 1 else ''})"
-        for b in briefings
+        f"  {b.id}  {one_line(b.headline)}  ({plural(len(b.sources), 'source')})" for b in briefings
     ]
     return "\n".join([head, *items])
 

@@ -24,7 +24,7 @@ from discord.utils import escape_markdown
 
 from bot.models import Briefing, Bullet, Reply, Source, Visibility
 from bot.multisource import bullet_outlet
-from bot.text import clean_text, cut, one_line
+from bot.text import clean_text, cut, one_line, plural
 
 # --- Discord's limits (see the module docstring for the reference) ---------------------
 TITLE_MAX = 256
@@ -278,21 +278,19 @@ def render_compact(briefing: Briefing) -> discord.Embed:
         colour=COLOR,
     )
     count = len(briefing.sources)
-    embed.set_footer(text=f"id: {_id(briefing.id)} · {count} source{'s' if count != 1 else ''}")
+    embed.set_footer(text=f"id: {_id(briefing.id)} · {plural(count, 'source')}")
     return embed
 
 
 def render_digest(briefings: Sequence[Briefing]) -> discord.Embed:
     """One embed for a digest: a field per briefing (headline, lead, main link, id)."""
     count = len(briefings)
-    embed = discord.Embed(
-        title=f"Digest: {count} briefing{'s' if count != 1 else ''}", colour=COLOR
-    )
+    embed = discord.Embed(title=f"Digest: {plural(count, 'briefing')}", colour=COLOR)
     for b in briefings[:FIELDS_MAX]:
         url = main_url(b)
         link = f"\n[Read the source]({url})" if url else ""
         n = len(b.sources)
-        value = f"{fit(b.lead, 300)}{link}\n`{_id(b.id)}` · {n} source{'s' if n != 1 else ''}"
+        value = f"{fit(b.lead, 300)}{link}\n`{_id(b.id)}` · {plural(n, 'source')}"
         embed.add_field(
             name=fit(b.headline, FIELD_NAME_MAX) or "(untitled)", value=value, inline=False
         )
@@ -376,7 +374,7 @@ def briefing_message(briefing: Briefing) -> DiscordMessage:
 def update_note(briefing: Briefing) -> DiscordMessage:
     """The reply under an updated briefing: the story gained sources."""
     n = len(briefing.sources)
-    return DiscordMessage(content=f"Updated: this story now has {n} source{'s' if n != 1 else ''}.")
+    return DiscordMessage(content=f"Updated: this story now has {plural(n, 'source')}.")
 
 
 def text_message(text: str) -> DiscordMessage:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from bot.models import Briefing, Bullet, Reply, Source, Visibility
 from bot.multisource import bullet_outlet
-from bot.text import clean_text, cut, one_line
+from bot.text import clean_text, cut, one_line, plural
 
 # https://api.slack.com/reference/block-kit/blocks
 MAX_BLOCKS = 50
@@ -132,10 +132,6 @@ def _chunks(lines: Iterable[str], limit: int = SECTION_MAX) -> list[str]:
     if current:
         out.append(current)
     return out
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 # ----------------------------------------------------------------------- links
@@ -277,7 +273,7 @@ def render_briefing(briefing: Briefing, *, full: bool = False, buttons: bool = T
 
 def briefing_fallback(briefing: Briefing) -> str:
     """The notification line: headline and source count."""
-    count = _plural(len(briefing.sources), "source")
+    count = plural(len(briefing.sources), "source")
     return _fit(f"{one_line(briefing.headline)} ({count})", FALLBACK_MAX)
 
 
@@ -305,7 +301,7 @@ def briefing_message(briefing: Briefing) -> Payload:
 
 def update_note(briefing: Briefing) -> Payload:
     """The thread reply under an updated briefing: how many sources it has now."""
-    count = _plural(len(briefing.sources), "source")
+    count = plural(len(briefing.sources), "source")
     latest = source_link(briefing.sources[-1]) if briefing.sources else ""
     text = f"Updated: this story now has {count}." + (f" Latest: {latest}" if latest else "")
     return {
@@ -319,12 +315,12 @@ def update_note(briefing: Briefing) -> Payload:
 def digest_message(briefings: Sequence[Briefing]) -> Payload:
     """Several briefings in one message: a header and one section per briefing with a
     More button; what does not fit in 50 blocks is counted, not dropped silently."""
-    blocks: list[Block] = [_header(f"Digest: {_plural(len(briefings), 'briefing')}")]
+    blocks: list[Block] = [_header(f"Digest: {plural(len(briefings), 'briefing')}")]
     room = MAX_BLOCKS - 2  # the header, and a context line if some are left out
     for briefing in briefings[:room]:
         summary = (
             f"*{_fit(briefing.headline, 300)}*\n{_fit(briefing.lead, 600)}\n"
-            f"{_plural(len(briefing.sources), 'source')} · id `{_fit(briefing.id, 64)}`"
+            f"{plural(len(briefing.sources), 'source')} · id `{_fit(briefing.id, 64)}`"
         )
         blocks.append(
             {
@@ -336,7 +332,7 @@ def digest_message(briefings: Sequence[Briefing]) -> Payload:
     if len(briefings) > room:
         blocks.append(_context(f"+{len(briefings) - room} more: `/brief search` finds them"))
     return {
-        "text": f"Digest: {_plural(len(briefings), 'briefing')}",
+        "text": f"Digest: {plural(len(briefings), 'briefing')}",
         "blocks": blocks,
         "metadata": {
             "event_type": DIGEST_EVENT,
@@ -409,7 +405,7 @@ def _reply_fallback(reply: Reply) -> str:
     if len(reply.briefings) == 1:
         return briefing_fallback(reply.briefings[0])
     if reply.briefings:
-        return _plural(len(reply.briefings), "briefing")
+        return plural(len(reply.briefings), "briefing")
     return _fit(reply.attachment_name or "Done.", FALLBACK_MAX)
 
 
