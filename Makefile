@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check bench run clean
+.PHONY: demo test test-fast check bench run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## local sample feeds, SQLite in memory, a console channel
 	$(BIN)/signaldesk demo
 
-test: $(STAMP)  ## the whole test suite; never touches the internet
+test: $(STAMP)  ## the whole test suite (as CI runs it); never touches the internet
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## the suite without the `slow` tests (subprocesses, SIGKILL campaigns)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .

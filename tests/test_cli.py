@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Every test here runs `signaldesk` as a subprocess (a fresh interpreter each time).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Valley Post</title>

@@ -64,20 +64,13 @@ from bot.models import (
 from bot.opml import parse_opml
 from bot.settings import load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Response
+from tests.support.clock import FakeClock
+from tests.support.http import LocalServer, Response
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 CHANNEL = "console:desk"
 ADMIN = Asker(CHANNEL, "ada", is_admin=True)
 MEMBER = Asker(CHANNEL, "bo", is_admin=False)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 def rss(title: str, count: int, *, stem: str = "Tidal turbine array") -> str:

@@ -22,42 +22,30 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LocalServer, Response
 from tests.slack_fake import FakeSlack
-from tests.test_engine import rss
+from tests.support.http import LocalServer, Response
+from tests.support.news import rss
+from tests.support.service import (
+    STORIES,
+    outbox_states,
+    signaldesk,
+    start_service,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
+# A real `signaldesk run` process, killed with SIGKILL again and again.
+pytestmark = pytest.mark.slow
+
 SEED = 20261124
 KILLS = 20
 
-# Fifteen unrelated invented stories, so that none clusters with another: each is one
-# briefing, posted once per subscribed channel.
-STORIES = [
-    ("Tram line to Eastfield opens", "Trams began running to Eastfield on Monday morning."),
-    ("Orchard growers report record pear harvest", "Growers picked 41,000 tonnes of pears."),
-    ("Library lends its millionth e-book", "The city library reached the mark on Sunday."),
-    ("Stadium roof repairs finish early", "Crews completed the stadium roof in nine weeks."),
-    ("Chess prodigy, 12, wins national title", "She won all nine of her tournament games."),
-    ("Bakery chain recalls rye loaves", "Labels on the loaves omitted a sesame warning."),
-    ("Volcano observatory raises alert level", "Tremors under the summit rose overnight."),
-    ("Rowing club celebrates its centenary", "Members raced a replica of a 1926 boat."),
-    ("Glacier museum opens ice cave tours", "Visitors can walk 200 metres into the ice."),
-    ("Ferry operator adds a night crossing", "The new sailing leaves the harbour at 23:40."),
-    ("Beekeepers count fewer hives after frost", "A late frost killed one colony in five."),
-    ("Astronomers name a comet after a teacher", "The comet passes closest in August."),
-    ("Violin maker restores a 1742 instrument", "The restoration took three years of work."),
-    ("Marathon route moves to the river path", "Runners will avoid the closed avenue."),
-    ("Seed bank stores its rarest wheat", "The vault now holds 80 samples of emmer."),
-]
 CHANNELS = ["C1", "C2", "C3"]
 
 
@@ -73,17 +61,6 @@ def feed_body(stories: list[tuple[str, str]]) -> str:
         for i, (title, summary) in enumerate(stories)
     ]
     return rss("Town Desk", items)
-
-
-def signaldesk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adapters.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-    )
 
 
 @pytest.fixture
@@ -118,39 +95,6 @@ def expected_deliveries(database: Path) -> set[tuple[str, str]]:
     finally:
         conn.close()
     return {(channel.split(":", 1)[1], briefing) for channel, briefing in rows}
-
-
-def outbox_states(database: Path) -> list[tuple[str, int]]:
-    conn = sqlite3.connect(database)
-    try:
-        return conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
-    finally:
-        conn.close()
-
-
-async def start_service(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "adapters.main",
-            "run",
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-        )
-
-
-async def wait_until(condition: Callable[[], bool], seconds: float) -> bool:
-    """Poll ``condition`` (the fake Slack runs on this loop meanwhile) for ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return False
 
 
 async def test_sigkill_during_delivery_never_loses_or_repeats_a_briefing(

@@ -19,6 +19,9 @@ from bot.models import FeedEntry
 from storage import SqliteStore
 from storage.sqlite import open_database
 
+# Every test here runs `signaldesk` as a subprocess against a broken or locked file.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 

@@ -36,6 +36,7 @@ from bot.models import (
 )
 from bot.settings import load_settings
 from storage import SqliteStore
+from tests.support.clock import FakeClock
 
 
 def utc(*args: int) -> datetime:
@@ -192,14 +193,6 @@ def test_rank_for_digest() -> None:
 
 CHANNEL = "console:desk"
 START = utc(2026, 3, 4, 9, 0)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 @dataclass

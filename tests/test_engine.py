@@ -6,172 +6,32 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
-from html import escape
+from datetime import timedelta
 
 import pytest
 
 from adapters.testing import RecordingPublisher
 from bot.engine import Engine, StoreRunner
 from bot.errors import DeliveryError
-from bot.fetch import Fetcher
 from bot.models import DeliveryState
 from bot.parse import parse_feed
-from bot.settings import load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Request, Response
+from tests.support import pipeline
+from tests.support.clock import FakeClock
+from tests.support.http import LocalServer, Response
+from tests.support.news import (
+    CHANNEL,
+    HARBOUR_FACTS,
+    QUAKE_FACTS,
+    START,
+    Site,
+    date,
+    harbour_items,
+    quake_items,
+    rss,
+)
 
-START = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-CHANNEL = "console:newsroom"
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
-
-
-# ---------------------------------------------------------------- invented news
-
-QUAKE_FACTS = [
-    "A magnitude 6.1 earthquake struck the hill town of Varenna Alta at 04:12 on Monday, "
-    "damaging 240 homes and cutting power to 18,000 people.",
-    "Regional officials said 14 people were treated in hospital and that no deaths had "
-    "been reported by midday.",
-    "The quake's epicentre lay 9 kilometres south of the town at a depth of 11 kilometres, "
-    "according to the national seismology office.",
-    "Engineers closed the Varenna viaduct after finding cracks in two of its piers.",
-    "The damage means that about 3,000 commuters will need a 40-minute detour until the "
-    "viaduct is repaired.",
-    "The regional government will decide on Friday whether to request national emergency funds.",
-]
-HARBOUR_FACTS = [
-    "The city of Lowmere opened its rebuilt harbour wall on Saturday after a three-year "
-    "project costing 62 million euros.",
-    "The new wall is 1.4 kilometres long and two metres higher than the structure it replaces.",
-    "Harbour master Ilse Brandt said the wall would protect 900 homes from winter storm surges.",
-    "Fishing crews had campaigned for the rebuild since a storm breached the old wall in 2021.",
-    "A second phase, extending the wall to the marina, is expected to start next spring.",
-]
-
-
-def article_page(title: str, paragraphs: list[str]) -> str:
-    body = "\n".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-    return f"""<!doctype html><html><head><title>{escape(title)}</title></head><body>
-<nav><a href="/">Home</a> <a href="/world">World</a></nav>
-<article><h1>{escape(title)}</h1><p class="byline">By Test Reporter</p>{body}</article>
-<footer>Copyright 2026 Test Outlet. All rights reserved.</footer></body></html>"""
-
-
-def rss(title: str, items: list[dict[str, str]]) -> str:
-    parts = []
-    for item in items:
-        parts.append(
-            f"""<item><title>{escape(item["title"])}</title><link>{escape(item["link"])}</link>
-<guid>{escape(item["guid"])}</guid><pubDate>{item["date"]}</pubDate>
-<description>{escape(item.get("summary", ""))}</description></item>"""
-        )
-    return f"""<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0"><channel><title>{escape(title)}</title><link>http://example.invalid/</link>
-<description>test feed</description>{"".join(parts)}</channel></rss>"""
-
-
-def date(hours: float) -> str:
-    return format_datetime(START - timedelta(hours=hours))
-
-
-class Site:
-    """A local news site: feeds with ETags (304 on a match) and article pages."""
-
-    def __init__(self, server: LocalServer) -> None:
-        self.server = server
-        self.feeds: dict[str, str] = {}
-
-    def feed(self, path: str, body: str, *, etag: bool = True) -> str:
-        self.feeds[path] = body
-
-        def handler(request: Request) -> Response:
-            current = self.feeds[path]
-            tag = f'"{abs(hash(current))}"'
-            if etag and request.headers.get("if-none-match") == tag:
-                return Response(304, b"", {"ETag": tag})
-            headers = {"Content-Type": "application/rss+xml; charset=utf-8"}
-            if etag:
-                headers["ETag"] = tag
-            return Response(200, current, headers)
-
-        return self.server.route(path, handler)
-
-    def page(self, path: str, title: str, paragraphs: list[str]) -> str:
-        return self.server.route(
-            path,
-            Response(200, article_page(title, paragraphs), {"Content-Type": "text/html"}),
-        )
-
-
-@pytest.fixture
-def site(local_server: LocalServer) -> Site:
-    return Site(local_server)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def publisher() -> RecordingPublisher:
-    return RecordingPublisher()
-
-
-@pytest.fixture
-async def engine(clock: FakeClock, publisher: RecordingPublisher) -> AsyncIterator[Engine]:
-    settings = load_settings(
-        database=":memory:",
-        allow_private_networks=True,
-        fetch_timeout=2.0,
-        first_poll_limit=3,
-        poll_interval=600,
-    )
-    store = SqliteStore.open(":memory:")
-    eng = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
-    )
-    yield eng
-    await eng.aclose()
-    store.close()
-
-
-def quake_items(site: Site) -> list[dict[str, str]]:
-    return [
-        {
-            "title": "Magnitude 6.1 earthquake damages 240 homes in Varenna Alta",
-            "link": site.page("/a/quake.html", "Quake damages 240 homes", QUAKE_FACTS),
-            "guid": "one-quake",
-            "date": date(2),
-            "summary": QUAKE_FACTS[0],
-        }
-    ]
-
-
-def harbour_items(site: Site) -> list[dict[str, str]]:
-    return [
-        {
-            "title": "Lowmere opens its rebuilt harbour wall",
-            "link": site.page("/a/harbour.html", "Lowmere harbour wall", HARBOUR_FACTS),
-            "guid": "one-harbour",
-            "date": date(5),
-            "summary": HARBOUR_FACTS[0],
-        }
-    ]
-
+clock, engine, publisher, site = pipeline.clock, pipeline.engine, pipeline.publisher, pipeline.site
 
 # ------------------------------------------------------------------------ tests
 

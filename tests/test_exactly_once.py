@@ -41,8 +41,8 @@ from bot.models import (
 from bot.settings import load_settings
 from storage import SqliteStore
 from tests.slack_fake import Failure, FakeSlack
-from tests.test_engine import FakeClock
-from tests.test_slack_render import make_briefing
+from tests.support.clock import FakeClock
+from tests.support.slack_checks import make_briefing
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from bot.fetch import Fetcher
 from bot.models import DeliveryState
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Response
-from tests.test_engine import START, FakeClock, Site, quake_items, rss
+from tests.support.clock import FakeClock
+from tests.support.http import LocalServer, Response
+from tests.support.news import START, Site, quake_items, rss
 
 CHANNELS = ["console:newsroom", "console:desk"]
 HOUR = 3600.0

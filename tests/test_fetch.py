@@ -20,7 +20,7 @@ from bot.errors import BlockedAddressError, FetchError, TooLargeError
 from bot.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher, parse_max_age, parse_retry_after
 from bot.settings import Settings
 from bot.transport import GuardedResolver
-from tests.conftest import LocalServer, Request, Response
+from tests.support.http import LocalServer, Request, Response
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 

@@ -35,7 +35,6 @@ from bot.fetch import Fetcher
 from bot.models import Channel, Reply
 from bot.settings import load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Response
 from tests.fake_discord_api import (
     CHANNEL_ID,
     TOKEN,
@@ -44,9 +43,10 @@ from tests.fake_discord_api import (
 )
 from tests.hostile import BAD_URLS, CORPUS, GOOD_URL, HUGE, INVISIBLE, corpus_briefing
 from tests.slack_fake import FakeSlack
-from tests.test_discord_render import assert_inert
-from tests.test_discord_render import assert_within_limits as assert_embed_within_limits
-from tests.test_slack_render import assert_safe, assert_within_limits
+from tests.support.discord_checks import assert_inert
+from tests.support.discord_checks import assert_within_limits as assert_embed_within_limits
+from tests.support.http import LocalServer, Response
+from tests.support.slack_checks import assert_safe, assert_within_limits
 
 # ------------------------------------------------------------------------- console
 

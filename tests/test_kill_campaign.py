@@ -38,16 +38,16 @@ from pathlib import Path
 import pytest
 
 from adapters.slack.render import DIGEST_EVENT, METADATA_EVENT
-from tests.conftest import LocalServer, Response
 from tests.slack_fake import FakeSlack
-from tests.test_crash_delivery import (
+from tests.support.http import LocalServer, Response
+from tests.support.news import rss
+from tests.support.service import (
     STORIES,
     outbox_states,
     signaldesk,
     start_service,
     wait_until,
 )
-from tests.test_engine import rss
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """The LLM condenser against a fake OpenAI-compatible server on a local port.
 
-The server is the real HTTP path (``tests.conftest.LocalServer``): the condenser's own
+The server is the real HTTP path (``tests.support.http.LocalServer``): the condenser's own
 httpx client talks to it, so what is asserted is what a hosted API or a local vLLM or
 Ollama server would receive and answer.
 """
@@ -33,7 +33,7 @@ from bot.llm import (
 from bot.models import FeedEntry, Source, SourceText
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Request, Response
+from tests.support.http import LocalServer, Request, Response
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PATH = "/v1/chat/completions"

@@ -26,8 +26,8 @@ from bot.models import DeliveryState
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
 from tests.slack_fake import Failure, FakeSlack
-from tests.test_engine import FakeClock
-from tests.test_slack_render import make_briefing
+from tests.support.clock import FakeClock
+from tests.support.slack_checks import make_briefing
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CHANNELS = ["slack:C1", "slack:C2"]

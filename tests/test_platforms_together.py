@@ -11,10 +11,10 @@ from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.settings import load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Response
 from tests.fake_discord_api import CHANNEL_ID, TOKEN, FakeDiscord, fake_discord  # noqa: F401
 from tests.slack_fake import FakeSlack
-from tests.test_engine import QUAKE_FACTS, article_page, date, rss
+from tests.support.http import LocalServer, Response
+from tests.support.news import QUAKE_FACTS, article_page, date, rss
 
 SLACK_CHANNEL = "slack:C0SHARED1"
 DISCORD_CHANNEL = f"discord:{CHANNEL_ID}"

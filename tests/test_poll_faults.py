@@ -27,8 +27,9 @@ from bot.schedule import MAX_SERVER_DELAY, Heartbeat
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
 from storage.sqlite import open_database
-from tests.conftest import LocalServer, Response
-from tests.test_engine import QUAKE_FACTS, START, FakeClock, Site, date, rss
+from tests.support.clock import FakeClock
+from tests.support.http import LocalServer, Response
+from tests.support.news import QUAKE_FACTS, START, Site, date, rss
 
 CHANNEL = "console:newsroom"
 ADMIN = Asker(CHANNEL, "ada", is_admin=True)

@@ -19,7 +19,7 @@ from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.settings import load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Response
+from tests.support.http import LocalServer, Response
 
 CHANNEL = "console:desk"
 MEMBER = Asker(CHANNEL, "bo", is_admin=False)

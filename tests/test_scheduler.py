@@ -11,7 +11,7 @@ from bot.fetch import Fetcher
 from bot.models import FetchState
 from bot.settings import load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Request, Response
+from tests.support.http import LocalServer, Request, Response
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 FEED = (

@@ -33,7 +33,7 @@ from bot.settings import Settings, load_settings
 from storage import SqliteStore
 from tests.golden_files import assert_golden
 from tests.slack_fake import FakeSlack
-from tests.test_slack_render import make_briefing
+from tests.support.slack_checks import make_briefing
 
 SECRET = "test-signing-secret"
 WAIT = 5.0  # upper bound for events that arrive in milliseconds

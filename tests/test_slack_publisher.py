@@ -20,7 +20,7 @@ from bot.settings import load_settings
 from storage import SqliteStore
 from tests.golden_files import assert_golden
 from tests.slack_fake import Failure, FakeSlack
-from tests.test_slack_render import make_briefing
+from tests.support.slack_checks import make_briefing
 
 CHANNEL = Channel(id="slack:C1")
 

@@ -8,16 +8,12 @@ from bot.cluster import FOLLOWS_PREFIX, cluster_items
 from bot.commands import Asker, CommandHandler
 from bot.engine import Engine
 from bot.urls import canonical_link
-from tests import test_engine
-from tests.test_engine import CHANNEL, FakeClock, Site, date, rss
+from tests.support import pipeline
+from tests.support.clock import FakeClock
+from tests.support.news import CHANNEL, Site, date, rss
 
-# The engine test's fixtures: a local site, a fake clock, a recording publisher.
-clock, engine, publisher, site = (
-    test_engine.clock,
-    test_engine.engine,
-    test_engine.publisher,
-    test_engine.site,
-)
+# The engine fixtures: a local site, a fake clock, a recording publisher.
+clock, engine, publisher, site = pipeline.clock, pipeline.engine, pipeline.publisher, pipeline.site
 
 RECALL = [
     "Battery maker Ferrolith is recalling 40,000 Hearth home storage units sold in Finland "

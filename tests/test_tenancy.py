@@ -18,8 +18,9 @@ from bot.models import Briefing
 from bot.settings import load_settings
 from bot.tenancy import plan_views
 from storage import SqliteStore
-from tests.conftest import LocalServer
-from tests.test_engine import START, FakeClock, Site, date, quake_items, rss
+from tests.support.clock import FakeClock
+from tests.support.http import LocalServer
+from tests.support.news import START, Site, date, quake_items, rss
 
 PRIVATE = "console:deals-desk"  # follows a subscriber-only wire
 PUBLIC = "console:lobby"  # follows the public outlet
@@ -245,7 +246,7 @@ async def test_feed_add_of_a_url_another_tenant_follows_reads_like_a_first_add(
 
 
 async def test_feed_urls_with_credentials_are_whole_for_admins_only(engine: Engine) -> None:
-    from tests.test_engine import START
+    from tests.support.news import START
 
     store = engine.store
     url = "https://wire.example/rss?category=world&api_key=s3cr3tk3y&sig=ab12cd"

@@ -23,8 +23,8 @@ from bot.fetch import Fetcher
 from bot.models import Channel, Reply
 from bot.settings import load_settings
 from storage import SqliteStore
-from tests.conftest import LocalServer, Response
 from tests.hostile import ANSI
+from tests.support.http import LocalServer, Response
 
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 

@@ -27,7 +27,7 @@ from bot.sentences import split_sentences
 from bot.settings import load_settings
 from bot.text import MAX_ARTICLE_CHARS, cap_article, clean_text, html_to_text
 from storage import SqliteStore
-from tests.conftest import LocalServer, Response
+from tests.support.http import LocalServer, Response
 
 PARAGRAPH = (
     "The city council voted 7-2 on Tuesday to extend the tram line to the airport, "
