@@ -15,11 +15,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## local sample feeds, SQLite in memory, a console channel
 	$(BIN)/signaldesk demo
 
+# Four workers on any machine: the suite mostly waits (sockets, subprocesses, SIGKILLs),
+# so it runs in under half the time even on two cores; `pytest` alone runs it serially.
+WORKERS ?= 4
+
 test: $(STAMP)  ## the whole test suite (as CI runs it); never touches the internet
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS)
 
 test-fast: $(STAMP)  ## the suite without the `slow` tests (subprocesses, SIGKILL campaigns)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not slow"
 
 check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .

@@ -68,3 +68,10 @@ def local_server() -> Iterator[LocalServer]:
         yield server
     finally:
         server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the long end-to-end tests first: on several workers (``make test``) the
+    minute-long kill campaign then overlaps the rest of the suite instead of starting
+    last and running alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
