@@ -4,6 +4,11 @@
 document type declaration before the XML parser sees it: no DTD means no entity
 definitions, hence no "billion laughs" expansion and no external entities. Only the
 five predefined XML entities and character references remain, which cannot expand.
+
+Real exports are often not well-formed XML: a bare ``&`` in a title ("News & Views"),
+HTML entities (``&eacute;``, ``&nbsp;``) that XML does not define. A document the
+strict parser refuses is repaired once — a bare ``&`` becomes ``&amp;``, an HTML entity
+its character reference, any other name stays as literal text — and parsed again.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import datetime
 from email.utils import format_datetime
+from html.entities import html5
 
 from .errors import ParseError
 from .models import Feed
@@ -24,6 +30,9 @@ MAX_OUTLINES = 5_000
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST)", re.IGNORECASE)
 _URL_ATTRS = ("xmlUrl", "xmlurl", "xmlURL", "XMLURL")
+# An ampersand and what may follow it: a character reference or an entity name.
+_AMPERSAND = re.compile(rb"&(#[0-9]{1,8};|#[xX][0-9A-Fa-f]{1,8};|[A-Za-z][A-Za-z0-9]{0,31};)?")
+_XML_ENTITIES = frozenset({b"amp;", b"lt;", b"gt;", b"quot;", b"apos;"})
 
 
 def export_opml(title: str, feeds: Sequence[Feed], *, created: datetime | None = None) -> str:
@@ -64,7 +73,13 @@ def parse_opml(text: str | bytes) -> list[tuple[str, str | None]]:
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise ParseError(f"not a readable OPML file: {exc}") from None
+        repaired = _repair_ampersands(data)
+        try:
+            root = ET.fromstring(repaired) if repaired != data else None
+        except (ET.ParseError, ValueError, LookupError):
+            root = None
+        if root is None:
+            raise ParseError(f"not a readable OPML file: {exc}") from None
     except (ValueError, LookupError) as exc:  # e.g. an unknown encoding declaration
         raise ParseError(f"not a readable OPML file: {exc}") from None
     if _local(root.tag) != "opml":
@@ -84,6 +99,25 @@ def parse_opml(text: str | bytes) -> list[tuple[str, str | None]]:
         if len(found) > MAX_OUTLINES:
             raise ParseError(f"the OPML file lists too many feeds (over {MAX_OUTLINES})")
     return list(found.items())
+
+
+def _repair_ampersands(data: bytes) -> bytes:
+    """``data`` with every ``&`` XML would refuse made legal: a bare one escaped, an
+    HTML entity replaced by its character reference (so that the text means what the
+    exporter meant), an unknown name kept as literal text."""
+
+    def fix(match: re.Match[bytes]) -> bytes:
+        ref = match.group(1)
+        if ref is None:
+            return b"&amp;"
+        if ref.startswith(b"#") or ref in _XML_ENTITIES:
+            return match.group(0)
+        chars = html5.get(ref.decode("ascii"))
+        if chars is None:
+            return b"&amp;" + ref
+        return b"".join(b"&#%d;" % ord(c) for c in chars)
+
+    return _AMPERSAND.sub(fix, data)
 
 
 def _local(tag: object) -> str:

@@ -105,9 +105,28 @@ def test_unknown_encoding_in_bytes() -> None:
         parse_opml(b'<?xml version="1.0" encoding="klingon"?><opml/>')
 
 
-def test_undefined_entity_is_a_parse_error() -> None:
-    with pytest.raises(ParseError):
-        parse_opml('<opml><body><outline text="&nope;" xmlUrl="https://x.example/"/></body></opml>')
+def test_real_world_exports_with_bare_ampersands_and_html_entities_are_repaired() -> None:
+    # As feed readers and hand-edited lists write them: not well-formed XML.
+    exported = b"""<?xml version="1.0" encoding="UTF-8"?>
+<opml version="1.0"><head><title>Subscriptions from Tom & Jerry's reader</title></head>
+<body><outline text="Science & Tech">
+  <outline text="Caf&eacute; Society&nbsp;Weekly" type="rss"
+           xmlUrl="https://cafe.example/feed?lang=fr&format=rss"/>
+  <outline text="R&D; notes &amp; more &#8212; daily" type="rss" xmlUrl="https://rd.example/atom"/>
+</outline></body></opml>"""
+    assert parse_opml(exported) == [
+        ("https://cafe.example/feed?lang=fr&format=rss", "Caf\u00e9 Society Weekly"),
+        ("https://rd.example/atom", "R&D; notes & more \u2014 daily"),
+    ]
+    assert parse_opml(exported.decode("utf-8")) == parse_opml(exported)
+
+
+def test_repair_does_not_open_the_door_to_entity_declarations() -> None:
+    # Repair happens after the DOCTYPE check and adds no definitions of its own.
+    with pytest.raises(ParseError, match="DOCTYPE"):
+        parse_opml("<!DOCTYPE opml><opml><body><outline text='a & b'/></body></opml>")
+    with pytest.raises(ParseError, match="not a readable OPML"):
+        parse_opml("<opml><body><outline text='a & b'></body>")
 
 
 _printable = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40)
