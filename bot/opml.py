@@ -74,11 +74,11 @@ def parse_opml(text: str | bytes) -> list[tuple[str, str | None]]:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         repaired = _repair_ampersands(data)
+        if repaired == data:
+            raise ParseError(f"not a readable OPML file: {exc}") from None
         try:
-            root = ET.fromstring(repaired) if repaired != data else None
+            root = ET.fromstring(repaired)
         except (ET.ParseError, ValueError, LookupError):
-            root = None
-        if root is None:
             raise ParseError(f"not a readable OPML file: {exc}") from None
     except (ValueError, LookupError) as exc:  # e.g. an unknown encoding declaration
         raise ParseError(f"not a readable OPML file: {exc}") from None
