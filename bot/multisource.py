@@ -36,7 +36,7 @@ from typing import Generic, Protocol, TypeVar
 
 from .cluster import prior_idf, term_of
 from .models import Briefing, Bullet
-from .words import FACT_STOPWORDS, FACT_WORD, UNIT_STOPWORDS
+from .words import FACT_STOPWORDS, FACT_WORD, FIGURE_TOKEN, LETTER_RUN, UNIT_STOPWORDS
 
 __all__ = ["MultiSourcePlan", "SourceSentence", "bullet_outlet", "plan_story"]
 
@@ -397,20 +397,17 @@ def bullet_outlet(briefing: Briefing, bullet: Bullet) -> str:
     return briefing.sources[bullet.source].publisher
 
 
-_FIGURE = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+")
-
-
 def _figure(token: str) -> str:
     """The figure of a number as written ("1.2" of "1.2-trillion", "3" of "three")."""
-    first = _FIGURE.match(token)
+    first = FIGURE_TOKEN.match(token)
     word = first.group(0).lower().replace(",", "") if first else ""
     return str(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else word
 
 
 def _figures(text: str) -> set[str]:
-    return {_figure(m.group(0)) for m in _FIGURE.finditer(text) if m.group(0)[0].isdigit()} | {
+    return {_figure(m.group(0)) for m in FIGURE_TOKEN.finditer(text) if m.group(0)[0].isdigit()} | {
         str(_NUMBER_WORDS[w.lower()])
-        for w in re.findall(r"[A-Za-z]+", text)
+        for w in LETTER_RUN.findall(text)
         if w.lower() in _NUMBER_WORDS
     }
 

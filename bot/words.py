@@ -16,7 +16,8 @@ clustering fingerprints   ``CLUSTER_TOKEN``        ``CLUSTER_STOPWORDS``   ``clu
 condenser sentences       ``CONDENSE_WORD``        ``CONDENSE_STOPWORDS``  ``condense_stem``
                           (``content_words``)
 multi-source facts        ``FACT_WORD``            ``FACT_STOPWORDS``      ``cluster_stem``
-                                                   (``UNIT_STOPWORDS``)    (via ``term_of``)
+                          (``FIGURE_TOKEN``,       (``UNIT_STOPWORDS``)    (via ``term_of``)
+                          ``LETTER_RUN``)
 LLM paraphrase check      ``PARAPHRASE_WORD``      ``PARAPHRASE_STOPWORDS``  five-letter prefix
                           (``paraphrase_words``)
 ========================  =======================  ======================  ==================
@@ -34,6 +35,8 @@ __all__ = [
     "CONDENSE_WORD",
     "FACT_STOPWORDS",
     "FACT_WORD",
+    "FIGURE_TOKEN",
+    "LETTER_RUN",
     "NOT_NAMES",
     "PARAPHRASE_STOPWORDS",
     "PARAPHRASE_WORD",
@@ -158,6 +161,11 @@ UNIT_STOPWORDS = frozenset(
     under last next more less about this these those is are was were has have had will
     would could""".split()
 )
+
+# A figure as written: a number, or a run of letters that may spell one ("three");
+# "1.2" of "1.2-trillion".
+FIGURE_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+")
+LETTER_RUN = re.compile(r"[A-Za-z]+")
 
 # --------------------------------------------------------------- LLM paraphrase check
 PARAPHRASE_WORD = re.compile(r"[a-z0-9]+")
