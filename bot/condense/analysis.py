@@ -27,8 +27,6 @@ from .tuning import (
     W_TITLE,
 )
 
-# ----------------------------------------------------------------------- sentences
-
 
 @dataclass
 class _Sentence:

@@ -10,8 +10,6 @@ from ..models import BULLET_COUNT, BULLET_MAX
 from .analysis import _overlap, _quotes_balanced, _Sentence
 from .tuning import CLAUSE_MIN, LONG_FACTOR, MMR_LAMBDA, NEW_SOURCE_BONUS, REDUNDANT
 
-# -------------------------------------------------------------------------- bullets
-
 _CLAUSE_BREAK = re.compile(r"(?:;|,|:|\s[–—-])\s+(?=\S)")
 _CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:and|but|while|although|whereas)\s+|\s[–—]\s+")
 

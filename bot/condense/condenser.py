@@ -15,8 +15,6 @@ from .headline import _headline
 from .lead import _lead, _scene_setters
 from .sections import _sections
 
-# ---------------------------------------------------------------------- condenser
-
 
 class ExtractiveCondenser:
     """The default condenser: offline, deterministic, extractive (see module doc)."""
