@@ -8,19 +8,19 @@ sentences; the LLM check asks only whether an answer paraphrases its material. S
 is one of each *per purpose*, named for it, here and nowhere else
 (``tests/test_words.py`` keeps it so).
 
-========================  =======================  ======================  ==================
-purpose                   tokenizer                stop words              stemmer
-========================  =======================  ======================  ==================
-clustering fingerprints   ``CLUSTER_TOKEN``        ``CLUSTER_STOPWORDS``   ``cluster_stem``
-                                                   (``NOT_NAMES``)
-condenser sentences       ``CONDENSE_WORD``        ``CONDENSE_STOPWORDS``  ``condense_stem``
+========================  ======================  ========================  ================
+purpose                   tokenizer               stop words                stemmer
+========================  ======================  ========================  ================
+clustering fingerprints   ``CLUSTER_TOKEN``       ``CLUSTER_STOPWORDS``     ``cluster_stem``
+                                                  (``NOT_NAMES``)
+condenser sentences       ``CONDENSE_WORD``       ``CONDENSE_STOPWORDS``    ``condense_stem``
                           (``content_words``)
-multi-source facts        ``FACT_WORD``            ``FACT_STOPWORDS``      ``cluster_stem``
-                          (``FIGURE_TOKEN``,       (``UNIT_STOPWORDS``)    (via ``term_of``)
+multi-source facts        ``FACT_WORD``           ``FACT_STOPWORDS``        ``cluster_stem``
+                          (``FIGURE_TOKEN``,      (``UNIT_STOPWORDS``)      (``term_of``)
                           ``LETTER_RUN``)
-LLM paraphrase check      ``PARAPHRASE_WORD``      ``PARAPHRASE_STOPWORDS``  five-letter prefix
+LLM paraphrase check      ``PARAPHRASE_WORD``     ``PARAPHRASE_STOPWORDS``  5-letter prefix
                           (``paraphrase_words``)
-========================  =======================  ======================  ==================
+========================  ======================  ========================  ================
 """
 
 from __future__ import annotations
