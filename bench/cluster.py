@@ -271,7 +271,7 @@ def scale(stories: int = 50_000, probes: int = 2_000) -> None:
     """Decision time with ``stories`` recent stories in the window: synthetic stories
     (English words drawn by their frequency, plus invented names), then the roundup
     items matched against them one by one."""
-    from bot.cluster import _prior
+    from bot.cluster.terms import _prior
 
     rng = random.Random(7)
     vocab = sorted(_prior())

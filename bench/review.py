@@ -45,11 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import trafilatura
 
 from adapters.console.render import render_briefing
-from bot.condense import ExtractiveCondenser, _content_words, _overlap
+from bot.condense import ExtractiveCondenser
+from bot.condense.analysis import _overlap
 from bot.errors import ExtractError
 from bot.extract import extract_article
 from bot.models import Briefing, Source, SourceText
 from bot.text import clean_text
+from bot.words import content_words
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -191,7 +193,7 @@ def review(briefings: list[tuple[Page, Briefing, str, str]]) -> Counts:
                 counts.add("filler", f"{page.name}: {piece}")
             if _DATELINE.match(piece):
                 counts.add("datelines", f"{page.name}: {piece}")
-        previous: list[frozenset[str]] = [frozenset(_content_words(b.lead))]
+        previous: list[frozenset[str]] = [frozenset(content_words(b.lead))]
         flat = " ".join(clean_text(text).split())
         before = b.lead
         for bullet in b.bullets:
@@ -205,7 +207,7 @@ def review(briefings: list[tuple[Page, Briefing, str, str]]) -> Counts:
                 counts.add("unended bullets", f"{page.name}: {t}")
                 counts.add("cut bullets", f"{page.name}: {t}")
             first = t.lstrip("\"“'‘([ ").split(" ", 1)[0].rstrip(",;:").lower()
-            words = frozenset(_content_words(t))
+            words = frozenset(content_words(t))
             if first in _POINTING and not _follows(flat, before, bullet.sentence or t):
                 counts.add("pointing-back bullets", f"{page.name}: {t}")
             before = bullet.sentence or t

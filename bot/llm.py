@@ -49,6 +49,7 @@ from .ports import Condenser, UsageStore
 from .sentences import split_sentences
 from .settings import Settings
 from .text import clean_text, one_line
+from .words import paraphrase_words
 
 __all__ = ["SYSTEM_PROMPT", "LLMCondenser", "LLMError", "TokenUsage", "material_digest"]
 
@@ -149,18 +150,6 @@ class _Answer(_Strict):
 # Greedy body, possessive spaces: "(.*?)\s*```" retried the whitespace run at every
 # character of the body (quadratic in a long answer). json.loads skips the spaces.
 _FENCE = re.compile(r"^\s*+```(?:json)?(.*)```\s*+$", re.DOTALL | re.IGNORECASE)
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    """the and for that with from this have has had was were are been its their his her
-    they them said says will would could which who what when where than then into also
-    not but about after over more most other some such only can one two new""".split()
-)
-
-
-def _words(text: str) -> set[str]:
-    # Five-letter prefixes: "announced" and "announces" count as the same word, which
-    # is all the tolerance a close paraphrase needs.
-    return {w[:5] for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOP}
 
 
 def material_digest(material: Sequence[SourceText]) -> str:
@@ -253,14 +242,14 @@ def parse_answer(
 def _supporting_sentence(bullet: str, source_text: str) -> str:
     """The source sentence a bullet was taken from (most shared words), or
     :class:`LLMError` when the source does not support the bullet."""
-    words = _words(bullet)
+    words = paraphrase_words(bullet)
     if not words:
         raise LLMError("unsupported", f"bullet {bullet[:60]!r} has no content words")
-    if len(words & _words(source_text)) / len(words) < SUPPORT_MIN:
+    if len(words & paraphrase_words(source_text)) / len(words) < SUPPORT_MIN:
         raise LLMError("unsupported", f"bullet {bullet[:60]!r} is not in the source it cites")
     best, best_shared = "", -1
     for sentence in split_sentences(clean_text(source_text)):
-        shared = len(words & _words(sentence))
+        shared = len(words & paraphrase_words(sentence))
         if shared > best_shared:
             best, best_shared = sentence, shared
     return best

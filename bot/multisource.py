@@ -36,6 +36,7 @@ from typing import Generic, Protocol, TypeVar
 
 from .cluster import prior_idf, term_of
 from .models import Briefing, Bullet
+from .words import FACT_STOPWORDS, FACT_WORD, FIGURE_TOKEN, LETTER_RUN, UNIT_STOPWORDS
 
 __all__ = ["MultiSourcePlan", "SourceSentence", "bullet_outlet", "plan_story"]
 
@@ -85,14 +86,6 @@ class MultiSourcePlan(Generic[S]):
     extra: tuple[tuple[str, int], ...] = ()
 
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")
-_STOP = frozenset(
-    """a an the and or but of in on at to for from by with as is are was were be been
-    has have had it its this that these those he she they his her their them him we
-    our you your i said says say told tell according also after before over under
-    about into than then there which who whom whose what when where while will would
-    could should may might can not no one new""".split()
-)
 _NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
@@ -108,13 +101,6 @@ _QUANTITY = re.compile(
     r"(?:\s+(?:more|new|other|extra|additional))?\s+([a-z][a-z-]+)"
     r"(?:(?=\s+([a-z][a-z-]+)))?",  # the word after, unconsumed: "18 prominent scientists"
     re.IGNORECASE,
-)
-# Words after a number that are not what it counts ("one of the", "37,000 last month",
-# "64 who"): the number then measures nothing two outlets could disagree on.
-_UNIT_STOP = frozenset(
-    """of the a an and or to in on at for by with per from as who which that than over
-    under last next more less about this these those is are was were has have had will
-    would could""".split()
 )
 _DANGLING = frozenset("he she it they this these those his her its their but however".split())
 # "…," she told reporters: the speaker is named in an earlier sentence.
@@ -137,7 +123,7 @@ def _facts(text: str) -> _Facts:
     names: set[str] = set()
     numbers: set[str] = set()
     first = True
-    for m in _WORD.finditer(text):
+    for m in FACT_WORD.finditer(text):
         raw = m.group(0)
         if raw[0].isdigit():
             numbers.add(raw.replace(",", ""))
@@ -145,7 +131,7 @@ def _facts(text: str) -> _Facts:
             first = False
             continue
         low = raw.lower()
-        if low in _STOP or len(low) < 2:
+        if low in FACT_STOPWORDS or len(low) < 2:
             first = False
             continue
         term = term_of(low)
@@ -160,7 +146,7 @@ def _facts(text: str) -> _Facts:
     for m in _QUANTITY.finditer(text):
         value = _value(m.group(1), m.group(2))
         unit = term_of(m.group(3))
-        if value is None or unit in _UNIT_STOP or _is_year(m.group(1), m.group(2)):
+        if value is None or unit in UNIT_STOPWORDS or _is_year(m.group(1), m.group(2)):
             continue
         numbers.add(_number_key(value))
         shown = " ".join(g for g in (m.group(1), m.group(2), m.group(3)) if g)
@@ -411,20 +397,17 @@ def bullet_outlet(briefing: Briefing, bullet: Bullet) -> str:
     return briefing.sources[bullet.source].publisher
 
 
-_FIGURE = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+")
-
-
 def _figure(token: str) -> str:
     """The figure of a number as written ("1.2" of "1.2-trillion", "3" of "three")."""
-    first = _FIGURE.match(token)
+    first = FIGURE_TOKEN.match(token)
     word = first.group(0).lower().replace(",", "") if first else ""
     return str(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else word
 
 
 def _figures(text: str) -> set[str]:
-    return {_figure(m.group(0)) for m in _FIGURE.finditer(text) if m.group(0)[0].isdigit()} | {
+    return {_figure(m.group(0)) for m in FIGURE_TOKEN.finditer(text) if m.group(0)[0].isdigit()} | {
         str(_NUMBER_WORDS[w.lower()])
-        for w in re.findall(r"[A-Za-z]+", text)
+        for w in LETTER_RUN.findall(text)
         if w.lower() in _NUMBER_WORDS
     }
 

@@ -335,20 +335,20 @@ def test_condensing_again_after_a_source_joins_matches_a_fresh_condense(
 ) -> None:
     # The second condense reuses the first source's analysis; the briefing must be the
     # one a cold condenser gives (nothing scored on the first pass leaks into it).
-    from bot import condense
+    from bot.condense import analysis
 
     first, second = _material()
     warm = ExtractiveCondenser()
     warm.condense("abcd1234", [first], NOW)
     again = warm.condense("abcd1234", [first, second], NOW)
-    fresh = condense._AnalysisCache(budget=condense.ANALYSIS_CACHE_CHARS)
-    monkeypatch.setattr(condense, "_ANALYSED", fresh)
+    fresh = analysis._AnalysisCache(budget=analysis.ANALYSIS_CACHE_CHARS)
+    monkeypatch.setattr(analysis, "_ANALYSED", fresh)
     cold = ExtractiveCondenser().condense("abcd1234", [first, second], NOW)
     assert again == cold
 
 
 def test_the_analysis_cache_stays_within_its_budget() -> None:
-    from bot.condense import _AnalysisCache
+    from bot.condense.analysis import _AnalysisCache
 
     cache = _AnalysisCache(budget=4_000)
     texts = [
@@ -580,7 +580,7 @@ def test_a_quote_whose_speaker_is_a_pronoun_follows_the_sentence_naming_them() -
         "Port Lennox had led at half-time through a penalty from Tomas Reyes.\n"
         "The winners will play in the Continental Super Cup in Lisbon next August."
     )
-    from bot.condense import _analyse
+    from bot.condense.analysis import _analyse
 
     _, sentences = _analyse(text)
     leaning = {s.text.split(",")[0]: s.dangling for s in sentences}

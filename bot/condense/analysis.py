@@ -1,0 +1,276 @@
+"""A story's sentences as the condenser analyses them: each source's usable
+sentences with their flags (cached per source text), and their scores."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from ..models import Source, SourceText
+from ..sentences import split_sentences
+from ..text import clean_text, one_line
+from ..words import content_words
+from .boilerplate import _TERMINAL, _readable, is_boilerplate, strip_dateline
+from .cues import _PAST, _QUOTATION, _WHEN, section_of
+from .headline import _headline
+from .tuning import (
+    ANALYSIS_CACHE_CHARS,
+    IDEAL_WORDS,
+    OTHER_SOURCE_WEIGHT,
+    POSITION_DECAY,
+    W_CENTRALITY,
+    W_POSITION,
+    W_TITLE,
+)
+
+
+@dataclass
+class _Sentence:
+    text: str  # what a briefing may show: the sentence without a dateline
+    original: str  # the full source sentence
+    source: int
+    position: int  # index among the usable sentences of its source
+    words: frozenset[str]
+    n_words: int
+    score: float = 0.0
+    watch: int = 0
+    why: int = 0
+    when: bool = False  # names a time ahead (only meaningful with a watch cue)
+    past: bool = False
+    balanced: bool = True  # its double quotes open and close within the sentence
+    dangling: bool = False  # opens on a word that points back ("He", "This", "But")
+    ended: bool = True  # closes with a full stop (or ! ? …): a whole sentence
+    listed: bool = False  # a list item, a table row, a caption: never a point on its own
+    unattributed: bool = False  # a quotation that does not name who said it
+    scene: bool = False  # opens like a feature's scene-setting, not like news
+    label: bool = False  # a live-blog or section label ("The latest (all times local):")
+
+
+# Opening words that lean on the sentence before: out of context ("He said the talks
+# would resume") a reader cannot tell who or what they mean.
+_DANGLING = frozenset(
+    """he she it they this these those that his her its their them him but however also
+    and meanwhile still yet such so then thus hence instead there here it's that's
+    he's she's they're there's nor or besides likewise similarly otherwise""".split()
+)
+_DANGLING_PHRASE = re.compile(
+    r"^(?:in\ other\ words|as\ a\ result|in\ addition|on\ the\ other\ hand|by\ contrast"
+    r"|for\ (?:example|instance)|even\ so|at\ the\ same\ time|the\ (?:same|latter|former)"
+    r"|in\ (?:that|this|the\ meantime)|after\ (?:that|this)|because\ of\ (?:that|this)"
+    r"|the\ (?:move|decision|announcement|comments?|remarks?|statement|news|deal|plan)\b"
+    r"|(?:this|that)\ (?:is|was|comes|came|means|meant))\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _dangles(text: str) -> bool:
+    bare = text.lstrip("\"“'‘([ ").replace("’", "'")
+    first = bare.split(" ", 1)[0].rstrip(",;:").lower()
+    return first in _DANGLING or _DANGLING_PHRASE.match(bare) is not None
+
+
+# A list item, a table row or a figure reference: "- Fixed …", "• …", "22/50 …", "[figure".
+_LISTED = re.compile(r"^(?:[-•*+–·▪►^#]\s|\[|\d{1,3}(?:[.)]|/\d+)\s)")
+# Who said it: a quotation that names no speaker reads as the briefing's own voice.
+_SAYS = re.compile(
+    r"\b(?:said|says|say|told|tells|according\ to|added|adds|asked|asks|stated|states|wrote"
+    r"|writes|explained|explains|insisted|insists|warned|warns|argued|argues|noted|notes"
+    r"|announced|announces|declared|declares|recalled|recalls|claimed|claims|admitted"
+    r"|admits|replied|replies|continued|continues|quipped|tweeted|posted"
+    r"|saying|adding|telling|writing|warning|arguing|noting|insisting)\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Feature openings that set a scene instead of reporting the news: "On a cold morning in
+# the harbour town…", "It was just after dawn when…", "Imagine…", "When Maria Lopez…".
+_SCENE = re.compile(
+    r"^(?:on\ an?\ |in\ an?\ |at\ an?\ |it\ (?:was|is)\ |there\ (?:was|is|are|were)\ "
+    r"|imagine\b|picture\ this|when\ |as\ (?:the|a|dawn|night|dusk)\b|once\ |for\ (?:years|decades"
+    r"|months|most\ of)\b|every\ (?:morning|day|night|year|week)|standing\ |inside\ |outside\ "
+    r"|under\ a\ |beneath\ |just\ after\ |shortly\ (?:after|before)\ (?:dawn|dusk|midnight)"
+    r"|[a-z]+ing\ (?:through|along|past|into|down|up|across|beside|outside|inside)\b|i\ |we\ )",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Live-blog and section labels: "The latest on the strike (all times local):".
+_LABEL_LINE = re.compile(
+    r":\s*$|^(?:the\ latest|latest|live|live\ updates?|breaking|update|updated|here'?s\ "
+    r"|what\ (?:we\ know|to\ know)|key\ (?:points|facts))\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+# "…,” she said": the speaker is named in an earlier sentence.
+_PRONOUN_SPEAKER = re.compile(
+    r"(?:^|[,.])\s*(?:he|she|they)\s+(?:said|says|added|adds|told|tells|asked|insisted)\b"
+    r"|\b(?:said|says|added|adds)\s+(?:he|she|they)\s*(?:[,.;]|$)",
+    re.IGNORECASE,
+)
+
+
+def _unattributed_quote(text: str) -> bool:
+    """A quotation (a sentence that opens on a quote mark, or is mostly quoted words)
+    without a speaker outside the quotation marks."""
+    bare = text.strip()
+    quoted = sum(len(q) for q in _QUOTATION.findall(bare))
+    if not (bare[:1] in "\"“‘'" or quoted > 0.6 * len(bare)):
+        return False
+    return _SAYS.search(_QUOTATION.sub(" ", bare)) is None
+
+
+def _listed(text: str) -> bool:
+    if _LISTED.match(text) or " | " in text or "\t" in text:
+        return True
+    digits = sum(map(str.isdigit, text))
+    return digits > len(text) / 5
+
+
+def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def _sentences_of(index: int, text: str) -> list[_Sentence]:
+    out: list[_Sentence] = []
+    for n, raw in enumerate(split_sentences(text)):
+        shown = strip_dateline(raw, opening=n == 0)
+        if is_boilerplate(shown):
+            continue
+        words = content_words(shown)
+        if not words:
+            continue
+        unquoted = _QUOTATION.sub(" ", shown)
+        section = section_of(shown)
+        out.append(
+            _Sentence(
+                text=shown,
+                original=raw,
+                source=index,
+                position=len(out),
+                words=frozenset(words),
+                n_words=len(shown.split()),
+                watch=int(section == "ahead"),
+                why=int(section == "significance"),
+                past=bool(_PAST.search(shown)),
+                when=bool(_WHEN.search(unquoted.lower())),
+                balanced=_quotes_balanced(shown),
+                dangling=_dangles(shown)
+                or (unquoted != shown and _PRONOUN_SPEAKER.search(unquoted) is not None),
+                ended=_TERMINAL.search(shown) is not None,
+                listed=_listed(shown),
+                unattributed=_unattributed_quote(shown),
+                scene=_SCENE.match(shown) is not None,
+                label=_LABEL_LINE.search(shown) is not None,
+            )
+        )
+    return out
+
+
+class _AnalysisCache:
+    """Recently analysed sources, least recently used dropped first once their text
+    passes ``budget`` characters (the analysis takes a few times its text in memory).
+
+    A story is condensed again each time a source joins it, from all its sources; the
+    earlier sources' analysis, most of a condense's time, is reused from here. Shared
+    by the threads condensing different stories at once."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._items: OrderedDict[str, tuple[str, tuple[_Sentence, ...]]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, raw: str) -> tuple[str, tuple[_Sentence, ...]]:
+        with self._lock:
+            hit = self._items.get(raw)
+            if hit is not None:
+                self._items.move_to_end(raw)
+                return hit
+        text = clean_text(raw)
+        value = (text, tuple(_sentences_of(0, text)))
+        if len(raw) <= self.budget // 4:
+            with self._lock:
+                if raw not in self._items:
+                    self._items[raw] = value
+                    self._chars += len(raw)
+                while self._chars > self.budget:
+                    old, _ = self._items.popitem(last=False)
+                    self._chars -= len(old)
+        return value
+
+
+_ANALYSED = _AnalysisCache(budget=ANALYSIS_CACHE_CHARS)
+
+
+def _analyse(raw: str) -> tuple[str, tuple[_Sentence, ...]]:
+    """A source's cleaned text and its usable sentences (as source 0, unscored)."""
+    return _ANALYSED.get(raw)
+
+
+def _quotes_balanced(text: str) -> bool:
+    # A sentence cut out of a multi-sentence quotation has a dangling quote mark; shown
+    # beside other sentences it would pair up with their quotes and misattribute words.
+    return text.count('"') % 2 == 0 and text.count("“") == text.count("”")
+
+
+def _score(sentences: list[_Sentence], title_words: frozenset[str]) -> None:
+    # Centrality: a content word's weight is how many sentences of the story use it,
+    # so a sentence scores high when it talks about what the whole story talks about.
+    spread: Counter[str] = Counter()
+    for s in sentences:
+        spread.update(s.words)
+    raw: list[float] = []
+    for s in sentences:
+        weight = sum(spread[w] - 1 for w in s.words)
+        raw.append(weight / math.sqrt(len(s.words) + 4))
+    top = max(raw, default=0.0) or 1.0
+    lo, hi = IDEAL_WORDS
+    for s, c in zip(sentences, raw, strict=True):
+        position = 1.0 / (1.0 + POSITION_DECAY * s.position)
+        if s.source:
+            position *= OTHER_SOURCE_WEIGHT
+        title = len(s.words & title_words) / len(title_words) if title_words else 0.0
+        if s.n_words < lo:
+            length = 1.0 - (lo - s.n_words) / lo * 0.5
+        elif s.n_words > hi:
+            length = max(0.5, 1.0 - (s.n_words - hi) / hi)
+        else:
+            length = 1.0
+        s.score = (W_POSITION * position + W_CENTRALITY * c / top + W_TITLE * title) * length
+
+
+@dataclass
+class _Story:
+    """A story's material as the condenser analysed it: the seam where a multi-source
+    selection can take over the choice of lead and bullets."""
+
+    sources: list[Source]
+    texts: list[str]
+    summaries: list[str]
+    sentences: list[_Sentence]  # every usable sentence of every source, scored
+    headline: str
+    title_words: frozenset[str]
+
+
+def _analyse_story(material: Sequence[SourceText]) -> _Story:
+    sources = [m.source for m in material]
+    analysed = [_analyse(_readable(m.text or "", m.source.title)) for m in material]
+    texts = [text for text, _ in analysed]
+    headline = _headline(sources, texts)
+    sentences: list[_Sentence] = []
+    for i, (_, cached) in enumerate(analysed):
+        # Fresh copies: scoring writes to them, and ``id()`` tells them apart below.
+        sentences.extend(replace(s, source=i) for s in cached)
+    title_words = frozenset(content_words(headline))
+    _score(sentences, title_words)
+    return _Story(
+        sources=sources,
+        texts=texts,
+        summaries=[one_line(m.summary or "") for m in material],
+        sentences=sentences,
+        headline=headline,
+        title_words=title_words,
+    )

@@ -1,0 +1,98 @@
+"""Bullets: whole sentences that fit (or cut at a clause), picked by maximal
+marginal relevance over all sources."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..models import BULLET_COUNT, BULLET_MAX
+from .analysis import _overlap, _quotes_balanced, _Sentence
+from .tuning import CLAUSE_MIN, LONG_FACTOR, MMR_LAMBDA, NEW_SOURCE_BONUS, REDUNDANT
+
+_CLAUSE_BREAK = re.compile(r"(?:;|,|:|\s[–—-])\s+(?=\S)")
+_CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:and|but|while|although|whereas)\s+|\s[–—]\s+")
+
+
+def fit_bullet(text: str, limit: int = BULLET_MAX) -> str:
+    """``text`` if it fits, else its longest prefix that ends at a clause boundary
+    (``;``, ``,``, ``:``, a dash) within ``limit``, with an ellipsis to show the cut; as
+    a last resort, at a word. A boundary that leaves a quotation open is used only when
+    no other fits."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    room = limit - 1  # the ellipsis
+    best = inside_quote = -1
+    for m in _CLAUSE_BREAK.finditer(text, 0, room + 1):
+        if CLAUSE_MIN <= m.start() <= room:
+            if _quotes_balanced(text[: m.start()]):
+                best = m.start()
+            else:
+                inside_quote = m.start()
+    if best < 0:
+        best = inside_quote
+    if best < 0:
+        head = text[: room + 1]
+        space = head.rfind(" ")
+        best = space if space >= CLAUSE_MIN else room
+    return text[:best].rstrip(" ,;:–—-") + "…"
+
+
+def _eligible(s: _Sentence) -> bool:
+    """May be shown on its own (a lead, a bullet, a section sentence): a whole sentence,
+    not a list item or a label, and no quotation without its speaker."""
+    return s.ended and s.balanced and not (s.listed or s.unattributed or s.label)
+
+
+def _pick_bullets(
+    candidates: list[_Sentence], taken: list[frozenset[str]], shown: list[_Sentence]
+) -> list[_Sentence]:
+    """Up to three bullets by maximal marginal relevance. A sentence that leans on the
+    one before it is a candidate only once that one is shown (the lead or a bullet), and
+    is then placed right after it; one longer than a bullet weighs less than one that
+    fits whole."""
+    picked: list[_Sentence] = []
+    sources_used: set[int] = set()
+    pool = [s for s in candidates if _eligible(s)]
+    while pool and len(picked) < BULLET_COUNT:
+        best: _Sentence | None = None
+        best_value = -math.inf
+        visible = {(s.source, s.position) for s in shown + picked}
+        for s in pool:
+            if s.dangling and (s.source, s.position - 1) not in visible:
+                continue
+            # Saying what the lead or a bullet says rules a sentence out; short of that,
+            # only overlap with the other bullets weighs against it: a bullet may
+            # elaborate the lead's event, but the bullets should not elaborate each other.
+            if any(_overlap(s.words, t) > REDUNDANT for t in taken):
+                continue
+            sim = max((_overlap(s.words, o.words) for o in picked), default=0.0)
+            base = s.score if len(s.text) <= BULLET_MAX else s.score * LONG_FACTOR
+            value = MMR_LAMBDA * base - (1 - MMR_LAMBDA) * sim
+            if picked and s.source not in sources_used:
+                value += NEW_SOURCE_BONUS
+            if value > best_value:
+                best, best_value = s, value
+        if best is None:
+            break
+        picked.append(best)
+        taken.append(best.words)
+        sources_used.add(best.source)
+        pool.remove(best)
+    # A bullet that leans on the one before it follows it directly.
+    ordered: list[_Sentence] = []
+    for s in picked:
+        if s.dangling:
+            before = next(
+                (
+                    i
+                    for i, o in enumerate(ordered)
+                    if (o.source, o.position + 1) == (s.source, s.position)
+                ),
+                None,
+            )
+            ordered.insert(0 if before is None else before + 1, s)
+        else:
+            ordered.append(s)
+    return ordered

@@ -1,0 +1,112 @@
+"""The :class:`ExtractiveCondenser`: a story's reports -> its briefing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from ..models import BULLET_COUNT, LEAD_MAX, Briefing, Bullet, SourceText
+from ..multisource import MultiSourcePlan, plan_story
+from ..text import one_line
+from ..words import content_words
+from .analysis import _analyse_story, _Sentence, _Story
+from .bullets import _eligible, _pick_bullets, fit_bullet
+from .headline import _headline
+from .lead import _lead, _scene_setters
+from .sections import _sections
+
+
+class ExtractiveCondenser:
+    """The default condenser: offline, deterministic, extractive (see module doc)."""
+
+    name = "extractive"
+
+    def condense(self, briefing_id: str, material: Sequence[SourceText], now: datetime) -> Briefing:
+        """A story's reports (first report first) -> its briefing. Never raises on odd
+        text; material with nothing to condense (a headline only, a page in a language
+        the condenser does not read, a table) gives a short item: headline and sources,
+        no lead and no bullets."""
+        story = _analyse_story(material)
+        headline = story.headline
+        plan = _plan(story) if _briefable(story) else None
+        if plan is not None:  # several outlets: lead and bullets by agreement
+            lead_parts, chosen = [plan.lead], plan.bullets
+            lead = (
+                plan.lead.text
+                if len(plan.lead.text) <= LEAD_MAX
+                else fit_bullet(plan.lead.text, LEAD_MAX)
+            )
+        elif _briefable(story):
+            lead_parts, lead, chosen = _choose(story)
+        else:
+            lead_parts, lead, chosen = [], "", []
+        if len(story.sources) > 1 and lead_parts:
+            main = story.sources[lead_parts[0].source]
+            if one_line(main.title):
+                # The headline of the report the lead comes from, not of the first to
+                # arrive (a bare headline from an aggregator may well arrive first).
+                headline = _headline([main], [])
+        bullets = [
+            Bullet(text=fit_bullet(s.text), source=s.source, sentence=s.original) for s in chosen
+        ]
+        if plan is not None:  # new facts only: other outlets' headlines, then any conflict
+            bullets += [Bullet(text=fit_bullet(t), source=i, sentence=t) for t, i in plan.extra]
+            bullets = bullets[:BULLET_COUNT]
+            if plan.differ:
+                differ = Bullet(text=fit_bullet(plan.differ), source=plan.differ_source)
+                bullets = [*bullets[: BULLET_COUNT - 1], differ]
+        what_happened = why = watch = ""
+        if lead:
+            # The full briefing shows the bullets right above the sections: no section
+            # may repeat one, as none repeats the lead.
+            shown = {id(s) for s in lead_parts} | {id(s) for s in chosen}
+            taken = [frozenset(content_words(lead)), *(s.words for s in lead_parts)]
+            what_happened, why, watch = _sections(
+                story.sentences, shown, taken + [s.words for s in chosen]
+            )
+        return Briefing(
+            id=briefing_id,
+            headline=headline,
+            lead=lead,
+            bullets=bullets,
+            what_happened=what_happened,
+            why_it_matters=why,
+            what_to_watch=watch,
+            sources=story.sources,
+            created_at=now,
+            updated_at=now,
+            condenser=self.name,
+        )
+
+
+def _plan(story: _Story) -> MultiSourcePlan[_Sentence] | None:
+    """Lead and bullets by agreement for a story of several outlets (bot.multisource),
+    chosen among the sentences a briefing may show; None for a single source."""
+    if len(story.sources) < 2:
+        return None
+    # Not a sentence that leans on the one before, either: the plan interleaves outlets,
+    # so the sentence it leans on would not be above it.
+    usable = [s for s in story.sentences if _eligible(s) and not s.dangling]
+    return plan_story(
+        usable, [s.publisher for s in story.sources], [s.title for s in story.sources]
+    )
+
+
+def _briefable(story: _Story) -> bool:
+    return any(_eligible(s) for s in story.sentences)
+
+
+def _choose(story: _Story) -> tuple[list[_Sentence], str, list[_Sentence]]:
+    """The lead (the sentences it was taken from, and its text) and the bullets."""
+    lead_parts, lead = _lead(story)
+    taken = [frozenset(content_words(lead)), *(s.words for s in lead_parts)]
+    # The lead passed over a scene-setting opening: it is no point of the story either.
+    used = {id(s) for s in lead_parts} | {id(s) for s in _scene_setters(story)}
+    ranked = sorted(
+        (s for s in story.sentences if id(s) not in used),
+        key=lambda s: (-s.score, s.source, s.position),
+    )
+    # A pointing-back bullet may follow the lead only when the lead is the sentence it
+    # leans on (not the page's summary written over it).
+    shown = lead_parts if lead == " ".join(s.text for s in lead_parts) else []
+    return lead_parts, lead, _pick_bullets(ranked, taken, shown)

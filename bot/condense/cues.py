@@ -1,0 +1,104 @@
+"""What a sentence says: cue patterns (a time ahead, a quotation, the past tense) and
+:func:`section_of`, the section a sentence belongs to by what it says."""
+
+from __future__ import annotations
+
+import re
+
+# ------------------------------------------------------------------------- cues
+# A time ahead ("on Friday", "next month", "in March 2027"): of two plans, the dated one
+# is what a reader can watch for. ("May" is left out: it is far more often the verb.)
+_WHEN = re.compile(
+    r"""\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow
+    | january|february|march|april|june|july|august|september|october|november
+    | december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|next|20[2-9]\d
+    )\b""",
+    re.VERBOSE,
+)
+# Quoted words: what someone said. "It will set the template" in a quotation is
+# rhetoric, not a plan; cues for what to watch are read outside quotations.
+_QUOTATION = re.compile(r"“[^”]*”?|\"[^\"]*\"?")
+_PAST = re.compile(r"\b(?:was|were|had|did|said|told|announced|reported|\w{3,}ed)\b", re.IGNORECASE)
+# -------------------------------------------------------- sections, by what is said
+# A wrong label is worse than an absent section: these read only explicit forms.
+# A plan or a decision ahead by its form alone ("is due to", "has scheduled").
+_AHEAD_STRONG = re.compile(
+    r"""\b(?:
+    (?:is|are|was|were)\ (?:due|scheduled)\ to | (?:is|are)\ to\ be\ \w+ed
+  | (?:is|are)\ scheduled | (?:has|have)\ scheduled | no\ word\ yet
+  | (?:it\ is|it's|remains)\ (?:unclear|not\ clear)\ whether
+  | deadline | awaits | awaiting | upcoming | next\ step
+  | later\ this\ (?:week|month|year) | next\ (?:week|month|year|weekend)
+    \b(?=.*\b(?:will|would|to\ be|expected)\b)
+  )\b""",
+    re.I | re.X,
+)
+# Forecasts and intentions are plans to watch only with a time ahead: "is expected to
+# rule on Friday", not "is expected to serve two years" or "are likely to close".
+_AHEAD_SOFT = r"""\b(?:(?:is|are|was|were)\ (?:expected|set|likely|poised)\ to
+  | (?<!no\ )plans\ to | planning\ to | intends\ to | aims\ to)\b[^.;]{0,80}?"""
+_FUTURE = re.compile(r"\b(?:will|won[’']t|shall|[’']ll)\b", re.I)
+_AHEAD_TIME = re.compile(
+    r"""\b(?:on\ (?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)
+  | (?:this|next|coming)\ (?:week|month|year|weekend|monday|tuesday|wednesday|thursday|friday
+    |saturday|sunday|spring|summer|autumn|fall|winter)
+  | in\ (?:january|february|march|april|may|june|july|august|september|october|november|december
+    |the\ coming|the\ (?:spring|summer|autumn|fall|winter|new\ year))
+  | by\ the\ end\ of | within\ (?:days|weeks|months)
+  | (?:in|by|from|until)\ 20[2-9]\d | later | soon | at\ the\ closing | tomorrow | then
+    | before\ the
+  | the\ next\ (?:month|week|year|few)
+  )\b""",
+    re.I | re.X,
+)
+_GENERIC = re.compile(
+    r"""\b(?:if|whenever|you|your|inevitably|always|automatically|usually)\b""", re.I | re.X
+)
+_SIGNIFICANCE = re.compile(
+    r"""\b(?:
+    raised?\ (?:fears|concerns|questions|hopes|doubts) | rais(?:es|ing)\ (?:fears|concerns
+    |questions)
+  | (?:worry|worries|worried|fear|fears|feared|concerned)\ that | warn(?:s|ed)?\ that
+  | analysts?\ (?:said|say|says|believe|expect|warn\w*) | experts?\ (?:said|say|says|warn\w*)
+  | could\ (?:strengthen|weaken|hurt|boost|lead|cost|mean|affect|undermine|push|force|threaten
+    |trigger|derail|damage|jeopardi[sz]e|reshape|change)
+  | would\ (?:strengthen|weaken|hurt|boost|lead|cost|mean|affect|undermine|push|force|threaten
+    |trigger|derail|damage)
+  | (?:means|meaning)\ that | which\ means
+  | a\ (?:new\ )?record\b(?!\ (?:label|store|player|number))
+  | (?:largest|biggest|highest|lowest|worst)\ (?:since|ever|in\ (?:history|decades|years))
+  | will\ (?:eat\ up|overtake|cost|force|mean) | at\ risk | the\ risk\ of
+  | a\ blow\ to | a\ boost\ (?:to|for) | unprecedented
+  )\b""",
+    re.I | re.X,
+)
+_DATED_FUTURE = re.compile(
+    r"\b(?:will|won[’']t|shall)\b[^.;]{0,80}?" + _AHEAD_TIME.pattern, re.I | re.X
+)
+_NEGATION = re.compile(r"\b(?:not|never|n[’']t)\b", re.I)
+_DATED_PLAN = re.compile(_AHEAD_SOFT + _AHEAD_TIME.pattern, re.I | re.X)
+_TIME_FIRST = re.compile(
+    r"^(?:then,?\ )?" + _AHEAD_TIME.pattern + r"[^.;]{0,80}?\b(?:will|shall)\b", re.I | re.X
+)
+
+
+def section_of(text: str) -> str:
+    """ "ahead" for a sentence that looks ahead (a dated plan, an expected decision, a
+    next step), "significance" for one that states significance or consequence, else
+    "". Cue words alone decide nothing: generic statements ("you", "if", "always") are
+    neither, and quoted words are not read. Measured against hand labels in
+    tests/data/section_labels.jsonl (tests/test_sections.py)."""
+    bare = _QUOTATION.sub(" ", text)
+    if _GENERIC.search(bare):
+        return ""
+    if _SIGNIFICANCE.search(bare):
+        # "he did not think it would mean meltdown" denies the consequence it names.
+        return "" if _NEGATION.search(bare) else "significance"
+    if (
+        _AHEAD_STRONG.search(bare)
+        or _DATED_FUTURE.search(bare)
+        or _DATED_PLAN.search(bare)
+        or _TIME_FIRST.search(bare)
+    ):
+        return "ahead"
+    return ""

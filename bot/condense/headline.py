@@ -1,0 +1,91 @@
+"""The briefing's headline: a source's title without the site's name."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from ..models import HEADLINE_MAX, Source
+from ..sentences import split_sentences
+from ..text import cut, one_line
+from .boilerplate import is_boilerplate, strip_dateline
+from .tuning import UNTITLED
+
+# A separator is tried only where a run of spaces starts (the lookbehind): tried inside a
+# long run too, each try would scan the rest of it, and a hostile title would cost
+# quadratic time. Leftmost matching starts at a run's first space anyway.
+_SITE_SEPARATORS = re.compile(r"(?<!\s)(?:\s++(?:[|–—·•»]|-|::)\s+|\s*+\|\s*)")
+_TAGLINE = re.compile(
+    r"^[^:]{0,80}\b(?:news|source|platform|favou?rite|home\ of|daily|online|portal)\b"
+    r"[^:]{0,40}:\s+",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def clean_headline(title: str, publisher: str = "", url: str | None = None) -> str:
+    """A title without the site's name: "Story | Site", "Story - Site", "Site | The
+    region's favourite news source: Story", breadcrumbs "Story » Section » Site"."""
+    title = one_line(title)
+    site = _site_words(publisher, url)
+    parts = _SITE_SEPARATORS.split(title)
+    if len(parts) < 2:
+        return title
+    seps = _SITE_SEPARATORS.findall(title)
+
+    def is_site(part: str) -> bool:
+        squashed = re.sub(r"[\W_]", "", part.lower())
+        if not squashed:
+            return True
+        return any(w in squashed for w in site) or squashed in site
+
+    # From the end, then from the start: drop segments that name the site; after a
+    # pipe or a chevron, a short tail is a site or a section name even when unnamed.
+    while len(parts) > 1:
+        tail, sep = parts[-1], seps[-1].strip()
+        short = len(tail.split()) <= 5 and len(tail) < len(" ".join(parts[:-1]))
+        if (is_site(tail) and len(tail.split()) <= 6) or (sep in {"|", "»"} and short):
+            parts, seps = parts[:-1], seps[:-1]
+        else:
+            break
+    while len(parts) > 1 and is_site(parts[0]) and len(parts[0].split()) <= 4:
+        parts, seps = parts[1:], seps[1:]
+    out = parts[0]
+    for sep, part in zip(seps, parts[1:], strict=True):
+        out += sep + part
+    out = out.strip()
+    m = _TAGLINE.match(out)
+    if m and len(out) - m.end() >= 20:
+        out = out[m.end() :]
+    return out or title
+
+
+def _site_words(publisher: str, url: str | None) -> set[str]:
+    words: set[str] = set()
+    squashed = re.sub(r"[\W_]", "", publisher.lower())
+    if len(squashed) >= 3:
+        words.add(squashed)
+    if url:
+        try:
+            host = (urlsplit(url).hostname or "").lower()
+        except ValueError:
+            host = ""
+        for w in re.split(r"[.-]", host):
+            if len(w) >= 4 and w not in _HOST_NOISE:
+                words.add(w)
+    return words
+
+
+_HOST_NOISE = frozenset("www com org net news blog blogs html info co uk edition".split())
+
+
+def _headline(sources: list[Source], texts: list[str]) -> str:
+    for src in sources:
+        title = clean_headline(src.title or "", src.publisher, src.url)
+        if title:
+            return cut(title, HEADLINE_MAX)
+    for text in texts:
+        for n, raw in enumerate(split_sentences(text)):
+            shown = strip_dateline(raw, opening=n == 0)
+            if not is_boilerplate(shown):
+                return cut(shown, HEADLINE_MAX)
+    return UNTITLED
