@@ -4,12 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast check bench run clean
+.PHONY: demo test test-fast test-lowest lock check bench run clean
 
-$(STAMP): pyproject.toml
+# The versions come from requirements.lock (every dependency pinned, so that a demo,
+# a test run and CI install the same thing any day); `make lock` refreshes it.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 demo: $(STAMP)  ## local sample feeds, SQLite in memory, a console channel
@@ -24,6 +27,21 @@ test: $(STAMP)  ## the whole test suite (as CI runs it); never touches the inter
 
 test-fast: $(STAMP)  ## the suite without the `slow` tests (subprocesses, SIGKILL campaigns)
 	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not slow"
+
+# The suite at the lower bounds pyproject.toml declares (uv's lowest-direct resolution):
+# a floor that is too low shows up here, not on a user's machine.
+LOWEST := .venv-lowest
+test-lowest:
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet uv
+	$(LOWEST)/bin/uv pip install --quiet --python $(LOWEST)/bin/python \
+		--resolution lowest-direct -e '.[dev,bench]'
+	$(LOWEST)/bin/python -m pytest -q -n $(WORKERS)
+
+lock: $(STAMP)  ## re-pin requirements.lock to the newest versions pyproject.toml allows
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --universal \
+		--python-version 3.11 --quiet -o requirements.lock
 
 check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .
@@ -43,4 +61,4 @@ run: $(STAMP)
 	$(BIN)/signaldesk run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
