@@ -1,8 +1,8 @@
 """``SlackPublisher``: the ``Publisher`` port over Slack's Web API.
 
-- Paced per channel: Slack allows about one ``chat.postMessage`` a second per channel
-  (https://api.slack.com/methods/chat.postMessage#rate_limiting); a per-channel pacer
-  waits with ``asyncio.sleep`` so other channels and the rest of the service go on.
+- Paced per channel by the core's ``bot.pacing.ChannelPacer`` (handed in, or one of
+  its own): Slack allows about one ``chat.postMessage`` a second per channel
+  (https://api.slack.com/methods/chat.postMessage#rate_limiting).
 - 429: a short ``Retry-After`` (up to ``IN_CALL_WAIT`` seconds) is waited out inside
   the call and retried (Slack did not process a rate-limited request, so a retry cannot
   double-post); a longer one becomes a retryable ``DeliveryError`` carrying the hint,
@@ -19,9 +19,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -34,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DeliveryError
 from bot.models import Attempt, Briefing, Channel, PostResult
+from bot.pacing import ChannelPacer
 
 from .render import (
     DIGEST_EVENT,
@@ -125,29 +124,6 @@ def posting_handlers(handlers: Sequence[AsyncRetryHandler]) -> list[AsyncRetryHa
     """The retry handlers for sending messages: 429s only, and only short ones."""
     counts = [h.max_retry_count for h in handlers if isinstance(h, AsyncRateLimitErrorRetryHandler)]
     return [ShortRateLimitRetryHandler(max_retry_count=counts[0] if counts else 2)]
-
-
-class ChannelPacer:
-    """At most one send per ``interval`` seconds in each channel. Waiting is an
-    ``asyncio.sleep`` under a per-channel lock: sends to one channel keep their order,
-    other channels are not held up."""
-
-    def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._last: dict[str, float] = {}
-
-    async def run(self, channel: str, send: Callable[[], Awaitable[Any]]) -> Any:
-        """Call ``send`` once the channel's interval since its last send has passed."""
-        lock = self._locks.setdefault(channel, asyncio.Lock())
-        async with lock:
-            wait = self._last.get(channel, float("-inf")) + self.interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                return await send()
-            finally:
-                self._last[channel] = time.monotonic()
 
 
 class SlackDeliveryError(DeliveryError):
@@ -420,7 +396,7 @@ class SlackPublisher:
         send = getattr(client, method)
         try:
             return await self.pacer.run(
-                channel.target, lambda: send(channel=channel.target, **arguments)
+                channel.id, lambda: send(channel=channel.target, **arguments)
             )
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = self._translate(channel, exc)
