@@ -14,7 +14,9 @@
   attempt's own time window (``conversations.history`` bounded by ``oldest``/``latest``
   widened by ``CLOCK_SKEW`` on both sides, every page of it; a thread reply through
   ``conversations.replies``), so neither a skewed clock nor a busy channel nor a post
-  that Slack finished after the client gave up hides it.
+  that Slack finished after the client gave up hides it. The publisher only answers
+  the lookup: deciding to look before sending again is the deliverer's (``bot.deliver``),
+  the one layer that checks whether a message was already posted.
 """
 
 from __future__ import annotations
@@ -169,26 +171,17 @@ class SlackPublisher:
         self.token_for = token_for
         self._handlers = posting_handlers(client.retry_handlers or [])
         self._clients: dict[str, AsyncWebClient] = {}
-        # (channel id, briefing id) whose last post attempt failed ambiguously.
-        self._uncertain: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ port
 
     async def post_briefing(
         self, channel: Channel, briefing: Briefing, *, attempt: Attempt | None = None
     ) -> PostResult:
-        """Post a briefing with its metadata; returns the message ``ts``."""
-        key = (channel.id, briefing.id)
-        if attempt is None and key in self._uncertain:
-            # Without an attempt record (a caller other than the outbox), this process's
-            # memory of a lost answer is all there is to go on.
-            found = await self.find_posted(channel, briefing)
-            if found:
-                self._uncertain.discard(key)
-                return PostResult(message_ref=found)
+        """Post a briefing with its metadata; returns the message ``ts``. Whether it was
+        already posted is the deliverer's question (``find_attempt``/``find_posted``),
+        asked before it calls this: the publisher sends what it is given."""
         message = _with_key(briefing_message(briefing), attempt)
-        response = await self._call(channel, "chat_postMessage", message, uncertain=key)
-        self._uncertain.discard(key)
+        response = await self._call(channel, "chat_postMessage", message)
         return PostResult(message_ref=str(response["ts"]))
 
     async def update_briefing(
@@ -384,14 +377,7 @@ class SlackPublisher:
             self._clients[token or ""] = client
         return client
 
-    async def _call(
-        self,
-        channel: Channel,
-        method: str,
-        arguments: dict[str, Any],
-        *,
-        uncertain: tuple[str, str] | None = None,
-    ) -> Any:
+    async def _call(self, channel: Channel, method: str, arguments: dict[str, Any]) -> Any:
         client = await self._client_for(channel)
         send = getattr(client, method)
         try:
@@ -399,11 +385,9 @@ class SlackPublisher:
                 channel.id, lambda: send(channel=channel.target, **arguments)
             )
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = self._translate(channel, exc)
-            if uncertain is not None and error.retryable and error.code != "ratelimited":
-                # The request may have reached Slack: look before posting again.
-                self._uncertain.add(uncertain)
-            raise error from None
+            # Whether the request may have landed is in the error (``maybe_sent``): the
+            # deliverer looks the message up before it sends again.
+            raise self._translate(channel, exc) from None
 
     @staticmethod
     def _translate(channel: Channel, exc: Exception) -> SlackDeliveryError:
