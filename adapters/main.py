@@ -36,13 +36,19 @@ def platforms(
     Imported lazily so that the console alone never loads a chat SDK."""
     services: list[PlatformService] = []
     if settings.slack_bot_token is not None or settings.slack_client_id:
+        from bot.ports_slack import SlackWorkspaceStore
+
         from .slack.app import SlackService
+        from .slack.installations import SlackStorage
 
-        services.append(SlackService.from_settings(settings, engine, commands))
+        store = engine.store  # OAuth mode keeps its workspaces in the database
+        slack = SlackStorage(store, engine.db) if isinstance(store, SlackWorkspaceStore) else None
+        services.append(SlackService.from_settings(settings, slack, commands))
     if settings.discord_token is not None:
-        from .discord.app import DiscordService
+        from .discord.app import DiscordService, topic_lister
 
-        services.append(DiscordService.from_settings(settings, engine, commands))
+        topics = topic_lister(engine.store, engine.db)
+        services.append(DiscordService.from_settings(settings, topics, commands))
     return services
 
 
