@@ -75,12 +75,12 @@ class SlackMixin(StoreBase):
     def _insert(
         self, table: str, columns: Sequence[str], client_id: str, row: dict[str, Any]
     ) -> None:
-        values = [row.get(c) for c in columns]
+        given = [c for c in columns if c in row]  # the others keep their defaults
         with self._write() as db:
             db.execute(
-                f"INSERT INTO {table} (client_id, {', '.join(columns)}) "
-                f"VALUES (?, {', '.join('?' * len(columns))})",
-                [client_id, *values],
+                f"INSERT INTO {table} (client_id, {', '.join(given)}) "
+                f"VALUES (?, {', '.join('?' * len(given))})",
+                [client_id, *(row[c] for c in given)],
             )
 
     def slack_save_installation(self, client_id: str, row: dict[str, Any]) -> None:
