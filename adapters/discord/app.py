@@ -32,6 +32,7 @@ from discord import app_commands
 from bot.commands import Asker
 from bot.errors import ConfigError
 from bot.models import Reply, Topic
+from bot.pacing import ChannelPacer
 from bot.topics import DEFAULT_TOPICS
 
 from .publisher import DiscordPublisher
@@ -209,6 +210,7 @@ class DiscordService:
         guild_id: int | None = None,
         client: SignalDeskClient | None = None,
         publisher: DiscordPublisher | None = None,
+        pacer: ChannelPacer | None = None,
         connect_gateway: bool = True,
         defer_after: float = DEFER_AFTER,
     ) -> None:
@@ -220,7 +222,8 @@ class DiscordService:
         self.client.service = self
         self.client.add_dynamic_items(BriefingButton)
         self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self.client)
-        self.publisher = publisher or DiscordPublisher(self.client)
+        # ``pacer``: the channel pacer every publisher shares (else the publisher's own).
+        self.publisher = publisher or DiscordPublisher(self.client, pacer=pacer)
         self.connect_gateway = connect_gateway
         self.defer_after = defer_after
         self._gateway: asyncio.Task[None] | None = None
@@ -229,7 +232,12 @@ class DiscordService:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, topics: TopicLister, commands: CommandRunner
+        cls,
+        settings: Settings,
+        topics: TopicLister,
+        commands: CommandRunner,
+        *,
+        pacer: ChannelPacer | None = None,
     ) -> DiscordService:
         """Build from settings: ``DISCORD_TOKEN``, ``DISCORD_GUILD_ID`` and
         ``SIGNALDESK_DISCORD_API_URL`` (another REST server, e.g. a local fake).
@@ -243,6 +251,7 @@ class DiscordService:
             commands=commands,
             topics=topics,
             guild_id=settings.discord_guild_id,
+            pacer=pacer,
         )
 
     # --------------------------------------------------------------- lifecycle

@@ -39,6 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.commands import Asker
 from bot.errors import ConfigError
 from bot.models import Reply
+from bot.pacing import ChannelPacer
 
 from .installations import (
     ChannelDirectory,
@@ -161,12 +162,18 @@ class SlackService:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, storage: SlackStorage | None, commands: Commands
+        cls,
+        settings: Settings,
+        storage: SlackStorage | None,
+        commands: Commands,
+        *,
+        pacer: ChannelPacer | None = None,
     ) -> SlackService:
         """Build from settings: Socket Mode with ``SLACK_APP_TOKEN``, else HTTP mode
         (which needs ``SLACK_SIGNING_SECRET``); OAuth with ``SLACK_CLIENT_ID``/``SECRET``
         in HTTP mode, its state kept in the database through ``storage`` (the store and
-        its writer thread; needed only then)."""
+        its writer thread; needed only then). ``pacer``: the channel pacer every
+        publisher shares (else the publisher's own)."""
         app_token = (
             settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
         )
@@ -213,7 +220,9 @@ class SlackService:
             )
             directory = ChannelDirectory(storage)
             publisher = SlackPublisher(
-                build_client(settings), token_for=directory.token_resolver(installations)
+                build_client(settings),
+                pacer=pacer,
+                token_for=directory.token_resolver(installations),
             )
 
             async def upgrade() -> object:
@@ -222,7 +231,7 @@ class SlackService:
         else:
             client = build_client(settings)
             app = AsyncApp(signing_secret=secret or "", client=client)
-            publisher = SlackPublisher(client)
+            publisher = SlackPublisher(client, pacer=pacer)
         return cls(
             app,
             publisher,
