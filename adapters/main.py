@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.cli import PlatformService, Wiring
 from bot.cli import main as cli_main
+from bot.pacing import ChannelPacer
 from bot.ports import Store
 from bot.settings import Settings
 from storage import SqliteStore
@@ -35,14 +36,21 @@ def platforms(
     """The chat platforms whose tokens are set, sharing this process's event loop.
     Imported lazily so that the console alone never loads a chat SDK."""
     services: list[PlatformService] = []
+    pacer = ChannelPacer()  # one channel pacer, handed to every publisher
     if settings.slack_bot_token is not None or settings.slack_client_id:
+        from bot.ports_slack import SlackWorkspaceStore
+
         from .slack.app import SlackService
+        from .slack.installations import SlackStorage
 
-        services.append(SlackService.from_settings(settings, engine, commands))
+        store = engine.store  # OAuth mode keeps its workspaces in the database
+        slack = SlackStorage(store, engine.db) if isinstance(store, SlackWorkspaceStore) else None
+        services.append(SlackService.from_settings(settings, slack, commands, pacer=pacer))
     if settings.discord_token is not None:
-        from .discord.app import DiscordService
+        from .discord.app import DiscordService, topic_lister
 
-        services.append(DiscordService.from_settings(settings, engine, commands))
+        topics = topic_lister(engine.store, engine.db)
+        services.append(DiscordService.from_settings(settings, topics, commands, pacer=pacer))
     return services
 
 

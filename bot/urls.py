@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -130,3 +131,41 @@ def source_of(link: str | None, fallback: str) -> str:
         return fallback  # an address names a server (many outlets behind it), not an outlet
     except ValueError:
         return host or fallback
+
+
+# ------------------------------------------------------------------ link policy
+
+#: A longer "source URL" is not a link anyone should click (browsers keep ~2,000).
+LINK_MAX = 2000
+# Whitespace, control, invisible/bidi format characters and lone surrogates: a URL
+# holding one hides something (``http://\u202eevil.example/`` reads backwards).
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+
+
+def safe_url(url: str | None) -> str | None:
+    """The one policy for which feed-given URLs become links, on every platform:
+    ``url`` (stripped) if it is an absolute http(s) URL with a valid host, no user
+    part (``https://bank.example@evil.example/`` reads as another site), no
+    whitespace, control or invisible character and at most ``LINK_MAX`` characters;
+    else None (no link at all: no ``javascript:``, ``data:``, relative or malformed
+    links). Renderers apply only their platform's escaping to what this returns."""
+    if not url:
+        return None
+    url = url.strip()
+    if len(url) > LINK_MAX or any(
+        ch.isspace() or unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in url
+    ):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or not host or "@" in parts.netloc:
+        return None
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return None  # not a host name any resolver would look up
+    return url

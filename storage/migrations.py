@@ -342,3 +342,107 @@ def m013_story_follows(db: Database) -> None:
     # m013 (h6): a new development is its own story, linked to the story it follows
     # ("Follows: <id>" in its related list).
     db.execute("ALTER TABLE stories ADD COLUMN follows INTEGER REFERENCES stories(id)")
+
+
+@migrations()
+def m014_slack_workspaces(db: Database) -> None:
+    # m014 (h15): the Slack adapter's multi-workspace (OAuth) state moves into the
+    # database, under the migrations: until now slack-sdk's SQLite stores and the
+    # adapter's channel directory kept it in a second file, "<database>.slack.db",
+    # outside them. Installations and bots keep slack-sdk's own columns, so that the
+    # old file's rows are imported as they are (``SlackMixin.import_slack_file``), and
+    # every save is a new row (the newest wins, as slack-sdk's stores do).
+    db.execute(
+        """
+        CREATE TABLE slack_installations (
+            id INTEGER PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            app_id TEXT,
+            enterprise_id TEXT NOT NULL DEFAULT '',
+            enterprise_name TEXT,
+            enterprise_url TEXT,
+            team_id TEXT NOT NULL DEFAULT '',
+            team_name TEXT,
+            bot_token TEXT,
+            bot_id TEXT,
+            bot_user_id TEXT,
+            bot_scopes TEXT,
+            bot_refresh_token TEXT,
+            bot_token_expires_at INTEGER,
+            user_id TEXT,
+            user_token TEXT,
+            user_scopes TEXT,
+            user_refresh_token TEXT,
+            user_token_expires_at INTEGER,
+            incoming_webhook_url TEXT,
+            incoming_webhook_channel TEXT,
+            incoming_webhook_channel_id TEXT,
+            incoming_webhook_configuration_url TEXT,
+            is_enterprise_install INTEGER NOT NULL DEFAULT 0,
+            token_type TEXT,
+            installed_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX slack_installations_key ON slack_installations "
+        "(client_id, enterprise_id, team_id, installed_at)"
+    )
+    db.execute(
+        """
+        CREATE TABLE slack_bots (
+            id INTEGER PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            app_id TEXT,
+            enterprise_id TEXT NOT NULL DEFAULT '',
+            enterprise_name TEXT,
+            team_id TEXT NOT NULL DEFAULT '',
+            team_name TEXT,
+            bot_token TEXT NOT NULL,
+            bot_id TEXT,
+            bot_user_id TEXT,
+            bot_scopes TEXT,
+            bot_refresh_token TEXT,
+            bot_token_expires_at INTEGER,
+            is_enterprise_install INTEGER NOT NULL DEFAULT 0,
+            installed_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX slack_bots_key ON slack_bots "
+        "(client_id, enterprise_id, team_id, installed_at)"
+    )
+    # OAuth states: one per visit of the install page, consumed by the install it starts.
+    db.execute(
+        """
+        CREATE TABLE slack_oauth_states (
+            id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL UNIQUE,
+            expire_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX slack_oauth_states_expiry ON slack_oauth_states (expire_at)")
+    # Which workspace each channel belongs to (learnt from its requests): a post there
+    # goes out with that workspace's bot token.
+    db.execute(
+        """
+        CREATE TABLE slack_channels (
+            channel_id TEXT PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            enterprise_id TEXT
+        )
+        """
+    )
+    # The "<database>.slack.db" files already imported (by resolved path), so that an
+    # import happens once however often the service restarts.
+    db.execute(
+        """
+        CREATE TABLE slack_imports (
+            path TEXT PRIMARY KEY,
+            imported_at TEXT NOT NULL,
+            rows INTEGER NOT NULL
+        )
+        """
+    )

@@ -20,6 +20,7 @@ from .entries import (
 )
 from .feeds import FeedsMixin
 from .outbox import NoticesMixin, OutboxMixin
+from .slack import SlackMixin
 from .stories import StoriesMixin
 from .textsearch import _QUOTED, SearchMixin
 
@@ -33,9 +34,11 @@ class SqliteStore(
     ChannelsMixin,
     OutboxMixin,
     NoticesMixin,
+    SlackMixin,
     StoreBase,
 ):
-    """Implements ``bot.ports.Store``: one class made of one part per domain."""
+    """Implements ``bot.ports.Store`` (and the Slack adapter's
+    ``bot.ports_slack.SlackWorkspaceStore``): one class made of one part per domain."""
 
 
 __all__ = [

@@ -60,6 +60,8 @@ class FakeSlack:
         self.failures: dict[str, list[Failure]] = {}
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
         self.ws_envelopes: list[dict[str, Any]] = []  # sent after "hello"
+        # OAuth: authorization code -> the workspace (team id) that granted it.
+        self.oauth_codes: dict[str, str] = {}
         self.ws_acks: list[dict[str, Any]] = []
         self.acked = asyncio.Event()
         self.responded = asyncio.Event()
@@ -275,6 +277,24 @@ class FakeSlack:
             "messages": out,
             "has_more": more,
             "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _oauth_v2_access(self, params: dict[str, Any]) -> dict[str, Any]:
+        # https://api.slack.com/methods/oauth.v2.access: a code is good for one exchange.
+        team = self.oauth_codes.pop(str(params.get("code")), None)
+        if team is None:
+            return {"ok": False, "error": "invalid_code"}
+        return {
+            "ok": True,
+            "app_id": "A1",
+            "authed_user": {"id": "U1"},
+            "scope": "commands,chat:write,users:read,channels:history,groups:history",
+            "token_type": "bot",
+            "access_token": f"xoxb-{team}",
+            "bot_user_id": "UBOT",
+            "team": {"id": team, "name": f"Workspace {team}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
         }
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:

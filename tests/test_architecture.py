@@ -79,3 +79,31 @@ def test_storage_imports_only_the_cores_values_errors_ports_and_urls() -> None:
         for path in (ROOT / "storage").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+# The composition root builds the engine; every other adapter talks to the core through
+# its ports and the stages it is handed.
+COMPOSITION_ROOT = ROOT / "adapters" / "main.py"
+
+
+def test_adapters_never_import_the_engine() -> None:
+    offenders = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "adapters").rglob("*.py")
+        if path != COMPOSITION_ROOT and "bot.engine" in _core_modules(path)
+    )
+    assert offenders == []
+
+
+def test_no_sqlite3_outside_storage() -> None:
+    """SQL lives in storage/, under its migrations: no adapter or core module keeps a
+    table of its own (tests may look into a database file, as an operator would)."""
+    shipped = [
+        path
+        for top in ROOT.iterdir()
+        if top.name not in {"storage", "tests", "build"} and not top.name.startswith(".")
+        for path in ([top] if top.suffix == ".py" else top.rglob("*.py") if top.is_dir() else [])
+    ]
+    assert shipped, "no source files found"
+    offenders = sorted(str(p.relative_to(ROOT)) for p in shipped if "sqlite3" in _imports(p))
+    assert offenders == []

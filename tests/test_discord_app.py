@@ -15,11 +15,11 @@ import pytest
 from adapters.discord.app import (
     BOT_PERMISSIONS,
     DiscordService,
-    engine_topics,
     invite_url,
     invite_url_for_settings,
     resolve_application_id,
     set_api_base,
+    topic_lister,
 )
 from bot.commands import Asker, CommandHandler
 from bot.engine import Engine
@@ -412,7 +412,7 @@ async def test_real_command_handler_end_to_end(
     svc = DiscordService(
         token=TOKEN,
         commands=CommandHandler(engine),
-        topics=lambda cid: engine_topics(engine, cid),
+        topics=topic_lister(store, engine.db),
         connect_gateway=False,
     )
     await svc.start()

@@ -34,6 +34,7 @@ from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.models import Channel, Reply
 from bot.settings import load_settings
+from bot.urls import safe_url
 from storage import SqliteStore
 from tests.fake_discord_api import (
     CHANNEL_ID,
@@ -81,6 +82,29 @@ def test_console_renderers() -> None:
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_console_shows_no_link_for_a_bad_url(url: str) -> None:
     assert console.safe_url(url) is None
+
+
+# ------------------------------------------------------------ one link policy
+
+# URLs the three renderers used to judge differently (each had its own copy of the
+# rule): a no-break space, a zero-width joiner in the host (the IDNA codec drops it,
+# so the link went to another host), a port that is not one, a host no resolver can
+# look up, a decomposed accent (only the console refused it), a long but legal link.
+DISPUTED_URLS = [
+    ("https://ok.example/a\u00a0b", False),
+    ("https://ex\u200dample.com/", False),
+    ("https://ok.example:99999/", False),
+    ("https://" + "a" * 64 + ".example/", False),
+    ("https://ok.example/cafe\u0301", True),
+    ("https://ok.example/" + "p" * 1980, True),
+]
+
+
+@pytest.mark.parametrize(("url", "link"), DISPUTED_URLS + [(u, False) for u in BAD_URLS])
+def test_every_platform_links_exactly_what_the_one_policy_allows(url: str, link: bool) -> None:
+    assert (safe_url(url) is not None) is link
+    for render in (console, slack_render, discord_render):
+        assert (render.safe_url(url) is not None) is link, render.__name__
 
 
 # --------------------------------------------------------------------------- Slack

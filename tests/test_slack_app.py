@@ -6,15 +6,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from slack_sdk.oauth.installation_store.models.installation import Installation
+from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
+from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import (
@@ -24,11 +28,13 @@ from adapters.slack.app import (
     ReplayGuard,
     SlackService,
 )
+from adapters.slack.installations import SlackStorage
 from bot.commands import Asker, CommandHandler
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
-from bot.models import Briefing, DeliveryState, Reply, Visibility
+from bot.models import Briefing, Channel, DeliveryState, Reply, Visibility
+from bot.runner import StoreRunner
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
 from tests.golden_files import assert_golden
@@ -87,8 +93,10 @@ def slack_settings(fake: FakeSlack, **overrides: Any) -> Settings:
     return load_settings(**(values | overrides))
 
 
-async def running(settings: Settings, commands: Any) -> SlackService:
-    service = SlackService.from_settings(settings, None, commands)
+async def running(
+    settings: Settings, commands: Any, storage: SlackStorage | None = None
+) -> SlackService:
+    service = SlackService.from_settings(settings, storage, commands)
     await service.start()
     return service
 
@@ -371,18 +379,38 @@ async def test_single_workspace_mode_refuses_a_foreign_workspace(
 # ----------------------------------------------------------------------- OAuth
 
 
-async def test_anonymous_install_page_visits_leave_a_bounded_number_of_states(
-    fake: FakeSlack, services: list[SlackService], tmp_path: Path
-) -> None:
-    settings = slack_settings(
+def oauth_settings(fake: FakeSlack, database: Path) -> Settings:
+    return slack_settings(
         fake,
-        database=str(tmp_path / "signaldesk.db"),
+        database=str(database),
         slack_client_id="111.222",
         slack_client_secret="oauth-secret",
     )
-    service = await running(settings, RecordingCommands())
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "signaldesk.db"
+
+
+@pytest.fixture
+def storage(database: Path) -> Iterator[SlackStorage]:
+    """The service's database and its writer thread, as ``signaldesk run`` has them."""
+    store = SqliteStore.open(database)
+    runner = StoreRunner(store)
+    try:
+        yield SlackStorage(store, runner)
+    finally:
+        runner.close()
+        store.close()
+
+
+async def test_anonymous_install_page_visits_leave_a_bounded_number_of_states(
+    fake: FakeSlack, services: list[SlackService], database: Path, storage: SlackStorage
+) -> None:
+    service = await running(oauth_settings(fake, database), RecordingCommands(), storage)
     services.append(service)
-    states = tmp_path / "signaldesk.db.slack.db"
+    states = database  # the states live in the service's own database
     url = f"http://127.0.0.1:{service.port}/slack/install"
     async with aiohttp.ClientSession() as session:
         async with session.get(url) as response:
@@ -390,36 +418,34 @@ async def test_anonymous_install_page_visits_leave_a_bounded_number_of_states(
         # States issued eleven minutes ago (expired: they live ten) are deleted.
         with sqlite3.connect(states) as db:
             db.executemany(
-                "INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)",
+                "INSERT INTO slack_oauth_states (state, expire_at) VALUES (?, ?)",
                 [(f"old-{n}", time.time() - 60) for n in range(500)],
             )
         async with session.get(url) as response:
             assert response.status == 200
         with sqlite3.connect(states) as db:
-            assert db.execute("SELECT count(*) FROM oauth_states").fetchone()[0] == 2
+            assert db.execute("SELECT count(*) FROM slack_oauth_states").fetchone()[0] == 2
         # And however many anonymous visits come, at most the cap is kept.
         with sqlite3.connect(states) as db:
             db.executemany(
-                "INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)",
+                "INSERT INTO slack_oauth_states (state, expire_at) VALUES (?, ?)",
                 [(f"flood-{n}", time.time() + 600) for n in range(3000)],
             )
         async with session.get(url) as response:
             assert response.status == 200
     with sqlite3.connect(states) as db:
-        assert db.execute("SELECT count(*) FROM oauth_states").fetchone()[0] == 1000
+        assert db.execute("SELECT count(*) FROM slack_oauth_states").fetchone()[0] == 1000
 
 
 async def test_workspace_that_never_installed_gets_a_clear_reply_and_nothing_runs(
-    fake: FakeSlack, services: list[SlackService], tmp_path: Path
+    fake: FakeSlack,
+    services: list[SlackService],
+    tmp_path: Path,
+    database: Path,
+    storage: SlackStorage,
 ) -> None:
     commands = RecordingCommands()
-    settings = slack_settings(
-        fake,
-        database=str(tmp_path / "signaldesk.db"),
-        slack_client_id="111.222",
-        slack_client_secret="oauth-secret",
-    )
-    service = await running(settings, commands)
+    service = await running(oauth_settings(fake, database), commands, storage)
     services.append(service)
     body = command_body(fake, "feed add https://example.com/feed", team="T9")
     status, _ = await post(service, body, signed_headers(body))
@@ -427,7 +453,141 @@ async def test_workspace_that_never_installed_gets_a_clear_reply_and_nothing_run
     await asyncio.wait_for(fake.responded.wait(), WAIT)
     assert fake.responses[0]["text"] == NOT_INSTALLED
     assert commands.calls == []
-    assert (tmp_path / "signaldesk.db.slack.db").exists()  # stores beside the database
+    # Kept in the service's own database (under its migrations), not in a file beside it.
+    assert not (tmp_path / "signaldesk.db.slack.db").exists()
+
+
+async def install(service: SlackService, fake: FakeSlack, team: str) -> tuple[int, str]:
+    """A workspace admin installs the app: the install page's "Add to Slack" link, Slack's
+    consent screen (a code for the workspace), the redirect back with the state cookie."""
+    fake.oauth_codes[f"code-{team}"] = team
+    base = f"http://127.0.0.1:{service.port}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(base + "/slack/install") as response:
+            assert response.status == 200
+            page = await response.text()
+            cookie = response.headers["Set-Cookie"].split(";")[0]
+        found = re.search(r"[?&;]state=([\w-]+)", page)
+        assert found, page
+        return await redirect(session, base, f"code-{team}", found[1], cookie)
+
+
+async def redirect(
+    session: aiohttp.ClientSession, base: str, code: str, state: str, cookie: str
+) -> tuple[int, str]:
+    async with session.get(
+        base + "/slack/oauth_redirect",
+        params={"code": code, "state": state},
+        headers={"Cookie": cookie},
+    ) as response:
+        return response.status, await response.text()
+
+
+def bearer(fake: FakeSlack, method: str) -> list[str]:
+    return [c.headers["authorization"] for c in fake.calls_to(method)]
+
+
+async def test_a_workspace_installs_and_is_served_and_posted_to_after_a_restart(
+    fake: FakeSlack, services: list[SlackService], database: Path, storage: SlackStorage
+) -> None:
+    commands = RecordingCommands()
+    settings = oauth_settings(fake, database)
+    service = await running(settings, commands, storage)
+    services.append(service)
+    status, _ = await install(service, fake, "T7")
+    assert status == 200
+    assert [c.params["code"] for c in fake.calls_to("oauth.v2.access")] == ["code-T7"]
+    # The workspace's /brief runs (bolt authorizes it from the stored installation) ...
+    body = command_body(fake, "feeds", team="T7")
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200 and [text for text, _ in commands.calls] == ["feeds"]
+    # ... and a post into its channel goes out with its own bot token.
+    await service.publisher.post_text(Channel(id="slack:C1"), "Harbour cranes back at work")
+    assert bearer(fake, "chat.postMessage") == ["Bearer xoxb-T7"]
+    await service.stop()
+    services.remove(service)
+
+    # A restart: a new process on the same database knows the workspace and the channel.
+    store = SqliteStore.open(database)
+    runner = StoreRunner(store)
+    try:
+        again = await running(settings, commands, SlackStorage(store, runner))
+        services.append(again)
+        await again.publisher.post_text(Channel(id="slack:C1"), "Ferries resume on Tuesday")
+        assert bearer(fake, "chat.postMessage") == ["Bearer xoxb-T7"] * 2
+        body = command_body(fake, "topics", team="T7")
+        status, _ = await post(again, body, signed_headers(body))
+        assert status == 200 and [text for text, _ in commands.calls] == ["feeds", "topics"]
+        await again.stop()
+        services.remove(again)
+    finally:
+        runner.close()
+        store.close()
+
+
+def older_version_file(path: Path, team: str, channel: str) -> str:
+    """What SignalDesk kept beside the database before: slack-sdk's own SQLite stores (an
+    installation, a state issued for an install still under way) and the adapter's raw
+    channel table. Returns the state."""
+    installations = SQLite3InstallationStore(database=str(path), client_id="111.222")
+    installations.save(
+        Installation(
+            app_id="A1",
+            team_id=team,
+            team_name="Kestrel Bay Gazette",
+            bot_token=f"xoxb-{team}",
+            bot_id="BBOT",
+            bot_user_id="UBOT",
+            bot_scopes=BOT_SCOPES,
+            user_id="U1",
+            token_type="bot",
+        )
+    )
+    state = SQLite3OAuthStateStore(database=str(path), expiration_seconds=600).issue()
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS signaldesk_slack_channels ("
+            " channel_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, enterprise_id TEXT)"
+        )
+        db.execute("INSERT INTO signaldesk_slack_channels VALUES (?, ?, NULL)", (channel, team))
+    return state
+
+
+async def test_workspaces_installed_under_an_older_version_are_imported_once(
+    fake: FakeSlack, services: list[SlackService], database: Path, storage: SlackStorage
+) -> None:
+    old = database.with_name(database.name + ".slack.db")
+    state = older_version_file(old, "T5", "C5")
+    commands = RecordingCommands()
+    settings = oauth_settings(fake, database)
+    service = await running(settings, commands, storage)
+    services.append(service)
+    # The installed workspace is still served and posted to, with its own token ...
+    body = command_body(fake, "feeds", team="T5")
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200 and len(commands.calls) == 1
+    await service.publisher.post_text(Channel(id="slack:C5"), "Dockworkers vote to return")
+    assert bearer(fake, "chat.postMessage") == ["Bearer xoxb-T5"]
+    # ... and an install begun before the upgrade completes after it.
+    fake.oauth_codes["code-T6"] = "T6"
+    async with aiohttp.ClientSession() as session:
+        status, _ = await redirect(
+            session,
+            f"http://127.0.0.1:{service.port}",
+            "code-T6",
+            state,
+            f"slack-app-oauth-state={state}",
+        )
+    assert status == 200 and len(fake.calls_to("oauth.v2.access")) == 1
+    await service.stop()
+    services.remove(service)
+    # Imported once: a restart copies nothing again; the old file is left as it was.
+    again = await running(settings, commands, storage)
+    services.append(again)
+    with sqlite3.connect(database) as db:
+        teams = [r[0] for r in db.execute("SELECT team_id FROM slack_bots ORDER BY id")]
+    assert teams == ["T5", "T6"]
+    assert old.is_file()
 
 
 async def test_command_text_arrives_as_plain_text(

@@ -265,3 +265,86 @@ def test_database_from_the_first_release_upgrades_in_place(tmp_path: Path) -> No
         "m006_entries_pending",
     }
     store.close()
+
+
+# ------------------------------------------------------------- Slack workspaces
+
+
+def _slack_sdk_3_7_file(path: Path) -> None:
+    """A "<database>.slack.db" as slack-sdk before 3.8 made it (no token rotation
+    columns), with an expired and a live OAuth state and the adapter's channel table."""
+    with sqlite3.connect(path) as db:
+        db.execute(
+            """CREATE TABLE slack_bots (id INTEGER PRIMARY KEY AUTOINCREMENT,
+               client_id TEXT NOT NULL, app_id TEXT NOT NULL,
+               enterprise_id TEXT NOT NULL DEFAULT '', enterprise_name TEXT,
+               team_id TEXT NOT NULL DEFAULT '', team_name TEXT, bot_token TEXT NOT NULL,
+               bot_id TEXT NOT NULL, bot_user_id TEXT NOT NULL, bot_scopes TEXT,
+               is_enterprise_install BOOLEAN NOT NULL DEFAULT 0,
+               installed_at DATETIME NOT NULL DEFAULT current_timestamp)"""
+        )
+        db.execute(
+            "INSERT INTO slack_bots (client_id, app_id, team_id, team_name, bot_token, bot_id,"
+            " bot_user_id, bot_scopes, installed_at) VALUES ('111.222', 'A1', 'T5',"
+            " 'Harbour Desk', 'xoxb-T5', 'B5', 'U5', 'commands,chat:write', '2025-03-04 05:06:07')"
+        )
+        db.execute(
+            "CREATE TABLE oauth_states (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " state TEXT NOT NULL, expire_at DATETIME NOT NULL)"
+        )
+        db.executemany(
+            "INSERT INTO oauth_states (state, expire_at) VALUES (?, ?)",
+            [("stale", 1000.0), ("live", 5000.0)],
+        )
+        db.execute(
+            "CREATE TABLE signaldesk_slack_channels (channel_id TEXT PRIMARY KEY,"
+            " team_id TEXT NOT NULL, enterprise_id TEXT)"
+        )
+        db.execute("INSERT INTO signaldesk_slack_channels VALUES ('C5', 'T5', NULL)")
+
+
+def test_an_old_slack_file_is_imported_once_whatever_slack_sdk_made_it(tmp_path: Path) -> None:
+    old = tmp_path / "signaldesk.db.slack.db"
+    _slack_sdk_3_7_file(old)
+    store = SqliteStore.open(tmp_path / "signaldesk.db")
+    try:
+        assert store.import_slack_file(old, now=2000.0) == 3  # the bot, the live state, C5
+        assert store.import_slack_file(old, now=2000.0) is None  # once
+        bot = store.slack_find_bot("111.222", "", "T5")
+        assert bot is not None and bot["bot_token"] == "xoxb-T5"
+        assert bot["installed_at"] == datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC).timestamp()
+        assert bot["bot_refresh_token"] is None  # a column 3.7 did not have
+        assert store.slack_find_bot("another-app", "", "T5") is None
+        assert store.slack_channel_workspace("C5") == ("T5", None)
+        assert not store.slack_consume_state("stale", now=2000.0)
+        assert store.slack_consume_state("live", now=2000.0)
+        assert not store.slack_consume_state("live", now=2000.0)  # one install per state
+    finally:
+        store.close()
+    assert old.is_file()  # left as it was
+
+
+def test_an_unreadable_old_slack_file_is_one_clear_line(tmp_path: Path) -> None:
+    old = tmp_path / "signaldesk.db.slack.db"
+    old.write_bytes(b"not a database at all, just bytes " * 200)
+    store = SqliteStore.open(tmp_path / "signaldesk.db")
+    try:
+        with pytest.raises(StorageError) as err:
+            store.import_slack_file(old, now=2000.0)
+        assert str(old) in str(err.value) and "move it aside" in str(err.value)
+        assert "\n" not in str(err.value)
+        # Nothing was recorded as imported: once the file is restored, it imports.
+        old.unlink()
+        _slack_sdk_3_7_file(old)
+        assert store.import_slack_file(old, now=2000.0) == 3
+    finally:
+        store.close()
+
+
+def test_the_newest_slack_installation_wins_and_deletes_forget(store: SqliteStore) -> None:
+    for token, at in (("xoxb-old", 100.0), ("xoxb-new", 200.0)):
+        store.slack_save_bot("111.222", {"team_id": "T5", "bot_token": token, "installed_at": at})
+    bot = store.slack_find_bot("111.222", "", "T5")
+    assert bot is not None and bot["bot_token"] == "xoxb-new"
+    assert store.slack_delete_bot("111.222", "", "T5") == 2
+    assert store.slack_find_bot("111.222", "", "T5") is None

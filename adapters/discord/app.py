@@ -24,21 +24,21 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import discord
 from discord import app_commands
 
 from bot.commands import Asker
 from bot.errors import ConfigError
-from bot.models import Reply
+from bot.models import Reply, Topic
+from bot.pacing import ChannelPacer
 from bot.topics import DEFAULT_TOPICS
 
 from .publisher import DiscordPublisher
 from .render import BUTTON_TEMPLATE, DiscordMessage, button_custom_id, file_for, render_reply
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
     from bot.settings import Settings
 
 log = logging.getLogger("signaldesk.discord")
@@ -75,6 +75,22 @@ class CommandRunner(Protocol):
 
 
 TopicLister = Callable[[str], Awaitable[list[str]]]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class TopicStore(Protocol):
+    """The one store call the adapter makes itself (the channel's topics, for
+    autocomplete): part of ``bot.ports.Store``."""
+
+    def channel_topics(self, channel_id: str) -> list[Topic]: ...
+
+
+class Runner(Protocol):
+    """The writer thread (``StoreRunner``): a store call ahead of background work."""
+
+    async def first(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
 
 
 def invite_url(application_id: int | str) -> str:
@@ -123,11 +139,15 @@ def set_api_base(url: str) -> str:
     return base
 
 
-async def engine_topics(engine: Engine, channel_id: str) -> list[str]:
+def topic_lister(store: TopicStore, runner: Runner) -> TopicLister:
     """The topic slugs ``/brief topic`` can show in a channel: its own, then defaults."""
-    own = await engine.db.first(engine.store.channel_topics, channel_id)
-    slugs = [t.slug for t in own]
-    return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
+
+    async def topics(channel_id: str) -> list[str]:
+        own = await runner.first(store.channel_topics, channel_id)
+        slugs = [t.slug for t in own]
+        return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
+
+    return topics
 
 
 class SignalDeskClient(discord.Client):
@@ -190,6 +210,7 @@ class DiscordService:
         guild_id: int | None = None,
         client: SignalDeskClient | None = None,
         publisher: DiscordPublisher | None = None,
+        pacer: ChannelPacer | None = None,
         connect_gateway: bool = True,
         defer_after: float = DEFER_AFTER,
     ) -> None:
@@ -201,7 +222,8 @@ class DiscordService:
         self.client.service = self
         self.client.add_dynamic_items(BriefingButton)
         self.tree: app_commands.CommandTree[Any] = app_commands.CommandTree(self.client)
-        self.publisher = publisher or DiscordPublisher(self.client)
+        # ``pacer``: the channel pacer every publisher shares (else the publisher's own).
+        self.publisher = publisher or DiscordPublisher(self.client, pacer=pacer)
         self.connect_gateway = connect_gateway
         self.defer_after = defer_after
         self._gateway: asyncio.Task[None] | None = None
@@ -210,23 +232,26 @@ class DiscordService:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, engine: Engine, commands: CommandRunner
+        cls,
+        settings: Settings,
+        topics: TopicLister,
+        commands: CommandRunner,
+        *,
+        pacer: ChannelPacer | None = None,
     ) -> DiscordService:
         """Build from settings: ``DISCORD_TOKEN``, ``DISCORD_GUILD_ID`` and
-        ``SIGNALDESK_DISCORD_API_URL`` (another REST server, e.g. a local fake)."""
+        ``SIGNALDESK_DISCORD_API_URL`` (another REST server, e.g. a local fake).
+        ``topics`` lists a channel's topics for autocomplete (``topic_lister``)."""
         if settings.discord_token is None:
             raise ConfigError("DISCORD_TOKEN is not set")
         if settings.discord_api_url:
             set_api_base(settings.discord_api_url)
-
-        async def topics(channel_id: str) -> list[str]:
-            return await engine_topics(engine, channel_id)
-
         return cls(
             token=settings.discord_token.get_secret_value(),
             commands=commands,
             topics=topics,
             guild_id=settings.discord_guild_id,
+            pacer=pacer,
         )
 
     # --------------------------------------------------------------- lifecycle

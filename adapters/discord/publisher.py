@@ -3,7 +3,8 @@
 Sends through discord.py's REST client, which already waits out 429s (per-route buckets,
 the global limit) and retries 500/502/504. On top of that this module adds:
 
-- per-channel pacing (Discord allows about 5 messages per 5 s in a channel);
+- per-channel pacing by the core's ``bot.pacing.ChannelPacer`` (handed in, or one of
+  its own; Discord allows about 5 messages per 5 s in a channel);
 - a nonce on every message, derived from (channel, briefing, revision), sent with
   ``enforce_nonce`` so that Discord itself refuses a second message with the same
   nonce from us and returns the first one instead — a resend after a crash or a lost
@@ -15,12 +16,10 @@ the global limit) and retries 500/502/504. On top of that this module adds:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -28,6 +27,7 @@ import discord
 
 from bot.errors import DeliveryError
 from bot.models import Attempt, Briefing, Channel, PostResult
+from bot.pacing import DEFAULT_INTERVAL, ChannelPacer
 
 from .render import (
     DiscordMessage,
@@ -43,7 +43,7 @@ log = logging.getLogger("signaldesk.discord")
 # Discord accepts a nonce of at most 25 characters.
 NONCE_LENGTH = 25
 # Discord's documented per-channel message limit is about 5 per 5 seconds.
-DEFAULT_MIN_INTERVAL = 1.0
+DEFAULT_MIN_INTERVAL = DEFAULT_INTERVAL
 # find_posted reads this many recent messages of the channel (one REST page is 100).
 HISTORY_LIMIT = 100
 
@@ -59,7 +59,8 @@ class DiscordPublisher:
     """Posts briefings into Discord text channels (``Channel.target`` = channel id).
 
     ``client`` must be logged in (REST is enough; the gateway is not needed to post).
-    Clock and sleep are arguments so that tests can run pacing without waiting."""
+    ``pacer`` is the channel pacer shared with the other publishers; without one, the
+    publisher paces with its own (``min_interval`` apart, timed by ``clock``)."""
 
     platform = "discord"
 
@@ -70,13 +71,20 @@ class DiscordPublisher:
         min_interval: float = DEFAULT_MIN_INTERVAL,
         history_limit: int = HISTORY_LIMIT,
         clock: Callable[[], float] = time.monotonic,
+        pacer: ChannelPacer | None = None,
     ) -> None:
         self.client = client
-        self.min_interval = min_interval
+        self.pacer = pacer or ChannelPacer(min_interval, clock=clock)
         self.history_limit = history_limit
-        self._clock = clock
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._last_sent: dict[str, float] = {}
+
+    @property
+    def min_interval(self) -> float:
+        """Seconds between two sends into one channel (the pacer's interval)."""
+        return self.pacer.interval
+
+    @min_interval.setter
+    def min_interval(self, seconds: float) -> None:
+        self.pacer.interval = seconds
 
     # ------------------------------------------------------------------ port
 
@@ -104,7 +112,7 @@ class DiscordPublisher:
         target = self._target(channel)
         message = briefing_message(briefing)
         try:
-            async with self._pace(channel.id):
+            async with self.pacer.turn(channel.id):
                 await target.get_partial_message(int(message_ref)).edit(
                     embeds=message.embeds,
                     view=_inert(message.view),
@@ -219,19 +227,6 @@ class DiscordPublisher:
             ) from None
         return self.client.get_partial_messageable(channel_id)
 
-    @asynccontextmanager
-    async def _pace(self, channel_id: str) -> Any:
-        """One message at a time per channel, at least ``min_interval`` apart."""
-        lock = self._locks.setdefault(channel_id, asyncio.Lock())
-        async with lock:
-            wait = self._last_sent.get(channel_id, -1e9) + self.min_interval - self._clock()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                yield
-            finally:
-                self._last_sent[channel_id] = self._clock()
-
     async def _send(
         self,
         channel: Channel,
@@ -254,7 +249,7 @@ class DiscordPublisher:
         if reference is not None:
             kwargs["reference"] = reference
         try:
-            async with self._pace(channel.id):
+            async with self.pacer.turn(channel.id):
                 return await target.send(**kwargs)
         except DeliveryError:
             raise

@@ -25,6 +25,7 @@ from discord.utils import escape_markdown
 from bot.models import Briefing, Bullet, Reply, Source, Visibility
 from bot.multisource import bullet_outlet
 from bot.text import clean_text, cut, one_line, plural
+from bot.urls import safe_url as core_safe_url
 
 # --- Discord's limits (see the module docstring for the reference) ---------------------
 TITLE_MAX = 256
@@ -38,7 +39,7 @@ EMBEDS_PER_MESSAGE = 10
 CONTENT_MAX = 2000  # message content
 # Embed and button URLs longer than this are refused by Discord ("Must be 2048 or fewer
 # in length"); such a source is shown without a link instead of failing the post.
-URL_MAX = 2048
+URL_MAX = 2048  # an embed URL, after percent-encoding
 BULLET_URL_MAX = 500  # 600 lead + 3 × (400 + link) stays far below 4,096
 
 COLOR = 0x2F6FDE
@@ -95,33 +96,19 @@ def fit(text: str, limit: int, *, multiline: bool = False) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """``url`` if it is an absolute http(s) URL Discord will accept, percent-encoding
-    the characters that could end a markdown link early; else None (no link at all)."""
-    if not url:
+    """``url`` as Discord links it, if the core's link policy (``bot.urls.safe_url``)
+    lets it be a link at all: the host IDNA-encoded and the characters that could end a
+    markdown link early percent-encoded; else None (no link at all)."""
+    url = core_safe_url(url)
+    if url is None:
         return None
-    url = url.strip()
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        return None
-    try:
-        host = parts.hostname.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
+    parts = urlsplit(url)
+    host = (parts.hostname or "").encode("idna").decode("ascii")
     netloc = host if ":" not in host else f"[{host}]"
-    try:
-        if parts.port is not None:
-            netloc += f":{parts.port}"
-    except ValueError:
-        return None
-    if parts.username or parts.password:
-        return None  # "https://bank.example@evil.example/" reads as another site
-    # "(", ")", "<", ">", '"', spaces and non-ASCII would end "[label](url)" early or make
-    # the embed URL ill-formed; percent-encoding keeps the same resource.
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    # "(", ")", "<", ">", '"' and non-ASCII would end "[label](url)" early or make the
+    # embed URL ill-formed; percent-encoding keeps the same resource.
     rest = quote(url.split(parts.netloc, 1)[1], safe="/?#@!$&'*+,;=%~-._:[]")
     url = f"{parts.scheme.lower()}://{netloc}{rest}"
     return url if len(url) <= URL_MAX else None

@@ -8,7 +8,8 @@
   message's thread.
 - Socket Mode when ``SLACK_APP_TOKEN`` is set; else HTTP on ``/slack/events`` (bolt
   verifies every request's signature and timestamp). Optional multi-workspace OAuth
-  (HTTP mode) with slack-sdk's SQLite installation and state stores beside the database.
+  (HTTP mode): installations, OAuth states and the channel directory are kept in the
+  service's own database (``installations.py``, over ``bot.ports_slack``).
 - Everything runs on the service's event loop: nothing here blocks or owns the loop.
 """
 
@@ -17,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -35,18 +34,20 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
-from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
-from slack_sdk.oauth.installation_store.models.bot import Bot
-from slack_sdk.oauth.installation_store.models.installation import Installation
-from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
-from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import Asker
 from bot.errors import ConfigError
 from bot.models import Reply
+from bot.pacing import ChannelPacer
 
+from .installations import (
+    ChannelDirectory,
+    SlackStorage,
+    WorkspaceInstallations,
+    WorkspaceStates,
+    import_legacy_file,
+)
 from .publisher import SlackPublisher
 from .render import MORE_ACTION, RELATED_ACTION, render_reply, working_message
 
@@ -132,6 +133,7 @@ class SlackService:
         admin_users: frozenset[str] = frozenset(),
         ack_budget: float = 1.5,
         directory: ChannelDirectory | None = None,
+        upgrade: Callable[[], Coroutine[Any, Any, object]] | None = None,
     ) -> None:
         self.app = app
         self.publisher = publisher
@@ -142,6 +144,7 @@ class SlackService:
         self.admin_users = admin_users
         self.ack_budget = ack_budget
         self.directory = directory
+        self.upgrade = upgrade
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
@@ -158,11 +161,19 @@ class SlackService:
     # ---------------------------------------------------------------- wiring
 
     @classmethod
-    def from_settings(cls, settings: Settings, engine: Any, commands: Commands) -> SlackService:
+    def from_settings(
+        cls,
+        settings: Settings,
+        storage: SlackStorage | None,
+        commands: Commands,
+        *,
+        pacer: ChannelPacer | None = None,
+    ) -> SlackService:
         """Build from settings: Socket Mode with ``SLACK_APP_TOKEN``, else HTTP mode
         (which needs ``SLACK_SIGNING_SECRET``); OAuth with ``SLACK_CLIENT_ID``/``SECRET``
-        in HTTP mode. ``engine`` is accepted for symmetry with other platforms."""
-        del engine  # the adapter talks to the core only through ``commands``
+        in HTTP mode, its state kept in the database through ``storage`` (the store and
+        its writer thread; needed only then). ``pacer``: the channel pacer every
+        publisher shares (else the publisher's own)."""
         app_token = (
             settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
         )
@@ -182,12 +193,18 @@ class SlackService:
             log.warning("Slack OAuth needs HTTP mode; ignoring SLACK_CLIENT_ID in Socket Mode")
             oauth = False
         directory: ChannelDirectory | None = None
+        upgrade: Callable[[], Coroutine[Any, Any, object]] | None = None
         if oauth:
             assert settings.slack_client_id and settings.slack_client_secret
-            path = oauth_database_path(settings)
-            installations = ThreadedInstallationStore(
-                SQLite3InstallationStore(database=str(path), client_id=settings.slack_client_id)
-            )
+            database = settings.database_path
+            if database is None:
+                raise ConfigError(
+                    "Slack OAuth (SLACK_CLIENT_ID) needs SIGNALDESK_DATABASE to be a file, "
+                    "not :memory:, so installations survive a restart"
+                )
+            if storage is None:
+                raise TypeError("Slack OAuth mode keeps its installations in the database")
+            installations = WorkspaceInstallations(storage, settings.slack_client_id)
             client = build_client(settings, with_token=False)
             app = AsyncApp(
                 signing_secret=secret,
@@ -197,20 +214,24 @@ class SlackService:
                     client_secret=settings.slack_client_secret.get_secret_value(),
                     scopes=BOT_SCOPES,
                     installation_store=installations,
-                    state_store=ThreadedStateStore(
-                        SQLite3OAuthStateStore(database=str(path), expiration_seconds=600)
-                    ),
+                    state_store=WorkspaceStates(storage),
                 ),
                 user_facing_authorize_error_message=NOT_INSTALLED,
             )
-            directory = ChannelDirectory(path)
+            directory = ChannelDirectory(storage)
             publisher = SlackPublisher(
-                build_client(settings), token_for=directory.token_resolver(installations)
+                build_client(settings),
+                pacer=pacer,
+                token_for=directory.token_resolver(installations),
             )
+
+            async def upgrade() -> object:
+                return await import_legacy_file(storage, database)
+
         else:
             client = build_client(settings)
             app = AsyncApp(signing_secret=secret or "", client=client)
-            publisher = SlackPublisher(client)
+            publisher = SlackPublisher(client, pacer=pacer)
         return cls(
             app,
             publisher,
@@ -220,10 +241,14 @@ class SlackService:
             port=settings.slack_port,
             admin_users=admins,
             directory=directory,
+            upgrade=upgrade,
         )
 
     async def start(self) -> None:
-        """Connect (Socket Mode) or start listening (HTTP mode) on the running loop."""
+        """Connect (Socket Mode) or start listening (HTTP mode) on the running loop;
+        first, in OAuth mode, import the installations an older version kept apart."""
+        if self.upgrade is not None:
+            await self.upgrade()
         if self.app_token:
             self._socket = AsyncSocketModeHandler(self.app, self.app_token)
             await self._socket.connect_async()
@@ -412,160 +437,4 @@ class ReplayGuard:
         return len(self._seen)
 
 
-# ------------------------------------------------------------------- OAuth mode
-
-
-def oauth_database_path(settings: Settings) -> Path:
-    """``<database>.slack.db`` beside the main database: installations and OAuth state."""
-    path = settings.database_path
-    if path is None:
-        raise ConfigError(
-            "Slack OAuth (SLACK_CLIENT_ID) needs SIGNALDESK_DATABASE to be a file, "
-            "not :memory:, so installations survive a restart"
-        )
-    return path.with_name(path.name + ".slack.db")
-
-
-class ThreadedInstallationStore(AsyncInstallationStore):
-    """slack-sdk's SQLite installation store, with its blocking calls on a thread."""
-
-    def __init__(self, store: SQLite3InstallationStore) -> None:
-        self.store = store
-
-    @property
-    def logger(self) -> logging.Logger:
-        return self.store.logger
-
-    async def async_save(self, installation: Installation) -> None:
-        await asyncio.to_thread(self.store.save, installation)
-
-    async def async_save_bot(self, bot: Bot) -> None:
-        await asyncio.to_thread(self.store.save_bot, bot)
-
-    async def async_find_bot(
-        self,
-        *,
-        enterprise_id: str | None,
-        team_id: str | None,
-        is_enterprise_install: bool | None = False,
-    ) -> Bot | None:
-        return await asyncio.to_thread(
-            self.store.find_bot,
-            enterprise_id=enterprise_id,
-            team_id=team_id,
-            is_enterprise_install=is_enterprise_install,
-        )
-
-    async def async_find_installation(
-        self,
-        *,
-        enterprise_id: str | None,
-        team_id: str | None,
-        user_id: str | None = None,
-        is_enterprise_install: bool | None = False,
-    ) -> Installation | None:
-        return await asyncio.to_thread(
-            self.store.find_installation,
-            enterprise_id=enterprise_id,
-            team_id=team_id,
-            user_id=user_id,
-            is_enterprise_install=is_enterprise_install,
-        )
-
-    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        await asyncio.to_thread(self.store.delete_bot, enterprise_id=enterprise_id, team_id=team_id)
-
-    async def async_delete_installation(
-        self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
-    ) -> None:
-        await asyncio.to_thread(
-            self.store.delete_installation,
-            enterprise_id=enterprise_id,
-            team_id=team_id,
-            user_id=user_id,
-        )
-
-
-class ThreadedStateStore(AsyncOAuthStateStore):
-    """slack-sdk's SQLite OAuth state store, with its blocking calls on a thread.
-
-    Every anonymous ``GET /slack/install`` issues a state, and slack-sdk deletes one
-    only when an install completes with it: expired states are deleted here before
-    each new one, and at most ``max_states`` are kept (the oldest go first)."""
-
-    def __init__(self, store: SQLite3OAuthStateStore, *, max_states: int = 1000) -> None:
-        self.store = store
-        self.max_states = max_states
-
-    @property
-    def logger(self) -> logging.Logger:
-        return self.store.logger
-
-    def _prune(self) -> None:
-        with self.store.connect() as conn:
-            conn.execute("DELETE FROM oauth_states WHERE expire_at <= ?", [time.time()])
-            conn.execute(
-                "DELETE FROM oauth_states WHERE id NOT IN "
-                "(SELECT id FROM oauth_states ORDER BY id DESC LIMIT ?)",
-                [max(self.max_states - 1, 0)],
-            )
-            conn.commit()
-
-    def _issue(self, *args: Any, **kwargs: Any) -> str:
-        self._prune()
-        return self.store.issue(*args, **kwargs)
-
-    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        return await asyncio.to_thread(self._issue, *args, **kwargs)
-
-    async def async_consume(self, state: str) -> bool:
-        return await asyncio.to_thread(self.store.consume, state)
-
-
-class ChannelDirectory:
-    """Which workspace each Slack channel belongs to (learnt from incoming requests),
-    kept in the OAuth database so that posts find the right bot token after a restart."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        with sqlite3.connect(path) as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS signaldesk_slack_channels ("
-                " channel_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, enterprise_id TEXT)"
-            )
-
-    def _write(self, channel_id: str, team_id: str, enterprise_id: str | None) -> None:
-        with sqlite3.connect(self.path) as db:
-            db.execute(
-                "INSERT OR REPLACE INTO signaldesk_slack_channels VALUES (?, ?, ?)",
-                (channel_id, team_id, enterprise_id),
-            )
-
-    def _read(self, channel_id: str) -> tuple[str, str | None] | None:
-        with sqlite3.connect(self.path) as db:
-            row = db.execute(
-                "SELECT team_id, enterprise_id FROM signaldesk_slack_channels WHERE channel_id = ?",
-                (channel_id,),
-            ).fetchone()
-        return (row[0], row[1]) if row else None
-
-    async def remember(self, channel_id: str, team_id: str, enterprise_id: str | None) -> None:
-        if await asyncio.to_thread(self._read, channel_id) != (team_id, enterprise_id):
-            await asyncio.to_thread(self._write, channel_id, team_id, enterprise_id)
-
-    def token_resolver(
-        self, installations: AsyncInstallationStore
-    ) -> Callable[[str], Coroutine[Any, Any, str | None]]:
-        """A ``token_for(channel_id)`` for ``SlackPublisher``."""
-
-        async def token_for(channel_id: str) -> str | None:
-            found = await asyncio.to_thread(self._read, channel_id)
-            if found is None:
-                return None
-            bot = await installations.async_find_bot(enterprise_id=found[1], team_id=found[0])
-            return bot.bot_token if bot else None
-
-        return token_for
-
-
-__all__ = ["BOT_SCOPES", "EVENTS_PATH", "SlackService", "build_client"]
+__all__ = ["BOT_SCOPES", "EVENTS_PATH", "ChannelDirectory", "SlackService", "build_client"]

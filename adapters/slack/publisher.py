@@ -1,8 +1,8 @@
 """``SlackPublisher``: the ``Publisher`` port over Slack's Web API.
 
-- Paced per channel: Slack allows about one ``chat.postMessage`` a second per channel
-  (https://api.slack.com/methods/chat.postMessage#rate_limiting); a per-channel pacer
-  waits with ``asyncio.sleep`` so other channels and the rest of the service go on.
+- Paced per channel by the core's ``bot.pacing.ChannelPacer`` (handed in, or one of
+  its own): Slack allows about one ``chat.postMessage`` a second per channel
+  (https://api.slack.com/methods/chat.postMessage#rate_limiting).
 - 429: a short ``Retry-After`` (up to ``IN_CALL_WAIT`` seconds) is waited out inside
   the call and retried (Slack did not process a rate-limited request, so a retry cannot
   double-post); a longer one becomes a retryable ``DeliveryError`` carrying the hint,
@@ -14,14 +14,14 @@
   attempt's own time window (``conversations.history`` bounded by ``oldest``/``latest``
   widened by ``CLOCK_SKEW`` on both sides, every page of it; a thread reply through
   ``conversations.replies``), so neither a skewed clock nor a busy channel nor a post
-  that Slack finished after the client gave up hides it.
+  that Slack finished after the client gave up hides it. The publisher only answers
+  the lookup: deciding to look before sending again is the deliverer's (``bot.deliver``),
+  the one layer that checks whether a message was already posted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -34,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import DeliveryError
 from bot.models import Attempt, Briefing, Channel, PostResult
+from bot.pacing import ChannelPacer
 
 from .render import (
     DIGEST_EVENT,
@@ -127,29 +128,6 @@ def posting_handlers(handlers: Sequence[AsyncRetryHandler]) -> list[AsyncRetryHa
     return [ShortRateLimitRetryHandler(max_retry_count=counts[0] if counts else 2)]
 
 
-class ChannelPacer:
-    """At most one send per ``interval`` seconds in each channel. Waiting is an
-    ``asyncio.sleep`` under a per-channel lock: sends to one channel keep their order,
-    other channels are not held up."""
-
-    def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._last: dict[str, float] = {}
-
-    async def run(self, channel: str, send: Callable[[], Awaitable[Any]]) -> Any:
-        """Call ``send`` once the channel's interval since its last send has passed."""
-        lock = self._locks.setdefault(channel, asyncio.Lock())
-        async with lock:
-            wait = self._last.get(channel, float("-inf")) + self.interval - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                return await send()
-            finally:
-                self._last[channel] = time.monotonic()
-
-
 class SlackDeliveryError(DeliveryError):
     """A ``DeliveryError`` that keeps Slack's error code (e.g. ``not_in_channel``)."""
 
@@ -193,26 +171,17 @@ class SlackPublisher:
         self.token_for = token_for
         self._handlers = posting_handlers(client.retry_handlers or [])
         self._clients: dict[str, AsyncWebClient] = {}
-        # (channel id, briefing id) whose last post attempt failed ambiguously.
-        self._uncertain: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ port
 
     async def post_briefing(
         self, channel: Channel, briefing: Briefing, *, attempt: Attempt | None = None
     ) -> PostResult:
-        """Post a briefing with its metadata; returns the message ``ts``."""
-        key = (channel.id, briefing.id)
-        if attempt is None and key in self._uncertain:
-            # Without an attempt record (a caller other than the outbox), this process's
-            # memory of a lost answer is all there is to go on.
-            found = await self.find_posted(channel, briefing)
-            if found:
-                self._uncertain.discard(key)
-                return PostResult(message_ref=found)
+        """Post a briefing with its metadata; returns the message ``ts``. Whether it was
+        already posted is the deliverer's question (``find_attempt``/``find_posted``),
+        asked before it calls this: the publisher sends what it is given."""
         message = _with_key(briefing_message(briefing), attempt)
-        response = await self._call(channel, "chat_postMessage", message, uncertain=key)
-        self._uncertain.discard(key)
+        response = await self._call(channel, "chat_postMessage", message)
         return PostResult(message_ref=str(response["ts"]))
 
     async def update_briefing(
@@ -408,26 +377,17 @@ class SlackPublisher:
             self._clients[token or ""] = client
         return client
 
-    async def _call(
-        self,
-        channel: Channel,
-        method: str,
-        arguments: dict[str, Any],
-        *,
-        uncertain: tuple[str, str] | None = None,
-    ) -> Any:
+    async def _call(self, channel: Channel, method: str, arguments: dict[str, Any]) -> Any:
         client = await self._client_for(channel)
         send = getattr(client, method)
         try:
             return await self.pacer.run(
-                channel.target, lambda: send(channel=channel.target, **arguments)
+                channel.id, lambda: send(channel=channel.target, **arguments)
             )
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = self._translate(channel, exc)
-            if uncertain is not None and error.retryable and error.code != "ratelimited":
-                # The request may have reached Slack: look before posting again.
-                self._uncertain.add(uncertain)
-            raise error from None
+            # Whether the request may have landed is in the error (``maybe_sent``): the
+            # deliverer looks the message up before it sends again.
+            raise self._translate(channel, exc) from None
 
     @staticmethod
     def _translate(channel: Channel, exc: Exception) -> SlackDeliveryError:

@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from bot.models import Briefing, Bullet, Reply, Source, Visibility
 from bot.multisource import bullet_outlet
 from bot.text import clean_text, cut, one_line, plural
+from bot.urls import safe_url as core_safe_url
 
 # https://api.slack.com/reference/block-kit/blocks
 MAX_BLOCKS = 50
@@ -34,7 +34,6 @@ BUTTON_VALUE_MAX = 2000
 # The notification text is shown in push notifications and screen readers; Slack
 # truncates message text beyond 40,000 characters, we keep it to a short line.
 FALLBACK_MAX = 300
-URL_MAX = 2000  # a longer "source URL" is not a link anyone should click
 SOURCE_LABEL_MAX = 120
 BULLET_URL_MAX = 500
 
@@ -138,22 +137,11 @@ def _chunks(lines: Iterable[str], limit: int = SECTION_MAX) -> list[str]:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL escaped for use inside ``<…|…>``, or None unless it is an absolute
-    http(s) URL (no ``javascript:``, ``data:``, relative or malformed links)."""
-    if not url:
+    """``url`` escaped for use inside ``<…|…>``, if the core's link policy
+    (``bot.urls.safe_url``) lets it be a link at all; else None."""
+    url = core_safe_url(url)
+    if url is None:
         return None
-    url = url.strip()
-    if len(url) > URL_MAX or any(ord(ch) < 0x21 or ch in "\x7f\u200b\u202e" for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in {"http", "https"} or not host:
-        return None
-    if "@" in parts.netloc:
-        return None  # "https://bank.example@evil.example/" reads as another site
     for ch, code in _URL_UNSAFE.items():
         url = url.replace(ch, code)
     return url.replace("&", "&amp;")
