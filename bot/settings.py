@@ -2,10 +2,14 @@
 
 Slack and Discord use their platforms' conventional variable names (``SLACK_BOT_TOKEN``,
 ``DISCORD_TOKEN`` …). Every field is listed in ``.env.example``; a test keeps them in step.
+Each secret may instead be read from a file named by ``<NAME>_FILE`` (Docker secrets,
+systemd credentials), and ``--env-file PATH`` reads another file than ``./.env``.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -238,11 +242,59 @@ def env_name(field: str) -> str:
     return "SIGNALDESK_" + field.upper()
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read and validate settings. A bad value raises ``ConfigError`` with one line naming
-    the variable, what is wrong, and the value's expected form."""
+def secret_fields() -> list[str]:
+    """The settings that hold secrets (tokens, keys): each may come from a file."""
+    return [
+        name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)
+    ]
+
+
+def _secrets_from_files(environ: Mapping[str, str]) -> dict[str, SecretStr]:
+    """``<NAME>_FILE`` for each secret ``<NAME>`` (``SLACK_BOT_TOKEN_FILE``,
+    ``DISCORD_TOKEN_FILE`` …), the convention of Docker secrets and systemd credentials:
+    the secret is the file's content, without its trailing newline."""
+    found: dict[str, SecretStr] = {}
+    for field in secret_fields():
+        name = env_name(field)
+        path = environ.get(name + "_FILE", "").strip()
+        if not path:
+            continue
+        if environ.get(name, "").strip():
+            raise ConfigError(f"both {name} and {name}_FILE are set: keep one of them")
+        try:
+            value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(
+                f"{name}_FILE: cannot read {path} ({reason}); point it at the file "
+                "holding the secret"
+            ) from None
+        if not value.strip():
+            raise ConfigError(f"{name}_FILE: {path} is empty; it should hold the secret")
+        found[field] = SecretStr(value)
+    return found
+
+
+def load_settings(
+    env_file: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: object,
+) -> Settings:
+    """Read and validate settings: the environment, secrets from ``<NAME>_FILE`` files,
+    then ``env_file`` (``.env`` in the working directory when not given). A bad value
+    raises ``ConfigError`` with one line naming the variable, what is wrong, and the
+    value's expected form."""
+    if env_file is not None and not Path(env_file).is_file():
+        raise ConfigError(f"env file {env_file} does not exist (check the --env-file path)")
+    values: dict[str, object] = {
+        **_secrets_from_files(os.environ if environ is None else environ),
+        **overrides,
+    }
+    if env_file is not None:
+        values["_env_file"] = str(env_file)
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
