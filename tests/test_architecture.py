@@ -51,10 +51,11 @@ def test_no_module_shadows_an_sdk() -> None:
     assert not (top | inner) & sdks
 
 
-# What storage may take from the core: its values, errors, ports and link identity
-# (the "is this the same article" rule storage and the clusterer share). Never an
-# algorithm of a stage (clustering, condensing, routing).
-STORAGE_MAY_IMPORT = {"bot.models", "bot.errors", "bot.ports", "bot.urls"}
+# What storage may take from the core: its values, errors, ports, link identity (the
+# "is this the same article" rule storage and the clusterer share) and the query
+# structure it translates into its index's syntax. Never an algorithm of a stage
+# (clustering, condensing, routing).
+STORAGE_MAY_IMPORT = {"bot.models", "bot.errors", "bot.ports", "bot.urls", "bot.query"}
 
 
 def _core_modules(path: Path) -> set[str]:
