@@ -373,7 +373,7 @@ class _Parser:
         items = [self.item()]
         while self._starts_item():
             items.append(self.item())
-        return all_of(items)
+        return all_of(_without_empty(items))
 
     def _starts_fields(self) -> bool:
         kind = self.kind()
@@ -470,7 +470,8 @@ class _Parser:
             if distance > MAX_NEAR_DISTANCE:
                 raise QueryError(f"a NEAR distance is at most {MAX_NEAR_DISTANCE} words")
         self.expect(")", "')' to close NEAR(")
-        return Near(tuple(found), distance)
+        kept = _without_empty(found)
+        return Near(tuple(t for t in kept if isinstance(t, Term)), distance)
 
     def fields(self) -> tuple[tuple[str, ...], bool]:
         exclude = False
@@ -499,6 +500,17 @@ class _Parser:
             f"'{cut(token.text, 30)}' after {where} is read as a field name "
             f"(fields: {', '.join(FIELDS)}); {_HINT}"
         )
+
+
+def _without_empty(items: Sequence[Query]) -> list[Query]:
+    # Words side by side (and NEAR's terms) skip a phrase without a word in it (``""``,
+    # ``"..."``), as saved topics have always read; one left alone matches nothing.
+    kept = [q for q in items if any(_has_word(t.text) for t in terms(q))]
+    return kept or [items[0]]
+
+
+def _has_word(text: str) -> bool:
+    return any(c.isalnum() for c in text)
 
 
 def _early() -> QueryError:
