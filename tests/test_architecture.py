@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,3 +81,20 @@ def test_storage_imports_only_the_cores_values_errors_ports_and_urls() -> None:
         for path in (ROOT / "storage").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+
+# The core speaks its own query language (bot/query.py); turning it into an index's
+# dialect, and reading that index's complaints, is storage's work.
+INDEX_WORDS = re.compile(r"fts5|no such column|unterminated string|unknown special query", re.I)
+INDEX_SYNTAX = re.compile(r"\bMATCH\b")  # SQL's full-text operator (not re.match)
+
+
+def test_core_neither_writes_nor_decodes_an_index_dialect() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in (ROOT / "bot").rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if INDEX_WORDS.search(line) or INDEX_SYNTAX.search(line)
+    ]
+    assert offenders == []
