@@ -83,7 +83,6 @@ def test_storage_imports_only_the_cores_values_errors_ports_and_urls() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-
 # The core speaks its own query language (bot/query.py); turning it into an index's
 # dialect, and reading that index's complaints, is storage's work.
 INDEX_WORDS = re.compile(r"fts5|no such column|unterminated string|unknown special query", re.I)
