@@ -172,6 +172,13 @@ def default_topic(slug: str) -> DefaultTopic | None:
     return DEFAULT_TOPICS.get(slug)
 
 
+def channel_slugs(own: Iterable[Topic]) -> list[str]:
+    """The topic slugs a channel can show: its own topics, then every default topic it
+    has no topic of the same slug for (a channel's own topic wins)."""
+    slugs = list(dict.fromkeys(t.slug for t in own))
+    return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
+
+
 def is_valid_slug(slug: str) -> bool:
     """Lower-case letters, digits and inner hyphens; at most ``SLUG_MAX`` characters."""
     return len(slug) <= SLUG_MAX and SLUG_RE.match(slug) is not None
@@ -194,6 +201,7 @@ __all__ = [
     "DEFAULT_TOPICS",
     "SLUG_MAX",
     "DefaultTopic",
+    "channel_slugs",
     "default_topic",
     "is_valid_slug",
     "tokens",

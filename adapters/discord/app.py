@@ -32,7 +32,7 @@ from discord import app_commands
 from bot.commands import Asker
 from bot.errors import ConfigError
 from bot.models import Reply
-from bot.topics import DEFAULT_TOPICS
+from bot.topics import channel_slugs
 
 from .publisher import DiscordPublisher
 from .render import BUTTON_TEMPLATE, DiscordMessage, button_custom_id, file_for, render_reply
@@ -126,8 +126,7 @@ def set_api_base(url: str) -> str:
 async def engine_topics(engine: Engine, channel_id: str) -> list[str]:
     """The topic slugs ``/brief topic`` can show in a channel: its own, then defaults."""
     own = await engine.db.first(engine.store.channel_topics, channel_id)
-    slugs = [t.slug for t in own]
-    return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
+    return channel_slugs(own)
 
 
 class SignalDeskClient(discord.Client):
