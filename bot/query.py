@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .errors import QueryError
 from .text import cut
@@ -257,6 +258,11 @@ def parse_query(text: str) -> Query:
     one. Never raises anything else, whatever the text."""
     if not isinstance(text, str):
         raise QueryError("a query is text: words, quoted phrases and AND, OR, NOT")
+    return _parse(text)
+
+
+@lru_cache(maxsize=1024)  # a saved topic is read on every use; the trees are immutable
+def _parse(text: str) -> Query:
     stripped = text.strip()
     if not stripped:
         raise QueryError("the query is empty; give at least one word")

@@ -18,7 +18,6 @@ from functools import lru_cache
 from .errors import QueryError
 from .models import Briefing
 from .query import Query, Term, all_of, any_of, parse_query, terms
-from .query import quote as quote
 
 _WORD = re.compile(r"[\w][\w'’.-]*", re.UNICODE)
 _STOP = frozenset(
