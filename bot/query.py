@@ -315,7 +315,9 @@ class _Parser:
         if token is None:
             return _early()
         if token.kind == "(":
-            return QueryError("put AND or OR between a word and '(' , e.g. ai AND (chip OR model)")
+            return QueryError("put AND or OR between a word and '(', e.g. ai AND (chip OR model)")
+        if token.kind == ")":
+            return QueryError("a ')' closes no '('; remove it, or add the '(' it closes")
         if token.kind == "NOT":
             return QueryError(
                 'NOT needs what to keep before it, e.g. ferry NOT strike (syntax error near "NOT")'

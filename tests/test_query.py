@@ -118,6 +118,7 @@ def test_the_language_reads_to_its_tree(text: str, tree: Query) -> None:
         ("(" * 40 + "port" + ")" * 40, "at most 20 deep"),
         (" OR ".join(["port"] * 300), "too long"),
         ("port\x00 OR", "inside quotes"),
+        ("(port OR ferry))", "closes no '('"),
     ],
 )
 def test_a_bad_query_gets_one_line_saying_what_to_do(text: str, says: str) -> None:
