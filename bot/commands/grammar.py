@@ -360,99 +360,52 @@ def _parse_opml(head: str, args: list[str], rest: str) -> Command:
 
 # The grammar: command words -> parser, help and usage hints. The help text lists the
 # member forms, then the admin forms, in this order.
+# fmt: off
 VERBS: tuple[Verb, ...] = (
     Verb(("help", "?", "-h", "--help"), _parse_help, usage=(("help", "/brief help"),)),
-    Verb(
-        (),  # any other word: a topic's name
-        _parse_show_topic,
-        member=("<topic>",),
-        says="the latest briefings on a topic, e.g. /brief china-ai",
-        usage=(("topic-show", "/brief <topic>  e.g. /brief china-ai"),),
-    ),
-    Verb(
-        ("search",),
-        _parse_search,
-        member=("search <words>",),
-        says="search all briefings of this channel's feeds",
-        usage=(("search", "/brief search <words>"),),
-    ),
-    Verb(
-        ("more",),
-        _parse_briefing_ref,
-        member=("more <id>",),
-        says="a full briefing: sections and every source",
-        usage=(("more", "/brief more <id>"),),
-    ),
-    Verb(
-        ("related",),
-        _parse_briefing_ref,
-        member=("related <id>",),
-        says="related briefings from other days",
-        usage=(("related", "/brief related <id>"),),
-    ),
-    Verb(
-        ("topics", "feeds"),
-        _parse_lists,
-        member=("topics", "feeds"),
-        says="what this channel follows (feeds with their health)",
-        usage=(("topics", "/brief topics"), ("feeds", "/brief feeds")),
-    ),
-    Verb(
-        ("feed",),
-        _parse_feed,
-        admin=("feed add <url> [name]", "feed remove <id>"),
-        usage=(
-            ("feed", "/brief feed add <url> [name]  ·  /brief feed remove <id>"),
-            ("feed add", "/brief feed add <url> [name]"),
-            ("feed remove", "/brief feed remove <id>  (the number shown by /brief feeds)"),
-        ),
-    ),
-    Verb(
-        ("topic",),
-        _parse_topic,
-        admin=("topic add <slug> <query>", "topic remove <slug>", "topic adopt <slug>|all"),
-        usage=(
-            (
-                "topic",
-                "/brief topic add <slug> <query>  ·  topic remove <slug>  ·  "
-                "topic adopt <slug>|all",
-            ),
-            (
-                "topic add",
-                "/brief topic add <slug> <query>  e.g. /brief topic add chips nvidia OR tsmc",
-            ),
-            ("topic remove", "/brief topic remove <slug>"),
-            ("topic adopt", "/brief topic adopt <slug>|all  (see /brief topics for the defaults)"),
-        ),
-    ),
-    Verb(
-        ("mode",),
-        _parse_mode,
-        admin=("mode realtime", "mode digest <HH:MM> [timezone]"),
-        usage=(
-            ("mode", "/brief mode realtime  ·  /brief mode digest <HH:MM> [timezone]"),
-            ("mode digest", "/brief mode digest <HH:MM> [IANA timezone]  e.g. 08:30 Europe/Berlin"),
-        ),
-    ),
-    Verb(
-        ("filter",),
-        _parse_filter,
-        member=("filter",),
-        says="this channel's include/exclude words",
-        admin=("filter include|exclude <words>", "filter clear"),
-        usage=(("filter", "/brief filter include|exclude <words>  ·  /brief filter clear"),),
-    ),
-    Verb(
-        ("export", "import"),
-        _parse_opml,
-        admin=("export", "import <url or OPML text>"),
-        usage=(
-            ("export", "/brief export"),
-            ("import", "/brief import <url of an OPML file>  (or paste the OPML after `import`)"),
-        ),
-        raw=True,
-    ),
+    Verb((), _parse_show_topic,  # any other word: a topic's name
+         member=("<topic>",), says="the latest briefings on a topic, e.g. /brief china-ai",
+         usage=(("topic-show", "/brief <topic>  e.g. /brief china-ai"),)),
+    Verb(("search",), _parse_search, member=("search <words>",),
+         says="search all briefings of this channel's feeds",
+         usage=(("search", "/brief search <words>"),)),
+    Verb(("more",), _parse_briefing_ref, member=("more <id>",),
+         says="a full briefing: sections and every source",
+         usage=(("more", "/brief more <id>"),)),
+    Verb(("related",), _parse_briefing_ref, member=("related <id>",),
+         says="related briefings from other days",
+         usage=(("related", "/brief related <id>"),)),
+    Verb(("topics", "feeds"), _parse_lists, member=("topics", "feeds"),
+         says="what this channel follows (feeds with their health)",
+         usage=(("topics", "/brief topics"), ("feeds", "/brief feeds"))),
+    Verb(("feed",), _parse_feed, admin=("feed add <url> [name]", "feed remove <id>"),
+         usage=(("feed", "/brief feed add <url> [name]  ·  /brief feed remove <id>"),
+                ("feed add", "/brief feed add <url> [name]"),
+                ("feed remove", "/brief feed remove <id>  (the number shown by /brief feeds)"))),
+    Verb(("topic",), _parse_topic,
+         admin=("topic add <slug> <query>", "topic remove <slug>", "topic adopt <slug>|all"),
+         usage=(("topic", "/brief topic add <slug> <query>  ·  topic remove <slug>  ·  "
+                          "topic adopt <slug>|all"),
+                ("topic add", "/brief topic add <slug> <query>  "
+                              "e.g. /brief topic add chips nvidia OR tsmc"),
+                ("topic remove", "/brief topic remove <slug>"),
+                ("topic adopt", "/brief topic adopt <slug>|all  "
+                                "(see /brief topics for the defaults)"))),
+    Verb(("mode",), _parse_mode, admin=("mode realtime", "mode digest <HH:MM> [timezone]"),
+         usage=(("mode", "/brief mode realtime  ·  /brief mode digest <HH:MM> [timezone]"),
+                ("mode digest", "/brief mode digest <HH:MM> [IANA timezone]  "
+                                "e.g. 08:30 Europe/Berlin"))),
+    Verb(("filter",), _parse_filter, member=("filter",),
+         says="this channel's include/exclude words",
+         admin=("filter include|exclude <words>", "filter clear"),
+         usage=(("filter", "/brief filter include|exclude <words>  ·  /brief filter clear"),)),
+    Verb(("export", "import"), _parse_opml, admin=("export", "import <url or OPML text>"),
+         usage=(("export", "/brief export"),
+                ("import", "/brief import <url of an OPML file>  "
+                           "(or paste the OPML after `import`)")),
+         raw=True),
 )
+# fmt: on
 
 _BY_WORD: dict[str, Verb] = {word: verb for verb in VERBS for word in verb.words}
 _OTHER = next(verb for verb in VERBS if not verb.words)

@@ -1,36 +1,5 @@
-"""The topic and search query language: the core's own small structure and its errors.
-
-A query is a tree of a few values; storage translates the tree into its index's own
-syntax (``storage/textsearch.py`` for SQLite), so nothing in the core knows a search
-engine's dialect and a second store could translate the same tree:
-
-- ``Term``: a word, or a phrase (its words in this order); ``prefix`` makes its last
-  word match every word that starts with it (``chip*``); ``initial`` ties it to the
-  start of a field (``^nvidia``);
-- ``Near``: terms within ``distance`` words of each other (``NEAR(tsmc chip, 5)``);
-- ``Field``: a query searched only in some fields of a briefing (``headline: nvidia``,
-  ``{headline lead}: (a OR b)``), or, with ``exclude``, in all the others;
-- ``And``, ``Or``, ``Not`` (``keep NOT drop``).
-
-``parse_query`` reads what an admin writes in ``/brief topic add`` (and what saved topics
-hold); ``format_query`` writes a tree back as text ``parse_query`` reads to the same tree.
-The text language, as saved topics have always used it::
-
-    query   := or
-    or      := and ("OR" and)*
-    and     := not ("AND" not)*
-    not     := group ("NOT" group)*          # NOT needs something to keep before it
-    group   := "(" query ")" | fields ":" "(" query ")" | item+   # items side by side: AND
-    item    := [fields ":"] (phrase | "^" phrase | "NEAR(" phrase+ ["," number] ")")
-    phrase  := word ["*"] ("+" word ["*"])*  # word: letters/digits/_ or "a quoted phrase"
-    fields  := ["-"] (name | "{" name+ "}")  # headline, lead, body
-
-Operators are upper case (``and`` is a word). Words side by side bind tighter than
-NOT, NOT tighter than AND, AND tighter than OR; a parenthesised group is joined to
-its neighbours only by an operator.
-
-Every problem is a ``QueryError`` with one line: what is wrong and what to do.
-"""
+"""``parse_query``: query text (the language of ``bot.query``) to a tree, or one line
+saying what is wrong and what to do."""
 
 from __future__ import annotations
 
@@ -38,157 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .errors import QueryError
-from .text import cut
+from ..errors import QueryError
+from ..text import cut
+from .tree import FIELDS, NEAR_DISTANCE, Field, Near, Not, Query, Term, all_of, any_of, terms
 
-# The fields of a briefing a query can name.
-FIELDS = ("headline", "lead", "body")
-
-NEAR_DISTANCE = 10  # words, when a NEAR group gives none
 MAX_NEAR_DISTANCE = 10_000
 MAX_DEPTH = 20  # nested parentheses and field groups
 MAX_PARSED_TERMS = 200  # a query text holding more is not read at all
-
-
-@dataclass(frozen=True)
-class Term:
-    """A word or a phrase, as written (the store splits it into its index's words)."""
-
-    text: str
-    prefix: bool = False
-    initial: bool = False
-
-
-@dataclass(frozen=True)
-class Near:
-    """``terms`` all within ``distance`` words of each other, in any order."""
-
-    terms: tuple[Term, ...]
-    distance: int = NEAR_DISTANCE
-
-    def __post_init__(self) -> None:
-        if not self.terms or any(t.initial for t in self.terms) or self.distance < 0:
-            raise ValueError("a Near needs terms (none tied to a field's start), distance >= 0")
-
-
-@dataclass(frozen=True)
-class Field:
-    """``query`` searched in ``names`` only (with ``exclude``: in every other field)."""
-
-    names: tuple[str, ...]
-    query: Query
-    exclude: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.names or any(n not in FIELDS for n in self.names):
-            raise ValueError(f"a Field names some of {FIELDS}, not {self.names}")
-
-
-@dataclass(frozen=True)
-class And:
-    """Every part."""
-
-    parts: tuple[Query, ...]
-
-    def __post_init__(self) -> None:
-        if not self.parts:
-            raise ValueError("an And needs at least one part")
-
-
-@dataclass(frozen=True)
-class Or:
-    """Any part."""
-
-    parts: tuple[Query, ...]
-
-    def __post_init__(self) -> None:
-        if not self.parts:
-            raise ValueError("an Or needs at least one part")
-
-
-@dataclass(frozen=True)
-class Not:
-    """``keep``, but not where ``drop`` matches too."""
-
-    keep: Query
-    drop: Query
-
-
-Query = Term | Near | Field | And | Or | Not
-
-
-def all_of(parts: Sequence[Query]) -> Query:
-    """An And of ``parts`` (the part itself when there is one; nested Ands flattened)."""
-    flat: list[Query] = []
-    for part in parts:
-        flat.extend(part.parts if isinstance(part, And) else (part,))
-    return flat[0] if len(flat) == 1 else And(tuple(flat))
-
-
-def any_of(parts: Sequence[Query]) -> Query:
-    """An Or of ``parts`` (the part itself when there is one; nested Ors flattened)."""
-    flat: list[Query] = []
-    for part in parts:
-        flat.extend(part.parts if isinstance(part, Or) else (part,))
-    return flat[0] if len(flat) == 1 else Or(tuple(flat))
-
-
-def terms(query: Query) -> list[Term]:
-    """Every term of ``query``, in order."""
-    found: list[Term] = []
-    stack: list[Query] = [query]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Term):
-            found.append(node)
-        elif isinstance(node, Near):
-            stack.extend(reversed(node.terms))
-        elif isinstance(node, Field):
-            stack.append(node.query)
-        elif isinstance(node, And | Or):
-            stack.extend(reversed(node.parts))
-        else:
-            stack.extend((node.drop, node.keep))
-    return found
-
-
-# ------------------------------------------------------------------ writing
-
-
-def quote(text: str) -> str:
-    """A word or phrase as the language's quoted phrase (``"`` doubled inside)."""
-    return '"' + text.replace('"', '""') + '"'
-
-
-def format_query(query: Query) -> str:
-    """``query`` as text that ``parse_query`` reads back to the same tree."""
-    if isinstance(query, Term):
-        return ("^" if query.initial else "") + quote(query.text) + ("*" if query.prefix else "")
-    if isinstance(query, Near):
-        inner = " ".join(format_query(t) for t in query.terms)
-        dist = "" if query.distance == NEAR_DISTANCE else f", {query.distance}"
-        return f"NEAR({inner}{dist})"
-    if isinstance(query, Field):
-        names = query.names[0] if len(query.names) == 1 else "{" + " ".join(query.names) + "}"
-        return ("-" if query.exclude else "") + f"{names}: ({format_query(query.query)})"
-    if isinstance(query, And | Or):
-        joiner = " AND " if isinstance(query, And) else " OR "
-        return joiner.join(_operand(p) for p in query.parts)
-    # NOT groups from the left: ``a NOT b NOT c`` is ``(a NOT b) NOT c``.
-    keep = query.keep
-    drops: list[Query] = [query.drop]
-    while isinstance(keep, Not):
-        drops.append(keep.drop)
-        keep = keep.keep
-    return " NOT ".join([_operand(keep), *(_operand(d) for d in reversed(drops))])
-
-
-def _operand(query: Query) -> str:
-    text = format_query(query)
-    return f"({text})" if isinstance(query, And | Or | Not) else text
-
-
-# ------------------------------------------------------------------ reading
 
 _SPACE = frozenset(" \t\n\r\f\v")
 _PUNCT = frozenset('(){}:,+*-^"')
@@ -523,21 +348,3 @@ def _has_word(text: str) -> bool:
 
 def _early() -> QueryError:
     return QueryError("it ends too early (an unclosed parenthesis, or a trailing AND/OR/NOT)")
-
-
-__all__ = [
-    "FIELDS",
-    "And",
-    "Field",
-    "Near",
-    "Not",
-    "Or",
-    "Query",
-    "Term",
-    "all_of",
-    "any_of",
-    "format_query",
-    "parse_query",
-    "quote",
-    "terms",
-]
