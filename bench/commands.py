@@ -40,10 +40,12 @@ from adapters.testing import RecordingPublisher  # noqa: E402
 from bot.commands import Asker, CommandHandler  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.fetch import Fetcher  # noqa: E402
+from bot.query import Query  # noqa: E402
 from bot.search import quoted_query, related_query  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.topics import DEFAULT_TOPICS  # noqa: E402
 from storage import SqliteStore  # noqa: E402
+from storage.textsearch import fts5_match  # noqa: E402
 
 CHANNEL = "console:bench"
 FEEDS = 200
@@ -224,8 +226,9 @@ def _baseline(
 ) -> dict[str, list[float]]:
     from bot.models import Briefing
 
-    def old_search(query: str, limit: int) -> list[Briefing]:
-        rows = store.db.execute(_OLD_SEARCH, [query, CHANNEL, limit]).fetchall()
+    def old_search(query: Query | str, limit: int) -> list[Briefing]:
+        match = query if isinstance(query, str) else fts5_match(query)
+        rows = store.db.execute(_OLD_SEARCH, [match, CHANNEL, limit]).fetchall()
         return [Briefing.model_validate_json(r[0]) for r in rows]
 
     times: dict[str, list[float]] = {}

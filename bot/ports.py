@@ -30,6 +30,7 @@ from .models import (
     StoryDoc,
     Topic,
 )
+from .query import Query
 
 # A notice's text for one channel, from that channel's name and number for the feed.
 NoticeText = Callable[[str | None, int | None], str]
@@ -274,12 +275,17 @@ class Store(Protocol):
         ...
 
     def search_briefings(
-        self, fts_query: str, *, limit: int, channel_id: str | None = None, newest: bool = False
+        self,
+        query: Query | str,
+        *,
+        limit: int,
+        channel_id: str | None = None,
+        newest: bool = False,
     ) -> list[Briefing]:
-        """Briefings matching an FTS5 query, best first (or, with ``newest``, newest
-        first). Relevance may be ranked among a window of the newest matches, so that a
-        common word costs no more than a rare one. Raises ``QueryError`` when the query
-        is not valid FTS5."""
+        """Briefings matching a query (``bot.query``; a text is read with
+        ``parse_query``), best first (or, with ``newest``, newest first). Relevance may be
+        ranked among a window of the newest matches, so that a common word costs no more
+        than a rare one. Raises ``QueryError`` (one line) when the query is not valid."""
         ...
 
     def latest_briefings(self, *, limit: int, channel_id: str | None = None) -> list[Briefing]: ...

@@ -1,8 +1,9 @@
-"""Full-text query helpers: user words become safe FTS5 queries.
+"""Full-text query helpers: user words become safe queries (``bot.query`` values).
 
-User text is never passed to FTS5 as syntax: each word is quoted, so ``china-ai`` or a
-stray ``"`` can never make a query fail. Saved topics are the exception: they are
-validated FTS5 expressions (``(china OR chinese) AND ai``).
+User text is never read as query syntax: each word of ``/brief search`` is a plain term,
+so ``china-ai`` or a stray ``"`` can never make a search fail. Saved topics are the
+exception: they are written in the query language (``(china OR chinese) AND ai``) and
+read with ``bot.query.parse_query``. Storage turns either into its index's syntax.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 
+from .errors import QueryError
 from .models import Briefing
+from .query import Query, Term, all_of, any_of, parse_query, terms
 
 _WORD = re.compile(r"[\w][\w'’.-]*", re.UNICODE)
 _STOP = frozenset(
@@ -34,79 +37,69 @@ def words(text: str) -> list[str]:
     return list(seen)
 
 
-def quote(word: str) -> str:
-    """One word or phrase as an FTS5 string literal."""
-    return '"' + word.replace('"', '""') + '"'
-
-
-def quoted_query(text: str, *, any_word: bool = False) -> str | None:
-    """All (or, with ``any_word``, any) of the words of ``text``, each quoted.
+def quoted_query(text: str, *, any_word: bool = False) -> Query | None:
+    """All (or, with ``any_word``, any) of the words of ``text``, each a plain term.
     None when the text has no searchable word."""
-    terms = [quote(w) for w in words(text)]
-    if not terms:
+    found: list[Query] = [Term(w) for w in words(text)]
+    if not found:
         return None
-    return (" OR " if any_word else " AND ").join(terms)
+    return any_of(found) if any_word else all_of(found)
 
 
-def related_query(briefing: Briefing, *, max_terms: int = 12) -> str | None:
+def related_query(briefing: Briefing, *, max_terms: int = 12) -> Query | None:
     """A query for briefings about the same things: the salient words of the headline and
     lead, any of them (bm25 ranks those sharing more words first)."""
-    salient = [
-        w
+    salient: list[Query] = [
+        Term(w)
         for w in words(briefing.headline + " " + briefing.lead)
         if w not in _STOP and len(w) > 2 and not w.isdigit()
     ]
     if not salient:
         return None
-    return " OR ".join(quote(w) for w in salient[:max_terms])
+    return any_of(salient[:max_terms])
 
 
-# A saved topic is an FTS5 query run on every use: bounded so that one admin's
-# ``a* OR b* OR … OR z*`` cannot cost seconds a use. A prefix term makes SQLite merge
-# the doclists of every indexed word that starts with it before it returns a row; a
+# A saved topic is a query run on every use: bounded so that one admin's
+# ``a* OR b* OR … OR z*`` cannot cost seconds a use. A prefix term makes the index merge
+# the postings of every indexed word that starts with it before it returns a row; a
 # one- or two-letter prefix is most of the index at a million briefings.
 MAX_QUERY_TERMS = 32
 MAX_PREFIX_TERMS = 8
 MIN_PREFIX = 3
 MAX_SEARCH_WORDS = 16
 
-_QUERY_TOKEN = re.compile(r'\s+|"(?:[^"]|"")*"?|[(){}:^+,*]|[^\s(){}:^+,*"]+', re.UNICODE)
-_OPERATORS = frozenset({"AND", "OR", "NOT", "NEAR"})
-
 
 def query_problem(query: str) -> str | None:
     """Why a saved-topic query is too costly to run (one line), or None.
 
     Counts the words a query searches for (every word of a quoted phrase counts) and
-    its prefix terms (``chip*``, ``"semi"*``); column names (``headline:``,
-    ``{headline lead}:``) and operators do not count."""
-    tokens = [t for t in _QUERY_TOKEN.findall(query) if not t.isspace()]
-    terms = 0
+    its prefix terms (``chip*``, ``"semi"*``); field names (``headline:``,
+    ``{headline lead}:``) and operators do not count. A query that does not parse is
+    not judged here: searching with it says what is wrong (``QueryError``)."""
+    try:
+        parsed = parse_query(query)
+    except QueryError:
+        return None
+    return cost_problem(parsed)
+
+
+def cost_problem(query: Query) -> str | None:
+    """``query_problem`` for a query already read."""
+    count = 0
     prefixes = 0
-    in_columns = False
-    for index, token in enumerate(tokens):
-        following = tokens[index + 1] if index + 1 < len(tokens) else ""
-        if token == "{":
-            in_columns = True
-        elif token == "}":
-            in_columns = False
-        if in_columns or token in "(){}:^+,*" or token in _OPERATORS:
-            continue
-        if following == ":":
-            continue  # a column name
-        text = token[1:-1].replace('""', '"') if token.startswith('"') else token
-        found = words(text)
-        terms += max(len(found), 1)
-        if following == "*":
+    for term in terms(query):
+        found = words(term.text)
+        count += max(len(found), 1)
+        if term.prefix:
             prefixes += 1
             stem = found[-1] if found else ""
             if len(stem) < MIN_PREFIX:
                 return (
                     f"a prefix needs at least {MIN_PREFIX} letters before the '*' "
-                    f"('{(stem or text)[:20]}*' matches too many words)"
+                    f"('{(stem or term.text)[:20]}*' matches too many words)"
                 )
-    if terms > MAX_QUERY_TERMS:
-        return f"a query can search for at most {MAX_QUERY_TERMS} words (this one has {terms})"
+    if count > MAX_QUERY_TERMS:
+        return f"a query can search for at most {MAX_QUERY_TERMS} words (this one has {count})"
     if prefixes > MAX_PREFIX_TERMS:
         return f"a query can have at most {MAX_PREFIX_TERMS} prefix terms like chip* ({prefixes})"
     return None

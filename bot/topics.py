@@ -1,9 +1,10 @@
-"""Default topics: saved searches every channel can use without writing FTS5.
+"""Default topics: saved searches every channel can use without writing a query.
 
-A topic is a full-text query (``bot.models.Topic``). The defaults here are built from
-groups of terms rather than written as query strings, so that one definition yields
-both the FTS5 query that ``/brief <topic>`` runs and a cheap in-Python matcher that tags
-a briefing with the topics it belongs to (``Briefing.topics``).
+A topic is a full-text query (``bot.models.Topic``, in the language of ``bot.query``).
+The defaults here are built from groups of terms rather than written as query strings,
+so that one definition yields both the query that ``/brief <topic>`` runs and a cheap
+in-Python matcher that tags a briefing with the topics it belongs to
+(``Briefing.topics``).
 
 How channels get them: every default topic answers ``/brief <slug>`` in every channel
 (a channel's own topic of the same slug wins). ``/brief topic adopt <slug>`` (or
@@ -19,15 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .models import Briefing, Topic
-from .search import quote
+from .query import Field, Query, Term, all_of, any_of, format_query
 
 # Slug rules shared with ``/brief topic add``: short, URL- and command-safe.
 SLUG_MAX = 40
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-# The columns of the briefings' full-text index that default topics search.
-_COLUMNS = "{headline lead}"
+# The fields of a briefing that default topics search.
+_FIELDS = ("headline", "lead")
 
 
 @dataclass(frozen=True)
@@ -42,18 +43,20 @@ class DefaultTopic:
     groups: tuple[tuple[str, ...], ...]
 
     @property
-    def query(self) -> str:
-        """The FTS5 query: ``{headline lead}: (a OR b) AND {headline lead}: (c OR "d e"
-        OR f*)``; every term quoted.
+    def parsed(self) -> Query:
+        """The query: every group is an OR of its terms, searched in the headline and
+        lead; the groups are ANDed.
 
         Only the headline and lead are searched: what a story is *about* is said there,
         while its sections mention other things in passing ("… US and Chinese
         developers" in a story about EU rules is not China AI news)."""
-        parts = []
-        for group in self.groups:
-            terms = [_fts_term(t) for t in group]
-            parts.append(f"{_COLUMNS}: (" + " OR ".join(terms) + ")")
-        return " AND ".join(parts)
+        return all_of([Field(_FIELDS, any_of([_term(t) for t in g])) for g in self.groups])
+
+    @property
+    def query(self) -> str:
+        """The query as saved-topic text: ``{headline lead}: ("a" OR "b") AND
+        {headline lead}: ("c" OR "d e" OR "f"*)``; every term quoted."""
+        return format_query(self.parsed)
 
     def as_topic(self, channel_id: str) -> Topic:
         return Topic(channel_id=channel_id, slug=self.slug, query=self.query)
@@ -66,14 +69,14 @@ class DefaultTopic:
         return all(any(_term_hit(t, vocab, stems, joined) for t in group) for group in self.groups)
 
 
-def _fts_term(term: str) -> str:
+def _term(term: str) -> Term:
     if term.endswith("*"):
-        return quote(term[:-1]) + "*"
-    return quote(term)
+        return Term(term[:-1], prefix=True)
+    return Term(term)
 
 
 def _stem(word: str) -> str:
-    # A crude plural fold: FTS5's porter tokenizer already matches "chip" to "chips";
+    # A crude plural fold: the index's stemmer already matches "chip" to "chips";
     # the Python matcher only needs to agree on the common cases.
     if len(word) > 4 and word.endswith("es"):
         return word[:-2]
@@ -169,6 +172,13 @@ def default_topic(slug: str) -> DefaultTopic | None:
     return DEFAULT_TOPICS.get(slug)
 
 
+def channel_slugs(own: Iterable[Topic]) -> list[str]:
+    """The topic slugs a channel can show: its own topics, then every default topic it
+    has no topic of the same slug for (a channel's own topic wins)."""
+    slugs = list(dict.fromkeys(t.slug for t in own))
+    return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
+
+
 def is_valid_slug(slug: str) -> bool:
     """Lower-case letters, digits and inner hyphens; at most ``SLUG_MAX`` characters."""
     return len(slug) <= SLUG_MAX and SLUG_RE.match(slug) is not None
@@ -178,8 +188,9 @@ def topics_for(briefing: Briefing, topics: Iterable[DefaultTopic] | None = None)
     """The slugs of the default topics a briefing matches (its headline and lead, as the
     topic queries search).
 
-    Approximates what the topic's FTS5 query would find (a crude plural fold instead of
-    the porter stemmer) without touching the database, so the condenser can call it."""
+    Approximates what the topic's query would find in the index (a crude plural fold
+    instead of its stemmer) without touching the database, so the condenser can call
+    it."""
     text = briefing.headline + " " + briefing.lead
     toks = tokens(text)
     chosen = DEFAULT_TOPICS.values() if topics is None else topics
@@ -190,6 +201,7 @@ __all__ = [
     "DEFAULT_TOPICS",
     "SLUG_MAX",
     "DefaultTopic",
+    "channel_slugs",
     "default_topic",
     "is_valid_slug",
     "tokens",

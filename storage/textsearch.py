@@ -1,5 +1,10 @@
 """Full-text search over briefings (FTS5), ranked among the newest matches.
 
+The core hands in a ``bot.query.Query`` (or a query text, read with ``parse_query``);
+this module alone turns it into FTS5 ``MATCH`` syntax (``fts5_match``) and turns FTS5's
+complaints into one line (``fts5_problem``). Every term goes to FTS5 as a quoted string,
+so no user text is ever read as FTS5 syntax.
+
 Named to sort after ``sqlite``: tests/test_regex_linear.py names the pattern by the first
 module holding it, and ``storage.sqlite`` re-exports ``_QUOTED``."""
 
@@ -8,13 +13,90 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from typing import Literal
 
 from bot.errors import QueryError
 from bot.models import Briefing
+from bot.query import And, Field, Near, Not, Or, Query, Term, any_of, parse_query
 
 from .base import StoreBase
 
-_QUOTED = re.compile(r'"(?:[^"]|"")+"')  # one FTS5 string literal, as bot.search.quote makes
+_QUOTED = re.compile(r'"(?:[^"]|"")+"')  # one FTS5 string literal, as fts5_string makes
+
+# The core's field names -> the columns of ``briefings_fts``.
+_COLUMNS = {"headline": "headline", "lead": "lead", "body": "body"}
+
+
+def fts5_string(text: str) -> str:
+    """Text as one FTS5 string literal. FTS5 reads its query up to a NUL, so NULs (and
+    the other C0 controls, never words) become spaces."""
+    clean = "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in text)
+    return '"' + clean.replace('"', '""') + '"'
+
+
+def fts5_match(query: Query) -> str:
+    """``query`` as an FTS5 ``MATCH`` expression. Terms are always quoted strings and
+    every group is parenthesised, so the result is valid FTS5 whatever the terms say."""
+    if isinstance(query, Term):
+        return (
+            ("^" if query.initial else "") + fts5_string(query.text) + ("*" if query.prefix else "")
+        )
+    if isinstance(query, Near):
+        inner = " ".join(fts5_match(t) for t in query.terms)
+        return f"NEAR({inner}, {query.distance})"
+    if isinstance(query, Field):
+        columns = []
+        for name in query.names:
+            column = _COLUMNS.get(name)
+            if column is None:
+                raise QueryError(f"this store cannot search the field '{name[:30]}'")
+            columns.append(column)
+        spec = "{" + " ".join(columns) + "}"
+        return ("-" if query.exclude else "") + f"{spec}: ({fts5_match(query.query)})"
+    if isinstance(query, And | Or):
+        joiner = " AND " if isinstance(query, And) else " OR "
+        return joiner.join(_operand(p) for p in query.parts)
+    # NOT groups from the left in FTS5 too: a chain needs no parentheses on its left
+    # side (a left-nested "((a NOT b) NOT c) ..." would fill FTS5's parser stack).
+    keep: Query = query
+    drops: list[Query] = []
+    while isinstance(keep, Not):
+        drops.append(keep.drop)
+        keep = keep.keep
+    return " NOT ".join([_operand(keep), *(_operand(d) for d in reversed(drops))])
+
+
+def _operand(query: Query) -> str:
+    text = fts5_match(query)
+    return f"({text})" if isinstance(query, And | Or | Not) else text
+
+
+def fts5_problem(exc: sqlite3.OperationalError) -> str:
+    """SQLite's FTS5 complaint about a query, in words a channel admin can act on. The
+    queries built by ``fts5_match`` should never draw one; this is the last line."""
+    detail = str(exc).removeprefix("fts5: ")
+    if detail == 'syntax error near ""':
+        return "it ends too early (an unclosed parenthesis, or a trailing AND/OR/NOT)"
+    if detail.startswith("no such column: "):
+        name = detail.removeprefix("no such column: ")
+        return f"'{name[:30]}' is not a field this store can search"
+    if detail == "unterminated string":
+        return "a quote is not closed"
+    if "stack overflow" in detail or "too large" in detail:
+        return "the query is nested too deeply; use fewer parentheses"
+    return f"the search index cannot run it ({detail[:80]})"
+
+
+def _plain_terms(query: Query) -> tuple[type, list[Term]] | None:
+    # What search and related send: one word, or an AND or OR of words and phrases.
+    if isinstance(query, Term):
+        query = And((query,))
+    if not isinstance(query, And | Or):
+        return None
+    parts = list(query.parts)
+    if not all(isinstance(p, Term) and not p.prefix and not p.initial for p in parts):
+        return None
+    return type(query), [p for p in parts if isinstance(p, Term)]
 
 
 class SearchMixin(StoreBase):
@@ -36,17 +118,25 @@ class SearchMixin(StoreBase):
     _COMMON_TTL = 600.0
 
     def search_briefings(
-        self, fts_query: str, *, limit: int, channel_id: str | None = None, newest: bool = False
+        self,
+        query: Query | str,
+        *,
+        limit: int,
+        channel_id: str | None = None,
+        newest: bool = False,
     ) -> list[Briefing]:
+        if isinstance(query, str):
+            query = parse_query(query)  # QueryError, in the core's words, if it is not one
         where, params = self._channel_filter(channel_id, "briefings_fts.rowid")
         if not newest:
-            ranked = self._ranked_query(fts_query)
+            ranked = self._ranked_query(query)
             if ranked is None:  # an AND with a common word: every match is alike, take
                 newest = True  # the newest (the command re-ranks by recency anyway)
-            elif not ranked:
+            elif ranked is False:
                 return []  # an OR of common words only: nothing distinctive to relate
             else:
-                fts_query = ranked
+                query = ranked
+        match = fts5_match(query)
         # briefings' rowids grow with creation (a revision keeps its row), and FTS5 walks
         # its doclists in rowid order, so "newest first" reads a short window of the
         # latest rows (sorted by date, for rows written out of order) and stops.
@@ -57,7 +147,7 @@ class SearchMixin(StoreBase):
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
                       ) w JOIN briefings b ON b.rowid = w.rid
                       ORDER BY b.created_at DESC LIMIT ?"""
-            args = [fts_query, *params, max(10 * limit, 100), limit]
+            args = [match, *params, max(10 * limit, 100), limit]
         else:
             sql = f"""SELECT b.data FROM (
                           SELECT briefings_fts.rowid AS rid, bm25(briefings_fts) AS score
@@ -65,28 +155,29 @@ class SearchMixin(StoreBase):
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
                       ) w JOIN briefings b ON b.rowid = w.rid
                       ORDER BY w.score LIMIT ?"""
-            args = [fts_query, *params, self.SEARCH_WINDOW, limit]
+            args = [match, *params, self.SEARCH_WINDOW, limit]
         try:
             rows = self._rows(sql, args)
         except sqlite3.OperationalError as exc:
-            raise QueryError(f"not a valid search query: {exc}") from None
+            raise QueryError(fts5_problem(exc)) from None
         return [Briefing.model_validate_json(r["data"]) for r in rows]
 
-    def _ranked_query(self, fts_query: str) -> str | None:
-        """The query to rank with bm25: ``fts_query`` itself unless it is a plain AND or
-        OR of quoted words (what search and related send) with a common word in it. An
-        OR loses its common words (``""`` when none is left); an AND with one gives None.
+    def _ranked_query(self, query: Query) -> Query | Literal[False] | None:
+        """The query to rank with bm25: ``query`` itself unless it is a plain AND or OR
+        of words and phrases (what search and related send) with a common word in it. An
+        OR loses its common words (False when none is left); an AND with one gives None.
         """
-        joiner = " OR " if " OR " in fts_query else " AND "  # one word is an AND of one
-        terms = fts_query.split(joiner)
-        if not all(_QUOTED.fullmatch(t) for t in terms):
-            return fts_query
-        common = [t for t in terms if self._is_common(t)]
+        plain = _plain_terms(query)
+        if plain is None:
+            return query
+        kind, terms = plain
+        common = [t for t in terms if self._is_common(fts5_match(t))]
         if not common:
-            return fts_query
-        if joiner == " AND ":
+            return query
+        if kind is And:
             return None
-        return joiner.join(t for t in terms if t not in common)
+        rest = [t for t in terms if t not in common]
+        return any_of(rest) if rest else False
 
     def _is_common(self, term: str) -> bool:
         now = time.monotonic()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +52,11 @@ def test_no_module_shadows_an_sdk() -> None:
     assert not (top | inner) & sdks
 
 
-# What storage may take from the core: its values, errors, ports and link identity
-# (the "is this the same article" rule storage and the clusterer share). Never an
-# algorithm of a stage (clustering, condensing, routing).
-STORAGE_MAY_IMPORT = {"bot.models", "bot.errors", "bot.ports", "bot.urls"}
+# What storage may take from the core: its values, errors, ports, link identity (the
+# "is this the same article" rule storage and the clusterer share) and the query
+# structure it translates into its index's syntax. Never an algorithm of a stage
+# (clustering, condensing, routing).
+STORAGE_MAY_IMPORT = {"bot.models", "bot.errors", "bot.ports", "bot.urls", "bot.query"}
 
 
 def _core_modules(path: Path) -> set[str]:
@@ -106,4 +108,20 @@ def test_no_sqlite3_outside_storage() -> None:
     ]
     assert shipped, "no source files found"
     offenders = sorted(str(p.relative_to(ROOT)) for p in shipped if "sqlite3" in _imports(p))
+    assert offenders == []
+
+
+# The core speaks its own query language (bot/query.py); turning it into an index's
+# dialect, and reading that index's complaints, is storage's work.
+INDEX_WORDS = re.compile(r"fts5|no such column|unterminated string|unknown special query", re.I)
+INDEX_SYNTAX = re.compile(r"\bMATCH\b")  # SQL's full-text operator (not re.match)
+
+
+def test_core_neither_writes_nor_decodes_an_index_dialect() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in (ROOT / "bot").rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if INDEX_WORDS.search(line) or INDEX_SYNTAX.search(line)
+    ]
     assert offenders == []

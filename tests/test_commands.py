@@ -203,7 +203,6 @@ async def desk(local_server: LocalServer) -> AsyncIterator[Desk]:
         ("filter", ShowFilters()),
         ("feed add https://a.example/rss", FeedAdd("https://a.example/rss")),
         ("feed add https://a.example/rss Port News", FeedAdd("https://a.example/rss", "Port News")),
-        ("feed add <https://a.example/rss|a.example/rss>", FeedAdd("https://a.example/rss")),
         ("feed remove 7", FeedRemove("7")),
         ("feed rm #7", FeedRemove("7")),
         (
@@ -267,6 +266,19 @@ def test_parse_bad_input_gives_a_one_line_usage(text: str) -> None:
     command = parse_command(text)
     assert isinstance(command, Usage)
     assert command.hint and "\n" not in command.hint
+
+
+def test_the_help_is_built_from_the_grammar_table() -> None:
+    from bot.commands.grammar import VERBS
+
+    for verb in VERBS:
+        for form in (*verb.member, *verb.admin):
+            assert form in HELP_TEXT, form
+        for word in verb.words:  # every command word reaches its own parser
+            command = parse_command(word)
+            assert not (isinstance(command, Usage) and "unknown command" in command.hint), word
+    assert parse_command("import <opml/>") == Import(opml="<opml/>")  # text, not a link
+    assert parse_command("feed add https://a.example/rss") == FeedAdd("https://a.example/rss")
 
 
 def test_usage_lists_every_command() -> None:

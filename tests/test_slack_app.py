@@ -602,6 +602,29 @@ async def test_command_text_arrives_as_plain_text(
     assert commands.calls[0][0] == "feed add https://x.example/rss?a=1&b=<2>"
 
 
+async def test_slack_link_markup_arrives_as_the_bare_url(
+    fake: FakeSlack, services: list[SlackService]
+) -> None:
+    # Slack auto-links what looks like a URL: <https://…|label>, its "&" as "&amp;".
+    commands = RecordingCommands()
+    service = await running(slack_settings(fake), commands)
+    services.append(service)
+    for text, arrives in [
+        (
+            "feed add <https://x.example/rss?a=1&amp;b=2|x.example/rss?a=1&amp;b=2> Port News",
+            "feed add https://x.example/rss?a=1&b=2 Port News",
+        ),
+        ("import <https://x.example/list.opml>", "import https://x.example/list.opml"),
+        # Typed angle brackets arrive as entities: pasted OPML stays OPML.
+        ("import &lt;opml&gt;&lt;body/&gt;&lt;/opml&gt;", "import <opml><body/></opml>"),
+        ("search <@U2> strike <#C1|harbour>", "search <@U2> strike <#C1|harbour>"),
+    ]:
+        body = command_body(fake, text)
+        status, _ = await post(service, body, signed_headers(body))
+        assert status == 200
+        assert commands.calls[-1][0] == arrives
+
+
 def test_manifest_declares_what_the_app_uses() -> None:
     manifest = (Path(__file__).parents[1] / "adapters/slack/manifest.yml").read_text()
     assert "- command: /brief" in manifest and "usage_hint:" in manifest

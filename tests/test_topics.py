@@ -92,3 +92,21 @@ def test_query_shape() -> None:
     assert query.startswith('{headline lead}: ("china" OR "chinese"')
     assert ' AND {headline lead}: ("ai" OR "artificial intelligence"' in query
     assert '"semiconductor"*' in query
+
+
+def test_a_channel_shows_its_own_topics_then_the_defaults_it_does_not_override() -> None:
+    from bot.models import Topic
+    from bot.topics import channel_slugs
+
+    own = [Topic(channel_id="c", slug="tides", query="tide*"),
+           Topic(channel_id="c", slug="chips", query="wafer")]  # fmt: skip
+    slugs = channel_slugs(own)
+    assert slugs[:2] == ["tides", "chips"] and slugs.count("chips") == 1
+    assert slugs[2:] == [s for s in DEFAULT_TOPICS if s != "chips"]
+
+
+def test_default_queries_are_built_as_trees_and_read_back_the_same() -> None:
+    from bot.query import parse_query
+
+    for topic in DEFAULT_TOPICS.values():
+        assert parse_query(topic.query) == topic.parsed

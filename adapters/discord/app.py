@@ -33,7 +33,7 @@ from bot.commands import Asker
 from bot.errors import ConfigError
 from bot.models import Reply, Topic
 from bot.pacing import ChannelPacer
-from bot.topics import DEFAULT_TOPICS
+from bot.topics import channel_slugs
 
 from .publisher import DiscordPublisher
 from .render import BUTTON_TEMPLATE, DiscordMessage, button_custom_id, file_for, render_reply
@@ -143,9 +143,7 @@ def topic_lister(store: TopicStore, runner: Runner) -> TopicLister:
     """The topic slugs ``/brief topic`` can show in a channel: its own, then defaults."""
 
     async def topics(channel_id: str) -> list[str]:
-        own = await runner.first(store.channel_topics, channel_id)
-        slugs = [t.slug for t in own]
-        return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
+        return channel_slugs(await runner.first(store.channel_topics, channel_id))
 
     return topics
 

@@ -89,6 +89,17 @@ if not any(isinstance(f, _SameTokenWarning) for f in _BOLT_LOG.filters):
     _BOLT_LOG.addFilter(_SameTokenWarning())
 
 
+# Slack sends a link in command text as <url> or <url|label> (the only literal "<" and
+# ">" in it: typed ones arrive as entities). Mentions (<@U1>, <#C1|x>, <!here>) stay.
+_LINK = re.compile(r"<([^<>|\s@#!][^<>|\s]*)(?:\|[^<>]*)?>")
+
+
+def plain_links(text: str) -> str:
+    """Slack's ``<url|label>`` link markup as the bare URL the core's grammar reads.
+    Runs on the raw text, before ``unescape``."""
+    return _LINK.sub(lambda m: m.group(1), text)
+
+
 def unescape(text: str) -> str:
     """Slack sends ``&``, ``<`` and ``>`` in command text as entities; the core reads
     plain text (a feed URL's ``?a=1&b=2`` must arrive intact)."""
@@ -301,7 +312,7 @@ class SlackService:
     async def _on_brief(self, ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
         answer = self._spawn(
             self._answer(
-                unescape(body.get("text") or "").strip(),
+                unescape(plain_links(body.get("text") or "")).strip(),
                 channel=str(body.get("channel_id") or ""),
                 user=str(body.get("user_id") or ""),
                 team=str(body.get("team_id") or ""),

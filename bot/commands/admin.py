@@ -95,7 +95,7 @@ class AdminCommands(StoreLookups):
         if costly:
             return _error(f"that topic query is too broad: {costly}. Use fewer, longer terms")
         try:
-            # Running the query is the only complete FTS5 syntax check.
+            # Reads the query (QueryError says what is wrong) and proves it runs.
             await self._search_hits(query, channel_id, 1)
         except QueryError as exc:
             return _error(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import QueryError
 from ..models import Briefing, Channel, Feed, Reply, Visibility
+from ..query import Query
 from ..redact import redact_text, redact_url
 from ..text import cut, one_line, plural
 
@@ -53,21 +54,9 @@ def _capped(lines: list[str]) -> list[str]:
 
 
 def explain_query_error(exc: QueryError) -> str:
-    """SQLite's FTS5 complaint in words a channel admin can act on."""
-    detail = str(exc).removeprefix("not a valid search query: ").removeprefix("fts5: ")
-    if detail == 'syntax error near ""':
-        return "it ends too early (an unclosed parenthesis, or a trailing AND/OR/NOT)"
-    if detail.startswith("no such column: "):
-        name = detail.removeprefix("no such column: ")
-        return (
-            f"'{name}' after a '-' or ':' is read as a column name; "
-            'put such words in quotes, e.g. "china-ai"'
-        )
-    if detail == "unterminated string":
-        return "a quote is not closed"
-    if detail.startswith("unknown special query"):
-        return "a query cannot start with '*'"
-    return detail
+    """What is wrong with a query, in words a channel admin can act on: the query
+    language (``bot.query``) and the store already say it in one line."""
+    return str(exc)
 
 
 class StoreLookups:
@@ -85,7 +74,7 @@ class StoreLookups:
         return await engine.db.first(engine.store.ensure_channel, channel_id, engine.clock.now())
 
     async def _search_hits(
-        self, query: str, channel_id: str, limit: int, *, newest: bool = False
+        self, query: Query | str, channel_id: str, limit: int, *, newest: bool = False
     ) -> list[Briefing]:
         engine = self.engine
         return await engine.db.first(

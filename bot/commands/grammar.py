@@ -1,12 +1,16 @@
 """The ``/brief`` grammar: the command values, the parser and the help text.
 
-``parse_command`` is pure and total: any string gives a command value, with ``Usage``
-(a one-line hint) for input it cannot read. Nothing here touches storage or the network.
+One table (``VERBS``) maps each command word to its parser, its help lines and its
+usage hints; the help text and ``USAGE`` are built from it. ``parse_command`` is pure
+and total: any string gives a command value, with ``Usage`` (a one-line hint) for input
+it cannot read. Nothing here touches storage or the network. Text arrives plain: a
+platform's own markup (Slack's ``<url|label>`` links) is undone by its adapter.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..digest import parse_hhmm
@@ -184,58 +188,31 @@ ADMIN_ACTIONS: dict[type, str] = {
     Import: "import feeds",
 }
 
-USAGE: dict[str, str] = {
-    "help": "/brief help",
-    "topic-show": "/brief <topic>  e.g. /brief china-ai",
-    "search": "/brief search <words>",
-    "more": "/brief more <id>",
-    "related": "/brief related <id>",
-    "topics": "/brief topics",
-    "feeds": "/brief feeds",
-    "feed": "/brief feed add <url> [name]  ·  /brief feed remove <id>",
-    "feed add": "/brief feed add <url> [name]",
-    "feed remove": "/brief feed remove <id>  (the number shown by /brief feeds)",
-    "topic": "/brief topic add <slug> <query>  ·  topic remove <slug>  ·  topic adopt <slug>|all",
-    "topic add": "/brief topic add <slug> <query>  e.g. /brief topic add chips nvidia OR tsmc",
-    "topic remove": "/brief topic remove <slug>",
-    "topic adopt": "/brief topic adopt <slug>|all  (see /brief topics for the defaults)",
-    "mode": "/brief mode realtime  ·  /brief mode digest <HH:MM> [timezone]",
-    "mode digest": "/brief mode digest <HH:MM> [IANA timezone]  e.g. 08:30 Europe/Berlin",
-    "filter": "/brief filter include|exclude <words>  ·  /brief filter clear",
-    "export": "/brief export",
-    "import": "/brief import <url of an OPML file>  (or paste the OPML after `import`)",
-}
+# ------------------------------------------------------------------ the grammar
 
-HELP_TEXT = """\
-SignalDesk: news briefings for this channel. Commands:
-/brief <topic>                 the latest briefings on a topic, e.g. /brief china-ai
-/brief search <words>          search all briefings of this channel's feeds
-/brief more <id>               a full briefing: sections and every source
-/brief related <id>            related briefings from other days
-/brief topics · /brief feeds   what this channel follows (feeds with their health)
-/brief filter                  this channel's include/exclude words
-Channel admins:
-/brief feed add <url> [name] · feed remove <id>
-/brief topic add <slug> <query> · topic remove <slug> · topic adopt <slug>|all
-/brief mode realtime · mode digest <HH:MM> [timezone]
-/brief filter include|exclude <words> · filter clear
-/brief export · import <url or OPML text>"""
+Parse = Callable[[str, list[str], str], Command]  # (command word, words after it, text after it)
 
-# Command words can never be topic slugs: ``/brief feeds`` must not become a topic.
-RESERVED = frozenset(
-    {"help", "search", "more", "related", "topics", "feeds", "feed", "topic", "mode"}
-    | {"filter", "export", "import", "adopt", "add", "remove", "all"}
-)
+
+@dataclass(frozen=True)
+class Verb:
+    """One row of the grammar: the words that start a command, its parser and its help.
+
+    ``member`` and ``admin`` are the forms the help text lists (after ``/brief``);
+    ``says`` what the member forms do; ``usage`` the one-line hints its errors end with.
+    A ``raw`` verb reads its text before the one-line clean-up and the length cap (the
+    OPML pasted into ``import`` spans lines and can be long)."""
+
+    words: tuple[str, ...]
+    parse: Parse
+    member: tuple[str, ...] = ()
+    says: str = ""
+    admin: tuple[str, ...] = ()
+    usage: tuple[tuple[str, str], ...] = ()
+    raw: bool = False
+
 
 _ID = re.compile(r"^[a-z0-9]{1,40}$")
 _PREFIX = re.compile(r"^\s*/brief(?=\s|$)", re.IGNORECASE)
-# Slack sends links in command text as <url> or <url|label>.
-_SLACK_LINK = re.compile(r"^<([^<>|\s]+)(?:\|[^<>]*)?>$")
-
-
-def usage() -> str:
-    """The help text shown by ``/brief`` and ``/brief help``."""
-    return HELP_TEXT
 
 
 def _usage(key: str, problem: str | None = None) -> Usage:
@@ -243,75 +220,41 @@ def _usage(key: str, problem: str | None = None) -> Usage:
     return Usage(f"{problem}; {hint}" if problem else hint)
 
 
-def parse_command(text: str) -> Command:
-    """Read one command. Accepts the text with or without the leading ``/brief``.
+def _parse_help(head: str, args: list[str], rest: str) -> Command:
+    return Help()
 
-    Never raises: unreadable input (unknown command, missing or extra argument, too
-    long) gives ``Usage`` with a one-line hint."""
-    if not isinstance(text, str):
-        return Usage("usage: /brief help")
-    body = _PREFIX.sub("", text, count=1).strip()
-    # ``import`` may carry pasted OPML (many lines, long): split it off before the
-    # one-line clean-up and length cap that every other command gets.
-    first, raw_rest = _split_first(body)
-    if first.lower() == "import":
-        return _parse_import(raw_rest.strip())
-    if len(body) > MAX_TEXT:
-        return Usage(f"that command is too long (at most {MAX_TEXT} characters)")
-    body = one_line(body)
-    parts = body.split()
-    if not parts or parts[0].lower() in {"help", "?", "-h", "--help"}:
-        return Help()
-    head, args = parts[0].lower(), parts[1:]
-    rest = body[len(parts[0]) :].strip()
-    match head:
-        case "search":
-            return Search(rest) if rest else _usage("search", "what should I search for?")
-        case "more" | "related":
-            if len(args) != 1:
-                return _usage(head, "give one briefing id")
-            ref = args[0].strip("`'\"<>").lower()
-            if not _ID.match(ref):
-                return _usage(head, f"'{cut(args[0], 40)}' is not a briefing id")
-            return More(ref) if head == "more" else Related(ref)
-        case "topics" | "feeds" | "export":
-            if args:
-                return _usage(head, f"{head} takes no arguments")
-            if head == "topics":
-                return ListTopics()
-            return ListFeeds() if head == "feeds" else Export()
-        case "feed":
-            return _parse_feed(args, rest)
-        case "topic":
-            return _parse_topic(args, rest)
-        case "mode":
-            return _parse_mode(args)
-        case "filter":
-            return _parse_filter(args, rest)
-    if len(parts) == 1:
-        slug = parts[0].lstrip("#").lower()
+
+def _parse_show_topic(head: str, args: list[str], rest: str) -> Command:
+    # Not a command word: one word is a topic, more is probably a search.
+    if not args:
+        slug = head.lstrip("#").lower()
         if is_valid_slug(slug):
             return ShowTopic(slug)
-        return Usage(f"unknown command '{cut(parts[0], 40)}'; see /brief help")
-    return Usage(
-        f"unknown command '{cut(parts[0], 40)}'; to search, try /brief search {cut(body, 60)}"
-    )
+        return Usage(f"unknown command '{cut(head, 40)}'; see /brief help")
+    body = f"{head} {rest}"
+    return Usage(f"unknown command '{cut(head, 40)}'; to search, try /brief search {cut(body, 60)}")
 
 
-def _split_first(body: str) -> tuple[str, str]:
-    # Split on the first whitespace of any kind (an OPML paste may follow a newline).
-    match = re.search(r"\s", body)
-    if match is None:
-        return body, ""
-    return body[: match.start()], body[match.end() :]
+def _parse_search(head: str, args: list[str], rest: str) -> Command:
+    return Search(rest) if rest else _usage("search", "what should I search for?")
 
 
-def _unwrap_url(token: str) -> str:
-    match = _SLACK_LINK.match(token)
-    return match.group(1) if match else token
+def _parse_briefing_ref(head: str, args: list[str], rest: str) -> Command:
+    if len(args) != 1:
+        return _usage(head, "give one briefing id")
+    ref = args[0].strip("`'\"<>").lower()
+    if not _ID.match(ref):
+        return _usage(head, f"'{cut(args[0], 40)}' is not a briefing id")
+    return More(ref) if head == "more" else Related(ref)
 
 
-def _parse_feed(args: list[str], rest: str) -> Command:
+def _parse_lists(head: str, args: list[str], rest: str) -> Command:
+    if args:
+        return _usage(head, f"{head} takes no arguments")
+    return ListTopics() if head == "topics" else ListFeeds()
+
+
+def _parse_feed(head: str, args: list[str], rest: str) -> Command:
     if not args:
         return _usage("feed")
     sub = args[0].lower()
@@ -319,15 +262,15 @@ def _parse_feed(args: list[str], rest: str) -> Command:
         if len(args) < 2:
             return _usage("feed add", "which URL?")
         name = " ".join(args[2:]).strip() or None
-        return FeedAdd(_unwrap_url(args[1]), cut(name, 200) if name else None)
+        return FeedAdd(args[1], cut(name, 200) if name else None)
     if sub in {"remove", "rm", "delete"}:
         if len(args) != 2:
             return _usage("feed remove", "give one feed id")
-        return FeedRemove(_unwrap_url(args[1].lstrip("#")))
+        return FeedRemove(args[1].lstrip("#"))
     return _usage("feed", f"unknown feed command '{cut(args[0], 30)}'")
 
 
-def _parse_topic(args: list[str], rest: str) -> Command:
+def _parse_topic(head: str, args: list[str], rest: str) -> Command:
     if not args:
         return _usage("topic")
     sub = args[0].lower()
@@ -363,7 +306,7 @@ def _slug_problem(slug: str) -> str | None:
     return None
 
 
-def _parse_mode(args: list[str]) -> Command:
+def _parse_mode(head: str, args: list[str], rest: str) -> Command:
     if not args:
         return _usage("mode")
     sub = args[0].lower()
@@ -379,7 +322,7 @@ def _parse_mode(args: list[str]) -> Command:
     return _usage("mode", f"unknown mode '{cut(args[0], 30)}'")
 
 
-def _parse_filter(args: list[str], rest: str) -> Command:
+def _parse_filter(head: str, args: list[str], rest: str) -> Command:
     if not args:
         return ShowFilters()
     sub = args[0].lower()
@@ -399,14 +342,131 @@ def _parse_filter(args: list[str], rest: str) -> Command:
     return _usage("filter", f"unknown filter command '{cut(args[0], 30)}'")
 
 
-def _parse_import(rest: str) -> Command:
+def _parse_opml(head: str, args: list[str], rest: str) -> Command:
+    # ``rest`` is raw here: ``import`` may carry pasted OPML (many lines, long).
+    if head == "export":
+        return Export() if not rest.split() else _usage("export", "export takes no arguments")
     if not rest:
         return _usage("import", "give the URL of an OPML file, or paste one")
-    if rest.startswith("<") and not _SLACK_LINK.match(rest):
+    if rest.startswith("<"):
         if len(rest.encode("utf-8", "replace")) > MAX_OPML_BYTES:
             return Usage(f"that OPML is too large (at most {MAX_OPML_BYTES // 1_000_000} MB)")
         return Import(opml=rest)
     parts = rest.split()
     if len(parts) != 1 or len(rest) > MAX_TEXT:
         return _usage("import", "give one URL")
-    return Import(url=_unwrap_url(parts[0]))
+    return Import(url=parts[0])
+
+
+# The grammar: command words -> parser, help and usage hints. The help text lists the
+# member forms, then the admin forms, in this order.
+# fmt: off
+VERBS: tuple[Verb, ...] = (
+    Verb(("help", "?", "-h", "--help"), _parse_help, usage=(("help", "/brief help"),)),
+    Verb((), _parse_show_topic,  # any other word: a topic's name
+         member=("<topic>",), says="the latest briefings on a topic, e.g. /brief china-ai",
+         usage=(("topic-show", "/brief <topic>  e.g. /brief china-ai"),)),
+    Verb(("search",), _parse_search, member=("search <words>",),
+         says="search all briefings of this channel's feeds",
+         usage=(("search", "/brief search <words>"),)),
+    Verb(("more",), _parse_briefing_ref, member=("more <id>",),
+         says="a full briefing: sections and every source",
+         usage=(("more", "/brief more <id>"),)),
+    Verb(("related",), _parse_briefing_ref, member=("related <id>",),
+         says="related briefings from other days",
+         usage=(("related", "/brief related <id>"),)),
+    Verb(("topics", "feeds"), _parse_lists, member=("topics", "feeds"),
+         says="what this channel follows (feeds with their health)",
+         usage=(("topics", "/brief topics"), ("feeds", "/brief feeds"))),
+    Verb(("feed",), _parse_feed, admin=("feed add <url> [name]", "feed remove <id>"),
+         usage=(("feed", "/brief feed add <url> [name]  ·  /brief feed remove <id>"),
+                ("feed add", "/brief feed add <url> [name]"),
+                ("feed remove", "/brief feed remove <id>  (the number shown by /brief feeds)"))),
+    Verb(("topic",), _parse_topic,
+         admin=("topic add <slug> <query>", "topic remove <slug>", "topic adopt <slug>|all"),
+         usage=(("topic", "/brief topic add <slug> <query>  ·  topic remove <slug>  ·  "
+                          "topic adopt <slug>|all"),
+                ("topic add", "/brief topic add <slug> <query>  "
+                              "e.g. /brief topic add chips nvidia OR tsmc"),
+                ("topic remove", "/brief topic remove <slug>"),
+                ("topic adopt", "/brief topic adopt <slug>|all  "
+                                "(see /brief topics for the defaults)"))),
+    Verb(("mode",), _parse_mode, admin=("mode realtime", "mode digest <HH:MM> [timezone]"),
+         usage=(("mode", "/brief mode realtime  ·  /brief mode digest <HH:MM> [timezone]"),
+                ("mode digest", "/brief mode digest <HH:MM> [IANA timezone]  "
+                                "e.g. 08:30 Europe/Berlin"))),
+    Verb(("filter",), _parse_filter, member=("filter",),
+         says="this channel's include/exclude words",
+         admin=("filter include|exclude <words>", "filter clear"),
+         usage=(("filter", "/brief filter include|exclude <words>  ·  /brief filter clear"),)),
+    Verb(("export", "import"), _parse_opml, admin=("export", "import <url or OPML text>"),
+         usage=(("export", "/brief export"),
+                ("import", "/brief import <url of an OPML file>  "
+                           "(or paste the OPML after `import`)")),
+         raw=True),
+)
+# fmt: on
+
+_BY_WORD: dict[str, Verb] = {word: verb for verb in VERBS for word in verb.words}
+_OTHER = next(verb for verb in VERBS if not verb.words)
+
+USAGE: dict[str, str] = {key: hint for verb in VERBS for key, hint in verb.usage}
+
+
+def _help_text() -> str:
+    lines = ["SignalDesk: news briefings for this channel. Commands:"]
+    for verb in VERBS:
+        if verb.member:
+            forms = " · ".join(f"/brief {form}" for form in verb.member)
+            lines.append(f"{forms:<30} {verb.says}")
+    lines.append("Channel admins:")
+    lines += ["/brief " + " · ".join(verb.admin) for verb in VERBS if verb.admin]
+    return "\n".join(lines)
+
+
+HELP_TEXT = _help_text()
+
+# Command words can never be topic slugs: ``/brief feeds`` must not become a topic.
+RESERVED = frozenset(
+    {word for verb in VERBS for word in verb.words if is_valid_slug(word)}
+    | {"adopt", "add", "remove", "all"}
+)
+
+
+def usage() -> str:
+    """The help text shown by ``/brief`` and ``/brief help``."""
+    return HELP_TEXT
+
+
+def parse_command(text: str) -> Command:
+    """Read one command. Accepts the text with or without the leading ``/brief``.
+
+    Never raises: unreadable input (unknown command, missing or extra argument, too
+    long) gives ``Usage`` with a one-line hint."""
+    if not isinstance(text, str):
+        return Usage("usage: /brief help")
+    body = _PREFIX.sub("", text, count=1).strip()
+    first, raw_rest = _split_first(body)
+    verb = _BY_WORD.get(first.lower())
+    if verb is not None and verb.raw:
+        return verb.parse(first.lower(), [], raw_rest.strip())
+    if len(body) > MAX_TEXT:
+        return Usage(f"that command is too long (at most {MAX_TEXT} characters)")
+    body = one_line(body)
+    parts = body.split()
+    if not parts:
+        return Help()
+    head, args = parts[0], parts[1:]
+    rest = body[len(parts[0]) :].strip()
+    verb = _BY_WORD.get(head.lower())
+    if verb is None:
+        return _OTHER.parse(head, args, rest)
+    return verb.parse(head.lower(), args, rest)
+
+
+def _split_first(body: str) -> tuple[str, str]:
+    # Split on the first whitespace of any kind (an OPML paste may follow a newline).
+    match = re.search(r"\s", body)
+    if match is None:
+        return body, ""
+    return body[: match.start()], body[match.end() :]
