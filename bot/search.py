@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -18,23 +17,12 @@ from functools import lru_cache
 from .errors import QueryError
 from .models import Briefing
 from .query import Query, Term, all_of, any_of, parse_query, terms
-
-_WORD = re.compile(r"[\w][\w'’.-]*", re.UNICODE)
-_STOP = frozenset(
-    """a an and are as at be been but by for from has have he her his in into is it its
-    of on or over said says she than that the their them they this to under up was
-    were will with after new more about amid""".split()
-)
+from .words import RELATED_STOPWORDS, search_words
 
 
 def words(text: str) -> list[str]:
     """The searchable words of ``text``, lower-cased, in order, without duplicates."""
-    seen: dict[str, None] = {}
-    for match in _WORD.finditer(text.lower()):
-        word = match.group(0).strip(".'’-")
-        if word:
-            seen.setdefault(word, None)
-    return list(seen)
+    return search_words(text)
 
 
 def quoted_query(text: str, *, any_word: bool = False) -> Query | None:
@@ -52,7 +40,7 @@ def related_query(briefing: Briefing, *, max_terms: int = 12) -> Query | None:
     salient: list[Query] = [
         Term(w)
         for w in words(briefing.headline + " " + briefing.lead)
-        if w not in _STOP and len(w) > 2 and not w.isdigit()
+        if w not in RELATED_STOPWORDS and len(w) > 2 and not w.isdigit()
     ]
     if not salient:
         return None

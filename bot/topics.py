@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 from .models import Briefing, Topic
 from .query import Field, Query, Term, all_of, any_of, format_query
+from .words import plural_stem, topic_tokens
 
 # Slug rules shared with ``/brief topic add``: short, URL- and command-safe.
 SLUG_MAX = 40
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 # The fields of a briefing that default topics search.
 _FIELDS = ("headline", "lead")
 
@@ -65,7 +65,7 @@ class DefaultTopic:
         """Whether a tokenized text (see ``tokens``) matches every group."""
         joined = " " + " ".join(tokens) + " "
         vocab = set(tokens)
-        stems = {_stem(w) for w in vocab}
+        stems = {plural_stem(w) for w in vocab}
         return all(any(_term_hit(t, vocab, stems, joined) for t in group) for group in self.groups)
 
 
@@ -73,16 +73,6 @@ def _term(term: str) -> Term:
     if term.endswith("*"):
         return Term(term[:-1], prefix=True)
     return Term(term)
-
-
-def _stem(word: str) -> str:
-    # A crude plural fold: the index's stemmer already matches "chip" to "chips";
-    # the Python matcher only needs to agree on the common cases.
-    if len(word) > 4 and word.endswith("es"):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
 
 
 def _term_hit(term: str, vocab: set[str], stems: set[str], joined: str) -> bool:
@@ -93,12 +83,12 @@ def _term_hit(term: str, vocab: set[str], stems: set[str], joined: str) -> bool:
     if len(parts) > 1:
         return " " + " ".join(parts) + " " in joined
     word = parts[0] if parts else ""
-    return word in vocab or _stem(word) in stems
+    return word in vocab or plural_stem(word) in stems
 
 
 def tokens(text: str) -> list[str]:
     """Lower-case word tokens in order (duplicates kept: phrases need positions)."""
-    return _TOKEN.findall(text.lower())
+    return topic_tokens(text)
 
 
 DEFAULT_TOPICS: dict[str, DefaultTopic] = {

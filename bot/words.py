@@ -20,6 +20,10 @@ multi-source facts        ``FACT_WORD``           ``FACT_STOPWORDS``        ``cl
                           ``LETTER_RUN``)
 LLM paraphrase check      ``PARAPHRASE_WORD``     ``PARAPHRASE_STOPWORDS``  5-letter prefix
                           (``paraphrase_words``)
+search and related        ``SEARCH_WORD``         ``RELATED_STOPWORDS``     the index's own
+                          (``search_words``)
+topic matching            ``TOPIC_TOKEN``         —                         ``plural_stem``
+                          (``topic_tokens``)
 ========================  ======================  ========================  ================
 """
 
@@ -40,11 +44,17 @@ __all__ = [
     "NOT_NAMES",
     "PARAPHRASE_STOPWORDS",
     "PARAPHRASE_WORD",
+    "RELATED_STOPWORDS",
+    "SEARCH_WORD",
+    "TOPIC_TOKEN",
     "UNIT_STOPWORDS",
     "cluster_stem",
     "condense_stem",
     "content_words",
     "paraphrase_words",
+    "plural_stem",
+    "search_words",
+    "topic_tokens",
 ]
 
 # ------------------------------------------------------------ clustering fingerprints
@@ -184,3 +194,43 @@ def paraphrase_words(text: str) -> set[str]:
         for w in PARAPHRASE_WORD.findall(text.lower())
         if len(w) > 2 and w not in PARAPHRASE_STOPWORDS
     }
+
+
+# ---------------------------------------------------------------- search and related
+# A searchable word keeps its inner apostrophes, dots and hyphens ("U.S.", "co-op").
+SEARCH_WORD = re.compile(r"[\w][\w'’.-]*", re.UNICODE)
+# Words too common to say what a briefing is about, when looking for related ones.
+RELATED_STOPWORDS = frozenset(
+    """a an and are as at be been but by for from has have he her his in into is it its
+    of on or over said says she than that the their them they this to under up was
+    were will with after new more about amid""".split()
+)
+
+
+def search_words(text: str) -> list[str]:
+    """The searchable words of ``text``, lower-cased, in order, without duplicates."""
+    seen: dict[str, None] = {}
+    for match in SEARCH_WORD.finditer(text.lower()):
+        word = match.group(0).strip(".'’-")
+        if word:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+# -------------------------------------------------------------------- topic matching
+TOPIC_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def topic_tokens(text: str) -> list[str]:
+    """Lower-case word tokens in order (duplicates kept: phrases need positions)."""
+    return TOPIC_TOKEN.findall(text.lower())
+
+
+def plural_stem(word: str) -> str:
+    """A crude plural fold: the index's stemmer already matches "chip" to "chips"; the
+    topic matcher in Python only needs to agree with it on the common cases."""
+    if len(word) > 4 and word.endswith("es"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
