@@ -399,3 +399,27 @@ def canonical_url(url: str) -> str:
         ]
     )
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+class ServiceBeat(_Model):
+    """The running service's last sign of life, written to the database each tick so
+    that ``signaldesk healthcheck`` (another process) can judge it."""
+
+    at: datetime
+    pid: int
+    version: str
+    # platform -> "up", or what is wrong ("rejected the token", "unreachable")
+    platforms: dict[str, str] = Field(default_factory=dict)
+
+
+class StoreSnapshot(_Model):
+    """What the database says about the work, for ``/metrics``: counted at scrape time."""
+
+    feeds_by_health: dict[str, int]  # ok, failing, not fetched
+    poll_lag_seconds: float  # how overdue the most overdue feed is (0: none)
+    entries_pending: int
+    entries_failed: int
+    outbox_by_state: dict[str, int]
+    notices_by_state: dict[str, int]
+    channels: int
+    llm_tokens_today: int

@@ -127,6 +127,21 @@ class Settings(BaseSettings):
 
     # logging
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: str = Field(
+        "text", description="text (for people) or json (one object a line, for collectors)."
+    )
+
+    # health and metrics
+    http_metrics: str | None = Field(
+        None,
+        description="host:port to serve /healthz, /readyz and Prometheus /metrics on "
+        "(e.g. 127.0.0.1:9108); unset: no listener.",
+    )
+    healthcheck_stale_after: float = Field(
+        120.0,
+        ge=5,
+        description="Seconds without a scheduler tick after which the service counts as hung.",
+    )
 
     # Slack (conventional names)
     slack_bot_token: SecretStr | None = Field(
@@ -187,6 +202,31 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return value
+
+    @field_validator("http_metrics")
+    @classmethod
+    def _http_metrics(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be host:port, such as 127.0.0.1:9108")
+        return f"{host.strip('[]')}:{int(port)}"
+
+    @property
+    def http_metrics_address(self) -> tuple[str, int] | None:
+        if self.http_metrics is None:
+            return None
+        host, _, port = self.http_metrics.rpartition(":")
+        return host, int(port)
 
     @field_validator("database")
     @classmethod

@@ -446,3 +446,21 @@ def m014_slack_workspaces(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m015_service_heartbeat(db: Database) -> None:
+    # The running service's last tick and its platform connections, one row, so that
+    # `signaldesk healthcheck` in another process (a container's HEALTHCHECK, a
+    # monitoring agent) can tell a live service from a hung one.
+    db.execute(
+        """
+        CREATE TABLE service_heartbeat (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            at TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            platforms TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+    )

@@ -20,6 +20,7 @@ from .entries import (
 )
 from .feeds import FeedsMixin
 from .outbox import NoticesMixin, OutboxMixin
+from .service import ServiceMixin
 from .slack import SlackMixin
 from .stories import StoriesMixin
 from .textsearch import _QUOTED, SearchMixin
@@ -35,6 +36,7 @@ class SqliteStore(
     OutboxMixin,
     NoticesMixin,
     SlackMixin,
+    ServiceMixin,
     StoreBase,
 ):
     """Implements ``bot.ports.Store`` (and the Slack adapter's
