@@ -1,36 +1,57 @@
 """The composition root: the one place that knows the core, storage and every adapter.
 
 ``signaldesk`` (the console script) lands here, builds the ``Wiring`` and hands over to
-``bot.cli``.
+``bot.cli``. ``assemble`` builds everything in order and patches nothing afterwards:
+
+    store -> writer thread -> fetcher -> condenser (the LLM's, when configured)
+          -> publishers (the console's) -> stages + engine + commands (``bot.desk``)
+          -> chat platforms (each offers its publisher to delivery)
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import TextIO
 
-from bot.cli import PlatformService, Wiring
+from bot.cli import Wiring
 from bot.cli import main as cli_main
-from bot.ports import Store
+from bot.commands import CommandHandler
+from bot.deliver import Publishers
+from bot.desk import Desk, PlatformService, build_desk
+from bot.fetch import Fetcher
+from bot.ports import Condenser, Runner, Store, UsageStore
+from bot.runner import StoreRunner
 from bot.settings import Settings
+from bot.topics import DEFAULT_TOPICS
 from storage import SqliteStore
 
 from .console.app import run_console_session
 from .console.publisher import ConsolePublisher
 from .console.render import render_reply
 
-if TYPE_CHECKING:
-    from bot.commands import CommandHandler
-    from bot.engine import Engine
+TopicLister = Callable[[str], Awaitable[list[str]]]
 
 
 def open_store(settings: Settings) -> Store:
     return SqliteStore.open(settings.database)
 
 
+def topic_lister(store: Store, runner: Runner) -> TopicLister:
+    """The topic slugs ``/brief topic`` can show in a channel: its own, then defaults
+    (the Discord app's autocomplete)."""
+
+    async def topics(channel_id: str) -> list[str]:
+        own = await runner.first(store.channel_topics, channel_id)
+        slugs = [t.slug for t in own]
+        return slugs + [slug for slug in DEFAULT_TOPICS if slug not in slugs]
+
+    return topics
+
+
 def platforms(
-    settings: Settings, engine: Engine, commands: CommandHandler
+    settings: Settings, commands: CommandHandler, topics: TopicLister
 ) -> list[PlatformService]:
     """The chat platforms whose tokens are set, sharing this process's event loop.
     Imported lazily so that the console alone never loads a chat SDK."""
@@ -38,12 +59,53 @@ def platforms(
     if settings.slack_bot_token is not None or settings.slack_client_id:
         from .slack.app import SlackService
 
-        services.append(SlackService.from_settings(settings, engine, commands))
+        services.append(SlackService.from_settings(settings, None, commands))
     if settings.discord_token is not None:
-        from .discord.app import DiscordService
+        from .discord.app import DiscordService, set_api_base
 
-        services.append(DiscordService.from_settings(settings, engine, commands))
+        if settings.discord_api_url:
+            set_api_base(settings.discord_api_url)
+        services.append(
+            DiscordService(
+                token=settings.discord_token.get_secret_value(),
+                commands=commands,
+                topics=topics,
+                guild_id=settings.discord_guild_id,
+            )
+        )
     return services
+
+
+def condenser_for(settings: Settings, store: Store, runner: Runner) -> Condenser | None:
+    """The LLM condenser when one is configured (None: the extractive one). Its token
+    usage is written through the writer thread: one SQLite writer."""
+    if not settings.llm_base_url:
+        return None
+    from bot.llm import LLMCondenser
+
+    usage = store if isinstance(store, UsageStore) else None
+    return LLMCondenser(settings, usage_store=usage, run_store=runner)
+
+
+def assemble(settings: Settings, console: TextIO, with_platforms: bool = False) -> Desk:
+    """Everything, in order (see the module's docstring)."""
+    store = open_store(settings)
+    runner = StoreRunner(store)
+    publishers = Publishers({"console": ConsolePublisher(console)})
+    desk = build_desk(
+        settings,
+        store,
+        runner=runner,
+        fetcher=Fetcher(settings),
+        publishers=publishers,
+        condenser=condenser_for(settings, store, runner),
+    )
+    if not with_platforms:
+        return desk
+    services = platforms(settings, desk.commands, topic_lister(store, runner))
+    for service in services:
+        publishers.offer(service.publisher)
+    return replace(desk, services=services)
 
 
 def discord_invite_url(settings: Settings, application_id: int | None) -> str:
@@ -55,10 +117,9 @@ def discord_invite_url(settings: Settings, application_id: int | None) -> str:
 def wiring() -> Wiring:
     return Wiring(
         open_store=open_store,
-        console_publisher=ConsolePublisher,
+        assemble=assemble,
         console_session=run_console_session,
         render_reply=render_reply,
-        platforms=platforms,
         discord_invite_url=discord_invite_url,
     )
 

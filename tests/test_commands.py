@@ -48,6 +48,7 @@ from bot.commands import (
     rank_search,
     usage,
 )
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.models import (
@@ -177,7 +178,7 @@ async def desk(local_server: LocalServer) -> AsyncIterator[Desk]:
     clock = FakeClock(NOW)
     publisher = RecordingPublisher()
     engine = _engine(store, clock, publisher)
-    yield Desk(engine, store, CommandHandler(engine), local_server, clock, publisher)
+    yield Desk(engine, store, commands_for(engine), local_server, clock, publisher)
     await engine.aclose()
     store.close()
 
@@ -427,7 +428,7 @@ async def test_feed_add_too_large(local_server: LocalServer) -> None:
     store = SqliteStore.open(":memory:")
     engine = _engine(store, FakeClock(NOW), RecordingPublisher(), max_response_bytes=10_000)
     url = local_server.route("/big.xml", Response(body=rss("Big", 1) + " " * 20_000))
-    reply = await CommandHandler(engine).handle(f"feed add {url}", ADMIN)
+    reply = await commands_for(engine).handle(f"feed add {url}", ADMIN)
     assert reply.error and "larger than" in reply.text
     await engine.aclose()
     store.close()
@@ -437,7 +438,7 @@ async def test_feed_add_refused_address(local_server: LocalServer) -> None:
     store = SqliteStore.open(":memory:")
     engine = _engine(store, FakeClock(NOW), RecordingPublisher(), allow_private_networks=False)
     url = local_server.route("/feed.xml", Response(body=rss("Local", 1)))
-    reply = await CommandHandler(engine).handle(f"feed add {url}", ADMIN)
+    reply = await commands_for(engine).handle(f"feed add {url}", ADMIN)
     assert reply.error and "refused" in reply.text and "loopback" in reply.text
     assert local_server.requests == []  # refused before any connection
     assert store.channel_feeds(CHANNEL) == []
@@ -866,7 +867,7 @@ def offline_handler() -> Iterator[tuple[CommandHandler, asyncio.AbstractEventLoo
     feed, _ = store.add_feed("https://wire.example/feed", name="Wire", now=NOW)
     store.ensure_channel(CHANNEL, NOW)
     store.subscribe(CHANNEL, feed.id, NOW)
-    yield CommandHandler(engine), loop
+    yield commands_for(engine), loop
     loop.run_until_complete(engine.aclose())
     loop.close()
     store.close()

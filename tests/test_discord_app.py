@@ -21,7 +21,8 @@ from adapters.discord.app import (
     resolve_application_id,
     set_api_base,
 )
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
@@ -411,7 +412,7 @@ async def test_real_command_handler_end_to_end(
     store.ensure_channel(f"discord:{CHANNEL_ID}", datetime.now(UTC))
     svc = DiscordService(
         token=TOKEN,
-        commands=CommandHandler(engine),
+        commands=commands_for(engine),
         topics=lambda cid: engine_topics(engine, cid),
         connect_gateway=False,
     )

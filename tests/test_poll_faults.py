@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from adapters.testing import RecordingPublisher
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
 from bot.condense import ExtractiveCondenser
+from bot.desk import commands_for
 from bot.engine import ENTRY_ATTEMPTS, Engine
 from bot.errors import FetchError
 from bot.fetch import Fetcher, parse_max_age, parse_retry_after
@@ -142,7 +143,7 @@ async def test_a_failing_entry_does_not_strand_the_rest_of_its_poll(
         assert store.failed_entries(feed.id) == [
             (bad.id, "RuntimeError: condenser bug: list index out of range")
         ]
-        reply = await CommandHandler(engine).handle("feeds", ADMIN)
+        reply = await commands_for(engine).handle("feeds", ADMIN)
         assert "1 item could not be briefed" in reply.text
     finally:
         await engine.aclose()
@@ -162,7 +163,7 @@ async def test_the_retry_pass_leaves_entries_a_poll_is_briefing_alone(
         await engine.add_feed(CHANNEL, url, "Wire")
         seen: list[int] = []
         resumed: list[int] = []
-        original = engine.process_entry
+        original = engine.briefer.process_entry
 
         async def process(entry):  # type: ignore[no-untyped-def]
             seen.append(entry.id)
@@ -170,7 +171,7 @@ async def test_the_retry_pass_leaves_entries_a_poll_is_briefing_alone(
                 resumed.append((await engine.resume_pending()).briefed_entries)
             return await original(entry)
 
-        engine.process_entry = process  # type: ignore[method-assign]
+        engine.briefer.process_entry = process  # type: ignore[method-assign]
         report = await engine.poll_once()
         assert report.briefed_entries == 3 and resumed == [0]
         assert sorted(seen) == sorted(set(seen)), "no entry is briefed twice"
@@ -380,7 +381,7 @@ async def test_a_database_locked_at_start_is_retried_until_it_frees(
             assert not task.done(), "the engine keeps trying"
             assert not engine.alive
             # The channel is told, not only the log: /brief feeds says polling is stuck.
-            handler = CommandHandler(engine)
+            handler = commands_for(engine)
             stuck = await handler.handle("feeds", ADMIN)
             assert "SignalDesk cannot check feeds" in stuck.text, stuck.text
             assert "locked" in stuck.text

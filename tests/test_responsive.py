@@ -14,7 +14,8 @@ import asyncio
 import time
 from html import escape
 
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.settings import load_settings
@@ -66,7 +67,7 @@ async def test_commands_are_answered_while_a_pathological_entry_is_processed(
     settings = load_settings(database=":memory:", allow_private_networks=True, fetch_timeout=30)
     store = SqliteStore.open(":memory:")
     engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     try:
         await engine.add_feed(CHANNEL, feed_url)
         poll = asyncio.create_task(engine.poll_once())
