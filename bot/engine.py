@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
-from .brief import Briefer, KeyedLock
+from .brief import Briefer
 from .cluster import StoryClusterer
 from .condense import ExtractiveCondenser
 from .deliver import Deliverer, Publishers
@@ -33,13 +32,13 @@ from .digest import Digests
 from .errors import SignalDeskError
 from .fetch import Fetcher
 from .ingest import ENTRY_ATTEMPTS, Ingest, PollReport, one_line_error
-from .models import Article, Briefing, Feed, StoredEntry, Story
+from .models import Feed
 from .parse import ParseGate
 from .place import StoryPlacer
 from .ports import Clock, Condenser, Publisher, Runner, Store
 from .route import Router
 from .runner import StoreRunner
-from .schedule import Heartbeat, Scheduler, SystemClock
+from .schedule import Heartbeat, Scheduler, SystemClock, monotonic_for
 from .settings import Settings
 
 log = logging.getLogger("signaldesk.engine")
@@ -75,14 +74,7 @@ class Engine:
         # Liveness for the health check, and the wall clock watched against a monotonic
         # one (a clock set back a day must not stop polling for a day).
         if monotonic is None:
-            # With the system clock, the system's monotonic clock watches it. An injected
-            # wall clock (tests, the demo) is its own measure unless a monotonic clock is
-            # injected too: advancing it is then the passing of time, not a jump.
-            monotonic = (
-                time.monotonic
-                if clock is None or isinstance(clock, SystemClock)
-                else (lambda: self.clock.now().timestamp())
-            )
+            monotonic = monotonic_for(self.clock, injected=clock is not None)
         window = settings.cluster_window_hours
         clusterer = clusterer or StoryClusterer(window=timedelta(hours=window))
         parse_gate = ParseGate()  # bounds concurrent large parses (memory)
@@ -135,15 +127,8 @@ class Engine:
         """See ``Scheduler.health_problem``."""
         return self.scheduler.health_problem()
 
-    @property
-    def condenser(self) -> Condenser:
-        return self.briefer.condenser
-
-    @property
-    def story_locks(self) -> KeyedLock:
-        return self.briefer.story_locks
-
-    # ------------------------------------------- the stages' entry points
+    # ------------------------------------------------------------ the stages
+    # (each reached as itself: engine.ingest, .briefer, .scheduler, .delivery, .digests)
 
     async def add_feed(
         self, channel_id: str, url: str, name: str | None = None
@@ -151,39 +136,9 @@ class Engine:
         """Subscribe a channel to a feed (created if new). Polled on the next cycle."""
         return await self.ingest.add_feed(channel_id, url, name)
 
-    async def poll_feed(self, feed: Feed, report: PollReport | None = None) -> PollReport:
-        """Poll one feed now and record the outcome."""
-        return await self.ingest.poll_feed(feed, report)
-
-    async def resume_pending(self, *, batch: int = 100) -> PollReport:
-        """Brief what was stored but not briefed, and retry failed briefings."""
-        return await self.ingest.resume_pending(batch=batch)
-
-    async def process_entry(self, entry: StoredEntry) -> str | None:
-        """Extract, cluster, condense and route one stored entry (``bot.brief``)."""
-        return await self.briefer.process_entry(entry)
-
-    async def read_article(self, entry: StoredEntry) -> Article:
-        """The linked page's article text, else the feed's own text."""
-        return await self.briefer.read_article(entry)
-
-    async def route(
-        self, briefing: Briefing, story: Story | None = None, *, channels: Sequence[str] = ()
-    ) -> int:
-        """Outbox rows for a briefing (``bot.route.Router``)."""
-        return await self.briefer.route(briefing, story, channels=channels)
-
-    async def housekeep(self) -> int:
-        """Forget old entries' text (``Scheduler.housekeep``)."""
-        return await self.scheduler.housekeep()
-
     async def deliver_once(self, *, limit: int = 500) -> int:
         """Attempt the head of every channel's queue once. Returns posts made."""
         return await self.delivery.deliver_once(limit=limit)
-
-    async def notify_feed_health(self) -> int:
-        """Queue the feed-health notices that are due (see ``bot.deliver``)."""
-        return await self.delivery.notify_feed_health()
 
     # ------------------------------------------------------------------- poll
 

@@ -162,6 +162,16 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+def monotonic_for(clock: Clock, *, injected: bool) -> Callable[[], float]:
+    """The monotonic clock that watches ``clock``. With the system clock, the system's
+    monotonic clock. An injected wall clock (tests, the demo) is its own measure unless
+    a monotonic clock is injected too: advancing it is then the passing of time, not a
+    jump."""
+    if not injected or isinstance(clock, SystemClock):
+        return time.monotonic
+    return lambda: clock.now().timestamp()
+
+
 class SchedulerStore(FeedStore, EntryStore, Protocol):
     """The poll plan (claims, shifts, caps) and old entries' text (housekeeping)."""
 
@@ -311,5 +321,6 @@ __all__ = [
     "SchedulerStore",
     "SystemClock",
     "clamp_seconds",
+    "monotonic_for",
     "next_poll",
 ]

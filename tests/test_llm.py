@@ -452,8 +452,8 @@ def test_cli_wires_the_llm_condenser_only_when_configured(local_server: LocalSer
     plain = assemble(Settings(database=":memory:"), io.StringIO())
     wired = assemble(llm_settings(local_server, database=":memory:"), io.StringIO())
     try:
-        assert plain.engine.condenser.name == "extractive"
-        assert isinstance(wired.engine.condenser, LLMCondenser)
+        assert plain.engine.briefer.condenser.name == "extractive"
+        assert isinstance(wired.engine.briefer.condenser, LLMCondenser)
     finally:
         asyncio.run(plain.aclose())
         asyncio.run(wired.aclose())
@@ -521,9 +521,9 @@ async def test_a_slow_answer_for_one_story_does_not_hold_up_another(
         NOW,
     )  # fmt: skip
     try:
-        slow = asyncio.create_task(engine.process_entry(quake))
+        slow = asyncio.create_task(engine.briefer.process_entry(quake))
         assert await asyncio.to_thread(arrived.wait, 5), "the quake never reached the model"
-        ferry_id = await asyncio.wait_for(engine.process_entry(ferry), 5)
+        ferry_id = await asyncio.wait_for(engine.briefer.process_entry(ferry), 5)
         assert not slow.done()
         briefed = store.get_briefing(ferry_id or "")
         assert briefed is not None and "night ferry" in briefed.headline
@@ -531,7 +531,7 @@ async def test_a_slow_answer_for_one_story_does_not_hold_up_another(
         quake_id = await asyncio.wait_for(slow, 5)
         saved = store.get_briefing(quake_id or "")
         assert saved is not None and saved.condenser == "llm"
-        assert len(engine.story_locks) == 0  # nothing kept once both stories are done
+        assert len(engine.briefer.story_locks) == 0  # nothing kept once both stories are done
     finally:
         release.set()
         await engine.aclose()

@@ -134,7 +134,7 @@ async def test_a_failing_entry_does_not_strand_the_rest_of_its_poll(
         # logged, no longer pending, and counted in the feed's health.
         for _ in range(ENTRY_ATTEMPTS + 2):
             with caplog.at_level(logging.WARNING, "signaldesk.engine"):
-                await engine.resume_pending()
+                await engine.ingest.resume_pending()
         assert store.pending_entries(10) == []
         assert caplog.text.count(f"briefing entry {bad.id} of feed") == ENTRY_ATTEMPTS
         assert f"failed {ENTRY_ATTEMPTS} times; marked failed" in caplog.text
@@ -168,7 +168,7 @@ async def test_the_retry_pass_leaves_entries_a_poll_is_briefing_alone(
         async def process(entry):  # type: ignore[no-untyped-def]
             seen.append(entry.id)
             if len(seen) == 1:  # a retry pass comes round while the poll is at work
-                resumed.append((await engine.resume_pending()).briefed_entries)
+                resumed.append((await engine.ingest.resume_pending()).briefed_entries)
             return await original(entry)
 
         engine.briefer.process_entry = process  # type: ignore[method-assign]

@@ -327,7 +327,7 @@ async def test_briefing_a_merged_story_again_after_a_crash_posts_nothing_twice(
     ids = {c: [b.id for b in _shown(engine, c)] for c in (PUBLIC, BOTH, PRIVATE)}
     # A process killed after routing but before marking the entry briefed does it again.
     [wire_entry] = [e for e, _, _ in engine.store.story_material(1) if e.feed_id == 2]
-    await engine.process_entry(wire_entry)
+    await engine.briefer.process_entry(wire_entry)
     await engine.deliver_all()
     for channel in (PUBLIC, BOTH, PRIVATE):
         posts = [p for p in _publisher(engine).posts if p.channel_id == channel]
@@ -350,7 +350,7 @@ async def test_feed_health_notices_name_the_feed_as_each_channel_does(engine: En
     for _ in range(engine.settings.failure_notice_after):
         failed = FetchState(next_poll_at=START, ok=False, error="HTTP 401 Unauthorized")
         store.record_fetch(feed.id, failed, START)
-    assert await engine.notify_feed_health() == 2
+    assert await engine.delivery.notify_feed_health() == 2
     texts = {n.channel_id: n.text for n in store.notices()}
     assert texts[PRIVATE].startswith("feed Deals wire (paid) (feed 2) has failed")
     assert texts[PUBLIC].startswith("feed https://wire.example/rss?token=… (feed 1) has failed")
