@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.testing import RecordingPublisher  # noqa: E402
-from bot.commands import Asker, CommandHandler  # noqa: E402
+from bot.commands import Asker  # noqa: E402
+from bot.desk import commands_for  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.fetch import Fetcher  # noqa: E402
 from bot.search import quoted_query, related_query  # noqa: E402
@@ -194,7 +195,7 @@ async def _measure(store: SqliteStore, questions: dict[str, list[str]]) -> dict[
     engine = Engine(
         settings, store, fetcher=Fetcher(settings), publishers={"console": RecordingPublisher()}
     )
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     asker = Asker(channel_id=CHANNEL, user_id="bench", is_admin=False)
     for kind in questions:  # warm the page cache and the statement cache
         await handler.handle(questions[kind][0], asker)

@@ -1,7 +1,7 @@
 """New entries end to end through the engine, and what costs more than trafilatura.
 
 For each page of ``../shared/eval/pages`` (read in place): a one-item feed is parsed,
-``store.add_entries`` reports the entry new, and ``Engine.process_entry`` fetches the
+``store.add_entries`` reports the entry new, and ``Briefer.process_entry`` fetches the
 page (an in-memory transport: no network), extracts it, clusters, condenses, relates,
 saves and routes it, with SqliteStore on a temp file, exactly as in a poll. The time
 inside ``trafilatura.bare_extraction`` is measured separately; the rest is our own
@@ -117,7 +117,7 @@ async def _engine_run(pages: list[tuple[str, str, bytes]], rounds: int) -> tuple
                 parsed = parse_feed(one_item_feed(title, f"{url}?r={r}"), url=feed.url)
                 new = await engine.db(store.add_entries, feed.id, parsed.entries, NOW)
                 for entry in new:
-                    await engine.process_entry(entry)
+                    await engine.briefer.process_entry(entry)
                     done += 1
         elapsed = time.perf_counter() - t0
         await engine.aclose()

@@ -1,7 +1,7 @@
 """Digest mode: one message a day per channel instead of a post per briefing.
 
 While a channel is in digest mode, routing writes its outbox rows as ``HELD``. Once a
-day, at the channel's local ``HH:MM``, ``send_due_digests`` gathers them, ranks them (most
+day, at the channel's local ``HH:MM``, ``Digests`` gathers them, ranks them (most
 sources first, then newest) and posts them, ``DIGEST_MAX`` to a message.
 
 Exactly once: before a digest is sent, each of its parts is recorded (its rows leave
