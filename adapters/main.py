@@ -22,10 +22,10 @@ from bot.deliver import Publishers
 from bot.desk import Desk, PlatformService, build_desk
 from bot.fetch import Fetcher
 from bot.ports import Condenser, Runner, Store, UsageStore
-from bot.runner import StoreRunner
 from bot.settings import Settings
 from bot.topics import DEFAULT_TOPICS
 from storage import SqliteStore
+from storage.database import StoreRunner
 
 from .console.app import run_console_session
 from .console.publisher import ConsolePublisher

@@ -33,9 +33,9 @@ from bot.errors import DeliveryError
 from bot.fetch import Fetcher
 from bot.ingest import PollReport
 from bot.models import Attempt, Briefing, Channel, PostResult, Reply
-from bot.runner import StoreRunner
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 
 from .console.render import render_reply
 

@@ -45,6 +45,7 @@ from bot.search import quoted_query, related_query  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.topics import DEFAULT_TOPICS  # noqa: E402
 from storage import SqliteStore  # noqa: E402
+from storage.database import StoreRunner  # noqa: E402
 
 CHANNEL = "console:bench"
 FEEDS = 200
@@ -193,7 +194,11 @@ def _questions(store: SqliteStore, runs: int, seed: int = 11) -> dict[str, list[
 async def _measure(store: SqliteStore, questions: dict[str, list[str]]) -> dict[str, list[float]]:
     settings = load_settings(_env_file=None, log_level="WARNING")
     engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": RecordingPublisher()}
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": RecordingPublisher()},
+        runner=StoreRunner(store),
     )
     handler = commands_for(engine)
     asker = Asker(channel_id=CHANNEL, user_id="bench", is_admin=False)

@@ -40,6 +40,7 @@ from bot.fetch import Fetcher  # noqa: E402
 from bot.parse import parse_feed  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from storage import SqliteStore  # noqa: E402
+from storage.database import StoreRunner  # noqa: E402
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 CHANNEL = "console:bench"
@@ -103,7 +104,11 @@ async def _engine_run(pages: list[tuple[str, str, bytes]], rounds: int) -> tuple
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore.open(Path(tmp) / "ingest.db")
         engine = Engine(
-            settings, store, fetcher=fetcher, publishers={"console": RecordingPublisher()}
+            settings,
+            store,
+            fetcher=fetcher,
+            publishers={"console": RecordingPublisher()},
+            runner=StoreRunner(store),
         )
         feeds = []
         for r in range(rounds):  # each round is another outlet carrying the same stories

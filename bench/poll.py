@@ -99,6 +99,7 @@ async def _engine_phase(args: argparse.Namespace, server: FeedServer) -> dict[st
     from bot.fetch import Fetcher
     from bot.settings import load_settings
     from storage import SqliteStore
+    from storage.database import StoreRunner
 
     settings = load_settings(
         _env_file=None,
@@ -117,6 +118,7 @@ async def _engine_phase(args: argparse.Namespace, server: FeedServer) -> dict[st
             store,
             fetcher=Fetcher(settings),
             publishers={"console": RecordingPublisher()},
+            runner=StoreRunner(store),
         )
         report = PollReport()
         stop = asyncio.Event()

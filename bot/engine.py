@@ -37,7 +37,6 @@ from .parse import ParseGate
 from .place import StoryPlacer
 from .ports import Clock, Condenser, Publisher, Runner, Store
 from .route import Router
-from .runner import StoreRunner
 from .schedule import Heartbeat, Scheduler, SystemClock, monotonic_for
 from .settings import Settings
 
@@ -57,15 +56,15 @@ class Engine:
         *,
         fetcher: Fetcher,
         publishers: Mapping[str, Publisher],
+        runner: Runner,
         clock: Clock | None = None,
         condenser: Condenser | None = None,
         clusterer: StoryClusterer | None = None,
         monotonic: Callable[[], float] | None = None,
-        runner: Runner | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.db: Runner = runner or StoreRunner(store)
+        self.db = runner  # the store's writer thread (``storage.database.StoreRunner``)
         self.fetcher = fetcher
         self.publishers = (
             publishers if isinstance(publishers, Publishers) else Publishers(publishers)
@@ -283,4 +282,4 @@ async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-__all__ = ["ENTRY_ATTEMPTS", "Engine", "PollReport", "StoreRunner", "SystemClock"]
+__all__ = ["ENTRY_ATTEMPTS", "Engine", "PollReport", "SystemClock"]

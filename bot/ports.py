@@ -39,7 +39,7 @@ NoticeText = Callable[[str | None, int | None], str]
 
 
 class Runner(Protocol):
-    """The one writer thread (``bot.runner.StoreRunner``): ``await runner(store.x, ...)``
+    """The one writer thread (``storage.database.StoreRunner``): ``await runner(store.x, ...)``
     runs a store call in order with the background work; ``runner.first`` goes ahead of
     it (someone is waiting on the answer: a command)."""
 

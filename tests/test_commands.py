@@ -65,6 +65,7 @@ from bot.models import (
 from bot.opml import parse_opml
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer, Response
 
@@ -169,7 +170,14 @@ def _engine(
     transport = options.pop("transport", None)
     settings_ = load_settings(**options)
     fetcher = Fetcher(settings_, transport=transport)  # type: ignore[arg-type]
-    return Engine(settings_, store, fetcher=fetcher, publishers={"console": publisher}, clock=clock)
+    return Engine(
+        settings_,
+        store,
+        fetcher=fetcher,
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
+    )
 
 
 @pytest.fixture

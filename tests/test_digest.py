@@ -35,6 +35,7 @@ from bot.models import (
 )
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.clock import FakeClock
 
 
@@ -232,7 +233,12 @@ async def world() -> AsyncIterator[World]:
     clock = FakeClock(START)
     publisher = RecordingPublisher()
     engine = Engine(
-        settings_, store, fetcher=Fetcher(settings_), publishers={"console": publisher}, clock=clock
+        settings_,
+        store,
+        fetcher=Fetcher(settings_),
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
     feed, _ = store.add_feed("https://wire.example/feed", name="Wire", now=START)
     store.ensure_channel(CHANNEL, START)

@@ -29,6 +29,7 @@ from bot.fetch import Fetcher
 from bot.models import Channel, Reply, Visibility
 from bot.settings import Settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.fake_discord_api import (
     APP_ID,
     CHANNEL_ID,
@@ -408,7 +409,9 @@ async def test_real_command_handler_end_to_end(
 ) -> None:
     settings = Settings(database=":memory:")
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
+    )
     store.ensure_channel(f"discord:{CHANNEL_ID}", datetime.now(UTC))
     svc = DiscordService(
         token=TOKEN,

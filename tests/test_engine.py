@@ -11,11 +11,12 @@ from datetime import timedelta
 import pytest
 
 from adapters.testing import RecordingPublisher
-from bot.engine import Engine, StoreRunner
+from bot.engine import Engine
 from bot.errors import DeliveryError
 from bot.models import DeliveryState
 from bot.parse import parse_feed
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support import pipeline
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer, Response

@@ -35,6 +35,7 @@ from bot.fetch import Fetcher
 from bot.models import Channel, Reply
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.fake_discord_api import (
     CHANNEL_ID,
     TOKEN,
@@ -195,6 +196,7 @@ async def test_hostile_feed_through_the_pipeline_into_every_platform(
         store,
         fetcher=Fetcher(settings),
         publishers={"console": ConsolePublisher(terminal), "slack": slack, "discord": discord},
+        runner=StoreRunner(store),
     )
     channels = ["console:general", "slack:C1", f"discord:{CHANNEL_ID}"]
     try:

@@ -31,9 +31,9 @@ from bot.llm import (
     material_digest,
 )
 from bot.models import FeedEntry, Source, SourceText
-from bot.runner import StoreRunner
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.http import LocalServer, Request, Response
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

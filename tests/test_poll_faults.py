@@ -27,6 +27,7 @@ from bot.models import Briefing, FeedEntry, SourceText
 from bot.schedule import MAX_SERVER_DELAY, Heartbeat
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from storage.sqlite import open_database
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer, Response
@@ -116,6 +117,7 @@ async def test_a_failing_entry_does_not_strand_the_rest_of_its_poll(
         publishers={"console": RecordingPublisher()},
         clock=clock,
         condenser=BrokenOnCranes(),
+        runner=StoreRunner(store),
     )
     try:
         url = site.feed("/wire.xml", rss("Wire", three_items(site)))
@@ -156,7 +158,12 @@ async def test_the_retry_pass_leaves_entries_a_poll_is_briefing_alone(
     settings = poll_settings()
     publisher = RecordingPublisher()
     engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
     try:
         url = site.feed("/wire.xml", rss("Wire", three_items(site)))
@@ -217,6 +224,7 @@ async def test_an_article_in_a_thousand_gzip_layers_is_one_clear_failure(
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=clock,
+        runner=StoreRunner(store),
     )
     try:
         url = site.feed("/wire.xml", rss("Wire", three_items(site, first_link=bomb_url)))
@@ -255,6 +263,7 @@ async def test_a_huge_retry_after_on_a_200_polls_again_within_a_day(
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=clock,
+        runner=StoreRunner(store),
     )
     try:
         body = rss("Wire", three_items(site))
@@ -296,6 +305,7 @@ async def test_a_wall_clock_set_back_a_day_does_not_stop_polling(
         publishers={"console": RecordingPublisher()},
         clock=clock,
         monotonic=mono,
+        runner=StoreRunner(store),
     )
     try:
         url = site.feed("/wire.xml", rss("Wire", three_items(site)))
@@ -325,7 +335,14 @@ async def test_a_poll_planned_decades_ahead_is_brought_forward_at_start(
     store: SqliteStore, clock: FakeClock
 ) -> None:
     settings = poll_settings()
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={}, clock=clock)
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={},
+        clock=clock,
+        runner=StoreRunner(store),
+    )
     try:
         feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
         store.db.execute(
@@ -354,6 +371,7 @@ async def test_a_database_locked_at_start_is_retried_until_it_frees(
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=clock,
+        runner=StoreRunner(store),
     )
     engine.startup_backoff = (0.01, 0.05)
     feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
@@ -415,6 +433,7 @@ async def test_a_full_disk_at_start_is_retried_until_space_is_freed(
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=clock,
+        runner=StoreRunner(store),
     )
     engine.startup_backoff = (0.01, 0.05)
     feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
@@ -474,7 +493,12 @@ async def test_guid_churn_briefs_posts_and_updates_nothing_again(
     settings = poll_settings()
     publisher = RecordingPublisher()
     engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
     try:
         item = three_items(site)[1]

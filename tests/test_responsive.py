@@ -20,6 +20,7 @@ from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.http import LocalServer, Response
 
 CHANNEL = "console:desk"
@@ -66,7 +67,9 @@ async def test_commands_are_answered_while_a_pathological_entry_is_processed(
     )
     settings = load_settings(database=":memory:", allow_private_networks=True, fetch_timeout=30)
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
+    )
     handler = commands_for(engine)
     try:
         await engine.add_feed(CHANNEL, feed_url)

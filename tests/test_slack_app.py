@@ -32,6 +32,7 @@ from bot.fetch import Fetcher
 from bot.models import Briefing, DeliveryState, Reply, Visibility
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.golden_files import assert_golden
 from tests.slack_fake import FakeSlack
 from tests.support.slack_checks import make_briefing
@@ -68,7 +69,9 @@ async def fake() -> AsyncIterator[FakeSlack]:
 async def engine() -> AsyncIterator[Engine]:
     settings = load_settings(database=":memory:")
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
+    )
     try:
         yield engine
     finally:

@@ -19,6 +19,7 @@ from bot.models import Briefing
 from bot.settings import load_settings
 from bot.tenancy import plan_views
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer
 from tests.support.news import START, Site, date, quake_items, rss
@@ -57,6 +58,7 @@ async def engine() -> AsyncIterator[Engine]:
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=FakeClock(START),
+        runner=StoreRunner(store),
     )
     yield eng
     await eng.aclose()
