@@ -42,7 +42,6 @@ from .ports import (
     Condenser,
     EntryStore,
     FeedStore,
-    OutboxStore,
     Runner,
     SearchStore,
     StoryStore,
@@ -87,10 +86,9 @@ class BriefStore(
     BriefingStore,
     SearchStore,
     ChannelStore,
-    OutboxStore,
     Protocol,
 ):
-    """The roles the briefing stage uses: everything but the notices."""
+    """The roles the briefing stage uses (routing writes the outbox: see ``Router``)."""
 
 
 class Briefer:
