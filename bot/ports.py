@@ -39,9 +39,8 @@ NoticeText = Callable[[str | None, int | None], str]
 
 
 class Runner(Protocol):
-    """The one writer thread (``storage.database.StoreRunner``): ``await runner(store.x, ...)``
-    runs a store call in order with the background work; ``runner.first`` goes ahead of
-    it (someone is waiting on the answer: a command)."""
+    """The store's one writer thread (``storage.database.StoreRunner``): ``await
+    runner(store.x, ...)`` in order; ``runner.first`` ahead of queued work (a command)."""
 
     async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
 
@@ -488,10 +487,8 @@ class Store(
     NoticeStore,
     Protocol,
 ):
-    """Every role at once: what the composition root opens (``storage.SqliteStore``).
-    Synchronous, like each role: the core calls it through the one writer thread (a
-    ``Runner``) so that it never blocks the event loop. A stage takes only the roles it
-    uses."""
+    """Every role at once (``storage.SqliteStore``), for the composition root; a stage
+    takes only the roles it uses. Synchronous: called through the ``Runner``."""
 
     def backup(self, target: str) -> None:
         """A consistent copy of the live database."""
