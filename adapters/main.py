@@ -1,29 +1,35 @@
 """The composition root: the one place that knows the core, storage and every adapter.
 
 ``signaldesk`` (the console script) lands here, builds the ``Wiring`` and hands over to
-``bot.cli``.
+``bot.cli``. ``assemble`` builds everything in order and patches nothing afterwards:
+
+    store -> writer thread -> fetcher -> condenser (the LLM's, when configured)
+          -> publishers (the console's) -> stages + engine + commands (``bot.desk``)
+          -> chat platforms (each offers its publisher to delivery)
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TextIO
 
-from bot.cli import PlatformService, Wiring
+from bot.cli import Wiring
 from bot.cli import main as cli_main
+from bot.commands import CommandHandler
+from bot.deliver import Publishers
+from bot.desk import Desk, PlatformService, build_desk
+from bot.fetch import Fetcher
 from bot.pacing import ChannelPacer
-from bot.ports import Store
+from bot.ports import Condenser, Runner, Store, UsageStore
 from bot.settings import Settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 
 from .console.app import run_console_session
 from .console.publisher import ConsolePublisher
 from .console.render import render_reply
-
-if TYPE_CHECKING:
-    from bot.commands import CommandHandler
-    from bot.engine import Engine
 
 
 def open_store(settings: Settings) -> Store:
@@ -31,7 +37,7 @@ def open_store(settings: Settings) -> Store:
 
 
 def platforms(
-    settings: Settings, engine: Engine, commands: CommandHandler
+    settings: Settings, store: Store, runner: Runner, commands: CommandHandler
 ) -> list[PlatformService]:
     """The chat platforms whose tokens are set, sharing this process's event loop.
     Imported lazily so that the console alone never loads a chat SDK."""
@@ -43,15 +49,47 @@ def platforms(
         from .slack.app import SlackService
         from .slack.installations import SlackStorage
 
-        store = engine.store  # OAuth mode keeps its workspaces in the database
-        slack = SlackStorage(store, engine.db) if isinstance(store, SlackWorkspaceStore) else None
+        # OAuth mode keeps its workspaces in the database.
+        slack = SlackStorage(store, runner) if isinstance(store, SlackWorkspaceStore) else None
         services.append(SlackService.from_settings(settings, slack, commands, pacer=pacer))
     if settings.discord_token is not None:
         from .discord.app import DiscordService, topic_lister
 
-        topics = topic_lister(engine.store, engine.db)
+        topics = topic_lister(store, runner)
         services.append(DiscordService.from_settings(settings, topics, commands, pacer=pacer))
     return services
+
+
+def condenser_for(settings: Settings, store: Store, runner: Runner) -> Condenser | None:
+    """The LLM condenser when one is configured (None: the extractive one). Its token
+    usage is written through the writer thread: one SQLite writer."""
+    if not settings.llm_base_url:
+        return None
+    from bot.llm import LLMCondenser
+
+    usage = store if isinstance(store, UsageStore) else None
+    return LLMCondenser(settings, usage_store=usage, run_store=runner)
+
+
+def assemble(settings: Settings, console: TextIO, with_platforms: bool = False) -> Desk:
+    """Everything, in order (see the module's docstring)."""
+    store = open_store(settings)
+    runner = StoreRunner(store)
+    publishers = Publishers({"console": ConsolePublisher(console)})
+    desk = build_desk(
+        settings,
+        store,
+        runner=runner,
+        fetcher=Fetcher(settings),
+        publishers=publishers,
+        condenser=condenser_for(settings, store, runner),
+    )
+    if not with_platforms:
+        return desk
+    services = platforms(settings, store, runner, desk.commands)
+    for service in services:
+        publishers.offer(service.publisher)
+    return replace(desk, services=services)
 
 
 def discord_invite_url(settings: Settings, application_id: int | None) -> str:
@@ -63,10 +101,9 @@ def discord_invite_url(settings: Settings, application_id: int | None) -> str:
 def wiring() -> Wiring:
     return Wiring(
         open_store=open_store,
-        console_publisher=ConsolePublisher,
+        assemble=assemble,
         console_session=run_console_session,
         render_reply=render_reply,
-        platforms=platforms,
         discord_invite_url=discord_invite_url,
     )
 

@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.testing import RecordingPublisher  # noqa: E402
-from bot.commands import Asker, CommandHandler  # noqa: E402
+from bot.commands import Asker  # noqa: E402
+from bot.desk import commands_for  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.fetch import Fetcher  # noqa: E402
 from bot.query import Query  # noqa: E402
@@ -46,6 +47,7 @@ from bot.settings import load_settings  # noqa: E402
 from bot.topics import DEFAULT_TOPICS  # noqa: E402
 from storage import SqliteStore  # noqa: E402
 from storage.textsearch import fts5_match  # noqa: E402
+from storage.database import StoreRunner  # noqa: E402
 
 CHANNEL = "console:bench"
 FEEDS = 200
@@ -194,9 +196,13 @@ def _questions(store: SqliteStore, runs: int, seed: int = 11) -> dict[str, list[
 async def _measure(store: SqliteStore, questions: dict[str, list[str]]) -> dict[str, list[float]]:
     settings = load_settings(_env_file=None, log_level="WARNING")
     engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": RecordingPublisher()}
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": RecordingPublisher()},
+        runner=StoreRunner(store),
     )
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     asker = Asker(channel_id=CHANNEL, user_id="bench", is_admin=False)
     for kind in questions:  # warm the page cache and the statement cache
         await handler.handle(questions[kind][0], asker)

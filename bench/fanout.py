@@ -38,6 +38,7 @@ from bot.fetch import Fetcher  # noqa: E402
 from bot.models import Briefing, Bullet, FeedEntry, Source, StoryDoc  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from storage import SqliteStore  # noqa: E402
+from storage.database import StoreRunner  # noqa: E402
 from tests.slack_fake import FakeSlack  # noqa: E402
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
@@ -71,7 +72,13 @@ async def _engine_run(n: int, interval: float) -> tuple[float, float, FakeSlack]
     publisher = SlackPublisher(web, pacer=ChannelPacer(interval))
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore.open(Path(tmp) / "fanout.db")
-        engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={"slack": publisher})
+        engine = Engine(
+            settings,
+            store,
+            fetcher=Fetcher(settings),
+            publishers={"slack": publisher},
+            runner=StoreRunner(store),
+        )
         feed, _ = store.add_feed("https://wire.example/rss", name="Wire", now=NOW)
         for c in range(n):
             store.ensure_channel(f"slack:C{c:05d}", NOW)
@@ -84,12 +91,12 @@ async def _engine_run(n: int, interval: float) -> tuple[float, float, FakeSlack]
         store.save_briefing(first)
 
         t0 = time.monotonic()
-        await engine.route(first)
+        await engine.briefer.route(first)
         posted = await engine.deliver_all()
         t1 = time.monotonic()
         second = _briefing(story.briefing_id, story.id, 2, 2)
         store.save_briefing(second)
-        await engine.route(second)
+        await engine.briefer.route(second)
         updated = await engine.deliver_all()
         t2 = time.monotonic()
         assert posted == n and updated == n, (posted, updated)

@@ -182,6 +182,7 @@ async def scenario(name: str, port: int) -> dict[str, object]:
     from bot.fetch import Fetcher
     from bot.settings import load_settings
     from storage import SqliteStore
+    from storage.database import StoreRunner
 
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,6 +202,7 @@ async def scenario(name: str, port: int) -> dict[str, object]:
             fetcher=Fetcher(settings),
             publishers={"console": RecordingPublisher()},
             condenser=_head_condenser(),
+            runner=StoreRunner(store),
         )
         urls = {
             "six_large": [f"{base}/large/{n}" for n in range(6)],

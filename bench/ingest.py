@@ -1,7 +1,7 @@
 """New entries end to end through the engine, and what costs more than trafilatura.
 
 For each page of ``../shared/eval/pages`` (read in place): a one-item feed is parsed,
-``store.add_entries`` reports the entry new, and ``Engine.process_entry`` fetches the
+``store.add_entries`` reports the entry new, and ``Briefer.process_entry`` fetches the
 page (an in-memory transport: no network), extracts it, clusters, condenses, relates,
 saves and routes it, with SqliteStore on a temp file, exactly as in a poll. The time
 inside ``trafilatura.bare_extraction`` is measured separately; the rest is our own
@@ -40,6 +40,7 @@ from bot.fetch import Fetcher  # noqa: E402
 from bot.parse import parse_feed  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from storage import SqliteStore  # noqa: E402
+from storage.database import StoreRunner  # noqa: E402
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 CHANNEL = "console:bench"
@@ -103,7 +104,11 @@ async def _engine_run(pages: list[tuple[str, str, bytes]], rounds: int) -> tuple
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore.open(Path(tmp) / "ingest.db")
         engine = Engine(
-            settings, store, fetcher=fetcher, publishers={"console": RecordingPublisher()}
+            settings,
+            store,
+            fetcher=fetcher,
+            publishers={"console": RecordingPublisher()},
+            runner=StoreRunner(store),
         )
         feeds = []
         for r in range(rounds):  # each round is another outlet carrying the same stories
@@ -117,7 +122,7 @@ async def _engine_run(pages: list[tuple[str, str, bytes]], rounds: int) -> tuple
                 parsed = parse_feed(one_item_feed(title, f"{url}?r={r}"), url=feed.url)
                 new = await engine.db(store.add_entries, feed.id, parsed.entries, NOW)
                 for entry in new:
-                    await engine.process_entry(entry)
+                    await engine.briefer.process_entry(entry)
                     done += 1
         elapsed = time.perf_counter() - t0
         await engine.aclose()

@@ -99,6 +99,7 @@ async def _engine_phase(args: argparse.Namespace, server: FeedServer) -> dict[st
     from bot.fetch import Fetcher
     from bot.settings import load_settings
     from storage import SqliteStore
+    from storage.database import StoreRunner
 
     settings = load_settings(
         _env_file=None,
@@ -117,6 +118,7 @@ async def _engine_phase(args: argparse.Namespace, server: FeedServer) -> dict[st
             store,
             fetcher=Fetcher(settings),
             publishers={"console": RecordingPublisher()},
+            runner=StoreRunner(store),
         )
         report = PollReport()
         stop = asyncio.Event()
@@ -152,9 +154,10 @@ async def _engine_phase(args: argparse.Namespace, server: FeedServer) -> dict[st
 
 async def _probe_commands(engine: object, stop: asyncio.Event, out: list[float]) -> None:
     """A slash command every 100 ms while the engine polls; their latencies in ms."""
-    from bot.commands import Asker, CommandHandler
+    from bot.commands import Asker
+    from bot.desk import commands_for
 
-    handler = CommandHandler(engine)  # type: ignore[arg-type]
+    handler = commands_for(engine)  # type: ignore[arg-type]
     asker = Asker(channel_id=CHANNEL, user_id="bench", is_admin=False)
     texts = ["topics", "search harbour strike", "more abcd1234", "related abcd1234"]
     n = 0

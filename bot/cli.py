@@ -1,8 +1,10 @@
 """The ``signaldesk`` command line.
 
 The core cannot import storage or adapters, so the composition root
-(``adapters/main.py``) hands in a ``Wiring``: how to open the store, the console
-publisher and session, and the chat platforms to start.
+(``adapters/main.py``) hands in a ``Wiring``: how to assemble the desk (store, engine,
+commands, chat platforms), how to open the store alone, and the console session. The
+offline tools (``parse-feed``, ``extract``, ``condense``, ``cluster``) are in
+``bot.tools``.
 
 Batch tools keep a stable contract: JSON Lines on stdout; an error is one line on
 stderr and a non-zero exit (2 for bad input or usage, 1 for a failure), never a
@@ -13,41 +15,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .errors import SignalDeskError
-from .models import Reply, Source, SourceText
-from .ports import Publisher, Store
+from .models import Reply
+from .ports import Store
 from .settings import Settings, load_settings
 from .text import terminal_safe
+from .tools import UsageError, cmd_cluster, cmd_condense, cmd_extract, cmd_parse_feed
+
+if TYPE_CHECKING:  # the service pieces load only for the commands that run them
+    from .desk import Desk
 
 log = logging.getLogger("signaldesk")
 
 DEMO_CHANNEL = "console:general"
-
-
-class PlatformService(Protocol):
-    """A chat platform's app (Slack, Discord): commands in, posts out."""
-
-    @property
-    def platform(self) -> str: ...
-
-    @property
-    def publisher(self) -> Publisher: ...
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 ConsoleSession = Callable[[Any, Any, TextIO, TextIO], Coroutine[Any, Any, None]]
@@ -55,18 +45,15 @@ ConsoleSession = Callable[[Any, Any, TextIO, TextIO], Coroutine[Any, Any, None]]
 
 @dataclass
 class Wiring:
+    """What the composition root hands the command line. ``assemble(settings, console
+    stream, with the chat platforms)`` builds a whole ``Desk``; ``open_store`` is for
+    the tools that need only the database (``backup``)."""
+
     open_store: Callable[[Settings], Store]
-    console_publisher: Callable[[TextIO], Publisher]
+    assemble: Callable[[Settings, TextIO, bool], Desk]
     console_session: ConsoleSession
     render_reply: Callable[[Reply], str]
-    platforms: Callable[[Settings, Any, Any], list[PlatformService]] = field(
-        default=lambda settings, engine, commands: []
-    )
     discord_invite_url: Callable[[Settings, int | None], str] | None = None
-
-
-class UsageError(SignalDeskError):
-    """Bad command-line input (exit status 2)."""
 
 
 # ------------------------------------------------------------------- helpers
@@ -75,27 +62,6 @@ class UsageError(SignalDeskError):
 def _fail(message: str, status: int = 1) -> int:
     print(f"signaldesk: error: {message}", file=sys.stderr)
     return status
-
-
-def _json_line(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value else None
-
-
-def _read_jsonl(stream: TextIO) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise UsageError(f"line {number}: expected a JSON object")
-        yield number, obj
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -123,190 +89,15 @@ def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
     )
 
 
-# -------------------------------------------------------------- batch tools
-
-
-async def _fetch_bytes(settings: Settings, url: str) -> tuple[bytes, dict[str, str], str]:
-    from .fetch import Fetcher
-
-    async with Fetcher(settings) as fetcher:
-        result = await fetcher.fetch(url)
-    return result.body, result.headers, result.url
-
-
-def cmd_parse_feed(args: argparse.Namespace, settings: Settings) -> int:
-    from .parse import parse_feed
-
-    target: str = args.source
-    url: str | None
-    if target.startswith(("http://", "https://")):
-        body, headers, url = asyncio.run(_fetch_bytes(settings, target))
-    else:
-        path = Path(target)
-        if not path.is_file():
-            raise UsageError(f"{target}: no such file (give a feed file path or an http(s) URL)")
-        body, headers, url = path.read_bytes(), {}, None
-    parsed = parse_feed(body, headers=headers, url=url)
-    if parsed.warning:
-        print(f"signaldesk: warning: {parsed.warning}", file=sys.stderr)
-    for entry in parsed.entries:
-        print(
-            _json_line(
-                {
-                    "id": entry.guid or entry.link or entry.key,
-                    "title": entry.title,
-                    "link": entry.link,
-                    "published": _iso(entry.published),
-                    "summary": entry.summary,
-                }
-            )
-        )
-    return 0
-
-
-def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
-    from .extract import extract_article
-
-    path = Path(args.path)
-    if not path.is_file():
-        raise UsageError(f"{args.path}: no such file (give a saved HTML page)")
-    data = path.read_bytes()
-    if path.suffix == ".gz":
-        import gzip
-
-        data = gzip.decompress(data)
-    article = extract_article(data, url=args.url)
-    print(
-        _json_line(
-            {
-                "title": article.title,
-                "text": article.text,
-                "author": article.author,
-                "published": _iso(article.published),
-                "url": args.url or article.url,
-            }
-        )
-    )
-    return 0
-
-
-def cmd_condense(args: argparse.Namespace, settings: Settings) -> int:
-    from .condense import ExtractiveCondenser
-
-    condenser = ExtractiveCondenser()
-    now = datetime.now(UTC)
-    with _open_input(args.input) as stream:
-        for number, obj in _read_jsonl(stream):
-            material = _condense_material(number, obj)
-            briefing = condenser.condense(str(obj["id"]), material, now)
-            print(
-                _json_line(
-                    {
-                        "id": obj["id"],
-                        "headline": briefing.headline,
-                        "lead": briefing.lead,
-                        "bullets": [b.text for b in briefing.bullets],
-                        # For each bullet, the index into ``sources`` it came from.
-                        "bullet_sources": [b.source for b in briefing.bullets],
-                        "what_happened": briefing.what_happened,
-                        "why_it_matters": briefing.why_it_matters,
-                        "what_to_watch": briefing.what_to_watch,
-                        "sources": [
-                            s.model_dump(mode="json", exclude_none=True) for s in briefing.sources
-                        ],
-                    }
-                )
-            )
-    return 0
-
-
-def _condense_material(number: int, obj: dict[str, Any]) -> list[SourceText]:
-    """One line of ``condense`` input: a single article ``{"id", "title"?, "text",
-    "url"?, "source"?}`` or a story ``{"id", "sources": [{"title", "text", "url"?,
-    "publisher"?}, …]}``."""
-    if "id" not in obj:
-        raise UsageError(f'line {number}: needs "id"')
-    single = "sources" not in obj
-    if single:
-        if not isinstance(obj.get("text"), str):
-            raise UsageError(f'line {number}: needs "id" and a string "text" (or "sources")')
-        items = [{**obj, "publisher": obj.get("source")}]
-    else:
-        items = obj["sources"]
-        if not isinstance(items, list) or not items:
-            raise UsageError(f'line {number}: "sources" must be a non-empty list of objects')
-    material = []
-    for n, item in enumerate(items, start=1):
-        if not isinstance(item, dict) or not isinstance(item.get("text", ""), str):
-            raise UsageError(f'line {number}: source {n} needs a string "text"')
-        url = item.get("url")
-        source = Source(
-            publisher=str(item.get("publisher") or ("input" if single else f"source {n}")),
-            title=str(item.get("title") or ""),
-            url=url if isinstance(url, str) else None,
-        )
-        material.append(SourceText(source=source, text=item.get("text") or ""))
-    return material
-
-
-def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
-    from .cluster import run_cluster_cli
-
-    with _open_input(args.input) as stream:
-        return run_cluster_cli(stream, sys.stdout)
-
-
-class _open_input:
-    def __init__(self, path: str | None) -> None:
-        self.path = path
-        self.stream: TextIO | None = None
-
-    def __enter__(self) -> TextIO:
-        if self.path in (None, "-"):
-            return sys.stdin
-        try:
-            self.stream = open(self.path, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{self.path}: {exc.strerror}") from None
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        if self.stream:
-            self.stream.close()
-
-
 # ---------------------------------------------------------- service commands
 
 
-def _build_engine(settings: Settings, wiring: Wiring, store: Store, stream: TextIO) -> Any:
-    from .engine import Engine
-    from .fetch import Fetcher
-
-    engine = Engine(
-        settings,
-        store,
-        fetcher=Fetcher(settings),
-        publishers={"console": wiring.console_publisher(stream)},
-    )
-    if settings.llm_base_url:
-        from .llm import LLMCondenser
-        from .ports import UsageStore
-
-        # Token usage is written through the engine's store thread: one SQLite writer.
-        engine.condenser = LLMCondenser(
-            settings,
-            usage_store=store if isinstance(store, UsageStore) else None,
-            run_store=engine.db,
-        )
-    return engine
-
-
 async def _demo(settings: Settings, wiring: Wiring, stdin: TextIO, stdout: TextIO) -> int:
-    from .commands import Asker, CommandHandler
+    from .commands import Asker
     from .demo import DemoSite
 
-    store = wiring.open_store(settings)
-    engine = _build_engine(settings, wiring, store, stdout)
+    desk = wiring.assemble(settings, stdout, False)
+    engine = desk.engine
     try:
         with DemoSite() as site:
             print(
@@ -326,12 +117,10 @@ async def _demo(settings: Settings, wiring: Wiring, stdin: TextIO, stdout: TextI
                 "Try: /brief help · /brief china-ai · /brief more <id>",
                 file=stdout,
             )
-            commands = CommandHandler(engine)
             asker = Asker(channel_id=DEMO_CHANNEL, user_id="demo", is_admin=True)
-            await wiring.console_session(commands, asker, stdin, stdout)
+            await wiring.console_session(desk.commands, asker, stdin, stdout)
     finally:
-        await engine.aclose()
-        store.close()
+        await desk.aclose()
     return 0
 
 
@@ -351,14 +140,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(settings: Settings, wiring: Wiring) -> int:
-    from .commands import Asker, CommandHandler
+    from .commands import Asker
 
-    store = wiring.open_store(settings)
-    engine = _build_engine(settings, wiring, store, sys.stdout)
-    commands = CommandHandler(engine)
-    services = wiring.platforms(settings, engine, commands)
-    for service in services:
-        engine.publishers[service.platform] = service.publisher
+    desk = wiring.assemble(settings, sys.stdout, True)
+    commands, services = desk.commands, desk.services
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -369,7 +154,7 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
     try:
         for service in services:
             await service.start()
-        tasks = [asyncio.create_task(engine.run(stop))]
+        tasks = [asyncio.create_task(desk.engine.run(stop))]
         if sys.stdin is not None and not sys.stdin.closed:
             asker = Asker(channel_id=DEMO_CHANNEL, user_id="console", is_admin=True)
             tasks.append(
@@ -383,8 +168,7 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
         for service in services:
             with suppress(Exception):
                 await service.stop()
-        await engine.aclose()
-        store.close()
+        await desk.aclose()
     log.info("signaldesk stopped")
     return 0
 
@@ -394,7 +178,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from .commands import Asker, CommandHandler
+    from .commands import Asker
 
     if ":" not in args.channel:
         raise UsageError(
@@ -402,16 +186,14 @@ def cmd_cmd(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     async def go() -> int:
-        store = args.wiring.open_store(settings)
-        engine = _build_engine(settings, args.wiring, store, sys.stdout)
+        desk = args.wiring.assemble(settings, sys.stdout, False)
         try:
             asker = Asker(channel_id=args.channel, user_id="cli", is_admin=args.admin)
-            reply = await CommandHandler(engine).handle(args.text, asker)
+            reply = await desk.commands.handle(args.text, asker)
             print(args.wiring.render_reply(reply))
             return 1 if reply.error else 0
         finally:
-            await engine.aclose()
-            store.close()
+            await desk.aclose()
 
     return asyncio.run(go())
 

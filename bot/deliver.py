@@ -25,17 +25,23 @@ import asyncio
 import functools
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import DeliveryError, SignalDeskError
 from .models import Attempt, Briefing, Channel, Delivery, DeliveryState, Feed, Notice
-from .ports import Publisher
+from .ports import (
+    BriefingStore,
+    ChannelStore,
+    Clock,
+    NoticeStore,
+    OutboxStore,
+    Publisher,
+    Runner,
+)
 from .redact import redact_text
-
-if TYPE_CHECKING:  # the engine imports the whole pipeline; delivery needs its ports
-    from .engine import Engine
+from .settings import Settings
 
 log = logging.getLogger("signaldesk.deliver")
 
@@ -60,18 +66,43 @@ def retry_wait(attempts: int, exc: DeliveryError, cap: float, settle: float) -> 
     return wait
 
 
-class Deliverer:
-    """The outbox's sender (``engine.delivery``)."""
+class DeliverStore(ChannelStore, BriefingStore, OutboxStore, NoticeStore, Protocol):
+    """The outbox and notices, and the channels and briefings they are rendered from."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+
+class Publishers(dict[str, Publisher]):
+    """The publishers delivery posts through, by platform. The console's is there from
+    the start; a chat platform's app offers its own (``offer``) while the composition
+    root builds it, since that app needs the commands, and the commands need delivery
+    (``/brief mode realtime`` flushes a channel's digest)."""
+
+    def offer(self, publisher: Publisher) -> None:
+        self[publisher.platform] = publisher
+
+
+class Deliverer:
+    """The outbox's sender: posts, updates and feed-health notices."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: DeliverStore,
+        runner: Runner,
+        *,
+        clock: Clock,
+        publishers: Mapping[str, Publisher],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.db = runner
+        self.clock = clock
+        self.publishers = publishers
         # Channel id -> the task sending that channel's due rows right now.
         self._queues: dict[str, asyncio.Task[int]] = {}
-        self._digests: dict[str, asyncio.Task[int]] = {}  # channel id -> its digest work
 
     @property
     def settle(self) -> timedelta:
-        return timedelta(seconds=self.engine.settings.delivery_settle)
+        return timedelta(seconds=self.settings.delivery_settle)
 
     # --------------------------------------------------------------- passes
 
@@ -101,32 +132,12 @@ class Deliverer:
             )
         return len(work)
 
-    async def pump_digests(self) -> int:
-        """Start each channel's digest work (a digest due, parts in flight) as its own
-        task, unless that channel's previous one is still running; return at once, so
-        that a slow digest holds up neither posts nor other channels' digests."""
-        from .digest import digest_work, send_channel_digest  # digest builds on this module
-
-        for channel_id, task in list(self._digests.items()):
-            if task.done():
-                del self._digests[channel_id]
-        now = self.engine.clock.now()
-        started = 0
-        for channel, parts in await digest_work(self.engine, now):
-            if channel.id not in self._digests:
-                self._digests[channel.id] = asyncio.create_task(
-                    send_channel_digest(self.engine, channel, parts, now)
-                )
-                started += 1
-        return started
-
     async def aclose(self, *, cancel: bool = False) -> None:
         """Wait for the turns in progress (a clean stop finishes what it handed over),
         or with ``cancel`` stop them (a row cut off mid-send stays "sending" and is
         looked up by its record at the next start)."""
-        tasks = [*self._queues.values(), *self._digests.values()]
+        tasks = list(self._queues.values())
         self._queues.clear()
-        self._digests.clear()
         if cancel:
             for task in tasks:
                 task.cancel()
@@ -135,11 +146,10 @@ class Deliverer:
     async def _due(
         self, limit: int, skip: set[str] | None = None
     ) -> dict[str, tuple[Delivery | None, list[Notice]]]:
-        engine = self.engine
-        now = engine.clock.now()
-        due = await engine.db(engine.store.due_deliveries, now, limit)
+        now = self.clock.now()
+        due = await self.db(self.store.due_deliveries, now, limit)
         await self.notify_feed_health()
-        notices = await engine.db(engine.store.due_notices, now, limit)
+        notices = await self.db(self.store.due_notices, now, limit)
         work: dict[str, tuple[Delivery | None, list[Notice]]] = {}
         for delivery in due:  # the head of each channel's queue
             if not skip or delivery.channel_id not in skip:
@@ -159,15 +169,14 @@ class Deliverer:
     # ----------------------------------------------------------- one message
 
     async def _deliver(self, delivery: Delivery) -> int:
-        engine = self.engine
-        channel = await engine.db(engine.store.get_channel, delivery.channel_id)
-        publisher = engine.publishers.get(channel.platform) if channel else None
-        briefing = await engine.db(engine.store.get_briefing, delivery.briefing_id)
+        channel = await self.db(self.store.get_channel, delivery.channel_id)
+        publisher = self.publishers.get(channel.platform) if channel else None
+        briefing = await self.db(self.store.get_briefing, delivery.briefing_id)
         if channel is None or publisher is None or briefing is None:
             return 0  # no publisher configured for this platform: keep it queued
         parent = None
         if delivery.kind == "update":
-            parent = await engine.db(engine.store.posted_ref, channel.id, briefing.id)
+            parent = await self.db(self.store.posted_ref, channel.id, briefing.id)
         if delivery.state == DeliveryState.SENDING or delivery.attempts > 0:
             # An earlier attempt may have reached the platform: the process died
             # mid-send (the row was left "sending"), or the answer was lost. Look the
@@ -178,9 +187,9 @@ class Deliverer:
                 await self._delivery_failed(delivery, exc)
                 return 0
             if ref:
-                now = engine.clock.now()
-                await engine.db(
-                    engine.store.mark_delivery,
+                now = self.clock.now()
+                await self.db(
+                    self.store.mark_delivery,
                     delivery.id,
                     DeliveryState.SENT,
                     message_ref=parent if delivery.kind == "update" and parent else ref,
@@ -190,8 +199,8 @@ class Deliverer:
                     # Sources joined while this post's outcome was unknown, and routing
                     # left them to the queued post: the post that landed may show an
                     # older revision. Bring it up to date like any update.
-                    await engine.db(
-                        engine.store.enqueue_delivery,
+                    await self.db(
+                        self.store.enqueue_delivery,
                         channel.id,
                         briefing.id,
                         kind="update",
@@ -200,7 +209,7 @@ class Deliverer:
                         now=now,
                     )
                 return 0
-        now = engine.clock.now()
+        now = self.clock.now()
         attempt = Attempt(
             key=attempt_key(delivery),
             first_at=delivery.first_attempt_at or now,
@@ -209,8 +218,8 @@ class Deliverer:
         )
         # The record, before the send. Should the process die now, the row stays
         # "sending" and is looked up once the attempt has had time to land.
-        await engine.db(
-            engine.store.mark_delivery,
+        await self.db(
+            self.store.mark_delivery,
             delivery.id,
             DeliveryState.SENDING,
             not_before=now + self.settle,
@@ -225,12 +234,12 @@ class Deliverer:
         except DeliveryError as exc:
             await self._delivery_failed(delivery, exc)
             return 0
-        await engine.db(
-            engine.store.mark_delivery,
+        await self.db(
+            self.store.mark_delivery,
             delivery.id,
             DeliveryState.SENT,
             message_ref=result.message_ref,
-            now=engine.clock.now(),
+            now=self.clock.now(),
         )
         return 1
 
@@ -257,14 +266,13 @@ class Deliverer:
         return await publisher.find_attempt(channel, attempt, briefing)
 
     async def _delivery_failed(self, delivery: Delivery, exc: DeliveryError) -> None:
-        engine = self.engine
-        now = engine.clock.now()
+        now = self.clock.now()
         if not exc.retryable:
             log.error(
                 "delivery %s to %s failed: %s", delivery.briefing_id, delivery.channel_id, exc
             )
-            await engine.db(
-                engine.store.mark_delivery,
+            await self.db(
+                self.store.mark_delivery,
                 delivery.id,
                 DeliveryState.FAILED,
                 error=str(exc),
@@ -274,11 +282,11 @@ class Deliverer:
         wait = retry_wait(
             delivery.attempts,
             exc,
-            float(engine.settings.delivery_retry_max),
-            engine.settings.delivery_settle,
+            float(self.settings.delivery_retry_max),
+            self.settings.delivery_settle,
         )
-        await engine.db(
-            engine.store.mark_delivery,
+        await self.db(
+            self.store.mark_delivery,
             delivery.id,
             DeliveryState.PENDING,
             error=str(exc),
@@ -296,25 +304,21 @@ class Deliverer:
         whichever path recorded the poll (one feed, a batch of 304s) and whatever
         happened in between (a crash, a restart), the store's ``failure_notice_at``
         decides: each notice is queued once. Returns the notices queued."""
-        engine = self.engine
         queued = 0
-        wanted = await engine.db(
-            engine.store.feeds_needing_notice, engine.settings.failure_notice_after
-        )
+        wanted = await self.db(self.store.feeds_needing_notice, self.settings.failure_notice_after)
         for feed, kind in wanted:
             # Each channel reads the feed under its own name and number (bot.tenancy).
             text = functools.partial(health_text, feed, kind)
-            queued += await engine.db(
-                engine.store.queue_feed_notice, feed.id, kind, text, engine.clock.now()
+            queued += await self.db(
+                self.store.queue_feed_notice, feed.id, kind, text, self.clock.now()
             )
         return queued
 
     async def _deliver_notices(self, due: Sequence[Notice]) -> int:
-        engine = self.engine
         sent = 0
         for notice in due:
-            channel = await engine.db(engine.store.get_channel, notice.channel_id)
-            publisher = engine.publishers.get(channel.platform) if channel else None
+            channel = await self.db(self.store.get_channel, notice.channel_id)
+            publisher = self.publishers.get(channel.platform) if channel else None
             if channel is None or publisher is None:
                 continue  # no publisher for this platform (yet): keep it queued
             key = f"n{notice.id}"
@@ -330,18 +334,18 @@ class Deliverer:
                     )
                     found = await publisher.find_attempt(channel, earlier)
                     if found:
-                        await engine.db(
-                            engine.store.mark_notice,
+                        await self.db(
+                            self.store.mark_notice,
                             notice.id,
                             DeliveryState.SENT,
                             message_ref=found,
-                            now=engine.clock.now(),
+                            now=self.clock.now(),
                         )
                         continue
-                now = engine.clock.now()
+                now = self.clock.now()
                 attempt = Attempt(key=key, first_at=notice.first_attempt_at or now, last_at=now)
-                await engine.db(
-                    engine.store.mark_notice,
+                await self.db(
+                    self.store.mark_notice,
                     notice.id,
                     DeliveryState.SENDING,
                     not_before=now + self.settle,
@@ -349,16 +353,16 @@ class Deliverer:
                 )
                 result = await publisher.post_text(channel, notice.text, attempt=attempt)
             except DeliveryError as exc:
-                now = engine.clock.now()
+                now = self.clock.now()
                 state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
                 wait = retry_wait(
                     notice.attempts,
                     exc,
-                    float(engine.settings.delivery_retry_max),
-                    engine.settings.delivery_settle,
+                    float(self.settings.delivery_retry_max),
+                    self.settings.delivery_settle,
                 )
-                await engine.db(
-                    engine.store.mark_notice,
+                await self.db(
+                    self.store.mark_notice,
                     notice.id,
                     state,
                     error=str(exc),
@@ -366,12 +370,12 @@ class Deliverer:
                     now=now,
                 )
                 continue
-            await engine.db(
-                engine.store.mark_notice,
+            await self.db(
+                self.store.mark_notice,
                 notice.id,
                 DeliveryState.SENT,
                 message_ref=result.message_ref,
-                now=engine.clock.now(),
+                now=self.clock.now(),
             )
             sent += 1
         return sent
@@ -395,4 +399,4 @@ def health_text(
     )
 
 
-__all__ = ["Deliverer", "attempt_key", "health_text", "retry_wait"]
+__all__ = ["DeliverStore", "Deliverer", "Publishers", "attempt_key", "health_text", "retry_wait"]

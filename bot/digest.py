@@ -1,7 +1,7 @@
 """Digest mode: one message a day per channel instead of a post per briefing.
 
 While a channel is in digest mode, routing writes its outbox rows as ``HELD``. Once a
-day, at the channel's local ``HH:MM``, ``send_due_digests`` gathers them, ranks them (most
+day, at the channel's local ``HH:MM``, ``Digests`` gathers them, ranks them (most
 sources first, then newest) and posts them, ``DIGEST_MAX`` to a message.
 
 Exactly once: before a digest is sent, each of its parts is recorded (its rows leave
@@ -20,19 +20,19 @@ the digest with the wall clock and never send it twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .deliver import retry_wait
 from .errors import DeliveryError
 from .models import Attempt, Briefing, Channel, Delivery, DeliveryMode, DeliveryState
-
-if TYPE_CHECKING:  # the engine imports the whole pipeline; digests only need its ports
-    from .engine import Engine
+from .ports import BriefingStore, ChannelStore, Clock, OutboxStore, Publisher, Runner
+from .settings import Settings
 
 log = logging.getLogger("signaldesk.digest")
 
@@ -113,238 +113,277 @@ def rank_for_digest(briefings: Sequence[Briefing]) -> list[Briefing]:
     return sorted(briefings, key=lambda b: (len(b.sources), b.updated_at), reverse=True)
 
 
-async def send_due_digests(engine: Engine) -> int:
-    """Post every digest that is due, and finish every digest part that a crash or a
-    lost answer left in flight; returns how many digest messages were posted. Channel
-    by channel, waiting for each (tests, the CLI); the service runs each channel's
-    digest as its own task instead (``Deliverer.pump_digests``)."""
-    now = engine.clock.now()
-    posted = 0
-    for channel, parts in await digest_work(engine, now):
-        posted += await send_channel_digest(engine, channel, parts, now)
-    return posted
-
-
-async def digest_work(engine: Engine, now: datetime) -> list[tuple[Channel, list[list[Delivery]]]]:
-    """The channels with digest work now: a digest due, or parts left in flight (each
-    with those parts). Cheap when there is none: one query for the channels, one for
-    the parts in flight."""
-    channels = await engine.db(engine.store.list_channels)
-    in_flight: dict[str, list[list[Delivery]]] = {}
-    for part in await engine.db(engine.store.digest_parts_in_flight):
-        in_flight.setdefault(part[0].channel_id, []).append(part)
-    return [
-        (channel, in_flight.get(channel.id, []))
-        for channel in channels
-        if channel.id in in_flight or digest_due(channel, now)
-    ]
-
-
-async def send_channel_digest(
-    engine: Engine, channel: Channel, parts: Sequence[Sequence[Delivery]], now: datetime
-) -> int:
-    """One channel's digest work: finish its parts in flight, then send its digest if
-    one is due. Never raises: one channel's trouble must not stop the others'."""
-    posted = 0
-    try:
-        if parts:
-            posted += await _resume_parts(engine, channel, parts)
-        if digest_due(channel, now):
-            posted += await _send_digest(engine, channel, now, scheduled=True)
-    except Exception:
-        log.exception("digest for %s failed", channel.id)
-    return posted
-
-
-async def flush_held(engine: Engine, channel: Channel) -> int:
-    """Post a channel's held briefings now, as one digest (``/brief mode realtime``
-    calls this so that nothing held is stranded). Without a publisher for the channel's
-    platform in this process (``signaldesk cmd``), the rows are released to the normal
-    queue instead and the service posts them. Returns the number of rows handled."""
-    held = await engine.db(engine.store.held_deliveries, channel.id)
-    if not held:
-        return 0
-    if channel.platform not in engine.publishers:
-        now = engine.clock.now()
-        for row in held:
-            await engine.db(engine.store.mark_delivery, row.id, DeliveryState.PENDING, now=now)
-        return len(held)
-    await _send_digest(engine, channel, engine.clock.now(), scheduled=False)
-    return len(held)
-
-
 def split_digest(ranked: Sequence[Briefing], size: int = DIGEST_MAX) -> list[list[Briefing]]:
     """A ranked digest in parts of at most ``size`` briefings, each one message: every
     briefing is shown, none is left out."""
     return [list(ranked[i : i + size]) for i in range(0, len(ranked), size)]
 
 
-async def _send_digest(engine: Engine, channel: Channel, now: datetime, *, scheduled: bool) -> int:
-    held = await engine.db(engine.store.held_deliveries, channel.id)
-    if not held:
+class DigestStore(ChannelStore, BriefingStore, OutboxStore, Protocol):
+    """Channels (digest time, mode), briefings, and the held rows and digest parts."""
+
+
+class Digests:
+    """Digest delivery: ``pump`` (the service loop: each channel's digest work as its
+    own task), ``send_due`` (tests, the CLI: channel by channel, waiting), and
+    ``flush_held`` (``/brief mode realtime``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: DigestStore,
+        runner: Runner,
+        *,
+        clock: Clock,
+        publishers: Mapping[str, Publisher],
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.db = runner
+        self.clock = clock
+        self.publishers = publishers
+        self._tasks: dict[str, asyncio.Task[int]] = {}  # channel id -> its digest work
+
+    async def pump(self) -> int:
+        """Start each channel's digest work (a digest due, parts in flight) as its own
+        task, unless that channel's previous one is still running; return at once, so
+        that a slow digest holds up neither posts nor other channels' digests."""
+        for channel_id, task in list(self._tasks.items()):
+            if task.done():
+                del self._tasks[channel_id]
+        now = self.clock.now()
+        started = 0
+        for channel, parts in await self.work(now):
+            if channel.id not in self._tasks:
+                self._tasks[channel.id] = asyncio.create_task(
+                    self.send_channel(channel, parts, now)
+                )
+                started += 1
+        return started
+
+    async def aclose(self, *, cancel: bool = False) -> None:
+        """Wait for the digest work in progress, or with ``cancel`` stop it."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        if cancel:
+            for task in tasks:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def send_due(self) -> int:
+        """Post every digest that is due, and finish every digest part that a crash or a
+        lost answer left in flight; returns how many digest messages were posted. Channel
+        by channel, waiting for each (tests, the CLI); the service runs each channel's
+        digest as its own task instead (``pump``)."""
+        now = self.clock.now()
+        posted = 0
+        for channel, parts in await self.work(now):
+            posted += await self.send_channel(channel, parts, now)
+        return posted
+
+    async def work(self, now: datetime) -> list[tuple[Channel, list[list[Delivery]]]]:
+        """The channels with digest work now: a digest due, or parts left in flight (each
+        with those parts). Cheap when there is none: one query for the channels, one for
+        the parts in flight."""
+        channels = await self.db(self.store.list_channels)
+        in_flight: dict[str, list[list[Delivery]]] = {}
+        for part in await self.db(self.store.digest_parts_in_flight):
+            in_flight.setdefault(part[0].channel_id, []).append(part)
+        return [
+            (channel, in_flight.get(channel.id, []))
+            for channel in channels
+            if channel.id in in_flight or digest_due(channel, now)
+        ]
+
+    async def send_channel(
+        self, channel: Channel, parts: Sequence[Sequence[Delivery]], now: datetime
+    ) -> int:
+        """One channel's digest work: finish its parts in flight, then send its digest if
+        one is due. Never raises: one channel's trouble must not stop the others'."""
+        posted = 0
+        try:
+            if parts:
+                posted += await self._resume_parts(channel, parts)
+            if digest_due(channel, now):
+                posted += await self._send_digest(channel, now, scheduled=True)
+        except Exception:
+            log.exception("digest for %s failed", channel.id)
+        return posted
+
+    async def flush_held(self, channel: Channel) -> int:
+        """Post a channel's held briefings now, as one digest (``/brief mode realtime``
+        calls this so that nothing held is stranded). Without a publisher for the channel's
+        platform in this process (``signaldesk cmd``), the rows are released to the normal
+        queue instead and the service posts them. Returns the number of rows handled."""
+        held = await self.db(self.store.held_deliveries, channel.id)
+        if not held:
+            return 0
+        if channel.platform not in self.publishers:
+            now = self.clock.now()
+            for row in held:
+                await self.db(self.store.mark_delivery, row.id, DeliveryState.PENDING, now=now)
+            return len(held)
+        await self._send_digest(channel, self.clock.now(), scheduled=False)
+        return len(held)
+
+    async def _send_digest(self, channel: Channel, now: datetime, *, scheduled: bool) -> int:
+        held = await self.db(self.store.held_deliveries, channel.id)
+        if not held:
+            if scheduled:
+                # Nothing to say: the slot is used up all the same, or it would stay "due".
+                await self.db(
+                    self.store.save_channel, channel.model_copy(update={"last_digest_at": now})
+                )
+            return 0
+        publisher = self.publishers.get(channel.platform)
+        if publisher is None:
+            return 0  # no publisher for this platform in this process: keep the rows held
+        rows, briefings = await self._held_briefings(held)
         if scheduled:
-            # Nothing to say: the slot is used up all the same, or it would stay "due".
-            await engine.db(
-                engine.store.save_channel, channel.model_copy(update={"last_digest_at": now})
+            # The slot is used once the parts are recorded: whatever happens to them from
+            # here (a crash, a lost answer) is finished from their record, not by sending
+            # the same digest again at the next slot.
+            channel = channel.model_copy(update={"last_digest_at": now})
+            await self.db(self.store.save_channel, channel)
+        by_briefing: dict[str, list[int]] = {}
+        for row in held:
+            if row.briefing_id in rows:
+                by_briefing.setdefault(row.briefing_id, []).append(row.id)
+        # Record every part before sending any (the attempt record): rows leave "held" for
+        # their part's key in the same write, so that after a crash each part is looked
+        # up by its key and sent only if it is not there.
+        stamp = f"g{held[0].id}-{int(now.timestamp())}"
+        recorded: list[tuple[str, list[Briefing]]] = []
+        for number, part in enumerate(split_digest(rank_for_digest(briefings)), start=1):
+            key = f"{stamp}.{number}"
+            ids = [row_id for b in part for row_id in by_briefing[b.id]]
+            if await self.db(self.store.start_digest_part, ids, key, now):
+                recorded.append((key, part))
+        if len(recorded) > 1:
+            log.info(
+                "digest for %s: %d briefings in %d messages", channel.id, len(rows), len(recorded)
             )
-        return 0
-    publisher = engine.publishers.get(channel.platform)
-    if publisher is None:
-        return 0  # no publisher for this platform in this process: keep the rows held
-    rows, briefings = await _held_briefings(engine, held)
-    if scheduled:
-        # The slot is used once the parts are recorded: whatever happens to them from
-        # here (a crash, a lost answer) is finished from their record, not by sending
-        # the same digest again at the next slot.
-        channel = channel.model_copy(update={"last_digest_at": now})
-        await engine.db(engine.store.save_channel, channel)
-    by_briefing: dict[str, list[int]] = {}
-    for row in held:
-        if row.briefing_id in rows:
-            by_briefing.setdefault(row.briefing_id, []).append(row.id)
-    # Record every part before sending any (the attempt record): rows leave "held" for
-    # their part's key in the same write, so that after a crash each part is looked
-    # up by its key and sent only if it is not there.
-    stamp = f"g{held[0].id}-{int(now.timestamp())}"
-    recorded: list[tuple[str, list[Briefing]]] = []
-    for number, part in enumerate(split_digest(rank_for_digest(briefings)), start=1):
-        key = f"{stamp}.{number}"
-        ids = [row_id for b in part for row_id in by_briefing[b.id]]
-        if await engine.db(engine.store.start_digest_part, ids, key, now):
-            recorded.append((key, part))
-    if len(recorded) > 1:
-        log.info("digest for %s: %d briefings in %d messages", channel.id, len(rows), len(recorded))
-    posted = 0
-    for key, part in recorded:
-        outcome = await _send_part(engine, channel, key, part, first_at=now)
-        if outcome is None or outcome < 0:
-            break  # to retry (the rest wait, in order), or refused for good
-        posted += outcome
-    return posted
+        posted = 0
+        for key, part in recorded:
+            outcome = await self._send_part(channel, key, part, first_at=now)
+            if outcome is None or outcome < 0:
+                break  # to retry (the rest wait, in order), or refused for good
+            posted += outcome
+        return posted
 
+    async def _resume_parts(self, channel: Channel, parts: Sequence[Sequence[Delivery]]) -> int:
+        """Finish digest parts left in flight: look each up by its key, send it if absent."""
+        if channel.platform not in self.publishers:
+            return 0
+        now = self.clock.now()
+        posted = 0
+        for rows in parts:
+            head = rows[0]
+            if head.digest_key is None or (head.not_before is not None and head.not_before > now):
+                continue  # not yet: an attempt may still land, or a retry is waiting
+            briefings: list[Briefing] = []
+            for row in rows:
+                briefing = await self.db(self.store.get_briefing, row.briefing_id)
+                if briefing is not None and briefing not in briefings:
+                    briefings.append(briefing)
+            outcome = await self._send_part(
+                channel,
+                head.digest_key,
+                rank_for_digest(briefings),
+                first_at=head.first_attempt_at or now,
+                last_at=head.attempt_at,
+            )
+            if outcome is None or outcome < 0:
+                break
+            posted += outcome
+        return posted
 
-async def _resume_parts(
-    engine: Engine, channel: Channel, parts: Sequence[Sequence[Delivery]]
-) -> int:
-    """Finish digest parts left in flight: look each up by its key, send it if absent."""
-    if channel.platform not in engine.publishers:
-        return 0
-    now = engine.clock.now()
-    posted = 0
-    for rows in parts:
-        head = rows[0]
-        if head.digest_key is None or (head.not_before is not None and head.not_before > now):
-            continue  # not yet: an attempt may still land, or a retry is waiting
-        briefings: list[Briefing] = []
-        for row in rows:
-            briefing = await engine.db(engine.store.get_briefing, row.briefing_id)
-            if briefing is not None and briefing not in briefings:
-                briefings.append(briefing)
-        outcome = await _send_part(
-            engine,
-            channel,
-            head.digest_key,
-            rank_for_digest(briefings),
-            first_at=head.first_attempt_at or now,
-            last_at=head.attempt_at,
+    async def _send_part(
+        self,
+        channel: Channel,
+        key: str,
+        briefings: Sequence[Briefing],
+        *,
+        first_at: datetime,
+        last_at: datetime | None = None,
+    ) -> int | None:
+        """One digest message under ``key``. With ``last_at`` (an earlier attempt), look it
+        up first. Returns 1 when posted, 0 when found, -1 when to be retried, None when the
+        platform refused it for good (the part, and every part still in flight for the
+        channel, goes back to "held" for the next digest)."""
+        publisher = self.publishers[channel.platform]
+        settle = timedelta(seconds=self.settings.delivery_settle)
+        try:
+            if last_at is not None:
+                attempt = Attempt(key=key, first_at=first_at, last_at=last_at)
+                found = await publisher.find_attempt(channel, attempt)
+                if found:
+                    await self.db(
+                        self.store.finish_digest_part,
+                        key,
+                        DeliveryState.SENT,
+                        message_ref=found,
+                        now=self.clock.now(),
+                    )
+                    return 0
+            now = self.clock.now()
+            await self.db(self.store.retry_digest_part, key, now, now + settle)
+            attempt = Attempt(key=key, first_at=first_at, last_at=now)
+            result = await publisher.post_digest(channel, briefings, attempt=attempt)
+        except DeliveryError as exc:
+            log.warning("digest for %s not posted: %s", channel.id, exc)
+            now = self.clock.now()
+            if exc.retryable:
+                rows = await self.db(self.store.digest_parts_in_flight, channel.id)
+                attempts = max(
+                    (r.attempts for part in rows for r in part if r.digest_key == key), default=1
+                )
+                wait = retry_wait(
+                    attempts, exc, float(self.settings.delivery_retry_max), settle.total_seconds()
+                )
+                await self.db(
+                    self.store.delay_digest_part, key, now + timedelta(seconds=wait), str(exc)
+                )
+                return -1
+            for part in await self.db(self.store.digest_parts_in_flight, channel.id):
+                if part[0].digest_key:
+                    await self.db(
+                        self.store.finish_digest_part,
+                        part[0].digest_key,
+                        DeliveryState.HELD,
+                        error=str(exc),
+                        now=now,
+                    )
+            return None
+        await self.db(
+            self.store.finish_digest_part,
+            key,
+            DeliveryState.SENT,
+            message_ref=result.message_ref,
+            now=self.clock.now(),
         )
-        if outcome is None or outcome < 0:
-            break
-        posted += outcome
-    return posted
+        return 1
 
-
-async def _send_part(
-    engine: Engine,
-    channel: Channel,
-    key: str,
-    briefings: Sequence[Briefing],
-    *,
-    first_at: datetime,
-    last_at: datetime | None = None,
-) -> int | None:
-    """One digest message under ``key``. With ``last_at`` (an earlier attempt), look it
-    up first. Returns 1 when posted, 0 when found, -1 when to be retried, None when the
-    platform refused it for good (the part, and every part still in flight for the
-    channel, goes back to "held" for the next digest)."""
-    publisher = engine.publishers[channel.platform]
-    settle = timedelta(seconds=engine.settings.delivery_settle)
-    try:
-        if last_at is not None:
-            attempt = Attempt(key=key, first_at=first_at, last_at=last_at)
-            found = await publisher.find_attempt(channel, attempt)
-            if found:
-                await engine.db(
-                    engine.store.finish_digest_part,
-                    key,
-                    DeliveryState.SENT,
-                    message_ref=found,
-                    now=engine.clock.now(),
-                )
-                return 0
-        now = engine.clock.now()
-        await engine.db(engine.store.retry_digest_part, key, now, now + settle)
-        attempt = Attempt(key=key, first_at=first_at, last_at=now)
-        result = await publisher.post_digest(channel, briefings, attempt=attempt)
-    except DeliveryError as exc:
-        log.warning("digest for %s not posted: %s", channel.id, exc)
-        now = engine.clock.now()
-        if exc.retryable:
-            rows = await engine.db(engine.store.digest_parts_in_flight, channel.id)
-            attempts = max(
-                (r.attempts for part in rows for r in part if r.digest_key == key), default=1
-            )
-            wait = retry_wait(
-                attempts, exc, float(engine.settings.delivery_retry_max), settle.total_seconds()
-            )
-            await engine.db(
-                engine.store.delay_digest_part, key, now + timedelta(seconds=wait), str(exc)
-            )
-            return -1
-        for part in await engine.db(engine.store.digest_parts_in_flight, channel.id):
-            if part[0].digest_key:
-                await engine.db(
-                    engine.store.finish_digest_part,
-                    part[0].digest_key,
-                    DeliveryState.HELD,
-                    error=str(exc),
-                    now=now,
-                )
-        return None
-    await engine.db(
-        engine.store.finish_digest_part,
-        key,
-        DeliveryState.SENT,
-        message_ref=result.message_ref,
-        now=engine.clock.now(),
-    )
-    return 1
-
-
-async def _held_briefings(
-    engine: Engine, held: Sequence[Delivery]
-) -> tuple[set[str], list[Briefing]]:
-    """The distinct briefings of the held rows (latest revision, from the store)."""
-    found: dict[str, Briefing] = {}
-    for row in held:
-        if row.briefing_id in found:
-            continue
-        briefing = await engine.db(engine.store.get_briefing, row.briefing_id)
-        if briefing is not None:
-            found[row.briefing_id] = briefing
-    return set(found), list(found.values())
+    async def _held_briefings(self, held: Sequence[Delivery]) -> tuple[set[str], list[Briefing]]:
+        """The distinct briefings of the held rows (latest revision, from the store)."""
+        found: dict[str, Briefing] = {}
+        for row in held:
+            if row.briefing_id in found:
+                continue
+            briefing = await self.db(self.store.get_briefing, row.briefing_id)
+            if briefing is not None:
+                found[row.briefing_id] = briefing
+        return set(found), list(found.values())
 
 
 __all__ = [
     "DIGEST_MAX",
+    "DigestStore",
+    "Digests",
     "digest_due",
-    "digest_work",
-    "flush_held",
     "last_slot",
     "next_digest_at",
     "parse_hhmm",
     "rank_for_digest",
-    "send_channel_digest",
-    "send_due_digests",
     "split_digest",
 ]

@@ -103,7 +103,7 @@ class LLMError(Exception):
 
 
 class StoreCall(Protocol):
-    """Runs a store method off the event loop (``bot.runner.StoreRunner``)."""
+    """Runs a store method off the event loop (``storage.database.StoreRunner``)."""
 
     async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
 

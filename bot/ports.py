@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from .models import (
     Article,
@@ -32,8 +32,22 @@ from .models import (
 )
 from .query import Query
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 # A notice's text for one channel, from that channel's name and number for the feed.
 NoticeText = Callable[[str | None, int | None], str]
+
+
+class Runner(Protocol):
+    """The store's one writer thread (``storage.database.StoreRunner``): ``await
+    runner(store.x, ...)`` in order; ``runner.first`` ahead of queued work (a command)."""
+
+    async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+    async def first(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
+
+    def close(self) -> None: ...
 
 
 class Clock(Protocol):
@@ -140,11 +154,9 @@ class UsageStore(Protocol):
         ...
 
 
-class Store(Protocol):
-    """The engine's state. Synchronous: the engine calls it through a single writer
-    thread (``bot.runner.StoreRunner``) so that it never blocks the event loop."""
+class FeedStore(Protocol):
+    """Feeds and their poll plan (``storage/feeds.py``)."""
 
-    # feeds -----------------------------------------------------------------
     def add_feed(
         self, url: str, *, name: str | None, now: datetime, interval_seconds: int = 900
     ) -> tuple[Feed, bool]:
@@ -182,7 +194,10 @@ class Store(Protocol):
         """Bring polls planned after ``latest`` forward to it."""
         ...
 
-    # entries ---------------------------------------------------------------
+
+class EntryStore(Protocol):
+    """Feed entries: new-or-seen, pending, failed, their articles (``storage/entries.py``)."""
+
     def add_entries(
         self,
         feed_id: int,
@@ -218,11 +233,19 @@ class Store(Protocol):
         """The entry's story is condensed and routed: nothing left to resume."""
         ...
 
-    def get_story(self, story_id: int) -> Story | None: ...
-
     def save_article(self, entry_id: int, article: Article) -> None: ...
 
-    # stories ---------------------------------------------------------------
+    def forget_old_text(self, before: datetime, limit: int) -> int:
+        """Clear the full text of up to ``limit`` entries (and stories) quiet since
+        ``before``; keys, titles, links and briefings stay. Returns entries cleared."""
+        ...
+
+
+class StoryStore(Protocol):
+    """Stories: the clusters entries are placed in (``storage/stories.py``)."""
+
+    def get_story(self, story_id: int) -> Story | None: ...
+
     def recent_story_docs(self, since: datetime) -> list[StoryDoc]:
         """Stories updated since ``since``, as the clusterer compares them."""
         ...
@@ -241,7 +264,10 @@ class Store(Protocol):
         """Every entry of a story with its article (if any) and its feed's display name."""
         ...
 
-    # briefings -------------------------------------------------------------
+
+class BriefingStore(Protocol):
+    """Briefings, their views and where they were routed (``storage/briefings.py``)."""
+
     def save_briefing(self, briefing: Briefing, *, view: str | None = None) -> None:
         """Insert or replace (by id), keeping the full-text index in step. ``view``: the
         feeds (and names) it was condensed from (``bot.tenancy.view_key``)."""
@@ -274,6 +300,14 @@ class Store(Protocol):
         """Briefing id -> story id, for the ids that exist."""
         ...
 
+    def latest_briefings(self, *, limit: int, channel_id: str | None = None) -> list[Briefing]: ...
+
+    def briefing_feed_ids(self, briefing_id: str) -> list[int]: ...
+
+
+class SearchStore(Protocol):
+    """Full-text search over briefings (``storage/textsearch.py``)."""
+
     def search_briefings(
         self,
         query: Query | str,
@@ -288,11 +322,10 @@ class Store(Protocol):
         than a rare one. Raises ``QueryError`` (one line) when the query is not valid."""
         ...
 
-    def latest_briefings(self, *, limit: int, channel_id: str | None = None) -> list[Briefing]: ...
 
-    def briefing_feed_ids(self, briefing_id: str) -> list[int]: ...
+class ChannelStore(Protocol):
+    """Channels, their subscriptions and topics (``storage/channels.py``)."""
 
-    # channels, topics and subscriptions -------------------------------------
     def ensure_channel(self, channel_id: str, now: datetime) -> Channel: ...
 
     def get_channel(self, channel_id: str) -> Channel | None: ...
@@ -310,11 +343,6 @@ class Store(Protocol):
     def unsubscribe(self, channel_id: str, feed_id: int) -> bool: ...
 
     def channel_feeds(self, channel_id: str) -> list[Feed]: ...
-
-    def forget_old_text(self, before: datetime, limit: int) -> int:
-        """Clear the full text of up to ``limit`` entries (and stories) quiet since
-        ``before``; keys, titles, links and briefings stay. Returns entries cleared."""
-        ...
 
     def channel_has_feeds(self, channel_id: str) -> bool:
         """Whether the channel follows at least one feed (without loading them)."""
@@ -336,7 +364,10 @@ class Store(Protocol):
 
     def channel_topics(self, channel_id: str) -> list[Topic]: ...
 
-    # outbox ----------------------------------------------------------------
+
+class OutboxStore(Protocol):
+    """The outbox: posts, updates and digest parts, exactly once (``storage/outbox.py``)."""
+
     def enqueue_delivery(
         self,
         channel_id: str,
@@ -412,7 +443,12 @@ class Store(Protocol):
         """The part is ``SENT`` (with its message) or back to ``HELD`` for the next digest."""
         ...
 
-    # feed-health notices -----------------------------------------------------
+    def deliveries(self, channel_id: str | None = None) -> list[Delivery]: ...
+
+
+class NoticeStore(Protocol):
+    """Feed-health notices, the outbox's second queue (``storage/outbox.py``)."""
+
     def feeds_needing_notice(self, threshold: int) -> list[tuple[Feed, NoticeKind]]:
         """Feeds whose channels have not been told yet that the feed is failing (at
         least ``threshold`` consecutive failures), or that it works again."""
@@ -445,7 +481,20 @@ class Store(Protocol):
 
     def notices(self, channel_id: str | None = None) -> list[Notice]: ...
 
-    def deliveries(self, channel_id: str | None = None) -> list[Delivery]: ...
+
+class Store(
+    FeedStore,
+    EntryStore,
+    StoryStore,
+    BriefingStore,
+    SearchStore,
+    ChannelStore,
+    OutboxStore,
+    NoticeStore,
+    Protocol,
+):
+    """Every role at once (``storage.SqliteStore``), for the composition root; a stage
+    takes only the roles it uses. Synchronous: called through the ``Runner``."""
 
     def backup(self, target: str) -> None:
         """A consistent copy of the live database."""

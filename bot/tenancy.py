@@ -16,6 +16,8 @@ their own; their post is updated in place (the outbox record is per channel and 
 see ``SqliteStore.post_state``), so nothing is posted twice.
 
     story --plan_views--> [View(briefing id, feeds + names, channels)] --condense, route
+
+(the briefing stage, ``bot.brief.Briefer.brief_story``, applies the plan).
 """
 
 from __future__ import annotations
@@ -23,13 +25,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from .models import Briefing, Feed, StoredEntry, Story, briefing_id_for
+from .models import Feed, briefing_id_for
 from .redact import redact_url
-
-if TYPE_CHECKING:  # the engine imports the whole pipeline; this only calls into it
-    from .engine import Engine
 
 
 @dataclass(frozen=True)
@@ -113,84 +111,4 @@ def _entitled(view: Mapping[int, str] | None, wanted: Mapping[int, str]) -> bool
     return view is not None and all(view.get(f) == n for f, n in wanted.items())
 
 
-async def brief_story(engine: Engine, story: Story, entry: StoredEntry | None) -> list[Briefing]:
-    """Condense and route a story for every channel that follows one of its feeds: one
-    briefing per view (see ``plan_views``). ``entry`` is the entry that just joined
-    (None: only route channels that do not have the story yet). Returns the briefings
-    made or routed, the story's largest audience first."""
-    db, store = engine.db, engine.store
-    audience_rows = await db(store.story_audience, story.id)
-    # The story's feeds without its material (the article texts: the condenser reads them).
-    story_feeds = await db(store.briefing_feed_ids, story.briefing_id)
-    feed_ids = sorted({r[1] for r in audience_rows} | set(story_feeds))
-    feeds = {f.id: f for f in [await db(store.get_feed, i) for i in feed_ids] if f is not None}
-    audience: dict[str, dict[int, str]] = {}
-    for channel_id, feed_id, name in audience_rows:
-        if feed_id in feeds:
-            audience.setdefault(channel_id, {})[feed_id] = feed_label(feeds[feed_id], name)
-    routes = await db(store.story_routes, story.id)
-    stored = await db(store.story_views, story.id)
-    if not audience:
-        # No channel follows the story's feeds (any more). Its own briefing stays current
-        # for search and related, unless a channel has already been given it.
-        if any(b == story.briefing_id for _, b in routes):
-            return []
-        labels = {f: feed_label(feeds[f]) for f in story_feeds if f in feeds}
-        full = View(story.briefing_id, view_key(labels), labels)
-        return [await engine._condense(story, full)]
-    blocked: frozenset[str] = frozenset()
-    while True:
-        plans = plan_views(story.briefing_id, audience, routes, blocked)
-        fresh = [p.briefing_id for p in plans if p.briefing_id not in stored]
-        owners = await db(store.briefing_stories, fresh)
-        clash = {b for b, owner in owners.items() if owner != story.id}
-        if not clash:
-            break
-        blocked |= clash  # a 40-bit id of another story: take the next candidate
-    routed: dict[str, set[str]] = {}
-    for channel_id, briefing_id in routes:
-        routed.setdefault(briefing_id, set()).add(channel_id)
-    made: list[Briefing] = []
-    for plan in plans:
-        changed = (
-            plan.briefing_id not in stored
-            or stored[plan.briefing_id] != plan.key
-            or (entry is not None and entry.feed_id in plan.labels)
-        )
-        targets: Sequence[str] = plan.channels
-        briefing = None if changed else await db(store.get_briefing, plan.briefing_id)
-        if briefing is None:
-            briefing = await engine._condense(story, plan)
-        else:
-            # Nothing new for this view: only channels that do not have it yet (new
-            # followers, or channels moving to it) are routed.
-            have = routed.get(plan.briefing_id, set())
-            targets = [c for c in plan.channels if c not in have]
-        if targets:
-            await engine.route(briefing, story, channels=targets)
-        made.append(briefing)
-    return made
-
-
-async def route_backlog(engine: Engine, channel_id: str, feed_id: int, limit: int) -> int:
-    """Give a channel that just subscribed to an already-followed feed the briefings of
-    the stories of the feed's newest ``limit`` entries, each as the channel's own view.
-    Returns how many of those entries reached the channel (as a first poll counts)."""
-    if limit <= 0:
-        return 0
-    routed = 0
-    done: dict[int, bool] = {}
-    for story_id in await engine.db(engine.store.feed_newest_stories, feed_id, limit):
-        if story_id not in done:
-            story = await engine.db(engine.store.get_story, story_id)
-            made: list[Briefing] = []
-            if story is not None:
-                async with engine._story_locks.hold(story.id):
-                    made = await brief_story(engine, story, None)
-            ids = [b.id for b in made]
-            done[story_id] = bool(await engine.db(engine.store.routed_ids, channel_id, ids))
-        routed += done[story_id]
-    return routed
-
-
-__all__ = ["View", "brief_story", "feed_label", "plan_views", "route_backlog", "view_key"]
+__all__ = ["View", "feed_label", "plan_views", "view_key"]

@@ -2,7 +2,7 @@
 write transaction, and every row <-> model converter in one place.
 
 One connection, one writer: the engine calls every method from a single thread
-(``bot.runner.StoreRunner``), so the connection is opened with
+(``storage.database.StoreRunner``), so the connection is opened with
 ``check_same_thread=False`` and never shared concurrently. WAL mode lets readers (a
 backup, ``sqlite3`` in a shell) look in while the service writes.
 """

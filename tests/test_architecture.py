@@ -125,3 +125,67 @@ def test_core_neither_writes_nor_decodes_an_index_dialect() -> None:
         if INDEX_WORDS.search(line) or INDEX_SYNTAX.search(line)
     ]
     assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _core_graph() -> dict[str, set[str]]:
+    """Module -> the core modules it imports, relative imports and ``TYPE_CHECKING``
+    ones included (a cycle hidden behind ``TYPE_CHECKING`` is still two modules that
+    each need the other)."""
+    paths = {_module_name(p): p for p in (ROOT / "bot").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in paths)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    target = ".".join([*base, *([node.module] if node.module else [])])
+                else:
+                    target = node.module or ""
+                submodules = {f"{target}.{a.name}" for a in node.names} & paths.keys()
+                deps |= submodules or ({target} & paths.keys())
+        graph[name] = deps - {name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle (as the modules along it), or [] when there is none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep) :], dep]
+            if dep not in state and (found := visit(dep)):
+                return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_the_core_has_no_import_cycle() -> None:
+    assert _cycle(_core_graph()) == []
+
+
+def test_the_cycle_check_sees_a_type_checking_cycle() -> None:
+    # The shape the digest <-> engine cycle had: one side imported only for typing.
+    graph = {"bot.digest": {"bot.engine"}, "bot.engine": {"bot.deliver"}, "bot.deliver": set()}
+    assert _cycle(graph) == []
+    graph["bot.deliver"] = {"bot.digest"}
+    assert _cycle(graph) == ["bot.deliver", "bot.digest", "bot.engine", "bot.deliver"]

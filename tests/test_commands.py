@@ -48,6 +48,7 @@ from bot.commands import (
     rank_search,
     usage,
 )
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.models import (
@@ -64,6 +65,7 @@ from bot.models import (
 from bot.opml import parse_opml
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer, Response
 
@@ -168,7 +170,14 @@ def _engine(
     transport = options.pop("transport", None)
     settings_ = load_settings(**options)
     fetcher = Fetcher(settings_, transport=transport)  # type: ignore[arg-type]
-    return Engine(settings_, store, fetcher=fetcher, publishers={"console": publisher}, clock=clock)
+    return Engine(
+        settings_,
+        store,
+        fetcher=fetcher,
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
+    )
 
 
 @pytest.fixture
@@ -177,7 +186,7 @@ async def desk(local_server: LocalServer) -> AsyncIterator[Desk]:
     clock = FakeClock(NOW)
     publisher = RecordingPublisher()
     engine = _engine(store, clock, publisher)
-    yield Desk(engine, store, CommandHandler(engine), local_server, clock, publisher)
+    yield Desk(engine, store, commands_for(engine), local_server, clock, publisher)
     await engine.aclose()
     store.close()
 
@@ -439,7 +448,7 @@ async def test_feed_add_too_large(local_server: LocalServer) -> None:
     store = SqliteStore.open(":memory:")
     engine = _engine(store, FakeClock(NOW), RecordingPublisher(), max_response_bytes=10_000)
     url = local_server.route("/big.xml", Response(body=rss("Big", 1) + " " * 20_000))
-    reply = await CommandHandler(engine).handle(f"feed add {url}", ADMIN)
+    reply = await commands_for(engine).handle(f"feed add {url}", ADMIN)
     assert reply.error and "larger than" in reply.text
     await engine.aclose()
     store.close()
@@ -449,7 +458,7 @@ async def test_feed_add_refused_address(local_server: LocalServer) -> None:
     store = SqliteStore.open(":memory:")
     engine = _engine(store, FakeClock(NOW), RecordingPublisher(), allow_private_networks=False)
     url = local_server.route("/feed.xml", Response(body=rss("Local", 1)))
-    reply = await CommandHandler(engine).handle(f"feed add {url}", ADMIN)
+    reply = await commands_for(engine).handle(f"feed add {url}", ADMIN)
     assert reply.error and "refused" in reply.text and "loopback" in reply.text
     assert local_server.requests == []  # refused before any connection
     assert store.channel_feeds(CHANNEL) == []
@@ -878,7 +887,7 @@ def offline_handler() -> Iterator[tuple[CommandHandler, asyncio.AbstractEventLoo
     feed, _ = store.add_feed("https://wire.example/feed", name="Wire", now=NOW)
     store.ensure_channel(CHANNEL, NOW)
     store.subscribe(CHANNEL, feed.id, NOW)
-    yield CommandHandler(engine), loop
+    yield commands_for(engine), loop
     loop.run_until_complete(engine.aclose())
     loop.close()
     store.close()

@@ -1,5 +1,5 @@
 """Digest mode: when a digest is due (a controllable clock, missed digests, DST), and
-``send_due_digests`` against a real store, a real engine and a recording publisher."""
+``Digests.send_due`` against a real store, a real engine and a recording publisher."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from bot.digest import (
     next_digest_at,
     parse_hhmm,
     rank_for_digest,
-    send_due_digests,
 )
 from bot.engine import Engine
 from bot.errors import DeliveryError
@@ -36,6 +35,7 @@ from bot.models import (
 )
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.clock import FakeClock
 
 
@@ -189,7 +189,7 @@ def test_rank_for_digest() -> None:
     assert [x.id for x in ranked] == ["d", "b", "c", "a"]
 
 
-# ============================================================== send_due_digests
+# ============================================================== Digests.send_due
 
 CHANNEL = "console:desk"
 START = utc(2026, 3, 4, 9, 0)
@@ -233,7 +233,12 @@ async def world() -> AsyncIterator[World]:
     clock = FakeClock(START)
     publisher = RecordingPublisher()
     engine = Engine(
-        settings_, store, fetcher=Fetcher(settings_), publishers={"console": publisher}, clock=clock
+        settings_,
+        store,
+        fetcher=Fetcher(settings_),
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
     feed, _ = store.add_feed("https://wire.example/feed", name="Wire", now=START)
     store.ensure_channel(CHANNEL, START)
@@ -258,9 +263,9 @@ async def test_digest_posts_once_ranked_and_marks_rows(world: World) -> None:
     quiet = world.hold("Quiet story", sources=1, hour=1)
     big_old = world.hold("Big older story", sources=4, hour=5)
     big_new = world.hold("Big newer story", sources=4, hour=2)
-    assert await send_due_digests(world.engine) == 0  # not 08:00 yet
+    assert await world.engine.digests.send_due() == 0  # not 08:00 yet
     world.clock.current = utc(2026, 3, 5, 8, 0)
-    assert await send_due_digests(world.engine) == 1
+    assert await world.engine.digests.send_due() == 1
     [post] = world.publisher.of_kind("digest")
     assert post.briefing_ids == [big_new.id, big_old.id, quiet.id]
     rows = world.store.deliveries(CHANNEL)
@@ -269,33 +274,33 @@ async def test_digest_posts_once_ranked_and_marks_rows(world: World) -> None:
     channel = world.store.get_channel(CHANNEL)
     assert channel is not None and channel.last_digest_at == utc(2026, 3, 5, 8, 0)
     world.clock.current = utc(2026, 3, 5, 8, 1)
-    assert await send_due_digests(world.engine) == 0
+    assert await world.engine.digests.send_due() == 0
 
 
 async def test_missed_digest_goes_out_once_after_downtime(world: World) -> None:
     world.hold("Story before the outage")
     world.clock.current = utc(2026, 3, 8, 14, 0)  # down over three digest times
-    assert await send_due_digests(world.engine) == 1
-    assert await send_due_digests(world.engine) == 0
+    assert await world.engine.digests.send_due() == 1
+    assert await world.engine.digests.send_due() == 0
     assert len(world.publisher.of_kind("digest")) == 1
 
 
 async def test_nothing_held_posts_nothing_but_uses_the_slot(world: World) -> None:
     world.clock.current = utc(2026, 3, 5, 8, 0)
-    assert await send_due_digests(world.engine) == 0
+    assert await world.engine.digests.send_due() == 0
     assert world.publisher.posts == []
     channel = world.store.get_channel(CHANNEL)
     assert channel is not None and channel.last_digest_at == utc(2026, 3, 5, 8, 0)
     # A story held later waits for the next day's digest.
     world.hold("Late story")
     world.clock.current = utc(2026, 3, 5, 20, 0)
-    assert await send_due_digests(world.engine) == 0
+    assert await world.engine.digests.send_due() == 0
 
 
 async def test_a_digest_of_30_is_split_never_truncated(world: World) -> None:
     held = [world.hold(f"Harbour council item {n}", sources=1 + n % 4, hour=n) for n in range(30)]
     world.clock.current = utc(2026, 3, 5, 8, 0)
-    assert await send_due_digests(world.engine) == 2
+    assert await world.engine.digests.send_due() == 2
     first, second = world.publisher.of_kind("digest")
     assert len(first.briefing_ids) == DIGEST_MAX and len(second.briefing_ids) == 10
     # Every briefing shown once, in rank order across the parts.
@@ -328,7 +333,7 @@ async def test_a_kill_mid_digest_sends_each_part_once(world: World) -> None:
     for name in real:
         setattr(world.store, name, die_before_recording)
     with pytest.raises(Killed):
-        await send_due_digests(world.engine)
+        await world.engine.digests.send_due()
     for name, method in real.items():
         setattr(world.store, name, method)
     assert len(world.publisher.of_kind("digest")) == 1
@@ -338,14 +343,14 @@ async def test_a_kill_mid_digest_sends_each_part_once(world: World) -> None:
     restarted.posts = list(world.publisher.posts)  # the platform still has the message
     world.engine.publishers["console"] = restarted
     world.clock.current += timedelta(seconds=world.engine.settings.delivery_settle + 1)
-    assert await send_due_digests(world.engine) == 1
+    assert await world.engine.digests.send_due() == 1
     parts = restarted.of_kind("digest")
     assert [len(p.briefing_ids) for p in parts] == [DIGEST_MAX, 5]
     shown = [b for p in parts for b in p.briefing_ids]
     assert len(shown) == len(set(shown)) == 25
     assert {r.state for r in world.store.deliveries(CHANNEL)} == {DeliveryState.SENT}
     world.clock.current = utc(2026, 3, 6, 8, 0)
-    assert await send_due_digests(world.engine) == 0
+    assert await world.engine.digests.send_due() == 0
     assert len(restarted.of_kind("digest")) == 2
 
 
@@ -353,10 +358,10 @@ async def test_retryable_failure_retries_on_the_next_pass(world: World) -> None:
     world.hold("Story")
     world.clock.current = utc(2026, 3, 5, 8, 0)
     world.publisher.fail_next.append(DeliveryError("rate limited", retryable=True))
-    assert await send_due_digests(world.engine) == 0
+    assert await world.engine.digests.send_due() == 0
     assert {r.state for r in world.store.deliveries(CHANNEL)} == {DeliveryState.SENDING}
     world.clock.current = utc(2026, 3, 5, 8, 1)
-    assert await send_due_digests(world.engine) == 1
+    assert await world.engine.digests.send_due() == 1
     assert {r.state for r in world.store.deliveries(CHANNEL)} == {DeliveryState.SENT}
 
 
@@ -364,12 +369,12 @@ async def test_permanent_failure_keeps_rows_for_the_next_digest(world: World) ->
     world.hold("Story")
     world.clock.current = utc(2026, 3, 5, 8, 0)
     world.publisher.fail_next.append(DeliveryError("channel archived", retryable=False))
-    assert await send_due_digests(world.engine) == 0
+    assert await world.engine.digests.send_due() == 0
     world.clock.current = utc(2026, 3, 5, 9, 0)
-    assert await send_due_digests(world.engine) == 0  # not retried today
+    assert await world.engine.digests.send_due() == 0  # not retried today
     assert len(world.store.held_deliveries(CHANNEL)) == 1
     world.clock.current = utc(2026, 3, 6, 8, 0)
-    assert await send_due_digests(world.engine) == 1
+    assert await world.engine.digests.send_due() == 1
 
 
 async def test_realtime_channels_are_left_alone(world: World) -> None:
@@ -378,4 +383,4 @@ async def test_realtime_channels_are_left_alone(world: World) -> None:
     assert channel is not None
     world.store.save_channel(channel.model_copy(update={"mode": DeliveryMode.REALTIME}))
     world.clock.current = utc(2026, 3, 6, 8, 0)
-    assert await send_due_digests(world.engine) == 0
+    assert await world.engine.digests.send_due() == 0

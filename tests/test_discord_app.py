@@ -21,13 +21,15 @@ from adapters.discord.app import (
     set_api_base,
     topic_lister,
 )
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
 from bot.models import Channel, Reply, Visibility
 from bot.settings import Settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.fake_discord_api import (
     APP_ID,
     CHANNEL_ID,
@@ -407,11 +409,13 @@ async def test_real_command_handler_end_to_end(
 ) -> None:
     settings = Settings(database=":memory:")
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
+    )
     store.ensure_channel(f"discord:{CHANNEL_ID}", datetime.now(UTC))
     svc = DiscordService(
         token=TOKEN,
-        commands=CommandHandler(engine),
+        commands=commands_for(engine),
         topics=topic_lister(store, engine.db),
         connect_gateway=False,
     )

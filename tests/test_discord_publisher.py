@@ -22,6 +22,7 @@ from bot.fetch import Fetcher
 from bot.models import Channel, DeliveryState, Source
 from bot.settings import Settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.fake_discord_api import (
     BOT_ID,
     CHANNEL_ID,
@@ -238,7 +239,13 @@ async def test_engine_delivers_through_discord_once_despite_a_429(
     """The engine's outbox with the real publisher: a 429 costs a retry, not a post."""
     settings = Settings(database=":memory:")
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={"discord": publisher})
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"discord": publisher},
+        runner=StoreRunner(store),
+    )
     now = datetime.now(UTC)
     try:
         briefing = sample_briefing()

@@ -11,11 +11,12 @@ from datetime import timedelta
 import pytest
 
 from adapters.testing import RecordingPublisher
-from bot.engine import Engine, StoreRunner
+from bot.engine import Engine
 from bot.errors import DeliveryError
 from bot.models import DeliveryState
 from bot.parse import parse_feed
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support import pipeline
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer, Response
@@ -291,14 +292,14 @@ async def test_entries_stored_but_not_briefed_are_resumed_after_a_crash(
     assert len(stored) == 2
     assert engine.store.latest_briefings(limit=5) == []
 
-    report = await engine.resume_pending()
+    report = await engine.ingest.resume_pending()
     assert report.briefed_entries == 1
     await engine.deliver_all()
     assert [p.text for p in publisher.of_kind("post")] == [
         "Magnitude 6.1 earthquake damages 240 homes in Varenna Alta"
     ]
     assert engine.store.pending_entries(10) == []
-    assert (await engine.resume_pending()).briefed_entries == 0  # nothing twice
+    assert (await engine.ingest.resume_pending()).briefed_entries == 0  # nothing twice
 
 
 async def test_entry_placed_in_a_story_before_the_crash_keeps_its_story(
@@ -312,7 +313,7 @@ async def test_entry_placed_in_a_story_before_the_crash_keeps_its_story(
     # Mark it pending again, as if the process died after placing it in its story.
     engine.store.db.execute("UPDATE entries SET pending = 1")
     engine.store.db.conn.commit()
-    await engine.resume_pending()
+    await engine.ingest.resume_pending()
     await engine.deliver_all()
     assert len(engine.store.latest_briefings(limit=5)) == 1
     assert len(publisher.of_kind("post")) == 1
@@ -386,7 +387,7 @@ async def test_old_text_is_forgotten_but_briefings_and_keys_stay(
 
     assert with_text() == 2
     clock.advance(days=engine.settings.keep_text_days - 1)
-    assert await engine.housekeep() == 0  # not quiet for long enough yet
+    assert await engine.scheduler.housekeep() == 0  # not quiet for long enough yet
     clock.advance(days=2)
 
     stop = asyncio.Event()

@@ -40,6 +40,7 @@ from bot.models import (
 )
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.slack_fake import Failure, FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.slack_checks import make_briefing
@@ -104,6 +105,7 @@ def new_world(fake: FakeSlack, now: datetime, **client: object) -> World:
         fetcher=Fetcher(settings),
         publishers={"slack": slack_publisher(fake, **client)},
         clock=clock,
+        runner=StoreRunner(store),
     )
     return World(engine, store, clock, fake)
 
@@ -295,6 +297,7 @@ async def test_the_service_sends_to_other_channels_while_one_hangs() -> None:
         fetcher=Fetcher(settings),
         publishers={"console": publisher},
         clock=FakeClock(now),
+        runner=StoreRunner(store),
     )
     for n in range(3):
         briefing = briefing_at(now, id=f"sluice{n}")
@@ -349,6 +352,7 @@ async def test_an_absurd_retry_after_waits_the_cap_not_forever() -> None:
         fetcher=Fetcher(settings),
         publishers={"console": publisher},
         clock=FakeClock(now),
+        runner=StoreRunner(store),
     )
     try:
         briefing = briefing_at(now)
@@ -411,6 +415,7 @@ async def test_a_hanging_digest_holds_up_no_other_channel() -> None:
         fetcher=Fetcher(settings),
         publishers={"console": publisher},
         clock=FakeClock(now),
+        runner=StoreRunner(store),
     )
     store.ensure_channel("console:morning", now)
     morning = store.get_channel("console:morning")

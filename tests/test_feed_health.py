@@ -15,6 +15,7 @@ from bot.fetch import Fetcher
 from bot.models import DeliveryState
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer, Response
 from tests.support.news import START, Site, quake_items, rss
@@ -51,7 +52,12 @@ def clock() -> FakeClock:
 def new_engine(store: SqliteStore, clock: FakeClock, publisher: RecordingPublisher) -> Engine:
     settings = health_settings()
     return Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
 
 

@@ -36,6 +36,7 @@ from bot.models import Channel, Reply
 from bot.settings import load_settings
 from bot.urls import safe_url
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.fake_discord_api import (
     CHANNEL_ID,
     TOKEN,
@@ -219,6 +220,7 @@ async def test_hostile_feed_through_the_pipeline_into_every_platform(
         store,
         fetcher=Fetcher(settings),
         publishers={"console": ConsolePublisher(terminal), "slack": slack, "discord": discord},
+        runner=StoreRunner(store),
     )
     channels = ["console:general", "slack:C1", f"discord:{CHANNEL_ID}"]
     try:

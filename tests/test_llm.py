@@ -33,6 +33,7 @@ from bot.llm import (
 from bot.models import FeedEntry, Source, SourceText
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.http import LocalServer, Request, Response
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -423,8 +424,16 @@ async def test_engine_awaits_the_llm_condenser(local_server: LocalServer) -> Non
     feed_url = local_server.route("/feed.xml", Response(body=_rss("https://courier.example/quake")))
     settings = llm_settings(local_server, allow_private_networks=True, fetch_pages=False)
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={}, clock=_Clock())
-    engine.condenser = LLMCondenser(settings, usage_store=store, run_store=engine.db)
+    runner = StoreRunner(store)
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={},
+        clock=_Clock(),
+        runner=runner,
+        condenser=LLMCondenser(settings, usage_store=store, run_store=runner),
+    )
     try:
         await engine.add_feed("console:news", feed_url, "Courier")
         report = await engine.poll_once()
@@ -438,17 +447,16 @@ async def test_engine_awaits_the_llm_condenser(local_server: LocalServer) -> Non
 
 
 def test_cli_wires_the_llm_condenser_only_when_configured(local_server: LocalServer) -> None:
-    from adapters.main import wiring
-    from bot.cli import _build_engine
+    from adapters.main import assemble
 
-    store = SqliteStore.open(":memory:")
+    plain = assemble(Settings(database=":memory:"), io.StringIO())
+    wired = assemble(llm_settings(local_server, database=":memory:"), io.StringIO())
     try:
-        plain = _build_engine(Settings(), wiring(), store, io.StringIO())
-        assert plain.condenser.name == "extractive"
-        wired = _build_engine(llm_settings(local_server), wiring(), store, io.StringIO())
-        assert isinstance(wired.condenser, LLMCondenser)
+        assert plain.engine.briefer.condenser.name == "extractive"
+        assert isinstance(wired.engine.briefer.condenser, LLMCondenser)
     finally:
-        store.close()
+        asyncio.run(plain.aclose())
+        asyncio.run(wired.aclose())
 
 
 # ------------------------------------------------------------------- settings
@@ -486,8 +494,16 @@ async def test_a_slow_answer_for_one_story_does_not_hold_up_another(
     local_server.route(PATH, answer)
     settings = llm_settings(local_server, allow_private_networks=True, fetch_pages=False)
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={}, clock=_Clock())
-    engine.condenser = LLMCondenser(settings, usage_store=store, run_store=engine.db)
+    runner = StoreRunner(store)
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={},
+        clock=_Clock(),
+        runner=runner,
+        condenser=LLMCondenser(settings, usage_store=store, run_store=runner),
+    )
     courier, _ = store.add_feed("https://courier.example/rss", name="Courier", now=NOW)
     harbour, _ = store.add_feed("https://harbour.example/rss", name="Harbour", now=NOW)
     (quake,) = store.add_entries(
@@ -505,9 +521,9 @@ async def test_a_slow_answer_for_one_story_does_not_hold_up_another(
         NOW,
     )  # fmt: skip
     try:
-        slow = asyncio.create_task(engine.process_entry(quake))
+        slow = asyncio.create_task(engine.briefer.process_entry(quake))
         assert await asyncio.to_thread(arrived.wait, 5), "the quake never reached the model"
-        ferry_id = await asyncio.wait_for(engine.process_entry(ferry), 5)
+        ferry_id = await asyncio.wait_for(engine.briefer.process_entry(ferry), 5)
         assert not slow.done()
         briefed = store.get_briefing(ferry_id or "")
         assert briefed is not None and "night ferry" in briefed.headline
@@ -515,7 +531,7 @@ async def test_a_slow_answer_for_one_story_does_not_hold_up_another(
         quake_id = await asyncio.wait_for(slow, 5)
         saved = store.get_briefing(quake_id or "")
         assert saved is not None and saved.condenser == "llm"
-        assert len(engine._story_locks) == 0  # nothing kept once both stories are done
+        assert len(engine.briefer.story_locks) == 0  # nothing kept once both stories are done
     finally:
         release.set()
         await engine.aclose()

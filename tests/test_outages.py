@@ -25,6 +25,7 @@ from bot.fetch import Fetcher
 from bot.models import DeliveryState
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.slack_fake import Failure, FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.slack_checks import make_briefing
@@ -51,7 +52,12 @@ def make_engine(
     settings: Settings, store: SqliteStore, publisher: SlackPublisher, clock: FakeClock
 ):
     return Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"slack": publisher}, clock=clock
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"slack": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
 
 

@@ -4,13 +4,10 @@ a story from a local feed reaches a Slack channel and a Discord channel once eac
 from __future__ import annotations
 
 import asyncio
+import io
 
-from adapters.main import platforms
-from bot.commands import CommandHandler
-from bot.engine import Engine
-from bot.fetch import Fetcher
+from adapters.main import assemble
 from bot.settings import load_settings
-from storage import SqliteStore
 from tests.fake_discord_api import CHANNEL_ID, TOKEN, FakeDiscord, fake_discord  # noqa: F401
 from tests.slack_fake import FakeSlack
 from tests.support.http import LocalServer, Response
@@ -44,12 +41,11 @@ async def test_slack_and_discord_share_one_process(
         discord_token=TOKEN,
         discord_api_url=fake_discord.base,
     )
-    store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
-    services = platforms(settings, engine, CommandHandler(engine))
+    # Built by the composition root, as ``signaldesk run`` builds it.
+    desk = assemble(settings, io.StringIO(), True)
+    engine, services = desk.engine, desk.services
     assert sorted(s.platform for s in services) == ["discord", "slack"]
     for service in services:
-        engine.publishers[service.platform] = service.publisher
         await service.start()
     try:
         await engine.add_feed(SLACK_CHANNEL, feed)
@@ -60,7 +56,7 @@ async def test_slack_and_discord_share_one_process(
     finally:
         for service in services:
             await service.stop()
-        await engine.aclose()
+        await desk.aclose()
         await slack.stop()
 
     slack_posts = slack.calls_to("chat.postMessage", ok=True)

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from adapters.testing import RecordingPublisher
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
 from bot.condense import ExtractiveCondenser
+from bot.desk import commands_for
 from bot.engine import ENTRY_ATTEMPTS, Engine
 from bot.errors import FetchError
 from bot.fetch import Fetcher, parse_max_age, parse_retry_after
@@ -26,6 +27,7 @@ from bot.models import Briefing, FeedEntry, SourceText
 from bot.schedule import MAX_SERVER_DELAY, Heartbeat
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from storage.sqlite import open_database
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer, Response
@@ -115,6 +117,7 @@ async def test_a_failing_entry_does_not_strand_the_rest_of_its_poll(
         publishers={"console": RecordingPublisher()},
         clock=clock,
         condenser=BrokenOnCranes(),
+        runner=StoreRunner(store),
     )
     try:
         url = site.feed("/wire.xml", rss("Wire", three_items(site)))
@@ -133,7 +136,7 @@ async def test_a_failing_entry_does_not_strand_the_rest_of_its_poll(
         # logged, no longer pending, and counted in the feed's health.
         for _ in range(ENTRY_ATTEMPTS + 2):
             with caplog.at_level(logging.WARNING, "signaldesk.engine"):
-                await engine.resume_pending()
+                await engine.ingest.resume_pending()
         assert store.pending_entries(10) == []
         assert caplog.text.count(f"briefing entry {bad.id} of feed") == ENTRY_ATTEMPTS
         assert f"failed {ENTRY_ATTEMPTS} times; marked failed" in caplog.text
@@ -142,7 +145,7 @@ async def test_a_failing_entry_does_not_strand_the_rest_of_its_poll(
         assert store.failed_entries(feed.id) == [
             (bad.id, "RuntimeError: condenser bug: list index out of range")
         ]
-        reply = await CommandHandler(engine).handle("feeds", ADMIN)
+        reply = await commands_for(engine).handle("feeds", ADMIN)
         assert "1 item could not be briefed" in reply.text
     finally:
         await engine.aclose()
@@ -155,22 +158,27 @@ async def test_the_retry_pass_leaves_entries_a_poll_is_briefing_alone(
     settings = poll_settings()
     publisher = RecordingPublisher()
     engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
     try:
         url = site.feed("/wire.xml", rss("Wire", three_items(site)))
         await engine.add_feed(CHANNEL, url, "Wire")
         seen: list[int] = []
         resumed: list[int] = []
-        original = engine.process_entry
+        original = engine.briefer.process_entry
 
         async def process(entry):  # type: ignore[no-untyped-def]
             seen.append(entry.id)
             if len(seen) == 1:  # a retry pass comes round while the poll is at work
-                resumed.append((await engine.resume_pending()).briefed_entries)
+                resumed.append((await engine.ingest.resume_pending()).briefed_entries)
             return await original(entry)
 
-        engine.process_entry = process  # type: ignore[method-assign]
+        engine.briefer.process_entry = process  # type: ignore[method-assign]
         report = await engine.poll_once()
         assert report.briefed_entries == 3 and resumed == [0]
         assert sorted(seen) == sorted(set(seen)), "no entry is briefed twice"
@@ -216,6 +224,7 @@ async def test_an_article_in_a_thousand_gzip_layers_is_one_clear_failure(
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=clock,
+        runner=StoreRunner(store),
     )
     try:
         url = site.feed("/wire.xml", rss("Wire", three_items(site, first_link=bomb_url)))
@@ -254,6 +263,7 @@ async def test_a_huge_retry_after_on_a_200_polls_again_within_a_day(
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=clock,
+        runner=StoreRunner(store),
     )
     try:
         body = rss("Wire", three_items(site))
@@ -295,6 +305,7 @@ async def test_a_wall_clock_set_back_a_day_does_not_stop_polling(
         publishers={"console": RecordingPublisher()},
         clock=clock,
         monotonic=mono,
+        runner=StoreRunner(store),
     )
     try:
         url = site.feed("/wire.xml", rss("Wire", three_items(site)))
@@ -324,7 +335,14 @@ async def test_a_poll_planned_decades_ahead_is_brought_forward_at_start(
     store: SqliteStore, clock: FakeClock
 ) -> None:
     settings = poll_settings()
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={}, clock=clock)
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={},
+        clock=clock,
+        runner=StoreRunner(store),
+    )
     try:
         feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
         store.db.execute(
@@ -353,6 +371,7 @@ async def test_a_database_locked_at_start_is_retried_until_it_frees(
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=clock,
+        runner=StoreRunner(store),
     )
     engine.startup_backoff = (0.01, 0.05)
     feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
@@ -380,7 +399,7 @@ async def test_a_database_locked_at_start_is_retried_until_it_frees(
             assert not task.done(), "the engine keeps trying"
             assert not engine.alive
             # The channel is told, not only the log: /brief feeds says polling is stuck.
-            handler = CommandHandler(engine)
+            handler = commands_for(engine)
             stuck = await handler.handle("feeds", ADMIN)
             assert "SignalDesk cannot check feeds" in stuck.text, stuck.text
             assert "locked" in stuck.text
@@ -414,6 +433,7 @@ async def test_a_full_disk_at_start_is_retried_until_space_is_freed(
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=clock,
+        runner=StoreRunner(store),
     )
     engine.startup_backoff = (0.01, 0.05)
     feed, _ = await engine.add_feed(CHANNEL, "http://127.0.0.1:9/wire.xml", "Wire")
@@ -473,7 +493,12 @@ async def test_guid_churn_briefs_posts_and_updates_nothing_again(
     settings = poll_settings()
     publisher = RecordingPublisher()
     engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
     try:
         item = three_items(site)[1]

@@ -14,11 +14,13 @@ import asyncio
 import time
 from html import escape
 
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.http import LocalServer, Response
 
 CHANNEL = "console:desk"
@@ -65,8 +67,10 @@ async def test_commands_are_answered_while_a_pathological_entry_is_processed(
     )
     settings = load_settings(database=":memory:", allow_private_networks=True, fetch_timeout=30)
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
-    handler = CommandHandler(engine)
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
+    )
+    handler = commands_for(engine)
     try:
         await engine.add_feed(CHANNEL, feed_url)
         poll = asyncio.create_task(engine.poll_once())

@@ -11,6 +11,7 @@ from bot.fetch import Fetcher
 from bot.models import FetchState
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.http import LocalServer, Request, Response
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -65,6 +66,7 @@ async def test_poll_forever_polls_every_due_feed_once_with_few_workers(
         store,
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
+        runner=StoreRunner(store),
     )
     for n in range(20):
         await engine.add_feed("console:c", local_server.route(f"/f{n}.xml", handler))

@@ -29,14 +29,15 @@ from adapters.slack.app import (
     SlackService,
 )
 from adapters.slack.installations import SlackStorage
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
 from bot.models import Briefing, Channel, DeliveryState, Reply, Visibility
-from bot.runner import StoreRunner
 from bot.settings import Settings, load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.golden_files import assert_golden
 from tests.slack_fake import FakeSlack
 from tests.support.slack_checks import make_briefing
@@ -73,7 +74,9 @@ async def fake() -> AsyncIterator[FakeSlack]:
 async def engine() -> AsyncIterator[Engine]:
     settings = load_settings(database=":memory:")
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
+    )
     try:
         yield engine
     finally:
@@ -160,7 +163,7 @@ async def post(service: SlackService, body: str, headers: dict[str, str]) -> tup
 async def test_signed_command_is_answered_well_inside_3s(
     fake: FakeSlack, engine: Engine, services: list[SlackService]
 ) -> None:
-    service = await running(slack_settings(fake), CommandHandler(engine))
+    service = await running(slack_settings(fake), commands_for(engine))
     services.append(service)
     body = command_body(fake, "help")
     started = time.monotonic()
@@ -275,7 +278,7 @@ async def test_more_button_answers_in_the_message_thread(
     # Its related briefing was routed here too: the thread lists it.
     [ref] = briefing.related
     route(engine, briefing.model_copy(update={"id": ref.id, "related": []}), "slack:C1")
-    service = await running(slack_settings(fake), CommandHandler(engine))
+    service = await running(slack_settings(fake), commands_for(engine))
     services.append(service)
     body = click_body(fake, "signaldesk_more", briefing.id)
     status, _ = await post(service, body, signed_headers(body))
@@ -291,7 +294,7 @@ async def test_more_button_answers_in_the_message_thread(
 async def test_related_button_with_an_unknown_id_tells_only_the_clicker(
     fake: FakeSlack, engine: Engine, services: list[SlackService]
 ) -> None:
-    service = await running(slack_settings(fake), CommandHandler(engine))
+    service = await running(slack_settings(fake), commands_for(engine))
     services.append(service)
     body = click_body(fake, "signaldesk_related", "nosuch12")
     status, _ = await post(service, body, signed_headers(body))
@@ -310,7 +313,7 @@ async def test_a_button_with_another_channels_briefing_answers_as_unknown(
 ) -> None:
     briefing = make_briefing()
     route(engine, briefing, "slack:C2")  # routed to another channel only
-    service = await running(slack_settings(fake), CommandHandler(engine))
+    service = await running(slack_settings(fake), commands_for(engine))
     services.append(service)
     body = click_body(fake, "signaldesk_more", briefing.id)
     status, _ = await post(service, body, signed_headers(body))

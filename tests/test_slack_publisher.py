@@ -18,6 +18,7 @@ from bot.fetch import Fetcher
 from bot.models import Channel, DeliveryState, Source
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.golden_files import assert_golden
 from tests.slack_fake import Failure, FakeSlack
 from tests.support.clock import FakeClock
@@ -227,6 +228,7 @@ async def engine_with_slack(fake: FakeSlack) -> AsyncIterator[tuple[Engine, Sqli
         store,
         fetcher=Fetcher(settings),
         publishers={"slack": publisher_for(fake)},
+        runner=StoreRunner(store),
     )
     try:
         yield engine, store

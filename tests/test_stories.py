@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from adapters.testing import RecordingPublisher
 from bot.cluster import FOLLOWS_PREFIX, cluster_items
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.urls import canonical_link
 from tests.support import pipeline
@@ -109,7 +110,7 @@ async def test_a_development_is_its_own_post_linked_to_the_earlier_story(
     assert follows.id == recall_post.briefing_id
     assert follows.headline.startswith(FOLLOWS_PREFIX)
     # /brief related leads with it too.
-    reply = await CommandHandler(engine).handle(
+    reply = await commands_for(engine).handle(
         f"related {briefing.id}", Asker(CHANNEL, "u1", is_admin=False)
     )
     first = reply.text.splitlines()[1]

@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.testing import RecordingPublisher
-from bot.commands import Asker, CommandHandler
+from bot.commands import Asker
+from bot.desk import commands_for
 from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.models import Briefing
 from bot.settings import load_settings
 from bot.tenancy import plan_views
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer
 from tests.support.news import START, Site, date, quake_items, rss
@@ -56,6 +58,7 @@ async def engine() -> AsyncIterator[Engine]:
         fetcher=Fetcher(settings),
         publishers={"console": RecordingPublisher()},
         clock=FakeClock(START),
+        runner=StoreRunner(store),
     )
     yield eng
     await eng.aclose()
@@ -133,7 +136,7 @@ async def test_a_merged_story_gives_each_channel_only_its_own_sources(
     assert len({public.id, both.id, private.id}) == 3
 
     # And the public channel cannot read the others by id.
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     member = Asker(PUBLIC, "u1", is_admin=False)
     for other in (both.id, private.id):
         reply = await handler.handle(f"more {other}", member)
@@ -174,7 +177,7 @@ async def test_a_feed_name_is_the_channels_own(engine: Engine, site: Site) -> No
     [theirs] = _shown(engine, PUBLIC)
     assert [s.publisher for s in mine.sources] == ["Valley Herald"]
     assert [s.publisher for s in theirs.sources] == ["Herald (via lobby)"]
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     listed = await handler.handle("feeds", Asker(BOTH, "u2", is_admin=False))
     assert "Valley Herald" in listed.text and "via lobby" not in listed.text
 
@@ -187,7 +190,7 @@ async def test_more_related_and_buttons_of_another_channel_answer_as_unknown(
     await engine.poll_once()
     await engine.deliver_all()
     [briefing] = _shown(engine, PRIVATE)
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     outsider = Asker("console:elsewhere", "u3", is_admin=True)
     for verb in ("more", "related"):
         theirs = await handler.handle(f"{verb} {briefing.id}", outsider)
@@ -226,7 +229,7 @@ async def test_feed_add_of_a_url_another_tenant_follows_reads_like_a_first_add(
 ) -> None:
     other = site.feed("/other.xml", rss("Halden Wire", _wire_items(site)))
     url = site.feed("/public.xml", rss("Valley Herald", quake_items(site)))
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     await handler.handle(f"feed add {other}", Asker(PRIVATE, "a1", is_admin=True))
     first = await handler.handle(f"feed add {url}", Asker(PRIVATE, "a1", is_admin=True))
     second = await handler.handle(f"feed add {url}", Asker(PUBLIC, "a2", is_admin=True))
@@ -253,7 +256,7 @@ async def test_feed_urls_with_credentials_are_whole_for_admins_only(engine: Engi
     feed, _ = store.add_feed(url, name=None, now=START)
     store.ensure_channel(PUBLIC, START)
     store.subscribe(PUBLIC, feed.id, START, name="Wire")
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     member = await handler.handle("feeds", Asker(PUBLIC, "m", is_admin=False))
     assert "s3cr3tk3y" not in member.text and "ab12cd" not in member.text
     assert "https://wire.example/rss?category=world&api_key=" in member.text
@@ -295,7 +298,7 @@ async def test_the_related_list_of_more_shows_only_this_channels_briefings(
         PUBLIC,
         [RelatedRef(id=b.id, headline=b.headline, created_at=START) for b in (theirs, mine)],
     )
-    reply = await CommandHandler(engine).handle(f"more {base.id}", Asker(PUBLIC, "u", False))
+    reply = await commands_for(engine).handle(f"more {base.id}", Asker(PUBLIC, "u", False))
     [shown] = reply.briefings
     assert [r.id for r in shown.related] == [mine.id]
 
@@ -326,7 +329,7 @@ async def test_briefing_a_merged_story_again_after_a_crash_posts_nothing_twice(
     ids = {c: [b.id for b in _shown(engine, c)] for c in (PUBLIC, BOTH, PRIVATE)}
     # A process killed after routing but before marking the entry briefed does it again.
     [wire_entry] = [e for e, _, _ in engine.store.story_material(1) if e.feed_id == 2]
-    await engine.process_entry(wire_entry)
+    await engine.briefer.process_entry(wire_entry)
     await engine.deliver_all()
     for channel in (PUBLIC, BOTH, PRIVATE):
         posts = [p for p in _publisher(engine).posts if p.channel_id == channel]
@@ -349,7 +352,7 @@ async def test_feed_health_notices_name_the_feed_as_each_channel_does(engine: En
     for _ in range(engine.settings.failure_notice_after):
         failed = FetchState(next_poll_at=START, ok=False, error="HTTP 401 Unauthorized")
         store.record_fetch(feed.id, failed, START)
-    assert await engine.notify_feed_health() == 2
+    assert await engine.delivery.notify_feed_health() == 2
     texts = {n.channel_id: n.text for n in store.notices()}
     assert texts[PRIVATE].startswith("feed Deals wire (paid) (feed 2) has failed")
     assert texts[PUBLIC].startswith("feed https://wire.example/rss?token=… (feed 1) has failed")
@@ -360,7 +363,7 @@ async def test_importing_a_feed_another_tenant_follows_brings_its_newest_stories
     engine: Engine, site: Site
 ) -> None:
     url = site.feed("/public.xml", rss("Valley Herald", quake_items(site)))
-    handler = CommandHandler(engine)
+    handler = commands_for(engine)
     await handler.handle(f"feed add {url}", Asker(PRIVATE, "a1", is_admin=True))
     opml = (
         '<?xml version="1.0"?><opml version="2.0"><head><title>Desk</title></head><body>'

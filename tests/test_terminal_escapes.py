@@ -23,6 +23,7 @@ from bot.fetch import Fetcher
 from bot.models import Channel, Reply
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.hostile import ANSI
 from tests.support.http import LocalServer, Response
 
@@ -62,7 +63,9 @@ async def test_feed_links_with_escapes_are_logged_as_visible_escapes(
         database=":memory:", allow_private_networks=True, first_poll_limit=10, fetch_timeout=2.0
     )
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
+    )
     try:
         await engine.add_feed("console:general", url)
         report = await engine.poll_once()

@@ -27,6 +27,7 @@ from bot.sentences import split_sentences
 from bot.settings import load_settings
 from bot.text import MAX_ARTICLE_CHARS, cap_article, clean_text, html_to_text
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.http import LocalServer, Response
 
 PARAGRAPH = (
@@ -152,7 +153,9 @@ async def test_briefing_keeps_the_comparison(local_server: LocalServer) -> None:
     url = local_server.route("/feed.xml", Response(200, feed, {"Content-Type": "text/xml"}))
     settings = load_settings(database=":memory:", allow_private_networks=True, fetch_pages=False)
     store = SqliteStore.open(":memory:")
-    engine = Engine(settings, store, fetcher=Fetcher(settings), publishers={})
+    engine = Engine(
+        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
+    )
     try:
         await engine.add_feed("console:desk", url)
         report = await engine.poll_once()

@@ -33,6 +33,7 @@ from bot.commands import Asker
 from bot.errors import ConfigError
 from bot.models import Reply, Topic
 from bot.pacing import ChannelPacer
+from bot.ports import Runner
 from bot.topics import channel_slugs
 
 from .publisher import DiscordPublisher
@@ -85,12 +86,6 @@ class TopicStore(Protocol):
     autocomplete): part of ``bot.ports.Store``."""
 
     def channel_topics(self, channel_id: str) -> list[Topic]: ...
-
-
-class Runner(Protocol):
-    """The writer thread (``StoreRunner``): a store call ahead of background work."""
-
-    async def first(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
 
 
 def invite_url(application_id: int | str) -> str:

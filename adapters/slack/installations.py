@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from uuid import uuid4
 
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
@@ -25,6 +25,7 @@ from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
+from bot.ports import Runner
 from bot.ports_slack import SlackRow, SlackWorkspaceStore
 
 log = logging.getLogger("signaldesk.slack")
@@ -37,12 +38,6 @@ STATE_SECONDS = 600
 # At most this many unconsumed states: every anonymous visit of /slack/install issues
 # one, and only a finished install consumes it.
 MAX_STATES = 1000
-
-
-class Runner(Protocol):
-    """The writer thread (``StoreRunner``): a store call ahead of background work."""
-
-    async def first(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T: ...
 
 
 @dataclass(frozen=True)

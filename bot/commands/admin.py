@@ -9,15 +9,27 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import netguard
-from ..digest import flush_held, next_digest_at
+from ..brief import Briefer
+from ..digest import Digests, next_digest_at
 from ..errors import BlockedAddressError, FetchError, ParseError, QueryError
+from ..fetch import Fetcher
+from ..ingest import Ingest
 from ..models import DeliveryMode, Reply, Topic
 from ..opml import export_opml, parse_opml
+from ..ports import Clock, Runner
 from ..search import query_problem
-from ..tenancy import route_backlog
+from ..settings import Settings
 from ..text import cut, one_line, plural
 from ..topics import DEFAULT_TOPICS, default_topic
-from .common import StoreLookups, _error, _filters_text, _info, _number, explain_query_error
+from .common import (
+    CommandStore,
+    StoreLookups,
+    _error,
+    _filters_text,
+    _info,
+    _number,
+    explain_query_error,
+)
 from .grammar import MAX_FILTER_WORDS, MAX_TEXT
 
 MAX_TOPICS = 100
@@ -25,23 +37,44 @@ MAX_IMPORT_FEEDS = 500
 
 
 class AdminCommands(StoreLookups):
-    """The commands that change what a channel follows and how it gets briefings."""
+    """The commands that change what a channel follows and how it gets briefings:
+    built from the store's roles and the stages they drive (a new feed is polled and
+    briefed by the ingest stage, a backlog routed by the briefing stage, held
+    briefings flushed by the digests)."""
+
+    def __init__(
+        self,
+        store: CommandStore,
+        runner: Runner,
+        clock: Clock,
+        *,
+        settings: Settings,
+        ingest: Ingest,
+        briefer: Briefer,
+        digests: Digests,
+        fetcher: Fetcher,
+    ) -> None:
+        super().__init__(store, runner, clock)
+        self.settings = settings
+        self.ingest = ingest
+        self.briefer = briefer
+        self.digests = digests
+        self.fetcher = fetcher
 
     async def feed_add(self, channel_id: str, url: str, name: str | None) -> Reply:
-        engine = self.engine
         try:
             netguard.check_url_syntax(url)
         except BlockedAddressError as exc:
             return _error(f"cannot add {cut(url, 100)}: {exc}")
-        current = await engine.db.first(engine.store.channel_feeds, channel_id)
+        current = await self.db.first(self.store.channel_feeds, channel_id)
         duplicate = next((f for f in current if f.url == url), None)
         if duplicate is not None:
             return _error(
                 f"this channel already follows {one_line(duplicate.display_name)} "
                 f"(feed {_number(duplicate)})"
             )
-        known = await engine.db.first(engine.store.feed_by_url, url)
-        feed, subscribed = await engine.add_feed(channel_id, url, name)
+        known = await self.db.first(self.store.feed_by_url, url)
+        feed, subscribed = await self.ingest.add_feed(channel_id, url, name)
         mine = await self._channel_feed(channel_id, feed.id)
         if not subscribed:  # another admin added it a moment ago
             return _error(
@@ -52,12 +85,12 @@ class AdminCommands(StoreLookups):
         # The engine's flood guard briefs only the newest few entries of the backlog. A
         # feed other channels follow is polled too (a conditional GET): the answer, and
         # how long it takes, must not tell the admin that another tenant follows it.
-        report = await engine.poll_feed(feed)
-        fresh = await engine.db.first(engine.store.get_feed, feed.id) or feed
+        report = await self.ingest.poll_feed(feed)
+        fresh = await self.db.first(self.store.get_feed, feed.id) or feed
         if report.failures:
             reason = fresh.last_error or (report.errors[-1] if report.errors else "it failed")
             # An unusable URL is not left subscribed: the admin fixes it and adds again.
-            await engine.db.first(engine.store.unsubscribe, channel_id, feed.id)
+            await self.db.first(self.store.unsubscribe, channel_id, feed.id)
             return _error(
                 f"cannot use {cut(url, 100)}: {one_line(reason)}. The feed was not added."
             )
@@ -65,10 +98,10 @@ class AdminCommands(StoreLookups):
         if known is not None:
             # Its backlog was recorded before this channel came: the channel gets the
             # newest few of its stories, as a first poll would give it.
-            limit = max(engine.settings.first_poll_limit - briefed, 0)
-            briefed += await route_backlog(engine, channel_id, feed.id, limit)
+            limit = max(self.settings.first_poll_limit - briefed, 0)
+            briefed += await self.briefer.route_backlog(channel_id, feed.id, limit)
         title = one_line(name or fresh.display_name)
-        entries = await engine.db.first(engine.store.feed_entry_count, feed.id)
+        entries = await self.db.first(self.store.feed_entry_count, feed.id)
         if entries == 0:
             return _info(f"Added “{title}” (feed {_number(mine or fresh)}): it has no entries yet.")
         detail = plural(entries, "entry")
@@ -77,13 +110,13 @@ class AdminCommands(StoreLookups):
         return _info(f"Added “{title}” (feed {_number(mine or fresh)}): {detail}.")
 
     async def feed_remove(self, channel_id: str, ref: str) -> Reply:
-        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
+        feeds = await self.db.first(self.store.channel_feeds, channel_id)
         feed = next((f for f in feeds if str(_number(f)) == ref or f.url == ref), None)
         if feed is None:
             return _error(
                 f"this channel follows no feed '{cut(ref, 80)}'; see /brief feeds for ids"
             )
-        await self.engine.db.first(self.engine.store.unsubscribe, channel_id, feed.id)
+        await self.db.first(self.store.unsubscribe, channel_id, feed.id)
         return _info(
             f"Removed “{one_line(feed.display_name)}” (feed {_number(feed)}) from this channel."
         )
@@ -102,17 +135,17 @@ class AdminCommands(StoreLookups):
                 f"not a valid search query: {explain_query_error(exc)}. Use words, "
                 '"quoted phrases", OR, AND, NOT and parentheses, e.g. (china OR chinese) AND ai'
             )
-        own = await self.engine.db.first(self.engine.store.channel_topics, channel_id)
+        own = await self.db.first(self.store.channel_topics, channel_id)
         if len(own) >= MAX_TOPICS and slug not in {t.slug for t in own}:
             return _error(f"a channel can have at most {MAX_TOPICS} topics; remove one first")
         await self._channel(channel_id)
         topic = Topic(channel_id=channel_id, slug=slug, query=query)
-        await self.engine.db.first(self.engine.store.save_topic, topic)
+        await self.db.first(self.store.save_topic, topic)
         verb = "Updated" if slug in {t.slug for t in own} else "Saved"
         return _info(f"{verb} topic {slug}: {query}. Try /brief {slug}")
 
     async def topic_remove(self, channel_id: str, slug: str) -> Reply:
-        removed = await self.engine.db.first(self.engine.store.remove_topic, channel_id, slug)
+        removed = await self.db.first(self.store.remove_topic, channel_id, slug)
         if not removed:
             return _error(f"this channel has no topic '{slug}'; see /brief topics")
         return _info(f"Removed topic {slug}.")
@@ -132,24 +165,22 @@ class AdminCommands(StoreLookups):
             chosen = [default]
         await self._channel(channel_id)
         for topic in chosen:
-            await self.engine.db.first(self.engine.store.save_topic, topic.as_topic(channel_id))
+            await self.db.first(self.store.save_topic, topic.as_topic(channel_id))
         return _info("Adopted " + ", ".join(t.slug for t in chosen) + ". See /brief topics")
 
     async def mode_realtime(self, channel_id: str) -> Reply:
-        engine = self.engine
         channel = await self._channel(channel_id)
         was_digest = channel.mode == DeliveryMode.DIGEST
         channel = channel.model_copy(update={"mode": DeliveryMode.REALTIME})
-        await engine.db.first(engine.store.save_channel, channel)
+        await self.db.first(self.store.save_channel, channel)
         text = "This channel now gets each briefing as it is made."
         # Briefings held for the next digest would otherwise never be posted.
-        flushed = await flush_held(engine, channel) if was_digest else 0
+        flushed = await self.digests.flush_held(channel) if was_digest else 0
         if flushed:
             text += f" The {plural(flushed, 'briefing')} held for the digest went out now."
         return _info(text)
 
     async def mode_digest(self, channel_id: str, at: str, timezone: str | None) -> Reply:
-        engine = self.engine
         channel = await self._channel(channel_id)
         zone_name = timezone or channel.timezone or "UTC"
         try:
@@ -159,7 +190,7 @@ class AdminCommands(StoreLookups):
                 f"unknown timezone '{cut(zone_name, 60)}'; use an IANA name such as "
                 "Europe/Berlin, America/New_York or UTC"
             )
-        now = engine.clock.now()
+        now = self.clock.now()
         update: dict[str, object] = {
             "mode": DeliveryMode.DIGEST,
             "digest_time": at,
@@ -170,7 +201,7 @@ class AdminCommands(StoreLookups):
             # moment is owed (see bot.digest).
             update["last_digest_at"] = now
         channel = channel.model_copy(update=update)
-        await engine.db.first(engine.store.save_channel, channel)
+        await self.db.first(self.store.save_channel, channel)
         upcoming = next_digest_at(channel, now)
         when = ""
         if upcoming is not None:
@@ -188,17 +219,17 @@ class AdminCommands(StoreLookups):
         if len(merged) > MAX_FILTER_WORDS:
             return _error(f"a channel can have at most {MAX_FILTER_WORDS} {kind} words")
         channel = channel.model_copy(update={field: merged})
-        await self.engine.db.first(self.engine.store.save_channel, channel)
+        await self.db.first(self.store.save_channel, channel)
         return _info(_filters_text(channel))
 
     async def filter_clear(self, channel_id: str) -> Reply:
         channel = await self._channel(channel_id)
         channel = channel.model_copy(update={"include_words": [], "exclude_words": []})
-        await self.engine.db.first(self.engine.store.save_channel, channel)
+        await self.db.first(self.store.save_channel, channel)
         return _info("Filters cleared: this channel gets every briefing of its feeds.")
 
     async def export(self, channel_id: str) -> Reply:
-        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
+        feeds = await self.db.first(self.store.channel_feeds, channel_id)
         document = export_opml(f"SignalDesk feeds for {channel_id}", feeds)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", channel_id).strip("-") or "channel"
         return _info(
@@ -208,12 +239,11 @@ class AdminCommands(StoreLookups):
         )
 
     async def import_feeds(self, channel_id: str, url: str | None, opml: str | None) -> Reply:
-        engine = self.engine
         source: str | bytes
         if url is not None:
             try:
                 netguard.check_url_syntax(url)
-                result = await engine.fetcher.fetch(
+                result = await self.fetcher.fetch(
                     url, accept="text/x-opml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
                 )
             except FetchError as exc:
@@ -227,7 +257,7 @@ class AdminCommands(StoreLookups):
             return _error(str(exc))
         if not outlines:
             return _error("the OPML file lists no feeds (no outline has an xmlUrl)")
-        current = {f.url for f in await engine.db.first(engine.store.channel_feeds, channel_id)}
+        current = {f.url for f in await self.db.first(self.store.channel_feeds, channel_id)}
         added: list[str] = []
         duplicates: list[str] = []
         refused: list[str] = []
@@ -246,15 +276,15 @@ class AdminCommands(StoreLookups):
                 continue
             # Not polled here: an import can list hundreds of feeds. The scheduler polls
             # them on its next cycle (flood guard included); /brief feeds shows health.
-            known = await engine.db.first(engine.store.feed_by_url, feed_url)
-            feed, subscribed = await engine.add_feed(channel_id, feed_url, name)
+            known = await self.db.first(self.store.feed_by_url, feed_url)
+            feed, subscribed = await self.ingest.add_feed(channel_id, feed_url, name)
             (added if subscribed else duplicates).append(label)
             current.add(feed_url)
             if subscribed and known is not None and known.primed:
                 # Followed elsewhere: its next poll brings this channel nothing of the
                 # backlog, so the newest few come now, as for any new feed.
-                limit = engine.settings.first_poll_limit
-                await route_backlog(engine, channel_id, feed.id, limit)
+                limit = self.settings.first_poll_limit
+                await self.briefer.route_backlog(channel_id, feed.id, limit)
         lines = [
             f"Imported {plural(len(added), 'feed')}; {len(duplicates)} skipped as "
             f"duplicate; {len(refused)} refused."

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..errors import QueryError
 from ..models import Briefing, Channel, Feed, Reply, Visibility
 from ..query import Query
+from ..ports import BriefingStore, ChannelStore, Clock, FeedStore, OutboxStore, Runner, SearchStore
 from ..redact import redact_text, redact_url
 from ..text import cut, one_line, plural
-
-if TYPE_CHECKING:  # the engine imports the whole pipeline; commands only call into it
-    from ..engine import Engine
 
 LIST_LINES = 50  # longest list a reply shows before "… and N more"
 
@@ -59,30 +57,35 @@ def explain_query_error(exc: QueryError) -> str:
     return str(exc)
 
 
+class CommandStore(FeedStore, ChannelStore, BriefingStore, SearchStore, OutboxStore, Protocol):
+    """The store's roles the commands read and write: feeds, channels (subscriptions,
+    topics, filters, mode), briefings, search, and the outbox (what was posted)."""
+
+
 class StoreLookups:
     """The store look-ups the reading and the admin commands both make.
 
-    Every store call goes through ``engine.db.first`` (the single writer thread, ahead of
+    Every store call goes through ``runner.first`` (the single writer thread, ahead of
     the poll's queued work), so a command never blocks the event loop, never races the
     pipeline for the database and never waits behind a poll's backlog."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: CommandStore, runner: Runner, clock: Clock) -> None:
+        self.store = store
+        self.db = runner
+        self.clock = clock
 
     async def _channel(self, channel_id: str) -> Channel:
-        engine = self.engine
-        return await engine.db.first(engine.store.ensure_channel, channel_id, engine.clock.now())
+        return await self.db.first(self.store.ensure_channel, channel_id, self.clock.now())
 
     async def _search_hits(
         self, query: Query | str, channel_id: str, limit: int, *, newest: bool = False
     ) -> list[Briefing]:
-        engine = self.engine
-        return await engine.db.first(
-            engine.store.search_briefings, query, limit=limit, channel_id=channel_id, newest=newest
+        return await self.db.first(
+            self.store.search_briefings, query, limit=limit, channel_id=channel_id, newest=newest
         )
 
     async def _channel_feed(self, channel_id: str, feed_id: int) -> Feed | None:
-        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
+        feeds = await self.db.first(self.store.channel_feeds, channel_id)
         return next((f for f in feeds if f.id == feed_id), None)
 
 

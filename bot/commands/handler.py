@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from ..cluster import FOLLOWS_PREFIX
 from ..errors import QueryError, SignalDeskError
 from ..models import Briefing, Reply, Topic
+from ..ports import Clock, Runner
 from ..search import (
     MAX_SEARCH_WORDS,
     pick_related,
@@ -34,7 +35,7 @@ from ..search import (
 from ..text import cut, one_line, plural
 from ..topics import DEFAULT_TOPICS, default_topic
 from .admin import AdminCommands
-from .common import StoreLookups, _capped, _error, _feed_line, _filters_text, _info
+from .common import CommandStore, StoreLookups, _capped, _error, _feed_line, _filters_text, _info
 from .grammar import (
     ADMIN_ACTIONS,
     HELP_TEXT,
@@ -64,9 +65,6 @@ from .grammar import (
     parse_command,
 )
 
-if TYPE_CHECKING:  # the engine imports the whole pipeline; commands only call into it
-    from ..engine import Engine
-
 log = logging.getLogger("signaldesk.commands")
 
 TOPIC_RESULTS = 3
@@ -77,14 +75,24 @@ RELATED_POOL = 40  # FTS hits screened for related briefings
 
 
 class CommandHandler(StoreLookups):
-    """Runs commands against the engine's store, fetcher and publishers; the admin
-    commands are delegated to ``AdminCommands``.
+    """Runs commands against the store's roles; the admin commands are delegated to
+    ``AdminCommands``. ``health`` says what is wrong with the service itself (the
+    scheduler's ``health_problem``), shown with ``/brief feeds``.
 
-    Every store call goes through ``engine.db.first`` (see ``StoreLookups``)."""
+    Every store call goes through ``runner.first`` (see ``StoreLookups``)."""
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine)
-        self.admin = AdminCommands(engine)
+    def __init__(
+        self,
+        store: CommandStore,
+        runner: Runner,
+        clock: Clock,
+        *,
+        admin: AdminCommands,
+        health: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        super().__init__(store, runner, clock)
+        self.admin = admin
+        self.health = health
 
     async def handle(self, text: str, asker: Asker) -> Reply:
         """Parse and run one command. Never raises: every failure is a one-line Reply
@@ -153,7 +161,7 @@ class CommandHandler(StoreLookups):
     # ---------------------------------------------------------------- helpers
 
     async def _find_topic(self, channel_id: str, slug: str) -> tuple[Topic | None, list[Topic]]:
-        topics = await self.engine.db.first(self.engine.store.channel_topics, channel_id)
+        topics = await self.db.first(self.store.channel_topics, channel_id)
         own = next((t for t in topics if t.slug == slug), None)
         if own is not None:
             return own, topics
@@ -161,7 +169,7 @@ class CommandHandler(StoreLookups):
         return (default.as_topic(channel_id) if default else None), topics
 
     async def _no_feeds_hint(self, channel_id: str) -> str:
-        if await self.engine.db.first(self.engine.store.channel_has_feeds, channel_id):
+        if await self.db.first(self.store.channel_has_feeds, channel_id):
             return ""
         return (
             " This channel follows no feeds yet; an admin can add one with /brief feed add <url>."
@@ -219,15 +227,14 @@ class CommandHandler(StoreLookups):
             return _info(
                 f"No briefings match “{cut(text, 80)}”." + await self._no_feeds_hint(channel_id)
             )
-        top = rank_search(hits, self.engine.clock.now())[:SEARCH_RESULTS]
+        top = rank_search(hits, self.clock.now())[:SEARCH_RESULTS]
         shown = f"top {len(top)} of {len(hits)}" if len(hits) > len(top) else str(len(top))
         return _info(f"Search “{cut(text, 80)}”: {shown}", briefings=top)
 
     async def _get_briefing(self, channel_id: str, briefing_id: str) -> Briefing | None:
         # Only a briefing routed to the asking channel: another channel's id answers
         # exactly like an unknown one.
-        engine = self.engine
-        return await engine.db.first(engine.store.channel_briefing, channel_id, briefing_id)
+        return await self.db.first(self.store.channel_briefing, channel_id, briefing_id)
 
     @staticmethod
     def _unknown_id(briefing_id: str) -> Reply:
@@ -243,7 +250,7 @@ class CommandHandler(StoreLookups):
         if briefing.related:
             # The related list was found across every briefing: keep what this channel has.
             ids = [r.id for r in briefing.related]
-            mine = await self.engine.db.first(self.engine.store.routed_ids, channel_id, ids)
+            mine = await self.db.first(self.store.routed_ids, channel_id, ids)
             briefing = briefing.model_copy(
                 update={"related": [r for r in briefing.related if r.id in mine]}
             )
@@ -270,7 +277,7 @@ class CommandHandler(StoreLookups):
         ]
         # The earlier story this one develops comes first, if this channel has it.
         for ref in reversed(follows):
-            posted = await self.engine.db.first(self.engine.store.post_state, channel_id, ref.id)
+            posted = await self.db.first(self.store.post_state, channel_id, ref.id)
             if posted is not None:
                 lines.insert(0, f"  {ref.id}  {ref.created_at:%Y-%m-%d}  {one_line(ref.headline)}")
         head = f"Related to {briefing.id} “{cut(one_line(briefing.headline), 80)}”"
@@ -279,7 +286,7 @@ class CommandHandler(StoreLookups):
         return _info("\n".join([head + ":", *lines, "Read one with /brief more <id>."]))
 
     async def _topics(self, channel_id: str) -> Reply:
-        own = await self.engine.db.first(self.engine.store.channel_topics, channel_id)
+        own = await self.db.first(self.store.channel_topics, channel_id)
         lines = (
             ["This channel's topics:"] + [f"  {t.slug}: {t.query}" for t in own]
             if own
@@ -294,7 +301,7 @@ class CommandHandler(StoreLookups):
         return _info("\n".join(_capped(lines)))
 
     async def _feeds(self, channel_id: str, *, admin: bool = False) -> Reply:
-        feeds = await self.engine.db.first(self.engine.store.channel_feeds, channel_id)
+        feeds = await self.db.first(self.store.channel_feeds, channel_id)
         if not feeds:
             return _info(
                 "This channel follows no feeds. An admin can add one: " + USAGE["feed add"]
@@ -302,11 +309,11 @@ class CommandHandler(StoreLookups):
         lines = [f"This channel follows {plural(len(feeds), 'feed')}:"]
         # Feed URLs can carry credentials (?api_key=…): whole for admins only.
         lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
-        problem = self.engine.health_problem()  # the service itself, not one feed
+        problem = self.health()  # the service itself, not one feed
         if problem:
             lines.append(problem)
         return _info("\n".join(lines))
 
     async def _show_filters(self, channel_id: str) -> Reply:
-        channel = await self.engine.db.first(self.engine.store.get_channel, channel_id)
+        channel = await self.db.first(self.store.get_channel, channel_id)
         return _info(_filters_text(channel))

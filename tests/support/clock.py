@@ -1,16 +1,9 @@
-"""The one fake clock: tests move time forward instead of waiting for it."""
+"""The one fake clock: tests move time forward instead of waiting for it. It ships with
+the package (``adapters.testing``, beside the test desk) so that a desk and a test share
+one definition."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from adapters.testing import FakeClock
 
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
+__all__ = ["FakeClock"]

@@ -13,6 +13,7 @@ from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.settings import load_settings
 from storage import SqliteStore
+from storage.database import StoreRunner
 from tests.support.clock import FakeClock
 from tests.support.http import LocalServer
 from tests.support.news import START, Site
@@ -44,7 +45,12 @@ async def engine(clock: FakeClock, publisher: RecordingPublisher) -> AsyncIterat
     )
     store = SqliteStore.open(":memory:")
     eng = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={"console": publisher}, clock=clock
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        clock=clock,
+        runner=StoreRunner(store),
     )
     yield eng
     await eng.aclose()

@@ -1,7 +1,11 @@
 """The one-writer thread: store calls run in order on one dedicated thread.
 
-Generic (it runs callables), so it lives in the core: the engine builds it, and
-``bot/`` may not import ``storage/``."""
+SQLite has one writer at a time, and the store's connection is used from this one
+thread only (it is opened with ``check_same_thread=False`` for that reason), so the
+thread belongs with the store: the composition root builds it beside the store and
+hands it to the core as its ``bot.ports.Runner``. A command's call goes ahead of the
+queued background work (``first``), as datasette's write thread does for its
+writes."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import ParamSpec, TypeVar
 
-from .ports import Store
+from bot.ports import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")

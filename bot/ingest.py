@@ -1,0 +1,299 @@
+"""The ingest stage: poll a feed, store what is new, brief each new entry.
+
+    fetch -> 304 / same bytes (nothing to do) -> parse -> store.add_entries (new only)
+          -> brief each (``bot.brief``); on failure: the feed's health, backed off
+
+The fetch bookkeeping lives here too: a poll that found nothing new is recorded in the
+next batch transaction (``flush``: one commit per batch, not per feed, since a commit
+per feed would cap throughput at fleet scale); a success or a failure with news is
+recorded at once. ``resume_pending`` briefs what a crash left stored but not briefed,
+and retries entries whose briefing failed (``ENTRY_ATTEMPTS`` in all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from .brief import Briefer
+from .errors import FetchError, ParseError, SignalDeskError, StorageError
+from .fetch import Fetcher, FetchResult
+from .models import Feed, FeedEntry, FetchState, StoredEntry
+from .parse import ParseGate
+from .ports import ChannelStore, Clock, EntryStore, FeedStore, Runner
+from .schedule import next_poll
+from .settings import Settings
+
+log = logging.getLogger("signaldesk.engine")
+
+# Successful no-change polls recorded per transaction (see ``_note_unchanged``).
+FETCH_LOG_BATCH = 500
+# An entry whose briefing raised is tried this many times in all (the poll that stored
+# it, then retry passes), then marked failed: logged, and counted in the feed's health.
+ENTRY_ATTEMPTS = 3
+
+
+@dataclass
+class PollReport:
+    feeds_polled: int = 0
+    not_modified: int = 0
+    failures: int = 0
+    new_entries: int = 0
+    briefed_entries: int = 0
+    briefings: list[str] = field(default_factory=list)  # ids created or updated
+    errors: list[str] = field(default_factory=list)
+
+
+class IngestStore(FeedStore, EntryStore, ChannelStore, Protocol):
+    """Feeds (and their fetch record), entries, and subscriptions (``add_feed``)."""
+
+
+class Ingest:
+    """Polls feeds and briefs what is new (through the ``Briefer``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: IngestStore,
+        runner: Runner,
+        *,
+        fetcher: Fetcher,
+        clock: Clock,
+        briefer: Briefer,
+        parse_gate: ParseGate,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.db = runner
+        self.fetcher = fetcher
+        self.clock = clock
+        self.briefer = briefer
+        self._parse_gate = parse_gate
+        self._fetch_log: list[tuple[int, FetchState]] = []  # unchanged polls to record
+        self.in_flight: set[int] = set()  # entries being briefed right now
+
+    async def add_feed(
+        self, channel_id: str, url: str, name: str | None = None
+    ) -> tuple[Feed, bool]:
+        """Subscribe a channel to a feed (created if new). Polled on the next cycle."""
+        now = self.clock.now()
+        await self.db(self.store.ensure_channel, channel_id, now)
+        feed, _ = await self.db(
+            self.store.add_feed,
+            url,
+            name=None,  # the name is the channel's own (the subscription's), never shared
+            now=now,
+            interval_seconds=self.settings.poll_interval,
+        )
+        subscribed = await self.db(self.store.subscribe, channel_id, feed.id, now, name=name)
+        return feed, subscribed
+
+    async def worker(self, queue: asyncio.Queue[Feed], report: PollReport) -> None:
+        while True:
+            feed = await queue.get()
+            try:
+                await self.poll(feed, report)
+            except StorageError as exc:  # the database, not the feed: its lease retries it
+                log.error("polling %s failed: %s", feed.url, exc)
+            except Exception as exc:  # one feed's bug must not stop a worker
+                log.exception("polling %s failed", feed.url)
+                # Visible in the feed's health (and backed off), not only in the log.
+                with suppress(Exception):
+                    await self._record_failure(
+                        feed, f"internal error: {one_line_error(exc)}", None, report
+                    )
+            finally:
+                queue.task_done()
+
+    async def poll_feed(self, feed: Feed, report: PollReport | None = None) -> PollReport:
+        """Poll one feed now and record the outcome."""
+        report = report or PollReport()
+        try:
+            await self.poll(feed, report)
+        finally:
+            await self.flush()
+        return report
+
+    async def poll(self, feed: Feed, report: PollReport) -> None:
+        """Poll one feed (its outcome recorded; unchanged polls batched until ``flush``)."""
+        report.feeds_polled += 1
+        try:
+            result = await self.fetcher.fetch(
+                feed.url, etag=feed.etag, last_modified=feed.last_modified
+            )
+        except FetchError as exc:
+            await self._record_failure(feed, str(exc), exc.retry_after, report)
+            return
+        if result.not_modified or (
+            feed.primed and result.content_hash and result.content_hash == feed.content_hash
+        ):
+            # 304, or the same bytes again from a server without validators: no work.
+            report.not_modified += 1
+            await self._note_unchanged(feed, result)
+            return
+        try:
+            parsed = await self._parse_gate.parse(
+                result.body, headers=result.headers, url=result.url
+            )
+        except ParseError as exc:
+            await self._record_failure(feed, str(exc), None, report)
+            return
+        now = self.clock.now()
+        brief: set[str] | None = None
+        if not feed.primed:
+            # No first-poll flood: the backlog is recorded as seen, only the newest few
+            # are briefed.
+            brief = {e.key for e in _newest(parsed.entries, self.settings.first_poll_limit)}
+        new = await self.db(self.store.add_entries, feed.id, parsed.entries, now, brief=brief)
+        await self._record_success(feed, result, title=parsed.title or None)
+        if new:  # per-feed storage stays bounded however fast a feed churns
+            quiet = now - timedelta(hours=self.settings.cluster_window_hours)
+            await self.db(self.store.trim_feed, feed.id, parsed.entries, quiet)
+        report.new_entries += len(new)
+        # In flight from the moment they are stored: a retry pass must not take them too.
+        todo = [e for e in new if brief is None or e.key in brief]
+        self.in_flight.update(e.id for e in todo)
+        try:
+            for entry in todo:
+                await self.brief_entry(entry, report)
+        finally:
+            self.in_flight.difference_update(e.id for e in todo)
+
+    async def brief_entry(self, entry: StoredEntry, report: PollReport) -> None:
+        """Brief one stored entry. Whatever raises is this entry's failure alone: it is
+        logged with the entry's id and counted (``ENTRY_ATTEMPTS`` tries, then marked
+        failed in the feed's health), and the caller goes on with the next entry. Only
+        the store failing to record that (the database itself is down) propagates."""
+        self.in_flight.add(entry.id)
+        try:
+            briefing_id = await self.briefer.process_entry(entry)
+        except StorageError:
+            # The database, not the entry: it stays pending, untouched, and the retry
+            # pass (or the next start) takes it up once the store answers again.
+            raise
+        except Exception as exc:
+            error = one_line_error(exc)
+            report.errors.append(f"entry {entry.id}: {error}")
+            gave_up = await self.db(
+                self.store.entry_failed, entry.id, error, self.clock.now(), ENTRY_ATTEMPTS
+            )
+            if gave_up:
+                log.error(
+                    "briefing entry %s of feed %s failed %d times; marked failed: %s",
+                    entry.id,
+                    entry.feed_id,
+                    ENTRY_ATTEMPTS,
+                    error,
+                )
+            else:
+                log.warning(
+                    "briefing entry %s of feed %s failed; it will be retried: %s",
+                    entry.id,
+                    entry.feed_id,
+                    error,
+                    exc_info=not isinstance(exc, SignalDeskError),
+                )
+            return
+        finally:
+            self.in_flight.discard(entry.id)
+        if briefing_id:
+            report.briefed_entries += 1
+            if briefing_id not in report.briefings:
+                report.briefings.append(briefing_id)
+
+    async def resume_pending(self, *, batch: int = 100) -> PollReport:
+        """Brief the entries that were stored but not briefed when the process last
+        stopped (killed between storing and routing), and retry those whose briefing
+        failed: nothing stored is lost, and nothing is retried forever."""
+        report = PollReport()
+        after = 0
+        while pending := await self.db(self.store.pending_entries, batch, after):
+            for entry in pending:
+                after = entry.id
+                if entry.id not in self.in_flight:  # a worker has it: not twice
+                    await self.brief_entry(entry, report)
+        return report
+
+    def _next_poll(
+        self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None
+    ) -> datetime:
+        return next_poll(
+            self.clock.now(),
+            interval=float(feed.interval_seconds or self.settings.poll_interval),
+            failures=failures,
+            retry_after=retry_after,
+            max_age=result.max_age if result is not None else None,
+            max_backoff=float(self.settings.max_backoff),
+        )
+
+    async def _note_unchanged(self, feed: Feed, result: FetchResult) -> None:
+        """Record a poll that found nothing new, in the next batch transaction."""
+        self._fetch_log.append((feed.id, self._success_state(feed, result, title=None)))
+        if len(self._fetch_log) >= FETCH_LOG_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._fetch_log:
+            batch, self._fetch_log = self._fetch_log, []
+            await self.db(self.store.record_fetches, batch, self.clock.now())
+
+    async def _record_success(self, feed: Feed, result: FetchResult, *, title: str | None) -> None:
+        state = self._success_state(feed, result, title=title)
+        await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
+
+    def _success_state(self, feed: Feed, result: FetchResult, *, title: str | None) -> FetchState:
+        return FetchState(
+            etag=result.etag,
+            last_modified=result.last_modified,
+            content_hash=result.content_hash or None,
+            title=title,
+            next_poll_at=self._next_poll(feed, result, 0, result.retry_after),
+            ok=True,
+            primed=True,
+        )
+
+    async def _record_failure(
+        self, feed: Feed, error: str, retry_after: float | None, report: PollReport
+    ) -> None:
+        report.failures += 1
+        report.errors.append(f"{feed.display_name}: {error}")
+        log.warning("feed %s failed: %s", feed.url, error)
+        state = FetchState(
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            next_poll_at=self._next_poll(feed, None, feed.consecutive_failures + 1, retry_after),
+            ok=False,
+            error=error,
+            primed=feed.primed,
+        )
+        await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
+
+
+def one_line_error(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:300]
+    if isinstance(exc, SignalDeskError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _newest(entries: Sequence[FeedEntry], limit: int) -> list[FeedEntry]:
+    """The newest ``limit`` entries (by date; undated ones count as oldest), in the
+    order the feed gave them."""
+    if limit <= 0:
+        return []
+    floor = datetime.min.replace(tzinfo=UTC)
+    ranked = sorted(
+        range(len(entries)),
+        key=lambda i: (entries[i].published or floor, -i),
+        reverse=True,
+    )
+    keep = set(ranked[:limit])
+    return [e for i, e in enumerate(entries) if i in keep]
+
+
+__all__ = ["ENTRY_ATTEMPTS", "Ingest", "IngestStore", "PollReport", "one_line_error"]
