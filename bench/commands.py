@@ -46,8 +46,8 @@ from bot.search import quoted_query, related_query  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from bot.topics import DEFAULT_TOPICS  # noqa: E402
 from storage import SqliteStore  # noqa: E402
-from storage.textsearch import fts5_match  # noqa: E402
 from storage.database import StoreRunner  # noqa: E402
+from storage.textsearch import fts5_match  # noqa: E402
 
 CHANNEL = "console:bench"
 FEEDS = 200

@@ -83,6 +83,7 @@ async def test_5xx_after_the_post_landed_does_not_post_twice(fake: FakeSlack) ->
     engine = Engine(
         settings,
         store,
+        runner=StoreRunner(store),
         fetcher=Fetcher(settings),
         publishers={"slack": publisher_for(fake)},
         clock=clock,

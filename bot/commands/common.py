@@ -9,8 +9,8 @@ from typing import Protocol
 
 from ..errors import QueryError
 from ..models import Briefing, Channel, Feed, Reply, Visibility
-from ..query import Query
 from ..ports import BriefingStore, ChannelStore, Clock, FeedStore, OutboxStore, Runner, SearchStore
+from ..query import Query
 from ..redact import redact_text, redact_url
 from ..text import cut, one_line, plural
 
