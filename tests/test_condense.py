@@ -204,9 +204,9 @@ def test_hundred_kilobytes_of_text_is_fast() -> None:
     text = "".join(sentence.format(n=i) for i in range(1400))
     assert len(text) > 100_000
     material = [SourceText(source=Source(publisher="P", title="Budgets"), text=text)]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     b = _condense(material)
-    assert time.perf_counter() - t0 < 5.0
+    assert time.process_time() - t0 < 5.0
     # 1,400 sentences that all say the same thing: one point, and no padding.
     assert b.lead.startswith("The council of district") and b.bullets == []
 

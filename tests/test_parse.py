@@ -341,12 +341,12 @@ def _entity_in_prolog_comment() -> bytes:
 @pytest.mark.parametrize("make", [_billion_laughs, _quadratic_blowup, _entity_in_prolog_comment])
 def test_entity_expansion_is_defused(make: Callable[[], bytes]) -> None:
     body = make()
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         feed: ParsedFeed | None = parse_feed(body)
     except ParseError:
         feed = None
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     if feed is not None:
         assert all("lollol" not in e.summary and "AAAA" not in e.summary for e in feed.entries)
 

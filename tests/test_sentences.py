@@ -87,9 +87,9 @@ def test_long_text_is_fast() -> None:
     import time
 
     text = "The committee met on Tuesday and agreed a plan. " * 5000
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     assert len(split_sentences(text)) == 5000
-    assert time.perf_counter() - t0 < 2.0
+    assert time.process_time() - t0 < 2.0
 
 
 def test_a_row_of_dots_does_not_backtrack() -> None:
