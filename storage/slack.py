@@ -1,5 +1,5 @@
 """Slack workspaces (multi-workspace OAuth mode): installations, bots, OAuth states and
-the channel directory. Implements ``bot.ports_slack.SlackWorkspaceStore``.
+the channel directory. Implements ``bot.ports.slack.SlackWorkspaceStore``.
 
 Rows keep slack-sdk's own column names (its SQLite stores' schema), so that the file
 those stores used to keep beside the database imports as it is (``import_slack_file``).

@@ -40,7 +40,7 @@ class SqliteStore(
     StoreBase,
 ):
     """Implements ``bot.ports.Store`` (and the Slack adapter's
-    ``bot.ports_slack.SlackWorkspaceStore``): one class made of one part per domain."""
+    ``bot.ports.slack.SlackWorkspaceStore``): one class made of one part per domain."""
 
 
 __all__ = [

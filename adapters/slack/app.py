@@ -9,7 +9,7 @@
 - Socket Mode when ``SLACK_APP_TOKEN`` is set; else HTTP on ``/slack/events`` (bolt
   verifies every request's signature and timestamp). Optional multi-workspace OAuth
   (HTTP mode): installations, OAuth states and the channel directory are kept in the
-  service's own database (``installations.py``, over ``bot.ports_slack``).
+  service's own database (``installations.py``, over ``bot.ports.slack``).
 - Everything runs on the service's event loop: nothing here blocks or owns the loop.
 """
 

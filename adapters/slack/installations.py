@@ -1,6 +1,6 @@
 """Multi-workspace (OAuth) mode's state in the service's own database: slack-sdk's
 installation and OAuth state store interfaces, and the channel directory, over the
-storage port ``bot.ports_slack.SlackWorkspaceStore`` (``storage/slack.py``).
+storage port ``bot.ports.slack.SlackWorkspaceStore`` (``storage/slack.py``).
 
 Every call goes through the one writer thread, ahead of background work
 (``runner.first``): a request is waiting on it.
@@ -26,7 +26,7 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
 from bot.ports import Runner
-from bot.ports_slack import SlackRow, SlackWorkspaceStore
+from bot.ports.slack import SlackRow, SlackWorkspaceStore
 
 log = logging.getLogger("signaldesk.slack")
 
