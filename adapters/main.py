@@ -21,6 +21,7 @@ from bot.commands import CommandHandler
 from bot.deliver import Publishers
 from bot.desk import Desk, PlatformService, build_desk
 from bot.fetch import Fetcher
+from bot.models import ServiceBeat, StoreSnapshot
 from bot.pacing import ChannelPacer
 from bot.ports import Condenser, Runner, Store, UsageStore
 from bot.settings import Settings
@@ -44,7 +45,7 @@ def platforms(
     services: list[PlatformService] = []
     pacer = ChannelPacer()  # one channel pacer, handed to every publisher
     if settings.slack_bot_token is not None or settings.slack_client_id:
-        from bot.ports_slack import SlackWorkspaceStore
+        from bot.ports.slack import SlackWorkspaceStore
 
         from .slack.app import SlackService
         from .slack.installations import SlackStorage
@@ -89,7 +90,34 @@ def assemble(settings: Settings, console: TextIO, with_platforms: bool = False) 
     services = platforms(settings, store, runner, desk.commands)
     for service in services:
         publishers.offer(service.publisher)
-    return replace(desk, services=services)
+    desk = replace(desk, services=services)
+    address = settings.http_metrics_address
+    if address is not None:
+        from .metrics import MetricsServer
+
+        async def snapshot() -> StoreSnapshot:
+            return await runner.first(store.metrics_snapshot, desk.engine.clock.now())
+
+        async def liveness() -> list[str]:
+            return desk.liveness()
+
+        desk.listeners.append(
+            MetricsServer(
+                address,
+                desk.engine.telemetry,
+                snapshot=snapshot,
+                liveness=liveness,
+                readiness=desk.readiness,
+            )
+        )
+    return desk
+
+
+def probe_database(path: str) -> tuple[str | None, ServiceBeat | None]:
+    from storage.service import probe_database as probe
+
+    found = probe(path)
+    return found.problem, found.beat
 
 
 def discord_invite_url(settings: Settings, application_id: int | None) -> str:
@@ -105,6 +133,7 @@ def wiring() -> Wiring:
         console_session=run_console_session,
         render_reply=render_reply,
         discord_invite_url=discord_invite_url,
+        probe_database=probe_database,
     )
 
 

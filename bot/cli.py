@@ -21,15 +21,17 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .errors import SignalDeskError
-from .models import Reply
+from .logs import configure_logging
+from .models import Reply, ServiceBeat
 from .ports import Store
 from .settings import Settings, load_settings
-from .text import terminal_safe
+from .telemetry import service_problems
 from .tools import UsageError, cmd_cluster, cmd_condense, cmd_extract, cmd_parse_feed
 
 if TYPE_CHECKING:  # the service pieces load only for the commands that run them
@@ -54,6 +56,8 @@ class Wiring:
     console_session: ConsoleSession
     render_reply: Callable[[Reply], str]
     discord_invite_url: Callable[[Settings, int | None], str] | None = None
+    # Read-only look at a database file: (what is wrong with it, the service's heartbeat).
+    probe_database: Callable[[str], tuple[str | None, ServiceBeat | None]] | None = None
 
 
 # ------------------------------------------------------------------- helpers
@@ -64,29 +68,8 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class TerminalSafeFormatter(logging.Formatter):
-    """Log records quote feed text (links, names, error messages from servers): their
-    control characters are written as visible ``\\xNN`` escapes, never acted on by the
-    operator's terminal, and a record's message stays on one line (a newline in a feed's
-    link cannot forge a second record)."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return terminal_safe(super().formatMessage(record), lines=False)
-
-    def formatException(self, ei: Any) -> str:
-        return terminal_safe(super().formatException(ei))
-
-
 def _configure_logging(settings: Settings, *, quiet: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(TerminalSafeFormatter(LOG_FORMAT))
-    logging.basicConfig(
-        level=logging.WARNING if quiet else getattr(logging, settings.log_level),
-        handlers=[handler],
-    )
+    configure_logging(settings.log_level, format=settings.log_format, quiet=quiet)
 
 
 # ---------------------------------------------------------- service commands
@@ -152,9 +135,14 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
     names = ", ".join(["console", *(s.platform for s in services)])
     log.info("signaldesk %s running (%s); Ctrl-C stops", __version__, names)
     try:
+        for listener in desk.listeners:
+            await listener.start()
         for service in services:
             await service.start()
-        tasks = [asyncio.create_task(desk.engine.run(stop))]
+        tasks = [
+            asyncio.create_task(desk.engine.run(stop)),
+            asyncio.create_task(_beat_forever(desk, stop)),
+        ]
         if sys.stdin is not None and not sys.stdin.closed:
             asker = Asker(channel_id=DEMO_CHANNEL, user_id="console", is_admin=True)
             tasks.append(
@@ -168,8 +156,48 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
         for service in services:
             with suppress(Exception):
                 await service.stop()
+        for listener in desk.listeners:
+            with suppress(Exception):
+                await listener.stop()
         await desk.aclose()
     log.info("signaldesk stopped")
+    return 0
+
+
+async def _beat_forever(desk: Desk, stop: asyncio.Event) -> None:
+    """Write the heartbeat ``signaldesk healthcheck`` reads, a few times within the
+    stale limit (a failed write is logged; the next one may succeed)."""
+    every = max(1.0, min(15.0, desk.settings.healthcheck_stale_after / 4))
+    while not stop.is_set():
+        written = False
+        try:
+            written = await desk.record_heartbeat()
+        except SignalDeskError as exc:
+            log.warning("recording the heartbeat failed: %s", exc)
+        # Until the scheduler's first tick, look again each second: a container is
+        # healthy as soon as the service is.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every if written else 1.0)
+
+
+def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when the database is reachable and migrated and the service's scheduler
+    ticked recently with every platform connection up; else 1 and one line why."""
+    if args.wiring.probe_database is None:
+        raise UsageError("this build cannot open its database")
+    problem, beat = args.wiring.probe_database(settings.database)
+    if problem is not None:
+        return _fail(f"unhealthy: {problem}")
+    problems = service_problems(beat, datetime.now(UTC), settings.healthcheck_stale_after)
+    if problems:
+        return _fail("unhealthy: " + "; ".join(problems))
+    assert beat is not None
+    age = (datetime.now(UTC) - beat.at).total_seconds()
+    platforms = ", ".join(f"{p} {s}" for p, s in sorted(beat.platforms.items()))
+    print(
+        f"healthy: signaldesk {beat.version} (pid {beat.pid}) ticked {max(age, 0):.0f} s ago"
+        + (f"; {platforms}" if platforms else "")
+    )
     return 0
 
 
@@ -227,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="News briefings in team chat: feeds in, clustered and sourced briefings out.",
     )
     parser.add_argument("--version", action="version", version=f"signaldesk {__version__}")
+    parser.add_argument(
+        "--env-file",
+        metavar="PATH",
+        help="read settings from this file instead of ./.env (a service started elsewhere)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
@@ -309,6 +342,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH")
     p.set_defaults(func=cmd_backup)
 
+    p = sub.add_parser(
+        "healthcheck",
+        help="exit 0 if the service is healthy, 1 with one line saying what is wrong",
+        description="Reads the database (read-only): it must exist and be migrated, and the "
+        "running service must have ticked within SIGNALDESK_HEALTHCHECK_STALE_AFTER seconds "
+        "with every chat platform connected. For container health checks and monitoring.",
+    )
+    p.set_defaults(func=cmd_healthcheck)
+
     p = sub.add_parser("discord", help="Discord helpers", description="Discord helpers.")
     discord_sub = p.add_subparsers(dest="discord_command", metavar="COMMAND", required=True)
     p = discord_sub.add_parser(
@@ -328,8 +370,8 @@ def main(argv: Sequence[str] | None, wiring: Wiring) -> int:
     args = parser.parse_args(argv)
     args.wiring = wiring
     try:
-        settings = load_settings()
-        _configure_logging(settings, quiet=args.command in {"demo", "cmd"})
+        settings = load_settings(args.env_file)
+        _configure_logging(settings, quiet=args.command in {"demo", "cmd", "healthcheck"})
         status: int = args.func(args, settings)
         return status
     except UsageError as exc:

@@ -42,6 +42,7 @@ from .ports import (
 )
 from .redact import redact_text
 from .settings import Settings
+from .telemetry import Telemetry
 
 log = logging.getLogger("signaldesk.deliver")
 
@@ -91,12 +92,14 @@ class Deliverer:
         *,
         clock: Clock,
         publishers: Mapping[str, Publisher],
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.db = runner
         self.clock = clock
         self.publishers = publishers
+        self.telemetry = telemetry or Telemetry()
         # Channel id -> the task sending that channel's due rows right now.
         self._queues: dict[str, asyncio.Task[int]] = {}
 
@@ -241,6 +244,7 @@ class Deliverer:
             message_ref=result.message_ref,
             now=self.clock.now(),
         )
+        self.telemetry.delivered(delivery.kind)
         return 1
 
     async def _find_earlier(
@@ -267,9 +271,14 @@ class Deliverer:
 
     async def _delivery_failed(self, delivery: Delivery, exc: DeliveryError) -> None:
         now = self.clock.now()
+        self.telemetry.delivery_failed(exc)
         if not exc.retryable:
             log.error(
-                "delivery %s to %s failed: %s", delivery.briefing_id, delivery.channel_id, exc
+                "delivery %s to %s failed: %s",
+                delivery.briefing_id,
+                delivery.channel_id,
+                exc,
+                extra={"briefing_id": delivery.briefing_id, "channel_id": delivery.channel_id},
             )
             await self.db(
                 self.store.mark_delivery,

@@ -9,27 +9,40 @@ either after it is built. ``bot.cli`` gets a ``Desk`` from the root and only run
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from . import __version__
 from .cluster import StoryClusterer
 from .commands import AdminCommands, CommandHandler
 from .deliver import Publishers
 from .engine import Engine
+from .errors import SignalDeskError
 from .fetch import Fetcher
 from .ports import Clock, Condenser, Publisher, Runner, Store
 from .settings import Settings
 
 
 class PlatformService(Protocol):
-    """A chat platform's app (Slack, Discord): commands in, posts out."""
+    """A chat platform's app (Slack, Discord): commands in, posts out. A service may
+    also have a ``status`` attribute ("up", or what is wrong with its connection): the
+    heartbeat and ``/readyz`` report it."""
 
     @property
     def platform(self) -> str: ...
 
     @property
     def publisher(self) -> Publisher: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Listener(Protocol):
+    """Something the service starts and stops beside the platforms (the metrics page)."""
 
     async def start(self) -> None: ...
 
@@ -45,6 +58,42 @@ class Desk:
     engine: Engine
     commands: CommandHandler
     services: list[PlatformService] = field(default_factory=list)
+    listeners: list[Listener] = field(default_factory=list)
+
+    def platform_status(self) -> dict[str, str]:
+        """Each chat platform's connection: "up", or what is wrong with it."""
+        return {s.platform: str(getattr(s, "status", "up")) for s in self.services}
+
+    def liveness(self) -> list[str]:
+        """What says the service is not alive: its scheduler has stopped ticking."""
+        if self.engine.alive:
+            return []
+        return [self.engine.health_problem() or "the scheduler has not ticked yet"]
+
+    async def readiness(self) -> list[str]:
+        """What keeps the service from doing its work: the database does not answer,
+        or a chat platform's connection is down."""
+        problems = []
+        try:
+            await self.engine.db.first(self.store.service_heartbeat)
+        except SignalDeskError as exc:
+            problems.append(f"database: {exc}")
+        problems += [f"{p}: {s}" for p, s in sorted(self.platform_status().items()) if s != "up"]
+        return problems
+
+    async def record_heartbeat(self) -> bool:
+        """Write the service's sign of life for ``signaldesk healthcheck``: only while
+        the scheduler ticks, so that a hung scheduler goes stale. True if written."""
+        if not self.engine.alive:
+            return False
+        await self.engine.db(
+            self.store.record_heartbeat,
+            self.engine.clock.now(),
+            pid=os.getpid(),
+            version=__version__,
+            platforms=self.platform_status(),
+        )
+        return True
 
     async def aclose(self) -> None:
         """Close the engine (fetcher, writer thread), then the store."""
@@ -67,7 +116,12 @@ def commands_for(engine: Engine) -> CommandHandler:
         fetcher=engine.fetcher,
     )
     return CommandHandler(
-        engine.store, engine.db, engine.clock, admin=admin, health=engine.health_problem
+        engine.store,
+        engine.db,
+        engine.clock,
+        admin=admin,
+        health=engine.health_problem,
+        telemetry=engine.telemetry,
     )
 
 
@@ -96,4 +150,4 @@ def build_desk(
     return Desk(settings, store, engine, commands_for(engine))
 
 
-__all__ = ["Desk", "PlatformService", "build_desk", "commands_for"]
+__all__ = ["Desk", "Listener", "PlatformService", "build_desk", "commands_for"]

@@ -39,6 +39,7 @@ from .ports import Clock, Condenser, Publisher, Runner, Store
 from .route import Router
 from .schedule import Heartbeat, Scheduler, SystemClock, monotonic_for
 from .settings import Settings
+from .telemetry import Telemetry
 
 log = logging.getLogger("signaldesk.engine")
 # Start-up (resuming stored work) is retried with backoff from the first to the last.
@@ -61,8 +62,10 @@ class Engine:
         condenser: Condenser | None = None,
         clusterer: StoryClusterer | None = None,
         monotonic: Callable[[], float] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
+        self.telemetry = telemetry or Telemetry()  # counters for /metrics
         self.store = store
         self.db = runner  # the store's writer thread (``storage.database.StoreRunner``)
         self.fetcher = fetcher
@@ -97,11 +100,14 @@ class Engine:
             clock=now,
             briefer=self.briefer,
             parse_gate=parse_gate,
+            telemetry=self.telemetry,
         )
         self.scheduler = Scheduler(
             settings, store, db, now, monotonic=monotonic, retry=self.ingest.resume_pending
         )
-        self.delivery = Deliverer(settings, store, db, clock=now, publishers=self.publishers)
+        self.delivery = Deliverer(
+            settings, store, db, clock=now, publishers=self.publishers, telemetry=self.telemetry
+        )
         self.digests = Digests(settings, store, db, clock=now, publishers=self.publishers)
         self.startup_backoff = STARTUP_BACKOFF
 

@@ -28,6 +28,7 @@ from .parse import ParseGate
 from .ports import ChannelStore, Clock, EntryStore, FeedStore, Runner
 from .schedule import next_poll
 from .settings import Settings
+from .telemetry import Telemetry
 
 log = logging.getLogger("signaldesk.engine")
 
@@ -66,8 +67,10 @@ class Ingest:
         clock: Clock,
         briefer: Briefer,
         parse_gate: ParseGate,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.settings = settings
+        self.telemetry = telemetry or Telemetry()
         self.store = store
         self.db = runner
         self.fetcher = fetcher
@@ -172,6 +175,7 @@ class Ingest:
         self.in_flight.add(entry.id)
         try:
             briefing_id = await self.briefer.process_entry(entry)
+            self.telemetry.briefed()
         except StorageError:
             # The database, not the entry: it stays pending, untouched, and the retry
             # pass (or the next start) takes it up once the store answers again.
@@ -233,6 +237,7 @@ class Ingest:
 
     async def _note_unchanged(self, feed: Feed, result: FetchResult) -> None:
         """Record a poll that found nothing new, in the next batch transaction."""
+        self.telemetry.fetched("unchanged")
         self._fetch_log.append((feed.id, self._success_state(feed, result, title=None)))
         if len(self._fetch_log) >= FETCH_LOG_BATCH:
             await self.flush()
@@ -243,6 +248,7 @@ class Ingest:
             await self.db(self.store.record_fetches, batch, self.clock.now())
 
     async def _record_success(self, feed: Feed, result: FetchResult, *, title: str | None) -> None:
+        self.telemetry.fetched("new")
         state = self._success_state(feed, result, title=title)
         await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
 
@@ -262,7 +268,8 @@ class Ingest:
     ) -> None:
         report.failures += 1
         report.errors.append(f"{feed.display_name}: {error}")
-        log.warning("feed %s failed: %s", feed.url, error)
+        self.telemetry.fetched("failed")
+        log.warning("feed %s failed: %s", feed.url, error, extra={"feed_id": feed.id})
         state = FetchState(
             etag=feed.etag,
             last_modified=feed.last_modified,

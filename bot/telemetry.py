@@ -71,9 +71,17 @@ class Telemetry:
         with self._lock:
             self.deliveries[outcome] += 1
 
-    def delivery_failed(self, reason: str) -> None:
+    def delivery_failed(self, exc: Exception) -> None:
+        """Counted by the platform's error code where it gives one (Slack's
+        ``not_in_channel``), else by kind: retryable, maybe sent, permanent."""
+        code = getattr(exc, "code", None)
+        if not isinstance(code, str) or not code:
+            if getattr(exc, "maybe_sent", False):
+                code = "maybe sent"
+            else:
+                code = "retryable" if getattr(exc, "retryable", True) else "permanent"
         with self._lock:
-            self.delivery_errors[_label(reason)] += 1
+            self.delivery_errors[_label(code)] += 1
 
     def command_took(self, command: str, seconds: float) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ import pytest
 
 from adapters.console.publisher import ConsolePublisher
 from adapters.console.render import render_reply
-from bot import cli
+from bot import cli, logs
 from bot.engine import Engine
 from bot.fetch import Fetcher
 from bot.models import Channel, Reply
@@ -54,7 +54,7 @@ async def test_feed_links_with_escapes_are_logged_as_visible_escapes(
     )
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(cli.TerminalSafeFormatter(cli.LOG_FORMAT))
+    handler.setFormatter(logs.TerminalSafeFormatter(logs.TEXT_FORMAT))
     logger = logging.getLogger("signaldesk")
     level = logger.level
     logger.addHandler(handler)
@@ -85,7 +85,7 @@ async def test_feed_links_with_escapes_are_logged_as_visible_escapes(
 
 
 def test_a_log_record_stays_on_one_line() -> None:
-    formatter = cli.TerminalSafeFormatter(cli.LOG_FORMAT)
+    formatter = logs.TerminalSafeFormatter(logs.TEXT_FORMAT)
     record = logging.LogRecord(
         "signaldesk.engine",
         logging.INFO,
@@ -108,7 +108,7 @@ def test_the_cli_logs_through_the_safe_formatter(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(root, "handlers", [])
     cli._configure_logging(load_settings(database=":memory:"))
     (handler,) = root.handlers
-    assert isinstance(handler.formatter, cli.TerminalSafeFormatter)
+    assert isinstance(handler.formatter, logs.TerminalSafeFormatter)
 
 
 @pytest.mark.parametrize("sequence", ANSI)
@@ -127,3 +127,48 @@ def test_console_export_and_posts_show_escapes(sequence: str) -> None:
         Channel(id=f"console:general{sequence}"), f"notice {sequence}"
     )
     assert not CONTROL.search(terminal.getvalue())
+
+
+def test_json_logs_are_one_object_a_line_with_ids_as_fields() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    log = logging.getLogger("signaldesk.test.json")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        # A feed's hostile title, quoted in a record, cannot break the line or the object.
+        log.warning(
+            "feed %s failed: %s",
+            "Port\nnews\x1b[2J",
+            'HTTP 503 "busy"',
+            extra={"feed_id": 7, "channel_id": "slack:C1"},
+        )
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("cycle failed", extra={"briefing_id": "k7q2xw4m"})
+    finally:
+        log.removeHandler(handler)
+    first, second = stream.getvalue().splitlines()
+    record = json.loads(first)
+    assert record["level"] == "WARNING" and record["logger"] == "signaldesk.test.json"
+    assert record["message"] == 'feed Port\nnews\x1b[2J failed: HTTP 503 "busy"'
+    assert (record["feed_id"], record["channel_id"]) == (7, "slack:C1")
+    assert "\x1b" not in first  # escaped inside the JSON string
+    assert record["time"].endswith("+00:00")
+    error = json.loads(second)
+    assert error["briefing_id"] == "k7q2xw4m" and "ValueError: boom" in error["exception"]
+
+
+def test_http_client_request_logs_wait_for_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    for name in logs.CHATTY:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    logs.configure_logging("INFO", format="json")
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert isinstance(root.handlers[0].formatter, logs.JsonFormatter)
+    monkeypatch.setattr(root, "handlers", [])
+    logs.configure_logging("DEBUG")
+    assert logging.getLogger("httpx").isEnabledFor(logging.DEBUG)

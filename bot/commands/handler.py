@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import time
 from collections.abc import Callable
 
 from ..cluster import FOLLOWS_PREFIX
@@ -32,6 +33,7 @@ from ..search import (
     related_query,
     words,
 )
+from ..telemetry import Telemetry
 from ..text import cut, one_line, plural
 from ..topics import DEFAULT_TOPICS, default_topic
 from .admin import AdminCommands
@@ -89,14 +91,18 @@ class CommandHandler(StoreLookups):
         *,
         admin: AdminCommands,
         health: Callable[[], str | None] = lambda: None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__(store, runner, clock)
         self.admin = admin
         self.health = health
+        self.telemetry = telemetry or Telemetry()
 
     async def handle(self, text: str, asker: Asker) -> Reply:
         """Parse and run one command. Never raises: every failure is a one-line Reply
         that only the asker sees."""
+        started = time.perf_counter()
+        command: Command | None = None
         try:
             command = parse_command(text)
             return await self.run(command, asker)
@@ -108,6 +114,9 @@ class CommandHandler(StoreLookups):
         except Exception:
             log.exception("command %r in %s failed", cut(str(text), 80), asker.channel_id)
             return _error("something went wrong running that command; it has been logged")
+        finally:
+            name = type(command).__name__.lower() if command is not None else "unparsed"
+            self.telemetry.command_took(name, time.perf_counter() - started)
 
     async def run(self, command: Command, asker: Asker) -> Reply:
         """Run an already parsed command (checks admin rights first)."""

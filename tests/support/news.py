@@ -113,3 +113,45 @@ def harbour_items(site: Site) -> list[dict[str, str]]:
             "summary": HARBOUR_FACTS[0],
         }
     ]
+
+
+# A local paper's feed with its items' whole text (tests/test_desk.py, test_health.py).
+FERRY_TEXT = (
+    "The only car ferry to Gull Island will stay out of service for at least three weeks "
+    "after inspectors found a 40-centimetre crack in its hull during routine dry dock work, "
+    "the operator said on Monday. Islanders will rely on a passenger launch that carries 60 "
+    "people and no vehicles. The operator said a replacement vessel had been requested from "
+    "a partner line but would not arrive before the end of the month. The island council "
+    "called an emergency meeting for Tuesday evening."
+)
+LIBRARY_TEXT = (
+    "Eastfield's central library will open from 11:00 to 16:00 on Sundays from April, the "
+    "city said, after a survey of 3,200 residents found weekend hours were the most "
+    "requested change. The extra day will be staffed by moving two part-time posts from the "
+    "mobile library service, which keeps its weekday routes."
+)
+ITEM = """<item><guid>{guid}</guid><title>{title}</title><link>{link}</link>
+<pubDate>{date}</pubDate><description>{text}</description></item>"""
+VALLEY_RSS = f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Valley Post</title><link>https://valleypost.example/</link>
+{
+    ITEM.format(
+        guid="vp-2026-0302-ferry",
+        title="Gull Island ferry suspended after hull crack found in dry dock",
+        link="https://valleypost.example/news/gull-island-ferry-suspended",
+        date="Mon, 02 Mar 2026 07:40:00 GMT",
+        text=FERRY_TEXT,
+    )
+}
+{
+    ITEM.format(
+        guid="vp-2026-0302-library",
+        title="Eastfield library to open on Sundays from April",
+        link="https://valleypost.example/news/eastfield-library-sundays",
+        date="Mon, 02 Mar 2026 06:15:00 GMT",
+        text=LIBRARY_TEXT,
+    )
+}
+</channel></rss>"""
+
+VALLEY_FERRY = "Gull Island ferry suspended after hull crack found in dry dock"
