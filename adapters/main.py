@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -120,6 +120,12 @@ def probe_database(path: str) -> tuple[str | None, ServiceBeat | None]:
     return found.problem, found.beat
 
 
+def restore_database(backup: str, database: str, progress: Callable[[int, int], None]) -> int:
+    from storage.base import restore_database as restore
+
+    return restore(backup, database, progress)
+
+
 def discord_invite_url(settings: Settings, application_id: int | None) -> str:
     from .discord.app import invite_url_for_settings
 
@@ -134,6 +140,7 @@ def wiring() -> Wiring:
         render_reply=render_reply,
         discord_invite_url=discord_invite_url,
         probe_database=probe_database,
+        restore_database=restore_database,
     )
 
 

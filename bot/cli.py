@@ -58,6 +58,8 @@ class Wiring:
     discord_invite_url: Callable[[Settings, int | None], str] | None = None
     # Read-only look at a database file: (what is wrong with it, the service's heartbeat).
     probe_database: Callable[[str], tuple[str | None, ServiceBeat | None]] | None = None
+    # (backup file, database path, progress) -> the restored file's size in bytes
+    restore_database: Callable[[str, str, Callable[[int, int], None]], int] | None = None
 
 
 # ------------------------------------------------------------------- helpers
@@ -227,16 +229,57 @@ def cmd_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
-    target = Path(args.path)
+    target = Path(args.path).expanduser()
+    database = settings.database_path
+    if database is None:
+        raise UsageError("SIGNALDESK_DATABASE is :memory:: there is no database to back up")
+    if not database.is_file():
+        # Opening it would create an empty database and "back up" that.
+        raise UsageError(
+            f"database {database} does not exist: check SIGNALDESK_DATABASE (or --env-file)"
+        )
     if target.exists():
         raise UsageError(f"{target} exists: choose a new file for the backup")
+    if not target.parent.is_dir():
+        raise UsageError(f"folder {target.parent} does not exist: create it or choose another")
     store = args.wiring.open_store(settings)
     try:
-        store.backup(str(target))
+        size = store.backup(str(target), progress=_Progress("backed up"))
     finally:
         store.close()
-    print(f"backed up {settings.database} to {target}")
+    print(f"backed up {database} to {target} ({_size(size)}), Slack installations included")
     return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    if args.wiring.restore_database is None:
+        raise UsageError("this build cannot restore a database")
+    database = settings.database_path
+    if database is None:
+        raise UsageError("SIGNALDESK_DATABASE is :memory:: set the file to restore into")
+    size = args.wiring.restore_database(args.path, str(database), _Progress("restored"))
+    print(f"restored {args.path} to {database} ({_size(size)}); start the service on it")
+    return 0
+
+
+class _Progress:
+    """A line on stderr every tenth of a large copy (small ones are instant)."""
+
+    def __init__(self, verb: str) -> None:
+        self.verb = verb
+        self.shown = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 25_000:  # pages: about 100 MB
+            return
+        tenth = done * 10 // total
+        if tenth > self.shown:
+            self.shown = tenth
+            print(f"{self.verb} {tenth * 10} %", file=sys.stderr)
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB" if size >= 100_000 else f"{size / 1000:.0f} kB"
 
 
 def cmd_discord_invite_url(args: argparse.Namespace, settings: Settings) -> int:
@@ -341,6 +384,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("path", metavar="PATH")
     p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser(
+        "restore",
+        help="restore a backup into SIGNALDESK_DATABASE (which must not exist yet)",
+        description="Copy a file written by `signaldesk backup` to SIGNALDESK_DATABASE and "
+        "migrate it to this version. An existing database is never overwritten: move it "
+        "aside first. Stop the service while restoring.",
+    )
+    p.add_argument("path", metavar="BACKUP")
+    p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser(
         "healthcheck",

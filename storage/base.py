@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +77,65 @@ def open_database(path: str | Path, *, timeout: float = 10.0) -> Database:
         raise StorageError(_explain(target, exc)) from None
     except OSError as exc:
         raise StorageError(f"cannot open database {target}: {exc.strerror or exc}") from None
+
+
+def _copy(
+    source: sqlite3.Connection, target: Path, progress: Callable[[int, int], None] | None
+) -> int:
+    def step(status: int, remaining: int, total: int) -> None:
+        if progress is not None:
+            progress(total - remaining, total)
+
+    dest = sqlite3.connect(str(target))
+    try:
+        with dest:
+            source.backup(dest, pages=1024, progress=step)
+    except sqlite3.DatabaseError as exc:
+        dest.close()
+        target.unlink(missing_ok=True)  # never leave half a copy that looks whole
+        raise StorageError(_explain(str(target), exc)) from None
+    finally:
+        dest.close()
+    return target.stat().st_size
+
+
+def restore_database(
+    backup: str | Path,
+    target: str | Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Copy ``backup`` (a file ``SqliteStore.backup`` wrote) to ``target``, which must
+    not exist yet — an existing database is never overwritten: move it aside first.
+    The copy is then migrated, so a backup taken by an older version restores into this
+    one. Returns the restored file's size in bytes."""
+    source, dest = Path(backup).expanduser(), Path(target).expanduser()
+    if not source.is_file():
+        raise StorageError(f"backup {source} does not exist")
+    if dest.exists():
+        raise StorageError(
+            f"database {dest} exists: move it aside (or set SIGNALDESK_DATABASE to a new "
+            "path) before restoring, so that nothing in it is lost"
+        )
+    if not dest.parent.is_dir():
+        raise StorageError(f"database folder {dest.parent} does not exist: create it first")
+    try:
+        conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            applied = Database(conn)["_sqlite_migrations"].exists()
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(_explain(str(source), exc)) from None
+    if not applied:
+        raise StorageError(f"{source} is a SQLite file but not a SignalDesk database")
+    conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        _copy(conn, dest, progress)
+    finally:
+        conn.close()
+    open_database(dest).close()  # migrate to this version
+    return dest.stat().st_size
 
 
 def _explain(target: str, exc: sqlite3.DatabaseError) -> str:
@@ -305,11 +364,8 @@ class StoreBase:
                 [day, prompt_tokens, completion_tokens, _ts(now)],
             )
 
-    def backup(self, target: str | Path) -> None:
-        """A consistent copy of the live database (SQLite's online backup API)."""
-        dest = sqlite3.connect(str(target))
-        try:
-            with dest:
-                self.db.conn.backup(dest)
-        finally:
-            dest.close()
+    def backup(self, target: str | Path, progress: Callable[[int, int], None] | None = None) -> int:
+        """A consistent copy of the live database (SQLite's online backup API, a few
+        megabytes at a time so that the service's writes go on meanwhile). Returns the
+        copy's size in bytes."""
+        return _copy(self.db.conn, Path(target), progress)

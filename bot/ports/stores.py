@@ -4,7 +4,7 @@ them at once. Synchronous: every call runs on the writer thread (``Runner``)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -404,8 +404,9 @@ class Store(
     """Every role at once (``storage.SqliteStore``), for the composition root; a stage
     takes only the roles it uses. Synchronous: called through the ``Runner``."""
 
-    def backup(self, target: str) -> None:
-        """A consistent copy of the live database."""
+    def backup(self, target: str, progress: Callable[[int, int], None] | None = None) -> int:
+        """A consistent copy of the live database at ``target``; ``progress(done,
+        total)`` is called as it goes. Returns the copy's size in bytes."""
         ...
 
     def close(self) -> None: ...
