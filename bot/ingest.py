@@ -91,7 +91,7 @@ class Ingest:
             url,
             name=None,  # the name is the channel's own (the subscription's), never shared
             now=now,
-            interval_seconds=self.settings.poll_interval,
+            interval_seconds=0,  # follows SIGNALDESK_POLL_INTERVAL, even when it changes
         )
         subscribed = await self.db(self.store.subscribe, channel_id, feed.id, now, name=name)
         return feed, subscribed

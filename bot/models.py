@@ -77,7 +77,7 @@ class Feed(_Model):
     etag: str | None = None
     last_modified: str | None = None
     content_hash: str | None = None
-    interval_seconds: int = 900
+    interval_seconds: int = 0  # this feed's own poll interval; 0: the service's default
     next_poll_at: datetime
     primed: bool = False  # the first poll (the backlog) has been recorded
     consecutive_failures: int = 0

@@ -52,6 +52,8 @@ _JSON_ITEM_KEYS = frozenset({"content_html", "content_text", "date_published", "
 _JSON_TYPES = ("application/feed+json", "application/json", "text/json")
 # Possessive comment run: "(<!--.*?-->\s*)*" let a comment's body stretch over the
 # next one's end, exponential on a run of comments (tests/test_regex_linear.py).
+# What a feed URL that is a web page fails with (feed add then looks for its feeds).
+HTML_PAGE = "the document is HTML"
 _HTML_START = re.compile(
     rb"^\s*+(?:<!--.*?-->\s*+)*+<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
     re.IGNORECASE | re.DOTALL,
@@ -181,7 +183,7 @@ def _parse_xml_feed(body: bytes, headers: dict[str, str], url: str | None) -> Pa
     feed = result.get("feed") or {}
     if not version and not entries:
         if _HTML_START.match(body) or _HTML_START.match(data):
-            raise ParseError("not a feed: the document is HTML, not RSS, Atom or JSON Feed")
+            raise ParseError(f"not a feed: {HTML_PAGE}, not RSS, Atom or JSON Feed")
         if not feed.get("title"):  # a titled channel with no items is an empty feed
             reason = _describe(result.get("bozo_exception")) if result.get("bozo") else ""
             raise ParseError(

@@ -14,7 +14,7 @@ class FeedsMixin(StoreBase):
     """The ``feeds`` table."""
 
     def add_feed(
-        self, url: str, *, name: str | None, now: datetime, interval_seconds: int = 900
+        self, url: str, *, name: str | None, now: datetime, interval_seconds: int = 0
     ) -> tuple[Feed, bool]:
         existing = self.feed_by_url(url)
         if existing:

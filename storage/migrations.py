@@ -464,3 +464,12 @@ def m015_service_heartbeat(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m016_feeds_follow_the_default_interval(db: Database) -> None:
+    # A feed's interval was copied from SIGNALDESK_POLL_INTERVAL when it was added, so a
+    # changed setting never reached the feeds already there. No feed has an interval of
+    # its own (nothing sets one), so every feed now follows the setting: 0 means "the
+    # service's default".
+    db.execute("UPDATE feeds SET interval_seconds = 0")

@@ -429,7 +429,7 @@ async def test_feed_add_bad_url(desk: Desk, url: str, reason: str) -> None:
     ("route", "response", "reason"),
     [
         ("/page", Response(body="<html><body><p>Hello</p></body></html>",
-                           headers={"Content-Type": "text/html"}), "not a feed"),
+                           headers={"Content-Type": "text/html"}), "it names no feed"),
         ("/gone", Response(status=404, body="no"), "HTTP 404"),
         ("/busy", Response(status=503, body="later"), "HTTP 503"),
     ],

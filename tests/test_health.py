@@ -85,7 +85,7 @@ def test_healthcheck_refuses_a_database_from_before_an_upgrade_or_a_broken_file(
     db.close()
     status, line = healthcheck(monkeypatch, capsys, old)
     assert status == 1
-    assert "not migrated to this version (1 migrations pending, first m015" in line
+    assert "not migrated to this version (" in line and "pending, first m015" in line
     assert "\n" not in line
 
     broken = tmp_path / "broken.db"

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .. import netguard
 from ..brief import Briefer
 from ..digest import Digests, next_digest_at
+from ..discover import feed_links, normalise_feed_url
 from ..errors import BlockedAddressError, FetchError, ParseError, QueryError
 from ..fetch import Fetcher
 from ..ingest import Ingest
 from ..models import DeliveryMode, Reply, Topic
 from ..opml import export_opml, parse_opml
+from ..parse import HTML_PAGE
 from ..ports import Clock, Runner
 from ..search import query_problem
 from ..settings import Settings
@@ -24,6 +26,7 @@ from ..topics import DEFAULT_TOPICS, default_topic
 from .common import (
     CommandStore,
     StoreLookups,
+    _capped,
     _error,
     _filters_text,
     _info,
@@ -61,7 +64,10 @@ class AdminCommands(StoreLookups):
         self.digests = digests
         self.fetcher = fetcher
 
-    async def feed_add(self, channel_id: str, url: str, name: str | None) -> Reply:
+    async def feed_add(
+        self, channel_id: str, url: str, name: str | None, *, discover: bool = True
+    ) -> Reply:
+        url = normalise_feed_url(url)
         try:
             netguard.check_url_syntax(url)
         except BlockedAddressError as exc:
@@ -91,6 +97,8 @@ class AdminCommands(StoreLookups):
             reason = fresh.last_error or (report.errors[-1] if report.errors else "it failed")
             # An unusable URL is not left subscribed: the admin fixes it and adds again.
             await self.db.first(self.store.unsubscribe, channel_id, feed.id)
+            if discover and HTML_PAGE in reason:
+                return await self._discover(channel_id, url, name)
             return _error(
                 f"cannot use {cut(url, 100)}: {one_line(reason)}. The feed was not added."
             )
@@ -108,6 +116,36 @@ class AdminCommands(StoreLookups):
         if briefed:
             detail += f"; briefed the newest {briefed}, the rest are recorded as already seen"
         return _info(f"Added “{title}” (feed {_number(mine or fresh)}): {detail}.")
+
+    async def _discover(self, channel_id: str, url: str, name: str | None) -> Reply:
+        """``url`` is a web page, not a feed: add the feed it announces (its
+        ``<link rel="alternate">``), or list them when it announces several."""
+        try:
+            page = await self.fetcher.fetch_page(url)
+        except (FetchError, BlockedAddressError) as exc:
+            return _error(f"cannot use {cut(url, 100)}: {one_line(str(exc))}; not added")
+        links = feed_links(page.body, page.url)
+        if not links:
+            return _error(
+                f"{cut(url, 100)} is a web page, not a feed, and it names no feed "
+                '(no <link rel="alternate"> to RSS, Atom or JSON Feed); not added: find '
+                "the feed's own link on the site"
+            )
+        if len(links) > 1:
+            choices = [f"  {cut(link.title, 60)} ({link.kind}): {link.url}" for link in links]
+            return _info(
+                "\n".join(
+                    [
+                        f"{cut(url, 100)} is a web page naming {len(links)} feeds; "
+                        "add the one you want with /brief feed add <url>:",
+                        *_capped(choices),
+                    ]
+                )
+            )
+        found = links[0]
+        reply = await self.feed_add(channel_id, found.url, name, discover=False)
+        prefix = f"{cut(url, 100)} is a web page; it names the feed {found.url}. "
+        return reply.model_copy(update={"text": prefix + reply.text})
 
     async def feed_remove(self, channel_id: str, ref: str) -> Reply:
         feeds = await self.db.first(self.store.channel_feeds, channel_id)

@@ -52,7 +52,7 @@ class FeedStore(Protocol):
     """Feeds and their poll plan (``storage/feeds.py``)."""
 
     def add_feed(
-        self, url: str, *, name: str | None, now: datetime, interval_seconds: int = 900
+        self, url: str, *, name: str | None, now: datetime, interval_seconds: int = 0
     ) -> tuple[Feed, bool]:
         """Insert (or find) a feed by URL. Returns (feed, created)."""
         ...
