@@ -68,3 +68,16 @@ class DeliveryError(SignalDeskError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.maybe_sent = maybe_sent
+
+
+class CannotPost(DeliveryError):
+    """The bot cannot post in this channel until someone there acts: it is not a
+    member, lacks a permission, the channel is archived or gone, or the install was
+    revoked. Not retried on a timer: the channel's deliveries are held (paused) with
+    ``reason`` shown to its admins, and resumed, held posts and all, once the bot can
+    post again. ``reason`` is one line saying what is wrong and what to do."""
+
+    def __init__(self, reason: str, *, code: str | None = None):
+        super().__init__(reason, retryable=False)
+        self.reason = reason
+        self.code = code
