@@ -26,10 +26,10 @@ import functools
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from .errors import DeliveryError, SignalDeskError
+from .errors import CannotPost, DeliveryError, SignalDeskError
 from .models import Attempt, Briefing, Channel, Delivery, DeliveryState, Feed, Notice
 from .ports import (
     BriefingStore,
@@ -45,6 +45,30 @@ from .settings import Settings
 from .telemetry import Telemetry
 
 log = logging.getLogger("signaldesk.deliver")
+
+# A paused channel (the bot cannot post there) is tried again this often, in case the
+# platform let the bot back in without an event we hear (one request an hour).
+PAUSE_PROBE = timedelta(hours=1)
+
+
+async def pause_for(
+    db: Runner, store: ChannelStore, channel_id: str, exc: CannotPost, now: datetime
+) -> None:
+    """Hold ``channel_id``'s deliveries: the platform says the bot cannot post there."""
+    first = await db(store.pause_channel, channel_id, exc.reason, now, now + PAUSE_PROBE)
+    if first:
+        log.error(
+            "deliveries to %s paused: %s",
+            channel_id,
+            exc.reason,
+            extra={"channel_id": channel_id},
+        )
+
+
+async def posted_in(db: Runner, store: ChannelStore, channel: Channel) -> None:
+    """A message went through: a paused channel is open again, its held rows follow."""
+    if channel.paused_reason is not None and await db(store.unpause_channel, channel.id):
+        log.warning("deliveries to %s resumed: the bot can post there again", channel.id)
 
 
 def attempt_key(delivery: Delivery) -> str:
@@ -245,6 +269,7 @@ class Deliverer:
             now=self.clock.now(),
         )
         self.telemetry.delivered(delivery.kind)
+        await posted_in(self.db, self.store, channel)
         return 1
 
     async def _find_earlier(
@@ -272,6 +297,17 @@ class Deliverer:
     async def _delivery_failed(self, delivery: Delivery, exc: DeliveryError) -> None:
         now = self.clock.now()
         self.telemetry.delivery_failed(exc)
+        if isinstance(exc, CannotPost):
+            # Not failed: held, with the channel, until the bot can post there again.
+            await pause_for(self.db, self.store, delivery.channel_id, exc, now)
+            await self.db(
+                self.store.mark_delivery,
+                delivery.id,
+                DeliveryState.PENDING,
+                error=str(exc),
+                now=now,
+            )
+            return
         if not exc.retryable:
             log.error(
                 "delivery %s to %s failed: %s",
@@ -363,6 +399,16 @@ class Deliverer:
                 result = await publisher.post_text(channel, notice.text, attempt=attempt)
             except DeliveryError as exc:
                 now = self.clock.now()
+                if isinstance(exc, CannotPost):  # held with the channel's other messages
+                    await pause_for(self.db, self.store, channel.id, exc, now)
+                    await self.db(
+                        self.store.mark_notice,
+                        notice.id,
+                        DeliveryState.PENDING,
+                        error=str(exc),
+                        now=now,
+                    )
+                    break
                 state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
                 wait = retry_wait(
                     notice.attempts,
@@ -387,6 +433,7 @@ class Deliverer:
                 now=self.clock.now(),
             )
             sent += 1
+            await posted_in(self.db, self.store, channel)
         return sent
 
 

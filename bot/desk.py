@@ -9,6 +9,7 @@ either after it is built. ``bot.cli`` gets a ``Desk`` from the root and only run
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from .errors import SignalDeskError
 from .fetch import Fetcher
 from .ports import Clock, Condenser, Publisher, Runner, Store
 from .settings import Settings
+
+log = logging.getLogger("signaldesk.desk")
 
 
 class PlatformService(Protocol):
@@ -94,6 +97,17 @@ class Desk:
             platforms=self.platform_status(),
         )
         return True
+
+    async def resume_channel(self, platform: str, target: str) -> bool:
+        """The platform says the bot may post in ``target`` again (it was invited back,
+        given a permission, the channel was unarchived): try its held deliveries at the
+        scheduler's next pass rather than at the hourly probe. A post that goes through
+        reopens the channel; one still refused keeps it paused. True when it was paused."""
+        channel_id = f"{platform}:{target}"
+        probed = await self.engine.db(self.store.probe_channel, channel_id, self.engine.clock.now())
+        if probed:  # the service loop's next pass sends them
+            log.info("trying the held deliveries to %s", channel_id)
+        return probed
 
     async def aclose(self) -> None:
         """Close the engine (fetcher, writer thread), then the store."""

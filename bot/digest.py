@@ -28,8 +28,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .deliver import retry_wait
-from .errors import DeliveryError
+from .deliver import pause_for, posted_in, retry_wait
+from .errors import CannotPost, DeliveryError
 from .models import Attempt, Briefing, Channel, Delivery, DeliveryMode, DeliveryState
 from .ports import BriefingStore, ChannelStore, Clock, OutboxStore, Publisher, Runner
 from .settings import Settings
@@ -333,6 +333,8 @@ class Digests:
         except DeliveryError as exc:
             log.warning("digest for %s not posted: %s", channel.id, exc)
             now = self.clock.now()
+            if isinstance(exc, CannotPost):  # its briefings stay held for the next digest
+                await pause_for(self.db, self.store, channel.id, exc, now)
             if exc.retryable:
                 rows = await self.db(self.store.digest_parts_in_flight, channel.id)
                 attempts = max(
@@ -362,6 +364,7 @@ class Digests:
             message_ref=result.message_ref,
             now=self.clock.now(),
         )
+        await posted_in(self.db, self.store, channel)
         return 1
 
     async def _held_briefings(self, held: Sequence[Delivery]) -> tuple[set[str], list[Briefing]]:

@@ -267,6 +267,10 @@ class Channel(_Model):
     exclude_words: list[str] = Field(default_factory=list)
     last_digest_at: datetime | None = None
     created_at: datetime | None = None
+    # Set while the bot cannot post here (``errors.CannotPost``): what is wrong and
+    # what to do, since when; deliveries are held until it can post again.
+    paused_reason: str | None = None
+    paused_at: datetime | None = None
 
     @property
     def platform(self) -> str:

@@ -303,6 +303,8 @@ class StoreBase:
             exclude_words=json.loads(row["exclude_words"]),
             last_digest_at=_dt(row["last_digest_at"]),
             created_at=_dt(row["created_at"]),
+            paused_reason=row["paused_reason"],
+            paused_at=_dt(row["paused_at"]),
         )
 
     @staticmethod

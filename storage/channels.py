@@ -54,6 +54,46 @@ class ChannelsMixin(StoreBase):
                 ],
             )
 
+    def pause_channel(
+        self, channel_id: str, reason: str, now: datetime, probe_after: datetime
+    ) -> bool:
+        """Hold the channel's deliveries: the bot cannot post there. True when it was
+        not paused before (the first refusal, worth a log line); a later refusal keeps
+        the first ``paused_at`` and moves the next probe."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE channels SET paused_reason = ?, probe_after = ?, "
+                "paused_at = coalesce(paused_at, ?) WHERE id = ? AND paused_reason IS NULL",
+                [reason, _ts(probe_after), _ts(now), channel_id],
+            )
+            if cursor.rowcount:
+                return True
+            db.execute(
+                "UPDATE channels SET paused_reason = ?, probe_after = ? WHERE id = ?",
+                [reason, _ts(probe_after), channel_id],
+            )
+        return False
+
+    def probe_channel(self, channel_id: str, now: datetime) -> bool:
+        """The platform says the bot may post again: try the held head at once. True
+        when the channel was paused."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE channels SET probe_after = ? WHERE id = ? AND paused_reason IS NOT NULL",
+                [_ts(now), channel_id],
+            )
+        return bool(cursor.rowcount)
+
+    def unpause_channel(self, channel_id: str) -> bool:
+        """A post went through: the channel is open again. True when it was paused."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE channels SET paused_reason = NULL, paused_at = NULL, "
+                "probe_after = NULL WHERE id = ? AND paused_reason IS NOT NULL",
+                [channel_id],
+            )
+        return bool(cursor.rowcount)
+
     def list_channels(self) -> list[Channel]:
         return [self._channel(r) for r in self._rows("SELECT * FROM channels ORDER BY id")]
 

@@ -473,3 +473,13 @@ def m016_feeds_follow_the_default_interval(db: Database) -> None:
     # its own (nothing sets one), so every feed now follows the setting: 0 means "the
     # service's default".
     db.execute("UPDATE feeds SET interval_seconds = 0")
+
+
+@migrations()
+def m017_channel_pauses(db: Database) -> None:
+    # A channel the bot cannot post in (not a member, a permission missing, archived)
+    # is paused, not failed: its deliveries are held, the reason is shown to its admins,
+    # and one delivery is tried again at ``probe_after`` (or at once when the platform
+    # says the bot was let back in). NULL reason: not paused.
+    for column in ("paused_reason", "paused_at", "probe_after"):
+        db.execute(f"ALTER TABLE channels ADD COLUMN {column} TEXT")

@@ -74,9 +74,11 @@ class OutboxMixin(StoreBase):
                    WHERE state IN ('pending', 'sending') AND digest_key IS NULL
                    GROUP BY channel_id
                ) h ON h.head = o.id
-               WHERE o.not_before IS NULL OR o.not_before <= ?
+               LEFT JOIN channels c ON c.id = o.channel_id
+               WHERE (o.not_before IS NULL OR o.not_before <= ?)
+               AND (c.paused_reason IS NULL OR c.probe_after <= ?)
                ORDER BY o.id LIMIT ?""",
-            [_ts(now), limit],
+            [_ts(now), _ts(now), limit],
         )
         return [self._delivery(r) for r in rows]
 
@@ -250,10 +252,12 @@ class NoticesMixin(StoreBase):
         # be looked up by it); one left "sending" by an older version has no record
         # and is not sent again.
         rows = self._rows(
-            "SELECT * FROM notices WHERE (state = 'pending' OR (state = 'sending' "
-            "AND first_attempt_at IS NOT NULL)) "
-            "AND (not_before IS NULL OR not_before <= ?) ORDER BY id LIMIT ?",
-            [_ts(now), limit],
+            "SELECT n.* FROM notices n LEFT JOIN channels c ON c.id = n.channel_id "
+            "WHERE (n.state = 'pending' OR (n.state = 'sending' "
+            "AND n.first_attempt_at IS NOT NULL)) "
+            "AND (n.not_before IS NULL OR n.not_before <= ?) "
+            "AND (c.paused_reason IS NULL OR c.probe_after <= ?) ORDER BY n.id LIMIT ?",
+            [_ts(now), _ts(now), limit],
         )
         return [self._notice(r) for r in rows]
 

@@ -21,7 +21,7 @@ from bot.digest import (
     rank_for_digest,
 )
 from bot.engine import Engine
-from bot.errors import DeliveryError
+from bot.errors import CannotPost, DeliveryError
 from bot.fetch import Fetcher
 from bot.models import (
     Briefing,
@@ -375,6 +375,22 @@ async def test_permanent_failure_keeps_rows_for_the_next_digest(world: World) ->
     assert len(world.store.held_deliveries(CHANNEL)) == 1
     world.clock.current = utc(2026, 3, 6, 8, 0)
     assert await world.engine.digests.send_due() == 1
+
+
+async def test_digest_the_bot_cannot_post_pauses_the_channel_and_keeps_its_briefings(
+    world: World,
+) -> None:
+    world.hold("Story")
+    world.clock.current = utc(2026, 3, 5, 8, 0)
+    world.publisher.fail_next.append(CannotPost("the bot lacks Send Messages here"))
+    assert await world.engine.digests.send_due() == 0
+    channel = world.store.get_channel(CHANNEL)
+    assert channel is not None and channel.paused_reason == "the bot lacks Send Messages here"
+    assert len(world.store.held_deliveries(CHANNEL)) == 1
+    world.clock.current = utc(2026, 3, 6, 8, 0)  # fixed since: the next digest posts it
+    assert await world.engine.digests.send_due() == 1
+    channel = world.store.get_channel(CHANNEL)
+    assert channel is not None and channel.paused_reason is None
 
 
 async def test_realtime_channels_are_left_alone(world: World) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from ..cluster import FOLLOWS_PREFIX
 from ..errors import QueryError, SignalDeskError
-from ..models import Briefing, Reply, Topic
+from ..models import Briefing, Channel, Reply, Topic, Visibility
 from ..ports import Clock, Runner
 from ..search import (
     MAX_SEARCH_WORDS,
@@ -37,7 +37,16 @@ from ..telemetry import Telemetry
 from ..text import cut, one_line, plural
 from ..topics import DEFAULT_TOPICS, default_topic
 from .admin import AdminCommands
-from .common import CommandStore, StoreLookups, _capped, _error, _feed_line, _filters_text, _info
+from .common import (
+    CommandStore,
+    StoreLookups,
+    _capped,
+    _error,
+    _feed_line,
+    _filters_text,
+    _info,
+    _when,
+)
 from .grammar import (
     ADMIN_ACTIONS,
     HELP_TEXT,
@@ -105,7 +114,10 @@ class CommandHandler(StoreLookups):
         command: Command | None = None
         try:
             command = parse_command(text)
-            return await self.run(command, asker)
+            reply = await self.run(command, asker)
+            if asker.is_admin and not reply.error and not isinstance(command, ListFeeds):
+                reply = await self._with_pause_notice(asker.channel_id, reply)
+            return reply
         except asyncio.CancelledError:
             raise
         except SignalDeskError as exc:  # e.g. the database is locked: say so
@@ -168,6 +180,18 @@ class CommandHandler(StoreLookups):
         return _error("usage: /brief help")  # unreachable while every command is matched
 
     # ---------------------------------------------------------------- helpers
+
+    async def _with_pause_notice(self, channel_id: str, reply: Reply) -> Reply:
+        """Tell an admin, privately, that the bot cannot post here: they can fix it."""
+        if reply.visibility != Visibility.ASKER:
+            return reply
+        channel = await self.db.first(self.store.get_channel, channel_id)
+        notice = _pause_text(channel)
+        if not notice:
+            return reply
+        return reply.model_copy(
+            update={"text": f"{reply.text}\n{notice}" if reply.text else notice}
+        )
 
     async def _find_topic(self, channel_id: str, slug: str) -> tuple[Topic | None, list[Topic]]:
         topics = await self.db.first(self.store.channel_topics, channel_id)
@@ -315,14 +339,28 @@ class CommandHandler(StoreLookups):
             return _info(
                 "This channel follows no feeds. An admin can add one: " + USAGE["feed add"]
             )
+        channel = await self.db.first(self.store.get_channel, channel_id)
         lines = [f"This channel follows {plural(len(feeds), 'feed')}:"]
         # Feed URLs can carry credentials (?api_key=…): whole for admins only.
         lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
         problem = self.health()  # the service itself, not one feed
         if problem:
             lines.append(problem)
+        paused = _pause_text(channel)
+        if paused:
+            lines.append(paused)
         return _info("\n".join(lines))
 
     async def _show_filters(self, channel_id: str) -> Reply:
         channel = await self.db.first(self.store.get_channel, channel_id)
         return _info(_filters_text(channel))
+
+
+def _pause_text(channel: Channel | None) -> str:
+    if channel is None or channel.paused_reason is None:
+        return ""
+    return (
+        f"⚠ Nothing can be posted here since {_when(channel.paused_at)}: "
+        f"{one_line(channel.paused_reason)}. Briefings are held, not lost, and go out "
+        "once the bot can post here again."
+    )

@@ -228,6 +228,21 @@ class ChannelStore(Protocol):
 
     def list_channels(self) -> list[Channel]: ...
 
+    def pause_channel(
+        self, channel_id: str, reason: str, now: datetime, probe_after: datetime
+    ) -> bool:
+        """Hold the channel's deliveries (the bot cannot post there) until a probe at
+        ``probe_after`` or ``unpause_channel``. True when it was not paused before."""
+        ...
+
+    def probe_channel(self, channel_id: str, now: datetime) -> bool:
+        """Try a paused channel's held head at once. True when it was paused."""
+        ...
+
+    def unpause_channel(self, channel_id: str) -> bool:
+        """Deliveries flow again. True when the channel was paused."""
+        ...
+
     def subscribe(
         self, channel_id: str, feed_id: int, now: datetime, *, name: str | None = None
     ) -> bool:
