@@ -14,7 +14,7 @@ from bot.ingest import Ingest
 from bot.parse import ParseGate
 from storage import SqliteStore
 from storage.migrations import migrations
-from tests.support.news import VALLEY_RSS
+from tests.support.news import ITEM, VALLEY_RSS
 
 HOME = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Valley Post — news for the valley</title>
@@ -133,3 +133,62 @@ def test_feeds_stored_by_older_versions_follow_the_setting_after_the_upgrade(
     finally:
         store.close()
     assert feed.interval_seconds == 0
+
+
+BRIDGE_ITEM = ITEM.format(
+    guid="vp-2026-0302-bridge",
+    title="Mill Lane bridge reopens to traffic a week early",
+    link="https://valleypost.example/news/mill-lane-bridge-reopens",
+    date="Mon, 02 Mar 2026 09:05:00 GMT",
+    text=(
+        "Mill Lane bridge reopened to cars and buses at 9am on Monday, a week ahead of "
+        "schedule, after resurfacing finished early in dry weather, the county council said."
+    ),
+)
+
+
+async def test_feed_refresh_checks_a_feed_now_once_a_minute_at_most() -> None:
+    async with TestDesk() as desk:
+        url = desk.site.serve("/valley.xml", VALLEY_RSS)
+        await desk.push(f"/brief feed add {url} Valley Post")
+        desk.pop()
+        await desk.push("/brief feed refresh 1")  # just checked by feed add
+        assert desk.pop().startswith("error: “Valley Post” (feed 1) was checked 0 s ago")
+
+        desk.clock.advance(seconds=90)
+        await desk.push("/brief feed refresh 1")
+        assert desk.pop() == "Checked “Valley Post” (feed 1) now: nothing new."
+
+        desk.clock.advance(seconds=90)  # long before its turn (the default: 10 minutes)
+        desk.site.serve("/valley.xml", VALLEY_RSS.replace("</channel>", BRIDGE_ITEM + "</channel>"))
+        await desk.push("/brief feed refresh 1")
+        assert desk.pop() == (
+            "Checked “Valley Post” (feed 1) now: 1 new entry, 1 briefing made or updated."
+        )
+        await desk.desk.engine.deliver_all()
+        assert "Mill Lane bridge reopens to traffic a week early" in [p.text for p in desk.posts]
+
+
+async def test_feed_refresh_of_a_failing_feed_says_why_and_who_may_ask() -> None:
+    async with TestDesk() as desk:
+        url = desk.site.serve("/valley.xml", VALLEY_RSS)
+        await desk.push(f"/brief feed add {url}")
+        desk.pop()
+        del desk.site.pages["/valley.xml"]  # the site moved it
+        desk.clock.advance(seconds=120)
+        await desk.push("/brief feed refresh 1")
+        reply = desk.pop()
+        assert reply.startswith("error: “Valley Post” (feed 1) still fails: HTTP 404")
+        assert "\n" not in reply
+
+        desk.site.serve("/valley.xml", VALLEY_RSS)  # put back: no waiting out the back-off
+        desk.clock.advance(seconds=120)
+        await desk.push("/brief feed refresh 1")
+        assert desk.pop() == "Checked “Valley Post” (feed 1) now: nothing new."
+        await desk.push("/brief feeds")
+        assert "ok, last success" in desk.pop()
+
+        await desk.push("/brief feed refresh 1", admin=False)
+        assert desk.pop() == "error: only channel admins can refresh feeds"
+        await desk.push("/brief feed refresh 7")
+        assert desk.pop().startswith("error: this channel follows no feed '7'")

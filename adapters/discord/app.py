@@ -5,7 +5,7 @@ button) becomes the core's command text and an ``Asker``; ``CommandHandler.handl
 answers with a ``Reply``; ``render.render_reply`` turns it into a message.
 
 - ``/brief topic|search|more|related|topics|feeds|filters|help`` for anyone;
-- ``/brief-admin feed add|remove``, ``topic add|remove|adopt``, ``mode``, ``filter``,
+- ``/brief-admin feed add|remove|refresh``, ``topic add|remove|adopt``, ``mode``, ``filter``,
   ``import``, ``export``: registered with default member permission Manage Channels
   and checked again at run time, since server owners can override the default.
 
@@ -368,6 +368,11 @@ class DiscordService:
         @app_commands.describe(feed="The feed's number (see /brief feeds) or URL")
         async def feed_remove(interaction: discord.Interaction[Any], feed: str) -> None:
             await answer(interaction, f"feed remove {feed}", admin=True)
+
+        @feed.command(name="refresh", description="Check a feed now, not at its turn")
+        @app_commands.describe(feed="The feed's number (see /brief feeds) or URL")
+        async def feed_refresh(interaction: discord.Interaction[Any], feed: str) -> None:
+            await answer(interaction, f"feed refresh {feed}", admin=True)
 
         @topic.command(name="add", description="Save a topic: a name and a search query")
         @app_commands.describe(name="e.g. china-ai", query="e.g. (china OR chinese) AND ai")

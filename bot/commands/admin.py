@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import netguard
@@ -15,7 +16,7 @@ from ..discover import feed_links, normalise_feed_url
 from ..errors import BlockedAddressError, FetchError, ParseError, QueryError
 from ..fetch import Fetcher
 from ..ingest import Ingest
-from ..models import DeliveryMode, Reply, Topic
+from ..models import DeliveryMode, Feed, Reply, Topic
 from ..opml import export_opml, parse_opml
 from ..parse import HTML_PAGE
 from ..ports import Clock, Runner
@@ -37,6 +38,7 @@ from .grammar import MAX_FILTER_WORDS, MAX_TEXT
 
 MAX_TOPICS = 100
 MAX_IMPORT_FEEDS = 500
+REFRESH_AT_MOST_EVERY = timedelta(minutes=1)
 
 
 class AdminCommands(StoreLookups):
@@ -147,13 +149,45 @@ class AdminCommands(StoreLookups):
         prefix = f"{cut(url, 100)} is a web page; it names the feed {found.url}. "
         return reply.model_copy(update={"text": prefix + reply.text})
 
-    async def feed_remove(self, channel_id: str, ref: str) -> Reply:
+    async def _own_feed(self, channel_id: str, ref: str) -> Feed | None:
         feeds = await self.db.first(self.store.channel_feeds, channel_id)
-        feed = next((f for f in feeds if str(_number(f)) == ref or f.url == ref), None)
+        return next((f for f in feeds if str(_number(f)) == ref or f.url == ref), None)
+
+    async def feed_refresh(self, channel_id: str, ref: str) -> Reply:
+        """Check one of the channel's feeds now (after fixing it, or to see whether it
+        works again): a failing feed's back-off is not waited out. At most once a
+        minute per feed, whoever asks: the site is someone else's server."""
+        feed = await self._own_feed(channel_id, ref)
         if feed is None:
+            return _no_such_feed(ref)
+        title = one_line(feed.display_name)
+        now = self.clock.now()
+        last = max((t for t in (feed.last_success_at, feed.last_error_at) if t), default=None)
+        if last is not None and now - last < REFRESH_AT_MOST_EVERY:
+            wait = int((REFRESH_AT_MOST_EVERY - (now - last)).total_seconds()) + 1
             return _error(
-                f"this channel follows no feed '{cut(ref, 80)}'; see /brief feeds for ids"
+                f"“{title}” (feed {_number(feed)}) was checked {int((now - last).total_seconds())} "
+                f"s ago; try again in {wait} s"
             )
+        report = await self.ingest.poll_feed(feed)
+        fresh = await self._own_feed(channel_id, ref) or feed
+        if report.failures:
+            return _error(
+                f"“{title}” (feed {_number(feed)}) still fails: "
+                f"{cut(one_line(fresh.last_error or 'it failed'), 200)}; it is retried by "
+                "itself, with a growing wait"
+            )
+        if report.new_entries == 0:
+            return _info(f"Checked “{title}” (feed {_number(feed)}) now: nothing new.")
+        detail = plural(report.new_entries, "new entry")
+        if report.briefed_entries:
+            detail += f", {plural(report.briefed_entries, 'briefing')} made or updated"
+        return _info(f"Checked “{title}” (feed {_number(feed)}) now: {detail}.")
+
+    async def feed_remove(self, channel_id: str, ref: str) -> Reply:
+        feed = await self._own_feed(channel_id, ref)
+        if feed is None:
+            return _no_such_feed(ref)
         await self.db.first(self.store.unsubscribe, channel_id, feed.id)
         return _info(
             f"Removed “{one_line(feed.display_name)}” (feed {_number(feed)}) from this channel."
@@ -335,3 +369,7 @@ class AdminCommands(StoreLookups):
         if added:
             lines.append("New feeds are fetched on the next poll; check them with /brief feeds.")
         return _info("\n".join(lines))
+
+
+def _no_such_feed(ref: str) -> Reply:
+    return _error(f"this channel follows no feed '{cut(ref, 80)}'; see /brief feeds for ids")

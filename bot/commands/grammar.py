@@ -100,6 +100,13 @@ class FeedRemove:
 
 
 @dataclass(frozen=True)
+class FeedRefresh:
+    """``/brief feed refresh <id|url>`` (admin): check the feed now, not at its turn."""
+
+    ref: str
+
+
+@dataclass(frozen=True)
 class TopicAdd:
     """``/brief topic add <slug> <query>`` (admin)."""
 
@@ -169,14 +176,15 @@ class Usage:
 
 Command = (
     Help | ShowTopic | Search | More | Related | ListTopics | ListFeeds | ShowFilters
-    | FeedAdd | FeedRemove | TopicAdd | TopicRemove | TopicAdopt | ModeRealtime | ModeDigest
-    | FilterAdd | FilterClear | Export | Import | Usage
+    | FeedAdd | FeedRemove | FeedRefresh | TopicAdd | TopicRemove | TopicAdopt | ModeRealtime
+    | ModeDigest | FilterAdd | FilterClear | Export | Import | Usage
 )  # fmt: skip
 
 # What a non-admin is told they cannot do, per admin command.
 ADMIN_ACTIONS: dict[type, str] = {
     FeedAdd: "add feeds",
     FeedRemove: "remove feeds",
+    FeedRefresh: "refresh feeds",
     TopicAdd: "add topics",
     TopicRemove: "remove topics",
     TopicAdopt: "adopt topics",
@@ -267,6 +275,10 @@ def _parse_feed(head: str, args: list[str], rest: str) -> Command:
         if len(args) != 2:
             return _usage("feed remove", "give one feed id")
         return FeedRemove(args[1].lstrip("#"))
+    if sub in {"refresh", "check", "poll"}:
+        if len(args) != 2:
+            return _usage("feed refresh", "give one feed id")
+        return FeedRefresh(args[1].lstrip("#"))
     return _usage("feed", f"unknown feed command '{cut(args[0], 30)}'")
 
 
@@ -378,10 +390,13 @@ VERBS: tuple[Verb, ...] = (
     Verb(("topics", "feeds"), _parse_lists, member=("topics", "feeds"),
          says="what this channel follows (feeds with their health)",
          usage=(("topics", "/brief topics"), ("feeds", "/brief feeds"))),
-    Verb(("feed",), _parse_feed, admin=("feed add <url> [name]", "feed remove <id>"),
-         usage=(("feed", "/brief feed add <url> [name]  ·  /brief feed remove <id>"),
+    Verb(("feed",), _parse_feed,
+         admin=("feed add <url> [name]", "feed remove <id>", "feed refresh <id>"),
+         usage=(("feed", "/brief feed add <url> [name]  ·  /brief feed remove <id>  ·  "
+                         "/brief feed refresh <id>"),
                 ("feed add", "/brief feed add <url> [name]"),
-                ("feed remove", "/brief feed remove <id>  (the number shown by /brief feeds)"))),
+                ("feed remove", "/brief feed remove <id>  (the number shown by /brief feeds)"),
+                ("feed refresh", "/brief feed refresh <id>  (check the feed now)"))),
     Verb(("topic",), _parse_topic,
          admin=("topic add <slug> <query>", "topic remove <slug>", "topic adopt <slug>|all"),
          usage=(("topic", "/brief topic add <slug> <query>  ·  topic remove <slug>  ·  "
@@ -429,7 +444,7 @@ HELP_TEXT = _help_text()
 # Command words can never be topic slugs: ``/brief feeds`` must not become a topic.
 RESERVED = frozenset(
     {word for verb in VERBS for word in verb.words if is_valid_slug(word)}
-    | {"adopt", "add", "remove", "all"}
+    | {"adopt", "add", "remove", "refresh", "all"}
 )
 
 

@@ -55,6 +55,7 @@ from .grammar import (
     Command,
     Export,
     FeedAdd,
+    FeedRefresh,
     FeedRemove,
     FilterAdd,
     FilterClear,
@@ -159,6 +160,8 @@ class CommandHandler(StoreLookups):
                 return await self.admin.feed_add(channel, url, name)
             case FeedRemove(ref):
                 return await self.admin.feed_remove(channel, ref)
+            case FeedRefresh(ref):
+                return await self.admin.feed_refresh(channel, ref)
             case TopicAdd(slug, query):
                 return await self.admin.topic_add(channel, slug, query)
             case TopicRemove(slug):
