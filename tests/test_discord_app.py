@@ -131,7 +131,7 @@ async def test_login_and_global_command_sync(
     topic = brief["options"][0]["options"][0]
     assert topic["name"] == "name" and topic["autocomplete"] is True
     groups = {o["name"]: o for o in admin["options"]}
-    assert [o["name"] for o in groups["feed"]["options"]] == ["add", "remove"]
+    assert [o["name"] for o in groups["feed"]["options"]] == ["add", "remove", "refresh"]
     assert [o["name"] for o in groups["topic"]["options"]] == ["add", "remove", "adopt"]
     assert {"mode", "filter", "import", "export"} <= set(groups)
     assert [c["value"] for c in groups["mode"]["options"][0]["choices"]] == ["realtime", "digest"]
