@@ -22,15 +22,14 @@ publisher. ``deliver_once`` (tests, the demo, the CLI) does the same and waits.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 from .errors import CannotPost, DeliveryError, SignalDeskError
-from .models import Attempt, Briefing, Channel, Delivery, DeliveryState, Feed, Notice
+from .models import Attempt, Briefing, Channel, Delivery, DeliveryState, Notice
+from .notices import HealthNotices, health_text
 from .ports import (
     BriefingStore,
     ChannelStore,
@@ -40,55 +39,11 @@ from .ports import (
     Publisher,
     Runner,
 )
-from .redact import redact_text
+from .retries import attempt_key, pause_for, posted_in, retry_wait
 from .settings import Settings
 from .telemetry import Telemetry
 
 log = logging.getLogger("signaldesk.deliver")
-
-# A paused channel (the bot cannot post there) is tried again this often, in case the
-# platform let the bot back in without an event we hear (one request an hour).
-PAUSE_PROBE = timedelta(hours=1)
-
-
-async def pause_for(
-    db: Runner, store: ChannelStore, channel_id: str, exc: CannotPost, now: datetime
-) -> None:
-    """Hold ``channel_id``'s deliveries: the platform says the bot cannot post there."""
-    first = await db(store.pause_channel, channel_id, exc.reason, now, now + PAUSE_PROBE)
-    if first:
-        log.error(
-            "deliveries to %s paused: %s",
-            channel_id,
-            exc.reason,
-            extra={"channel_id": channel_id},
-        )
-
-
-async def posted_in(db: Runner, store: ChannelStore, channel: Channel) -> None:
-    """A message went through: a paused channel is open again, its held rows follow."""
-    if channel.paused_reason is not None and await db(store.unpause_channel, channel.id):
-        log.warning("deliveries to %s resumed: the bot can post there again", channel.id)
-
-
-def attempt_key(delivery: Delivery) -> str:
-    """The key a row's message is sent under: the same for every attempt at the row,
-    different for every row (a post and an update of one briefing differ)."""
-    return f"{delivery.kind[0]}{delivery.id}"
-
-
-def retry_wait(attempts: int, exc: DeliveryError, cap: float, settle: float) -> float:
-    """Seconds before the next attempt: exponential backoff up to ``cap``; the
-    platform's own hint when it gave one; at least ``settle`` when the message may have
-    landed (so that the lookup before the next attempt can see it)."""
-    wait = min(2.0 ** min(attempts + 1, 16), cap)
-    if exc.retry_after is not None:
-        # The hint, within reason: an absurd or garbled value waits the cap, no longer.
-        hint = exc.retry_after
-        wait = min(max(hint, 0.0), cap) if math.isfinite(hint) else cap
-    if exc.maybe_sent:
-        wait = max(wait, settle)
-    return wait
 
 
 class DeliverStore(ChannelStore, BriefingStore, OutboxStore, NoticeStore, Protocol):
@@ -124,6 +79,7 @@ class Deliverer:
         self.clock = clock
         self.publishers = publishers
         self.telemetry = telemetry or Telemetry()
+        self.notices = HealthNotices(settings, store, runner, clock=clock, publishers=publishers)
         # Channel id -> the task sending that channel's due rows right now.
         self._queues: dict[str, asyncio.Task[int]] = {}
 
@@ -191,7 +147,7 @@ class Deliverer:
         self, channel_id: str, delivery: Delivery | None, notices: Sequence[Notice]
     ) -> int:
         sent = await self._deliver(delivery) if delivery is not None else 0
-        return sent + await self._deliver_notices(notices)
+        return sent + await self.notices.send(notices)
 
     # ----------------------------------------------------------- one message
 
@@ -342,117 +298,17 @@ class Deliverer:
     # ---------------------------------------------------------- feed health
 
     async def notify_feed_health(self) -> int:
-        """Tell each subscribed channel once when a feed has failed
-        ``settings.failure_notice_after`` times in a row, and once when it works again.
-
-        Read from the feeds' recorded health rather than hooked into a poll, so that
-        whichever path recorded the poll (one feed, a batch of 304s) and whatever
-        happened in between (a crash, a restart), the store's ``failure_notice_at``
-        decides: each notice is queued once. Returns the notices queued."""
-        queued = 0
-        wanted = await self.db(self.store.feeds_needing_notice, self.settings.failure_notice_after)
-        for feed, kind in wanted:
-            # Each channel reads the feed under its own name and number (bot.tenancy).
-            text = functools.partial(health_text, feed, kind)
-            queued += await self.db(
-                self.store.queue_feed_notice, feed.id, kind, text, self.clock.now()
-            )
-        return queued
-
-    async def _deliver_notices(self, due: Sequence[Notice]) -> int:
-        sent = 0
-        for notice in due:
-            channel = await self.db(self.store.get_channel, notice.channel_id)
-            publisher = self.publishers.get(channel.platform) if channel else None
-            if channel is None or publisher is None:
-                continue  # no publisher for this platform (yet): keep it queued
-            key = f"n{notice.id}"
-            try:
-                if notice.first_attempt_at is not None and (
-                    notice.state == DeliveryState.SENDING or notice.attempts > 0
-                ):
-                    # Cut off by a crash or a lost answer: look it up by its record.
-                    earlier = Attempt(
-                        key=key,
-                        first_at=notice.first_attempt_at,
-                        last_at=notice.attempt_at or notice.first_attempt_at,
-                    )
-                    found = await publisher.find_attempt(channel, earlier)
-                    if found:
-                        await self.db(
-                            self.store.mark_notice,
-                            notice.id,
-                            DeliveryState.SENT,
-                            message_ref=found,
-                            now=self.clock.now(),
-                        )
-                        continue
-                now = self.clock.now()
-                attempt = Attempt(key=key, first_at=notice.first_attempt_at or now, last_at=now)
-                await self.db(
-                    self.store.mark_notice,
-                    notice.id,
-                    DeliveryState.SENDING,
-                    not_before=now + self.settle,
-                    now=now,
-                )
-                result = await publisher.post_text(channel, notice.text, attempt=attempt)
-            except DeliveryError as exc:
-                now = self.clock.now()
-                if isinstance(exc, CannotPost):  # held with the channel's other messages
-                    await pause_for(self.db, self.store, channel.id, exc, now)
-                    await self.db(
-                        self.store.mark_notice,
-                        notice.id,
-                        DeliveryState.PENDING,
-                        error=str(exc),
-                        now=now,
-                    )
-                    break
-                state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
-                wait = retry_wait(
-                    notice.attempts,
-                    exc,
-                    float(self.settings.delivery_retry_max),
-                    self.settings.delivery_settle,
-                )
-                await self.db(
-                    self.store.mark_notice,
-                    notice.id,
-                    state,
-                    error=str(exc),
-                    not_before=now + timedelta(seconds=wait),
-                    now=now,
-                )
-                continue
-            await self.db(
-                self.store.mark_notice,
-                notice.id,
-                DeliveryState.SENT,
-                message_ref=result.message_ref,
-                now=self.clock.now(),
-            )
-            sent += 1
-            await posted_in(self.db, self.store, channel)
-        return sent
+        """Queue the feed-health notices that are due (``HealthNotices.queue``)."""
+        return await self.notices.queue()
 
 
-def health_text(
-    feed: Feed, kind: str, channel_name: str | None = None, ref: int | None = None
-) -> str:
-    """The notice a channel gets about one of its feeds, under the channel's name and
-    number for it (plain text: the publisher escapes it, since a feed's name comes from
-    the feed)."""
-    name = f"{channel_name or feed.display_name} (feed {ref or feed.id})"
-    if kind == "recovered":
-        return f"feed {name} is working again."
-    since = feed.failing_since or feed.last_error_at
-    when = f" since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if since else ""
-    error = redact_text(feed.last_error or "unknown error")  # posted for every member
-    return (
-        f"feed {name} has failed{when}: {error}. "
-        f"SignalDesk keeps retrying, less often as it goes on; /brief feeds shows its health."
-    )
-
-
-__all__ = ["DeliverStore", "Deliverer", "Publishers", "attempt_key", "health_text", "retry_wait"]
+__all__ = [
+    "DeliverStore",
+    "Deliverer",
+    "Publishers",
+    "attempt_key",
+    "health_text",
+    "pause_for",
+    "posted_in",
+    "retry_wait",
+]

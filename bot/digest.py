@@ -28,10 +28,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .deliver import pause_for, posted_in, retry_wait
 from .errors import CannotPost, DeliveryError
 from .models import Attempt, Briefing, Channel, Delivery, DeliveryMode, DeliveryState
 from .ports import BriefingStore, ChannelStore, Clock, OutboxStore, Publisher, Runner
+from .retries import pause_for, posted_in, retry_wait
 from .settings import Settings
 
 log = logging.getLogger("signaldesk.digest")

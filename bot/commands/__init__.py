@@ -4,15 +4,16 @@
 
 - ``grammar``: the command values, the parser and the help text (pure);
 - ``handler``: ``CommandHandler`` (dispatch and the reading commands);
-- ``admin``: the admin commands ``CommandHandler`` delegates to;
+- ``admin``: the admin commands ``CommandHandler`` delegates to (``feeds``: those about feeds);
 - ``common``: reply builders and store look-ups the two share.
 
 Every name callers used from the single ``bot.commands`` module is re-exported here.
 """
 
 from ..search import pick_related, rank_search
-from .admin import MAX_IMPORT_FEEDS, MAX_TOPICS, AdminCommands
+from .admin import MAX_TOPICS, AdminCommands
 from .common import LIST_LINES, explain_query_error
+from .feeds import MAX_IMPORT_FEEDS
 from .grammar import (
     ADMIN_ACTIONS,
     HELP_TEXT,
