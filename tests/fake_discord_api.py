@@ -32,6 +32,8 @@ import yarl
 from aiohttp import web
 from discord.gateway import DiscordWebSocket
 
+from tests.support.discord_form import invalid_form_body
+
 APP_ID = 1_100_000_000_000_000_001
 BOT_ID = 1_100_000_000_000_000_002
 GUILD_ID = 777_000_000_000_000_001
@@ -278,6 +280,8 @@ class FakeDiscord:
         if m := re.fullmatch(r"/channels/(\d+)/messages", path):
             channel = int(m[1])
             if method == "POST":
+                if refused := invalid_form_body(body):
+                    return refused
                 return _json(self._create(channel, body))
             if method == "GET":
                 if self.history_status != 200:
@@ -289,6 +293,8 @@ class FakeDiscord:
             if found is None:
                 return _json({"message": "Unknown Message", "code": 10008}, 404)
             if method == "PATCH":
+                if refused := invalid_form_body(body):
+                    return refused
                 found.update({k: v for k, v in body.items() if k != "allowed_mentions"})
                 found["edited_timestamp"] = _now()
                 return _json(found)

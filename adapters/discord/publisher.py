@@ -158,11 +158,48 @@ class DiscordPublisher:
         first: discord.Message | None = None
         for number, part in enumerate(fit_digest(briefings)):
             part_nonce = nonce if number == 0 else message_nonce(channel.id, nonce, number)
-            sent = await self._send(channel, digest_message(part), nonce=part_nonce)
+            message = digest_message(part, continued=first is not None)
+            sent: discord.Message | None
+            try:
+                sent = await self._send(channel, message, nonce=part_nonce)
+            except DeliveryError as exc:
+                if not _refused(exc):
+                    raise
+                sent = await self._send_one_by_one(channel, part, part_nonce, first is not None)
             first = first or sent
         if first is None:
             raise DeliveryError(f"{channel.id}: an empty digest was not sent", retryable=False)
         return PostResult(message_ref=str(first.id))
+
+    async def _send_one_by_one(
+        self, channel: Channel, part: Sequence[Briefing], nonce: str, continued: bool
+    ) -> discord.Message | None:
+        """Discord refused a digest message as malformed (HTTP 400): send its briefings
+        one by one, a refused one again with headline and id only, and skip one refused
+        even so with a log line, so that one bad item never holds the rest."""
+        first: discord.Message | None = None
+        for briefing in part:
+            for bare in (False, True):
+                message = digest_message([briefing], continued=continued, bare=bare)
+                try:
+                    sent = await self._send(
+                        channel, message, nonce=message_nonce(channel.id, nonce, briefing.id, bare)
+                    )
+                except DeliveryError as exc:
+                    if not _refused(exc):
+                        raise
+                    log.warning(
+                        "digest for %s: Discord refused briefing %s%s: %s",
+                        channel.id,
+                        briefing.id,
+                        " even bare; skipped" if bare else "; sending it bare",
+                        exc,
+                    )
+                    continue
+                first = first or sent
+                continued = True
+                break
+        return first
 
     async def find_attempt(
         self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
@@ -264,12 +301,19 @@ def fit_digest(briefings: Sequence[Briefing]) -> list[list[Briefing]]:
     for briefing in briefings:
         if parts:
             trial = [*parts[-1], briefing]
-            embed = digest_message(trial).embeds[0]
+            embed = digest_message(trial, continued=True).embeds[0]  # the longer title
             if len(embed.fields) == len(trial) and not embed.footer.text:
                 parts[-1] = trial
                 continue
         parts.append([briefing])
     return parts
+
+
+def _refused(exc: DeliveryError) -> bool:
+    """Discord refused the message itself as malformed (HTTP 400, "Invalid Form Body"):
+    sending it again would fail the same way, unlike a rate limit or a lost channel."""
+    cause = exc.__cause__
+    return isinstance(cause, discord.HTTPException) and cause.status == 400
 
 
 def _nonce(channel: Channel, attempt: Attempt | None) -> str | None:
