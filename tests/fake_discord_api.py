@@ -51,6 +51,9 @@ BOT_USER = {
 }
 MANAGE_CHANNELS = 1 << 4
 READ_ONLY = (1 << 10) | (1 << 11)  # View Channel + Send Messages
+# The bot's permissions in a channel it was invited to with the invite URL's set: View
+# Channel, Send Messages, Send Messages in Threads, Embed Links, Read Message History.
+BOT_IN_CHANNEL = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 14) | (1 << 16)
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Failure:
     is_global: bool = False
     via: bool = True
     message: str = ""
+    code: int | None = None  # Discord's JSON error code; else the usual one for the status
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -252,7 +256,7 @@ class FakeDiscord:
         message = failure.message or {403: "Missing Permissions", 404: "Unknown Channel"}.get(
             failure.status, "Server error"
         )
-        code = {403: 50013, 404: 10003}.get(failure.status, 0)
+        code = failure.code or {403: 50013, 404: 10003}.get(failure.status, 0)
         return _json({"message": message, "code": code}, failure.status)
 
     async def _route(self, method: str, path: str, rec: Recorded) -> web.Response:
@@ -398,6 +402,7 @@ def interaction(
     permissions: int = READ_ONLY,
     channel_id: int = CHANNEL_ID,
     message: dict[str, Any] | None = None,
+    app_permissions: int = BOT_IN_CHANNEL,
 ) -> dict[str, Any]:
     """A raw INTERACTION_CREATE payload from a guild text channel, as the gateway
     delivers it (``kind`` 2 = slash command, 3 = component, 4 = autocomplete)."""
@@ -435,7 +440,7 @@ def interaction(
             "flags": 0,
             "permissions": str(permissions),
         },
-        "app_permissions": str(READ_ONLY),
+        "app_permissions": str(app_permissions),
         "locale": "en-US",
         "guild_locale": "en-US",
         "entitlements": [],

@@ -36,6 +36,8 @@ from bot.pacing import ChannelPacer
 from bot.ports import Runner
 from bot.topics import channel_slugs
 
+from .events import Resume, install_resume_events
+from .permissions import cannot_post_here
 from .publisher import DiscordPublisher
 from .render import BUTTON_TEMPLATE, DiscordMessage, button_custom_id, file_for, render_reply
 
@@ -206,6 +208,7 @@ class DiscordService:
         pacer: ChannelPacer | None = None,
         connect_gateway: bool = True,
         defer_after: float = DEFER_AFTER,
+        resume: Resume | None = None,
     ) -> None:
         self.token = token
         self.commands = commands
@@ -222,6 +225,8 @@ class DiscordService:
         self._gateway: asyncio.Task[None] | None = None
         for group in self._groups():
             self.tree.add_command(group)
+        if resume is not None:  # ``Desk.resume_channel``: may post again after a pause
+            install_resume_events(self.client, resume)
 
     @classmethod
     def from_settings(
@@ -231,6 +236,7 @@ class DiscordService:
         commands: CommandRunner,
         *,
         pacer: ChannelPacer | None = None,
+        resume: Resume | None = None,
     ) -> DiscordService:
         """Build from settings: ``DISCORD_TOKEN``, ``DISCORD_GUILD_ID`` and
         ``SIGNALDESK_DISCORD_API_URL`` (another REST server, e.g. a local fake).
@@ -245,6 +251,7 @@ class DiscordService:
             topics=topics,
             guild_id=settings.discord_guild_id,
             pacer=pacer,
+            resume=resume,
         )
 
     # --------------------------------------------------------------- lifecycle
@@ -362,6 +369,8 @@ class DiscordService:
         async def feed_add(
             interaction: discord.Interaction[Any], url: str, name: str | None = None
         ) -> None:
+            if await self.refuse_unpostable(interaction):
+                return
             await answer(interaction, f"feed add {url} {name or ''}".strip(), admin=True)
 
         @feed.command(name="remove", description="Stop following a feed")
@@ -468,6 +477,8 @@ class DiscordService:
         file: discord.Attachment | None,
     ) -> None:
         """``/brief-admin import``: a URL, or an uploaded OPML file pasted as text."""
+        if await self.refuse_unpostable(interaction):
+            return
         if file is None:
             await self.answer(interaction, f"import {url or ''}".strip(), admin=True)
             return
@@ -491,6 +502,15 @@ class DiscordService:
         await self.answer(interaction, "import " + data.decode("utf-8", "replace"), admin=True)
 
     # ----------------------------------------------------------------- answers
+
+    async def refuse_unpostable(self, interaction: discord.Interaction[Any]) -> bool:
+        """Before following feeds here: if the bot lacks a permission it needs to post
+        (``app_permissions``), say which (to an admin) and return True."""
+        problem = cannot_post_here(interaction.app_permissions)
+        if problem is None or not self.is_admin(interaction):
+            return False  # a non-admin gets the admin refusal from ``answer``
+        await self._send(interaction, render_reply(Reply(text=problem, error=True)))
+        return True
 
     @staticmethod
     def is_admin(interaction: discord.Interaction[Any]) -> bool:

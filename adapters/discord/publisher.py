@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.errors import DeliveryError
+from bot.errors import CannotPost, DeliveryError
 from bot.models import Attempt, Briefing, Channel, PostResult
 from bot.pacing import DEFAULT_INTERVAL, ChannelPacer
 
@@ -351,16 +351,20 @@ def delivery_error(exc: BaseException, channel: Channel) -> DeliveryError:
             retry_after=exc.retry_after,
         )
     if isinstance(exc, discord.Forbidden):
-        return DeliveryError(
-            f"{where}: missing access ({_reason(exc)}); give the bot View Channel, "
-            "Send Messages, Embed Links and Read Message History in that channel",
-            retryable=False,
+        # 50001 Missing Access (cannot see the channel), 50013 Missing Permissions: the
+        # channel is paused (``CannotPost``) until an admin fixes it; retrying on a timer
+        # would only add to Discord's count of invalid requests.
+        what = "cannot see it" if exc.code == 50001 else "lacks a permission"
+        return CannotPost(
+            f"{where}: the bot {what} ({_reason(exc)}); give SignalDesk's role View "
+            "Channel, Send Messages and Embed Links there (Edit Channel > Permissions)",
+            code=str(exc.code or 403),
         )
     if isinstance(exc, discord.NotFound):
-        return DeliveryError(
+        return CannotPost(
             f"{where} not found: it was deleted or the bot was removed from the server; "
             "re-invite the bot or remove this channel's feeds",
-            retryable=False,
+            code=str(exc.code or 404),
         )
     if isinstance(exc, discord.DiscordServerError):
         return DeliveryError(
