@@ -27,6 +27,8 @@ from bot.multisource import bullet_outlet
 from bot.text import clean_text, cut, one_line, plural
 from bot.urls import safe_url as core_safe_url
 
+from .syntax import localise
+
 # --- Discord's limits (see the module docstring for the reference) ---------------------
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -390,7 +392,7 @@ def update_note(briefing: Briefing) -> DiscordMessage:
 
 def text_message(text: str) -> DiscordMessage:
     """A plain notice (feed health, errors): cleaned, escaped, within 2,000 characters."""
-    return DiscordMessage(content=fit(text, CONTENT_MAX, multiline=True) or "\u2014")
+    return DiscordMessage(content=fit(localise(text), CONTENT_MAX, multiline=True) or "\u2014")
 
 
 def digest_message(
@@ -403,7 +405,8 @@ def render_reply(reply: Reply) -> DiscordMessage:
     """A command's answer. Only-you answers are ephemeral; errors are one line. Several
     briefings share one message, so together they stay within 6,000 characters and
     10 embeds; what does not fit is counted in the content."""
-    content = fit(reply.text, CONTENT_MAX - 60, multiline=True) if reply.text else ""
+    text = localise(reply.text) if reply.text else ""  # hints in Discord's command syntax
+    content = fit(text, CONTENT_MAX - 60, multiline=True) if text else ""
     if reply.error and content:
         content = "⚠️ " + content
     if reply.full:
