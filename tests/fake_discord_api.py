@@ -105,6 +105,8 @@ class FakeDiscord:
         self._seq = itertools.count(1)
         self.base = ""
         self.event = asyncio.Event()
+        # What ``Recorded.at`` is read from: the loop's clock, or a test's fake clock.
+        self.clock: Callable[[], float] | None = None
 
     # ------------------------------------------------------------- control
 
@@ -221,7 +223,7 @@ class FakeDiscord:
             dict(request.query),
             body,
             files,
-            asyncio.get_running_loop().time(),
+            self.clock() if self.clock else asyncio.get_running_loop().time(),
         )
         self.requests.append(rec)
         self.event.set()

@@ -29,6 +29,7 @@ from bot.errors import CannotPost, DeliveryError
 from bot.models import Attempt, Briefing, Channel, PostResult
 from bot.pacing import DEFAULT_INTERVAL, ChannelPacer
 
+from .limits import GlobalLimit, InvalidRequests
 from .render import (
     DiscordMessage,
     briefing_message,
@@ -72,10 +73,15 @@ class DiscordPublisher:
         history_limit: int = HISTORY_LIMIT,
         clock: Callable[[], float] = time.monotonic,
         pacer: ChannelPacer | None = None,
+        limit: GlobalLimit | None = None,
+        invalid: InvalidRequests | None = None,
     ) -> None:
         self.client = client
         self.pacer = pacer or ChannelPacer(min_interval, clock=clock)
         self.history_limit = history_limit
+        # One client, one publisher per process: these limits are process-wide.
+        self.limit = limit or GlobalLimit(clock=clock)
+        self.invalid = invalid or InvalidRequests(clock=clock)
 
     @property
     def min_interval(self) -> float:
@@ -113,6 +119,7 @@ class DiscordPublisher:
         message = briefing_message(briefing)
         try:
             async with self.pacer.turn(channel.id):
+                await self._admit(channel)
                 await target.get_partial_message(int(message_ref)).edit(
                     embeds=message.embeds,
                     view=_inert(message.view),
@@ -122,8 +129,10 @@ class DiscordPublisher:
             log.info("message %s in %s is gone; posting the update afresh", message_ref, channel.id)
             fresh = attempt.model_copy(update={"parent_ref": None}) if attempt else None
             return await self.post_briefing(channel, briefing, attempt=fresh)
+        except DeliveryError:
+            raise
         except Exception as exc:
-            raise delivery_error(exc, channel) from exc
+            raise self._failed(exc, channel) from exc
         reference = discord.MessageReference(
             message_id=int(message_ref), channel_id=target.id, fail_if_not_exists=False
         )
@@ -287,11 +296,33 @@ class DiscordPublisher:
             kwargs["reference"] = reference
         try:
             async with self.pacer.turn(channel.id):
+                await self._admit(channel)
                 return await target.send(**kwargs)
         except DeliveryError:
             raise
         except Exception as exc:
-            raise delivery_error(exc, channel) from exc
+            raise self._failed(exc, channel) from exc
+
+    async def _admit(self, channel: Channel) -> None:
+        """Wait for the process-wide request budget; refuse (to retry later) a channel
+        held back by the count of invalid requests, without asking Discord."""
+        wait = self.invalid.hold(channel.id)
+        if wait is not None:
+            raise DeliveryError(
+                f"Discord channel {channel.target}: held for {wait:.0f} s after "
+                f"{self.invalid.count} refused requests in 10 minutes (Discord bans the "
+                "server's address at 10,000); will retry",
+                retryable=True,
+                retry_after=wait,
+            )
+        await self.limit.acquire()
+
+    def _failed(self, exc: BaseException, channel: Channel) -> DeliveryError:
+        """``delivery_error``, counting 401/403/429 answers towards Discord's limit."""
+        status = getattr(exc, "status", None)
+        if status in (401, 403, 429) or isinstance(exc, discord.RateLimited):
+            self.invalid.record(channel.id)
+        return delivery_error(exc, channel)
 
 
 def fit_digest(briefings: Sequence[Briefing]) -> list[list[Briefing]]:
