@@ -238,3 +238,20 @@ async def _settle() -> None:
 
     for _ in range(5):
         await asyncio.sleep(0)
+
+
+async def test_a_health_notice_naming_a_url_does_not_unfurl(
+    fake_discord: FakeDiscord,  # noqa: F811
+) -> None:
+    """Issue 17, point 9: a bare URL in a feed-health notice became a preview card."""
+    client = build_client()
+    await client.login(TOKEN)
+    try:
+        publisher = DiscordPublisher(client, min_interval=0)
+        notice = "Feed https://news.kestrel.example/feed has failed 5 times: HTTP 503"
+        await publisher.post_text(Channel(id=f"discord:{CHANNEL_ID}"), notice)
+    finally:
+        await client.close()
+    [post] = fake_discord.posts()
+    assert post.body["flags"] & 4  # SUPPRESS_EMBEDS
+    assert "https://news.kestrel.example/feed" in post.body["content"]

@@ -306,12 +306,23 @@ class DiscordService:
     # ---------------------------------------------------------------- commands
 
     def _groups(self) -> list[app_commands.Group]:
-        brief = app_commands.Group(name="brief", description="News briefings for this channel")
+        # Server channels only, and only where the bot is installed to the server:
+        # ``contexts`` and ``integration_types`` (``dm_permission`` is deprecated; it is
+        # still sent, false, for clients that read only it), so neither group is offered
+        # in the bot's DMs or as a user-installed app.
+        where: dict[str, Any] = {
+            "guild_only": True,
+            "allowed_contexts": app_commands.AppCommandContext(guild=True),
+            "allowed_installs": app_commands.AppInstallationType(guild=True),
+        }
+        brief = app_commands.Group(
+            name="brief", description="News briefings for this channel", **where
+        )
         admin = app_commands.Group(
             name="brief-admin",
             description="Manage this channel's feeds, topics and delivery",
             default_permissions=discord.Permissions(manage_channels=True),
-            guild_only=True,
+            **where,
         )
         feed = app_commands.Group(name="feed", description="This channel's feeds", parent=admin)
         topic = app_commands.Group(name="topic", description="This channel's topics", parent=admin)

@@ -148,7 +148,9 @@ class DiscordPublisher:
         """A plain notice. Its nonce is derived from its attempt (else from the text):
         the same notice sent twice within Discord's nonce window is posted once."""
         nonce = _nonce(channel, attempt) or message_nonce(channel.id, "text", text)
-        sent = await self._send(channel, text_message(text), nonce=nonce)
+        # A notice names the failing feed's URL: Discord would unfurl it into a preview
+        # card of someone else's site, so the notice suppresses embeds.
+        sent = await self._send(channel, text_message(text), nonce=nonce, suppress_embeds=True)
         return PostResult(message_ref=str(sent.id))
 
     async def post_digest(
@@ -280,12 +282,15 @@ class DiscordPublisher:
         *,
         nonce: str,
         reference: discord.MessageReference | None = None,
+        suppress_embeds: bool = False,
     ) -> discord.Message:
         target = self._target(channel)
         kwargs: dict[str, Any] = {
             "nonce": nonce,  # discord.py adds "enforce_nonce": true to any nonce
             "allowed_mentions": discord.AllowedMentions.none(),
         }
+        if suppress_embeds:
+            kwargs["suppress_embeds"] = True  # flag SUPPRESS_EMBEDS: no link previews
         if message.content is not None:
             kwargs["content"] = message.content
         if message.embeds:
