@@ -92,6 +92,7 @@ class FakeDiscord:
         self.requests: list[Recorded] = []
         self.messages: dict[int, list[dict[str, Any]]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.threads: dict[int, int] = {}  # thread id (= its message's id) -> channel
         self.failures: list[tuple[str, re.Pattern[str], Failure]] = []
         self.history_status = 200
         self._ids = itertools.count(1_200_000_000_000_000_001)
@@ -304,6 +305,8 @@ class FakeDiscord:
                 found.update({k: v for k, v in body.items() if k != "allowed_mentions"})
                 found["edited_timestamp"] = _now()
                 return _json(found)
+        if m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path):
+            return self._start_thread(int(m[1]), int(m[2]), body or {})
         if m := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
             return self._callback(int(m[1]), body)
         if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)(/messages/@original)?", path):
@@ -365,6 +368,35 @@ class FakeDiscord:
         msg = self._message_object(channel, body)
         self.messages.setdefault(channel, []).append(msg)
         return msg
+
+    def _start_thread(self, channel: int, message_id: int, body: dict[str, Any]) -> web.Response:
+        """A public thread on a message: its id is the message's id, as on Discord; a
+        second one is refused with 160004. ``threads`` maps the thread to its parent."""
+        if message_id in self.threads:
+            message = "A thread has already been created for this message"
+            return _json({"message": message, "code": 160004}, 400)
+        if self._message(channel, message_id) is None:
+            return _json({"message": "Unknown Message", "code": 10008}, 404)
+        self.threads[message_id] = channel
+        thread = {
+            "id": str(message_id),
+            "guild_id": str(GUILD_ID),
+            "parent_id": str(channel),
+            "owner_id": str(BOT_ID),
+            "name": body.get("name", ""),
+            "type": 11,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                "archive_timestamp": _now(),
+                "locked": False,
+            },
+        }
+        return _json(thread, 201)
 
     def _message(self, channel: int, message_id: int) -> dict[str, Any] | None:
         for msg in self.messages.get(channel, []):

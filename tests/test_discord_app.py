@@ -171,8 +171,9 @@ def test_invite_url_has_minimal_permissions_and_both_scopes() -> None:
     assert url.startswith("https://discord.com/oauth2/authorize?")
     assert f"client_id={APP_ID}" in url
     assert "scope=bot+applications.commands" in url
-    # View Channel, Send Messages, Send Messages in Threads, Embed Links, Read History.
-    expected = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 14) | (1 << 16)
+    # View Channel, Send Messages, Send Messages in Threads, Embed Links, Read History,
+    # Create Public Threads (update notes go in a thread on the post).
+    expected = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 14) | (1 << 16) | (1 << 35)
     assert BOT_PERMISSIONS.value == expected
     assert f"permissions={expected}" in url
 

@@ -57,14 +57,16 @@ IMPORT_FILE_MAX = 2_000_000
 API_VERSION = 10
 
 # The bot's permissions in a channel it posts to: View Channel, Send Messages, Send
-# Messages in Threads, Embed Links and Read Message History (to find its own post after
-# a crash). Nothing else; no privileged intents.
+# Messages in Threads, Embed Links, Read Message History (to find its own post after
+# a crash) and Create Public Threads (an update's note goes in a thread on the post;
+# without it the post is only edited). Nothing else; no privileged intents.
 BOT_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
     send_messages_in_threads=True,
     embed_links=True,
     read_message_history=True,
+    create_public_threads=True,
 )
 SCOPES = ("bot", "applications.commands")
 

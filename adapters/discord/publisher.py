@@ -28,6 +28,7 @@ import discord
 from bot.errors import CannotPost, DeliveryError
 from bot.models import Attempt, Briefing, Channel, PostResult
 from bot.pacing import DEFAULT_INTERVAL, ChannelPacer
+from bot.text import cut, one_line
 
 from .limits import GlobalLimit, InvalidRequests
 from .render import (
@@ -47,6 +48,12 @@ NONCE_LENGTH = 25
 DEFAULT_MIN_INTERVAL = DEFAULT_INTERVAL
 # find_posted reads this many recent messages of the channel (one REST page is 100).
 HISTORY_LIMIT = 100
+# Update notes go in a thread on the post: Discord names threads in at most 100
+# characters; 160004 means the message has a thread already; a channel where threads
+# were refused is asked again after this many seconds.
+THREAD_NAME_MAX = 100
+THREAD_EXISTS = 160004
+NO_THREADS_RETRY = 3600.0
 
 
 def message_nonce(channel_id: str, *parts: object) -> str:
@@ -82,6 +89,8 @@ class DiscordPublisher:
         # One client, one publisher per process: these limits are process-wide.
         self.limit = limit or GlobalLimit(clock=clock)
         self.invalid = invalid or InvalidRequests(clock=clock)
+        self.clock = clock
+        self._no_threads: dict[str, float] = {}  # channel id -> when a thread was refused
 
     @property
     def min_interval(self) -> float:
@@ -133,14 +142,52 @@ class DiscordPublisher:
             raise
         except Exception as exc:
             raise self._failed(exc, channel) from exc
-        reference = discord.MessageReference(
-            message_id=int(message_ref), channel_id=target.id, fail_if_not_exists=False
-        )
         nonce = _nonce(channel, attempt) or message_nonce(
             channel.id, briefing.id, briefing.revision, "update"
         )
-        await self._send(channel, update_note(briefing), nonce=nonce, reference=reference)
+        thread = await self._notes_thread(channel, briefing, message_ref)
+        if thread is not None:
+            await self._send(channel, update_note(briefing), nonce=nonce, into=thread)
         return PostResult(message_ref=message_ref)
+
+    async def _notes_thread(
+        self, channel: Channel, briefing: Briefing, message_ref: str
+    ) -> int | None:
+        """The thread on the post that holds its "Updated: …" notes, started at the first
+        update (a thread on a message has the message's id). None when the bot may not
+        create one (Create Public Threads): the edited post then shows "updated" in its
+        footer and nothing is added to the channel — a reply there would be a top-level
+        message, the noise that editing in place avoids. Asked again after an hour."""
+        refused_at = self._no_threads.get(channel.id)
+        if refused_at is not None and self.clock() - refused_at < NO_THREADS_RETRY:
+            return None
+        try:
+            async with self.pacer.turn(channel.id):
+                await self._admit(channel)
+                await self.client.http.start_thread_with_message(
+                    int(channel.target),
+                    int(message_ref),
+                    name=cut(one_line(f"Updates: {briefing.headline}"), THREAD_NAME_MAX),
+                    auto_archive_duration=1440,
+                )
+        except DeliveryError:
+            raise
+        except discord.HTTPException as exc:
+            if exc.status == 400 and exc.code == THREAD_EXISTS:
+                return int(message_ref)  # started at an earlier update
+            if not isinstance(exc, discord.Forbidden):
+                raise self._failed(exc, channel) from exc
+            self.invalid.record(channel.id)
+            self._no_threads[channel.id] = self.clock()
+            log.info(
+                "discord: no Create Public Threads in %s; updates edit the post only",
+                channel.target,
+            )
+            return None
+        except Exception as exc:
+            raise self._failed(exc, channel) from exc
+        self._no_threads.pop(channel.id, None)
+        return int(message_ref)
 
     async def post_text(
         self, channel: Channel, text: str, *, attempt: Attempt | None = None
@@ -228,6 +275,16 @@ class DiscordPublisher:
         if me is None:
             return None
         note = update_note(briefing).content
+        try:  # the notes thread on the post (its id is the post's)
+            thread = self.client.get_partial_messageable(int(attempt.parent_ref))
+            async for message in thread.history(limit=self.history_limit):
+                if message.author.id == me.id and message.content == note:
+                    return str(message.id)
+            return None
+        except discord.NotFound:
+            pass  # no thread: a note from before notes went to threads is a reply
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.info("cannot read the notes thread %s (%s)", attempt.parent_ref, exc)
         try:
             async for message in self._target(channel).history(limit=self.history_limit):
                 ref = message.reference
@@ -281,10 +338,13 @@ class DiscordPublisher:
         message: DiscordMessage,
         *,
         nonce: str,
-        reference: discord.MessageReference | None = None,
+        into: int | None = None,
         suppress_embeds: bool = False,
     ) -> discord.Message:
+        """Send ``message`` to the channel, or ``into`` a thread of it."""
         target = self._target(channel)
+        if into is not None:
+            target = self.client.get_partial_messageable(into)
         kwargs: dict[str, Any] = {
             "nonce": nonce,  # discord.py adds "enforce_nonce": true to any nonce
             "allowed_mentions": discord.AllowedMentions.none(),
@@ -297,8 +357,6 @@ class DiscordPublisher:
             kwargs["embeds"] = message.embeds
         if message.view is not None:
             kwargs["view"] = _inert(message.view)
-        if reference is not None:
-            kwargs["reference"] = reference
         try:
             async with self.pacer.turn(channel.id):
                 await self._admit(channel)
