@@ -39,7 +39,7 @@ from .ports import (
     Publisher,
     Runner,
 )
-from .retries import attempt_key, pause_for, posted_in, retry_wait
+from .retries import after_refusal, attempt_key, pause_for, posted_in, retry_wait
 from .settings import Settings
 from .telemetry import Telemetry
 
@@ -256,15 +256,8 @@ class Deliverer:
         if isinstance(exc, CannotPost):
             # Not failed: held, with the channel, until the bot can post there again.
             await pause_for(self.db, self.store, delivery.channel_id, exc, now)
-            await self.db(
-                self.store.mark_delivery,
-                delivery.id,
-                DeliveryState.PENDING,
-                error=str(exc),
-                now=now,
-            )
-            return
-        if not exc.retryable:
+        state, not_before = after_refusal(exc, delivery.attempts, self.settings, now)
+        if state == DeliveryState.FAILED:
             log.error(
                 "delivery %s to %s failed: %s",
                 delivery.briefing_id,
@@ -272,26 +265,12 @@ class Deliverer:
                 exc,
                 extra={"briefing_id": delivery.briefing_id, "channel_id": delivery.channel_id},
             )
-            await self.db(
-                self.store.mark_delivery,
-                delivery.id,
-                DeliveryState.FAILED,
-                error=str(exc),
-                now=now,
-            )
-            return
-        wait = retry_wait(
-            delivery.attempts,
-            exc,
-            float(self.settings.delivery_retry_max),
-            self.settings.delivery_settle,
-        )
         await self.db(
             self.store.mark_delivery,
             delivery.id,
-            DeliveryState.PENDING,
+            state,
             error=str(exc),
-            not_before=now + timedelta(seconds=wait),
+            not_before=not_before,
             now=now,
         )
 

@@ -17,7 +17,7 @@ from .errors import CannotPost, DeliveryError
 from .models import Attempt, DeliveryState, Feed, Notice
 from .ports import ChannelStore, Clock, NoticeStore, Publisher, Runner
 from .redact import redact_text
-from .retries import pause_for, posted_in, retry_wait
+from .retries import after_refusal, pause_for, posted_in
 from .settings import Settings
 
 
@@ -107,31 +107,18 @@ class HealthNotices:
                 result = await publisher.post_text(channel, notice.text, attempt=attempt)
             except DeliveryError as exc:
                 now = self.clock.now()
-                if isinstance(exc, CannotPost):  # held with the channel's other messages
-                    await pause_for(self.db, self.store, channel.id, exc, now)
-                    await self.db(
-                        self.store.mark_notice,
-                        notice.id,
-                        DeliveryState.PENDING,
-                        error=str(exc),
-                        now=now,
-                    )
-                    break
-                state = DeliveryState.PENDING if exc.retryable else DeliveryState.FAILED
-                wait = retry_wait(
-                    notice.attempts,
-                    exc,
-                    float(self.settings.delivery_retry_max),
-                    self.settings.delivery_settle,
-                )
+                state, not_before = after_refusal(exc, notice.attempts, self.settings, now)
                 await self.db(
                     self.store.mark_notice,
                     notice.id,
                     state,
                     error=str(exc),
-                    not_before=now + timedelta(seconds=wait),
+                    not_before=not_before,
                     now=now,
                 )
+                if isinstance(exc, CannotPost):  # held with the channel's other messages
+                    await pause_for(self.db, self.store, channel.id, exc, now)
+                    break
                 continue
             await self.db(
                 self.store.mark_notice,

@@ -16,8 +16,9 @@ import math
 from datetime import datetime, timedelta
 
 from .errors import CannotPost, DeliveryError
-from .models import Channel, Delivery
+from .models import Channel, Delivery, DeliveryState
 from .ports import ChannelStore, Runner
+from .settings import Settings
 
 log = logging.getLogger("signaldesk.deliver")
 
@@ -64,3 +65,17 @@ def retry_wait(attempts: int, exc: DeliveryError, cap: float, settle: float) -> 
     if exc.maybe_sent:
         wait = max(wait, settle)
     return wait
+
+
+def after_refusal(
+    exc: DeliveryError, attempts: int, settings: Settings, now: datetime
+) -> tuple[DeliveryState, datetime | None]:
+    """A row's state after the platform refused it, and when to try it again: held as
+    it is while its channel is paused (``CannotPost``), failed for good when the refusal
+    is final, otherwise pending after ``retry_wait``. Outbox rows and notices share it."""
+    if isinstance(exc, CannotPost):
+        return DeliveryState.PENDING, None
+    if not exc.retryable:
+        return DeliveryState.FAILED, None
+    wait = retry_wait(attempts, exc, float(settings.delivery_retry_max), settings.delivery_settle)
+    return DeliveryState.PENDING, now + timedelta(seconds=wait)
