@@ -255,3 +255,31 @@ async def test_a_health_notice_naming_a_url_does_not_unfurl(
     [post] = fake_discord.posts()
     assert post.body["flags"] & 4  # SUPPRESS_EMBEDS
     assert "https://news.kestrel.example/feed" in post.body["content"]
+
+
+async def test_discord_unreachable_at_start_is_one_line_naming_the_setting() -> None:
+    """Issue 17, point 8: nothing listens at the API address -> one line, no traceback."""
+    import socket
+
+    from adapters.discord.app import set_api_base
+    from bot.errors import ConfigError
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    import discord
+
+    old = discord.http.Route.BASE
+    set_api_base(f"http://127.0.0.1:{port}/api/v10")
+    core = Core()
+    svc = DiscordService(token=TOKEN, commands=core, topics=core.topics, connect_gateway=False)
+    try:
+        with pytest.raises(ConfigError) as err:
+            await svc.start()
+    finally:
+        discord.http.Route.BASE = old
+        await svc.stop()
+    assert "cannot reach Discord" in str(err.value) and "SIGNALDESK_DISCORD_API_URL" in str(
+        err.value
+    )
+    assert "\n" not in str(err.value)

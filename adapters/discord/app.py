@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -55,6 +56,8 @@ CHOICE_MAX = 100
 # Pasted OPML is capped by the core too; this stops us downloading a huge file first.
 IMPORT_FILE_MAX = 2_000_000
 API_VERSION = 10
+# Seconds for the start-up login: Discord unreachable is one line, not a hang.
+LOGIN_TIMEOUT = 30.0
 
 # The bot's permissions in a channel it posts to: View Channel, Send Messages, Send
 # Messages in Threads, Embed Links, Read Message History (to find its own post after
@@ -145,6 +148,23 @@ def topic_lister(store: TopicStore, runner: Runner) -> TopicLister:
         return channel_slugs(await runner.first(store.channel_topics, channel_id))
 
     return topics
+
+
+def _gateway_ended(task: asyncio.Task[None]) -> None:
+    """One line when the gateway connection gives up (discord.py itself retries network
+    faults with backoff, a line per attempt): a token the gateway refuses, or an intent
+    the bot may not use."""
+    if task.cancelled() or task.exception() is None:
+        return
+    exc = task.exception()
+    if isinstance(exc, discord.LoginFailure | discord.ConnectionClosed):
+        log.error(
+            "discord: the gateway closed the connection (%s); check DISCORD_TOKEN, then "
+            "restart; briefings are kept and posted once it connects",
+            exc,
+        )
+    else:
+        log.error("discord: the gateway connection stopped: %s: %s", type(exc).__name__, exc)
 
 
 class SignalDeskClient(discord.Client):
@@ -262,15 +282,22 @@ class DiscordService:
         """Log in (REST), register the slash commands, then connect to the gateway in
         the background. A bad token is one clear line (``ConfigError``)."""
         try:
-            await self.client.login(self.token)
+            await asyncio.wait_for(self.client.login(self.token), LOGIN_TIMEOUT)
         except discord.LoginFailure:
             raise ConfigError(
                 "DISCORD_TOKEN was rejected by Discord; copy the bot token again from "
                 "the Developer Portal (Bot > Reset Token)"
             ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await self.client.close()
+            raise ConfigError(
+                f"cannot reach Discord at {discord.http.Route.BASE} ({type(exc).__name__}); "
+                "check the network or proxy, or unset SIGNALDESK_DISCORD_API_URL"
+            ) from None
         await self.sync_commands()
         if self.connect_gateway:
             self._gateway = asyncio.create_task(self.client.connect(reconnect=True))
+            self._gateway.add_done_callback(_gateway_ended)
         log.info("discord: logged in as %s; invite: %s", self.client.user, self.invite_url())
 
     async def stop(self) -> None:
