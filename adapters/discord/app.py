@@ -41,6 +41,7 @@ from .events import Resume, install_resume_events
 from .permissions import cannot_post_here
 from .publisher import DiscordPublisher
 from .render import BUTTON_TEMPLATE, DiscordMessage, button_custom_id, file_for, render_reply
+from .setup import open_setup
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -486,6 +487,10 @@ class DiscordService:
         ) -> None:
             await self.import_feeds(interaction, url, file)
 
+        @admin.command(name="setup", description="Add a feed, a topic or a digest time in a form")
+        async def setup(interaction: discord.Interaction[Any]) -> None:
+            await open_setup(self, interaction)
+
         @admin.command(name="export", description="This channel's feeds as an OPML file")
         async def export(interaction: discord.Interaction[Any]) -> None:
             await answer(interaction, "export", admin=True)
@@ -542,6 +547,15 @@ class DiscordService:
         await self.answer(interaction, "import " + data.decode("utf-8", "replace"), admin=True)
 
     # ----------------------------------------------------------------- answers
+
+    async def refuse_non_admin(self, interaction: discord.Interaction[Any]) -> None:
+        await self._send(interaction, render_reply(Reply(text=NOT_ADMIN, error=True)))
+
+    async def send_answer(
+        self, interaction: discord.Interaction[Any], message: DiscordMessage
+    ) -> None:
+        """Answer an interaction (or follow up a deferred one); for ``setup``."""
+        await self._send(interaction, message)
 
     async def refuse_unpostable(self, interaction: discord.Interaction[Any]) -> bool:
         """Before following feeds here: if the bot lacks a permission it needs to post

@@ -122,4 +122,5 @@ def help_text() -> str:
         if verb.admin:
             lines.append(" · ".join(discord_form(form.split()) for form in verb.admin))
     lines.append("Or upload an OPML file: /brief-admin import file:")
+    lines.append("Or fill in a form (a feed, a topic, a digest time): /brief-admin setup")
     return "\n".join(lines)
