@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -36,8 +37,11 @@ from bot.pacing import ChannelPacer
 from bot.ports import Runner
 from bot.topics import channel_slugs
 
+from .events import Resume, install_resume_events
+from .permissions import cannot_post_here
 from .publisher import DiscordPublisher
 from .render import BUTTON_TEMPLATE, DiscordMessage, button_custom_id, file_for, render_reply
+from .setup import open_setup
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -53,16 +57,20 @@ CHOICE_MAX = 100
 # Pasted OPML is capped by the core too; this stops us downloading a huge file first.
 IMPORT_FILE_MAX = 2_000_000
 API_VERSION = 10
+# Seconds for the start-up login: Discord unreachable is one line, not a hang.
+LOGIN_TIMEOUT = 30.0
 
 # The bot's permissions in a channel it posts to: View Channel, Send Messages, Send
-# Messages in Threads, Embed Links and Read Message History (to find its own post after
-# a crash). Nothing else; no privileged intents.
+# Messages in Threads, Embed Links, Read Message History (to find its own post after
+# a crash) and Create Public Threads (an update's note goes in a thread on the post;
+# without it the post is only edited). Nothing else; no privileged intents.
 BOT_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
     send_messages_in_threads=True,
     embed_links=True,
     read_message_history=True,
+    create_public_threads=True,
 )
 SCOPES = ("bot", "applications.commands")
 
@@ -143,6 +151,23 @@ def topic_lister(store: TopicStore, runner: Runner) -> TopicLister:
     return topics
 
 
+def _gateway_ended(task: asyncio.Task[None]) -> None:
+    """One line when the gateway connection gives up (discord.py itself retries network
+    faults with backoff, a line per attempt): a token the gateway refuses, or an intent
+    the bot may not use."""
+    if task.cancelled() or task.exception() is None:
+        return
+    exc = task.exception()
+    if isinstance(exc, discord.LoginFailure | discord.ConnectionClosed):
+        log.error(
+            "discord: the gateway closed the connection (%s); check DISCORD_TOKEN, then "
+            "restart; briefings are kept and posted once it connects",
+            exc,
+        )
+    else:
+        log.error("discord: the gateway connection stopped: %s: %s", type(exc).__name__, exc)
+
+
 class SignalDeskClient(discord.Client):
     """``discord.Client`` that knows its service, so that button clicks (dispatched by
     custom id, see ``BriefingButton``) reach the command handler."""
@@ -206,6 +231,7 @@ class DiscordService:
         pacer: ChannelPacer | None = None,
         connect_gateway: bool = True,
         defer_after: float = DEFER_AFTER,
+        resume: Resume | None = None,
     ) -> None:
         self.token = token
         self.commands = commands
@@ -222,6 +248,8 @@ class DiscordService:
         self._gateway: asyncio.Task[None] | None = None
         for group in self._groups():
             self.tree.add_command(group)
+        if resume is not None:  # ``Desk.resume_channel``: may post again after a pause
+            install_resume_events(self.client, resume)
 
     @classmethod
     def from_settings(
@@ -231,6 +259,7 @@ class DiscordService:
         commands: CommandRunner,
         *,
         pacer: ChannelPacer | None = None,
+        resume: Resume | None = None,
     ) -> DiscordService:
         """Build from settings: ``DISCORD_TOKEN``, ``DISCORD_GUILD_ID`` and
         ``SIGNALDESK_DISCORD_API_URL`` (another REST server, e.g. a local fake).
@@ -245,6 +274,7 @@ class DiscordService:
             topics=topics,
             guild_id=settings.discord_guild_id,
             pacer=pacer,
+            resume=resume,
         )
 
     # --------------------------------------------------------------- lifecycle
@@ -253,15 +283,22 @@ class DiscordService:
         """Log in (REST), register the slash commands, then connect to the gateway in
         the background. A bad token is one clear line (``ConfigError``)."""
         try:
-            await self.client.login(self.token)
+            await asyncio.wait_for(self.client.login(self.token), LOGIN_TIMEOUT)
         except discord.LoginFailure:
             raise ConfigError(
                 "DISCORD_TOKEN was rejected by Discord; copy the bot token again from "
                 "the Developer Portal (Bot > Reset Token)"
             ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await self.client.close()
+            raise ConfigError(
+                f"cannot reach Discord at {discord.http.Route.BASE} ({type(exc).__name__}); "
+                "check the network or proxy, or unset SIGNALDESK_DISCORD_API_URL"
+            ) from None
         await self.sync_commands()
         if self.connect_gateway:
             self._gateway = asyncio.create_task(self.client.connect(reconnect=True))
+            self._gateway.add_done_callback(_gateway_ended)
         log.info("discord: logged in as %s; invite: %s", self.client.user, self.invite_url())
 
     async def stop(self) -> None:
@@ -299,12 +336,23 @@ class DiscordService:
     # ---------------------------------------------------------------- commands
 
     def _groups(self) -> list[app_commands.Group]:
-        brief = app_commands.Group(name="brief", description="News briefings for this channel")
+        # Server channels only, and only where the bot is installed to the server:
+        # ``contexts`` and ``integration_types`` (``dm_permission`` is deprecated; it is
+        # still sent, false, for clients that read only it), so neither group is offered
+        # in the bot's DMs or as a user-installed app.
+        where: dict[str, Any] = {
+            "guild_only": True,
+            "allowed_contexts": app_commands.AppCommandContext(guild=True),
+            "allowed_installs": app_commands.AppInstallationType(guild=True),
+        }
+        brief = app_commands.Group(
+            name="brief", description="News briefings for this channel", **where
+        )
         admin = app_commands.Group(
             name="brief-admin",
             description="Manage this channel's feeds, topics and delivery",
             default_permissions=discord.Permissions(manage_channels=True),
-            guild_only=True,
+            **where,
         )
         feed = app_commands.Group(name="feed", description="This channel's feeds", parent=admin)
         topic = app_commands.Group(name="topic", description="This channel's topics", parent=admin)
@@ -362,6 +410,8 @@ class DiscordService:
         async def feed_add(
             interaction: discord.Interaction[Any], url: str, name: str | None = None
         ) -> None:
+            if await self.refuse_unpostable(interaction):
+                return
             await answer(interaction, f"feed add {url} {name or ''}".strip(), admin=True)
 
         @feed.command(name="remove", description="Stop following a feed")
@@ -437,6 +487,10 @@ class DiscordService:
         ) -> None:
             await self.import_feeds(interaction, url, file)
 
+        @admin.command(name="setup", description="Add a feed, a topic or a digest time in a form")
+        async def setup(interaction: discord.Interaction[Any]) -> None:
+            await open_setup(self, interaction)
+
         @admin.command(name="export", description="This channel's feeds as an OPML file")
         async def export(interaction: discord.Interaction[Any]) -> None:
             await answer(interaction, "export", admin=True)
@@ -468,6 +522,8 @@ class DiscordService:
         file: discord.Attachment | None,
     ) -> None:
         """``/brief-admin import``: a URL, or an uploaded OPML file pasted as text."""
+        if await self.refuse_unpostable(interaction):
+            return
         if file is None:
             await self.answer(interaction, f"import {url or ''}".strip(), admin=True)
             return
@@ -491,6 +547,24 @@ class DiscordService:
         await self.answer(interaction, "import " + data.decode("utf-8", "replace"), admin=True)
 
     # ----------------------------------------------------------------- answers
+
+    async def refuse_non_admin(self, interaction: discord.Interaction[Any]) -> None:
+        await self._send(interaction, render_reply(Reply(text=NOT_ADMIN, error=True)))
+
+    async def send_answer(
+        self, interaction: discord.Interaction[Any], message: DiscordMessage
+    ) -> None:
+        """Answer an interaction (or follow up a deferred one); for ``setup``."""
+        await self._send(interaction, message)
+
+    async def refuse_unpostable(self, interaction: discord.Interaction[Any]) -> bool:
+        """Before following feeds here: if the bot lacks a permission it needs to post
+        (``app_permissions``), say which (to an admin) and return True."""
+        problem = cannot_post_here(interaction.app_permissions)
+        if problem is None or not self.is_admin(interaction):
+            return False  # a non-admin gets the admin refusal from ``answer``
+        await self._send(interaction, render_reply(Reply(text=problem, error=True)))
+        return True
 
     @staticmethod
     def is_admin(interaction: discord.Interaction[Any]) -> bool:
