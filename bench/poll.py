@@ -310,6 +310,34 @@ def _child(args: argparse.Namespace) -> int:
     return 0
 
 
+def _peer_row(
+    args: argparse.Namespace, n: int, mix: Mix | None, e: dict[str, float], lifetime: float
+) -> None:
+    """The reader library on the same server and feeds, in its own process."""
+    feeds = min(n, args.peer_feeds)
+    peer = [sys.executable, str(ROOT / "bench" / "poll_peer.py"), "--feeds", str(feeds)]
+    peer += ["--seconds", str(args.seconds), "--workers", str(args.peer_workers)]
+    peer += ["--hosts", str(args.hosts), "--port", str(args.port)]
+    peer += ["--mix", mix.dumps() if mix else ""]
+    out = subprocess.run(peer, capture_output=True, text=True, timeout=lifetime, check=False)
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        print(f"{'':>7} peer (reader) failed: {out.stderr.strip().splitlines()[-1:]}")
+        return
+    r = json.loads(lines[-1])
+    if "error" in r:
+        print(f"{'':>7} peer (reader): {r['error']}")
+        return
+    ours = 1000 / e["cpu_ms_per_check"]
+    print(
+        f"{'':>7} peer reader ({feeds:,} feeds, {args.peer_workers} threads): "
+        f"{r['checks_per_s']:.0f} checks/s, {r['cpu_ms_per_check']:.2f} ms CPU/check, "
+        f"{r['peak_rss_mb']:.0f} MB; checks per CPU-second ours {ours:.0f} vs "
+        f"{r['checks_per_cpu_s']:.0f} ({ours / r['checks_per_cpu_s']:.1f}x); "
+        f"its first contact {r['first_contact_seconds']:.0f}s"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", default="10000,75000", help="comma-separated sizes")
@@ -337,6 +365,11 @@ def main() -> int:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="checks/s coming due (0: all due at once)"
     )
+    parser.add_argument(
+        "--peer", action="store_true", help="also run the reader library (bench/poll_peer.py)"
+    )
+    parser.add_argument("--peer-feeds", type=int, default=3000, help="feeds the peer polls")
+    parser.add_argument("--peer-workers", type=int, default=32, help="the peer's threads")
     parser.add_argument("--base", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -401,6 +434,8 @@ def main() -> int:
                 f"{e['command_p50_ms']:.1f} ms, p99 {e['command_p99_ms']:.1f} ms, "
                 f"max {e['command_max_ms']:.1f} ms"
             )
+            if args.peer:
+                _peer_row(args, n, mix, e, lifetime)
     return 0
 
 
