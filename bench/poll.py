@@ -150,6 +150,18 @@ def _populate(store: object, server: FeedServer, n: int, changing: int, rate: fl
         )
 
 
+def _due_from_now(store: object, n: int, rate: float) -> None:
+    """Due times again from now: filling the database took seconds, and feeds that came
+    due meanwhile would start the run with a backlog instead of the steady rate."""
+    conn = store.db.conn  # type: ignore[attr-defined]
+    start = datetime.now(UTC)
+    with conn:
+        conn.executemany(
+            "UPDATE feeds SET next_poll_at = ? WHERE id = ?",
+            ((_due(i, rate, start), i + 1) for i in range(n)),
+        )
+
+
 def _count(store: object, table: str) -> int:
     conn = store.db.conn  # type: ignore[attr-defined]
     return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -181,6 +193,8 @@ async def _engine_phase(
             _populate(store, server, args.one, args.changing, args.rate)
         else:
             _populate_realistic(store, server, args.one, mix, args.rate)
+        if args.rate > 0:
+            _due_from_now(store, args.one, args.rate)
         briefings0 = _count(store, "briefings")
         engine = Engine(
             settings,
