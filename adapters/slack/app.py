@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -60,7 +60,18 @@ log = logging.getLogger("signaldesk.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
 # The bot scopes the app asks for; adapters/slack/manifest.yml lists the same.
-BOT_SCOPES = ["commands", "chat:write", "users:read", "channels:history", "groups:history"]
+BOT_SCOPES = [
+    "commands",
+    "chat:write",
+    "users:read",
+    "channels:history",
+    "groups:history",
+    # member_joined_channel and channel/group_unarchive: the bot invited back.
+    "channels:read",
+    "groups:read",
+]
+# ``Desk.resume_channel``: the platform says the bot may post in a channel again.
+Resume = Callable[[str, str], Awaitable[bool]]
 NOT_INSTALLED = (
     "SignalDesk is not installed in this workspace, so nothing was run. Ask a workspace "
     "admin to install it from the SignalDesk server's /slack/install page."
@@ -149,8 +160,10 @@ class SlackService:
         ack_budget: float = 1.5,
         directory: ChannelDirectory | None = None,
         upgrade: Callable[[], Coroutine[Any, Any, object]] | None = None,
+        resume: Resume | None = None,
     ) -> None:
         self.app = app
+        self.resume = resume
         self.publisher = publisher
         self.commands = commands
         self.app_token = app_token
@@ -171,6 +184,10 @@ class SlackService:
         app.command("/brief")(self._on_brief)
         app.action(MORE_ACTION)(self._on_button)
         app.action(RELATED_ACTION)(self._on_button)
+        # The bot let back in: a paused channel's held deliveries go out.
+        app.event("member_joined_channel")(self._on_joined)
+        app.event("channel_unarchive")(self._on_unarchived)
+        app.event("group_unarchive")(self._on_unarchived)
         if directory is not None:
             app.middleware(self._remember_channel)
 
@@ -184,6 +201,7 @@ class SlackService:
         commands: Commands,
         *,
         pacer: ChannelPacer | None = None,
+        resume: Resume | None = None,
     ) -> SlackService:
         """Build from settings: Socket Mode with ``SLACK_APP_TOKEN``, else HTTP mode
         (which needs ``SLACK_SIGNING_SECRET``); OAuth with ``SLACK_CLIENT_ID``/``SECRET``
@@ -258,6 +276,7 @@ class SlackService:
             admin_users=admins,
             directory=directory,
             upgrade=upgrade,
+            resume=resume,
         )
 
     async def start(self) -> None:
@@ -379,6 +398,24 @@ class SlackService:
             await respond(response_type="ephemeral", replace_original=False, **payload)
         except (SlackClientError, OSError, ValueError) as exc:
             log.warning("Slack: could not answer a %s click in %s: %s", verb, channel, exc)
+
+    async def _on_joined(self, event: dict[str, Any], context: Any) -> None:
+        """Someone joined a channel: when it is the bot (invited after a refusal),
+        deliveries held for that channel are tried again now."""
+        if str(event.get("user") or "") == str(getattr(context, "bot_user_id", "") or "-"):
+            await self._resume(str(event.get("channel") or ""))
+
+    async def _on_unarchived(self, event: dict[str, Any]) -> None:
+        await self._resume(str(event.get("channel") or ""))
+
+    async def _resume(self, channel: str) -> None:
+        if self.resume is None or not channel:
+            return
+        try:
+            if await self.resume("slack", channel):
+                log.info("Slack: the bot can post in %s again; sending what was held", channel)
+        except Exception:  # an event must never take the app down
+            log.exception("Slack: could not resume deliveries to %s", channel)
 
     async def _answer(self, text: str, *, channel: str, user: str, team: str, client: Any) -> Reply:
         """Run one command through the core; never raises."""
