@@ -137,10 +137,10 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
     names = ", ".join(["console", *(s.platform for s in services)])
     log.info("signaldesk %s running (%s); Ctrl-C stops", __version__, names)
     try:
-        for listener in desk.listeners:
-            await listener.start()
-        for service in services:
-            await service.start()
+        for part in [*desk.listeners, *services]:
+            if not await _unless_stopped(part.start(), stop):
+                log.info("signaldesk stopped while starting")
+                return 0
         tasks = [
             asyncio.create_task(desk.engine.run(stop)),
             asyncio.create_task(_beat_forever(desk, stop)),
@@ -164,6 +164,23 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
         await desk.aclose()
     log.info("signaldesk stopped")
     return 0
+
+
+async def _unless_stopped(start: Coroutine[Any, Any, object], stop: asyncio.Event) -> bool:
+    """Run a start-up step (a platform connecting, a listener binding) unless SIGTERM or
+    Ctrl-C comes first: a connection that hangs or retries never keeps the service from
+    stopping. True when the step finished; its error (a refused token) propagates."""
+    step = asyncio.ensure_future(start)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if step.done():
+        stopped.cancel()
+        step.result()
+        return True
+    step.cancel()
+    with suppress(asyncio.CancelledError, Exception):
+        await step
+    return False
 
 
 async def _beat_forever(desk: Desk, stop: asyncio.Event) -> None:
