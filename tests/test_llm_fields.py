@@ -206,3 +206,23 @@ async def test_an_answer_with_no_trustworthy_field_is_the_extractive_briefing(
     assert briefing.condenser == "extractive"
     assert briefing.written_by_model == []
     assert condenser.outcomes["unsupported"] == 1
+
+
+async def test_brief_more_says_quietly_which_parts_a_model_wrote(
+    local_server: LocalServer,
+) -> None:
+    from adapters.console.render import render_briefing as console
+    from adapters.discord.render import render_briefing as discord
+    from adapters.slack.render import render_briefing as slack
+
+    briefing, _ = await condense(local_server, FULL)
+    line = "Sections written by a model from the sources above"
+    assert f"({line})" in console(briefing, full=True)
+    assert line in json.dumps(slack(briefing, full=True))
+    footer = discord(briefing, full=True).footer.text or ""
+    assert line in footer
+    # Not in the channel post, and never on an extractive briefing.
+    assert line not in console(briefing) and line not in json.dumps(slack(briefing))
+    plain = extractive()
+    assert "model" not in console(plain, full=True)
+    assert line not in json.dumps(slack(plain, full=True))
