@@ -226,3 +226,27 @@ async def test_brief_more_says_quietly_which_parts_a_model_wrote(
     plain = extractive()
     assert "model" not in console(plain, full=True)
     assert line not in json.dumps(slack(plain, full=True))
+
+
+def test_condense_llm_uses_the_configured_endpoint(local_server: LocalServer) -> None:
+    from tests.test_cli import assert_one_line_error, run
+
+    serve(local_server, json.dumps(FULL))
+    story = {
+        "id": "quake001",
+        "sources": [
+            {"title": m.source.title, "text": m.text, "url": m.source.url,
+             "publisher": m.source.publisher}
+            for m in MATERIAL
+        ],
+    }  # fmt: skip
+    env = {"SIGNALDESK_LLM_BASE_URL": local_server.url("/v1"), "SIGNALDESK_LLM_MODEL": "m"}
+    result = run("condense", "--llm", stdin=json.dumps(story) + "\n", env=env)
+    assert result.returncode == 0, result.stderr
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert row["condenser"] == "llm" and row["written_by_model"] == FIELDS
+    assert row["lead"].startswith("A magnitude 6.1 earthquake struck Varenna Alta")
+    # Without an endpoint: one line saying what to set, nothing sent.
+    bare = run("condense", "--llm", stdin=json.dumps(story) + "\n",
+               env={"SIGNALDESK_LLM_BASE_URL": ""})  # fmt: skip
+    assert "SIGNALDESK_LLM_BASE_URL" in assert_one_line_error(bare, 2)
