@@ -383,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bullet's index into sources), what_happened, why_it_matters, what_to_watch, sources.",
     )
     p.add_argument("--input", help="JSON Lines file (default: standard input)")
+    p.add_argument(
+        "--llm",
+        action="store_true",
+        help="condense with the configured model endpoint (SIGNALDESK_LLM_*), field by "
+        "field checked against the sources; extractive where a field fails",
+    )
     p.set_defaults(func=cmd_condense)
 
     p = sub.add_parser(
