@@ -79,3 +79,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # The throwaway PostgreSQL server (session) and a fresh database per test.
 from tests.support.postgres import pg_dsn, postgres_server  # noqa: E402, F401
+from tests.support.stores import any_store  # noqa: E402, F401

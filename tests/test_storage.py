@@ -86,9 +86,9 @@ def test_only_new_entries_come_back(store: SqliteStore) -> None:
     assert len(store.add_entries(other.id, [FeedEntry(guid="a", title="A")], NOW)) == 1
 
 
-def test_adding_a_feed_twice_returns_the_same_feed(store: SqliteStore) -> None:
-    one, created_one = store.add_feed("https://example.org/f", name=None, now=NOW)
-    two, created_two = store.add_feed("https://example.org/f", name="x", now=NOW)
+def test_adding_a_feed_twice_returns_the_same_feed(any_store: SqliteStore) -> None:
+    one, created_one = any_store.add_feed("https://example.org/f", name=None, now=NOW)
+    two, created_two = any_store.add_feed("https://example.org/f", name="x", now=NOW)
     assert (created_one, created_two) == (True, False)
     assert one.id == two.id
 
@@ -228,13 +228,13 @@ def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
     store.close()
 
 
-def test_llm_usage_adds_up_per_day(store: SqliteStore) -> None:
-    assert store.llm_usage("2025-03-01") == (0, 0)
-    store.add_llm_usage("2025-03-01", 900, 250, NOW)
-    store.add_llm_usage("2025-03-01", 100, 50, NOW)
-    store.add_llm_usage("2025-03-02", 7, 3, NOW)
-    assert store.llm_usage("2025-03-01") == (1000, 300)
-    assert store.llm_usage("2025-03-02") == (7, 3)
+def test_llm_usage_adds_up_per_day(any_store: SqliteStore) -> None:
+    assert any_store.llm_usage("2025-03-01") == (0, 0)
+    any_store.add_llm_usage("2025-03-01", 900, 250, NOW)
+    any_store.add_llm_usage("2025-03-01", 100, 50, NOW)
+    any_store.add_llm_usage("2025-03-02", 7, 3, NOW)
+    assert any_store.llm_usage("2025-03-01") == (1000, 300)
+    assert any_store.llm_usage("2025-03-02") == (7, 3)
 
 
 def test_database_from_the_first_release_upgrades_in_place(tmp_path: Path) -> None:

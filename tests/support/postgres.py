@@ -14,10 +14,12 @@ CI never passes by skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -122,14 +124,26 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         yield server
     finally:
-        subprocess.run(
-            stop,
-            capture_output=True,
-            check=False,
-            timeout=60,
-            **({"user": _UNPRIVILEGED} if os.geteuid() == 0 else {}),
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        stop_server(root, stop)
+
+
+def stop_server(root: Path, stop: list[str]) -> None:
+    """Stop the server (from inside its folder: ``nobody`` may not enter the tests'
+    working directory) and delete the folder; the postmaster is signalled directly if
+    ``pg_ctl`` cannot stop it, so no server outlives the tests."""
+    done = subprocess.run(
+        stop,
+        capture_output=True,
+        check=False,
+        cwd=root,
+        timeout=60,
+        **({"user": _UNPRIVILEGED} if os.geteuid() == 0 else {}),
+    )
+    pidfile = root / "data" / "postmaster.pid"
+    if done.returncode != 0 and pidfile.exists():
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+            os.kill(int(pidfile.read_text().split()[0]), signal.SIGQUIT)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 _databases = itertools.count(1)
@@ -150,4 +164,4 @@ def pg_dsn(postgres_server: PostgresServer) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-__all__ = ["PostgresServer", "pg_dsn", "postgres_server", "start_server"]
+__all__ = ["PostgresServer", "pg_dsn", "postgres_server", "start_server", "stop_server"]
