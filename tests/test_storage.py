@@ -121,7 +121,8 @@ def test_due_deliveries_keep_per_channel_order(store: SqliteStore) -> None:
     assert store.posted_ref("console:a", "b1") == "m1"
 
 
-def test_full_text_search_and_bad_query(store: SqliteStore) -> None:
+def test_full_text_search_and_bad_query(any_store: SqliteStore) -> None:
+    store = any_store
     store.save_briefing(_briefing("c1", "Hangzhou lab trains a trillion-parameter model"))
     store.save_briefing(_briefing("c2", "Dock workers strike in Rotterdam"))
     assert [b.id for b in store.search_briefings("trillion", limit=5)] == ["c1"]

@@ -3,18 +3,20 @@ processes on one database (docs/scale.md). Needs the optional extra:
 ``pip install 'signaldesk[postgresql]'``.
 
 Built so far: the versioned migrations, feeds and their poll leases, channels'
-subscriptions, and the LLM's daily usage (``bot.ports`` FeedStore, UsageStore and that
-part of ChannelStore). The other roles are still SQLite's only."""
+subscriptions, briefings and their full-text search, and the LLM's daily usage
+(``bot.ports`` FeedStore, SearchStore, UsageStore and part of ChannelStore and
+BriefingStore). The other roles are still SQLite's only."""
 
 from __future__ import annotations
 
 from .base import PgBase, explain, is_postgres_url
 from .channels import PgChannelsMixin
 from .feeds import PgFeedsMixin, PgUsageMixin
+from .search import PgSearchMixin, tsquery_text
 
 
-class PostgresStore(PgFeedsMixin, PgChannelsMixin, PgUsageMixin, PgBase):
+class PostgresStore(PgFeedsMixin, PgChannelsMixin, PgSearchMixin, PgUsageMixin, PgBase):
     """One class made of one part per domain, as ``SqliteStore`` is."""
 
 
-__all__ = ["PgBase", "PostgresStore", "explain", "is_postgres_url"]
+__all__ = ["PgBase", "PostgresStore", "explain", "is_postgres_url", "tsquery_text"]

@@ -129,4 +129,61 @@ def m001_feeds_channels_usage(conn: psycopg.Connection) -> None:
     )
 
 
+@migration
+def m002_briefings_search(conn: psycopg.Connection) -> None:
+    # Briefings and their full-text index. SQLite's FTS5 index uses the porter stemmer
+    # and no stop words; ``signaldesk`` is English snowball stemming with no stop words
+    # either, so that "the", "us" or "who" stay searchable as they are there. One
+    # tsvector per briefing, its fields told apart by weight (A headline, B lead,
+    # C body): a field query restricts its words to their fields' weights.
+    conn.execute(
+        "CREATE TEXT SEARCH DICTIONARY signaldesk_stem (TEMPLATE = snowball, Language = english)"
+    )
+    conn.execute("CREATE TEXT SEARCH CONFIGURATION signaldesk (COPY = english)")
+    conn.execute(
+        """ALTER TEXT SEARCH CONFIGURATION signaldesk ALTER MAPPING FOR asciiword, word,
+           hword, hword_part, hword_asciipart, asciihword, numword, numhword, hword_numpart
+           WITH signaldesk_stem"""
+    )
+    conn.execute(
+        """
+        CREATE TABLE briefings (
+            seq BIGSERIAL UNIQUE,
+            id TEXT PRIMARY KEY,
+            story_id BIGINT,
+            headline TEXT NOT NULL,
+            lead TEXT NOT NULL,
+            body TEXT NOT NULL,
+            source_count INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            data TEXT NOT NULL,
+            view TEXT,
+            tsv TSVECTOR GENERATED ALWAYS AS (
+                setweight(to_tsvector('signaldesk'::regconfig, headline), 'A')
+                || setweight(to_tsvector('signaldesk'::regconfig, lead), 'B')
+                || setweight(to_tsvector('signaldesk'::regconfig, body), 'C')
+            ) STORED
+        )
+        """
+    )
+    conn.execute("CREATE INDEX briefings_created ON briefings (created_at)")
+    conn.execute("CREATE INDEX briefings_story ON briefings (story_id)")
+    conn.execute("CREATE INDEX briefings_tsv ON briefings USING GIN (tsv)")
+    # What each channel was handed (tenant isolation, as SQLite's m011).
+    conn.execute(
+        """
+        CREATE TABLE briefing_routes (
+            id BIGSERIAL PRIMARY KEY,
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            briefing_seq BIGINT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            UNIQUE (channel_id, briefing_seq)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX briefing_routes_briefing ON briefing_routes (briefing_seq)")
+
+
 __all__ = ["MIGRATIONS", "apply", "migration"]
