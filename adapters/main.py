@@ -20,6 +20,7 @@ from bot.cli import main as cli_main
 from bot.commands import CommandHandler
 from bot.deliver import Publishers
 from bot.desk import Desk, PlatformService, build_desk
+from bot.errors import StorageError
 from bot.fetch import Fetcher
 from bot.models import ServiceBeat, StoreSnapshot
 from bot.pacing import ChannelPacer
@@ -34,6 +35,13 @@ from .console.render import render_reply
 
 
 def open_store(settings: Settings) -> Store:
+    if settings.database.startswith(("postgresql://", "postgres://")):
+        # storage/postgres holds feeds, subscriptions, search and usage so far, not yet
+        # entries, stories or the outbox: say so in one line rather than fail mid-poll.
+        raise StorageError(
+            "SIGNALDESK_DATABASE: PostgreSQL cannot run the service yet (only part of its "
+            "store is built, see docs/scale.md): use a SQLite file path"
+        )
     return SqliteStore.open(settings.database)
 
 

@@ -213,6 +213,12 @@ def test_unusable_database_is_one_line(tmp_path: Path) -> None:
     assert "not a readable SQLite database" in assert_one_line_error(result, 1)
 
 
+def test_a_postgresql_url_says_plainly_it_cannot_run_the_service_yet() -> None:
+    env = {"SIGNALDESK_DATABASE": "postgresql://desk:s3cret@127.0.0.1:1/signaldesk"}
+    line = assert_one_line_error(run("cmd", "help", env=env), 1)
+    assert "PostgreSQL cannot run the service yet" in line and "s3cret" not in line
+
+
 def test_backup(tmp_path: Path) -> None:
     env = {"SIGNALDESK_DATABASE": str(tmp_path / "s.db")}
     run("cmd", "--admin", "topic add quakes quake OR earthquake", env=env)
