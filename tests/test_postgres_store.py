@@ -1,7 +1,7 @@
 """The PostgreSQL store where it differs from SQLite: versioned migrations applied
 once however many processes start together, claims that two processes can make at
-the same moment without polling a feed twice, and one clear line when the server
-cannot be reached. (What both backends share runs on both: ``any_store``.)"""
+the same moment without polling a feed twice, entries stored by two processes at once
+briefed once, and one clear line when the server cannot be reached. (What both backends share runs on both: ``any_store``.)"""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from bot.errors import StorageError
+from bot.models import FeedEntry
 from storage.postgres import PostgresStore
 from storage.postgres.migrations import MIGRATIONS
 from tests.support.postgres import PostgresServer
@@ -128,3 +129,35 @@ def test_an_unreachable_server_is_one_clear_line_without_the_password(
 def test_a_missing_database_says_to_create_it(postgres_server: PostgresServer) -> None:
     with pytest.raises(StorageError, match=r"does not exist: create it"):
         PostgresStore.open(postgres_server.dsn("no_such_desk"))
+
+
+def test_two_processes_storing_one_poll_brief_each_entry_once(pg_dsn: str) -> None:
+    # Both pollers fetched the same feed (a lease ran out mid-poll): whatever the
+    # interleaving, each new entry comes back to exactly one of them.
+    _fleet_database(pg_dsn, 1)
+    stores = [PostgresStore.open(pg_dsn) for _ in range(2)]
+    (feed,) = stores[0].list_feeds()
+    wire = [
+        FeedEntry(
+            guid=f"urn:wire:{n}",
+            link=f"https://outlet0.example/2026/11/24/harbour-{n}",
+            title=f"Harbour pilots extend strike, update {n}",
+            summary="Pilots at the port said the stoppage would run into a third day.",
+        )
+        for n in range(40)
+    ]
+    start = threading.Barrier(2)
+
+    def store_poll(store: PostgresStore) -> list[str]:
+        start.wait()
+        got: list[str] = []
+        for n in range(0, 40, 5):  # the poll's entries in a few batches
+            got += [e.key for e in store.add_entries(feed.id, wire[n : n + 5], NOW)]
+        return got
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(store_poll, stores)
+    assert sorted(first + second) == sorted(e.key for e in wire)
+    assert len(stores[0].pending_entries(100)) == 40
+    for store in stores:
+        store.close()

@@ -69,7 +69,8 @@ def test_existing_database_keeps_its_data_across_reopen(tmp_path: Path) -> None:
     again.close()
 
 
-def test_only_new_entries_come_back(store: SqliteStore) -> None:
+def test_only_new_entries_come_back(any_store: SqliteStore) -> None:
+    store = any_store
     feed, created = store.add_feed("https://example.org/feed.xml", name=None, now=NOW)
     assert created
     first = [FeedEntry(guid="a", title="A"), FeedEntry(link="https://example.org/b", title="B")]
@@ -84,6 +85,28 @@ def test_only_new_entries_come_back(store: SqliteStore) -> None:
     # Another feed carrying the same guid is a different entry.
     other, _ = store.add_feed("https://example.net/rss", name=None, now=NOW)
     assert len(store.add_entries(other.id, [FeedEntry(guid="a", title="A")], NOW)) == 1
+
+
+def test_a_failing_entry_stays_pending_until_its_last_attempt(any_store: SqliteStore) -> None:
+    store = any_store
+    feed, _ = store.add_feed("https://wire.example/rss", name=None, now=NOW)
+    flood = [FeedEntry(guid=f"w{n}", title=f"Port strike, day {n}") for n in range(4)]
+    stored = store.add_entries(feed.id, flood, NOW, brief={"guid:w2", "guid:w3"})
+    assert [e.title for e in store.pending_entries(10)] == [
+        "Port strike, day 2",
+        "Port strike, day 3",
+    ]
+    bad, good = store.pending_entries(10)
+    assert store.pending_entries(10, after_id=bad.id) == [good]
+    assert not store.entry_failed(bad.id, "condenser timed out", NOW, max_attempts=2)
+    assert store.entry_failed(bad.id, "condenser timed out", NOW, max_attempts=2)
+    assert not store.entry_failed(bad.id, "again", NOW, max_attempts=2)  # counted once
+    store.mark_briefed(good.id)
+    assert store.pending_entries(10) == []
+    assert store.failed_entries(feed.id) == [(bad.id, "again")]
+    refreshed = store.get_feed(feed.id)
+    assert refreshed is not None and refreshed.failed_entries == 1
+    assert len(stored) == 4
 
 
 def test_adding_a_feed_twice_returns_the_same_feed(any_store: SqliteStore) -> None:

@@ -2,20 +2,23 @@
 processes on one database (docs/scale.md). Needs the optional extra:
 ``pip install 'signaldesk[postgresql]'``.
 
-Built so far: the versioned migrations, feeds and their poll leases, channels'
+Built so far: the versioned migrations, feeds and their poll leases, entries, channels'
 subscriptions, briefings and their full-text search, and the LLM's daily usage
-(``bot.ports`` FeedStore, SearchStore, UsageStore and part of ChannelStore and
+(``bot.ports`` FeedStore, EntryStore, SearchStore, UsageStore and part of ChannelStore and
 BriefingStore). The other roles are still SQLite's only."""
 
 from __future__ import annotations
 
 from .base import PgBase, explain, is_postgres_url
 from .channels import PgChannelsMixin
+from .entries import PgEntriesMixin
 from .feeds import PgFeedsMixin, PgUsageMixin
 from .search import PgSearchMixin, tsquery_text
 
 
-class PostgresStore(PgFeedsMixin, PgChannelsMixin, PgSearchMixin, PgUsageMixin, PgBase):
+class PostgresStore(
+    PgFeedsMixin, PgEntriesMixin, PgChannelsMixin, PgSearchMixin, PgUsageMixin, PgBase
+):
     """One class made of one part per domain, as ``SqliteStore`` is."""
 
 

@@ -186,4 +186,66 @@ def m002_briefings_search(conn: psycopg.Connection) -> None:
     conn.execute("CREATE INDEX briefing_routes_briefing ON briefing_routes (briefing_seq)")
 
 
+@migration
+def m003_stories_entries(conn: psycopg.Connection) -> None:
+    # What feeds published and the stories entries are placed in: the shapes SQLite's
+    # m001..m013 arrived at, with its partial indexes (pending entries, rows with text).
+    conn.execute(
+        """
+        CREATE TABLE stories (
+            id BIGSERIAL PRIMARY KEY,
+            briefing_id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL DEFAULT '',
+            fingerprint TEXT,
+            published TIMESTAMPTZ,
+            first_seen TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            follows BIGINT REFERENCES stories(id)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX stories_updated ON stories (updated_at)")
+    conn.execute("CREATE INDEX stories_with_text ON stories (updated_at) WHERE text != ''")
+    conn.execute(
+        """
+        CREATE TABLE entries (
+            id BIGSERIAL PRIMARY KEY,
+            feed_id BIGINT NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            title TEXT NOT NULL,
+            link TEXT,
+            summary TEXT NOT NULL DEFAULT '',
+            content TEXT NOT NULL DEFAULT '',
+            author TEXT,
+            published TIMESTAMPTZ,
+            fetched_at TIMESTAMPTZ NOT NULL,
+            story_id BIGINT REFERENCES stories(id),
+            article_title TEXT,
+            article_text TEXT,
+            article_author TEXT,
+            article_from_page BOOLEAN,
+            pending BOOLEAN NOT NULL DEFAULT false,
+            origin TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            failed_at TIMESTAMPTZ,
+            last_error TEXT,
+            link_key TEXT,
+            text_hash TEXT,
+            UNIQUE (feed_id, key)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX entries_feed_id ON entries (feed_id, id)")
+    conn.execute(
+        "CREATE INDEX entries_feed_link ON entries (feed_id, link_key) WHERE link_key IS NOT NULL"
+    )
+    conn.execute(
+        "CREATE INDEX entries_with_text ON entries (fetched_at) "
+        "WHERE article_text IS NOT NULL OR summary != '' OR content != ''"
+    )
+    conn.execute("CREATE INDEX entries_pending ON entries (id) WHERE pending")
+    conn.execute("CREATE INDEX entries_story_feed ON entries (story_id, feed_id)")
+
+
 __all__ = ["MIGRATIONS", "apply", "migration"]
