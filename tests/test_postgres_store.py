@@ -1,7 +1,8 @@
 """The PostgreSQL store where it differs from SQLite: versioned migrations applied
 once however many processes start together, claims that two processes can make at
 the same moment without polling a feed twice, entries stored by two processes at once
-briefed once, and one clear line when the server cannot be reached. (What both backends share runs on both: ``any_store``.)"""
+briefed once, and one clear line when the server cannot be reached. (What both
+backends share runs on both: ``any_store``.)"""
 
 from __future__ import annotations
 
