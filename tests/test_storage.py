@@ -157,7 +157,8 @@ def test_full_text_search_and_bad_query(any_store: SqliteStore) -> None:
     assert store.search_briefings("trillion", limit=5) == []
 
 
-def test_story_material_and_feed_ids(store: SqliteStore) -> None:
+def test_story_material_and_feed_ids(any_store: SqliteStore) -> None:
+    store = any_store
     f1, _ = store.add_feed("https://one.example/rss", name="One", now=NOW)
     f2, _ = store.add_feed("https://two.example/rss", name="Two", now=NOW)
     (e1,) = store.add_entries(f1.id, [FeedEntry(guid="x", title="Quake hits")], NOW)
@@ -170,7 +171,8 @@ def test_story_material_and_feed_ids(store: SqliteStore) -> None:
     assert store.briefing_feed_ids(story.briefing_id) == [f1.id, f2.id]
 
 
-def test_recent_stories_carry_their_outlets(store: SqliteStore) -> None:
+def test_recent_stories_carry_their_outlets(any_store: SqliteStore) -> None:
+    store = any_store
     # The clusterer's view after a restart must still know who already reported a story.
     f1, _ = store.add_feed("https://one.example/rss", name="One", now=NOW)
     f2, _ = store.add_feed("https://aggregator.example/rss", name="Agg", now=NOW)

@@ -158,6 +158,14 @@ class PgSearchMixin(PgBase):
         )
         return [Briefing.model_validate_json(r["data"]) for r in rows]
 
+    def briefing_feed_ids(self, briefing_id: str) -> list[int]:
+        rows = self._rows(
+            """SELECT DISTINCT e.feed_id FROM entries e JOIN stories s ON s.id = e.story_id
+               WHERE s.briefing_id = %s ORDER BY e.feed_id""",
+            [briefing_id],
+        )
+        return [r["feed_id"] for r in rows]
+
     def _phrase(self, text: str) -> str:
         row = self._row("SELECT phraseto_tsquery('signaldesk', %s)::text AS q", [text])
         return str(row["q"]) if row else ""
