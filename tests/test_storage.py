@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from bot.errors import QueryError, StorageError
-from bot.models import Article, Briefing, Bullet, DeliveryState, FeedEntry, Source, StoryDoc
+from bot.models import (
+    Article,
+    Briefing,
+    Bullet,
+    DeliveryState,
+    FeedEntry,
+    Source,
+    StoryDoc,
+    Topic,
+)
 from storage import SqliteStore, open_database
 from storage.migrations import migrations
 
@@ -107,6 +116,48 @@ def test_a_failing_entry_stays_pending_until_its_last_attempt(any_store: SqliteS
     refreshed = store.get_feed(feed.id)
     assert refreshed is not None and refreshed.failed_entries == 1
     assert len(stored) == 4
+
+
+def test_each_channel_names_and_numbers_its_own_feeds(any_store: SqliteStore) -> None:
+    store = any_store
+    for channel in ("slack:T1:C-desk", "discord:42:7"):
+        store.ensure_channel(channel, NOW)
+    wire, _ = store.add_feed("https://wire.example/rss", name=None, now=NOW)
+    port, _ = store.add_feed("https://port.example/news.xml", name=None, now=NOW)
+    assert store.subscribe("slack:T1:C-desk", wire.id, NOW, name="Wire")
+    assert store.subscribe("slack:T1:C-desk", port.id, NOW, name="Port news")
+    assert not store.subscribe("slack:T1:C-desk", port.id, NOW)  # already
+    assert store.subscribe("discord:42:7", port.id, NOW, name="Harbour")
+    desk = [(f.name, f.ref) for f in store.channel_feeds("slack:T1:C-desk")]
+    assert desk == [("Wire", 1), ("Port news", 2)]
+    assert [(f.name, f.ref) for f in store.channel_feeds("discord:42:7")] == [("Harbour", 1)]
+    assert [c.id for c in store.channels_for_feeds([port.id])] == [
+        "discord:42:7",
+        "slack:T1:C-desk",
+    ]
+    assert store.unsubscribe("discord:42:7", port.id)
+    assert not store.channel_has_feeds("discord:42:7")
+
+
+def test_a_paused_channel_keeps_its_first_pause_and_topics_are_its_own(
+    any_store: SqliteStore,
+) -> None:
+    store = any_store
+    store.ensure_channel("slack:T1:C-desk", NOW)
+    later = NOW + timedelta(hours=1)
+    assert store.pause_channel("slack:T1:C-desk", "not in channel: invite the bot", NOW, later)
+    assert not store.pause_channel("slack:T1:C-desk", "channel archived", later, later)
+    paused = store.get_channel("slack:T1:C-desk")
+    assert paused is not None
+    assert (paused.paused_reason, paused.paused_at) == ("channel archived", NOW)
+    assert store.probe_channel("slack:T1:C-desk", later)
+    assert store.unpause_channel("slack:T1:C-desk")
+    assert not store.unpause_channel("slack:T1:C-desk")
+    store.save_topic(Topic(channel_id="slack:T1:C-desk", slug="ports", query="port OR harbour"))
+    store.save_topic(Topic(channel_id="slack:T1:C-desk", slug="ports", query="port NOT ferry"))
+    assert [t.query for t in store.channel_topics("slack:T1:C-desk")] == ["port NOT ferry"]
+    assert store.remove_topic("slack:T1:C-desk", "ports")
+    assert store.channel_topics("slack:T1:C-desk") == []
 
 
 def test_adding_a_feed_twice_returns_the_same_feed(any_store: SqliteStore) -> None:

@@ -248,4 +248,19 @@ def m003_stories_entries(conn: psycopg.Connection) -> None:
     conn.execute("CREATE INDEX entries_story_feed ON entries (story_id, feed_id)")
 
 
+@migration
+def m004_topics(conn: psycopg.Connection) -> None:
+    # A channel's saved topics: a name and its query, in the core's query language.
+    conn.execute(
+        """
+        CREATE TABLE topics (
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            slug TEXT NOT NULL,
+            query TEXT NOT NULL,
+            PRIMARY KEY (channel_id, slug)
+        )
+        """
+    )
+
+
 __all__ = ["MIGRATIONS", "apply", "migration"]

@@ -17,7 +17,7 @@ word opened its field."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psycopg
 
@@ -157,6 +157,54 @@ class PgSearchMixin(PgBase):
             [*params, limit],
         )
         return [Briefing.model_validate_json(r["data"]) for r in rows]
+
+    def channel_briefing(self, channel_id: str, briefing_id: str) -> Briefing | None:
+        row = self._row(
+            """SELECT b.data FROM briefings b JOIN briefing_routes r ON r.briefing_seq = b.seq
+               WHERE b.id = %s AND r.channel_id = %s""",
+            [briefing_id.strip().lower(), channel_id],
+        )
+        return Briefing.model_validate_json(row["data"]) if row else None
+
+    def routed_ids(self, channel_id: str, briefing_ids: Sequence[str]) -> set[str]:
+        if not briefing_ids:
+            return set()
+        rows = self._rows(
+            "SELECT b.id FROM briefings b JOIN briefing_routes r ON r.briefing_seq = b.seq "
+            "WHERE r.channel_id = %s AND b.id = ANY(%s)",
+            [channel_id, list(briefing_ids)],
+        )
+        return {r["id"] for r in rows}
+
+    def story_audience(self, story_id: int) -> list[tuple[str, int, str | None]]:
+        rows = self._rows(
+            """SELECT s.channel_id, s.feed_id, s.name FROM subscriptions s
+               WHERE s.feed_id IN (SELECT DISTINCT feed_id FROM entries WHERE story_id = %s)
+               ORDER BY s.channel_id, s.feed_id""",
+            [story_id],
+        )
+        return [(r["channel_id"], r["feed_id"], r["name"]) for r in rows]
+
+    def story_routes(self, story_id: int) -> list[tuple[str, str]]:
+        rows = self._rows(
+            """SELECT r.channel_id, b.id AS briefing_id FROM briefing_routes r
+               JOIN briefings b ON b.seq = r.briefing_seq WHERE b.story_id = %s
+               ORDER BY r.id""",
+            [story_id],
+        )
+        return [(r["channel_id"], r["briefing_id"]) for r in rows]
+
+    def story_views(self, story_id: int) -> dict[str, str | None]:
+        rows = self._rows("SELECT id, view FROM briefings WHERE story_id = %s", [story_id])
+        return {r["id"]: r["view"] for r in rows}
+
+    def briefing_stories(self, briefing_ids: Sequence[str]) -> dict[str, int | None]:
+        if not briefing_ids:
+            return {}
+        rows = self._rows(
+            "SELECT id, story_id FROM briefings WHERE id = ANY(%s)", [list(briefing_ids)]
+        )
+        return {r["id"]: r["story_id"] for r in rows}
 
     def briefing_feed_ids(self, briefing_id: str) -> list[int]:
         rows = self._rows(
