@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TextIO
 
@@ -46,7 +46,11 @@ def open_store(settings: Settings) -> Store:
 
 
 def platforms(
-    settings: Settings, store: Store, runner: Runner, commands: CommandHandler
+    settings: Settings,
+    store: Store,
+    runner: Runner,
+    commands: CommandHandler,
+    resume: Callable[[str, str], Awaitable[bool]] | None = None,
 ) -> list[PlatformService]:
     """The chat platforms whose tokens are set, sharing this process's event loop.
     Imported lazily so that the console alone never loads a chat SDK."""
@@ -65,7 +69,9 @@ def platforms(
         from .discord.app import DiscordService, topic_lister
 
         topics = topic_lister(store, runner)
-        services.append(DiscordService.from_settings(settings, topics, commands, pacer=pacer))
+        services.append(
+            DiscordService.from_settings(settings, topics, commands, pacer=pacer, resume=resume)
+        )
     return services
 
 
@@ -95,7 +101,7 @@ def assemble(settings: Settings, console: TextIO, with_platforms: bool = False) 
     )
     if not with_platforms:
         return desk
-    services = platforms(settings, store, runner, desk.commands)
+    services = platforms(settings, store, runner, desk.commands, desk.resume_channel)
     for service in services:
         publishers.offer(service.publisher)
     desk = replace(desk, services=services)

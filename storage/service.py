@@ -36,17 +36,23 @@ class ServiceMixin(StoreBase):
         return _beat(self.db)
 
     def metrics_snapshot(self, now: datetime) -> StoreSnapshot:
+        # Feeds some channel follows: a feed nobody follows (removed, or refused by
+        # feed add) is never polled, so it would read as failing and overdue forever.
+        followed = "id IN (SELECT feed_id FROM subscriptions)"
         feeds = {
             row["health"]: row["n"]
             for row in self._rows(
                 """SELECT CASE WHEN consecutive_failures > 0 THEN 'failing'
                           WHEN last_success_at IS NULL THEN 'not fetched'
                           ELSE 'ok' END AS health, count(*) AS n
-                   FROM feeds GROUP BY health"""
+                   FROM feeds WHERE """
+                + followed
+                + " GROUP BY health"
             )
         }
         [overdue] = self._rows(
-            "SELECT min(next_poll_at) AS at FROM feeds WHERE next_poll_at <= ?", [_ts(now)]
+            f"SELECT min(next_poll_at) AS at FROM feeds WHERE next_poll_at <= ? AND {followed}",
+            [_ts(now)],
         )
         oldest = _dt(overdue["at"])
         [entries] = self._rows(

@@ -32,6 +32,8 @@ import yarl
 from aiohttp import web
 from discord.gateway import DiscordWebSocket
 
+from tests.support.discord_form import invalid_form_body
+
 APP_ID = 1_100_000_000_000_000_001
 BOT_ID = 1_100_000_000_000_000_002
 GUILD_ID = 777_000_000_000_000_001
@@ -49,6 +51,9 @@ BOT_USER = {
 }
 MANAGE_CHANNELS = 1 << 4
 READ_ONLY = (1 << 10) | (1 << 11)  # View Channel + Send Messages
+# The bot's permissions in a channel it was invited to with the invite URL's set: View
+# Channel, Send Messages, Send Messages in Threads, Embed Links, Read Message History.
+BOT_IN_CHANNEL = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 14) | (1 << 16)
 
 
 @dataclass
@@ -68,6 +73,7 @@ class Failure:
     is_global: bool = False
     via: bool = True
     message: str = ""
+    code: int | None = None  # Discord's JSON error code; else the usual one for the status
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -86,6 +92,7 @@ class FakeDiscord:
         self.requests: list[Recorded] = []
         self.messages: dict[int, list[dict[str, Any]]] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
+        self.threads: dict[int, int] = {}  # thread id (= its message's id) -> channel
         self.failures: list[tuple[str, re.Pattern[str], Failure]] = []
         self.history_status = 200
         self._ids = itertools.count(1_200_000_000_000_000_001)
@@ -99,6 +106,8 @@ class FakeDiscord:
         self._seq = itertools.count(1)
         self.base = ""
         self.event = asyncio.Event()
+        # What ``Recorded.at`` is read from: the loop's clock, or a test's fake clock.
+        self.clock: Callable[[], float] | None = None
 
     # ------------------------------------------------------------- control
 
@@ -215,7 +224,7 @@ class FakeDiscord:
             dict(request.query),
             body,
             files,
-            asyncio.get_running_loop().time(),
+            self.clock() if self.clock else asyncio.get_running_loop().time(),
         )
         self.requests.append(rec)
         self.event.set()
@@ -250,7 +259,7 @@ class FakeDiscord:
         message = failure.message or {403: "Missing Permissions", 404: "Unknown Channel"}.get(
             failure.status, "Server error"
         )
-        code = {403: 50013, 404: 10003}.get(failure.status, 0)
+        code = failure.code or {403: 50013, 404: 10003}.get(failure.status, 0)
         return _json({"message": message, "code": code}, failure.status)
 
     async def _route(self, method: str, path: str, rec: Recorded) -> web.Response:
@@ -278,6 +287,8 @@ class FakeDiscord:
         if m := re.fullmatch(r"/channels/(\d+)/messages", path):
             channel = int(m[1])
             if method == "POST":
+                if refused := invalid_form_body(body):
+                    return refused
                 return _json(self._create(channel, body))
             if method == "GET":
                 if self.history_status != 200:
@@ -289,9 +300,13 @@ class FakeDiscord:
             if found is None:
                 return _json({"message": "Unknown Message", "code": 10008}, 404)
             if method == "PATCH":
+                if refused := invalid_form_body(body):
+                    return refused
                 found.update({k: v for k, v in body.items() if k != "allowed_mentions"})
                 found["edited_timestamp"] = _now()
                 return _json(found)
+        if m := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path):
+            return self._start_thread(int(m[1]), int(m[2]), body or {})
         if m := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", path):
             return self._callback(int(m[1]), body)
         if m := re.fullmatch(r"/webhooks/(\d+)/([^/]+)(/messages/@original)?", path):
@@ -354,6 +369,35 @@ class FakeDiscord:
         self.messages.setdefault(channel, []).append(msg)
         return msg
 
+    def _start_thread(self, channel: int, message_id: int, body: dict[str, Any]) -> web.Response:
+        """A public thread on a message: its id is the message's id, as on Discord; a
+        second one is refused with 160004. ``threads`` maps the thread to its parent."""
+        if message_id in self.threads:
+            message = "A thread has already been created for this message"
+            return _json({"message": message, "code": 160004}, 400)
+        if self._message(channel, message_id) is None:
+            return _json({"message": "Unknown Message", "code": 10008}, 404)
+        self.threads[message_id] = channel
+        thread = {
+            "id": str(message_id),
+            "guild_id": str(GUILD_ID),
+            "parent_id": str(channel),
+            "owner_id": str(BOT_ID),
+            "name": body.get("name", ""),
+            "type": 11,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                "archive_timestamp": _now(),
+                "locked": False,
+            },
+        }
+        return _json(thread, 201)
+
     def _message(self, channel: int, message_id: int) -> dict[str, Any] | None:
         for msg in self.messages.get(channel, []):
             if int(msg["id"]) == message_id:
@@ -392,6 +436,7 @@ def interaction(
     permissions: int = READ_ONLY,
     channel_id: int = CHANNEL_ID,
     message: dict[str, Any] | None = None,
+    app_permissions: int = BOT_IN_CHANNEL,
 ) -> dict[str, Any]:
     """A raw INTERACTION_CREATE payload from a guild text channel, as the gateway
     delivers it (``kind`` 2 = slash command, 3 = component, 4 = autocomplete)."""
@@ -429,7 +474,7 @@ def interaction(
             "flags": 0,
             "permissions": str(permissions),
         },
-        "app_permissions": str(READ_ONLY),
+        "app_permissions": str(app_permissions),
         "locale": "en-US",
         "guild_locale": "en-US",
         "entitlements": [],

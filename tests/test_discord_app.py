@@ -128,6 +128,10 @@ async def test_login_and_global_command_sync(
     assert brief.get("default_member_permissions") is None
     assert int(admin["default_member_permissions"]) == MANAGE_CHANNELS
     assert admin["dm_permission"] is False  # servers only
+    # Not offered in the bot's DMs nor as a user-installed app (issue 17, point 9):
+    # contexts [GUILD] and integration_types [GUILD_INSTALL], not just dm_permission.
+    for command in (brief, admin):
+        assert command["contexts"] == [0] and command["integration_types"] == [0]
     topic = brief["options"][0]["options"][0]
     assert topic["name"] == "name" and topic["autocomplete"] is True
     groups = {o["name"]: o for o in admin["options"]}
@@ -167,8 +171,9 @@ def test_invite_url_has_minimal_permissions_and_both_scopes() -> None:
     assert url.startswith("https://discord.com/oauth2/authorize?")
     assert f"client_id={APP_ID}" in url
     assert "scope=bot+applications.commands" in url
-    # View Channel, Send Messages, Send Messages in Threads, Embed Links, Read History.
-    expected = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 14) | (1 << 16)
+    # View Channel, Send Messages, Send Messages in Threads, Embed Links, Read History,
+    # Create Public Threads (update notes go in a thread on the post).
+    expected = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 14) | (1 << 16) | (1 << 35)
     assert BOT_PERMISSIONS.value == expected
     assert f"permissions={expected}" in url
 

@@ -174,10 +174,12 @@ async def test_find_posted_reads_history_and_falls_back_to_the_nonce(
     assert await publisher.find_posted(CHANNEL, briefing) is None
 
 
-async def test_update_edits_the_original_and_replies_to_it(
+async def test_update_edits_the_original_and_notes_it_in_a_thread_on_the_post(
     fake_discord: FakeDiscord,  # noqa: F811
     publisher: DiscordPublisher,
 ) -> None:
+    """Issue 17, point 6: the note was a top-level message (a reply is one on Discord)
+    each time, which defeats editing in place. It goes in a thread on the post."""
     briefing = sample_briefing()
     posted = await publisher.post_briefing(CHANNEL, briefing)
     extra = Source(publisher="Lantern Review", title="Third report", url="https://lantern.example/")
@@ -187,11 +189,36 @@ async def test_update_edits_the_original_and_replies_to_it(
     [edit] = fake_discord.find(lambda r: r.method == "PATCH")
     assert edit.path == f"{MESSAGES}/{posted.message_ref}"
     assert edit.body["embeds"][0]["fields"][0]["name"] == "Sources (3)"
-    note = fake_discord.posts()[-1].body
-    assert str(note["message_reference"]["message_id"]) == posted.message_ref
-    assert note["nonce"] == message_nonce(CHANNEL.id, briefing.id, 2, "update")
-    assert_golden("update_note", note)
-    assert len(fake_discord.messages[CHANNEL_ID]) == 2  # the post and the note
+    [start] = fake_discord.find(lambda r: r.path.endswith("/threads"))
+    assert start.path == f"{MESSAGES}/{posted.message_ref}/threads"
+    assert start.body["name"].startswith("Updates: Chinese labs")
+    thread = int(posted.message_ref)  # a thread on a message has the message's id
+    [note] = fake_discord.posts(thread)
+    assert "message_reference" not in note.body
+    assert note.body["nonce"] == message_nonce(CHANNEL.id, briefing.id, 2, "update")
+    assert_golden("update_note", note.body)
+    assert len(fake_discord.messages[CHANNEL_ID]) == 1  # the channel has the post only
+    # The next update adds its note to the same thread.
+    grown = updated.model_copy(update={"sources": [*updated.sources, extra], "revision": 3})
+    await publisher.update_briefing(CHANNEL, grown, posted.message_ref)
+    assert len(fake_discord.messages[thread]) == 2
+    assert len(fake_discord.messages[CHANNEL_ID]) == 1
+
+
+async def test_without_create_public_threads_an_update_only_edits(
+    fake_discord: FakeDiscord,  # noqa: F811
+    publisher: DiscordPublisher,
+) -> None:
+    briefing = sample_briefing()
+    posted = await publisher.post_briefing(CHANNEL, briefing)
+    fake_discord.fail("POST", rf"{MESSAGES}/\d+/threads", Failure(403))
+    await publisher.update_briefing(CHANNEL, sample_briefing(revision=2), posted.message_ref)
+    assert len(fake_discord.find(lambda r: r.method == "PATCH")) == 1
+    assert len(fake_discord.messages[CHANNEL_ID]) == 1  # no top-level note
+    assert int(posted.message_ref) not in fake_discord.messages
+    # The refusal is remembered: the next update does not ask again (an invalid request).
+    await publisher.update_briefing(CHANNEL, sample_briefing(revision=3), posted.message_ref)
+    assert len(fake_discord.find(lambda r: r.path.endswith("/threads"))) == 1
 
 
 async def test_update_of_a_deleted_message_posts_afresh(
@@ -285,13 +312,12 @@ async def test_an_update_note_is_found_by_its_attempt_and_never_sent_twice(
     attempt = Attempt(key="u7", first_at=now, last_at=now, parent_ref=first.message_ref)
     assert await publisher.find_attempt(CHANNEL, attempt, grown) is None
     await publisher.update_briefing(CHANNEL, grown, first.message_ref, attempt=attempt)
-    [note] = [m for m in fake_discord.messages[CHANNEL_ID] if m.get("message_reference")]
+    [note] = fake_discord.messages[int(first.message_ref)]  # in the post's thread
     # After a crash the outbox asks first, and finds the note by what it replies to ...
     assert await publisher.find_attempt(CHANNEL, attempt, grown) == note["id"]
     # ... and a resend under the same attempt is answered with the first note.
     await publisher.update_briefing(CHANNEL, grown, first.message_ref, attempt=attempt)
-    notes = [m for m in fake_discord.messages[CHANNEL_ID] if m.get("message_reference")]
-    assert len(notes) == 1
+    assert len(fake_discord.messages[int(first.message_ref)]) == 1
 
 
 async def test_a_digest_too_long_for_one_message_is_split_not_cut(

@@ -158,3 +158,26 @@ async def test_metrics_page_counts_the_work_a_desk_did() -> None:
         metrics["signaldesk_command_seconds_bucket"][(("command", "search"), ("le", "+Inf"))] == 1
     )
     assert metrics["signaldesk_poll_lag_seconds"][()] >= 0
+
+
+async def test_a_feed_no_channel_follows_is_neither_failing_nor_overdue() -> None:
+    # A URL refused by feed add (a 404), and a feed a channel then removed, stay in the
+    # feeds table but are never polled: the dashboard must not show them failing and
+    # the poll lag must not grow with them.
+    async with TestDesk() as desk:
+        url = desk.site.serve("/valley.xml", RSS)
+        await desk.push(f"/brief feed add {url}")
+        await desk.push(f"/brief feed add {desk.site.base}/moved.xml")
+        assert "not added" in desk.pop() + desk.pop()
+        desk.clock.advance(hours=6)  # every feed is long overdue now
+        await desk.poll()
+        snapshot = desk.desk.store.metrics_snapshot(desk.clock.now())
+        assert snapshot.feeds_by_health == {"ok": 1, "failing": 0, "not fetched": 0}
+        assert snapshot.poll_lag_seconds == 0
+
+        await desk.push("/brief feed remove 1")
+        desk.pop()
+        desk.clock.advance(hours=6)
+        snapshot = desk.desk.store.metrics_snapshot(desk.clock.now())
+        assert snapshot.feeds_by_health == {"ok": 0, "failing": 0, "not fetched": 0}
+        assert snapshot.poll_lag_seconds == 0

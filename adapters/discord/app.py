@@ -6,8 +6,11 @@ answers with a ``Reply``; ``render.render_reply`` turns it into a message.
 
 - ``/brief topic|search|more|related|topics|feeds|filters|help`` for anyone;
 - ``/brief-admin feed add|remove|refresh``, ``topic add|remove|adopt``, ``mode``, ``filter``,
-  ``import``, ``export``: registered with default member permission Manage Channels
-  and checked again at run time, since server owners can override the default.
+  ``import``, ``export``, ``setup`` (a form, ``setup.py``): registered with default member
+  permission Manage Channels and checked again at run time, since server owners can
+  override the default. The tree is built in ``commands.py``; help and hints speak
+  Discord's syntax (``syntax.py``); permission and resume events in ``permissions.py``
+  and ``events.py``.
 
 Discord wants an answer to an interaction within 3 s: the command runs at once, and if
 its answer is not ready after ``DEFER_AFTER`` seconds the interaction is deferred and
@@ -26,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -36,6 +40,9 @@ from bot.pacing import ChannelPacer
 from bot.ports import Runner
 from bot.topics import channel_slugs
 
+from .commands import build_groups
+from .events import Resume, install_resume_events
+from .permissions import cannot_post_here
 from .publisher import DiscordPublisher
 from .render import BUTTON_TEMPLATE, DiscordMessage, button_custom_id, file_for, render_reply
 
@@ -53,16 +60,20 @@ CHOICE_MAX = 100
 # Pasted OPML is capped by the core too; this stops us downloading a huge file first.
 IMPORT_FILE_MAX = 2_000_000
 API_VERSION = 10
+# Seconds for the start-up login: Discord unreachable is one line, not a hang.
+LOGIN_TIMEOUT = 30.0
 
 # The bot's permissions in a channel it posts to: View Channel, Send Messages, Send
-# Messages in Threads, Embed Links and Read Message History (to find its own post after
-# a crash). Nothing else; no privileged intents.
+# Messages in Threads, Embed Links, Read Message History (to find its own post after
+# a crash) and Create Public Threads (an update's note goes in a thread on the post;
+# without it the post is only edited). Nothing else; no privileged intents.
 BOT_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
     send_messages_in_threads=True,
     embed_links=True,
     read_message_history=True,
+    create_public_threads=True,
 )
 SCOPES = ("bot", "applications.commands")
 
@@ -143,6 +154,23 @@ def topic_lister(store: TopicStore, runner: Runner) -> TopicLister:
     return topics
 
 
+def _gateway_ended(task: asyncio.Task[None]) -> None:
+    """One line when the gateway connection gives up (discord.py itself retries network
+    faults with backoff, a line per attempt): a token the gateway refuses, or an intent
+    the bot may not use."""
+    if task.cancelled() or task.exception() is None:
+        return
+    exc = task.exception()
+    if isinstance(exc, discord.LoginFailure | discord.ConnectionClosed):
+        log.error(
+            "discord: the gateway closed the connection (%s); check DISCORD_TOKEN, then "
+            "restart; briefings are kept and posted once it connects",
+            exc,
+        )
+    else:
+        log.error("discord: the gateway connection stopped: %s: %s", type(exc).__name__, exc)
+
+
 class SignalDeskClient(discord.Client):
     """``discord.Client`` that knows its service, so that button clicks (dispatched by
     custom id, see ``BriefingButton``) reach the command handler."""
@@ -206,6 +234,7 @@ class DiscordService:
         pacer: ChannelPacer | None = None,
         connect_gateway: bool = True,
         defer_after: float = DEFER_AFTER,
+        resume: Resume | None = None,
     ) -> None:
         self.token = token
         self.commands = commands
@@ -220,8 +249,10 @@ class DiscordService:
         self.connect_gateway = connect_gateway
         self.defer_after = defer_after
         self._gateway: asyncio.Task[None] | None = None
-        for group in self._groups():
+        for group in build_groups(self):
             self.tree.add_command(group)
+        if resume is not None:  # ``Desk.resume_channel``: may post again after a pause
+            install_resume_events(self.client, resume)
 
     @classmethod
     def from_settings(
@@ -231,6 +262,7 @@ class DiscordService:
         commands: CommandRunner,
         *,
         pacer: ChannelPacer | None = None,
+        resume: Resume | None = None,
     ) -> DiscordService:
         """Build from settings: ``DISCORD_TOKEN``, ``DISCORD_GUILD_ID`` and
         ``SIGNALDESK_DISCORD_API_URL`` (another REST server, e.g. a local fake).
@@ -245,6 +277,7 @@ class DiscordService:
             topics=topics,
             guild_id=settings.discord_guild_id,
             pacer=pacer,
+            resume=resume,
         )
 
     # --------------------------------------------------------------- lifecycle
@@ -253,15 +286,22 @@ class DiscordService:
         """Log in (REST), register the slash commands, then connect to the gateway in
         the background. A bad token is one clear line (``ConfigError``)."""
         try:
-            await self.client.login(self.token)
+            await asyncio.wait_for(self.client.login(self.token), LOGIN_TIMEOUT)
         except discord.LoginFailure:
             raise ConfigError(
                 "DISCORD_TOKEN was rejected by Discord; copy the bot token again from "
                 "the Developer Portal (Bot > Reset Token)"
             ) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            await self.client.close()
+            raise ConfigError(
+                f"cannot reach Discord at {discord.http.Route.BASE} ({type(exc).__name__}); "
+                "check the network or proxy, or unset SIGNALDESK_DISCORD_API_URL"
+            ) from None
         await self.sync_commands()
         if self.connect_gateway:
             self._gateway = asyncio.create_task(self.client.connect(reconnect=True))
+            self._gateway.add_done_callback(_gateway_ended)
         log.info("discord: logged in as %s; invite: %s", self.client.user, self.invite_url())
 
     async def stop(self) -> None:
@@ -297,151 +337,7 @@ class DiscordService:
             return []
 
     # ---------------------------------------------------------------- commands
-
-    def _groups(self) -> list[app_commands.Group]:
-        brief = app_commands.Group(name="brief", description="News briefings for this channel")
-        admin = app_commands.Group(
-            name="brief-admin",
-            description="Manage this channel's feeds, topics and delivery",
-            default_permissions=discord.Permissions(manage_channels=True),
-            guild_only=True,
-        )
-        feed = app_commands.Group(name="feed", description="This channel's feeds", parent=admin)
-        topic = app_commands.Group(name="topic", description="This channel's topics", parent=admin)
-        answer = self.answer
-
-        async def topic_choices(
-            interaction: discord.Interaction[Any], current: str
-        ) -> list[app_commands.Choice[str]]:
-            return await self.topic_choices(interaction, current)
-
-        # ---- /brief (anyone)
-
-        @brief.command(name="topic", description="The latest briefings on a topic")
-        @app_commands.describe(name="A topic, e.g. china-ai")
-        @app_commands.autocomplete(name=topic_choices)
-        async def brief_topic(interaction: discord.Interaction[Any], name: str) -> None:
-            # "#slug" reads as a topic even when the slug is also a command word.
-            await answer(interaction, "#" + name.strip().lstrip("#"))
-
-        @brief.command(name="search", description="Search the briefings of this channel's feeds")
-        @app_commands.describe(words="Words to search for")
-        async def brief_search(interaction: discord.Interaction[Any], words: str) -> None:
-            await answer(interaction, f"search {words}")
-
-        @brief.command(name="more", description="A full briefing: sections and every source")
-        @app_commands.describe(id="The briefing id (in the footer of each briefing)")
-        async def brief_more(interaction: discord.Interaction[Any], id: str) -> None:
-            await answer(interaction, f"more {id}")
-
-        @brief.command(name="related", description="Related briefings from other days")
-        @app_commands.describe(id="The briefing id (in the footer of each briefing)")
-        async def brief_related(interaction: discord.Interaction[Any], id: str) -> None:
-            await answer(interaction, f"related {id}")
-
-        @brief.command(name="topics", description="The topics this channel follows")
-        async def brief_topics(interaction: discord.Interaction[Any]) -> None:
-            await answer(interaction, "topics")
-
-        @brief.command(name="feeds", description="The feeds this channel follows, with health")
-        async def brief_feeds(interaction: discord.Interaction[Any]) -> None:
-            await answer(interaction, "feeds")
-
-        @brief.command(name="filters", description="This channel's include and exclude words")
-        async def brief_filters(interaction: discord.Interaction[Any]) -> None:
-            await answer(interaction, "filter")
-
-        @brief.command(name="help", description="How to use SignalDesk")
-        async def brief_help(interaction: discord.Interaction[Any]) -> None:
-            await answer(interaction, "help")
-
-        # ---- /brief-admin (Manage Channels)
-
-        @feed.command(name="add", description="Follow a feed (RSS, Atom or JSON Feed) here")
-        @app_commands.describe(url="The feed's URL", name="A short name to show (optional)")
-        async def feed_add(
-            interaction: discord.Interaction[Any], url: str, name: str | None = None
-        ) -> None:
-            await answer(interaction, f"feed add {url} {name or ''}".strip(), admin=True)
-
-        @feed.command(name="remove", description="Stop following a feed")
-        @app_commands.describe(feed="The feed's number (see /brief feeds) or URL")
-        async def feed_remove(interaction: discord.Interaction[Any], feed: str) -> None:
-            await answer(interaction, f"feed remove {feed}", admin=True)
-
-        @feed.command(name="refresh", description="Check a feed now, not at its turn")
-        @app_commands.describe(feed="The feed's number (see /brief feeds) or URL")
-        async def feed_refresh(interaction: discord.Interaction[Any], feed: str) -> None:
-            await answer(interaction, f"feed refresh {feed}", admin=True)
-
-        @topic.command(name="add", description="Save a topic: a name and a search query")
-        @app_commands.describe(name="e.g. china-ai", query="e.g. (china OR chinese) AND ai")
-        async def topic_add(interaction: discord.Interaction[Any], name: str, query: str) -> None:
-            await answer(interaction, f"topic add {name} {query}", admin=True)
-
-        @topic.command(name="remove", description="Remove a saved topic")
-        @app_commands.describe(name="The topic's name")
-        @app_commands.autocomplete(name=topic_choices)
-        async def topic_remove(interaction: discord.Interaction[Any], name: str) -> None:
-            await answer(interaction, f"topic remove {name}", admin=True)
-
-        @topic.command(name="adopt", description="Copy a built-in topic into this channel")
-        @app_commands.describe(name="A built-in topic, or all")
-        @app_commands.autocomplete(name=topic_choices)
-        async def topic_adopt(interaction: discord.Interaction[Any], name: str) -> None:
-            await answer(interaction, f"topic adopt {name}", admin=True)
-
-        @admin.command(name="mode", description="Post briefings as they come, or once a day")
-        @app_commands.describe(
-            mode="realtime or digest",
-            time="Digest time, HH:MM (digest only)",
-            timezone="IANA timezone, e.g. Europe/Paris (digest only)",
-        )
-        @app_commands.choices(
-            mode=[
-                app_commands.Choice(name="realtime", value="realtime"),
-                app_commands.Choice(name="digest", value="digest"),
-            ]
-        )
-        async def mode(
-            interaction: discord.Interaction[Any],
-            mode: str,
-            time: str | None = None,
-            timezone: str | None = None,
-        ) -> None:
-            text = " ".join(p for p in ("mode", mode, time, timezone) if p)
-            await answer(interaction, text, admin=True)
-
-        @admin.command(name="filter", description="Only include, or exclude, briefings with words")
-        @app_commands.describe(
-            action="include, exclude or clear", words="Words, or phrases separated by commas"
-        )
-        @app_commands.choices(
-            action=[
-                app_commands.Choice(name="include", value="include"),
-                app_commands.Choice(name="exclude", value="exclude"),
-                app_commands.Choice(name="clear", value="clear"),
-            ]
-        )
-        async def filter_(
-            interaction: discord.Interaction[Any], action: str, words: str | None = None
-        ) -> None:
-            await answer(interaction, f"filter {action} {words or ''}".strip(), admin=True)
-
-        @admin.command(name="import", description="Follow every feed of an OPML file")
-        @app_commands.describe(url="The OPML file's URL", file="Or upload the OPML file")
-        async def import_(
-            interaction: discord.Interaction[Any],
-            url: str | None = None,
-            file: discord.Attachment | None = None,
-        ) -> None:
-            await self.import_feeds(interaction, url, file)
-
-        @admin.command(name="export", description="This channel's feeds as an OPML file")
-        async def export(interaction: discord.Interaction[Any]) -> None:
-            await answer(interaction, "export", admin=True)
-
-        return [brief, admin]
+    # (the tree itself: ``commands.build_groups``)
 
     async def topic_choices(
         self, interaction: discord.Interaction[Any], current: str
@@ -468,6 +364,8 @@ class DiscordService:
         file: discord.Attachment | None,
     ) -> None:
         """``/brief-admin import``: a URL, or an uploaded OPML file pasted as text."""
+        if await self.refuse_unpostable(interaction):
+            return
         if file is None:
             await self.answer(interaction, f"import {url or ''}".strip(), admin=True)
             return
@@ -491,6 +389,24 @@ class DiscordService:
         await self.answer(interaction, "import " + data.decode("utf-8", "replace"), admin=True)
 
     # ----------------------------------------------------------------- answers
+
+    async def refuse_non_admin(self, interaction: discord.Interaction[Any]) -> None:
+        await self._send(interaction, render_reply(Reply(text=NOT_ADMIN, error=True)))
+
+    async def send_answer(
+        self, interaction: discord.Interaction[Any], message: DiscordMessage
+    ) -> None:
+        """Answer an interaction (or follow up a deferred one); for ``setup``."""
+        await self._send(interaction, message)
+
+    async def refuse_unpostable(self, interaction: discord.Interaction[Any]) -> bool:
+        """Before following feeds here: if the bot lacks a permission it needs to post
+        (``app_permissions``), say which (to an admin) and return True."""
+        problem = cannot_post_here(interaction.app_permissions)
+        if problem is None or not self.is_admin(interaction):
+            return False  # a non-admin gets the admin refusal from ``answer``
+        await self._send(interaction, render_reply(Reply(text=problem, error=True)))
+        return True
 
     @staticmethod
     def is_admin(interaction: discord.Interaction[Any]) -> bool:

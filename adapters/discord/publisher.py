@@ -28,7 +28,10 @@ import discord
 from bot.errors import DeliveryError
 from bot.models import Attempt, Briefing, Channel, PostResult
 from bot.pacing import DEFAULT_INTERVAL, ChannelPacer
+from bot.text import cut, one_line
 
+from .failures import delivery_error
+from .limits import GlobalLimit, InvalidRequests
 from .render import (
     DiscordMessage,
     briefing_message,
@@ -46,6 +49,12 @@ NONCE_LENGTH = 25
 DEFAULT_MIN_INTERVAL = DEFAULT_INTERVAL
 # find_posted reads this many recent messages of the channel (one REST page is 100).
 HISTORY_LIMIT = 100
+# Update notes go in a thread on the post: Discord names threads in at most 100
+# characters; 160004 means the message has a thread already; a channel where threads
+# were refused is asked again after this many seconds.
+THREAD_NAME_MAX = 100
+THREAD_EXISTS = 160004
+NO_THREADS_RETRY = 3600.0
 
 
 def message_nonce(channel_id: str, *parts: object) -> str:
@@ -72,10 +81,17 @@ class DiscordPublisher:
         history_limit: int = HISTORY_LIMIT,
         clock: Callable[[], float] = time.monotonic,
         pacer: ChannelPacer | None = None,
+        limit: GlobalLimit | None = None,
+        invalid: InvalidRequests | None = None,
     ) -> None:
         self.client = client
         self.pacer = pacer or ChannelPacer(min_interval, clock=clock)
         self.history_limit = history_limit
+        # One client, one publisher per process: these limits are process-wide.
+        self.limit = limit or GlobalLimit(clock=clock)
+        self.invalid = invalid or InvalidRequests(clock=clock)
+        self.clock = clock
+        self._no_threads: dict[str, float] = {}  # channel id -> when a thread was refused
 
     @property
     def min_interval(self) -> float:
@@ -113,6 +129,7 @@ class DiscordPublisher:
         message = briefing_message(briefing)
         try:
             async with self.pacer.turn(channel.id):
+                await self._admit(channel)
                 await target.get_partial_message(int(message_ref)).edit(
                     embeds=message.embeds,
                     view=_inert(message.view),
@@ -122,16 +139,56 @@ class DiscordPublisher:
             log.info("message %s in %s is gone; posting the update afresh", message_ref, channel.id)
             fresh = attempt.model_copy(update={"parent_ref": None}) if attempt else None
             return await self.post_briefing(channel, briefing, attempt=fresh)
+        except DeliveryError:
+            raise
         except Exception as exc:
-            raise delivery_error(exc, channel) from exc
-        reference = discord.MessageReference(
-            message_id=int(message_ref), channel_id=target.id, fail_if_not_exists=False
-        )
+            raise self._failed(exc, channel) from exc
         nonce = _nonce(channel, attempt) or message_nonce(
             channel.id, briefing.id, briefing.revision, "update"
         )
-        await self._send(channel, update_note(briefing), nonce=nonce, reference=reference)
+        thread = await self._notes_thread(channel, briefing, message_ref)
+        if thread is not None:
+            await self._send(channel, update_note(briefing), nonce=nonce, into=thread)
         return PostResult(message_ref=message_ref)
+
+    async def _notes_thread(
+        self, channel: Channel, briefing: Briefing, message_ref: str
+    ) -> int | None:
+        """The thread on the post that holds its "Updated: …" notes, started at the first
+        update (a thread on a message has the message's id). None when the bot may not
+        create one (Create Public Threads): the edited post then shows "updated" in its
+        footer and nothing is added to the channel — a reply there would be a top-level
+        message, the noise that editing in place avoids. Asked again after an hour."""
+        refused_at = self._no_threads.get(channel.id)
+        if refused_at is not None and self.clock() - refused_at < NO_THREADS_RETRY:
+            return None
+        try:
+            async with self.pacer.turn(channel.id):
+                await self._admit(channel)
+                await self.client.http.start_thread_with_message(
+                    int(channel.target),
+                    int(message_ref),
+                    name=cut(one_line(f"Updates: {briefing.headline}"), THREAD_NAME_MAX),
+                    auto_archive_duration=1440,
+                )
+        except DeliveryError:
+            raise
+        except discord.HTTPException as exc:
+            if exc.status == 400 and exc.code == THREAD_EXISTS:
+                return int(message_ref)  # started at an earlier update
+            if not isinstance(exc, discord.Forbidden):
+                raise self._failed(exc, channel) from exc
+            self.invalid.record(channel.id)
+            self._no_threads[channel.id] = self.clock()
+            log.info(
+                "discord: no Create Public Threads in %s; updates edit the post only",
+                channel.target,
+            )
+            return None
+        except Exception as exc:
+            raise self._failed(exc, channel) from exc
+        self._no_threads.pop(channel.id, None)
+        return int(message_ref)
 
     async def post_text(
         self, channel: Channel, text: str, *, attempt: Attempt | None = None
@@ -139,7 +196,9 @@ class DiscordPublisher:
         """A plain notice. Its nonce is derived from its attempt (else from the text):
         the same notice sent twice within Discord's nonce window is posted once."""
         nonce = _nonce(channel, attempt) or message_nonce(channel.id, "text", text)
-        sent = await self._send(channel, text_message(text), nonce=nonce)
+        # A notice names the failing feed's URL: Discord would unfurl it into a preview
+        # card of someone else's site, so the notice suppresses embeds.
+        sent = await self._send(channel, text_message(text), nonce=nonce, suppress_embeds=True)
         return PostResult(message_ref=str(sent.id))
 
     async def post_digest(
@@ -158,11 +217,48 @@ class DiscordPublisher:
         first: discord.Message | None = None
         for number, part in enumerate(fit_digest(briefings)):
             part_nonce = nonce if number == 0 else message_nonce(channel.id, nonce, number)
-            sent = await self._send(channel, digest_message(part), nonce=part_nonce)
+            message = digest_message(part, continued=first is not None)
+            sent: discord.Message | None
+            try:
+                sent = await self._send(channel, message, nonce=part_nonce)
+            except DeliveryError as exc:
+                if not _refused(exc):
+                    raise
+                sent = await self._send_one_by_one(channel, part, part_nonce, first is not None)
             first = first or sent
         if first is None:
             raise DeliveryError(f"{channel.id}: an empty digest was not sent", retryable=False)
         return PostResult(message_ref=str(first.id))
+
+    async def _send_one_by_one(
+        self, channel: Channel, part: Sequence[Briefing], nonce: str, continued: bool
+    ) -> discord.Message | None:
+        """Discord refused a digest message as malformed (HTTP 400): send its briefings
+        one by one, a refused one again with headline and id only, and skip one refused
+        even so with a log line, so that one bad item never holds the rest."""
+        first: discord.Message | None = None
+        for briefing in part:
+            for bare in (False, True):
+                message = digest_message([briefing], continued=continued, bare=bare)
+                try:
+                    sent = await self._send(
+                        channel, message, nonce=message_nonce(channel.id, nonce, briefing.id, bare)
+                    )
+                except DeliveryError as exc:
+                    if not _refused(exc):
+                        raise
+                    log.warning(
+                        "digest for %s: Discord refused briefing %s%s: %s",
+                        channel.id,
+                        briefing.id,
+                        " even bare; skipped" if bare else "; sending it bare",
+                        exc,
+                    )
+                    continue
+                first = first or sent
+                continued = True
+                break
+        return first
 
     async def find_attempt(
         self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
@@ -180,6 +276,16 @@ class DiscordPublisher:
         if me is None:
             return None
         note = update_note(briefing).content
+        try:  # the notes thread on the post (its id is the post's)
+            thread = self.client.get_partial_messageable(int(attempt.parent_ref))
+            async for message in thread.history(limit=self.history_limit):
+                if message.author.id == me.id and message.content == note:
+                    return str(message.id)
+            return None
+        except discord.NotFound:
+            pass  # no thread: a note from before notes went to threads is a reply
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.info("cannot read the notes thread %s (%s)", attempt.parent_ref, exc)
         try:
             async for message in self._target(channel).history(limit=self.history_limit):
                 ref = message.reference
@@ -233,28 +339,54 @@ class DiscordPublisher:
         message: DiscordMessage,
         *,
         nonce: str,
-        reference: discord.MessageReference | None = None,
+        into: int | None = None,
+        suppress_embeds: bool = False,
     ) -> discord.Message:
+        """Send ``message`` to the channel, or ``into`` a thread of it."""
         target = self._target(channel)
+        if into is not None:
+            target = self.client.get_partial_messageable(into)
         kwargs: dict[str, Any] = {
             "nonce": nonce,  # discord.py adds "enforce_nonce": true to any nonce
             "allowed_mentions": discord.AllowedMentions.none(),
         }
+        if suppress_embeds:
+            kwargs["suppress_embeds"] = True  # flag SUPPRESS_EMBEDS: no link previews
         if message.content is not None:
             kwargs["content"] = message.content
         if message.embeds:
             kwargs["embeds"] = message.embeds
         if message.view is not None:
             kwargs["view"] = _inert(message.view)
-        if reference is not None:
-            kwargs["reference"] = reference
         try:
             async with self.pacer.turn(channel.id):
+                await self._admit(channel)
                 return await target.send(**kwargs)
         except DeliveryError:
             raise
         except Exception as exc:
-            raise delivery_error(exc, channel) from exc
+            raise self._failed(exc, channel) from exc
+
+    async def _admit(self, channel: Channel) -> None:
+        """Wait for the process-wide request budget; refuse (to retry later) a channel
+        held back by the count of invalid requests, without asking Discord."""
+        wait = self.invalid.hold(channel.id)
+        if wait is not None:
+            raise DeliveryError(
+                f"Discord channel {channel.target}: held for {wait:.0f} s after "
+                f"{self.invalid.count} refused requests in 10 minutes (Discord bans the "
+                "server's address at 10,000); will retry",
+                retryable=True,
+                retry_after=wait,
+            )
+        await self.limit.acquire()
+
+    def _failed(self, exc: BaseException, channel: Channel) -> DeliveryError:
+        """``delivery_error``, counting 401/403/429 answers towards Discord's limit."""
+        status = getattr(exc, "status", None)
+        if status in (401, 403, 429) or isinstance(exc, discord.RateLimited):
+            self.invalid.record(channel.id)
+        return delivery_error(exc, channel)
 
 
 def fit_digest(briefings: Sequence[Briefing]) -> list[list[Briefing]]:
@@ -264,12 +396,19 @@ def fit_digest(briefings: Sequence[Briefing]) -> list[list[Briefing]]:
     for briefing in briefings:
         if parts:
             trial = [*parts[-1], briefing]
-            embed = digest_message(trial).embeds[0]
+            embed = digest_message(trial, continued=True).embeds[0]  # the longer title
             if len(embed.fields) == len(trial) and not embed.footer.text:
                 parts[-1] = trial
                 continue
         parts.append([briefing])
     return parts
+
+
+def _refused(exc: DeliveryError) -> bool:
+    """Discord refused the message itself as malformed (HTTP 400, "Invalid Form Body"):
+    sending it again would fail the same way, unlike a rate limit or a lost channel."""
+    cause = exc.__cause__
+    return isinstance(cause, discord.HTTPException) and cause.status == 400
 
 
 def _nonce(channel: Channel, attempt: Attempt | None) -> str | None:
@@ -292,67 +431,3 @@ def _has_button(message: discord.Message, custom_id: str) -> bool:
             if getattr(child, "custom_id", None) == custom_id:
                 return True
     return False
-
-
-def delivery_error(exc: BaseException, channel: Channel) -> DeliveryError:
-    """Translate a discord.py / aiohttp failure into the core's ``DeliveryError``: one
-    line saying what is wrong and what to do, and whether a retry can help."""
-    where = f"Discord channel {channel.target}"
-    if isinstance(exc, discord.RateLimited):
-        # Raised instead of sleeping when Discord asks for more than the client's
-        # max_ratelimit_timeout: the outbox waits instead, keeping the channel's order.
-        return DeliveryError(
-            f"{where}: rate limited for {exc.retry_after:.0f} s; will retry",
-            retryable=True,
-            retry_after=exc.retry_after,
-        )
-    if isinstance(exc, discord.Forbidden):
-        return DeliveryError(
-            f"{where}: missing access ({_reason(exc)}); give the bot View Channel, "
-            "Send Messages, Embed Links and Read Message History in that channel",
-            retryable=False,
-        )
-    if isinstance(exc, discord.NotFound):
-        return DeliveryError(
-            f"{where} not found: it was deleted or the bot was removed from the server; "
-            "re-invite the bot or remove this channel's feeds",
-            retryable=False,
-        )
-    if isinstance(exc, discord.DiscordServerError):
-        return DeliveryError(
-            f"{where}: Discord server error {exc.status}; will retry",
-            retryable=True,
-            maybe_sent=True,
-        )
-    if isinstance(exc, discord.HTTPException):
-        if exc.status == 429:  # still limited after discord.py's own retries
-            return DeliveryError(
-                f"{where}: rate limited; will retry",
-                retryable=True,
-                retry_after=_retry_after(exc),
-            )
-        return DeliveryError(
-            f"{where}: Discord rejected the message (HTTP {exc.status}: {_reason(exc)}); "
-            "please report this as a bug",
-            retryable=False,
-        )
-    if isinstance(exc, aiohttp.ClientError | OSError | TimeoutError):
-        return DeliveryError(
-            f"{where}: cannot reach Discord ({type(exc).__name__}); will retry",
-            maybe_sent=not isinstance(exc, aiohttp.ClientConnectorError),
-        )
-    # A bug of ours or of the library: keep the briefing queued (lose nothing) and log it.
-    log.error("unexpected error posting to %s", where, exc_info=exc)
-    return DeliveryError(f"{where}: unexpected {type(exc).__name__}: {exc}", retryable=True)
-
-
-def _reason(exc: discord.HTTPException) -> str:
-    text = " ".join(str(exc.text or "").split())[:200]
-    return f"{exc.status} {text}".strip() if text else str(exc.status)
-
-
-def _retry_after(exc: discord.HTTPException) -> float | None:
-    try:
-        return float(exc.response.headers.get("Retry-After", ""))
-    except (AttributeError, ValueError):
-        return None

@@ -27,6 +27,8 @@ from bot.multisource import bullet_outlet
 from bot.text import clean_text, cut, one_line, plural
 from bot.urls import safe_url as core_safe_url
 
+from .syntax import localise
+
 # --- Discord's limits (see the module docstring for the reference) ---------------------
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -269,15 +271,39 @@ def render_compact(briefing: Briefing) -> discord.Embed:
     return embed
 
 
-def render_digest(briefings: Sequence[Briefing]) -> discord.Embed:
-    """One embed for a digest: a field per briefing (headline, lead, main link, id)."""
+# A digest entry keeps at least this much of its lead; a link that would leave less is
+# left out (the briefing's own post and ``/brief more`` still link every source).
+DIGEST_LEAD_MAX = 300
+DIGEST_LEAD_MIN = 120
+
+
+def digest_field_value(briefing: Briefing) -> str:
+    """A digest entry: the lead, a "Read the source" link and the id, within Discord's
+    1,024 characters per field value. A URL is only ever shown behind its label; a URL
+    so long (a tracking link of 900 characters) that it would push the field past the
+    limit or squeeze the lead below ``DIGEST_LEAD_MIN`` is left out instead."""
+    tail = f"\n`{_id(briefing.id)}` · {plural(len(briefing.sources), 'source')}"
+    url = main_url(briefing)
+    link = f"\n[Read the source]({url})" if url else ""
+    room = FIELD_VALUE_MAX - len(tail) - len(link)
+    if link and room < DIGEST_LEAD_MIN:
+        link = ""
+        room = FIELD_VALUE_MAX - len(tail)
+    lead = fit(briefing.lead, min(DIGEST_LEAD_MAX, room))
+    return lead + link + tail
+
+
+def render_digest(
+    briefings: Sequence[Briefing], *, continued: bool = False, bare: bool = False
+) -> discord.Embed:
+    """One embed for a digest: a field per briefing (headline, lead, main link, id). The
+    title counts what this message shows; ``continued`` marks a message after the first
+    of one digest. ``bare`` shows headline and id only (a briefing Discord refused)."""
     count = len(briefings)
-    embed = discord.Embed(title=f"Digest: {plural(count, 'briefing')}", colour=COLOR)
+    title = f"Digest{', continued' if continued else ''}: {plural(count, 'briefing')}"
+    embed = discord.Embed(title=title, colour=COLOR)
     for b in briefings[:FIELDS_MAX]:
-        url = main_url(b)
-        link = f"\n[Read the source]({url})" if url else ""
-        n = len(b.sources)
-        value = f"{fit(b.lead, 300)}{link}\n`{_id(b.id)}` · {plural(n, 'source')}"
+        value = f"`{_id(b.id)}` · /brief more" if bare else digest_field_value(b)
         embed.add_field(
             name=fit(b.headline, FIELD_NAME_MAX) or "(untitled)", value=value, inline=False
         )
@@ -366,18 +392,21 @@ def update_note(briefing: Briefing) -> DiscordMessage:
 
 def text_message(text: str) -> DiscordMessage:
     """A plain notice (feed health, errors): cleaned, escaped, within 2,000 characters."""
-    return DiscordMessage(content=fit(text, CONTENT_MAX, multiline=True) or "\u2014")
+    return DiscordMessage(content=fit(localise(text), CONTENT_MAX, multiline=True) or "\u2014")
 
 
-def digest_message(briefings: Sequence[Briefing]) -> DiscordMessage:
-    return DiscordMessage(embeds=[render_digest(briefings)])
+def digest_message(
+    briefings: Sequence[Briefing], *, continued: bool = False, bare: bool = False
+) -> DiscordMessage:
+    return DiscordMessage(embeds=[render_digest(briefings, continued=continued, bare=bare)])
 
 
 def render_reply(reply: Reply) -> DiscordMessage:
     """A command's answer. Only-you answers are ephemeral; errors are one line. Several
     briefings share one message, so together they stay within 6,000 characters and
     10 embeds; what does not fit is counted in the content."""
-    content = fit(reply.text, CONTENT_MAX - 60, multiline=True) if reply.text else ""
+    text = localise(reply.text) if reply.text else ""  # hints in Discord's command syntax
+    content = fit(text, CONTENT_MAX - 60, multiline=True) if text else ""
     if reply.error and content:
         content = "⚠️ " + content
     if reply.full:
