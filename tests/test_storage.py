@@ -15,6 +15,7 @@ from bot.models import (
     Bullet,
     DeliveryState,
     FeedEntry,
+    FetchState,
     Source,
     StoryDoc,
     Topic,
@@ -167,7 +168,8 @@ def test_adding_a_feed_twice_returns_the_same_feed(any_store: SqliteStore) -> No
     assert one.id == two.id
 
 
-def test_outbox_never_queues_a_briefing_twice(store: SqliteStore) -> None:
+def test_outbox_never_queues_a_briefing_twice(any_store: SqliteStore) -> None:
+    store = any_store
     store.ensure_channel("console:general", NOW)
     store.save_briefing(_briefing("abc12345", "Port strike ends"))
     kw = {"kind": "post", "revision": 1, "state": DeliveryState.PENDING, "now": NOW}
@@ -176,7 +178,8 @@ def test_outbox_never_queues_a_briefing_twice(store: SqliteStore) -> None:
     assert len(store.deliveries()) == 1
 
 
-def test_due_deliveries_keep_per_channel_order(store: SqliteStore) -> None:
+def test_due_deliveries_keep_per_channel_order(any_store: SqliteStore) -> None:
+    store = any_store
     store.ensure_channel("console:a", NOW)
     for bid in ("b1", "b2"):
         store.save_briefing(_briefing(bid, f"Story {bid}"))
@@ -193,6 +196,35 @@ def test_due_deliveries_keep_per_channel_order(store: SqliteStore) -> None:
     store.mark_delivery(head[0].id, DeliveryState.SENT, message_ref="m1", now=NOW)
     assert [d.briefing_id for d in store.due_deliveries(NOW, 10)] == ["b2"]
     assert store.posted_ref("console:a", "b1") == "m1"
+    # What is queued for a channel is what it may read.
+    assert store.routed_ids("console:a", ["b1", "b2", "b3"]) == {"b1", "b2"}
+    assert store.channel_briefing("console:b", "b1") is None
+
+
+def test_a_failing_feed_is_noticed_once_in_each_channel_as_it_names_it(
+    any_store: SqliteStore,
+) -> None:
+    store = any_store
+    feed, _ = store.add_feed("https://wire.example/rss", name=None, now=NOW)
+    for channel, name in (("slack:T1:C-desk", "Wire"), ("discord:42:7", "Agency")):
+        store.ensure_channel(channel, NOW)
+        store.subscribe(channel, feed.id, NOW, name=name)
+    for _ in range(3):
+        store.record_fetch(feed.id, FetchState(ok=False, error="HTTP 503", next_poll_at=NOW), NOW)
+    assert [(f.id, kind) for f, kind in store.feeds_needing_notice(3)] == [(feed.id, "failing")]
+    text = lambda name, ref: f"{name} (feed {ref}) fails: HTTP 503"  # noqa: E731
+    assert store.queue_feed_notice(feed.id, "failing", text, NOW) == 2
+    assert store.queue_feed_notice(feed.id, "failing", text, NOW) == 0  # told once
+    due = store.due_notices(NOW, 10)
+    assert [(n.channel_id, n.text) for n in due] == [
+        ("discord:42:7", "Agency (feed 1) fails: HTTP 503"),
+        ("slack:T1:C-desk", "Wire (feed 1) fails: HTTP 503"),
+    ]
+    store.mark_notice(due[0].id, DeliveryState.SENDING, now=NOW)
+    store.mark_notice(due[0].id, DeliveryState.SENT, message_ref="m1", now=NOW)
+    (sent, _) = store.notices()
+    assert (sent.state, sent.attempts, sent.message_ref) == (DeliveryState.SENT, 1, "m1")
+    assert [n.channel_id for n in store.due_notices(NOW, 10)] == ["slack:T1:C-desk"]
 
 
 def test_full_text_search_and_bad_query(any_store: SqliteStore) -> None:

@@ -4,8 +4,9 @@ processes on one database (docs/scale.md). Needs the optional extra:
 
 Built so far: the versioned migrations, feeds and their poll leases, entries,
 stories, channels' subscriptions, briefings and their full-text search, and the LLM's
-daily usage (``bot.ports`` FeedStore, EntryStore, StoryStore, SearchStore, UsageStore,
-and part of ChannelStore and BriefingStore). The other roles are still SQLite's only."""
+daily usage, the outbox and notices (``bot.ports`` FeedStore, EntryStore, StoryStore,
+BriefingStore, SearchStore, ChannelStore, OutboxStore, NoticeStore, UsageStore). Still
+SQLite's only: the service's own state and the Slack installation store."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .base import PgBase, explain, is_postgres_url
 from .channels import PgChannelsMixin
 from .entries import PgEntriesMixin
 from .feeds import PgFeedsMixin, PgUsageMixin
+from .outbox import PgNoticesMixin, PgOutboxMixin
 from .search import PgSearchMixin, tsquery_text
 from .stories import PgStoriesMixin
 
@@ -23,6 +25,8 @@ class PostgresStore(
     PgStoriesMixin,
     PgChannelsMixin,
     PgSearchMixin,
+    PgOutboxMixin,
+    PgNoticesMixin,
     PgUsageMixin,
     PgBase,
 ):

@@ -263,4 +263,57 @@ def m004_topics(conn: psycopg.Connection) -> None:
     )
 
 
+@migration
+def m005_outbox_notices(conn: psycopg.Connection) -> None:
+    # The two delivery queues: the outbox (posts, updates, digest parts; one row per
+    # channel, briefing and revision) and feed-health notices.
+    conn.execute(
+        """
+        CREATE TABLE outbox (
+            id BIGSERIAL PRIMARY KEY,
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            briefing_id TEXT NOT NULL REFERENCES briefings(id),
+            kind TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            message_ref TEXT,
+            last_error TEXT,
+            not_before TIMESTAMPTZ,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            first_attempt_at TIMESTAMPTZ,
+            attempt_at TIMESTAMPTZ,
+            digest_key TEXT,
+            UNIQUE (channel_id, briefing_id, revision)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX outbox_state ON outbox (state, channel_id, id)")
+    conn.execute(
+        "CREATE INDEX outbox_digest_key ON outbox (digest_key) WHERE digest_key IS NOT NULL"
+    )
+    conn.execute(
+        """
+        CREATE TABLE notices (
+            id BIGSERIAL PRIMARY KEY,
+            channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+            feed_id BIGINT REFERENCES feeds(id) ON DELETE SET NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            message_ref TEXT,
+            last_error TEXT,
+            not_before TIMESTAMPTZ,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL,
+            first_attempt_at TIMESTAMPTZ,
+            attempt_at TIMESTAMPTZ
+        )
+        """
+    )
+    conn.execute("CREATE INDEX notices_state ON notices (state, id)")
+
+
 __all__ = ["MIGRATIONS", "apply", "migration"]
