@@ -5,8 +5,8 @@ processes on one database (docs/scale.md). Needs the optional extra:
 Built so far: the versioned migrations, feeds and their poll leases, entries,
 stories, channels' subscriptions, briefings and their full-text search, and the LLM's
 daily usage, the outbox and notices (``bot.ports`` FeedStore, EntryStore, StoryStore,
-BriefingStore, SearchStore, ChannelStore, OutboxStore, NoticeStore, UsageStore). Still
-SQLite's only: the service's own state and the Slack installation store."""
+BriefingStore, SearchStore, ChannelStore, OutboxStore, NoticeStore, UsageStore, ServiceStore).
+Still SQLite's only: the Slack installation store (OAuth mode) and ``backup``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .entries import PgEntriesMixin
 from .feeds import PgFeedsMixin, PgUsageMixin
 from .outbox import PgNoticesMixin, PgOutboxMixin
 from .search import PgSearchMixin, tsquery_text
+from .service import PgServiceMixin
 from .stories import PgStoriesMixin
 
 
@@ -27,6 +28,7 @@ class PostgresStore(
     PgSearchMixin,
     PgOutboxMixin,
     PgNoticesMixin,
+    PgServiceMixin,
     PgUsageMixin,
     PgBase,
 ):

@@ -316,4 +316,21 @@ def m005_outbox_notices(conn: psycopg.Connection) -> None:
     conn.execute("CREATE INDEX notices_state ON notices (state, id)")
 
 
+@migration
+def m006_service_heartbeat(conn: psycopg.Connection) -> None:
+    # The running service's last tick and its platform connections, one row (the
+    # newest process's beat, when several share the database).
+    conn.execute(
+        """
+        CREATE TABLE service_heartbeat (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            at TIMESTAMPTZ NOT NULL,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            platforms TEXT NOT NULL DEFAULT '{}'
+        )
+        """
+    )
+
+
 __all__ = ["MIGRATIONS", "apply", "migration"]
