@@ -34,14 +34,30 @@ from .console.publisher import ConsolePublisher
 from .console.render import render_reply
 
 
-def open_store(settings: Settings) -> Store:
-    if settings.database.startswith(("postgresql://", "postgres://")):
-        # storage/postgres holds feeds, subscriptions, search and usage so far, not yet
-        # entries, stories or the outbox: say so in one line rather than fail mid-poll.
+def _is_postgres(database: str) -> bool:
+    return database.startswith(("postgresql://", "postgres://"))
+
+
+def _postgres_store(settings: Settings) -> Store:
+    try:
+        from storage.postgres import PostgresStore
+    except ImportError:
         raise StorageError(
-            "SIGNALDESK_DATABASE: PostgreSQL cannot run the service yet (only part of its "
-            "store is built, see docs/scale.md): use a SQLite file path"
+            "SIGNALDESK_DATABASE is a PostgreSQL URL but psycopg is not installed: "
+            "pip install 'signaldesk[postgresql]'"
+        ) from None
+    if settings.slack_client_id:
+        # OAuth mode keeps its workspaces in the database; that part is SQLite's only.
+        raise StorageError(
+            "Slack OAuth mode (SLACK_CLIENT_ID) cannot keep its workspaces in PostgreSQL "
+            "yet: use one workspace's SLACK_BOT_TOKEN, or a SQLite SIGNALDESK_DATABASE"
         )
+    return PostgresStore.open(settings.database)
+
+
+def open_store(settings: Settings) -> Store:
+    if _is_postgres(settings.database):
+        return _postgres_store(settings)
     return SqliteStore.open(settings.database)
 
 
@@ -128,6 +144,17 @@ def assemble(settings: Settings, console: TextIO, with_platforms: bool = False) 
 
 
 def probe_database(path: str) -> tuple[str | None, ServiceBeat | None]:
+    if _is_postgres(path):
+        try:
+            from storage.postgres import PostgresStore
+
+            store = PostgresStore.open(path, size=1)
+        except (ImportError, StorageError) as exc:
+            return str(exc) or "psycopg is not installed", None
+        try:
+            return None, store.service_heartbeat()
+        finally:
+            store.close()
     from storage.service import probe_database as probe
 
     found = probe(path)

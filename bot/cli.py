@@ -230,6 +230,10 @@ def cmd_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     target = Path(args.path).expanduser()
+    if settings.database.startswith(("postgresql://", "postgres://")):
+        raise UsageError(
+            "a PostgreSQL database is backed up with its own tools: pg_dump -Fc -f FILE URL"
+        )
     database = settings.database_path
     if database is None:
         raise UsageError("SIGNALDESK_DATABASE is :memory:: there is no database to back up")
@@ -254,6 +258,8 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     if args.wiring.restore_database is None:
         raise UsageError("this build cannot restore a database")
+    if settings.database.startswith(("postgresql://", "postgres://")):
+        raise UsageError("a PostgreSQL database is restored with its own tools: pg_restore")
     database = settings.database_path
     if database is None:
         raise UsageError("SIGNALDESK_DATABASE is :memory:: set the file to restore into")
