@@ -161,6 +161,18 @@ def probe_database(path: str) -> tuple[str | None, ServiceBeat | None]:
     return found.problem, found.beat
 
 
+def migrate_database(
+    database: str, url: str, progress: Callable[[str, int], None]
+) -> dict[str, int]:
+    try:
+        from storage.postgres.copy import copy_sqlite
+    except ImportError:
+        raise StorageError(
+            "psycopg is not installed: pip install 'signaldesk[postgresql]'"
+        ) from None
+    return copy_sqlite(database, url, progress)
+
+
 def restore_database(backup: str, database: str, progress: Callable[[int, int], None]) -> int:
     from storage.base import restore_database as restore
 
@@ -182,6 +194,7 @@ def wiring() -> Wiring:
         discord_invite_url=discord_invite_url,
         probe_database=probe_database,
         restore_database=restore_database,
+        migrate_database=migrate_database,
     )
 
 
