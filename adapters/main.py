@@ -80,7 +80,9 @@ def platforms(
 
         # OAuth mode keeps its workspaces in the database.
         slack = SlackStorage(store, runner) if isinstance(store, SlackWorkspaceStore) else None
-        services.append(SlackService.from_settings(settings, slack, commands, pacer=pacer))
+        services.append(
+            SlackService.from_settings(settings, slack, commands, pacer=pacer, resume=resume)
+        )
     if settings.discord_token is not None:
         from .discord.app import DiscordService, topic_lister
 

@@ -236,15 +236,24 @@ async def test_admin_is_workspace_admin_or_listed(
 # --------------------------------------------------------------------- buttons
 
 
-def click_body(fake: FakeSlack, action_id: str, value: str) -> str:
-    payload = {
+def click_body(
+    fake: FakeSlack, action_id: str, value: str, *, ephemeral: bool = False, user: str = "U1"
+) -> str:
+    """A block action as Slack sends it. A click on an ephemeral message (a private
+    /brief answer) has ``container.is_ephemeral`` and no ``message`` at all."""
+    container: dict[str, Any] = {
+        "type": "message",
+        "message_ts": "1700000000.000100",
+        "channel_id": "C1",
+        "is_ephemeral": ephemeral,
+    }
+    payload: dict[str, Any] = {
         "type": "block_actions",
         "team": {"id": "T1", "domain": "fake"},
-        "user": {"id": "U1", "team_id": "T1"},
+        "user": {"id": user, "team_id": "T1"},
         "api_app_id": "A1",
         "channel": {"id": "C1", "name": "newsroom"},
-        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C1"},
-        "message": {"type": "message", "ts": "1700000000.000100", "text": "briefing"},
+        "container": container,
         "response_url": fake.response_url("click"),
         "trigger_id": "1.2.3",
         "actions": [
@@ -257,7 +266,17 @@ def click_body(fake: FakeSlack, action_id: str, value: str) -> str:
             }
         ],
     }
+    if not ephemeral:
+        payload["message"] = {"type": "message", "ts": "1700000000.000100", "text": "briefing"}
     return urlencode({"payload": json.dumps(payload)})
+
+
+async def private_answer(fake: FakeSlack) -> dict[str, Any]:
+    """The one answer POSTed to the click's response_url."""
+    await asyncio.wait_for(fake.responded.wait(), WAIT)
+    (answer,) = fake.responses
+    assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
+    return answer
 
 
 def route(engine: Engine, briefing: Briefing, channel_id: str) -> None:
@@ -270,7 +289,7 @@ def route(engine: Engine, briefing: Briefing, channel_id: str) -> None:
     )
 
 
-async def test_more_button_answers_in_the_message_thread(
+async def test_more_button_answers_in_the_message_thread_once(
     fake: FakeSlack, engine: Engine, services: list[SlackService]
 ) -> None:
     briefing = make_briefing()
@@ -290,6 +309,51 @@ async def test_more_button_answers_in_the_message_thread(
     assert "What happened" in json.dumps(call.params["blocks"])
     assert_golden("slack/button_more_thread.json", call.params)
 
+    # A second click (another reader, or the same one) does not add a second copy to
+    # the thread: the full briefing comes privately.
+    body = click_body(fake, "signaldesk_more", briefing.id, user="U2")
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200
+    answer = await private_answer(fake)
+    assert "What happened" in json.dumps(answer["blocks"])
+    assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+async def test_buttons_on_a_private_answer_answer_privately(
+    fake: FakeSlack, engine: Engine, services: list[SlackService]
+) -> None:
+    # A /brief search answer is ephemeral; its More button arrives without `message`,
+    # so there is no thread: the full briefing must not be posted to the channel.
+    briefing = make_briefing()
+    route(engine, briefing, "slack:C1")
+    service = await running(slack_settings(fake), commands_for(engine))
+    services.append(service)
+    body = click_body(fake, "signaldesk_more", briefing.id, ephemeral=True)
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200
+    answer = await private_answer(fake)
+    assert briefing.headline in json.dumps(answer["blocks"])
+    assert "What happened" in json.dumps(answer["blocks"])
+    assert not fake.calls_to("chat.postMessage")
+    assert not fake.calls_to("chat.postEphemeral")
+
+
+async def test_related_button_answers_only_the_clicker(
+    fake: FakeSlack, engine: Engine, services: list[SlackService]
+) -> None:
+    briefing = make_briefing()
+    route(engine, briefing, "slack:C1")
+    [ref] = briefing.related
+    route(engine, briefing.model_copy(update={"id": ref.id, "related": []}), "slack:C1")
+    service = await running(slack_settings(fake), commands_for(engine))
+    services.append(service)
+    body = click_body(fake, "signaldesk_related", briefing.id)
+    status, _ = await post(service, body, signed_headers(body))
+    assert status == 200
+    answer = await private_answer(fake)
+    assert f"Related to {briefing.id}" in json.dumps(answer)
+    assert not fake.calls_to("chat.postMessage")
+
 
 async def test_related_button_with_an_unknown_id_tells_only_the_clicker(
     fake: FakeSlack, engine: Engine, services: list[SlackService]
@@ -299,12 +363,8 @@ async def test_related_button_with_an_unknown_id_tells_only_the_clicker(
     body = click_body(fake, "signaldesk_related", "nosuch12")
     status, _ = await post(service, body, signed_headers(body))
     assert status == 200
-    for _ in range(int(WAIT / 0.02)):
-        if fake.calls_to("chat.postEphemeral"):
-            break
-        await asyncio.sleep(0.02)
-    (call,) = fake.calls_to("chat.postEphemeral")
-    assert call.params["user"] == "U1" and call.params["thread_ts"] == "1700000000.000100"
+    answer = await private_answer(fake)
+    assert "nosuch12" in json.dumps(answer)
     assert not fake.calls_to("chat.postMessage")
 
 
@@ -318,13 +378,9 @@ async def test_a_button_with_another_channels_briefing_answers_as_unknown(
     body = click_body(fake, "signaldesk_more", briefing.id)
     status, _ = await post(service, body, signed_headers(body))
     assert status == 200
-    for _ in range(int(WAIT / 0.02)):
-        if fake.calls_to("chat.postEphemeral"):
-            break
-        await asyncio.sleep(0.02)
-    (call,) = fake.calls_to("chat.postEphemeral")
-    assert f"no briefing with id '{briefing.id}'" in json.dumps(call.params)
-    assert briefing.headline not in json.dumps(call.params)
+    answer = await private_answer(fake)
+    assert f"no briefing with id '{briefing.id}'" in json.dumps(answer)
+    assert briefing.headline not in json.dumps(answer)
     assert not fake.calls_to("chat.postMessage")
 
 

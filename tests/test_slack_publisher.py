@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.publisher import ChannelPacer, SlackPublisher
 from bot.engine import Engine
-from bot.errors import DeliveryError
+from bot.errors import CannotPost, DeliveryError
 from bot.fetch import Fetcher
 from bot.models import Channel, DeliveryState, Source
 from bot.settings import load_settings
@@ -142,6 +142,15 @@ async def test_permanent_errors_say_what_to_do(fake: FakeSlack, code: str, hint:
         await publisher_for(fake).post_briefing(CHANNEL, make_briefing())
     assert not err.value.retryable
     assert hint in str(err.value) and "\n" not in str(err.value)
+    # A person can fix these (an invite, a reinstall): the channel is held, not failed.
+    assert isinstance(err.value, CannotPost) and err.value.code == code
+
+
+async def test_a_layout_slack_rejects_is_a_failure_not_a_pause(fake: FakeSlack) -> None:
+    fake.channel_errors["C1"] = "invalid_blocks"  # our bug: waiting on an admin won't fix it
+    with pytest.raises(DeliveryError) as err:
+        await publisher_for(fake).post_briefing(CHANNEL, make_briefing())
+    assert not err.value.retryable and not isinstance(err.value, CannotPost)
 
 
 async def test_connection_refused_is_retryable() -> None:

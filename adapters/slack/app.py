@@ -4,8 +4,9 @@
   within 3 s (https://api.slack.com/interactivity/slash-commands#responding_basic_receipt):
   if the core answers within ``ack_budget`` (1.5 s) the acknowledgement carries the
   reply; otherwise it says "Working on it…" and the reply follows via ``response_url``.
-- The "More"/"Related" buttons run ``more <id>``/``related <id>`` and answer in the
-  message's thread.
+- The "More"/"Related" buttons run ``more <id>``/``related <id>``: a More on a channel
+  post puts the full briefing into its thread once; everything else (Related, a click
+  on a private answer, a second More) answers the clicker privately.
 - Socket Mode when ``SLACK_APP_TOKEN`` is set; else HTTP on ``/slack/events`` (bolt
   verifies every request's signature and timestamp). Optional multi-workspace OAuth
   (HTTP mode): installations, OAuth states and the channel directory are kept in the
@@ -20,7 +21,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -59,7 +60,18 @@ log = logging.getLogger("signaldesk.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
 # The bot scopes the app asks for; adapters/slack/manifest.yml lists the same.
-BOT_SCOPES = ["commands", "chat:write", "users:read", "channels:history", "groups:history"]
+BOT_SCOPES = [
+    "commands",
+    "chat:write",
+    "users:read",
+    "channels:history",
+    "groups:history",
+    # member_joined_channel and channel/group_unarchive: the bot invited back.
+    "channels:read",
+    "groups:read",
+]
+# ``Desk.resume_channel``: the platform says the bot may post in a channel again.
+Resume = Callable[[str, str], Awaitable[bool]]
 NOT_INSTALLED = (
     "SignalDesk is not installed in this workspace, so nothing was run. Ask a workspace "
     "admin to install it from the SignalDesk server's /slack/install page."
@@ -73,6 +85,9 @@ REPLAY_WINDOW = 5 * 60.0
 MAX_REPLAY_KEYS = 100_000
 _BRIEFING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ADMIN_CACHE_SECONDS = 300.0
+# (team, channel, thread, briefing) whose full briefing this process put in a thread: a
+# later More there answers privately. In memory: after a restart one more copy can land.
+THREADED_MEMORY = 10_000
 
 
 class _SameTokenWarning(logging.Filter):
@@ -145,8 +160,10 @@ class SlackService:
         ack_budget: float = 1.5,
         directory: ChannelDirectory | None = None,
         upgrade: Callable[[], Coroutine[Any, Any, object]] | None = None,
+        resume: Resume | None = None,
     ) -> None:
         self.app = app
+        self.resume = resume
         self.publisher = publisher
         self.commands = commands
         self.app_token = app_token
@@ -157,6 +174,7 @@ class SlackService:
         self.directory = directory
         self.upgrade = upgrade
         self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._threaded: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -166,6 +184,10 @@ class SlackService:
         app.command("/brief")(self._on_brief)
         app.action(MORE_ACTION)(self._on_button)
         app.action(RELATED_ACTION)(self._on_button)
+        # The bot let back in: a paused channel's held deliveries go out.
+        app.event("member_joined_channel")(self._on_joined)
+        app.event("channel_unarchive")(self._on_unarchived)
+        app.event("group_unarchive")(self._on_unarchived)
         if directory is not None:
             app.middleware(self._remember_channel)
 
@@ -179,6 +201,7 @@ class SlackService:
         commands: Commands,
         *,
         pacer: ChannelPacer | None = None,
+        resume: Resume | None = None,
     ) -> SlackService:
         """Build from settings: Socket Mode with ``SLACK_APP_TOKEN``, else HTTP mode
         (which needs ``SLACK_SIGNING_SECRET``); OAuth with ``SLACK_CLIENT_ID``/``SECRET``
@@ -253,6 +276,7 @@ class SlackService:
             admin_users=admins,
             directory=directory,
             upgrade=upgrade,
+            resume=resume,
         )
 
     async def start(self) -> None:
@@ -332,8 +356,14 @@ class SlackService:
             log.exception("Slack: could not send the /brief answer via response_url")
 
     async def _on_button(
-        self, ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any
+        self, ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any, respond: Any
     ) -> None:
+        """More/Related. The answer goes where the clicker expects it: privately (the
+        action's ``response_url``, which works in channels the bot is not in) for a
+        click on a private answer — Slack sends no ``message`` for an ephemeral one —
+        for Related, for errors, and for a More whose thread already has the full
+        briefing; a More on a channel post puts the full briefing into the post's
+        thread once (a later click answers privately, not with another copy)."""
         await ack()
         verb = "more" if action.get("action_id") == MORE_ACTION else "related"
         briefing_id = str(action.get("value") or "")
@@ -342,25 +372,50 @@ class SlackService:
         channel = str((body.get("channel") or {}).get("id") or "")
         user = str((body.get("user") or {}).get("id") or "")
         team = str((body.get("team") or {}).get("id") or "")
-        message = body.get("message") or {}
-        thread_ts = message.get("thread_ts") or message.get("ts")
+        container = body.get("container") or {}
+        message = body.get("message")
         reply = await self._answer(
             f"{verb} {briefing_id}", channel=channel, user=user, team=team, client=client
         )
         payload = render_reply(reply)
         del payload["response_type"]
-        try:
-            if reply.error:
-                # Errors go only to the person who clicked.
-                await client.chat_postEphemeral(
-                    channel=channel, user=user, thread_ts=thread_ts, **payload
-                )
-            else:
+        thread = None
+        if message and not container.get("is_ephemeral") and verb == "more" and not reply.error:
+            thread = str(message.get("thread_ts") or message.get("ts") or "") or None
+        key = (team, channel, thread or "", briefing_id)
+        if thread is not None and key not in self._threaded:
+            try:
                 await client.chat_postMessage(
-                    channel=channel, thread_ts=thread_ts, unfurl_links=False, **payload
+                    channel=channel, thread_ts=thread, unfurl_links=False, **payload
                 )
-        except (SlackClientError, OSError) as exc:
+                self._threaded[key] = None
+                while len(self._threaded) > THREADED_MEMORY:
+                    self._threaded.popitem(last=False)
+                return
+            except (SlackClientError, OSError) as exc:  # e.g. not_in_channel: answer privately
+                log.warning("Slack: could not answer a More click in %s: %s", channel, exc)
+        try:
+            await respond(response_type="ephemeral", replace_original=False, **payload)
+        except (SlackClientError, OSError, ValueError) as exc:
             log.warning("Slack: could not answer a %s click in %s: %s", verb, channel, exc)
+
+    async def _on_joined(self, event: dict[str, Any], context: Any) -> None:
+        """Someone joined a channel: when it is the bot (invited after a refusal),
+        deliveries held for that channel are tried again now."""
+        if str(event.get("user") or "") == str(getattr(context, "bot_user_id", "") or "-"):
+            await self._resume(str(event.get("channel") or ""))
+
+    async def _on_unarchived(self, event: dict[str, Any]) -> None:
+        await self._resume(str(event.get("channel") or ""))
+
+    async def _resume(self, channel: str) -> None:
+        if self.resume is None or not channel:
+            return
+        try:
+            if await self.resume("slack", channel):
+                log.info("Slack: the bot can post in %s again; sending what was held", channel)
+        except Exception:  # an event must never take the app down
+            log.exception("Slack: could not resume deliveries to %s", channel)
 
     async def _answer(self, text: str, *, channel: str, user: str, team: str, client: Any) -> Reply:
         """Run one command through the core; never raises."""

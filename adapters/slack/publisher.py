@@ -32,7 +32,7 @@ from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import DeliveryError
+from bot.errors import CannotPost, DeliveryError
 from bot.models import Attempt, Briefing, Channel, PostResult
 from bot.pacing import ChannelPacer
 
@@ -68,6 +68,22 @@ _PERMANENT_HINTS = {
     "this as a bug",
     "msg_too_long": "Slack rejected the message as too long: please report this as a bug",
 }
+# The refusals a person must fix (an invite, a permission, a reinstall): the channel's
+# deliveries are held and resumed, not failed (``bot.errors.CannotPost``).
+CANNOT_POST_CODES = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "restricted_action",
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "missing_scope",
+    }
+)
 _TRANSIENT_CODES = {
     "ratelimited",
     "internal_error",
@@ -290,7 +306,7 @@ class SlackPublisher:
                 page = await read(**arguments, cursor=cursor)
             except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
                 error = self._translate(channel, exc)
-                if error.retryable or error.code == "thread_not_found":
+                if error.retryable or getattr(error, "code", None) == "thread_not_found":
                     raise error from None
                 log.warning("cannot read %s history to check for a post: %s", channel.id, error)
                 return None
@@ -390,7 +406,7 @@ class SlackPublisher:
             raise self._translate(channel, exc) from None
 
     @staticmethod
-    def _translate(channel: Channel, exc: Exception) -> SlackDeliveryError:
+    def _translate(channel: Channel, exc: Exception) -> DeliveryError:
         """A Slack failure as a ``DeliveryError`` with a one-line "what to do"."""
         if not isinstance(exc, SlackApiError):
             # Refused before anything was sent, or cut off (timeout, reset) after:
@@ -438,6 +454,8 @@ class SlackPublisher:
             if hint
             else f"Slack refused the post to {channel.target} ({code})"
         )
+        if code in CANNOT_POST_CODES:  # someone must act: the core holds the channel
+            return CannotPost(message, code=code)
         return SlackDeliveryError(message, code=code, retryable=False)
 
 

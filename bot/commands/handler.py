@@ -338,11 +338,10 @@ class CommandHandler(StoreLookups):
 
     async def _feeds(self, channel_id: str, *, admin: bool = False) -> Reply:
         feeds = await self.db.first(self.store.channel_feeds, channel_id)
-        if not feeds:
-            return _info(
-                "This channel follows no feeds. An admin can add one: " + USAGE["feed add"]
-            )
         channel = await self.db.first(self.store.get_channel, channel_id)
+        if not feeds:
+            lines = ["This channel follows no feeds. An admin can add one: " + USAGE["feed add"]]
+            return _info("\n".join([*lines, _pause_text(channel)]).strip())
         lines = [f"This channel follows {plural(len(feeds), 'feed')}:"]
         # Feed URLs can carry credentials (?api_key=…): whole for admins only.
         lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
