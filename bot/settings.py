@@ -44,7 +44,11 @@ class Settings(BaseSettings):
 
     # storage
     database: str = Field(
-        "signaldesk.db", description="SQLite file path, or :memory: for a throwaway database."
+        "signaldesk.db",
+        description=(
+            "SQLite file path, or :memory: for a throwaway database, or a postgresql:// URL "
+            "(pip install 'signaldesk[postgresql]'; docs/scale.md)."
+        ),
     )
 
     # polling
