@@ -104,7 +104,13 @@ async def test_reversed_claim_loses_its_bullet(local_server: LocalServer) -> Non
     reversed_too = with_bullet(
         1, "Engineers did not close the Varenna viaduct after finding cracks in its piers.", 2
     )
-    for bad, name in ((answer, "bullet1"), (reversed_too, "bullet2")):
+    # The place of the reversed bullet goes to the extractive bullet that says what the
+    # source says on the same point.
+    cases = (
+        (answer, "bullet1", "no deaths had been reported"),
+        (reversed_too, "bullet2", "Engineers closed the Varenna viaduct"),
+    )
+    for bad, name, source_says in cases:
         local_server.requests.clear()
         briefing, condenser = await condense(local_server, bad)
         assert briefing.written_by_model == [f for f in FIELDS if f != name]
@@ -112,7 +118,8 @@ async def test_reversed_claim_loses_its_bullet(local_server: LocalServer) -> Non
             f"{name}: negation differs from the closest source sentence"
         ]
         index = int(name[-1]) - 1
-        assert briefing.bullets[index] == extractive().bullets[index]
+        assert briefing.bullets[index] in extractive().bullets
+        assert source_says in briefing.bullets[index].text
 
 
 async def test_invented_person_loses_the_lead(local_server: LocalServer) -> None:

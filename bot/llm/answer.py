@@ -166,6 +166,18 @@ def _bullet(said: _Said, checker: _Checker) -> Bullet:
     return Bullet(text=said.text, source=source, sentence=closest.text if closest else "")
 
 
+def _stand_in(failed: str, extractive: Sequence[Bullet], chosen: Sequence[Bullet]) -> Bullet | None:
+    """The extractive bullet to put where a model bullet failed its checks: the one
+    that says most of what the model tried to say (shared words), among those not
+    already shown; the first such one when none shares a word."""
+    shown = {b.text.casefold() for b in chosen}
+    free = [b for b in extractive if b.text.casefold() not in shown]
+    if not free:
+        return None
+    wanted = paraphrase_words(failed)
+    return max(free, key=lambda b: len(wanted & paraphrase_words(b.sentence or b.text)))
+
+
 def merge_answer(
     answer: Answer,
     extractive: Briefing,
@@ -204,8 +216,9 @@ def merge_answer(
             bullets.append(_bullet(said, checker))
             seen.add(said.text.casefold())
             continue
-        if i < len(extractive.bullets):
-            bullets.append(extractive.bullets[i])
+        stand_in = _stand_in(said.text, extractive.bullets, bullets)
+        if stand_in is not None:
+            bullets.append(stand_in)
     if bullets:
         unique = {b.text.casefold(): b for b in bullets}  # an extractive stand-in may repeat
         update["bullets"] = list(unique.values())
