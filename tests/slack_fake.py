@@ -57,6 +57,11 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.channel_errors: dict[str, str] = {}  # channel -> Slack error code
+        # conversations.info: channel id -> Slack's conversation object (a channel not
+        # listed is a public channel the bot is a member of).
+        self.conversations: dict[str, dict[str, Any]] = {}
+        # Bot scopes granted beyond the manifest's (conversations.join needs channels:join).
+        self.scopes: set[str] = set()
         self.failures: dict[str, list[Failure]] = {}
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
         self.ws_envelopes: list[dict[str, Any]] = []  # sent after "hello"
@@ -193,6 +198,26 @@ class FakeSlack:
     def _channel_error(self, params: dict[str, Any]) -> dict[str, Any] | None:
         error = self.channel_errors.get(str(params.get("channel")))
         return {"ok": False, "error": error} if error else None
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel"))
+        info = self.conversations.get(channel)
+        if info is None:
+            info = {"id": channel, "is_channel": True, "is_private": False, "is_member": True}
+        elif info.get("is_private") and not info.get("is_member"):
+            return {"ok": False, "error": "channel_not_found"}  # Slack hides it from the bot
+        return {"ok": True, "channel": {"is_archived": False, **info}}
+
+    def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        if "channels:join" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:join"}
+        info = self.conversations.setdefault(str(params.get("channel")), {})
+        if info.get("is_private"):
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        if info.get("is_archived"):
+            return {"ok": False, "error": "is_archived"}
+        info["is_member"] = True
+        return {"ok": True, "channel": {"id": params.get("channel"), **info}}
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         if error := self._channel_error(params):

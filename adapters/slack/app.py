@@ -42,6 +42,8 @@ from bot.errors import ConfigError
 from bot.models import Reply
 from bot.pacing import ChannelPacer
 
+from .access import cannot_post_because as cannot_post
+from .access import sets_up_posting
 from .installations import (
     ChannelDirectory,
     SlackStorage,
@@ -51,6 +53,7 @@ from .installations import (
 )
 from .publisher import SlackPublisher
 from .render import MORE_ACTION, RELATED_ACTION, render_reply, working_message
+from .replay import ReplayGuard
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -69,6 +72,8 @@ BOT_SCOPES = [
     # member_joined_channel and channel/group_unarchive: the bot invited back.
     "channels:read",
     "groups:read",
+    # feed add in a public channel the bot is not in: join it instead of refusing.
+    "channels:join",
 ]
 # ``Desk.resume_channel``: the platform says the bot may post in a channel again.
 Resume = Callable[[str, str], Awaitable[bool]]
@@ -78,11 +83,6 @@ NOT_INSTALLED = (
 )
 FAILED = "Something went wrong answering that; please try again."
 FOREIGN_WORKSPACE = "This SignalDesk server serves another Slack workspace, so nothing was run."
-# Slack signs a request with its timestamp and bolt accepts timestamps up to five
-# minutes off (https://api.slack.com/authentication/verifying-requests-from-slack):
-# a signature seen once is refused for that long after its timestamp, either side.
-REPLAY_WINDOW = 5 * 60.0
-MAX_REPLAY_KEYS = 100_000
 _BRIEFING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ADMIN_CACHE_SECONDS = 300.0
 # (team, channel, thread, briefing) whose full briefing this process put in a thread: a
@@ -421,6 +421,8 @@ class SlackService:
         """Run one command through the core; never raises."""
         try:
             is_admin = await self._is_admin(client, team, user)
+            if is_admin and sets_up_posting(text) and (why := await cannot_post(client, channel)):
+                return Reply(text=why, error=True)  # say now what is missing, not days later
             asker = Asker(channel_id=f"slack:{channel}", user_id=user, is_admin=is_admin)
             return await self.commands.handle(text, asker)
         except Exception:
@@ -466,41 +468,6 @@ def _header(req: Any, name: str) -> str | None:
     if not values:
         return None
     return str(values[0] if isinstance(values, (list, tuple)) else values)
-
-
-class ReplayGuard:
-    """Signatures of requests already applied, kept for the window in which bolt would
-    accept them again. In memory: bounded by the traffic Slack itself signs (an
-    unsigned or stale request never gets here)."""
-
-    def __init__(
-        self, *, clock: Callable[[], float] = time.time, max_keys: int = MAX_REPLAY_KEYS
-    ) -> None:
-        self.clock = clock
-        self.max_keys = max_keys
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def first_use(self, signature: str, timestamp: str) -> bool:
-        """True the first time a signature is seen (and records it)."""
-        now = self.clock()
-        while self._seen:
-            oldest, expires = next(iter(self._seen.items()))
-            if expires > now and len(self._seen) < self.max_keys:
-                break
-            del self._seen[oldest]
-        if signature in self._seen:
-            return False
-        try:
-            stamp = float(timestamp)
-        except ValueError:
-            stamp = now
-        # Accepted up to the window after its timestamp (or after now, for a clock that
-        # runs behind Slack's): remembered until both have passed.
-        self._seen[signature] = max(stamp, now) + REPLAY_WINDOW
-        return True
-
-    def __len__(self) -> int:
-        return len(self._seen)
 
 
 __all__ = ["BOT_SCOPES", "EVENTS_PATH", "ChannelDirectory", "SlackService", "build_client"]

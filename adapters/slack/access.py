@@ -1,0 +1,72 @@
+"""Can the bot post in this Slack channel? Asked before ``feed add`` and ``import``
+(issue 17, point 2), so that an admin hears what is missing when they set a channel up,
+not days later from an empty channel.
+
+``conversations.info`` says whether the bot is a member. A public channel it is not in
+is joined (``conversations.join``) when the app has the ``channels:join`` scope;
+otherwise, and for a private channel (which Slack hides from a bot that is not in it),
+the answer is one line: invite @SignalDesk first. A check Slack cannot answer (network,
+a scope the app lacks) lets the command run: the publisher then holds the channel's
+deliveries with the reason (``CannotPost``) if posting is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+log = logging.getLogger("signaldesk.slack")
+
+INVITE = (
+    "SignalDesk is not in this channel, so it could not post here: type "
+    "/invite @SignalDesk in the channel, then run the command again."
+)
+INVITE_PRIVATE = (
+    "SignalDesk cannot see this channel (private channels need an invite): type "
+    "/invite @SignalDesk in the channel, then run the command again."
+)
+ARCHIVED = "This channel is archived, so SignalDesk cannot post here: unarchive it first."
+# The commands that make the bot post in the asking channel from now on.
+_SETS_UP = re.compile(r"^\s*(feed\s+add|import)\b", re.IGNORECASE)
+
+
+def sets_up_posting(text: str) -> bool:
+    return bool(_SETS_UP.match(text))
+
+
+async def cannot_post_because(client: Any, channel: str) -> str | None:
+    """None when the bot can post in ``channel`` (joining it if it may), else a
+    one-line reason saying what to do."""
+    try:
+        info = (await client.conversations_info(channel=channel)).get("channel") or {}
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or "")
+        if code == "channel_not_found":
+            return INVITE_PRIVATE
+        log.warning("Slack: conversations.info for %s failed (%s); not checked", channel, code)
+        return None
+    except (SlackClientError, OSError) as exc:
+        log.warning("Slack: conversations.info for %s failed (%s); not checked", channel, exc)
+        return None
+    if info.get("is_archived"):
+        return ARCHIVED
+    if info.get("is_member") or info.get("is_im"):
+        return None
+    if info.get("is_private") or info.get("is_mpim"):
+        return INVITE_PRIVATE
+    try:
+        await client.conversations_join(channel=channel)
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or "")
+        if code == "missing_scope":
+            return INVITE + " (Or add the channels:join scope so it joins public channels.)"
+        log.warning("Slack: could not join %s (%s)", channel, code)
+        return INVITE
+    except (SlackClientError, OSError) as exc:
+        log.warning("Slack: could not join %s (%s)", channel, exc)
+        return INVITE
+    log.info("Slack: joined %s to post the feeds added there", channel)
+    return None
