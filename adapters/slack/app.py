@@ -43,7 +43,7 @@ from bot.models import Reply
 from bot.pacing import ChannelPacer
 
 from .access import cannot_post_because as cannot_post
-from .access import sets_up_posting
+from .access import check_bot_token, port_fault, sets_up_posting, socket_mode_fault
 from .installations import (
     ChannelDirectory,
     SlackStorage,
@@ -284,7 +284,13 @@ class SlackService:
         first, in OAuth mode, import the installations an older version kept apart."""
         if self.upgrade is not None:
             await self.upgrade()
+        if self.directory is None:  # one workspace: its bot token can be checked now
+            await check_bot_token(self.app.client)
         if self.app_token:
+            try:  # the SDK retries a refused token for ever, logging tracebacks: ask first
+                await self.app.client.apps_connections_open(app_token=self.app_token)
+            except (SlackClientError, OSError, TimeoutError) as exc:
+                raise socket_mode_fault(exc) from None
             self._socket = AsyncSocketModeHandler(self.app, self.app_token)
             await self._socket.connect_async()
             log.info("Slack: connected in Socket Mode")
@@ -292,7 +298,12 @@ class SlackService:
         server = AsyncSlackAppServer(port=self.port, path=EVENTS_PATH, app=self.app, host=self.host)
         self._runner = web.AppRunner(server.web_app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
+        try:
+            await web.TCPSite(self._runner, self.host, self.port).start()
+        except OSError as exc:  # e.g. the port is in use
+            await self._runner.cleanup()
+            self._runner = None
+            raise port_fault(self.host, self.port, exc) from None
         self.port = self._runner.addresses[0][1]  # the bound port (port 0 picks one)
         log.info("Slack: listening on http://%s:%s%s", self.host, self.port, EVENTS_PATH)
 
