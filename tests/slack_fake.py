@@ -57,9 +57,11 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.channel_errors: dict[str, str] = {}  # channel -> Slack error code
-        # conversations.info: channel id -> Slack's conversation object (a channel not
-        # listed is a public channel the bot is a member of).
-        self.conversations: dict[str, dict[str, Any]] = {}
+        # Channels the bot is not a member of (conversations.info says is_member false;
+        # a private one it was not invited to is not found at all).
+        self.outside: set[str] = set()
+        self.private: set[str] = set()
+        self.archived: set[str] = set()
         # Bot scopes granted beyond the manifest's (conversations.join needs channels:join).
         self.scopes: set[str] = set()
         self.failures: dict[str, list[Failure]] = {}
@@ -199,26 +201,6 @@ class FakeSlack:
         error = self.channel_errors.get(str(params.get("channel")))
         return {"ok": False, "error": error} if error else None
 
-    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
-        channel = str(params.get("channel"))
-        info = self.conversations.get(channel)
-        if info is None:
-            info = {"id": channel, "is_channel": True, "is_private": False, "is_member": True}
-        elif info.get("is_private") and not info.get("is_member"):
-            return {"ok": False, "error": "channel_not_found"}  # Slack hides it from the bot
-        return {"ok": True, "channel": {"is_archived": False, **info}}
-
-    def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
-        if "channels:join" not in self.scopes:
-            return {"ok": False, "error": "missing_scope", "needed": "channels:join"}
-        info = self.conversations.setdefault(str(params.get("channel")), {})
-        if info.get("is_private"):
-            return {"ok": False, "error": "method_not_supported_for_channel_type"}
-        if info.get("is_archived"):
-            return {"ok": False, "error": "is_archived"}
-        info["is_member"] = True
-        return {"ok": True, "channel": {"id": params.get("channel"), **info}}
-
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         if error := self._channel_error(params):
             return error
@@ -250,6 +232,39 @@ class FakeSlack:
                 )
                 return {"ok": True, "channel": params["channel"], "ts": message["ts"]}
         return {"ok": False, "error": "message_not_found"}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel"))
+        private = channel in self.private
+        if private and channel in self.outside:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.startswith("D"):
+            return {"ok": True, "channel": {"id": channel, "is_im": True, "user": "U1"}}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": f"channel-{channel.lower()}",
+                "is_channel": not private,
+                "is_group": private,
+                "is_im": False,
+                "is_private": private,
+                "is_archived": channel in self.archived,
+                "is_member": channel not in self.outside,
+                "created": 1700000000,
+            },
+        }
+
+    def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel"))
+        if "channels:join" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:join"}
+        if channel in self.private:
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        if channel in self.archived:
+            return {"ok": False, "error": "is_archived"}
+        self.outside.discard(channel)
+        return {"ok": True, "channel": {"id": channel, "is_member": True}}
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         if error := self._channel_error(params):

@@ -13,7 +13,6 @@ deliveries with the reason (``CannotPost``) if posting is refused.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -22,55 +21,51 @@ from bot.errors import ConfigError
 
 log = logging.getLogger("signaldesk.slack")
 
-INVITE = (
-    "SignalDesk is not in this channel, so it could not post here: type "
-    "/invite @SignalDesk in the channel, then run the command again."
+NOT_MEMBER = (
+    "SignalDesk is not a member of this channel, so it cannot post briefings "
+    "here: invite it with /invite @SignalDesk, then add the feed again"
 )
-INVITE_PRIVATE = (
-    "SignalDesk cannot see this channel (private channels need an invite): type "
-    "/invite @SignalDesk in the channel, then run the command again."
-)
-ARCHIVED = "This channel is archived, so SignalDesk cannot post here: unarchive it first."
-# The commands that make the bot post in the asking channel from now on.
-_SETS_UP = re.compile(r"^\s*(feed\s+add|import)\b", re.IGNORECASE)
-
-
-def sets_up_posting(text: str) -> bool:
-    return bool(_SETS_UP.match(text))
 
 
 async def cannot_post_because(client: Any, channel: str) -> str | None:
-    """None when the bot can post in ``channel`` (joining it if it may), else a
-    one-line reason saying what to do."""
+    """Before a feed is added here: what keeps the bot from posting in this channel
+    (not a member, archived, a private channel it cannot see), or None. A public
+    channel it is not in is joined when the app has ``channels:join``."""
     try:
         info = (await client.conversations_info(channel=channel)).get("channel") or {}
     except SlackApiError as exc:
         code = str(exc.response.get("error") or "")
         if code == "channel_not_found":
-            return INVITE_PRIVATE
-        log.warning("Slack: conversations.info for %s failed (%s); not checked", channel, code)
+            return (
+                "SignalDesk cannot see this channel (a private channel it was not "
+                "invited to): invite it with /invite @SignalDesk, then add the feed again"
+            )
+        # missing_scope (installed before channels:read) and the like: the delivery
+        # path still holds the channel if the bot cannot post.
+        log.warning("Slack: cannot check whether the bot is in %s: %s", channel, code)
         return None
     except (SlackClientError, OSError) as exc:
-        log.warning("Slack: conversations.info for %s failed (%s); not checked", channel, exc)
+        log.warning("Slack: cannot check whether the bot is in %s: %s", channel, exc)
+        return None
+    if info.get("is_im") or info.get("is_mpim"):
         return None
     if info.get("is_archived"):
-        return ARCHIVED
-    if info.get("is_member") or info.get("is_im"):
-        return None
-    if info.get("is_private") or info.get("is_mpim"):
-        return INVITE_PRIVATE
-    try:
-        await client.conversations_join(channel=channel)
-    except SlackApiError as exc:
-        code = str(exc.response.get("error") or "")
-        if code == "missing_scope":
-            return INVITE + " (Or add the channels:join scope so it joins public channels.)"
-        log.warning("Slack: could not join %s (%s)", channel, code)
-        return INVITE
-    except (SlackClientError, OSError) as exc:
-        log.warning("Slack: could not join %s (%s)", channel, exc)
-        return INVITE
-    log.info("Slack: joined %s to post the feeds added there", channel)
+        return "this channel is archived, so SignalDesk cannot post here: unarchive it first"
+    if info.get("is_member") is False:
+        if info.get("is_private"):
+            return NOT_MEMBER
+        try:
+            await client.conversations_join(channel=channel)
+        except SlackApiError as exc:
+            code = str(exc.response.get("error") or "")
+            if code == "missing_scope":  # say what else would do
+                return NOT_MEMBER + " (or add the channels:join scope so it joins by itself)"
+            log.warning("Slack: could not join %s: %s", channel, code)
+            return NOT_MEMBER
+        except (SlackClientError, OSError) as exc:
+            log.warning("Slack: could not join %s: %s", channel, exc)
+            return NOT_MEMBER
+        log.info("Slack: joined %s to post the feed added there", channel)
     return None
 
 

@@ -37,13 +37,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import Asker
+from bot.commands import Asker, FeedAdd, Import, parse_command
 from bot.errors import ConfigError
 from bot.models import Reply
 from bot.pacing import ChannelPacer
 
-from .access import cannot_post_because as cannot_post
-from .access import check_bot_token, port_fault, sets_up_posting, socket_mode_fault
+from .access import cannot_post_because, check_bot_token, port_fault, socket_mode_fault
 from .installations import (
     ChannelDirectory,
     SlackStorage,
@@ -432,8 +431,10 @@ class SlackService:
         """Run one command through the core; never raises."""
         try:
             is_admin = await self._is_admin(client, team, user)
-            if is_admin and sets_up_posting(text) and (why := await cannot_post(client, channel)):
-                return Reply(text=why, error=True)  # say now what is missing, not days later
+            if is_admin and isinstance(parse_command(text), FeedAdd | Import):
+                problem = await cannot_post_because(client, channel)
+                if problem:
+                    return Reply(text=f"{problem}; nothing was added", error=True)
             asker = Asker(channel_id=f"slack:{channel}", user_id=user, is_admin=is_admin)
             return await self.commands.handle(text, asker)
         except Exception:
