@@ -359,9 +359,13 @@ class SlackService:
             return
         # Slow (a search, a feed add): acknowledge now, answer via response_url.
         await ack(working_message())
-        reply = await answer
-        try:
-            await respond(render_reply(reply))
+        payload = render_reply(await answer)
+        try:  # "Working on it…" gives way to the answer instead of staying above it
+            if payload.get("response_type") == "ephemeral":
+                await respond(replace_original=True, **payload)
+            else:  # Slack cannot turn a private message public: remove it, then post
+                await respond(delete_original=True)
+                await respond(**payload)
         except Exception:
             log.exception("Slack: could not send the /brief answer via response_url")
 
