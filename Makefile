@@ -35,7 +35,7 @@ test-lowest:
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/pip install --quiet uv
 	$(LOWEST)/bin/uv pip install --quiet --python $(LOWEST)/bin/python \
-		--resolution lowest-direct -e '.[dev,bench]'
+		--resolution lowest-direct -e '.[dev,bench,postgresql]'
 	$(LOWEST)/bin/python -m pytest -q -n $(WORKERS)
 
 lock: $(STAMP)  ## re-pin requirements.lock to the newest versions pyproject.toml allows

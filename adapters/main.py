@@ -20,6 +20,7 @@ from bot.cli import main as cli_main
 from bot.commands import CommandHandler
 from bot.deliver import Publishers
 from bot.desk import Desk, PlatformService, build_desk
+from bot.errors import StorageError
 from bot.fetch import Fetcher
 from bot.models import ServiceBeat, StoreSnapshot
 from bot.pacing import ChannelPacer
@@ -33,7 +34,30 @@ from .console.publisher import ConsolePublisher
 from .console.render import render_reply
 
 
+def _is_postgres(database: str) -> bool:
+    return database.startswith(("postgresql://", "postgres://"))
+
+
+def _postgres_store(settings: Settings) -> Store:
+    try:
+        from storage.postgres import PostgresStore
+    except ImportError:
+        raise StorageError(
+            "SIGNALDESK_DATABASE is a PostgreSQL URL but psycopg is not installed: "
+            "pip install 'signaldesk[postgresql]'"
+        ) from None
+    if settings.slack_client_id:
+        # OAuth mode keeps its workspaces in the database; that part is SQLite's only.
+        raise StorageError(
+            "Slack OAuth mode (SLACK_CLIENT_ID) cannot keep its workspaces in PostgreSQL "
+            "yet: use one workspace's SLACK_BOT_TOKEN, or a SQLite SIGNALDESK_DATABASE"
+        )
+    return PostgresStore.open(settings.database)
+
+
 def open_store(settings: Settings) -> Store:
+    if _is_postgres(settings.database):
+        return _postgres_store(settings)
     return SqliteStore.open(settings.database)
 
 
@@ -122,10 +146,33 @@ def assemble(settings: Settings, console: TextIO, with_platforms: bool = False) 
 
 
 def probe_database(path: str) -> tuple[str | None, ServiceBeat | None]:
+    if _is_postgres(path):
+        try:
+            from storage.postgres import PostgresStore
+
+            store = PostgresStore.open(path, size=1)
+        except (ImportError, StorageError) as exc:
+            return str(exc) or "psycopg is not installed", None
+        try:
+            return None, store.service_heartbeat()
+        finally:
+            store.close()
     from storage.service import probe_database as probe
 
     found = probe(path)
     return found.problem, found.beat
+
+
+def migrate_database(
+    database: str, url: str, progress: Callable[[str, int], None]
+) -> dict[str, int]:
+    try:
+        from storage.postgres.copy import copy_sqlite
+    except ImportError:
+        raise StorageError(
+            "psycopg is not installed: pip install 'signaldesk[postgresql]'"
+        ) from None
+    return copy_sqlite(database, url, progress)
 
 
 def restore_database(backup: str, database: str, progress: Callable[[int, int], None]) -> int:
@@ -149,6 +196,7 @@ def wiring() -> Wiring:
         discord_invite_url=discord_invite_url,
         probe_database=probe_database,
         restore_database=restore_database,
+        migrate_database=migrate_database,
     )
 
 

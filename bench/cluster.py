@@ -285,18 +285,21 @@ def scale(stories: int = 50_000, probes: int = 2_000) -> None:
         index.add(sid, fp, t0 + timedelta(seconds=sid), (f"outlet{sid % 500}",))
     items, _ = load(EVAL_DIR / DATASETS[0])
     sample = [items[i % len(items)] for i in range(probes)]
-    times = []
+    times, cpu = [], []
     for item in sample:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         fp = index.clusterer.fingerprint(item["title"], item["text"])
         index.place(fp, t0 + timedelta(hours=12), item["source"] or None)
         times.append(time.perf_counter() - start)
-    times.sort()
-    print(f"\n## scale: {len(index)} stories in the window, {probes} decisions")
-    print(
-        f"items/s {probes / sum(times):.0f}; one decision median "
-        f"{times[len(times) // 2] * 1e3:.2f} ms, p99 {times[int(len(times) * 0.99)] * 1e3:.2f} ms"
-    )
+        cpu.append(time.thread_time() - start_cpu)
+    print(f"\n## scale: {len(index)} stories in the window, {probes} decisions (target < 2 ms)")
+    # Wall time counts whatever else the machine runs; CPU time is the decision's own.
+    for name, spent in (("wall", sorted(times)), ("cpu", sorted(cpu))):
+        median, p99 = spent[len(spent) // 2], spent[int(len(spent) * 0.99)]
+        print(
+            f"{name:<5} items/s {probes / sum(spent):.0f}; one decision median "
+            f"{median * 1e3:.2f} ms, p99 {p99 * 1e3:.2f} ms"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -60,6 +60,8 @@ class Wiring:
     probe_database: Callable[[str], tuple[str | None, ServiceBeat | None]] | None = None
     # (backup file, database path, progress) -> the restored file's size in bytes
     restore_database: Callable[[str, str, Callable[[int, int], None]], int] | None = None
+    # (SQLite database path, PostgreSQL URL, progress) -> rows copied per table
+    migrate_database: Callable[[str, str, Callable[[str, int], None]], dict[str, int]] | None = None
 
 
 # ------------------------------------------------------------------- helpers
@@ -137,10 +139,10 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
     names = ", ".join(["console", *(s.platform for s in services)])
     log.info("signaldesk %s running (%s); Ctrl-C stops", __version__, names)
     try:
-        for listener in desk.listeners:
-            await listener.start()
-        for service in services:
-            await service.start()
+        for part in [*desk.listeners, *services]:
+            if not await _unless_stopped(part.start(), stop):
+                log.info("signaldesk stopped while starting")
+                return 0
         tasks = [
             asyncio.create_task(desk.engine.run(stop)),
             asyncio.create_task(_beat_forever(desk, stop)),
@@ -164,6 +166,23 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
         await desk.aclose()
     log.info("signaldesk stopped")
     return 0
+
+
+async def _unless_stopped(start: Coroutine[Any, Any, object], stop: asyncio.Event) -> bool:
+    """Run a start-up step (a platform connecting, a listener binding) unless SIGTERM or
+    Ctrl-C comes first: a connection that hangs or retries never keeps the service from
+    stopping. True when the step finished; its error (a refused token) propagates."""
+    step = asyncio.ensure_future(start)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if step.done():
+        stopped.cancel()
+        step.result()
+        return True
+    step.cancel()
+    with suppress(asyncio.CancelledError, Exception):
+        await step
+    return False
 
 
 async def _beat_forever(desk: Desk, stop: asyncio.Event) -> None:
@@ -230,6 +249,10 @@ def cmd_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     target = Path(args.path).expanduser()
+    if settings.database.startswith(("postgresql://", "postgres://")):
+        raise UsageError(
+            "a PostgreSQL database is backed up with its own tools: pg_dump -Fc -f FILE URL"
+        )
     database = settings.database_path
     if database is None:
         raise UsageError("SIGNALDESK_DATABASE is :memory:: there is no database to back up")
@@ -254,11 +277,41 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     if args.wiring.restore_database is None:
         raise UsageError("this build cannot restore a database")
+    if settings.database.startswith(("postgresql://", "postgres://")):
+        raise UsageError("a PostgreSQL database is restored with its own tools: pg_restore")
     database = settings.database_path
     if database is None:
         raise UsageError("SIGNALDESK_DATABASE is :memory:: set the file to restore into")
     size = args.wiring.restore_database(args.path, str(database), _Progress("restored"))
     print(f"restored {args.path} to {database} ({_size(size)}); start the service on it")
+    return 0
+
+
+def cmd_migrate_to(args: argparse.Namespace, settings: Settings) -> int:
+    if args.wiring.migrate_database is None:
+        raise UsageError("this build cannot migrate a database")
+    if not args.url.startswith(("postgresql://", "postgres://")):
+        raise UsageError("migrate-to needs a postgresql:// URL, e.g. postgresql://desk@db/desk")
+    database = settings.database_path
+    if database is None or settings.database.startswith(("postgresql://", "postgres://")):
+        raise UsageError("SIGNALDESK_DATABASE must be the SQLite file to copy from")
+    if not database.is_file():
+        raise UsageError(f"database {database} does not exist: check SIGNALDESK_DATABASE")
+
+    def progress(table: str, rows: int) -> None:
+        if rows % 50_000 == 0:
+            print(f"signaldesk: {table}: {rows} rows copied", file=sys.stderr)
+
+    copied = args.wiring.migrate_database(str(database), args.url, progress)
+    skipped = copied.pop("slack skipped", 0)
+    counts = ", ".join(f"{n} {table}" for table, n in copied.items() if n)
+    print(f"copied {database} into PostgreSQL: {counts or 'no rows'}")
+    if skipped:
+        print(
+            f"not copied: {skipped} Slack OAuth installations (OAuth mode is SQLite's only "
+            "for now); reinstall the app or keep SQLite for OAuth mode"
+        )
+    print("stop the service, set SIGNALDESK_DATABASE to the URL and start it again")
     return 0
 
 
@@ -366,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
         "bullet's index into sources), what_happened, why_it_matters, what_to_watch, sources.",
     )
     p.add_argument("--input", help="JSON Lines file (default: standard input)")
+    p.add_argument(
+        "--llm",
+        action="store_true",
+        help="condense with the configured model endpoint (SIGNALDESK_LLM_*), field by "
+        "field checked against the sources; extractive where a field fails",
+    )
     p.set_defaults(func=cmd_condense)
 
     p = sub.add_parser(
@@ -394,6 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("path", metavar="BACKUP")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser(
+        "migrate-to",
+        help="copy the SQLite database into a new, empty PostgreSQL database",
+        description="Copy every table of SIGNALDESK_DATABASE (a SQLite file, only read) "
+        "into the PostgreSQL database at URL, in one transaction, keeping every id. The "
+        "target must be empty; stop the service while copying (docs/scale.md).",
+    )
+    p.add_argument("url", metavar="URL")
+    p.set_defaults(func=cmd_migrate_to)
 
     p = sub.add_parser(
         "healthcheck",

@@ -20,6 +20,7 @@ HEADLINE_MAX = 150
 LEAD_MAX = 400
 BULLET_MAX = 220
 BULLET_COUNT = 3
+SECTION_FIELDS = ("what_happened", "why_it_matters", "what_to_watch")
 
 
 class _Model(BaseModel):
@@ -228,6 +229,18 @@ class Briefing(_Model):
     updated_at: datetime
     revision: int = 1
     condenser: str = "extractive"
+    # The fields a model wrote (each passed the LLM condenser's checks), e.g.
+    # ["headline", "lead", "bullet1", "what_happened"]; empty: all extractive.
+    written_by_model: list[str] = Field(default_factory=list)
+
+    @property
+    def model_note(self) -> str:
+        """The quiet line ``/brief more`` shows when a model wrote part of it ("")."""
+        if not self.written_by_model:
+            return ""
+        if any(f in SECTION_FIELDS for f in self.written_by_model):
+            return "Sections written by a model from the sources above"
+        return "Lead and bullets written by a model from the sources above"
 
     @property
     def sections(self) -> list[tuple[str, str]]:

@@ -309,11 +309,18 @@ def plan_story(
 
         while len(bullets) < count:
             outlets = {b.source for b in bullets}
+            # What each candidate adds: its value, less the part of it already said.
+            order = sorted(
+                ranked,
+                key=lambda s: rank_key(
+                    s, bullet_value(s) * (1.0 - max(_overlap(facts[id(s)], t) for t in said))
+                ),
+            )
             pick = None
             if count > 1 and len(bullets) == count - 1 and len(outlets) == 1:
-                pick = next((s for s in ranked if s.source not in outlets and new(s)), None)
+                pick = next((s for s in order if s.source not in outlets and new(s)), None)
             if pick is None:
-                pick = next((s for s in ranked if new(s)), None)
+                pick = next((s for s in order if new(s)), None)
             if pick is None:
                 break
             bullets.append(pick)

@@ -44,7 +44,11 @@ class Settings(BaseSettings):
 
     # storage
     database: str = Field(
-        "signaldesk.db", description="SQLite file path, or :memory: for a throwaway database."
+        "signaldesk.db",
+        description=(
+            "SQLite file path, or :memory: for a throwaway database, or a postgresql:// URL "
+            "(pip install 'signaldesk[postgresql]'; docs/scale.md)."
+        ),
     )
 
     # polling
@@ -131,6 +135,12 @@ class Settings(BaseSettings):
     )
     llm_daily_tokens: int = Field(
         200_000, ge=0, description="Prompt + completion tokens per UTC day; then extractive."
+    )
+    llm_max_tokens: int = Field(
+        1500,
+        ge=256,
+        le=32_000,
+        description="Most tokens one model answer may use (a full briefing is about 1,200).",
     )
 
     # delivery

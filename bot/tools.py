@@ -112,13 +112,31 @@ def cmd_extract(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_condense(args: argparse.Namespace, settings: Settings) -> int:
     from .condense import ExtractiveCondenser
+    from .ports import Condenser
 
-    condenser = ExtractiveCondenser()
+    fallback = ExtractiveCondenser()
+    condenser: Condenser = fallback
+    if getattr(args, "llm", False):
+        if not settings.llm_base_url:
+            raise UsageError(
+                "condense --llm needs a model endpoint: set SIGNALDESK_LLM_BASE_URL and "
+                "SIGNALDESK_LLM_MODEL (in .env or the environment)"
+            )
+        from .llm import LLMCondenser
+
+        condenser = LLMCondenser(settings, fallback=fallback)
     now = datetime.now(UTC)
     with _open_input(args.input) as stream:
         for number, obj in _read_jsonl(stream):
             material = _condense_material(number, obj)
             briefing = condenser.condense(str(obj["id"]), material, now)
+            extra: dict[str, Any] = {}
+            if condenser is not fallback:
+                # Which fields a model wrote; the rest are extractive.
+                extra = {
+                    "condenser": briefing.condenser,
+                    "written_by_model": briefing.written_by_model,
+                }
             print(
                 _json_line(
                     {
@@ -134,6 +152,7 @@ def cmd_condense(args: argparse.Namespace, settings: Settings) -> int:
                         "sources": [
                             s.model_dump(mode="json", exclude_none=True) for s in briefing.sources
                         ],
+                        **extra,
                     }
                 )
             )

@@ -125,11 +125,14 @@ class ChannelsMixin(StoreBase):
         """The channel's feeds, each named and numbered as the channel knows it
         (``Feed.name`` and ``Feed.ref`` are the subscription's, never another channel's)."""
         rows = self._rows(
-            "SELECT f.*, s.name AS name, s.ref AS ref FROM feeds f "
+            "SELECT f.*, coalesce(s.name, f.name) AS sub_name, s.ref AS ref FROM feeds f "
             "JOIN subscriptions s ON s.feed_id = f.id WHERE s.channel_id = ? ORDER BY s.ref",
             [channel_id],
         )
-        return [self._feed(r) for r in rows]
+        # The channel's own name for the feed, else the feed's. No alias may repeat
+        # ``f.name``: sqlite-utils renames the second one ``name_2``, and the channel's
+        # name was lost that way.
+        return [self._feed({**r, "name": r["sub_name"]}) for r in rows]
 
     def feed_entry_count(self, feed_id: int) -> int:
         row = self._row("SELECT count(*) AS n FROM entries WHERE feed_id = ?", [feed_id])

@@ -75,3 +75,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     minute-long kill campaign then overlaps the rest of the suite instead of starting
     last and running alone."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+# The throwaway PostgreSQL server (session) and a fresh database per test.
+from tests.support.postgres import pg_dsn, postgres_server  # noqa: E402, F401
+from tests.support.stores import any_store  # noqa: E402, F401

@@ -57,6 +57,7 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.channel_errors: dict[str, str] = {}  # channel -> Slack error code
+        self.rejected_tokens: set[str] = set()  # answered invalid_auth, whatever the method
         # Channels the bot is not a member of (conversations.info says is_member false;
         # a private one it was not invited to is not found at all).
         self.outside: set[str] = set()
@@ -140,6 +141,9 @@ class FakeSlack:
                 params.update(await request.post())
         call = Call(method, params, {k.lower(): v for k, v in request.headers.items()})
         self.calls.append(call)
+        token = call.headers.get("authorization", "").removeprefix("Bearer ")
+        if token in self.rejected_tokens:
+            return web.json_response({"ok": False, "error": "invalid_auth"})
         if method in self.down:
             call.status, call.ok = self.down[method], False
             return web.Response(status=self.down[method], text="Slack is down")

@@ -15,6 +15,8 @@ FORBIDDEN_IN_CORE = {
     "discord",
     "sqlite_utils",
     "sqlite3",
+    "psycopg",
+    "psycopg_pool",
 }
 
 

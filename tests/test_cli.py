@@ -213,6 +213,21 @@ def test_unusable_database_is_one_line(tmp_path: Path) -> None:
     assert "not a readable SQLite database" in assert_one_line_error(result, 1)
 
 
+def test_commands_share_one_postgresql_database_across_processes(pg_dsn: str) -> None:
+    env = {"SIGNALDESK_DATABASE": pg_dsn}
+    added = run("cmd", "--admin", "topic add ports port OR harbour", env=env)
+    assert added.returncode == 0, added.stderr
+    listed = run("cmd", "topics", env=env)  # another process, the same database
+    assert listed.returncode == 0 and "ports" in listed.stdout
+    assert "pg_dump" in assert_one_line_error(run("backup", "/tmp/x.dump", env=env), 2)
+
+
+def test_an_unreachable_postgresql_is_one_line_without_its_password() -> None:
+    env = {"SIGNALDESK_DATABASE": "postgresql://desk:s3cret@127.0.0.1:1/signaldesk"}
+    line = assert_one_line_error(run("cmd", "help", env=env), 1)
+    assert "cannot reach the PostgreSQL server" in line and "s3cret" not in line
+
+
 def test_backup(tmp_path: Path) -> None:
     env = {"SIGNALDESK_DATABASE": str(tmp_path / "s.db")}
     run("cmd", "--admin", "topic add quakes quake OR earthquake", env=env)

@@ -482,3 +482,21 @@ def test_a_headline_about_the_same_airlines_next_trouble_stays_apart(
     labels = cluster_items([items[i] for i in order])
     report, headline, strike = (labels[order.index(i)] for i in range(3))
     assert report == headline != strike
+
+
+def test_a_report_finds_its_story_among_hundreds_about_the_same_place() -> None:
+    # A busy window: 150 earlier stories all name Valdoria and its port, so those words
+    # are skipped as candidates' postings; the ferry's own names still find its story.
+    index = ClusterIndex(StoryClusterer(), prune=False)
+    districts = ["Altamar", "Brezo", "Corvina", "Duna", "Escollo", "Faro"]
+    for n in range(150):
+        district = districts[n % len(districts)]
+        title = f"Valdoria port authority approves {district} berth repairs, contract {n + 1}"
+        text = (
+            f"The port authority of Valdoria approved contract {n + 1} for repairs to the "
+            f"{district} berths, the harbour office said, with work due to start next month."
+        )
+        index.add(1000 + n, index.clusterer.fingerprint(title, text), T0 - timedelta(hours=1))
+    index.add(1, index.clusterer.fingerprint(FERRY[0]["title"], FERRY[0]["text"]), T0)
+    probe = index.clusterer.fingerprint(FERRY[1]["title"], FERRY[1]["text"])
+    assert index.match(probe, T0 + timedelta(hours=1), "coast.example") == 1

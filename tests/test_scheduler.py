@@ -21,8 +21,8 @@ FEED = (
 )
 
 
-def test_claim_leases_due_feeds() -> None:
-    store = SqliteStore.open(":memory:")
+def test_claim_leases_due_feeds(any_store: SqliteStore) -> None:
+    store = any_store
     store.ensure_channel("console:c", NOW)
     for n in range(5):
         feed, _ = store.add_feed(f"https://f{n}.example/", name=None, now=NOW)
@@ -36,8 +36,8 @@ def test_claim_leases_due_feeds() -> None:
     assert len(store.claim_due_feeds(lease, 10, lease + timedelta(minutes=5))) == 5
 
 
-def test_record_fetches_in_one_call() -> None:
-    store = SqliteStore.open(":memory:")
+def test_record_fetches_in_one_call(any_store: SqliteStore) -> None:
+    store = any_store
     feeds = [store.add_feed(f"https://f{n}.example/", name=None, now=NOW)[0] for n in range(3)]
     later = NOW + timedelta(minutes=15)
     store.record_fetches(

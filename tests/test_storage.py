@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 from bot.errors import QueryError, StorageError
-from bot.models import Article, Briefing, Bullet, DeliveryState, FeedEntry, Source, StoryDoc
+from bot.models import (
+    Article,
+    Briefing,
+    Bullet,
+    DeliveryState,
+    FeedEntry,
+    FetchState,
+    Source,
+    StoryDoc,
+    Topic,
+)
 from storage import SqliteStore, open_database
 from storage.migrations import migrations
 
@@ -69,7 +79,8 @@ def test_existing_database_keeps_its_data_across_reopen(tmp_path: Path) -> None:
     again.close()
 
 
-def test_only_new_entries_come_back(store: SqliteStore) -> None:
+def test_only_new_entries_come_back(any_store: SqliteStore) -> None:
+    store = any_store
     feed, created = store.add_feed("https://example.org/feed.xml", name=None, now=NOW)
     assert created
     first = [FeedEntry(guid="a", title="A"), FeedEntry(link="https://example.org/b", title="B")]
@@ -86,14 +97,79 @@ def test_only_new_entries_come_back(store: SqliteStore) -> None:
     assert len(store.add_entries(other.id, [FeedEntry(guid="a", title="A")], NOW)) == 1
 
 
-def test_adding_a_feed_twice_returns_the_same_feed(store: SqliteStore) -> None:
-    one, created_one = store.add_feed("https://example.org/f", name=None, now=NOW)
-    two, created_two = store.add_feed("https://example.org/f", name="x", now=NOW)
+def test_a_failing_entry_stays_pending_until_its_last_attempt(any_store: SqliteStore) -> None:
+    store = any_store
+    feed, _ = store.add_feed("https://wire.example/rss", name=None, now=NOW)
+    flood = [FeedEntry(guid=f"w{n}", title=f"Port strike, day {n}") for n in range(4)]
+    stored = store.add_entries(feed.id, flood, NOW, brief={"guid:w2", "guid:w3"})
+    assert [e.title for e in store.pending_entries(10)] == [
+        "Port strike, day 2",
+        "Port strike, day 3",
+    ]
+    bad, good = store.pending_entries(10)
+    assert store.pending_entries(10, after_id=bad.id) == [good]
+    assert not store.entry_failed(bad.id, "condenser timed out", NOW, max_attempts=2)
+    assert store.entry_failed(bad.id, "condenser timed out", NOW, max_attempts=2)
+    assert not store.entry_failed(bad.id, "again", NOW, max_attempts=2)  # counted once
+    store.mark_briefed(good.id)
+    assert store.pending_entries(10) == []
+    assert store.failed_entries(feed.id) == [(bad.id, "again")]
+    refreshed = store.get_feed(feed.id)
+    assert refreshed is not None and refreshed.failed_entries == 1
+    assert len(stored) == 4
+
+
+def test_each_channel_names_and_numbers_its_own_feeds(any_store: SqliteStore) -> None:
+    store = any_store
+    for channel in ("slack:T1:C-desk", "discord:42:7"):
+        store.ensure_channel(channel, NOW)
+    wire, _ = store.add_feed("https://wire.example/rss", name=None, now=NOW)
+    port, _ = store.add_feed("https://port.example/news.xml", name=None, now=NOW)
+    assert store.subscribe("slack:T1:C-desk", wire.id, NOW, name="Wire")
+    assert store.subscribe("slack:T1:C-desk", port.id, NOW, name="Port news")
+    assert not store.subscribe("slack:T1:C-desk", port.id, NOW)  # already
+    assert store.subscribe("discord:42:7", port.id, NOW, name="Harbour")
+    desk = [(f.name, f.ref) for f in store.channel_feeds("slack:T1:C-desk")]
+    assert desk == [("Wire", 1), ("Port news", 2)]
+    assert [(f.name, f.ref) for f in store.channel_feeds("discord:42:7")] == [("Harbour", 1)]
+    assert [c.id for c in store.channels_for_feeds([port.id])] == [
+        "discord:42:7",
+        "slack:T1:C-desk",
+    ]
+    assert store.unsubscribe("discord:42:7", port.id)
+    assert not store.channel_has_feeds("discord:42:7")
+
+
+def test_a_paused_channel_keeps_its_first_pause_and_topics_are_its_own(
+    any_store: SqliteStore,
+) -> None:
+    store = any_store
+    store.ensure_channel("slack:T1:C-desk", NOW)
+    later = NOW + timedelta(hours=1)
+    assert store.pause_channel("slack:T1:C-desk", "not in channel: invite the bot", NOW, later)
+    assert not store.pause_channel("slack:T1:C-desk", "channel archived", later, later)
+    paused = store.get_channel("slack:T1:C-desk")
+    assert paused is not None
+    assert (paused.paused_reason, paused.paused_at) == ("channel archived", NOW)
+    assert store.probe_channel("slack:T1:C-desk", later)
+    assert store.unpause_channel("slack:T1:C-desk")
+    assert not store.unpause_channel("slack:T1:C-desk")
+    store.save_topic(Topic(channel_id="slack:T1:C-desk", slug="ports", query="port OR harbour"))
+    store.save_topic(Topic(channel_id="slack:T1:C-desk", slug="ports", query="port NOT ferry"))
+    assert [t.query for t in store.channel_topics("slack:T1:C-desk")] == ["port NOT ferry"]
+    assert store.remove_topic("slack:T1:C-desk", "ports")
+    assert store.channel_topics("slack:T1:C-desk") == []
+
+
+def test_adding_a_feed_twice_returns_the_same_feed(any_store: SqliteStore) -> None:
+    one, created_one = any_store.add_feed("https://example.org/f", name=None, now=NOW)
+    two, created_two = any_store.add_feed("https://example.org/f", name="x", now=NOW)
     assert (created_one, created_two) == (True, False)
     assert one.id == two.id
 
 
-def test_outbox_never_queues_a_briefing_twice(store: SqliteStore) -> None:
+def test_outbox_never_queues_a_briefing_twice(any_store: SqliteStore) -> None:
+    store = any_store
     store.ensure_channel("console:general", NOW)
     store.save_briefing(_briefing("abc12345", "Port strike ends"))
     kw = {"kind": "post", "revision": 1, "state": DeliveryState.PENDING, "now": NOW}
@@ -102,7 +178,8 @@ def test_outbox_never_queues_a_briefing_twice(store: SqliteStore) -> None:
     assert len(store.deliveries()) == 1
 
 
-def test_due_deliveries_keep_per_channel_order(store: SqliteStore) -> None:
+def test_due_deliveries_keep_per_channel_order(any_store: SqliteStore) -> None:
+    store = any_store
     store.ensure_channel("console:a", NOW)
     for bid in ("b1", "b2"):
         store.save_briefing(_briefing(bid, f"Story {bid}"))
@@ -119,9 +196,39 @@ def test_due_deliveries_keep_per_channel_order(store: SqliteStore) -> None:
     store.mark_delivery(head[0].id, DeliveryState.SENT, message_ref="m1", now=NOW)
     assert [d.briefing_id for d in store.due_deliveries(NOW, 10)] == ["b2"]
     assert store.posted_ref("console:a", "b1") == "m1"
+    # What is queued for a channel is what it may read.
+    assert store.routed_ids("console:a", ["b1", "b2", "b3"]) == {"b1", "b2"}
+    assert store.channel_briefing("console:b", "b1") is None
 
 
-def test_full_text_search_and_bad_query(store: SqliteStore) -> None:
+def test_a_failing_feed_is_noticed_once_in_each_channel_as_it_names_it(
+    any_store: SqliteStore,
+) -> None:
+    store = any_store
+    feed, _ = store.add_feed("https://wire.example/rss", name=None, now=NOW)
+    for channel, name in (("slack:T1:C-desk", "Wire"), ("discord:42:7", "Agency")):
+        store.ensure_channel(channel, NOW)
+        store.subscribe(channel, feed.id, NOW, name=name)
+    for _ in range(3):
+        store.record_fetch(feed.id, FetchState(ok=False, error="HTTP 503", next_poll_at=NOW), NOW)
+    assert [(f.id, kind) for f, kind in store.feeds_needing_notice(3)] == [(feed.id, "failing")]
+    text = lambda name, ref: f"{name} (feed {ref}) fails: HTTP 503"  # noqa: E731
+    assert store.queue_feed_notice(feed.id, "failing", text, NOW) == 2
+    assert store.queue_feed_notice(feed.id, "failing", text, NOW) == 0  # told once
+    due = store.due_notices(NOW, 10)
+    assert [(n.channel_id, n.text) for n in due] == [
+        ("discord:42:7", "Agency (feed 1) fails: HTTP 503"),
+        ("slack:T1:C-desk", "Wire (feed 1) fails: HTTP 503"),
+    ]
+    store.mark_notice(due[0].id, DeliveryState.SENDING, now=NOW)
+    store.mark_notice(due[0].id, DeliveryState.SENT, message_ref="m1", now=NOW)
+    (sent, _) = store.notices()
+    assert (sent.state, sent.attempts, sent.message_ref) == (DeliveryState.SENT, 1, "m1")
+    assert [n.channel_id for n in store.due_notices(NOW, 10)] == ["slack:T1:C-desk"]
+
+
+def test_full_text_search_and_bad_query(any_store: SqliteStore) -> None:
+    store = any_store
     store.save_briefing(_briefing("c1", "Hangzhou lab trains a trillion-parameter model"))
     store.save_briefing(_briefing("c2", "Dock workers strike in Rotterdam"))
     assert [b.id for b in store.search_briefings("trillion", limit=5)] == ["c1"]
@@ -133,7 +240,8 @@ def test_full_text_search_and_bad_query(store: SqliteStore) -> None:
     assert store.search_briefings("trillion", limit=5) == []
 
 
-def test_story_material_and_feed_ids(store: SqliteStore) -> None:
+def test_story_material_and_feed_ids(any_store: SqliteStore) -> None:
+    store = any_store
     f1, _ = store.add_feed("https://one.example/rss", name="One", now=NOW)
     f2, _ = store.add_feed("https://two.example/rss", name="Two", now=NOW)
     (e1,) = store.add_entries(f1.id, [FeedEntry(guid="x", title="Quake hits")], NOW)
@@ -146,7 +254,8 @@ def test_story_material_and_feed_ids(store: SqliteStore) -> None:
     assert store.briefing_feed_ids(story.briefing_id) == [f1.id, f2.id]
 
 
-def test_recent_stories_carry_their_outlets(store: SqliteStore) -> None:
+def test_recent_stories_carry_their_outlets(any_store: SqliteStore) -> None:
+    store = any_store
     # The clusterer's view after a restart must still know who already reported a story.
     f1, _ = store.add_feed("https://one.example/rss", name="One", now=NOW)
     f2, _ = store.add_feed("https://aggregator.example/rss", name="Agg", now=NOW)
@@ -228,13 +337,13 @@ def test_backup_is_a_consistent_copy(tmp_path: Path) -> None:
     store.close()
 
 
-def test_llm_usage_adds_up_per_day(store: SqliteStore) -> None:
-    assert store.llm_usage("2025-03-01") == (0, 0)
-    store.add_llm_usage("2025-03-01", 900, 250, NOW)
-    store.add_llm_usage("2025-03-01", 100, 50, NOW)
-    store.add_llm_usage("2025-03-02", 7, 3, NOW)
-    assert store.llm_usage("2025-03-01") == (1000, 300)
-    assert store.llm_usage("2025-03-02") == (7, 3)
+def test_llm_usage_adds_up_per_day(any_store: SqliteStore) -> None:
+    assert any_store.llm_usage("2025-03-01") == (0, 0)
+    any_store.add_llm_usage("2025-03-01", 900, 250, NOW)
+    any_store.add_llm_usage("2025-03-01", 100, 50, NOW)
+    any_store.add_llm_usage("2025-03-02", 7, 3, NOW)
+    assert any_store.llm_usage("2025-03-01") == (1000, 300)
+    assert any_store.llm_usage("2025-03-02") == (7, 3)
 
 
 def test_database_from_the_first_release_upgrades_in_place(tmp_path: Path) -> None:

@@ -45,6 +45,8 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> str:
     if full:
         for label, text in briefing.sections:
             lines += ["", f"{label}:", f"  {one_line(text)}"]
+        if briefing.model_note:
+            lines += ["", f"  ({briefing.model_note})"]
     count = len(briefing.sources)
     lines += ["", f"Sources ({count}):" if count != 1 else "Source:"]
     lines += [_source_line(i + 1, s) for i, s in enumerate(briefing.sources)]

@@ -204,6 +204,8 @@ def render_briefing(briefing: Briefing, *, full: bool = False) -> discord.Embed:
     footer = f"id: {_id(briefing.id)}"
     if briefing.revision > 1:
         footer += f" · updated (revision {briefing.revision})"
+    if full and briefing.model_note:
+        footer += f" · {briefing.model_note}"
     # The footer does not render markdown, so it is cleaned and cut, not escaped.
     embed.set_footer(text=cut(one_line(footer), FOOTER_MAX))
     return fit_embed(embed)

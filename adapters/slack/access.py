@@ -17,8 +17,6 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.errors import ConfigError
-
 log = logging.getLogger("signaldesk.slack")
 
 NOT_MEMBER = (
@@ -67,47 +65,3 @@ async def cannot_post_because(client: Any, channel: str) -> str | None:
             return NOT_MEMBER
         log.info("Slack: joined %s to post the feed added there", channel)
     return None
-
-
-# Slack's answers to a token it will not accept (https://api.slack.com/methods/auth.test).
-TOKEN_REJECTED = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
-)
-
-
-async def check_bot_token(client: Any) -> None:
-    """At start (one workspace, one bot token): ``auth.test``, so that a wrong
-    ``SLACK_BOT_TOKEN`` is one line now, not a failure at the first post hours later."""
-    try:
-        await client.auth_test()
-    except SlackApiError as exc:
-        code = str(exc.response.get("error") or "")
-        if code in TOKEN_REJECTED:
-            raise ConfigError(
-                f"Slack rejected setting SLACK_BOT_TOKEN ({code}): copy the Bot User OAuth "
-                "Token (xoxb-…) from the app's OAuth & Permissions page, or reinstall the app"
-            ) from None
-        log.warning("Slack: auth.test at start failed (%s); carrying on", code)
-    except (SlackClientError, OSError, TimeoutError) as exc:
-        log.warning("Slack: could not reach Slack at start (%s); posts will be retried", exc)
-
-
-def socket_mode_fault(exc: BaseException) -> ConfigError:
-    """Socket Mode could not connect: what to fix, in one line."""
-    if isinstance(exc, SlackApiError):
-        code = str(exc.response.get("error") or "")
-        return ConfigError(
-            f"Slack rejected setting SLACK_APP_TOKEN ({code}): generate an app-level token "
-            "(xapp-…) with the connections:write scope under Basic Information"
-        )
-    return ConfigError(
-        f"could not reach Slack for Socket Mode ({exc.__class__.__name__}: {exc}): check the "
-        "network, a proxy, or SIGNALDESK_SLACK_API_URL"
-    )
-
-
-def port_fault(host: str, port: int, exc: OSError) -> ConfigError:
-    return ConfigError(
-        f"Slack HTTP mode cannot listen on {host}:{port} ({exc.strerror or exc}): set "
-        "SIGNALDESK_SLACK_PORT to a free port, or stop what is using it"
-    )

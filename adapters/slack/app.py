@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
@@ -42,7 +43,7 @@ from bot.errors import ConfigError
 from bot.models import Reply
 from bot.pacing import ChannelPacer
 
-from .access import cannot_post_because, check_bot_token, port_fault, socket_mode_fault
+from .access import cannot_post_because
 from .installations import (
     ChannelDirectory,
     SlackStorage,
@@ -283,13 +284,14 @@ class SlackService:
         first, in OAuth mode, import the installations an older version kept apart."""
         if self.upgrade is not None:
             await self.upgrade()
-        if self.directory is None:  # one workspace: its bot token can be checked now
-            await check_bot_token(self.app.client)
+        if self.single_workspace:
+            await self._check_token(self.app.client, "SLACK_BOT_TOKEN", "auth_test")
         if self.app_token:
-            try:  # the SDK retries a refused token for ever, logging tracebacks: ask first
-                await self.app.client.apps_connections_open(app_token=self.app_token)
-            except (SlackClientError, OSError, TimeoutError) as exc:
-                raise socket_mode_fault(exc) from None
+            # slack-sdk would retry a refused app token every few seconds forever.
+            probe = AsyncWebClient(base_url=self.app.client.base_url)
+            await self._check_token(
+                probe, "SLACK_APP_TOKEN", "apps_connections_open", app_token=self.app_token
+            )
             self._socket = AsyncSocketModeHandler(self.app, self.app_token)
             await self._socket.connect_async()
             log.info("Slack: connected in Socket Mode")
@@ -299,12 +301,40 @@ class SlackService:
         await self._runner.setup()
         try:
             await web.TCPSite(self._runner, self.host, self.port).start()
-        except OSError as exc:  # e.g. the port is in use
+        except OSError as exc:
             await self._runner.cleanup()
             self._runner = None
-            raise port_fault(self.host, self.port, exc) from None
+            raise ConfigError(
+                f"Slack HTTP mode cannot listen on {self.host}:{self.port} "
+                f"({exc.strerror or exc}): another program uses that port; set SLACK_PORT "
+                "(and SLACK_HOST) to a free one"
+            ) from None
         self.port = self._runner.addresses[0][1]  # the bound port (port 0 picks one)
         log.info("Slack: listening on http://%s:%s%s", self.host, self.port, EVENTS_PATH)
+
+    @staticmethod
+    async def _check_token(
+        client: AsyncWebClient, setting: str, method: str, **arguments: str
+    ) -> None:
+        """One call with the token before anything is started: a token Slack refuses,
+        or a Slack that cannot be reached, is one line naming what to fix."""
+        try:
+            await getattr(client, method)(**arguments)
+        except SlackApiError as exc:
+            code = str(exc.response.get("error") or exc.response.status_code)
+            if code in {"invalid_auth", "not_authed", "token_revoked", "token_expired",
+                        "account_inactive", "not_allowed_token_type"}:  # fmt: skip
+                raise ConfigError(
+                    f"Slack refused {setting} ({code}): copy the token again from the app's "
+                    "settings at https://api.slack.com/apps (bot token xoxb-…, app-level "
+                    "token xapp-… with connections:write), or reinstall the app"
+                ) from None
+            log.warning("Slack: checking %s at start: %s (going on)", setting, code)
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ConfigError(
+                f"cannot reach Slack at {client.base_url} ({type(exc).__name__}: {exc}): "
+                "check the network, a proxy, or SIGNALDESK_SLACK_API_URL"
+            ) from None
 
     async def stop(self) -> None:
         """Disconnect or stop listening; let in-flight answers finish briefly."""

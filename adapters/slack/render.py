@@ -233,6 +233,8 @@ def render_briefing(briefing: Briefing, *, full: bool = False, buttons: bool = T
         for label, text in briefing.sections:
             prefix = f"*{label}*\n"
             blocks.append(_section(prefix + _fit(text, SECTION_MAX - len(prefix))))
+        if briefing.model_note:
+            blocks.append(_context(briefing.model_note))
         if briefing.sources:
             lines = [f"{i}. {source_link(s)}" for i, s in enumerate(briefing.sources, 1)]
             chunks = _chunks(["*Sources*", *lines])

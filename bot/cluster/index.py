@@ -4,8 +4,7 @@ entries against (see ``bot.cluster``)."""
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +17,6 @@ from .clusterer import (
     _aware,
     _match,
     _place,
-    _shared,
 )
 from .terms import Fingerprint
 
@@ -50,6 +48,10 @@ class ClusterIndex:
     _RESCORE = 48  # exact cosine for this many best partial scores
     _PROBE_TERMS = 24  # postings walked per entry (its most telling terms)
     _PRUNE_EVERY = 256
+    # A story is one event, so an event's own names and numbers are carried by a few
+    # stories in the window (it, its developments, a related story or two); a term that
+    # more stories than this carry names a topic, not an event, however large the window.
+    _MAX_POSTING = 128
 
     def __init__(self, clusterer: StoryClusterer | None = None, *, prune: bool = True) -> None:
         self.clusterer = clusterer or StoryClusterer()
@@ -120,13 +122,15 @@ class ClusterIndex:
         clusterer = self.clusterer
         query, qnorm = clusterer._query(fingerprint)
         qsize = clusterer.norm_and_size(fingerprint)[1]
-        limit = max(32, int(self._COMMON * len(self._stories)))
-        partial: dict[int, float] = defaultdict(float)
+        limit = min(self._MAX_POSTING, max(32, int(self._COMMON * len(self._stories))))
+        partial: dict[int, float] = {}
+        get = partial.get
         # A story must share specific terms to be a candidate (``MIN_SHARED``), so only
         # their postings are walked (generic words would visit every story), and only
         # those of the entry's most telling terms: a report of the same event shares
         # some of its names, places and numbers, not just its minor words.
         specific = [(t, q) for t, q in query.items() if clusterer.idf(t) >= SPECIFIC_IDF]
+        telling = [t for t, _ in specific]  # what ``_shared`` counts, looked up once
         if len(specific) > self._PROBE_TERMS:
             specific = heapq.nlargest(self._PROBE_TERMS, specific, key=lambda tq: tq[1])
         for term, q in specific:
@@ -134,7 +138,7 @@ class ClusterIndex:
             if posting is None or len(posting) > limit:
                 continue
             for sid, w in posting.items():
-                partial[sid] += q * w
+                partial[sid] = get(sid, 0.0) + q * w
         if not partial:
             return Placement()
         if len(partial) > self._RESCORE:
@@ -155,7 +159,7 @@ class ClusterIndex:
             bar = clusterer.threshold_for(qsize, story.size)
             if source and source in story.sources:
                 bar += SAME_SOURCE_PENALTY
-            if _shared(fingerprint.terms, story.fp.terms, clusterer) < MIN_SHARED:
+            if not _shares(telling, story.fp.terms):
                 continue
             score = _match(
                 clusterer,
@@ -214,6 +218,18 @@ class ClusterIndex:
         ]
         for sid in stale:
             self._unpost(sid, self._stories.pop(sid).fp)
+
+
+def _shares(telling: list[str], terms: Mapping[str, float]) -> bool:
+    """Whether ``terms`` carry at least ``MIN_SHARED`` of the entry's specific terms
+    (``_shared`` of the clusterer, with the entry's side looked up once)."""
+    found = 0
+    for term in telling:
+        if term in terms:
+            found += 1
+            if found >= MIN_SHARED:
+                return True
+    return False
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

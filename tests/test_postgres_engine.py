@@ -1,0 +1,88 @@
+"""The whole pipeline on each backend (PostgreSQL as SQLite): the engine polls real
+feeds from a local server, clusters what two outlets report as one story, briefs it
+and posts it once; a second poll (the feeds now answer 304) posts nothing more, and
+the briefing is found by search. The same engine, the same ports: only the store
+differs."""
+
+from __future__ import annotations
+
+from adapters.testing import RecordingPublisher
+from bot.engine import Engine
+from bot.fetch import Fetcher
+from bot.settings import load_settings
+from storage.database import StoreRunner
+from storage.postgres import PostgresStore
+from tests.support.http import LocalServer, Request, Response
+
+
+def _rss(outlet: str, items: list[tuple[str, str, str]]) -> str:
+    body = "".join(
+        f"<item><title>{title}</title><guid>{guid}</guid><description>{text}</description>"
+        "<pubDate>Tue, 24 Nov 2026 07:40:00 GMT</pubDate></item>"
+        for guid, title, text in items
+    )
+    head = f'<?xml version="1.0"?><rss version="2.0"><channel><title>{outlet}</title>'
+    return f"{head}{body}</channel></rss>"
+
+
+HARBOUR = (
+    "Rotterdam harbour pilots strike for a second day",
+    "Pilots at the port of Rotterdam stayed off the job for a second day on Tuesday, "
+    "leaving dozens of container ships at anchor as talks over pensions stalled.",
+)
+HARBOUR_AGAIN = (
+    "Rotterdam pilots' strike leaves container ships waiting",
+    "A strike by harbour pilots at Rotterdam entered its second day on Tuesday, with "
+    "container ships queuing at anchor while pension talks remain stalled.",
+)
+TURBINE = (
+    "Orkney tidal array sets an output record",
+    "The four turbines off Orkney ran for 21 days without a stop, their developer said.",
+)
+
+
+async def test_the_engine_briefs_each_story_once_on_both_backends(
+    any_store: PostgresStore, local_server: LocalServer
+) -> None:
+    feeds = {
+        "/wire.xml": _rss("Wire", [("w-1", *HARBOUR), ("w-2", *TURBINE)]),
+        "/daily.xml": _rss("Daily", [("d-1", *HARBOUR_AGAIN)]),
+    }
+
+    def handler(req: Request) -> Response:
+        if req.headers.get("if-none-match") == '"v1"':
+            return Response(304, headers={"ETag": '"v1"'})
+        return Response(200, feeds[req.path], {"ETag": '"v1"'})
+
+    settings = load_settings(_env_file=None, allow_private_networks=True, fetch_pages=False)
+    store = any_store
+    publisher = RecordingPublisher()
+    engine = Engine(
+        settings,
+        store,
+        fetcher=Fetcher(settings),
+        publishers={"console": publisher},
+        runner=StoreRunner(store),
+    )
+    for path in feeds:
+        await engine.add_feed("console:desk", local_server.route(path, handler))
+    report = await engine.poll_once()
+    assert (report.feeds_polled, report.failures, report.new_entries) == (2, 0, 3)
+    while await engine.deliver_once():  # a channel's queue goes out one head at a time
+        pass
+    posts = [p for p in publisher.posts if p.kind == "post"]
+    # Two outlets on the strike are one story with two sources; the turbine its own.
+    assert sorted((p.text, p.sources) for p in posts) == [
+        ("Orkney tidal array sets an output record", 1),
+        ("Rotterdam harbour pilots strike for a second day", 2),
+    ]
+
+    store.cap_schedule(engine.clock.now())  # both feeds due again; they answer 304 now
+    again = await engine.poll_once()
+    while await engine.deliver_once():
+        pass
+    assert (again.feeds_polled, again.not_modified, again.new_entries) == (2, 2, 0)
+    assert [p for p in publisher.posts if p.kind == "post"] == posts  # nothing doubled
+    found = store.search_briefings("pilots strike", limit=5)
+    assert found and "Rotterdam" in found[0].headline
+    await engine.aclose()
