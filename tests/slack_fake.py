@@ -63,6 +63,8 @@ class FakeSlack:
         self.outside: set[str] = set()
         self.private: set[str] = set()
         self.archived: set[str] = set()
+        # Bot scopes granted beyond the manifest's (conversations.join needs channels:join).
+        self.scopes: set[str] = set()
         self.failures: dict[str, list[Failure]] = {}
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
         self.ws_envelopes: list[dict[str, Any]] = []  # sent after "hello"
@@ -256,6 +258,17 @@ class FakeSlack:
                 "created": 1700000000,
             },
         }
+
+    def _conversations_join(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel"))
+        if "channels:join" not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:join"}
+        if channel in self.private:
+            return {"ok": False, "error": "method_not_supported_for_channel_type"}
+        if channel in self.archived:
+            return {"ok": False, "error": "is_archived"}
+        self.outside.discard(channel)
+        return {"ok": True, "channel": {"id": channel, "is_member": True}}
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         if error := self._channel_error(params):

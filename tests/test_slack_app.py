@@ -165,10 +165,31 @@ async def test_slow_answer_is_acked_then_sent_to_response_url(
     status, text = await post(service, body, signed_headers(body))
     assert status == 200 and time.monotonic() - started < 3.0
     assert json.loads(text) == {"response_type": "ephemeral", "text": "Working on it…"}
-    await asyncio.wait_for(fake.responded.wait(), WAIT)
-    (response,) = fake.responses
+    while len(fake.responses) < 2:
+        fake.responded.clear()
+        if len(fake.responses) < 2:
+            await asyncio.wait_for(fake.responded.wait(), WAIT)
+    # "Working on it…" is removed, not left above the answer; then the answer is posted.
+    removed, response = fake.responses
+    assert removed.get("delete_original") is True
     assert response["response_type"] == "in_channel"
     assert_golden("slack/response_url.json", response)
+
+
+async def test_a_slow_private_answer_replaces_working_on_it(
+    fake: FakeSlack, services: list[SlackService]
+) -> None:
+    commands = RecordingCommands(Reply(text="2 feeds: Reuters World, AP Top News"), delay=0.4)
+    service = await running(slack_settings(fake), commands)
+    service.ack_budget = 0.1
+    services.append(service)
+    body = command_body(fake, "feeds")
+    status, text = await post(service, body, signed_headers(body))
+    assert status == 200 and json.loads(text)["text"] == "Working on it…"
+    await asyncio.wait_for(fake.responded.wait(), WAIT)
+    (response,) = fake.responses
+    assert response["replace_original"] is True and response["response_type"] == "ephemeral"
+    assert "Reuters World" in json.dumps(response["blocks"])
 
 
 async def test_admin_is_workspace_admin_or_listed(

@@ -43,6 +43,7 @@ from bot.errors import ConfigError
 from bot.models import Reply
 from bot.pacing import ChannelPacer
 
+from .access import cannot_post_because
 from .installations import (
     ChannelDirectory,
     SlackStorage,
@@ -52,6 +53,7 @@ from .installations import (
 )
 from .publisher import SlackPublisher
 from .render import MORE_ACTION, RELATED_ACTION, render_reply, working_message
+from .replay import ReplayGuard
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -70,6 +72,8 @@ BOT_SCOPES = [
     # member_joined_channel and channel/group_unarchive: the bot invited back.
     "channels:read",
     "groups:read",
+    # feed add in a public channel the bot is not in: join it instead of refusing.
+    "channels:join",
 ]
 # ``Desk.resume_channel``: the platform says the bot may post in a channel again.
 Resume = Callable[[str, str], Awaitable[bool]]
@@ -79,11 +83,6 @@ NOT_INSTALLED = (
 )
 FAILED = "Something went wrong answering that; please try again."
 FOREIGN_WORKSPACE = "This SignalDesk server serves another Slack workspace, so nothing was run."
-# Slack signs a request with its timestamp and bolt accepts timestamps up to five
-# minutes off (https://api.slack.com/authentication/verifying-requests-from-slack):
-# a signature seen once is refused for that long after its timestamp, either side.
-REPLAY_WINDOW = 5 * 60.0
-MAX_REPLAY_KEYS = 100_000
 _BRIEFING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ADMIN_CACHE_SECONDS = 300.0
 # (team, channel, thread, briefing) whose full briefing this process put in a thread: a
@@ -390,9 +389,13 @@ class SlackService:
             return
         # Slow (a search, a feed add): acknowledge now, answer via response_url.
         await ack(working_message())
-        reply = await answer
-        try:
-            await respond(render_reply(reply))
+        payload = render_reply(await answer)
+        try:  # "Working on it…" gives way to the answer instead of staying above it
+            if payload.get("response_type") == "ephemeral":
+                await respond(replace_original=True, **payload)
+            else:  # Slack cannot turn a private message public: remove it, then post
+                await respond(delete_original=True)
+                await respond(**payload)
         except Exception:
             log.exception("Slack: could not send the /brief answer via response_url")
 
@@ -463,7 +466,7 @@ class SlackService:
         try:
             is_admin = await self._is_admin(client, team, user)
             if is_admin and isinstance(parse_command(text), FeedAdd | Import):
-                problem = await self._cannot_post_here(client, channel)
+                problem = await cannot_post_because(client, channel)
                 if problem:
                     return Reply(text=f"{problem}; nothing was added", error=True)
             asker = Asker(channel_id=f"slack:{channel}", user_id=user, is_admin=is_admin)
@@ -471,38 +474,6 @@ class SlackService:
         except Exception:
             log.exception("Slack: /brief %r failed", text[:100])
             return Reply(text=FAILED, error=True)
-
-    async def _cannot_post_here(self, client: Any, channel: str) -> str | None:
-        """Before a feed is added here: what keeps the bot from posting in this
-        channel (not a member, archived, a private channel it cannot see), or None. The
-        bot must be invited — it has no chat:write.public — so a feed added without it
-        would only fill a held queue."""
-        try:
-            info = (await client.conversations_info(channel=channel)).get("channel") or {}
-        except SlackApiError as exc:
-            code = str(exc.response.get("error") or "")
-            if code == "channel_not_found":
-                return (
-                    "SignalDesk cannot see this channel (a private channel it was not "
-                    "invited to): invite it with /invite @SignalDesk, then add the feed again"
-                )
-            # missing_scope (installed before channels:read) and the like: the
-            # delivery path still holds the channel if the bot cannot post.
-            log.warning("Slack: cannot check whether the bot is in %s: %s", channel, code)
-            return None
-        except (SlackClientError, OSError) as exc:
-            log.warning("Slack: cannot check whether the bot is in %s: %s", channel, exc)
-            return None
-        if info.get("is_im") or info.get("is_mpim"):
-            return None
-        if info.get("is_archived"):
-            return "this channel is archived, so SignalDesk cannot post here: unarchive it first"
-        if info.get("is_member") is False:
-            return (
-                "SignalDesk is not a member of this channel, so it cannot post briefings "
-                "here: invite it with /invite @SignalDesk, then add the feed again"
-            )
-        return None
 
     async def _is_admin(self, client: Any, team: str, user: str) -> bool:
         """A configured admin, or a workspace admin/owner per ``users.info`` (cached for
@@ -543,41 +514,6 @@ def _header(req: Any, name: str) -> str | None:
     if not values:
         return None
     return str(values[0] if isinstance(values, (list, tuple)) else values)
-
-
-class ReplayGuard:
-    """Signatures of requests already applied, kept for the window in which bolt would
-    accept them again. In memory: bounded by the traffic Slack itself signs (an
-    unsigned or stale request never gets here)."""
-
-    def __init__(
-        self, *, clock: Callable[[], float] = time.time, max_keys: int = MAX_REPLAY_KEYS
-    ) -> None:
-        self.clock = clock
-        self.max_keys = max_keys
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def first_use(self, signature: str, timestamp: str) -> bool:
-        """True the first time a signature is seen (and records it)."""
-        now = self.clock()
-        while self._seen:
-            oldest, expires = next(iter(self._seen.items()))
-            if expires > now and len(self._seen) < self.max_keys:
-                break
-            del self._seen[oldest]
-        if signature in self._seen:
-            return False
-        try:
-            stamp = float(timestamp)
-        except ValueError:
-            stamp = now
-        # Accepted up to the window after its timestamp (or after now, for a clock that
-        # runs behind Slack's): remembered until both have passed.
-        self._seen[signature] = max(stamp, now) + REPLAY_WINDOW
-        return True
-
-    def __len__(self) -> int:
-        return len(self._seen)
 
 
 __all__ = ["BOT_SCOPES", "EVENTS_PATH", "ChannelDirectory", "SlackService", "build_client"]

@@ -1,0 +1,67 @@
+"""Can the bot post in this Slack channel? Asked before ``feed add`` and ``import``
+(issue 17, point 2), so that an admin hears what is missing when they set a channel up,
+not days later from an empty channel.
+
+``conversations.info`` says whether the bot is a member. A public channel it is not in
+is joined (``conversations.join``) when the app has the ``channels:join`` scope;
+otherwise, and for a private channel (which Slack hides from a bot that is not in it),
+the answer is one line: invite @SignalDesk first. A check Slack cannot answer (network,
+a scope the app lacks) lets the command run: the publisher then holds the channel's
+deliveries with the reason (``CannotPost``) if posting is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+log = logging.getLogger("signaldesk.slack")
+
+NOT_MEMBER = (
+    "SignalDesk is not a member of this channel, so it cannot post briefings "
+    "here: invite it with /invite @SignalDesk, then add the feed again"
+)
+
+
+async def cannot_post_because(client: Any, channel: str) -> str | None:
+    """Before a feed is added here: what keeps the bot from posting in this channel
+    (not a member, archived, a private channel it cannot see), or None. A public
+    channel it is not in is joined when the app has ``channels:join``."""
+    try:
+        info = (await client.conversations_info(channel=channel)).get("channel") or {}
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or "")
+        if code == "channel_not_found":
+            return (
+                "SignalDesk cannot see this channel (a private channel it was not "
+                "invited to): invite it with /invite @SignalDesk, then add the feed again"
+            )
+        # missing_scope (installed before channels:read) and the like: the delivery
+        # path still holds the channel if the bot cannot post.
+        log.warning("Slack: cannot check whether the bot is in %s: %s", channel, code)
+        return None
+    except (SlackClientError, OSError) as exc:
+        log.warning("Slack: cannot check whether the bot is in %s: %s", channel, exc)
+        return None
+    if info.get("is_im") or info.get("is_mpim"):
+        return None
+    if info.get("is_archived"):
+        return "this channel is archived, so SignalDesk cannot post here: unarchive it first"
+    if info.get("is_member") is False:
+        if info.get("is_private"):
+            return NOT_MEMBER
+        try:
+            await client.conversations_join(channel=channel)
+        except SlackApiError as exc:
+            code = str(exc.response.get("error") or "")
+            if code == "missing_scope":  # say what else would do
+                return NOT_MEMBER + " (or add the channels:join scope so it joins by itself)"
+            log.warning("Slack: could not join %s: %s", channel, code)
+            return NOT_MEMBER
+        except (SlackClientError, OSError) as exc:
+            log.warning("Slack: could not join %s: %s", channel, exc)
+            return NOT_MEMBER
+        log.info("Slack: joined %s to post the feed added there", channel)
+    return None
