@@ -385,6 +385,21 @@ def test_a_scene_setting_opening_is_not_the_lead() -> None:
     assert "gulls" not in b.lead
 
 
+def test_a_scene_setter_is_not_the_lead_under_a_headline_that_names_a_section() -> None:
+    # The headline is the site's section name, so no opening sentence shares its words:
+    # the lead is still the first sentence that reports, not the "Imagine…" opening.
+    text = (
+        "Imagine lying in a hospital bed with an infection that no antibiotic can stop.\n"
+        "Health officials in Ontario confirmed on Monday that 11 patients at two Toronto "
+        "hospitals had contracted a drug-resistant strain of Klebsiella.\n"
+        "Two of the patients have died, the province's health ministry said.\n"
+        "The hospitals have suspended elective procedures on the affected wards."
+    )
+    b = _one(text, title="Information, tools and resources")
+    assert b.lead.startswith("Health officials in Ontario confirmed on Monday")
+    assert "Imagine" not in b.lead
+
+
 def test_a_live_blog_label_is_not_the_lead() -> None:
     text = (
         "The latest on the Kestrel Bay dock strike (all times local):\n"
