@@ -12,6 +12,9 @@ Feed ``/feed/<i>`` behaves by ``kind_of(i)``:
 - ``etag``: has an ETag; answers 304 to a matching ``If-None-Match`` (most feeds);
 - ``static``: no validators; the same 200 body every time (the hash skip catches it);
 - ``changing``: no validators; a new item on every ``change_every``-th request.
+
+With a ``fleet.Mix`` (the realistic preset) the feeds follow the mix instead, and each
+answer waits for the mix's simulated round trip; a ``hanging`` feed is never answered.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import random
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from fleet import Mix
 
 # Share of feeds per kind, in thousandths, by feed number (deterministic).
 ETAG_SHARE = 850
@@ -74,12 +80,15 @@ class ServerSpec:
     changing_per_mille: int = 10
     change_every: int = 1
     lifetime: float = 1800.0
+    mix: str = ""  # a fleet.Mix as JSON: the realistic preset
 
 
 class _FeedProtocol(asyncio.Protocol):
     def __init__(self, spec: ServerSpec, counts: dict[int, int]) -> None:
         self.spec = spec
         self.counts = counts
+        self.mix = Mix.loads(spec.mix) if spec.mix else None
+        self.rng = random.Random(id(self))
         self.buf = b""
         self.transport: asyncio.Transport | None = None
 
@@ -92,7 +101,52 @@ class _FeedProtocol(asyncio.Protocol):
         while (end := self.buf.find(b"\r\n\r\n")) >= 0:
             head, self.buf = self.buf[:end], self.buf[end + 4 :]
             assert self.transport is not None
-            self.transport.write(self._answer(head))
+            if self.mix is None:
+                self.transport.write(self._answer(head))
+                continue
+            answer = self._realistic(head, self.mix)
+            if answer is None:
+                continue  # a hanging feed: the connection stays open, unanswered
+            delay = self.mix.delay(self.rng)
+            if delay <= 0:
+                self.transport.write(answer)
+            else:
+                asyncio.get_running_loop().call_later(delay, self._send, answer)
+
+    def _send(self, answer: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(answer)
+
+    def _realistic(self, head: bytes, mix: Mix) -> bytes | None:
+        line, _, rest = head.partition(b"\r\n")
+        parts = line.split(b" ")
+        path = parts[1].decode() if len(parts) > 1 else "/"
+        if not path.startswith("/feed/") or not path[6:].isdigit():
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        i = int(path[6:])
+        kind = mix.kind(i)
+        if kind == "hanging":
+            return None
+        if kind == "missing":
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        if kind == "broken":
+            return b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+        headers = [b"Content-Type: application/rss+xml; charset=utf-8"]
+        version = 0
+        if kind == "etag":
+            etag = mix.etag_of(i).encode()
+            for header in rest.split(b"\r\n"):
+                name, _, value = header.partition(b":")
+                if name.strip().lower() == b"if-none-match" and value.strip() == etag:
+                    return b"HTTP/1.1 304 Not Modified\r\nETag: " + etag + b"\r\n\r\n"
+            headers.append(b"ETag: " + etag)
+        elif kind == "changing":
+            served = self.counts.get(i, 0) + 1
+            self.counts[i] = served
+            version = served // mix.change_every
+        body = mix.body(i, version)
+        headers.append(b"Content-Length: " + str(len(body)).encode())
+        return b"HTTP/1.1 200 OK\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + body
 
     def _answer(self, head: bytes) -> bytes:
         line, _, rest = head.partition(b"\r\n")
@@ -149,12 +203,14 @@ class FeedServer:
         port: int = 18_765,
         changing_per_mille: int = 10,
         lifetime: float = 1800.0,
+        mix: Mix | None = None,
     ) -> None:
         self.spec = ServerSpec(
             hosts=[f"127.0.0.{2 + h}" for h in range(hosts)],
             port=port,
             changing_per_mille=changing_per_mille,
             lifetime=lifetime,
+            mix=mix.dumps() if mix else "",
         )
         self._proc: subprocess.Popen[str] | None = None
 
@@ -172,6 +228,7 @@ class FeedServer:
                 str(spec.port),
                 str(spec.changing_per_mille),
                 str(spec.lifetime),
+                spec.mix,
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -193,11 +250,12 @@ class FeedServer:
 
 
 if __name__ == "__main__":
-    hosts, port, changing, lifetime = sys.argv[1:5]
+    hosts, port, changing, lifetime, mix = sys.argv[1:6]
     spec = ServerSpec(
         hosts=[f"127.0.0.{2 + h}" for h in range(int(hosts))],
         port=int(port),
         changing_per_mille=int(changing),
         lifetime=float(lifetime),
+        mix=mix,
     )
     asyncio.run(_serve(spec))

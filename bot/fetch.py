@@ -12,7 +12,10 @@ host are reused across polls. Every fetch
 - decompresses the body itself, in bounded steps, and stops at
   ``settings.max_response_bytes`` of *decompressed* data (a 10 kB gzip bomb must not
   become 10 GB of memory);
-- is bounded as a whole (all hops, DNS, body) by ``settings.fetch_timeout``;
+- is bounded as a whole (all hops, DNS, body) by ``settings.fetch_timeout``, and sooner
+  by ``connect_timeout`` (a host that does not accept) and ``first_byte_timeout`` (a
+  server that accepts and then sends nothing): a hanging server must not hold one of
+  the workers for the whole timeout, and it is backed off like any failing feed;
 - waits for a slot under a global limit and a per-host limit (politeness);
 - fails with ``FetchError`` (one line for a person), never a raw httpx exception.
 
@@ -221,6 +224,10 @@ def _host(url: str) -> str:
         return url
 
 
+def _sooner(deadline: float, whole: float) -> float | None:
+    return deadline if deadline < whole else None
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:200] if text else type(exc).__name__
@@ -263,7 +270,12 @@ class Fetcher:
             # trust_env=False: no proxies from the environment and, above all, no
             # credentials from ~/.netrc sent to whatever host a feed URL names.
             trust_env=False,
-            timeout=httpx.Timeout(settings.fetch_timeout),
+            timeout=httpx.Timeout(
+                settings.fetch_timeout,
+                # Only when sooner than the whole fetch's deadline, which otherwise rules.
+                connect=_sooner(settings.connect_timeout, settings.fetch_timeout),
+                read=_sooner(settings.first_byte_timeout, settings.fetch_timeout),
+            ),
             limits=httpx.Limits(
                 max_connections=settings.concurrency,
                 max_keepalive_connections=min(settings.concurrency, 100),
@@ -390,6 +402,15 @@ class Fetcher:
                 return _result(url, status, body, lowered, retry_after)
             finally:
                 await response.aclose()
+        except httpx.ConnectTimeout:
+            raise FetchError(
+                f"could not connect to {host} within {self.settings.connect_timeout:g}s"
+            ) from None
+        except httpx.ReadTimeout:
+            raise FetchError(
+                f"{host} sent nothing for {self.settings.first_byte_timeout:g}s "
+                "(SIGNALDESK_FIRST_BYTE_TIMEOUT)"
+            ) from None
         except httpx.TimeoutException:
             raise FetchError(
                 f"timed out after {self.settings.fetch_timeout:g}s fetching {host}"

@@ -132,6 +132,8 @@ class _ResponseStream(httpx.AsyncByteStream):
 def _as_httpx_error(exc: BaseException, request: httpx.Request) -> httpx.HTTPError:
     if isinstance(exc, httpx.HTTPError):
         return exc
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(str(exc) or "connect timed out", request=request)
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return httpx.ReadTimeout(str(exc) or "timed out", request=request)
     if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):

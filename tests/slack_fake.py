@@ -57,6 +57,11 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.channel_errors: dict[str, str] = {}  # channel -> Slack error code
+        # Channels the bot is not a member of (conversations.info says is_member false;
+        # a private one it was not invited to is not found at all).
+        self.outside: set[str] = set()
+        self.private: set[str] = set()
+        self.archived: set[str] = set()
         self.failures: dict[str, list[Failure]] = {}
         self.responses: list[dict[str, Any]] = []  # bodies POSTed to response_url
         self.ws_envelopes: list[dict[str, Any]] = []  # sent after "hello"
@@ -225,6 +230,28 @@ class FakeSlack:
                 )
                 return {"ok": True, "channel": params["channel"], "ts": message["ts"]}
         return {"ok": False, "error": "message_not_found"}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel"))
+        private = channel in self.private
+        if private and channel in self.outside:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.startswith("D"):
+            return {"ok": True, "channel": {"id": channel, "is_im": True, "user": "U1"}}
+        return {
+            "ok": True,
+            "channel": {
+                "id": channel,
+                "name": f"channel-{channel.lower()}",
+                "is_channel": not private,
+                "is_group": private,
+                "is_im": False,
+                "is_private": private,
+                "is_archived": channel in self.archived,
+                "is_member": channel not in self.outside,
+                "created": 1700000000,
+            },
+        }
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         if error := self._channel_error(params):

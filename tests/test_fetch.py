@@ -316,6 +316,20 @@ async def test_timeout_covers_the_whole_fetch(local_server: LocalServer) -> None
     assert time.monotonic() - started < 1.5
 
 
+async def test_server_that_answers_nothing_frees_the_worker_early(
+    local_server: LocalServer,
+) -> None:
+    # Accepts the request, then sends nothing: the first-byte deadline gives up long
+    # before the whole fetch's timeout, so a hanging feed cannot hold a worker for it.
+    url = local_server.route("/hangs", Response(200, FEED, delay=2.0))
+    settings = make_settings(fetch_timeout=30.0, first_byte_timeout=0.2)
+    async with Fetcher(settings) as fetcher:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"^127\.0\.0\.1 sent nothing for 0\.2s"):
+            await fetcher.fetch(url)
+    assert time.monotonic() - started < 1.5
+
+
 async def test_timeout_spans_redirect_hops(local_server: LocalServer) -> None:
     # Each hop alone is within the limit; together they are not.
     start = local_server.route("/h1", Response(302, b"", {"Location": "/h2"}, delay=0.25))

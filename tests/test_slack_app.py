@@ -4,7 +4,6 @@ requests, ``response_url`` and Web API calls against a fake Slack on 127.0.0.1."
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import re
 import sqlite3
@@ -19,7 +18,6 @@ import pytest
 from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
-from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import (
     BOT_SCOPES,
@@ -41,8 +39,9 @@ from storage.database import StoreRunner
 from tests.golden_files import assert_golden
 from tests.slack_fake import FakeSlack
 from tests.support.slack_checks import make_briefing
+from tests.support.slack_requests import SECRET, command_body, signed_headers
+from tests.support.slack_requests import post as post_to
 
-SECRET = "test-signing-secret"
 WAIT = 5.0  # upper bound for events that arrive in milliseconds
 
 
@@ -114,47 +113,8 @@ async def services() -> AsyncIterator[list[SlackService]]:
             await service.stop()
 
 
-_TRIGGERS = itertools.count(1)
-
-
-def command_body(fake: FakeSlack, text: str, *, team: str = "T1", user: str = "U1") -> str:
-    # Slack gives every invocation its own trigger_id: two commands are never one body.
-    return urlencode(
-        {
-            "token": "legacy",
-            "team_id": team,
-            "team_domain": "fake",
-            "channel_id": "C1",
-            "channel_name": "newsroom",
-            "user_id": user,
-            "user_name": "ana",
-            "command": "/brief",
-            "text": text,
-            "api_app_id": "A1",
-            "response_url": fake.response_url(),
-            "trigger_id": f"{next(_TRIGGERS)}.2.3",
-        }
-    )
-
-
-def signed_headers(body: str, *, secret: str = SECRET, age: float = 0) -> dict[str, str]:
-    timestamp = str(int(time.time() - age))
-    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
-    assert signature is not None
-    return {
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": signature,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-
-
 async def post(service: SlackService, body: str, headers: dict[str, str]) -> tuple[int, str]:
-    url = f"http://127.0.0.1:{service.port}/slack/events"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(url, data=body.encode(), headers=headers) as response,
-    ):
-        return response.status, await response.text()
+    return await post_to(service.port, body, headers)
 
 
 # ---------------------------------------------------------------------- /brief

@@ -12,9 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import aiohttp
 import pytest
-from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import SlackService
 from bot.commands import Asker
@@ -28,14 +26,15 @@ from storage.database import StoreRunner
 from tests.slack_fake import FakeSlack
 from tests.support.clock import FakeClock
 from tests.support.slack_checks import make_briefing
+from tests.support.slack_requests import SECRET, command_body, event_body, post, signed_headers
 
-SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 WAIT = 5.0
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
     server = await FakeSlack().start()
+    server.users["U9"] = {"id": "U9", "is_admin": True, "is_owner": False}
     try:
         yield server
     finally:
@@ -73,30 +72,21 @@ async def wired(fake: FakeSlack) -> AsyncIterator[tuple[Desk, SlackService]]:
 
 
 async def send_event(service: SlackService, event: dict[str, object]) -> int:
-    body = json.dumps(
-        {
-            "token": "legacy",
-            "team_id": "T1",
-            "api_app_id": "A1",
-            "event": event,
-            "type": "event_callback",
-            "event_id": f"Ev{time.monotonic_ns()}",
-            "event_time": int(time.time()),
-        }
-    )
-    stamp = str(int(time.time()))
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
-    headers = {
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": str(signature),
-        "Content-Type": "application/json",
-    }
-    url = f"http://127.0.0.1:{service.port}/slack/events"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(url, data=body.encode(), headers=headers) as response,
-    ):
-        return response.status
+    body = event_body(event)
+    status, _ = await post(service.port, body, signed_headers(body, json_body=True))
+    return status
+
+
+async def command(service: SlackService, fake: FakeSlack, text: str, channel: str = "C1") -> str:
+    """Run /brief as the workspace admin U9; the answer, acknowledged or via response_url."""
+    body = command_body(fake, text, user="U9", channel=channel)
+    status, answer = await post(service.port, body, signed_headers(body))
+    assert status == 200
+    if "Working on it" in answer:
+        await asyncio.wait_for(fake.responded.wait(), WAIT)
+        fake.responded.clear()
+        return json.dumps(fake.responses.pop())
+    return answer
 
 
 def queue_briefing(desk: Desk) -> str:
@@ -169,3 +159,38 @@ async def test_not_in_channel_holds_then_the_invite_sends_what_was_held(
     assert row.state == DeliveryState.SENT
     channel = desk.store.get_channel("slack:C1")
     assert channel is not None and channel.paused_reason is None
+
+
+@pytest.mark.parametrize(
+    ("setup", "said"),
+    [
+        ("outside", "SignalDesk is not a member of this channel"),
+        ("private", "SignalDesk cannot see this channel"),
+        ("archived", "this channel is archived"),
+    ],
+)
+async def test_feed_add_where_the_bot_cannot_post_says_so_and_adds_nothing(
+    fake: FakeSlack, wired: tuple[Desk, SlackService], setup: str, said: str
+) -> None:
+    desk, service = wired
+    if setup == "private":
+        fake.private.add("C1")
+        fake.outside.add("C1")
+    else:
+        getattr(fake, setup).add("C1")
+    answer = await command(service, fake, "feed add https://valleypost.example/rss.xml")
+    assert said in answer and "nothing was added" in answer
+    assert desk.store.channel_feeds("slack:C1") == []
+    assert not fake.calls_to("chat.postMessage")
+    answer = await command(service, fake, "import https://valleypost.example/feeds.opml")
+    assert said in answer
+
+
+async def test_feed_add_where_the_bot_is_a_member_goes_ahead(
+    fake: FakeSlack, wired: tuple[Desk, SlackService]
+) -> None:
+    _, service = wired
+    # A member: the core runs it (and refuses this URL for its own reason).
+    answer = await command(service, fake, "feed add ftp://valleypost.example/rss.xml")
+    assert "only http and https" in answer and "not a member" not in answer
+    assert [c.params["channel"] for c in fake.calls_to("conversations.info")] == ["C1"]

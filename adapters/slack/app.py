@@ -37,7 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.commands import Asker
+from bot.commands import Asker, FeedAdd, Import, parse_command
 from bot.errors import ConfigError
 from bot.models import Reply
 from bot.pacing import ChannelPacer
@@ -421,11 +421,47 @@ class SlackService:
         """Run one command through the core; never raises."""
         try:
             is_admin = await self._is_admin(client, team, user)
+            if is_admin and isinstance(parse_command(text), FeedAdd | Import):
+                problem = await self._cannot_post_here(client, channel)
+                if problem:
+                    return Reply(text=f"{problem}; nothing was added", error=True)
             asker = Asker(channel_id=f"slack:{channel}", user_id=user, is_admin=is_admin)
             return await self.commands.handle(text, asker)
         except Exception:
             log.exception("Slack: /brief %r failed", text[:100])
             return Reply(text=FAILED, error=True)
+
+    async def _cannot_post_here(self, client: Any, channel: str) -> str | None:
+        """Before a feed is added here: what keeps the bot from posting in this
+        channel (not a member, archived, a private channel it cannot see), or None. The
+        bot must be invited — it has no chat:write.public — so a feed added without it
+        would only fill a held queue."""
+        try:
+            info = (await client.conversations_info(channel=channel)).get("channel") or {}
+        except SlackApiError as exc:
+            code = str(exc.response.get("error") or "")
+            if code == "channel_not_found":
+                return (
+                    "SignalDesk cannot see this channel (a private channel it was not "
+                    "invited to): invite it with /invite @SignalDesk, then add the feed again"
+                )
+            # missing_scope (installed before channels:read) and the like: the
+            # delivery path still holds the channel if the bot cannot post.
+            log.warning("Slack: cannot check whether the bot is in %s: %s", channel, code)
+            return None
+        except (SlackClientError, OSError) as exc:
+            log.warning("Slack: cannot check whether the bot is in %s: %s", channel, exc)
+            return None
+        if info.get("is_im") or info.get("is_mpim"):
+            return None
+        if info.get("is_archived"):
+            return "this channel is archived, so SignalDesk cannot post here: unarchive it first"
+        if info.get("is_member") is False:
+            return (
+                "SignalDesk is not a member of this channel, so it cannot post briefings "
+                "here: invite it with /invite @SignalDesk, then add the feed again"
+            )
+        return None
 
     async def _is_admin(self, client: Any, team: str, user: str) -> bool:
         """A configured admin, or a workspace admin/owner per ``users.info`` (cached for
