@@ -385,6 +385,36 @@ def test_a_scene_setting_opening_is_not_the_lead() -> None:
     assert "gulls" not in b.lead
 
 
+def test_a_scene_setter_is_not_the_lead_under_a_headline_that_names_a_section() -> None:
+    # The headline is the site's section name, so no opening sentence shares its words:
+    # the lead is still the first sentence that reports, not the "Imagine…" opening.
+    text = (
+        "Imagine lying in a hospital bed with an infection that no antibiotic can stop.\n"
+        "Health officials in Ontario confirmed on Monday that 11 patients at two Toronto "
+        "hospitals had contracted a drug-resistant strain of Klebsiella.\n"
+        "Two of the patients have died, the province's health ministry said.\n"
+        "The hospitals have suspended elective procedures on the affected wards."
+    )
+    b = _one(text, title="Information, tools and resources")
+    assert b.lead.startswith("Health officials in Ontario confirmed on Monday")
+    assert "Imagine" not in b.lead
+
+
+def test_a_feature_opening_on_several_scene_sentences_leads_with_the_first_report() -> None:
+    text = (
+        "Imagine lying in a hospital bed with an infection that no antibiotic can stop.\n"
+        "This is not science fiction.\n"
+        "It is a worry that has doctors in every province rethinking how they prescribe.\n"
+        "Every year, thousands of Canadians pick up an infection while in hospital.\n"
+        "It was just after dawn on a wet Saturday when the first patient fell ill.\n"
+        "Health officials in Ontario confirmed on Monday that 11 patients at two Toronto "
+        "hospitals had contracted a drug-resistant strain of Klebsiella.\n"
+        "The hospitals have suspended elective procedures on the affected wards."
+    )
+    b = _one(text, title="Information, tools and resources")
+    assert b.lead.startswith("Health officials in Ontario confirmed on Monday")
+
+
 def test_a_live_blog_label_is_not_the_lead() -> None:
     text = (
         "The latest on the Kestrel Bay dock strike (all times local):\n"

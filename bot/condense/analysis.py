@@ -20,6 +20,7 @@ from .headline import _headline
 from .tuning import (
     ANALYSIS_CACHE_CHARS,
     IDEAL_WORDS,
+    NEWS_TOP,
     OTHER_SOURCE_WEIGHT,
     POSITION_DECAY,
     W_CENTRALITY,
@@ -229,7 +230,8 @@ def _score(sentences: list[_Sentence], title_words: frozenset[str]) -> None:
     top = max(raw, default=0.0) or 1.0
     lo, hi = IDEAL_WORDS
     for s, c in zip(sentences, raw, strict=True):
-        position = 1.0 / (1.0 + POSITION_DECAY * s.position)
+        # Flat over the top of the pyramid, then decaying (tuning.NEWS_TOP).
+        position = 1.0 / (1.0 + POSITION_DECAY * max(0, s.position - NEWS_TOP))
         if s.source:
             position *= OTHER_SOURCE_WEIGHT
         title = len(s.words & title_words) / len(title_words) if title_words else 0.0

@@ -29,7 +29,13 @@ def _lead(story: _Story) -> tuple[list[_Sentence], str]:
     title = story.title_words
     first = next((s for s in opening if _news_like(s, title)), None)
     if first is None:
-        first = next((s for s in opening if not s.dangling), eligible[0])
+        # No opening sentence says what the headline says (a headline that is the page's
+        # section name, "Information and resources"): still not a scene-setter when a
+        # plain sentence follows it.
+        # A feature may open on several: the first plain sentence a little further on.
+        further = [s for s in eligible if s.source == main and s.position < 2 * LEAD_WINDOW]
+        plain = [s for s in further if not s.dangling]
+        first = next((s for s in plain if not s.scene), plain[0] if plain else eligible[0])
     # The opening sentence may carry a standfirst run into it: the lead shows the rest.
     opening_text = unglue_standfirst(first.text, title) if first.position == 0 else first.text
     parts = [first]

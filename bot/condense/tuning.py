@@ -19,6 +19,9 @@ W_POSITION = 1.0
 W_CENTRALITY = 1.5
 W_TITLE = 0.3
 POSITION_DECAY = 0.5  # prior = 1 / (1 + decay * position)
+# Wire copy front-loads the news (the inverted pyramid): the lead and the two sentences
+# after it carry the event, so the position prior is flat over them and decays after.
+NEWS_TOP = 2
 OTHER_SOURCE_WEIGHT = 0.85  # later reports repeat the first one's news
 NEW_SOURCE_BONUS = 0.08
 MMR_LAMBDA = 0.6
