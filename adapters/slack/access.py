@@ -1,5 +1,6 @@
-"""Can the bot post in this Slack channel? Asked before ``feed add`` and ``import``
-(issue 17, point 2), so that an admin hears what is missing when they set a channel up,
+"""Can the bot work here? Its tokens, checked once at start (``check_token``), and
+whether it can post in a channel: asked before ``feed add`` and ``import`` (issue 17,
+point 2), so that an admin hears what is missing when they set a channel up,
 not days later from an empty channel.
 
 ``conversations.info`` says whether the bot is a member. A public channel it is not in
@@ -15,7 +16,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ConfigError
 
 log = logging.getLogger("signaldesk.slack")
 
@@ -65,3 +70,25 @@ async def cannot_post_because(client: Any, channel: str) -> str | None:
             return NOT_MEMBER
         log.info("Slack: joined %s to post the feed added there", channel)
     return None
+
+
+async def check_token(client: AsyncWebClient, setting: str, method: str, **arguments: str) -> None:
+    """One call with the token before anything is started: a token Slack refuses,
+    or a Slack that cannot be reached, is one line naming what to fix."""
+    try:
+        await getattr(client, method)(**arguments)
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or exc.response.status_code)
+        if code in {"invalid_auth", "not_authed", "token_revoked", "token_expired",
+                    "account_inactive", "not_allowed_token_type"}:  # fmt: skip
+            raise ConfigError(
+                f"Slack refused {setting} ({code}): copy the token again from the app's "
+                "settings at https://api.slack.com/apps (bot token xoxb-…, app-level "
+                "token xapp-… with connections:write), or reinstall the app"
+            ) from None
+        log.warning("Slack: checking %s at start: %s (going on)", setting, code)
+    except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise ConfigError(
+            f"cannot reach Slack at {client.base_url} ({type(exc).__name__}: {exc}): "
+            "check the network, a proxy, or SIGNALDESK_SLACK_API_URL"
+        ) from None

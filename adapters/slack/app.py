@@ -24,7 +24,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
@@ -43,7 +42,7 @@ from bot.errors import ConfigError
 from bot.models import Reply
 from bot.pacing import ChannelPacer
 
-from .access import cannot_post_because
+from .access import cannot_post_because, check_token
 from .installations import (
     ChannelDirectory,
     SlackStorage,
@@ -285,11 +284,11 @@ class SlackService:
         if self.upgrade is not None:
             await self.upgrade()
         if self.single_workspace:
-            await self._check_token(self.app.client, "SLACK_BOT_TOKEN", "auth_test")
+            await check_token(self.app.client, "SLACK_BOT_TOKEN", "auth_test")
         if self.app_token:
             # slack-sdk would retry a refused app token every few seconds forever.
             probe = AsyncWebClient(base_url=self.app.client.base_url)
-            await self._check_token(
+            await check_token(
                 probe, "SLACK_APP_TOKEN", "apps_connections_open", app_token=self.app_token
             )
             self._socket = AsyncSocketModeHandler(self.app, self.app_token)
@@ -311,30 +310,6 @@ class SlackService:
             ) from None
         self.port = self._runner.addresses[0][1]  # the bound port (port 0 picks one)
         log.info("Slack: listening on http://%s:%s%s", self.host, self.port, EVENTS_PATH)
-
-    @staticmethod
-    async def _check_token(
-        client: AsyncWebClient, setting: str, method: str, **arguments: str
-    ) -> None:
-        """One call with the token before anything is started: a token Slack refuses,
-        or a Slack that cannot be reached, is one line naming what to fix."""
-        try:
-            await getattr(client, method)(**arguments)
-        except SlackApiError as exc:
-            code = str(exc.response.get("error") or exc.response.status_code)
-            if code in {"invalid_auth", "not_authed", "token_revoked", "token_expired",
-                        "account_inactive", "not_allowed_token_type"}:  # fmt: skip
-                raise ConfigError(
-                    f"Slack refused {setting} ({code}): copy the token again from the app's "
-                    "settings at https://api.slack.com/apps (bot token xoxb-…, app-level "
-                    "token xapp-… with connections:write), or reinstall the app"
-                ) from None
-            log.warning("Slack: checking %s at start: %s (going on)", setting, code)
-        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise ConfigError(
-                f"cannot reach Slack at {client.base_url} ({type(exc).__name__}: {exc}): "
-                "check the network, a proxy, or SIGNALDESK_SLACK_API_URL"
-            ) from None
 
     async def stop(self) -> None:
         """Disconnect or stop listening; let in-flight answers finish briefly."""
