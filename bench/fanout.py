@@ -39,7 +39,7 @@ from bot.models import Briefing, Bullet, FeedEntry, Source, StoryDoc  # noqa: E4
 from bot.settings import load_settings  # noqa: E402
 from storage import SqliteStore  # noqa: E402
 from storage.database import StoreRunner  # noqa: E402
-from tests.slack_fake import FakeSlack  # noqa: E402
+from tests.support.slack_fake import FakeSlack  # noqa: E402
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 

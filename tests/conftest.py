@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.golden_files import pytest_addoption  # noqa: F401  (registers --update-golden)
+from tests.support.golden_files import pytest_addoption  # noqa: F401  (registers --update-golden)
 from tests.support.http import LocalServer
 
 _real_connect = socket.socket.connect

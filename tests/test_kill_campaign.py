@@ -38,7 +38,6 @@ from pathlib import Path
 import pytest
 
 from adapters.slack.render import DIGEST_EVENT, METADATA_EVENT
-from tests.slack_fake import FakeSlack
 from tests.support.http import LocalServer, Response
 from tests.support.news import rss
 from tests.support.service import (
@@ -48,6 +47,7 @@ from tests.support.service import (
     start_service,
     wait_until,
 )
+from tests.support.slack_fake import FakeSlack
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
 
-from tests.slack_fake import FakeSlack
+from tests.support.slack_fake import FakeSlack
 
 SECRET = "test-signing-secret"
 _TRIGGERS = itertools.count(1)
