@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .errors import SignalDeskError
+from .lifecycle import beat_forever, unless_stopped
 from .logs import configure_logging
 from .models import Reply, ServiceBeat
 from .ports import Store
@@ -140,12 +141,12 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
     log.info("signaldesk %s running (%s); Ctrl-C stops", __version__, names)
     try:
         for part in [*desk.listeners, *services]:
-            if not await _unless_stopped(part.start(), stop):
+            if not await unless_stopped(part.start(), stop):
                 log.info("signaldesk stopped while starting")
                 return 0
         tasks = [
             asyncio.create_task(desk.engine.run(stop)),
-            asyncio.create_task(_beat_forever(desk, stop)),
+            asyncio.create_task(beat_forever(desk, stop)),
         ]
         if sys.stdin is not None and not sys.stdin.closed:
             asker = Asker(channel_id=DEMO_CHANNEL, user_id="console", is_admin=True)
@@ -166,39 +167,6 @@ async def _run(settings: Settings, wiring: Wiring) -> int:
         await desk.aclose()
     log.info("signaldesk stopped")
     return 0
-
-
-async def _unless_stopped(start: Coroutine[Any, Any, object], stop: asyncio.Event) -> bool:
-    """Run a start-up step (a platform connecting, a listener binding) unless SIGTERM or
-    Ctrl-C comes first: a connection that hangs or retries never keeps the service from
-    stopping. True when the step finished; its error (a refused token) propagates."""
-    step = asyncio.ensure_future(start)
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    if step.done():
-        stopped.cancel()
-        step.result()
-        return True
-    step.cancel()
-    with suppress(asyncio.CancelledError, Exception):
-        await step
-    return False
-
-
-async def _beat_forever(desk: Desk, stop: asyncio.Event) -> None:
-    """Write the heartbeat ``signaldesk healthcheck`` reads, a few times within the
-    stale limit (a failed write is logged; the next one may succeed)."""
-    every = max(1.0, min(15.0, desk.settings.healthcheck_stale_after / 4))
-    while not stop.is_set():
-        written = False
-        try:
-            written = await desk.record_heartbeat()
-        except SignalDeskError as exc:
-            log.warning("recording the heartbeat failed: %s", exc)
-        # Until the scheduler's first tick, look again each second: a container is
-        # healthy as soon as the service is.
-        with suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every if written else 1.0)
 
 
 def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
