@@ -61,18 +61,13 @@ class ChannelsMixin(StoreBase):
         not paused before (the first refusal, worth a log line); a later refusal keeps
         the first ``paused_at`` and moves the next probe."""
         with self._write() as db:
-            cursor = db.execute(
+            first = self._row("SELECT paused_at FROM channels WHERE id = ?", [channel_id])
+            db.execute(
                 "UPDATE channels SET paused_reason = ?, probe_after = ?, "
-                "paused_at = coalesce(paused_at, ?) WHERE id = ? AND paused_reason IS NULL",
+                "paused_at = coalesce(paused_at, ?) WHERE id = ?",
                 [reason, _ts(probe_after), _ts(now), channel_id],
             )
-            if cursor.rowcount:
-                return True
-            db.execute(
-                "UPDATE channels SET paused_reason = ?, probe_after = ? WHERE id = ?",
-                [reason, _ts(probe_after), channel_id],
-            )
-        return False
+        return first is not None and first["paused_at"] is None
 
     def probe_channel(self, channel_id: str, now: datetime) -> bool:
         """The platform says the bot may post again: try the held head at once. True

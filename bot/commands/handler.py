@@ -341,17 +341,13 @@ class CommandHandler(StoreLookups):
         channel = await self.db.first(self.store.get_channel, channel_id)
         if not feeds:
             lines = ["This channel follows no feeds. An admin can add one: " + USAGE["feed add"]]
-            return _info("\n".join([*lines, _pause_text(channel)]).strip())
-        lines = [f"This channel follows {plural(len(feeds), 'feed')}:"]
-        # Feed URLs can carry credentials (?api_key=…): whole for admins only.
-        lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
-        problem = self.health()  # the service itself, not one feed
-        if problem:
-            lines.append(problem)
-        paused = _pause_text(channel)
-        if paused:
-            lines.append(paused)
-        return _info("\n".join(lines))
+        else:
+            lines = [f"This channel follows {plural(len(feeds), 'feed')}:"]
+            # Feed URLs can carry credentials (?api_key=…): whole for admins only.
+            lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
+            lines.append(self.health() or "")  # the service itself, not one feed
+        lines.append(_pause_text(channel))
+        return _info("\n".join(line for line in lines if line))
 
     async def _show_filters(self, channel_id: str) -> Reply:
         channel = await self.db.first(self.store.get_channel, channel_id)
