@@ -4,7 +4,8 @@
           view (``bot.tenancy``): condense -> related / follows -> route (``bot.route``)
 
 Blocking work goes off the event loop: store calls through the one writer thread (the
-``Runner``), extraction and condensing through ``asyncio.to_thread`` (an
+``Runner``), extraction through the ``ParseGate`` (a work-pool process, or a thread),
+condensing through ``asyncio.to_thread`` (an
 ``AsyncCondenser``, network-bound, is awaited on the loop). Placing decides one entry at
 a time (the cluster index is shared state); condensing and routing hold only their
 story, so a slow model answer for one story does not stall every other story.
@@ -13,6 +14,7 @@ story, so a slow model answer for one story does not stall every other story.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -32,7 +34,7 @@ from .models import (
     StoredEntry,
     Story,
 )
-from .parse import ParseGate
+from .parsegate import ParseGate
 from .place import StoryPlacer
 from .ports import (
     AsyncCondenser,
@@ -185,8 +187,14 @@ class Briefer:
             return fallback
         try:
             page = await self.fetcher.fetch(entry.link, accept=PAGE_ACCEPT)
-            async with self._parse_gate.hold(len(page.body)):  # a 5 MB page's tree is large
-                article = await asyncio.to_thread(extract_article, page.body, url=page.url)
+            # A page past the work pool's time budget (one that freezes the parser)
+            # raises WorkTimeout: the entry fails with that reason, and is retried.
+            article = await self._parse_gate.run(
+                functools.partial(extract_article, url=page.url),
+                page.body,
+                size=len(page.body),  # a 5 MB page's tree is large
+                what="extracting the article page",
+            )
         except (FetchError, ExtractError) as exc:
             log.info("article %s: %s; using the feed's text", entry.link, exc)
             return fallback

@@ -33,13 +33,14 @@ from .errors import SignalDeskError
 from .fetch import Fetcher
 from .ingest import ENTRY_ATTEMPTS, Ingest, PollReport, one_line_error
 from .models import Feed
-from .parse import ParseGate
+from .parsegate import ParseGate, parse_budget
 from .place import StoryPlacer
 from .ports import Clock, Condenser, Publisher, Runner, Store
 from .route import Router
 from .schedule import Heartbeat, Scheduler, SystemClock, monotonic_for
 from .settings import Settings
 from .telemetry import Telemetry
+from .workpool import WorkPool, pool_size
 
 log = logging.getLogger("signaldesk.engine")
 # Start-up (resuming stored work) is retried with backoff from the first to the last.
@@ -79,7 +80,11 @@ class Engine:
             monotonic = monotonic_for(self.clock, injected=clock is not None)
         window = settings.cluster_window_hours
         clusterer = clusterer or StoryClusterer(window=timedelta(hours=window))
-        parse_gate = ParseGate()  # bounds concurrent large parses (memory)
+        # Parsing and extraction: in worker processes when there are cores to spare,
+        # the bytes parsed at once within a quarter of the memory budget.
+        workers = pool_size(settings)
+        self.pool = WorkPool(workers, settings.work_timeout) if workers else None
+        parse_gate = ParseGate(budget=parse_budget(settings), pool=self.pool)
         db, now = self.db, self.clock
         self.briefer = Briefer(
             settings,
@@ -278,6 +283,8 @@ class Engine:
                 await self.digests.aclose(cancel=True)
 
     async def aclose(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
         await self.fetcher.aclose()
         self.db.close()
 

@@ -24,7 +24,7 @@ from .brief import Briefer
 from .errors import FetchError, ParseError, SignalDeskError, StorageError
 from .fetch import Fetcher, FetchResult
 from .models import Feed, FeedEntry, FetchState, StoredEntry
-from .parse import ParseGate
+from .parsegate import ParseGate
 from .ports import ChannelStore, Clock, EntryStore, FeedStore, Runner
 from .schedule import next_poll
 from .settings import Settings

@@ -14,15 +14,13 @@ Feed documents are hostile input, so:
 - all text leaves as plain text (``bot.text``), never HTML;
 - whatever goes wrong surfaces as ``ParseError`` with one line for a person.
 
-Parsing is CPU work: callers on the event loop run it in a thread, through a
-``ParseGate`` (one per engine, so per process): at most ``LARGE_PARSE_SLOTS`` bodies of
-``LARGE_PARSE_BYTES`` or more are parsed at once, since feedparser holds ~15x a body's
-size while it works (six 5.9 MB feeds parsed together added 516 MB).
+Parsing is CPU work: callers on the event loop run it through a ``ParseGate``
+(``bot.parsegate``: in the work pool's processes or a thread, the bytes parsed at once
+bounded, since feedparser holds ~15x a body's size while it works).
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import re
@@ -40,8 +38,6 @@ from .models import FeedEntry, ParsedFeed
 from .text import clean_text, html_to_text, one_line
 
 MAX_ENTRIES = 500
-LARGE_PARSE_BYTES = 1_000_000
-LARGE_PARSE_SLOTS = 1
 MAX_TITLE = 1_000
 MAX_TEXT = 200_000
 MAX_FIELD = 2_000  # guid, link, author: identifiers, not prose
@@ -91,36 +87,6 @@ def _parse(body: bytes, headers: dict[str, str], url: str | None) -> ParsedFeed:
 
 
 # --------------------------------------------------------------------------- XML
-
-
-class ParseGate:
-    """Runs ``parse_feed`` in a thread, at most ``slots`` bodies of ``large`` bytes or
-    more at a time (smaller ones are not held back). Also for other parses of large
-    documents (article pages): ``async with gate.hold(size)``."""
-
-    def __init__(self, *, large: int = LARGE_PARSE_BYTES, slots: int = LARGE_PARSE_SLOTS) -> None:
-        self.large = large
-        self._slots = asyncio.Semaphore(slots)
-
-    def hold(self, size: int) -> asyncio.Semaphore | _Free:
-        return self._slots if size >= self.large else _FREE
-
-    async def parse(
-        self, body: bytes, *, headers: Mapping[str, str] | None = None, url: str | None = None
-    ) -> ParsedFeed:
-        async with self.hold(len(body)):
-            return await asyncio.to_thread(parse_feed, body, headers=headers, url=url)
-
-
-class _Free:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-_FREE = _Free()
 
 
 # The end of an item (RSS) or entry (Atom), namespaced or not; an element start.

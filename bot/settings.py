@@ -91,6 +91,29 @@ class Settings(BaseSettings):
         "before the fetch gives up: a server that accepts and hangs holds a worker this "
         "long, not the whole fetch timeout.",
     )
+    workers: int | None = Field(
+        None,
+        ge=0,
+        le=16,
+        description="Worker processes for feed parsing and article extraction (the second "
+        "core; each task under SIGNALDESK_WORK_TIMEOUT). 0 = in threads of the one process. "
+        "Empty: 2 with two or more cores, 0 on one core or with a :memory: database.",
+    )
+    work_timeout: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="Seconds one parse or extraction may take in a worker process; past "
+        "it the worker is replaced and the feed or entry fails with that reason.",
+    )
+    memory_budget: int = Field(
+        96,
+        ge=16,
+        le=4096,
+        description="Megabytes for what grows with the news: the cluster index of recent "
+        "stories (half), the condenser's analysis cache (a quarter) and the bytes parsed "
+        "at once (a quarter, at ~15x a body's size).",
+    )
     max_response_bytes: int = Field(
         5_000_000, ge=10_000, description="Largest feed or page body accepted (decompressed)."
     )

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from adapters.testing import TestDesk
 from bot.discover import feed_links, normalise_feed_url
 from bot.ingest import Ingest
-from bot.parse import ParseGate
+from bot.parsegate import ParseGate
 from storage import SqliteStore
 from storage.migrations import migrations
 from tests.support.news import ITEM, VALLEY_RSS

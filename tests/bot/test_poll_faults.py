@@ -632,7 +632,7 @@ def test_a_feed_of_100k_items_is_cut_before_feedparser_builds_them() -> None:
 
 
 async def test_large_parses_take_turns_and_small_ones_do_not_wait() -> None:
-    from bot.parse import ParseGate
+    from bot.parsegate import ParseGate
 
     gate = ParseGate(large=1_000, slots=1)
     active = {"large": 0, "small": 0}
