@@ -27,6 +27,7 @@ from typing import Any
 from .brief import Briefer
 from .cluster import StoryClusterer
 from .condense import ExtractiveCondenser
+from .condense.analysis import set_cache_bytes
 from .deliver import Deliverer, Publishers
 from .digest import Digests
 from .errors import SignalDeskError
@@ -34,7 +35,7 @@ from .fetch import Fetcher
 from .ingest import ENTRY_ATTEMPTS, Ingest, PollReport, one_line_error
 from .models import Feed
 from .parsegate import ParseGate, parse_budget
-from .place import StoryPlacer
+from .place import StoryPlacer, stories_for
 from .ports import Clock, Condenser, Publisher, Runner, Store
 from .route import Router
 from .schedule import Heartbeat, Scheduler, SystemClock, monotonic_for
@@ -79,6 +80,11 @@ class Engine:
         if monotonic is None:
             monotonic = monotonic_for(self.clock, injected=clock is not None)
         window = settings.cluster_window_hours
+        # What grows with the news is sized by the memory budget, not by the window:
+        # half for the cluster index, a quarter for the condenser's analysis cache (the
+        # last quarter bounds the bytes parsed at once: ``parse_budget``).
+        budget = settings.memory_budget * 1_000_000
+        set_cache_bytes(budget // 4)
         clusterer = clusterer or StoryClusterer(window=timedelta(hours=window))
         # Parsing and extraction: in worker processes when there are cores to spare,
         # the bytes parsed at once within a quarter of the memory budget.
@@ -93,7 +99,14 @@ class Engine:
             fetcher=fetcher,
             clock=now,
             condenser=condenser or ExtractiveCondenser(),
-            placer=StoryPlacer(store, db, now, clusterer, window_hours=window),
+            placer=StoryPlacer(
+                store,
+                db,
+                now,
+                clusterer,
+                window_hours=window,
+                max_stories=stories_for(budget // 2),
+            ),
             router=Router(store, db, now),
             parse_gate=parse_gate,
         )

@@ -21,6 +21,16 @@ from .ports import Clock, Runner, StoryStore
 from .urls import canonical_link, mirror_key
 
 LINK_MEMORY = 200_000  # links and mirror texts remembered for one-source-per-article
+# What one story costs in memory here: its fingerprint and postings in the index
+# (~11.4 kB measured with 76-term fingerprints of BBC articles) and the links and
+# mirror texts that remember it (``LINKS_PER_STORY`` at ~250 bytes).
+STORY_BYTES = 14_000
+LINKS_PER_STORY = 8
+
+
+def stories_for(budget_bytes: int) -> int:
+    """Stories the index may hold within ``budget_bytes``."""
+    return max(100, budget_bytes // STORY_BYTES)
 
 
 class PlaceStore(StoryStore, Protocol):
@@ -39,6 +49,7 @@ class StoryPlacer:
         clusterer: StoryClusterer,
         *,
         window_hours: float,
+        max_stories: int | None = None,
     ) -> None:
         self.store = store
         self.db = runner
@@ -46,6 +57,10 @@ class StoryPlacer:
         self.clusterer = clusterer
         self.window = timedelta(hours=window_hours)
         self._index: ClusterIndex | None = None
+        # The memory budget: past it the stories with the oldest news leave the index
+        # (they still match by link), so memory follows the budget, not the window.
+        self.max_stories = max_stories
+        self.links = LINK_MEMORY if max_stories is None else max_stories * LINKS_PER_STORY
         # Canonical link or mirrored text -> story. Bounded: oldest forgotten.
         self._story_of_link: dict[str, int] = {}
         # Later stories to link to an earlier one once its briefing exists.
@@ -69,8 +84,19 @@ class StoryPlacer:
                     self._story_of_link.setdefault(link, doc.story_id)
                 if key := mirror_key(doc.text):
                     self._story_of_link.setdefault(key, doc.story_id)
+            self._keep_within_budget(index)
             self._index = index
         return self._index
+
+    def _keep_within_budget(self, index: ClusterIndex) -> None:
+        """Past ``max_stories``, drop the oldest tenth (a scan, so not at every add)."""
+        if self.max_stories is not None and len(index) > self.max_stories:
+            index.shrink(self.max_stories * 9 // 10)
+        if len(self._story_of_link) > self.links:
+            for key in list(
+                itertools.islice(self._story_of_link, len(self._story_of_link) - self.links // 2)
+            ):
+                del self._story_of_link[key]
 
     async def place(self, entry: StoredEntry, article: Article) -> tuple[Story, bool]:
         """The entry's story, and whether the story already had this very article
@@ -112,13 +138,12 @@ class StoryPlacer:
             for key in (canonical, mirror):
                 if key:
                     self._story_of_link[key] = story.id
+            self._keep_within_budget(index)
             return story, False
         for key in (canonical, mirror):
             if key:
                 self._story_of_link[key] = story_id
-        if len(self._story_of_link) > LINK_MEMORY:
-            for key in list(itertools.islice(self._story_of_link, LINK_MEMORY // 2)):
-                del self._story_of_link[key]
+        self._keep_within_budget(index)
         # The story keeps the centroid of its entries' fingerprints, so that it survives
         # a restart as the index knew it.
         index.add(story_id, fingerprint, doc.published, (source,))
@@ -127,4 +152,4 @@ class StoryPlacer:
         return await self.db(self.store.attach_to_story, story_id, entry, doc, now), False
 
 
-__all__ = ["LINK_MEMORY", "PlaceStore", "StoryPlacer"]
+__all__ = ["LINK_MEMORY", "STORY_BYTES", "PlaceStore", "StoryPlacer", "stories_for"]

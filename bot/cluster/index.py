@@ -219,6 +219,24 @@ class ClusterIndex:
         for sid in stale:
             self._unpost(sid, self._stories.pop(sid).fp)
 
+    def shrink(self, keep: int) -> int:
+        """Keep the ``keep`` stories with the latest news, dropping the rest (a memory
+        budget, ``bot.place``: an entry about a dropped story starts a new one).
+        Undated stories go first. Returns how many were dropped."""
+        excess = len(self._stories) - max(keep, 0)
+        if excess <= 0:
+            return 0
+        floor = datetime.min
+        oldest = heapq.nsmallest(
+            excess,
+            self._stories,
+            key=lambda sid: _aware(self._stories[sid].published or floor),
+        )
+        for sid in oldest:
+            self._unpost(sid, self._stories.pop(sid).fp)
+            self._follows.pop(sid, None)
+        return len(oldest)
+
 
 def _shares(telling: list[str], terms: Mapping[str, float]) -> bool:
     """Whether ``terms`` carry at least ``MIN_SHARED`` of the entry's specific terms

@@ -206,6 +206,17 @@ class _AnalysisCache:
 _ANALYSED = _AnalysisCache(budget=ANALYSIS_CACHE_CHARS)
 
 
+# Memory the cache takes per character of source text (the text itself, the cleaned
+# copy and its sentences with their flags): 13.7 bytes measured on the BBC dev set.
+_BYTES_PER_CHAR = 14
+
+
+def set_cache_bytes(budget: int) -> None:
+    """Size the analysis cache to about ``budget`` bytes (the memory budget setting,
+    ``bot.engine``)."""
+    _ANALYSED.budget = max(budget // _BYTES_PER_CHAR, 0)
+
+
 def _analyse(raw: str) -> tuple[str, tuple[_Sentence, ...]]:
     """A source's cleaned text and its usable sentences (as source 0, unscored)."""
     return _ANALYSED.get(raw)
