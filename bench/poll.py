@@ -42,6 +42,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -63,6 +64,21 @@ TARGET = 625.0  # 75,000 feeds / 120 s
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def _worker_usage(pids: list[int]) -> tuple[float, float]:
+    """CPU seconds and peak RSS (MB, summed) of the work pool's processes (Linux /proc):
+    they are alive, so RUSAGE_CHILDREN does not count them yet."""
+    cpu = rss = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    rss += int(line.split()[1]) / 1024
+    return cpu, rss
 
 
 def _due(i: int, rate: float, start: datetime) -> str:
@@ -177,7 +193,9 @@ async def _engine_phase(
     from storage import SqliteStore
     from storage.database import StoreRunner
 
-    tuned = {"concurrency": args.concurrency} if args.concurrency else {}
+    tuned: dict[str, int] = {"concurrency": args.concurrency} if args.concurrency else {}
+    if args.workers is not None:
+        tuned["workers"] = args.workers
     settings = load_settings(
         _env_file=None,
         allow_private_networks=True,  # the bench server is on loopback
@@ -196,6 +214,7 @@ async def _engine_phase(
         if args.rate > 0:
             _due_from_now(store, args.one, args.rate)
         briefings0 = _count(store, "briefings")
+        rss_filled = _peak_rss_mb()  # filling the database, before the engine starts
         engine = Engine(
             settings,
             store,
@@ -213,6 +232,8 @@ async def _engine_phase(
         while time.monotonic() < deadline and report.feeds_polled < args.one:  # noqa: ASYNC110
             await asyncio.sleep(0.1)  # polling a counter: there is no event to wait on
         elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        workers = engine.pool.pids() if engine.pool else []
+        worker_cpu, worker_rss = _worker_usage(workers)
         stop.set()
         await task
         await probe
@@ -225,7 +246,10 @@ async def _engine_phase(
         "checks": report.feeds_polled,
         "seconds": elapsed,
         "checks_per_s": report.feeds_polled / elapsed,
-        "cpu_ms_per_check": 1000 * cpu / checks,
+        "cpu_ms_per_check": 1000 * (cpu + worker_cpu) / checks,
+        "loop_cpu_ms_per_check": 1000 * cpu / checks,
+        "workers": len(workers),
+        "worker_rss_mb": worker_rss,
         "unchanged": report.not_modified,
         "failures": report.failures,
         "new_entries": report.new_entries,
@@ -233,6 +257,7 @@ async def _engine_phase(
         "window_stories": window,
         "concurrency": settings.concurrency,
         "peak_rss_mb": _peak_rss_mb(),
+        "rss_filled_mb": rss_filled,
         "commands": len(latencies),
         "command_p50_ms": _percentile(latencies, 50),
         "command_p99_ms": _percentile(latencies, 99),
@@ -318,7 +343,14 @@ def _mix(args: argparse.Namespace) -> Mix | None:
 def _child(args: argparse.Namespace) -> int:
     mix = _mix(args)
     server = FeedServer(hosts=args.hosts, port=args.port, changing_per_mille=args.changing, mix=mix)
-    engine = asyncio.run(_engine_phase(args, server, mix))
+    if args.profile:  # the event loop's thread only: where its CPU goes
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            engine = asyncio.run(_engine_phase(args, server, mix))
+        prof.dump_stats(args.profile)
+    else:
+        engine = asyncio.run(_engine_phase(args, server, mix))
     baseline = _baseline_phase(args, server, mix)
     print(json.dumps({"engine": engine, "baseline": baseline}))
     return 0
@@ -385,6 +417,10 @@ def main() -> int:
     parser.add_argument("--peer-feeds", type=int, default=3000, help="feeds the peer polls")
     parser.add_argument("--peer-workers", type=int, default=32, help="the peer's threads")
     parser.add_argument("--base", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="SIGNALDESK_WORKERS (default: the setting's)"
+    )
+    parser.add_argument("--profile", default="", help="cProfile stats of the engine to PATH")
     parser.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -441,7 +477,10 @@ def main() -> int:
                 f"{'':>7} {e['new_entries'] / e['seconds']:.1f} new entries/s, "
                 f"{e['briefed_per_s']:.1f} briefings/s, "
                 f"{e['window_stories']:,} stories in the window, "
-                f"concurrency {e['concurrency']}"
+                f"concurrency {e['concurrency']}; {e['workers']} worker processes "
+                f"(peak {e['worker_rss_mb']:.0f} MB together), main process "
+                f"{e['rss_filled_mb']:.0f} MB peak before polling, "
+                f"{e['loop_cpu_ms_per_check']:.3f} ms CPU/check"
             )
             print(
                 f"{'':>7} commands while polling: {e['commands']} answered, p50 "
