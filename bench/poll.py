@@ -225,6 +225,7 @@ async def _engine_phase(
         report = PollReport()
         stop = asyncio.Event()
         latencies: list[float] = []
+        await engine.start(stop)  # as the service does: warm up, resume stored work
         cpu0, t0 = time.process_time(), time.monotonic()
         task = asyncio.create_task(engine.poll_forever(stop, report, tick=0.2))
         probe = asyncio.create_task(_probe_commands(engine, stop, latencies))
