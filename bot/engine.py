@@ -199,6 +199,8 @@ class Engine:
         size = self.settings.concurrency
         queue: asyncio.Queue[Feed] = asyncio.Queue(maxsize=size)
         workers = [asyncio.create_task(self.ingest.worker(queue, report)) for _ in range(size)]
+        # New feeds' first entries: one at a time, behind new news (``Ingest.backlog``).
+        workers.append(asyncio.create_task(self.ingest.brief_backlog(report)))
         try:
             while not stop.is_set():
                 try:

@@ -79,6 +79,10 @@ class Ingest:
         self._parse_gate = parse_gate
         self._fetch_log: list[tuple[int, FetchState]] = []  # unchanged polls to record
         self.in_flight: set[int] = set()  # entries being briefed right now
+        # While the service polls (``poll_forever``): a new feed's first-poll entries
+        # wait here and are briefed one at a time by ``brief_backlog``, behind new news,
+        # so an OPML import of thousands of feeds does not take every worker.
+        self.backlog: asyncio.Queue[StoredEntry] | None = None
 
     async def add_feed(
         self, channel_id: str, url: str, name: str | None = None
@@ -161,6 +165,10 @@ class Ingest:
         # In flight from the moment they are stored: a retry pass must not take them too.
         todo = [e for e in new if brief is None or e.key in brief]
         self.in_flight.update(e.id for e in todo)
+        if brief is not None and self.backlog is not None:
+            for entry in todo:  # still in flight: the retry pass must not take them
+                self.backlog.put_nowait(entry)
+            return
         try:
             for entry in todo:
                 await self.brief_entry(entry, report)
@@ -209,6 +217,22 @@ class Ingest:
             report.briefed_entries += 1
             if briefing_id not in report.briefings:
                 report.briefings.append(briefing_id)
+
+    async def brief_backlog(self, report: PollReport) -> None:
+        """Brief new feeds' first-poll entries one at a time, until cancelled; what is
+        left queued then stays stored and pending (the next start resumes it)."""
+        backlog = self.backlog = asyncio.Queue()
+        try:
+            while True:
+                entry = await backlog.get()
+                try:
+                    await self.brief_entry(entry, report)
+                except StorageError as exc:  # stays pending: the retry pass takes it
+                    log.error("briefing entry %s failed: %s", entry.id, exc)
+        finally:
+            self.backlog = None
+            while not backlog.empty():
+                self.in_flight.discard(backlog.get_nowait().id)
 
     async def resume_pending(self, *, batch: int = 100) -> PollReport:
         """Brief the entries that were stored but not briefed when the process last
