@@ -86,9 +86,12 @@ def _due(i: int, rate: float, start: datetime) -> str:
     return when.isoformat(timespec="microseconds")
 
 
-def _populate_realistic(store: object, server: FeedServer, n: int, mix: Mix, rate: float) -> None:
+def _populate_realistic(
+    store: object, server: FeedServer, n: int, mix: Mix, rate: float, *, primed: bool = True
+) -> None:
     """N primed feeds of the realistic mix: validators and hashes as served, every
-    changing feed's current items known (so a change brings only its new items)."""
+    changing feed's current items known (so a change brings only its new items). With
+    ``primed=False``, N feeds just added (an OPML import): nothing known of them yet."""
     conn = store.db.conn  # type: ignore[attr-defined]
     start = datetime.now(UTC)
     now = start.isoformat(timespec="microseconds")
@@ -97,15 +100,16 @@ def _populate_realistic(store: object, server: FeedServer, n: int, mix: Mix, rat
         conn.execute("INSERT INTO channels (id, created_at) VALUES (?, ?)", [CHANNEL, now])
         conn.executemany(
             "INSERT INTO feeds (id, url, etag, content_hash, interval_seconds, next_poll_at, "
-            "primed, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+            "primed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     i + 1,
                     server.url(i),
-                    mix.etag_of(i) if mix.kind(i) == "etag" else None,
-                    mix.body_hash(i) if mix.kind(i) == "static" else None,
+                    mix.etag_of(i) if primed and mix.kind(i) == "etag" else None,
+                    mix.body_hash(i) if primed and mix.kind(i) == "static" else None,
                     interval,
                     _due(i, rate, start),
+                    int(primed),
                     now,
                 )
                 for i in range(n)
@@ -120,7 +124,7 @@ def _populate_realistic(store: object, server: FeedServer, n: int, mix: Mix, rat
             (
                 (i + 1, key, now)
                 for i in range(n)
-                if mix.kind(i) == "changing"
+                if primed and mix.kind(i) == "changing"
                 for key in mix.keys(i)
             ),
         )
@@ -210,7 +214,7 @@ async def _engine_phase(
         if mix is None:
             _populate(store, server, args.one, args.changing, args.rate)
         else:
-            _populate_realistic(store, server, args.one, mix, args.rate)
+            _populate_realistic(store, server, args.one, mix, args.rate, primed=not args.first_poll)
         if args.rate > 0:
             _due_from_now(store, args.one, args.rate)
         briefings0 = _count(store, "briefings")
@@ -240,6 +244,7 @@ async def _engine_phase(
         await probe
         await engine.aclose()
         briefed = _count(store, "briefings") - briefings0
+        backlog = _count(store, "entries WHERE pending = 1")  # stored, not briefed yet
         window = _count(store, "stories")
         store.close()
     checks = max(report.feeds_polled, 1)
@@ -256,6 +261,7 @@ async def _engine_phase(
         "new_entries": report.new_entries,
         "briefed_per_s": briefed / elapsed,
         "window_stories": window,
+        "backlog": backlog,
         "concurrency": settings.concurrency,
         "peak_rss_mb": _peak_rss_mb(),
         "rss_filled_mb": rss_filled,
@@ -421,6 +427,11 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=None, help="SIGNALDESK_WORKERS (default: the setting's)"
     )
+    parser.add_argument(
+        "--first-poll",
+        action="store_true",
+        help="realistic feeds just added (an OPML import): their first poll",
+    )
     parser.add_argument("--profile", default="", help="cProfile stats of the engine to PATH")
     parser.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -478,6 +489,7 @@ def main() -> int:
                 f"{'':>7} {e['new_entries'] / e['seconds']:.1f} new entries/s, "
                 f"{e['briefed_per_s']:.1f} briefings/s, "
                 f"{e['window_stories']:,} stories in the window, "
+                f"{e['backlog']:,} entries waiting to be briefed, "
                 f"concurrency {e['concurrency']}; {e['workers']} worker processes "
                 f"(peak {e['worker_rss_mb']:.0f} MB together), main process "
                 f"{e['rss_filled_mb']:.0f} MB peak before polling, "
