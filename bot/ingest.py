@@ -82,7 +82,9 @@ class Ingest:
         # While the service polls (``poll_forever``): a new feed's first-poll entries
         # wait here and are briefed one at a time by ``brief_backlog``, behind new news,
         # so an OPML import of thousands of feeds does not take every worker.
-        self.backlog: asyncio.Queue[StoredEntry] | None = None
+        # Ids only: an import's backlog can be tens of thousands of entries, their texts
+        # stay in the store until their turn.
+        self.backlog: asyncio.Queue[int] | None = None
 
     async def add_feed(
         self, channel_id: str, url: str, name: str | None = None
@@ -167,7 +169,7 @@ class Ingest:
         self.in_flight.update(e.id for e in todo)
         if brief is not None and self.backlog is not None:
             for entry in todo:  # still in flight: the retry pass must not take them
-                self.backlog.put_nowait(entry)
+                self.backlog.put_nowait(entry.id)
             return
         try:
             for entry in todo:
@@ -224,15 +226,21 @@ class Ingest:
         backlog = self.backlog = asyncio.Queue()
         try:
             while True:
-                entry = await backlog.get()
+                entry_id = await backlog.get()
                 try:
-                    await self.brief_entry(entry, report)
+                    # The first pending entry from this id on: this one, unless it is
+                    # no longer pending (then there is nothing to do).
+                    found = await self.db(self.store.pending_entries, 1, entry_id - 1)
+                    if found and found[0].id == entry_id:
+                        await self.brief_entry(found[0], report)
                 except StorageError as exc:  # stays pending: the retry pass takes it
-                    log.error("briefing entry %s failed: %s", entry.id, exc)
+                    log.error("briefing entry %s failed: %s", entry_id, exc)
+                finally:
+                    self.in_flight.discard(entry_id)
         finally:
             self.backlog = None
             while not backlog.empty():
-                self.in_flight.discard(backlog.get_nowait().id)
+                self.in_flight.discard(backlog.get_nowait())
 
     async def resume_pending(self, *, batch: int = 100) -> PollReport:
         """Brief the entries that were stored but not briefed when the process last
