@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import assert_one_line_error, run
+
 # Every test here runs `signaldesk` as a subprocess (a fresh interpreter each time).
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Valley Post</title>
 <link>https://valley.example/</link><description>x</description>
@@ -31,29 +29,6 @@ ARTICLE = "".join(
 )
 PAGE = f"""<html><head><title>Bridge reopens</title></head><body><nav>Home</nav>
 <article><h1>Bridge reopens</h1>{ARTICLE}</article><footer>(c) Valley Post</footer></body></html>"""
-
-
-def run(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "SIGNALDESK_LOG_LEVEL": "WARNING", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "adapters.main", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=full_env,
-        timeout=120,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int) -> str:
-    assert result.returncode == status, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("signaldesk: error: ")
-    return lines[0]
 
 
 def test_parse_feed_file(tmp_path: Path) -> None:

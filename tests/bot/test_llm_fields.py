@@ -16,8 +16,8 @@ from typing import Any
 from bot.attribution import unattributed
 from bot.condense import ExtractiveCondenser
 from bot.llm import LLMCondenser
-from tests.bot.test_llm import MATERIAL, NOW, llm_settings, serve
 from tests.support.http import LocalServer
+from tests.support.llm import MATERIAL, NOW, llm_settings, serve
 
 FIELDS = [
     "headline", "lead", "bullet1", "bullet2", "bullet3",
@@ -236,7 +236,7 @@ async def test_brief_more_says_quietly_which_parts_a_model_wrote(
 
 
 def test_condense_llm_uses_the_configured_endpoint(local_server: LocalServer) -> None:
-    from tests.bot.test_cli import assert_one_line_error, run
+    from tests.support.cli import assert_one_line_error, run
 
     serve(local_server, json.dumps(FULL))
     story = {

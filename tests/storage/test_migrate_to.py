@@ -20,15 +20,15 @@ from bot.settings import load_settings
 from storage import SqliteStore
 from storage.database import StoreRunner
 from storage.postgres import PostgresStore
-from tests.bot.test_cli import assert_one_line_error, run
-from tests.storage.test_postgres_engine import HARBOUR, HARBOUR_AGAIN, TURBINE, _rss
+from tests.support.cli import assert_one_line_error, run
 from tests.support.http import LocalServer, Request, Response
+from tests.support.news import HARBOUR, HARBOUR_AGAIN, TURBINE, outlet_rss
 
 
 async def _working_database(path: Path, local_server: LocalServer) -> None:
     feeds = {
-        "/wire.xml": _rss("Wire", [("w-1", *HARBOUR), ("w-2", *TURBINE)]),
-        "/daily.xml": _rss("Daily", [("d-1", *HARBOUR_AGAIN)]),
+        "/wire.xml": outlet_rss("Wire", [("w-1", *HARBOUR), ("w-2", *TURBINE)]),
+        "/daily.xml": outlet_rss("Daily", [("d-1", *HARBOUR_AGAIN)]),
     }
 
     def handler(req: Request) -> Response:

@@ -13,40 +13,15 @@ from bot.settings import load_settings
 from storage.database import StoreRunner
 from storage.postgres import PostgresStore
 from tests.support.http import LocalServer, Request, Response
-
-
-def _rss(outlet: str, items: list[tuple[str, str, str]]) -> str:
-    body = "".join(
-        f"<item><title>{title}</title><guid>{guid}</guid><description>{text}</description>"
-        "<pubDate>Tue, 24 Nov 2026 07:40:00 GMT</pubDate></item>"
-        for guid, title, text in items
-    )
-    head = f'<?xml version="1.0"?><rss version="2.0"><channel><title>{outlet}</title>'
-    return f"{head}{body}</channel></rss>"
-
-
-HARBOUR = (
-    "Rotterdam harbour pilots strike for a second day",
-    "Pilots at the port of Rotterdam stayed off the job for a second day on Tuesday, "
-    "leaving dozens of container ships at anchor as talks over pensions stalled.",
-)
-HARBOUR_AGAIN = (
-    "Rotterdam pilots' strike leaves container ships waiting",
-    "A strike by harbour pilots at Rotterdam entered its second day on Tuesday, with "
-    "container ships queuing at anchor while pension talks remain stalled.",
-)
-TURBINE = (
-    "Orkney tidal array sets an output record",
-    "The four turbines off Orkney ran for 21 days without a stop, their developer said.",
-)
+from tests.support.news import HARBOUR, HARBOUR_AGAIN, TURBINE, outlet_rss
 
 
 async def test_the_engine_briefs_each_story_once_on_both_backends(
     any_store: PostgresStore, local_server: LocalServer
 ) -> None:
     feeds = {
-        "/wire.xml": _rss("Wire", [("w-1", *HARBOUR), ("w-2", *TURBINE)]),
-        "/daily.xml": _rss("Daily", [("d-1", *HARBOUR_AGAIN)]),
+        "/wire.xml": outlet_rss("Wire", [("w-1", *HARBOUR), ("w-2", *TURBINE)]),
+        "/daily.xml": outlet_rss("Daily", [("d-1", *HARBOUR_AGAIN)]),
     }
 
     def handler(req: Request) -> Response:

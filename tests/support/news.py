@@ -155,3 +155,34 @@ VALLEY_RSS = f"""<?xml version="1.0" encoding="utf-8"?>
 </channel></rss>"""
 
 VALLEY_FERRY = "Gull Island ferry suspended after hull crack found in dry dock"
+
+
+# ------------------------------------------- two outlets, one story, one other story
+
+
+def outlet_rss(outlet: str, items: list[tuple[str, str, str]]) -> str:
+    body = "".join(
+        f"<item><title>{title}</title><guid>{guid}</guid><description>{text}</description>"
+        "<pubDate>Tue, 24 Nov 2026 07:40:00 GMT</pubDate></item>"
+        for guid, title, text in items
+    )
+    head = f'<?xml version="1.0"?><rss version="2.0"><channel><title>{outlet}</title>'
+    return f"{head}{body}</channel></rss>"
+
+
+HARBOUR = (
+    "Rotterdam harbour pilots strike for a second day",
+    "Pilots at the port of Rotterdam stayed off the job for a second day on Tuesday, "
+    "leaving dozens of container ships at anchor as talks over pensions stalled.",
+)
+
+HARBOUR_AGAIN = (
+    "Rotterdam pilots' strike leaves container ships waiting",
+    "A strike by harbour pilots at Rotterdam entered its second day on Tuesday, with "
+    "container ships queuing at anchor while pension talks remain stalled.",
+)
+
+TURBINE = (
+    "Orkney tidal array sets an output record",
+    "The four turbines off Orkney ran for 21 days without a stop, their developer said.",
+)

@@ -27,7 +27,6 @@ from adapters.slack.app import (
     SlackService,
 )
 from adapters.slack.installations import SlackStorage
-from bot.commands import Asker
 from bot.desk import commands_for
 from bot.engine import Engine
 from bot.errors import ConfigError
@@ -40,23 +39,7 @@ from tests.support.golden_files import assert_golden
 from tests.support.slack_checks import make_briefing
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_requests import SECRET, command_body, signed_headers
-from tests.support.slack_requests import post as post_to
-
-WAIT = 5.0  # upper bound for events that arrive in milliseconds
-
-
-class RecordingCommands:
-    """Stands in for the core where a test needs to control timing or see the Asker."""
-
-    def __init__(self, reply: Reply | None = None, delay: float = 0.0) -> None:
-        self.reply = reply or Reply(text="ok")
-        self.delay = delay
-        self.calls: list[tuple[str, Asker]] = []
-
-    async def handle(self, text: str, asker: Asker) -> Reply:
-        self.calls.append((text, asker))
-        await asyncio.sleep(self.delay)
-        return self.reply
+from tests.support.slack_service import WAIT, RecordingCommands, post, running, slack_settings
 
 
 @pytest.fixture
@@ -83,26 +66,6 @@ async def engine() -> AsyncIterator[Engine]:
         store.close()
 
 
-def slack_settings(fake: FakeSlack, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database": ":memory:",
-        "slack_bot_token": "xoxb-test",
-        "slack_signing_secret": SECRET,
-        "slack_api_url": fake.api_url,
-        "slack_host": "127.0.0.1",
-        "slack_port": 0,
-    }
-    return load_settings(**(values | overrides))
-
-
-async def running(
-    settings: Settings, commands: Any, storage: SlackStorage | None = None
-) -> SlackService:
-    service = SlackService.from_settings(settings, storage, commands)
-    await service.start()
-    return service
-
-
 @pytest.fixture
 async def services() -> AsyncIterator[list[SlackService]]:
     started: list[SlackService] = []
@@ -111,13 +74,6 @@ async def services() -> AsyncIterator[list[SlackService]]:
     finally:
         for service in started:
             await service.stop()
-
-
-async def post(service: SlackService, body: str, headers: dict[str, str]) -> tuple[int, str]:
-    return await post_to(service.port, body, headers)
-
-
-# ---------------------------------------------------------------------- /brief
 
 
 async def test_signed_command_is_answered_well_inside_3s(

@@ -19,15 +19,9 @@ from bot.fetch import Fetcher
 from bot.settings import load_settings
 from storage import SqliteStore
 from storage.database import StoreRunner
-from tests.adapters.slack.test_slack_app import (
-    RecordingCommands,
-    command_body,
-    post,
-    running,
-    signed_headers,
-    slack_settings,
-)
 from tests.support.slack_fake import FakeSlack
+from tests.support.slack_requests import command_body, signed_headers
+from tests.support.slack_service import RecordingCommands, post, running, slack_settings
 
 ADMIN = "U9"
 
