@@ -42,8 +42,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -57,28 +55,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from feedserver import FeedServer, body_hash, etag_of, kind_of  # noqa: E402
 from fleet import KINDS, Mix  # noqa: E402
+from procstats import peak_rss_mb, worker_usage  # noqa: E402
 
 CHANNEL = "console:bench"
 TARGET = 625.0  # 75,000 feeds / 120 s
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-
-
-def _worker_usage(pids: list[int]) -> tuple[float, float]:
-    """CPU seconds and peak RSS (MB, summed) of the work pool's processes (Linux /proc):
-    they are alive, so RUSAGE_CHILDREN does not count them yet."""
-    cpu = rss = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    rss += int(line.split()[1]) / 1024
-    return cpu, rss
 
 
 def _due(i: int, rate: float, start: datetime) -> str:
@@ -218,7 +198,7 @@ async def _engine_phase(
         if args.rate > 0:
             _due_from_now(store, args.one, args.rate)
         briefings0 = _count(store, "briefings")
-        rss_filled = _peak_rss_mb()  # filling the database, before the engine starts
+        rss_filled = peak_rss_mb()  # filling the database, before the engine starts
         engine = Engine(
             settings,
             store,
@@ -238,7 +218,7 @@ async def _engine_phase(
             await asyncio.sleep(0.1)  # polling a counter: there is no event to wait on
         elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
         workers = engine.pool.pids() if engine.pool else []
-        worker_cpu, worker_rss = _worker_usage(workers)
+        worker_cpu, worker_rss = worker_usage(workers)
         stop.set()
         await task
         await probe
@@ -263,7 +243,7 @@ async def _engine_phase(
         "window_stories": window,
         "backlog": backlog,
         "concurrency": settings.concurrency,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "rss_filled_mb": rss_filled,
         "commands": len(latencies),
         "command_p50_ms": _percentile(latencies, 50),

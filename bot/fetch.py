@@ -262,9 +262,7 @@ class Fetcher:
                     allow_private=settings.allow_private_networks, resolver=resolver
                 ),
             )
-        # Requests go straight to the transport (``_request``); the client is kept for
-        # closing it and for its configuration.
-        self._transport = transport
+        self._transport = transport  # requests go to it directly (``_request``)
         self._client = httpx.AsyncClient(
             transport=transport,
             http1=True,
@@ -381,16 +379,10 @@ class Fetcher:
         """One hop: a FetchResult, or the absolute URL a redirect points to."""
         host = _host(url)
         try:
-            # The request as httpx's client would build it (its headers, the timeouts),
-            # handed to the transport directly: the client's cookie jar, auth, redirect
-            # and hook plumbing cost more CPU than the HTTP exchange itself (a third of
-            # the fetch path on a realistic fleet), and a feed poll uses none of them.
-            request = httpx.Request(
-                "GET",
-                url,
-                headers={**self._headers, **headers},
-                extensions={"timeout": self._timeouts},
-            )
+            # As the client would build it, straight to the transport: the client's cookie
+            # jar, auth and hooks were a third of the fetch path's CPU, and unused here.
+            merged, timeouts = {**self._headers, **headers}, {"timeout": self._timeouts}
+            request = httpx.Request("GET", url, headers=merged, extensions=timeouts)
             response = await self._transport.handle_async_request(request)
             response.request = request
             try:
