@@ -10,7 +10,10 @@ ones built here from http(s) source URLs.
 Platform limits enforced before anything is sent (Slack rejects the whole message with
 ``invalid_blocks`` otherwise; https://api.slack.com/reference/block-kit/blocks):
 at most 50 blocks a message, 3,000 characters of section text, 150 of header text,
-10 context elements, 75 characters of button text and 2,000 of button value.
+10 context elements, 75 characters of button text and 2,000 of button value; no
+section or context without text; and about 12,000 characters of text in all a
+message's blocks (beyond it ``chat.postMessage`` answers ``msg_blocks_too_long`` or
+``invalid_blocks``): what is optional is shortened or left out first, never a link cut.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ HEADER_MAX = 150
 CONTEXT_ELEMENTS_MAX = 10
 BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000
+# All the text a message's blocks may hold together (Slack refuses more, undocumented
+# but enforced: https://github.com/slackapi/python-slack-sdk/issues/1372).
+TOTAL_TEXT_MAX = 12_000
 # The notification text is shown in push notifications and screen readers; Slack
 # truncates message text beyond 40,000 characters, we keep it to a short line.
 FALLBACK_MAX = 300
@@ -133,6 +139,29 @@ def _chunks(lines: Iterable[str], limit: int = SECTION_MAX) -> list[str]:
     return out
 
 
+def text_length(node: Any) -> int:
+    """The characters of text in ``node``'s text objects (what ``TOTAL_TEXT_MAX`` counts)."""
+    if isinstance(node, dict):
+        own = len(node["text"]) if node.get("type") in {"mrkdwn", "plain_text"} else 0
+        return own + sum(text_length(v) for k, v in node.items() if k != "text" or not own)
+    if isinstance(node, list):
+        return sum(text_length(v) for v in node)
+    return 0
+
+
+def _shown(blocks: Iterable[Block]) -> list[Block]:
+    """Without the blocks Slack would refuse as empty: a section whose text is blank
+    (a lead of zero-width characters only) or a context with no element."""
+    out = []
+    for block in blocks:
+        if block["type"] == "section" and not block["text"]["text"].strip():
+            continue
+        if block["type"] == "context" and not block["elements"]:
+            continue
+        out.append(block)
+    return out
+
+
 # ----------------------------------------------------------------------- links
 
 
@@ -229,25 +258,12 @@ def render_briefing(briefing: Briefing, *, full: bool = False, buttons: bool = T
         blocks.append(_section(_fit(briefing.lead, SECTION_MAX)))
     # Full bullets carry links: chunked between bullets so no link is ever cut.
     blocks += [_section(c) for c in _chunks(_bullets(briefing, full=full))]
+    meta = _context(_meta(briefing))
     if full:
-        for label, text in briefing.sections:
-            prefix = f"*{label}*\n"
-            blocks.append(_section(prefix + _fit(text, SECTION_MAX - len(prefix))))
-        if briefing.model_note:
-            blocks.append(_context(briefing.model_note))
-        if briefing.sources:
-            lines = [f"{i}. {source_link(s)}" for i, s in enumerate(briefing.sources, 1)]
-            chunks = _chunks(["*Sources*", *lines])
-            blocks += [_section(c) for c in chunks[:5]]  # 5 × 3,000 chars is plenty
-        if briefing.related:
-            lines = [
-                f"`{_fit(r.id, 64)}` {r.created_at:%Y-%m-%d} {_fit(r.headline, 200)}"
-                for r in briefing.related
-            ]
-            blocks.append(_section(_chunks(["*Related*", *lines])[0]))
+        blocks += _full_parts(briefing, TOTAL_TEXT_MAX - text_length([*blocks, meta]))
     elif briefing.sources:
         blocks.append(_context(_source_lines(briefing.sources, SECTION_MAX)))
-    blocks.append(_context(_meta(briefing)))
+    blocks.append(meta)
     if buttons and not full:
         blocks.append(
             {
@@ -258,7 +274,45 @@ def render_briefing(briefing: Briefing, *, full: bool = False, buttons: bool = T
                 ],
             }
         )
-    return blocks[:MAX_BLOCKS]
+    return _shown(blocks)[:MAX_BLOCKS]
+
+
+def _full_parts(briefing: Briefing, room: int) -> list[Block]:
+    """What ``/brief more`` adds, within ``room`` characters of text: the sections, the
+    model note, the sources and related briefings. The first 3,000 characters of
+    sources, the note and related come first (every source linked is the point); the
+    sections share what is left, each shortened at a word if need be; more source lines
+    follow if there is still room. Sources and related are whole lines: no link is cut."""
+    note = [_context(briefing.model_note)] if briefing.model_note else []
+    source_chunks: list[Block] = []
+    if briefing.sources:
+        lines = [f"{i}. {source_link(s)}" for i, s in enumerate(briefing.sources, 1)]
+        source_chunks = [_section(c) for c in _chunks(["*Sources*", *lines])[:5]]
+    related: list[Block] = []
+    if briefing.related:
+        lines = [
+            f"`{_fit(r.id, 64)}` {r.created_at:%Y-%m-%d} {_fit(r.headline, 200)}"
+            for r in briefing.related
+        ]
+        related = [_section(_chunks(["*Related*", *lines])[0])]
+    room -= text_length([*note, *source_chunks[:1], *related])
+    sections: list[Block] = []
+    wanted = briefing.sections
+    for index, (label, text) in enumerate(wanted):
+        prefix = f"*{label}*\n"
+        share = room // (len(wanted) - index)  # each section its share of what is left
+        limit = min(SECTION_MAX, share) - len(prefix)
+        if limit < 80:  # not even a few words: the section is left out
+            continue
+        sections.append(_section(prefix + _fit(text, limit)))
+        room -= text_length(sections[-1])
+    sources = source_chunks[:1]
+    for chunk in source_chunks[1:]:
+        if text_length(chunk) > room:
+            break
+        sources.append(chunk)
+        room -= text_length(chunk)
+    return [*sections, *note, *sources, *related]
 
 
 def briefing_fallback(briefing: Briefing) -> str:
@@ -307,11 +361,15 @@ def digest_message(briefings: Sequence[Briefing]) -> Payload:
     More button; what does not fit in 50 blocks is counted, not dropped silently."""
     blocks: list[Block] = [_header(f"Digest: {plural(len(briefings), 'briefing')}")]
     room = MAX_BLOCKS - 2  # the header, and a context line if some are left out
-    for briefing in briefings[:room]:
-        summary = (
-            f"*{_fit(briefing.headline, 300)}*\n{_fit(briefing.lead, 600)}\n"
-            f"{plural(len(briefing.sources), 'source')} · id `{_fit(briefing.id, 64)}`"
-        )
+    shown = briefings[:room]
+    # Every briefing shown keeps its place (each is marked sent): the leads share what
+    # the message's total text allows, cut at a word.
+    share = (TOTAL_TEXT_MAX - 200) // max(len(shown), 1)
+    for briefing in shown:
+        head = f"*{_fit(briefing.headline, min(300, share // 2))}*\n"
+        tail = f"\n{plural(len(briefing.sources), 'source')} · id `{_fit(briefing.id, 64)}`"
+        lead = _fit(briefing.lead, max(min(600, share - len(head) - len(tail)), 0))
+        summary = head + lead + tail
         blocks.append(
             {
                 "type": "section",
@@ -341,9 +399,11 @@ def text_message(text: str) -> Payload:
         "unfurl_links": False,
         "unfurl_media": False,
     }
-    chunks = [c for c in _chunks(lines)[:MAX_BLOCKS] if c]
-    if chunks:
-        payload["blocks"] = [_section(c) for c in chunks]
+    blocks = _shown(_section(c) for c in _chunks(lines)[:MAX_BLOCKS])
+    while len(blocks) > 1 and text_length(blocks) > TOTAL_TEXT_MAX:
+        blocks.pop()
+    if blocks:
+        payload["blocks"] = blocks
     return payload
 
 
@@ -358,13 +418,17 @@ def render_reply(reply: Reply) -> Payload:
         lines = [_fit(line, SECTION_MAX) for line in clean_text(reply.text).split("\n")]
         if reply.error and lines:
             lines[0] = ":warning: " + lines[0][: SECTION_MAX - 10]
-        blocks += [_section(c) for c in _chunks(lines)]
+        blocks += _shown(_section(c) for c in _chunks(lines))
     blocks = blocks[: MAX_BLOCKS - 1]
+    while len(blocks) > 1 and text_length(blocks) > TOTAL_TEXT_MAX - 300:
+        blocks.pop()  # a reply text this long (a long listing) keeps its beginning
     left_out = 0
     for index, briefing in enumerate(reply.briefings):
         rendered = render_briefing(briefing, full=reply.full)
         needed = len(rendered) + (1 if blocks else 0)
-        if len(blocks) + needed > MAX_BLOCKS - 1:  # keep one block for the note below
+        too_long = text_length([*blocks, *rendered]) > TOTAL_TEXT_MAX - 100
+        # keep one block (and some text) for the note below
+        if len(blocks) + needed > MAX_BLOCKS - 1 or (too_long and index > 0):
             left_out = len(reply.briefings) - index
             break
         if blocks:
@@ -378,8 +442,15 @@ def render_reply(reply: Reply) -> Payload:
         chunks = _chunks(lines, SECTION_MAX - 8)  # room for the ``` fences
         room = max(MAX_BLOCKS - len(blocks) - 2, 0)
         blocks.append(_context(f"*{name}*"))
-        blocks += [_section(f"```{c}```") for c in chunks[:room]]
-        if len(chunks) > room:
+        budget = TOTAL_TEXT_MAX - 100 - text_length(blocks)
+        fitting = 0
+        for chunk in chunks[:room]:
+            budget -= len(chunk) + 6
+            if budget < 0:
+                break
+            fitting += 1
+        blocks += [_section(f"```{c}```") for c in chunks[:fitting]]
+        if len(chunks) > fitting:
             blocks.append(_context("(truncated: too long for one Slack message)"))
     blocks = blocks[:MAX_BLOCKS]
     return {
@@ -409,6 +480,7 @@ __all__ = [
     "METADATA_EVENT",
     "MORE_ACTION",
     "RELATED_ACTION",
+    "TOTAL_TEXT_MAX",
     "briefing_message",
     "briefing_metadata",
     "digest_message",
@@ -417,6 +489,7 @@ __all__ = [
     "render_reply",
     "safe_url",
     "source_link",
+    "text_length",
     "text_message",
     "update_note",
     "working_message",

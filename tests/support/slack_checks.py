@@ -124,7 +124,8 @@ def assert_within_limits(payload: dict[str, Any]) -> None:
             assert block["text"]["type"] == "plain_text"
             assert 0 < len(block["text"]["text"]) <= 150
         elif kind == "section":
-            assert 0 < len(block["text"]["text"]) <= 3000
+            assert block["text"]["text"].strip(), "Slack refuses a section without text"
+            assert len(block["text"]["text"]) <= 3000
         elif kind == "context":
             assert 0 < len(block["elements"]) <= 10
             assert all(len(e["text"]) <= 3000 for e in block["elements"])
@@ -133,6 +134,8 @@ def assert_within_limits(payload: dict[str, Any]) -> None:
                 assert len(element["text"]["text"]) <= 75
                 assert len(element["value"]) <= 2000
                 assert len(element["action_id"]) <= 255
+    total = sum(len(obj["text"]) for obj in _text_objects(blocks))
+    assert total <= 12_000, f"{total} characters of text in the blocks: msg_blocks_too_long"
     for obj in _text_objects(payload):
         if obj["type"] == "mrkdwn":
             assert obj.get("verbatim") is True, obj

@@ -202,3 +202,49 @@ def test_source_label_cannot_break_out_of_the_link() -> None:
 
 def test_escape() -> None:
     assert escape("<!here> & <@U1>") == "&lt;!here&gt; &amp; &lt;@U1&gt;"
+
+
+# ---------------------------------------------------------------- message size
+
+
+def test_a_lead_of_invisible_characters_leaves_out_its_section() -> None:
+    # A lead of zero-width and bidi characters only (a feed's hidden text) is blank
+    # once cleaned: Slack refuses a section without text, and with it the whole post.
+    briefing = make_briefing(lead="\u200b\u200e\u2066 \u200b")
+    for payload in (briefing_message(briefing), render_reply(Reply(briefings=[briefing]))):
+        assert_within_limits(payload)
+        assert payload["blocks"][1]["text"]["text"].startswith("• The union says")
+
+
+def test_a_long_full_briefing_keeps_every_section_and_its_sources_within_slacks_total() -> None:
+    long = "The harbour authority said the dredging would continue through the winter. " * 80
+    briefing = make_briefing(what_happened=long, why_it_matters=long, what_to_watch=long)
+    payload = render_reply(Reply(briefings=[briefing], full=True))
+    assert_within_limits(payload)  # at most 12,000 characters of text in all
+    texts = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
+    labels = [t.split("\n")[0] for t in texts]
+    assert labels[-5:] == [
+        "*What happened*",
+        "*Why it matters*",
+        "*What to watch next*",
+        "*Sources*",
+        "*Related*",
+    ]
+    assert all(t.endswith("…") for t in texts[-5:-2])  # shortened, and it shows
+    assert "<https://courier.example/strike?utm=1&amp;x=2|" in texts[-2]
+
+
+def test_a_digest_of_twenty_long_briefings_shows_all_twenty_within_slacks_total() -> None:
+    lead = "Dockworkers at Kestrel Bay walked out on Monday, halting 41 vessels. " * 12
+    briefings = [make_briefing(id=f"k3xq7a{i:02d}", lead=lead) for i in range(20)]
+    digest = digest_message(briefings)
+    assert_within_limits(digest)
+    ids = [b["accessory"]["value"] for b in digest["blocks"] if b["type"] == "section"]
+    assert ids == [b.id for b in briefings]  # every one marked sent is shown
+
+
+def test_a_very_long_reply_keeps_its_beginning_within_slacks_total() -> None:
+    listing = "\n".join(f"{i}. https://feeds.example/{i}/rss.xml — ok" for i in range(2000))
+    payload = render_reply(Reply(text=listing, visibility=Visibility.ASKER))
+    assert_within_limits(payload)
+    assert payload["blocks"][0]["text"]["text"].startswith("0. https://feeds.example/0/")
