@@ -192,6 +192,14 @@ class SlackMixin(StoreBase):
         )
         return (row["team_id"], row["enterprise_id"]) if row else None
 
+    def slack_workspace_channels(self, team_id: str, enterprise_id: str | None) -> list[str]:
+        rows = self._rows(
+            "SELECT channel_id FROM slack_channels WHERE team_id = ? "
+            "AND coalesce(enterprise_id, '') = ? ORDER BY channel_id",
+            [team_id, enterprise_id or ""],
+        )
+        return [str(row["channel_id"]) for row in rows]
+
     # --------------------------------------------------------------------- upgrade
 
     def import_slack_file(self, path: Path, now: float) -> int | None:

@@ -53,6 +53,7 @@ from .installations import (
 from .publisher import SlackPublisher
 from .render import MORE_ACTION, RELATED_ACTION, render_reply, working_message
 from .replay import ReplayGuard
+from .workspaces import WorkspaceLifecycle
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -252,6 +253,9 @@ class SlackService:
                 user_facing_authorize_error_message=NOT_INSTALLED,
             )
             directory = ChannelDirectory(storage)
+            # Uninstalled / revoked: the install is gone and its channels held; a new
+            # install resumes them.
+            WorkspaceLifecycle(installations, directory, resume).register(app)
             publisher = SlackPublisher(
                 build_client(settings),
                 pacer=pacer,

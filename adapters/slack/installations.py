@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -99,6 +99,8 @@ class WorkspaceInstallations(AsyncInstallationStore):
     def __init__(self, storage: SlackStorage, client_id: str) -> None:
         self.storage = storage
         self.client_id = client_id
+        # Called after a workspace's install is saved (``WorkspaceLifecycle.installed``).
+        self.on_installed: Callable[[str | None, str | None], Awaitable[None]] | None = None
 
     @property
     def logger(self) -> logging.Logger:
@@ -110,6 +112,8 @@ class WorkspaceInstallations(AsyncInstallationStore):
             store.slack_save_installation, self.client_id, _row(installation)
         )
         await self.async_save_bot(installation.to_bot())
+        if self.on_installed is not None and installation.bot_token:
+            await self.on_installed(installation.team_id, installation.enterprise_id)
 
     async def async_save_bot(self, bot: Bot) -> None:
         if bot.bot_token is None:
@@ -233,17 +237,25 @@ class ChannelDirectory:
             self.storage.store.slack_channel_workspace, channel_id
         )
 
+    async def channels_of(self, team_id: str, enterprise_id: str | None) -> list[str]:
+        """The workspace's channels this service has heard from."""
+        return await self.storage.runner.first(
+            self.storage.store.slack_workspace_channels, team_id, enterprise_id
+        )
+
     def token_resolver(
         self, installations: AsyncInstallationStore
     ) -> Callable[[str], Coroutine[Any, Any, str | None]]:
-        """A ``token_for(channel_id)`` for ``SlackPublisher``."""
+        """A ``token_for(channel_id)`` for ``SlackPublisher``: the bot token of the
+        channel's workspace, "" when that workspace has no install (any more), None
+        when the channel's workspace is not known."""
 
         async def token_for(channel_id: str) -> str | None:
             found = await self.workspace(channel_id)
             if found is None:
                 return None
             bot = await installations.async_find_bot(enterprise_id=found[1], team_id=found[0])
-            return bot.bot_token if bot else None
+            return (bot.bot_token or "") if bot else ""
 
         return token_for
 

@@ -373,12 +373,16 @@ class SlackPublisher:
         token = await self.token_for(channel.target) if self.token_for else None
         if token is None:
             token = self.client.token
-            if not token and self.token_for is not None:
-                raise DeliveryError(
-                    f"no Slack workspace is known for channel {channel.target}: run /brief "
-                    "in that channel once, or install the app in its workspace",
-                    retryable=False,
-                )
+        if not token and self.token_for is not None:
+            # Held, not lost: the channel is paused until its workspace installs the
+            # app (again), which resumes it (``WorkspaceLifecycle``). A workspace whose
+            # install is gone ("") never falls back to the static token.
+            raise CannotPost(
+                f"SignalDesk is not installed in the Slack workspace of {channel.target} "
+                "(never, or uninstalled since): install it from the server's "
+                "/slack/install page, then run /brief there once",
+                code="not_installed",
+            )
         client = self._clients.get(token or "")
         if client is None:
             client = AsyncWebClient(

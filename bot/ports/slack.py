@@ -77,6 +77,10 @@ class SlackWorkspaceStore(Protocol):
         """(team id, enterprise id) of the channel's workspace, if known."""
         ...
 
+    def slack_workspace_channels(self, team_id: str, enterprise_id: str | None) -> list[str]:
+        """The channels known to belong to this workspace, in id order."""
+        ...
+
     # upgrade -----------------------------------------------------------------------
     def import_slack_file(self, path: Path, now: float) -> int | None:
         """Copy every row of an old "<database>.slack.db" (slack-sdk's SQLite stores and

@@ -4,7 +4,11 @@ stand-in for the core where a test must control timing or see who asked."""
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from adapters.slack.app import SlackService
 from adapters.slack.installations import SlackStorage
@@ -57,3 +61,38 @@ async def post(service: SlackService, body: str, headers: dict[str, str]) -> tup
 
 
 # ---------------------------------------------------------------------- /brief
+
+
+def oauth_settings(fake: FakeSlack, database: Path) -> Settings:
+    return slack_settings(
+        fake,
+        database=str(database),
+        slack_client_id="111.222",
+        slack_client_secret="oauth-secret",
+    )
+
+
+async def install(service: SlackService, fake: FakeSlack, team: str) -> tuple[int, str]:
+    """A workspace admin installs the app: the install page's "Add to Slack" link, Slack's
+    consent screen (a code for the workspace), the redirect back with the state cookie."""
+    fake.oauth_codes[f"code-{team}"] = team
+    base = f"http://127.0.0.1:{service.port}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(base + "/slack/install") as response:
+            assert response.status == 200
+            page = await response.text()
+            cookie = response.headers["Set-Cookie"].split(";")[0]
+        found = re.search(r"[?&;]state=([\w-]+)", page)
+        assert found, page
+        return await redirect(session, base, f"code-{team}", found[1], cookie)
+
+
+async def redirect(
+    session: aiohttp.ClientSession, base: str, code: str, state: str, cookie: str
+) -> tuple[int, str]:
+    async with session.get(
+        base + "/slack/oauth_redirect",
+        params={"code": code, "state": state},
+        headers={"Cookie": cookie},
+    ) as response:
+        return response.status, await response.text()

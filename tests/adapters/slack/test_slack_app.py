@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -32,14 +31,23 @@ from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.fetch import Fetcher
 from bot.models import Briefing, Channel, DeliveryState, Reply, Visibility
-from bot.settings import Settings, load_settings
+from bot.settings import load_settings
 from storage import SqliteStore
 from storage.database import StoreRunner
 from tests.support.golden_files import assert_golden
 from tests.support.slack_checks import make_briefing
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_requests import SECRET, command_body, signed_headers
-from tests.support.slack_service import WAIT, RecordingCommands, post, running, slack_settings
+from tests.support.slack_service import (
+    WAIT,
+    RecordingCommands,
+    install,
+    oauth_settings,
+    post,
+    redirect,
+    running,
+    slack_settings,
+)
 
 
 @pytest.fixture
@@ -375,15 +383,6 @@ async def test_single_workspace_mode_refuses_a_foreign_workspace(
 # ----------------------------------------------------------------------- OAuth
 
 
-def oauth_settings(fake: FakeSlack, database: Path) -> Settings:
-    return slack_settings(
-        fake,
-        database=str(database),
-        slack_client_id="111.222",
-        slack_client_secret="oauth-secret",
-    )
-
-
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
     return tmp_path / "signaldesk.db"
@@ -451,32 +450,6 @@ async def test_workspace_that_never_installed_gets_a_clear_reply_and_nothing_run
     assert commands.calls == []
     # Kept in the service's own database (under its migrations), not in a file beside it.
     assert not (tmp_path / "signaldesk.db.slack.db").exists()
-
-
-async def install(service: SlackService, fake: FakeSlack, team: str) -> tuple[int, str]:
-    """A workspace admin installs the app: the install page's "Add to Slack" link, Slack's
-    consent screen (a code for the workspace), the redirect back with the state cookie."""
-    fake.oauth_codes[f"code-{team}"] = team
-    base = f"http://127.0.0.1:{service.port}"
-    async with aiohttp.ClientSession() as session:
-        async with session.get(base + "/slack/install") as response:
-            assert response.status == 200
-            page = await response.text()
-            cookie = response.headers["Set-Cookie"].split(";")[0]
-        found = re.search(r"[?&;]state=([\w-]+)", page)
-        assert found, page
-        return await redirect(session, base, f"code-{team}", found[1], cookie)
-
-
-async def redirect(
-    session: aiohttp.ClientSession, base: str, code: str, state: str, cookie: str
-) -> tuple[int, str]:
-    async with session.get(
-        base + "/slack/oauth_redirect",
-        params={"code": code, "state": state},
-        headers={"Cookie": cookie},
-    ) as response:
-        return response.status, await response.text()
 
 
 def bearer(fake: FakeSlack, method: str) -> list[str]:
