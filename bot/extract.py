@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import trafilatura
-
 from .errors import ExtractError
 from .models import Article
 from .text import cap_article, clean_text, one_line
@@ -40,6 +38,11 @@ def extract_article(html: bytes | str, *, url: str | None = None) -> Article:
     """
     if not html or (isinstance(html, bytes | str) and not html.strip()):
         raise ExtractError("no article text found on the page")
+    # Imported on first use: trafilatura (with lxml, numpy and its language data) is a
+    # quarter of a second of start-up that a service with SIGNALDESK_FETCH_PAGES=false,
+    # and every command that reads no page, never needs.
+    import trafilatura
+
     try:
         doc = trafilatura.bare_extraction(
             html,

@@ -39,7 +39,7 @@ log = logging.getLogger("signaldesk.workpool")
 T = TypeVar("T")
 
 # Imported once in the forkserver: every worker forked from it has them already.
-PRELOAD = ["bot.parse", "bot.extract"]
+PRELOAD = ["bot.parse", "bot.extract", "trafilatura"]
 
 
 class WorkTimeout(SignalDeskError):
