@@ -381,10 +381,13 @@ class Fetcher:
         try:
             # As the client would build it, straight to the transport: the client's cookie
             # jar, auth and hooks were a third of the fetch path's CPU, and unused here.
-            merged, timeouts = {**self._headers, **headers}, {"timeout": self._timeouts}
-            request = httpx.Request("GET", url, headers=merged, extensions=timeouts)
-            response = await self._transport.handle_async_request(request)
-            response.request = request
+            merged = {**self._headers, **headers}
+            if isinstance(self._transport, AiohttpTransport):  # not even an httpx.Request
+                response = await self._transport.get(url, merged, self._timeouts)
+            else:
+                timeouts = {"timeout": self._timeouts}
+                request = httpx.Request("GET", url, headers=merged, extensions=timeouts)
+                response = await self._transport.handle_async_request(request)
             try:
                 status = response.status_code
                 if status in _REDIRECTS:

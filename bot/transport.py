@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import httpx
@@ -109,7 +109,7 @@ class GuardedResolver(AbstractResolver):
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None) -> None:
         self._response = response
         self._request = request
 
@@ -129,7 +129,7 @@ class _ResponseStream(httpx.AsyncByteStream):
             self._response.close()
 
 
-def _as_httpx_error(exc: BaseException, request: httpx.Request) -> httpx.HTTPError:
+def _as_httpx_error(exc: BaseException, request: httpx.Request | None) -> httpx.HTTPError:
     if isinstance(exc, httpx.HTTPError):
         return exc
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -220,6 +220,35 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             stream=_ResponseStream(response, request),
             extensions={"reason_phrase": (response.reason or "").encode("latin-1", "replace")},
             request=request,
+        )
+
+    async def get(
+        self, url: str, headers: Mapping[str, str], timeouts: Mapping[str, float | None]
+    ) -> httpx.Response:
+        """The fetcher's hot path: ``handle_async_request`` for a GET without building an
+        ``httpx.Request`` first (parsing the URL into one was half of the fetcher's own CPU
+        per request). Same exchange, same errors; ``timeouts`` as httpx's ``as_dict()``."""
+        try:
+            target = yarl.URL(url)
+        except (ValueError, TypeError) as exc:
+            raise httpx.InvalidURL(str(exc)) from None
+        session = self._open()
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeouts.get("connect"), sock_read=timeouts.get("read")
+        )
+        try:
+            response = await session.get(
+                target, headers=headers, allow_redirects=False, timeout=timeout
+            )
+        except FetchError:
+            raise  # the resolver refused the address: already one line for a person
+        except Exception as exc:
+            raise _as_httpx_error(exc, None) from exc
+        return httpx.Response(
+            response.status,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
+            stream=_ResponseStream(response, None),
+            extensions={"reason_phrase": (response.reason or "").encode("latin-1", "replace")},
         )
 
     async def aclose(self) -> None:
