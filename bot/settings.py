@@ -234,6 +234,12 @@ class Settings(BaseSettings):
         validation_alias=_plain("SLACK_CLIENT_SECRET"),
         description="OAuth client secret (with SLACK_CLIENT_ID).",
     )
+    slack_marketplace_app: bool = Field(
+        False,
+        description="With SLACK_CLIENT_ID: the app is approved for the Slack Marketplace, so "
+        "its history look-ups after a crash may read 200 messages a page; otherwise Slack "
+        "allows a distributed app 15 a page, once a minute.",
+    )
 
     # Discord (conventional names)
     discord_token: SecretStr | None = Field(

@@ -260,6 +260,7 @@ class SlackService:
                 build_client(settings),
                 pacer=pacer,
                 token_for=directory.token_resolver(installations),
+                limited_history=not settings.slack_marketplace_app,
             )
 
             async def upgrade() -> object:

@@ -99,6 +99,13 @@ _HISTORY_PAGES = 5
 CLOCK_SKEW = timedelta(hours=1)
 # ... in at most this many pages of 200 (10,000 messages in the window).
 _ATTEMPT_PAGES = 50
+# Since 2025 Slack lets a distributed app that is not in the Slack Marketplace read
+# conversations.history / .replies once a minute, 15 messages a page
+# (https://api.slack.com/changelog/2025-05-terms-rate-limit-update-and-faq): such an
+# app (multi-workspace OAuth, SIGNALDESK_SLACK_MARKETPLACE_APP=false) reads pages of
+# 15 and a window 5 minutes wider on each side, which a channel rarely fills.
+LIMITED_PAGE = 15
+LIMITED_SKEW = timedelta(minutes=5)
 # The longest Retry-After waited out inside a call; longer waits go back to the outbox.
 IN_CALL_WAIT = 2.0
 UPDATE_EVENT = "signaldesk_update"
@@ -180,8 +187,12 @@ class SlackPublisher:
         *,
         pacer: ChannelPacer | None = None,
         token_for: TokenResolver | None = None,
+        limited_history: bool = False,
     ) -> None:
         ensure_rate_limit_retries(client)
+        # The history look-ups of a distributed non-Marketplace app (``LIMITED_PAGE``).
+        self.page = LIMITED_PAGE if limited_history else 200
+        self.skew = LIMITED_SKEW if limited_history else CLOCK_SKEW
         self.client = client
         self.pacer = pacer or ChannelPacer()
         self.token_for = token_for
@@ -257,19 +268,20 @@ class SlackPublisher:
         self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
     ) -> str | None:
         """The ``ts`` of the message sent under ``attempt.key``: read from the attempt's
-        window (``CLOCK_SKEW`` wider on each side), every page of it, from the channel's
-        history or, for a thread reply, from the thread. A reply whose thread is gone was
-        posted afresh, at the top level. Raises a retryable ``DeliveryError`` when Slack
-        cannot be asked right now; a permanent refusal answers None after a warning."""
-        oldest = (attempt.first_at - CLOCK_SKEW).timestamp()
-        latest = (attempt.last_at + CLOCK_SKEW).timestamp()
+        window (``CLOCK_SKEW``, or ``LIMITED_SKEW``, wider on each side), every page of
+        it, from the channel's history or, for a thread reply, from the thread. A reply
+        whose thread is gone was posted afresh, at the top level. Raises a retryable
+        ``DeliveryError`` when Slack cannot be asked right now; a permanent refusal
+        answers None after a warning."""
+        oldest = (attempt.first_at - self.skew).timestamp()
+        latest = (attempt.last_at + self.skew).timestamp()
         window = {
             "channel": channel.target,
             "oldest": f"{oldest:.6f}",
             "latest": f"{latest:.6f}",
             "inclusive": True,
             "include_all_metadata": True,
-            "limit": 200,
+            "limit": self.page,
         }
         if attempt.parent_ref:
             try:
@@ -321,7 +333,7 @@ class SlackPublisher:
                 return None
         log.warning(
             "more than %d messages in %s around attempt %s: not all were read",
-            _ATTEMPT_PAGES * 200,
+            _ATTEMPT_PAGES * self.page,
             channel.id,
             attempt.key,
         )
@@ -344,7 +356,7 @@ class SlackPublisher:
                     channel=channel.target,
                     include_all_metadata=True,
                     oldest=f"{oldest:.6f}",
-                    limit=200,
+                    limit=self.page,
                     cursor=cursor,
                 )
             except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:

@@ -292,6 +292,29 @@ async def test_crash_before_the_post_delivers_once(
     assert row.state == DeliveryState.SENT and row.message_ref == fake.messages["C1"][0]["ts"]
 
 
+async def test_a_distributed_app_reads_history_as_slack_allows_it(fake: FakeSlack) -> None:
+    """A multi-workspace app outside the Slack Marketplace may read 15 messages a page,
+    once a minute: the crash look-up reads pages of 15 over a narrow window."""
+    from bot.models import Attempt
+
+    web = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+    publisher = SlackPublisher(web, pacer=ChannelPacer(0.0), limited_history=True)
+    briefing = recent_briefing()
+    now = datetime.now(UTC)
+    attempt = Attempt(key="p9", first_at=now, last_at=now)
+    for n in range(10):  # a busy channel: other people's messages around the post
+        fake.add_message("C1", text=f"lunch order {n}", user="U2")
+    posted = await publisher.post_briefing(CHANNEL, briefing, attempt=attempt)
+    assert await publisher.find_attempt(CHANNEL, attempt, briefing) == posted.message_ref
+    [call] = fake.calls_to("conversations.history")
+    assert int(call.params["limit"]) == 15
+    window = float(call.params["latest"]) - float(call.params["oldest"])
+    assert window <= 10 * 60 + 1  # five minutes each side, not two hours
+    # An app in one workspace (or in the Marketplace) reads pages of 200, as before.
+    await publisher_for(fake).find_attempt(CHANNEL, attempt, briefing)
+    assert int(fake.calls_to("conversations.history")[-1].params["limit"]) == 200
+
+
 async def test_find_attempt_matches_the_key_in_the_attempts_window_and_thread(
     fake: FakeSlack,
 ) -> None:
