@@ -391,6 +391,9 @@ class Reply(_Model):
     error: bool = False
     attachment: str | None = None  # e.g. an OPML export
     attachment_name: str | None = None
+    # URLs the text shows as ``<url>`` that the core vouches for (a channel's feeds):
+    # an adapter may render those as links. Any other ``<…>`` in the text is just text.
+    links: list[str] = Field(default_factory=list)
 
 
 def canonical_url(url: str) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.commands import Asker
+from bot.commands.forms import SetupForm, setup_plan
 from bot.models import Reply
 from bot.topics import SLUG_MAX
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from .app import DiscordService
 
 SETUP_ID = "sd:setup"
-NOTHING = "Nothing to do: fill in a feed URL, a topic (name and query) or a digest time."
-HALF_TOPIC = "A topic needs both a name and a query; the topic was not saved."
 
 
 class SetupModal(discord.ui.Modal):
@@ -92,27 +91,6 @@ async def open_setup(service: DiscordService, interaction: discord.Interaction[A
     await interaction.response.send_modal(SetupModal(service, interaction.id))
 
 
-def setup_commands(
-    url: str, topic: str, query: str, digest: str, timezone: str
-) -> tuple[list[str], list[str]]:
-    """The core commands the filled fields stand for, and the notes on what was not."""
-    url, topic, query = url.strip(), topic.strip().lstrip("#"), " ".join(query.split())
-    digest, timezone = digest.strip(), timezone.strip()
-    commands: list[str] = []
-    notes: list[str] = []
-    if url:
-        commands.append(f"feed add {url}")
-    if topic and query:
-        commands.append(f"topic add {topic} {query}")
-    elif topic or query:
-        notes.append(HALF_TOPIC)
-    if digest:
-        commands.append(" ".join(p for p in ("mode digest", digest, timezone) if p))
-    if not commands and not notes:
-        notes.append(NOTHING)
-    return commands, notes
-
-
 async def submit_setup(
     service: DiscordService,
     interaction: discord.Interaction[Any],
@@ -127,12 +105,13 @@ async def submit_setup(
     if not service.is_admin(interaction):  # a role may have changed since the form opened
         await service.refuse_non_admin(interaction)
         return
-    commands, notes = setup_commands(url, topic, query, digest, timezone)
+    plan = setup_plan(SetupForm(url, topic, query, digest, timezone))
+    commands = plan.commands
     lines: list[str] = []
-    if any(c.startswith("feed add ") for c in commands):
+    if plan.feed_add:
         problem = cannot_post_here(interaction.app_permissions)
         if problem is not None:
-            commands = [c for c in commands if not c.startswith("feed add ")]
+            commands = plan.without_feed_add()
             lines.append("⚠️ " + problem)
     await interaction.response.defer(ephemeral=True, thinking=True)
     asker = Asker(
@@ -143,5 +122,5 @@ async def submit_setup(
     for command in commands:
         reply = await service.commands.handle(command, asker)
         lines.append(("⚠️ " if reply.error else "") + (reply.text or "done"))
-    lines += notes
+    lines += [problem for _, problem in plan.problems]
     await service.send_answer(interaction, render_reply(Reply(text="\n".join(lines))))

@@ -38,11 +38,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import Asker, FeedAdd, Import, parse_command
+from bot.commands.overview import Overview
 from bot.errors import ConfigError
 from bot.models import Reply
 from bot.pacing import ChannelPacer
 
 from .access import cannot_post_because, check_token
+from .home import SetupScreens
 from .installations import (
     ChannelDirectory,
     SlackStorage,
@@ -126,6 +128,10 @@ class Commands(Protocol):
 
     async def handle(self, text: str, asker: Asker) -> Reply: ...
 
+    async def overview(
+        self, platform: str, channel_ids: list[str] | None = None, *, admin: bool
+    ) -> Overview: ...
+
 
 def build_client(settings: Settings, *, with_token: bool = True) -> AsyncWebClient:
     """The Web API client: the bot token, ``SIGNALDESK_SLACK_API_URL`` (tests) and the
@@ -190,6 +196,8 @@ class SlackService:
         app.event("group_unarchive")(self._on_unarchived)
         if directory is not None:
             app.middleware(self._remember_channel)
+        self.screens = SetupScreens(self)
+        self.screens.register(app)
 
     # ---------------------------------------------------------------- wiring
 
@@ -354,14 +362,23 @@ class SlackService:
         return await next()
 
     async def _on_brief(self, ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
-        answer = self._spawn(
-            self._answer(
-                unescape(plain_links(body.get("text") or "")).strip(),
-                channel=str(body.get("channel_id") or ""),
-                user=str(body.get("user_id") or ""),
-                team=str(body.get("team_id") or ""),
-                client=client,
+        text = unescape(plain_links(body.get("text") or "")).strip()
+        channel = str(body.get("channel_id") or "")
+        user = str(body.get("user_id") or "")
+        team = str(body.get("team_id") or "")
+        # No URL: an admin gets the setup form (its trigger lasts 3 s: opened first).
+        if (
+            text.lower().split() == ["feed", "add"]
+            and body.get("trigger_id")
+            and await self.is_admin(client, team, user)
+            and await self.screens.open_modal(
+                client, str(body["trigger_id"]), channel, from_home=False
             )
+        ):
+            await ack()
+            return
+        answer = self._spawn(
+            self._answer(text, channel=channel, user=user, team=team, client=client)
         )
         done, _ = await asyncio.wait({answer}, timeout=self.ack_budget)
         if done:
@@ -444,7 +461,7 @@ class SlackService:
     async def _answer(self, text: str, *, channel: str, user: str, team: str, client: Any) -> Reply:
         """Run one command through the core; never raises."""
         try:
-            is_admin = await self._is_admin(client, team, user)
+            is_admin = await self.is_admin(client, team, user)
             if is_admin and isinstance(parse_command(text), FeedAdd | Import):
                 problem = await cannot_post_because(client, channel)
                 if problem:
@@ -455,7 +472,7 @@ class SlackService:
             log.exception("Slack: /brief %r failed", text[:100])
             return Reply(text=FAILED, error=True)
 
-    async def _is_admin(self, client: Any, team: str, user: str) -> bool:
+    async def is_admin(self, client: Any, team: str, user: str) -> bool:
         """A configured admin, or a workspace admin/owner per ``users.info`` (cached for
         a few minutes: one lookup per user, not per command)."""
         if user in self.admin_users:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
+from bot.commands.grammar import HELP_TEXT, VERBS
 from bot.models import Briefing, Bullet, Reply, Source, Visibility
 from bot.multisource import bullet_outlet
 from bot.text import clean_text, cut, one_line, plural
@@ -410,12 +412,60 @@ def text_message(text: str) -> Payload:
 # ---------------------------------------------------------------------- replies
 
 
+def help_lines() -> list[str]:
+    """The help in Slack's layout, from the core's ``VERBS`` table: each command in
+    code type and what it does after a dash (the core's column padding would collapse
+    in Slack's proportional font)."""
+
+    def code(form: str) -> str:
+        return f"`/brief {escape(form)}`"
+
+    lines = ["*SignalDesk*: news briefings for this channel."]
+    for verb in VERBS:
+        if verb.member:
+            forms = " · ".join(code(form) for form in verb.member)
+            lines.append(f"{forms} — {escape(verb.says)}")
+    lines.append("*Channel admins:*")
+    lines += [" · ".join(code(form) for form in verb.admin) for verb in VERBS if verb.admin]
+    lines.append("Or `/brief feed add` alone for a form (a feed, a topic, a digest time).")
+    return lines
+
+
+_ANGLED = re.compile(r"<([^<>\s]+)>")
+
+
+def _reply_line(line: str, links: frozenset[str]) -> str:
+    """One line of a reply, escaped; a ``<url>`` the core vouches for (``Reply.links``)
+    becomes a Slack link labelled with its own host and path — never a label of the
+    text's choosing."""
+    if not links or "<" not in line:
+        return _fit(line, SECTION_MAX)
+    out, end = [], 0
+    for match in _ANGLED.finditer(line):
+        url = safe_url(match[1]) if match[1] in links else None
+        if url is None:
+            continue
+        out += [escape(line[end : match.start()]), f"<{url}|{_link_label(match[1])}>"]
+        end = match.end()
+    out.append(escape(line[end:]))
+    linked = "".join(out)
+    return linked if len(linked) <= SECTION_MAX else _fit(line, SECTION_MAX)
+
+
+def _link_label(url: str) -> str:
+    parts = urlsplit(url)
+    return _label(cut(f"{parts.hostname or ''}{parts.path}", 60), 80) or "link"
+
+
 def render_reply(reply: Reply) -> Payload:
     """A command's answer as a response payload (``ack``/``respond``/``response_url``):
     ``response_type`` is ``ephemeral`` for the asker only, ``in_channel`` otherwise."""
     blocks: list[Block] = []
-    if reply.text:
-        lines = [_fit(line, SECTION_MAX) for line in clean_text(reply.text).split("\n")]
+    if reply.text == HELP_TEXT:
+        blocks += _shown(_section(c) for c in _chunks(help_lines()))
+    elif reply.text:
+        links = frozenset(reply.links)
+        lines = [_reply_line(line, links) for line in clean_text(reply.text).split("\n")]
         if reply.error and lines:
             lines[0] = ":warning: " + lines[0][: SECTION_MAX - 10]
         blocks += _shown(_section(c) for c in _chunks(lines))

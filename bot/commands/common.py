@@ -89,10 +89,17 @@ class StoreLookups:
         return next((f for f in feeds if f.id == feed_id), None)
 
 
-def _feed_line(feed: Feed, *, admin: bool = False) -> str:
-    if not admin:
-        error = redact_text(feed.last_error) if feed.last_error else None
-        feed = feed.model_copy(update={"url": redact_url(feed.url), "last_error": error})
+def shown_feed(feed: Feed, *, admin: bool = False) -> Feed:
+    """The feed as a reader may see it: URLs and errors can carry credentials
+    (``?api_key=…``), whole for admins only."""
+    if admin:
+        return feed
+    error = redact_text(feed.last_error) if feed.last_error else None
+    return feed.model_copy(update={"url": redact_url(feed.url), "last_error": error})
+
+
+def feed_health(feed: Feed) -> str:
+    """One line on how the feed is doing: ok since when, or failing and why."""
     if feed.consecutive_failures:
         health = (
             f"failing: {plural(feed.consecutive_failures, 'consecutive failure')}, "
@@ -110,7 +117,13 @@ def _feed_line(feed: Feed, *, admin: bool = False) -> str:
             )
     if feed.failed_entries:  # items stored but never briefed, after every retry
         health += f"; {plural(feed.failed_entries, 'item')} could not be briefed (see the log)"
-    return f"  {_number(feed)}  {cut(one_line(feed.display_name), 80)}  <{feed.url}>  {health}"
+    return health
+
+
+def _feed_line(feed: Feed, *, admin: bool = False) -> str:
+    feed = shown_feed(feed, admin=admin)
+    name = cut(one_line(feed.display_name), 80)
+    return f"  {_number(feed)}  {name}  <{feed.url}>  {feed_health(feed)}"
 
 
 def _number(feed: Feed) -> int:

@@ -46,6 +46,7 @@ from .common import (
     _filters_text,
     _info,
     _when,
+    shown_feed,
 )
 from .grammar import (
     ADMIN_ACTIONS,
@@ -76,6 +77,7 @@ from .grammar import (
     Usage,
     parse_command,
 )
+from .overview import ChannelOverviews, Overview
 
 log = logging.getLogger("signaldesk.commands")
 
@@ -107,6 +109,13 @@ class CommandHandler(StoreLookups):
         self.admin = admin
         self.health = health
         self.telemetry = telemetry or Telemetry()
+        self._overviews = ChannelOverviews(store, runner, clock)
+
+    async def overview(
+        self, platform: str, channel_ids: list[str] | None = None, *, admin: bool
+    ) -> Overview:
+        """A setup screen's facts: the platform's subscribed channels (see ``overview``)."""
+        return await self._overviews.overview(platform, channel_ids, admin=admin)
 
     async def handle(self, text: str, asker: Asker) -> Reply:
         """Parse and run one command. Never raises: every failure is a one-line Reply
@@ -347,7 +356,9 @@ class CommandHandler(StoreLookups):
             lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
             lines.append(self.health() or "")  # the service itself, not one feed
         lines.append(_pause_text(channel))
-        return _info("\n".join(line for line in lines if line))
+        reply = _info("\n".join(line for line in lines if line))
+        reply.links = [shown_feed(feed, admin=admin).url for feed in feeds]
+        return reply
 
     async def _show_filters(self, channel_id: str) -> Reply:
         channel = await self.db.first(self.store.get_channel, channel_id)

@@ -155,3 +155,67 @@ def assert_safe(payload: dict[str, Any]) -> None:
         # verbatim text is harmless: it is never a link).
         residue = LINK.sub("", text)
         assert "<" not in residue and ">" not in residue, residue[:200]
+
+
+def view_problems(view: Any) -> list[str]:
+    """What Slack would refuse in a view (https://api.slack.com/reference/surfaces/views,
+    https://api.slack.com/reference/block-kit/blocks#input): the fake Web API answers
+    ``invalid_arguments`` with these, as Slack does."""
+    if not isinstance(view, dict) or view.get("type") not in {"modal", "home"}:
+        return ["view.type must be modal or home"]
+    problems = []
+    blocks = view.get("blocks") or []
+    if not 0 < len(blocks) <= 100:
+        problems.append(f"a view holds 1 to 100 blocks, not {len(blocks)}")
+    if view["type"] == "modal":
+        for key in ("title", "submit", "close"):
+            text = (view.get(key) or {}).get("text")
+            if key == "title" and not text:
+                problems.append("a modal needs a title")
+            if text is not None and not 0 < len(text) <= 24:
+                problems.append(f"{key} must be 1 to 24 characters: {text!r}")
+        if any(b["type"] == "input" for b in blocks) and not view.get("submit"):
+            problems.append("a modal with input blocks needs a submit button")
+    elif any(key in view for key in ("title", "submit", "close")):
+        problems.append("a home view has no title, submit or close")
+    if len(view.get("private_metadata") or "") > 3000:
+        problems.append("private_metadata is at most 3000 characters")
+    ids = [b["block_id"] for b in blocks if "block_id" in b]
+    if len(ids) != len(set(ids)):
+        problems.append("block_id values must be unique")
+    for block in blocks:
+        kind = block["type"]
+        if kind == "input":
+            label = (block.get("label") or {}).get("text") or ""
+            element = block.get("element") or {}
+            if not 0 < len(label) <= 2000:
+                problems.append("an input's label is 1 to 2000 characters")
+            if not element.get("action_id") or element.get("type") not in {
+                "plain_text_input",
+                "conversations_select",
+                "timepicker",
+                "static_select",
+            }:
+                problems.append(f"input {block.get('block_id')}: element type/action_id")
+            placeholder = (element.get("placeholder") or {}).get("text") or ""
+            if len(placeholder) > 150:
+                problems.append("a placeholder is at most 150 characters")
+            if element.get("max_length", 0) > 3000:
+                problems.append("plain_text_input max_length is at most 3000")
+        elif kind == "section":
+            text = (block.get("text") or {}).get("text") or ""
+            if not text.strip() or len(text) > 3000:
+                problems.append("a section's text is 1 to 3000 characters")
+        elif kind == "header":
+            if not 0 < len(block["text"]["text"]) <= 150:
+                problems.append("a header's text is 1 to 150 characters")
+        elif kind == "context":
+            if not 0 < len(block["elements"]) <= 10:
+                problems.append("a context has 1 to 10 elements")
+        elif kind == "actions":
+            for element in block["elements"]:
+                if len(element["text"]["text"]) > 75:
+                    problems.append("a button's text is at most 75 characters")
+        elif kind != "divider":
+            problems.append(f"unexpected block type {kind}")
+    return problems

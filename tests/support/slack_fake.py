@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.support.slack_checks import view_problems
+
 
 @dataclass
 class Call:
@@ -71,6 +73,12 @@ class FakeSlack:
         # OAuth: authorization code -> the workspace (team id) that granted it.
         self.oauth_codes: dict[str, str] = {}
         self.ws_acks: list[dict[str, Any]] = []
+        # Views: open modals by view id, the App Home each user was last shown, and the
+        # trigger ids already used (Slack lets one trigger open one view).
+        self.views: dict[str, dict[str, Any]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}
+        self.used_triggers: set[str] = set()
+        self._view_ids = itertools.count(1)
         self.acked = asyncio.Event()
         self.responded = asyncio.Event()
         self.posted = asyncio.Event()
@@ -236,6 +244,58 @@ class FakeSlack:
                 )
                 return {"ok": True, "channel": params["channel"], "ts": message["ts"]}
         return {"ok": False, "error": "message_not_found"}
+
+    @staticmethod
+    def _view(params: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The ``view`` argument (a JSON string when form-encoded) and the error answer
+        Slack gives for one it refuses."""
+        view = params.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                return None, {"ok": False, "error": "invalid_arguments"}
+        problems = view_problems(view)
+        if problems:
+            meta = {"messages": [f"[ERROR] {p}" for p in problems]}
+            return None, {"ok": False, "error": "invalid_arguments", "response_metadata": meta}
+        return view, {}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        trigger = str(params.get("trigger_id") or "")
+        if not trigger:
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if trigger in self.used_triggers:
+            return {"ok": False, "error": "exchanged_trigger_id"}
+        view, error = self._view(params)
+        if view is None:
+            return error
+        self.used_triggers.add(trigger)
+        view_id = f"V{next(self._view_ids):08d}"
+        self.views[view_id] = {**view, "id": view_id}
+        return {"ok": True, "view": self.views[view_id]}
+
+    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        view_id = str(params.get("view_id") or "")
+        if view_id not in self.views:
+            return {"ok": False, "error": "not_found"}
+        view, error = self._view(params)
+        if view is None:
+            return error
+        self.views[view_id] = {**view, "id": view_id}
+        return {"ok": True, "view": self.views[view_id]}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = str(params.get("user_id") or "")
+        if not user:
+            return {"ok": False, "error": "invalid_arguments"}
+        view, error = self._view(params)
+        if view is None:
+            return error
+        if view["type"] != "home":
+            return {"ok": False, "error": "invalid_arguments"}
+        self.homes[user] = view
+        return {"ok": True, "view": {**view, "id": f"VH{user}"}}
 
     def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel"))

@@ -78,3 +78,66 @@ async def post(port: int, body: str, headers: dict[str, str]) -> tuple[int, str]
         session.post(url, data=body.encode(), headers=headers) as response,
     ):
         return response.status, await response.text()
+
+
+def home_button_body(view_id: str, action_id: str, *, user: str, team: str = "T1") -> str:
+    """A button click on the App Home as Slack sends it: the container is the view;
+    there is no channel, no message and no ``response_url``."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "fake"},
+        "user": {"id": user, "username": "ana", "name": "ana", "team_id": team},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "container": {"type": "view", "view_id": view_id},
+        "trigger_id": f"{next(_TRIGGERS)}.2.3",
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": {"id": view_id, "type": "home", "team_id": team, "blocks": []},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "home-actions",
+                "text": {"type": "plain_text", "text": "Add"},
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def view_submission_body(
+    view: dict[str, Any], values: dict[str, dict[str, Any]], *, user: str, team: str = "T1"
+) -> str:
+    """A modal submitted (https://api.slack.com/reference/interaction-payloads/views):
+    the view as opened, with each input's ``state.values[block_id][action_id]``, form-
+    encoded as ``payload``."""
+    submitted = {
+        **view,
+        "team_id": team,
+        "state": {"values": values},
+        "hash": "156772938.1827394",
+        "previous_view_id": None,
+        "root_view_id": view["id"],
+        "app_id": "A1",
+        "external_id": "",
+        "bot_id": "BBOT",
+    }
+    payload = {
+        "type": "view_submission",
+        "team": {"id": team, "domain": "fake"},
+        "user": {"id": user, "username": "ana", "name": "ana", "team_id": team},
+        "api_app_id": "A1",
+        "token": "legacy",
+        "trigger_id": f"{next(_TRIGGERS)}.2.3",
+        "view": submitted,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def text_value(value: str) -> dict[str, Any]:
+    return {"type": "plain_text_input", "value": value or None}

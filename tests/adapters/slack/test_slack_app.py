@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -601,6 +602,13 @@ def test_manifest_declares_what_the_app_uses() -> None:
     declared = {line.strip()[2:] for line in bot_scopes.splitlines() if line.strip()[:2] == "- "}
     assert declared == set(BOT_SCOPES)
     assert "socket_mode_enabled: true" in manifest and "is_enabled: true" in manifest
+    # Every event a listener waits for is one Slack is asked to send.
+    events = manifest.split("bot_events:", 1)[1].split("interactivity:", 1)[0]
+    subscribed = {line.strip()[2:] for line in events.splitlines() if line.strip()[:2] == "- "}
+    sources = (Path(__file__).parents[3] / "adapters/slack").glob("*.py")
+    listened = {e for f in sources for e in re.findall(r'app\.event\("(\w+)"\)', f.read_text())}
+    assert "app_home_opened" in listened and listened == subscribed
+    assert "home_tab_enabled: true" in manifest
 
 
 def test_http_mode_needs_a_signing_secret(fake: FakeSlack) -> None:
