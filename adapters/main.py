@@ -67,6 +67,7 @@ def platforms(
     runner: Runner,
     commands: CommandHandler,
     resume: Callable[[str, str], Awaitable[bool]] | None = None,
+    hold: Callable[[str, str, str], Awaitable[None]] | None = None,
 ) -> list[PlatformService]:
     """The chat platforms whose tokens are set, sharing this process's event loop.
     Imported lazily so that the console alone never loads a chat SDK."""
@@ -81,7 +82,9 @@ def platforms(
         # OAuth mode keeps its workspaces in the database.
         slack = SlackStorage(store, runner) if isinstance(store, SlackWorkspaceStore) else None
         services.append(
-            SlackService.from_settings(settings, slack, commands, pacer=pacer, resume=resume)
+            SlackService.from_settings(
+                settings, slack, commands, pacer=pacer, resume=resume, hold=hold
+            )
         )
     if settings.discord_token is not None:
         from .discord.app import DiscordService, topic_lister
@@ -119,7 +122,9 @@ def assemble(settings: Settings, console: TextIO, with_platforms: bool = False) 
     )
     if not with_platforms:
         return desk
-    services = platforms(settings, store, runner, desk.commands, desk.resume_channel)
+    services = platforms(
+        settings, store, runner, desk.commands, desk.resume_channel, desk.hold_channel
+    )
     for service in services:
         publishers.offer(service.publisher)
     desk = replace(desk, services=services)

@@ -20,9 +20,10 @@ from .cluster import StoryClusterer
 from .commands import AdminCommands, CommandHandler
 from .deliver import Publishers
 from .engine import Engine
-from .errors import SignalDeskError
+from .errors import CannotPost, SignalDeskError
 from .fetch import Fetcher
 from .ports import Clock, Condenser, Publisher, Runner, Store
+from .retries import pause_for
 from .settings import Settings
 
 log = logging.getLogger("signaldesk.desk")
@@ -108,6 +109,17 @@ class Desk:
         if probed:  # the service loop's next pass sends them
             log.info("trying the held deliveries to %s", channel_id)
         return probed
+
+    async def hold_channel(self, platform: str, target: str, reason: str) -> None:
+        """The platform says the bot was removed from ``target`` (or can no longer see
+        it): hold its deliveries now, with ``reason`` for its admins, rather than at the
+        next refused post. A channel SignalDesk never served is left alone."""
+        channel_id = f"{platform}:{target}"
+        if await self.engine.db(self.store.get_channel, channel_id) is None:
+            return
+        await pause_for(
+            self.engine.db, self.store, channel_id, CannotPost(reason), self.engine.clock.now()
+        )
 
     async def aclose(self) -> None:
         """Close the engine (fetcher, writer thread), then the store."""

@@ -79,6 +79,12 @@ BOT_SCOPES = [
 ]
 # ``Desk.resume_channel``: the platform says the bot may post in a channel again.
 Resume = Callable[[str, str], Awaitable[bool]]
+# ``Desk.hold_channel``: the bot was removed from a channel; hold its deliveries now.
+Hold = Callable[[str, str, str], Awaitable[None]]
+REMOVED = (
+    "SignalDesk was removed from this channel, so it cannot post briefings here: "
+    "invite it back with /invite @SignalDesk"
+)
 NOT_INSTALLED = (
     "SignalDesk is not installed in this workspace, so nothing was run. Ask a workspace "
     "admin to install it from the SignalDesk server's /slack/install page."
@@ -167,9 +173,11 @@ class SlackService:
         directory: ChannelDirectory | None = None,
         upgrade: Callable[[], Coroutine[Any, Any, object]] | None = None,
         resume: Resume | None = None,
+        hold: Hold | None = None,
     ) -> None:
         self.app = app
         self.resume = resume
+        self.hold = hold
         self.publisher = publisher
         self.commands = commands
         self.app_token = app_token
@@ -194,6 +202,10 @@ class SlackService:
         app.event("member_joined_channel")(self._on_joined)
         app.event("channel_unarchive")(self._on_unarchived)
         app.event("group_unarchive")(self._on_unarchived)
+        # The bot removed from a channel: held at once, said in /brief feeds and the
+        # App Home, not only found out at the next refused post.
+        app.event("channel_left")(self._on_left)
+        app.event("group_left")(self._on_left)
         if directory is not None:
             app.middleware(self._remember_channel)
         self.screens = SetupScreens(self)
@@ -210,6 +222,7 @@ class SlackService:
         *,
         pacer: ChannelPacer | None = None,
         resume: Resume | None = None,
+        hold: Hold | None = None,
     ) -> SlackService:
         """Build from settings: Socket Mode with ``SLACK_APP_TOKEN``, else HTTP mode
         (which needs ``SLACK_SIGNING_SECRET``); OAuth with ``SLACK_CLIENT_ID``/``SECRET``
@@ -289,6 +302,7 @@ class SlackService:
             directory=directory,
             upgrade=upgrade,
             resume=resume,
+            hold=hold,
         )
 
     async def start(self) -> None:
@@ -448,6 +462,15 @@ class SlackService:
 
     async def _on_unarchived(self, event: dict[str, Any]) -> None:
         await self._resume(str(event.get("channel") or ""))
+
+    async def _on_left(self, event: dict[str, Any]) -> None:
+        channel = str(event.get("channel") or "")
+        if self.hold is None or not channel:
+            return
+        try:
+            await self.hold("slack", channel, REMOVED)
+        except Exception:  # an event must never take the app down
+            log.exception("Slack: could not hold deliveries to %s", channel)
 
     async def _resume(self, channel: str) -> None:
         if self.resume is None or not channel:

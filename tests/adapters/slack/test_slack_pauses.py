@@ -61,7 +61,9 @@ async def wired(fake: FakeSlack) -> AsyncIterator[tuple[Desk, SlackService]]:
         publishers=publishers,
         clock=FakeClock(datetime.now(UTC)),
     )
-    service = SlackService.from_settings(settings, None, desk.commands, resume=desk.resume_channel)
+    service = SlackService.from_settings(
+        settings, None, desk.commands, resume=desk.resume_channel, hold=desk.hold_channel
+    )
     publishers.offer(service.publisher)
     await service.start()
     try:
@@ -194,3 +196,41 @@ async def test_feed_add_where_the_bot_is_a_member_goes_ahead(
     answer = await command(service, fake, "feed add ftp://valleypost.example/rss.xml")
     assert "only http and https" in answer and "not a member" not in answer
     assert [c.params["channel"] for c in fake.calls_to("conversations.info")] == ["C1"]
+
+
+async def test_the_bot_removed_from_a_channel_holds_it_at_once_until_it_is_invited_back(
+    fake: FakeSlack, wired: tuple[Desk, SlackService]
+) -> None:
+    desk, service = wired
+    queue_briefing(desk)
+    # Slack tells the bot it was removed (https://api.slack.com/events/channel_left).
+    removed = {"type": "channel_left", "channel": "C1", "actor_id": "U9", "event_ts": "1.0"}
+    assert await send_event(service, removed) == 200
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        channel = desk.store.get_channel("slack:C1")
+        if channel is not None and channel.paused_reason:
+            break
+        await asyncio.sleep(0.01)
+    reply = await desk.commands.handle(
+        "feeds", Asker(channel_id="slack:C1", user_id="U9", is_admin=True)
+    )
+    assert "removed from this channel" in reply.text and "/invite @SignalDesk" in reply.text
+    await desk.engine.deliver_all()
+    assert fake.calls_to("chat.postMessage") == []  # held: no refused post needed first
+    (row,) = desk.store.deliveries("slack:C1")
+    assert row.state == DeliveryState.PENDING
+
+    # A channel SignalDesk never served is not created by the event.
+    elsewhere = {"type": "group_left", "channel": "G5", "actor_id": "U9", "event_ts": "2.0"}
+    assert await send_event(service, elsewhere) == 200
+    await asyncio.sleep(0.05)
+    assert desk.store.get_channel("slack:G5") is None
+
+    invited = {"type": "member_joined_channel", "user": "UBOT", "channel": "C1", "team": "T1"}
+    assert await send_event(service, {**invited, "channel_type": "C", "inviter": "U9"}) == 200
+    deadline = time.monotonic() + WAIT
+    while not fake.messages.get("C1") and time.monotonic() < deadline:
+        await desk.engine.deliver_all()
+        await asyncio.sleep(0.01)
+    assert len(fake.messages["C1"]) == 1
