@@ -33,6 +33,7 @@ from bot.commands import Asker
 from bot.commands.forms import SetupForm, setup_plan
 from bot.commands.overview import ChannelOverview, Overview
 from bot.text import plural
+from bot.topics import SLUG_MAX
 
 from .access import cannot_post_because
 from .render import (
@@ -197,7 +198,7 @@ def setup_modal(channel: str | None, *, from_home: bool) -> dict[str, Any]:
                 _text_input("https://news.example/world/rss.xml", 500),
                 hint="Or a site's address: its feed is found for you.",
             ),
-            _input("topic", "Topic name", _text_input("e.g. chips", 40)),
+            _input("topic", "Topic name", _text_input("e.g. chips", SLUG_MAX)),
             _input(
                 "query",
                 "Topic query",

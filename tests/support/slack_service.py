@@ -20,6 +20,7 @@ from tests.support.slack_requests import SECRET
 from tests.support.slack_requests import post as post_to
 
 WAIT = 5.0  # upper bound for events that arrive in milliseconds
+ADMIN = "U9"  # the fake workspace's admin (tests/adapters/slack/conftest.py)
 
 
 class RecordingCommands:

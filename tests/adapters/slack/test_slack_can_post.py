@@ -15,40 +15,9 @@ import pytest
 from adapters.slack.app import SlackService
 from bot.desk import commands_for
 from bot.engine import Engine
-from bot.fetch import Fetcher
-from bot.settings import load_settings
-from storage import SqliteStore
-from storage.database import StoreRunner
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_requests import command_body, signed_headers
-from tests.support.slack_service import RecordingCommands, post, running, slack_settings
-
-ADMIN = "U9"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    server.users[ADMIN] = {"id": ADMIN, "is_admin": True, "is_owner": False}
-    server.users["U1"] = {"id": "U1", "is_admin": False, "is_owner": False}
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[Engine]:
-    settings = load_settings(database=":memory:")
-    store = SqliteStore.open(":memory:")
-    engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
-    )
-    try:
-        yield engine
-    finally:
-        await engine.aclose()
-        store.close()
+from tests.support.slack_service import ADMIN, RecordingCommands, post, running, slack_settings
 
 
 @pytest.fixture

@@ -20,11 +20,8 @@ from adapters.slack.render import render_reply
 from bot.commands.forms import HALF_TOPIC, NOTHING
 from bot.desk import commands_for
 from bot.engine import Engine
-from bot.fetch import Fetcher
 from bot.models import DeliveryMode, FetchState, Topic
-from bot.settings import load_settings
-from storage import SqliteStore
-from storage.database import StoreRunner
+from bot.settings import Settings, load_settings
 from tests.support.http import LocalServer, Response
 from tests.support.news import HARBOUR, outlet_rss
 from tests.support.slack_fake import FakeSlack
@@ -36,35 +33,15 @@ from tests.support.slack_requests import (
     text_value,
     view_submission_body,
 )
-from tests.support.slack_service import WAIT, post, running, slack_settings
+from tests.support.slack_service import ADMIN, WAIT, post, running, slack_settings
 
-ADMIN = "U9"
 HOSTILE_NAME = "<!channel> Wire <https://evil.example|your bank> *now*"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    server.users[ADMIN] = {"id": ADMIN, "is_admin": True, "is_owner": False}
-    server.users["U1"] = {"id": "U1", "is_admin": False, "is_owner": False}
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[Engine]:
-    settings = load_settings(database=":memory:", allow_private_networks=True, fetch_timeout=2.0)
-    store = SqliteStore.open(":memory:")
-    engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
-    )
-    try:
-        yield engine
-    finally:
-        await engine.aclose()
-        store.close()
+def engine_settings() -> Settings:
+    # The form's feed add reads a feed from the test's own server on 127.0.0.1.
+    return load_settings(database=":memory:", allow_private_networks=True, fetch_timeout=2.0)
 
 
 @pytest.fixture
