@@ -193,6 +193,12 @@ async def test_update_edits_in_place_and_notes_the_sources_in_the_thread(fake: F
     note = fake.calls_to("chat.postMessage")[-1].params
     assert note["thread_ts"] == first.message_ref
     assert "now has 3 sources" in note["text"]
+    # The note names a new source's link: no preview card of it under the post.
+    assert note["unfurl_links"] in (False, "0", "false") and note["unfurl_media"] in (
+        False,
+        "0",
+        "false",
+    )
 
 
 async def test_update_of_a_deleted_post_posts_afresh(fake: FakeSlack) -> None:
