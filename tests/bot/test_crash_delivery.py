@@ -117,6 +117,8 @@ async def test_sigkill_during_delivery_never_loses_or_repeats_a_briefing(
         # A post cut off by the kill lands within the fake's 0.4 s latency: look for
         # it a second after the attempt began rather than the default 20 s.
         "SIGNALDESK_DELIVERY_SETTLE": "1",
+        # Delivery is under test, not page reading: no worker processes to start each run.
+        "SIGNALDESK_WORKERS": "0",
     }
     rss_type = {"Content-Type": "application/rss+xml"}
     url = local_server.route("/desk.xml", Response(200, feed_body([]), rss_type))
