@@ -30,9 +30,7 @@ from adapters.slack.installations import SlackStorage
 from bot.desk import commands_for
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.fetch import Fetcher
 from bot.models import Briefing, Channel, DeliveryState, Reply, Visibility
-from bot.settings import load_settings
 from storage import SqliteStore
 from storage.database import StoreRunner
 from tests.support.golden_files import assert_golden
@@ -49,30 +47,6 @@ from tests.support.slack_service import (
     running,
     slack_settings,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    server.users["U1"] = {"id": "U1", "is_admin": False, "is_owner": False}
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[Engine]:
-    settings = load_settings(database=":memory:")
-    store = SqliteStore.open(":memory:")
-    engine = Engine(
-        settings, store, fetcher=Fetcher(settings), publishers={}, runner=StoreRunner(store)
-    )
-    try:
-        yield engine
-    finally:
-        await engine.aclose()
-        store.close()
 
 
 @pytest.fixture

@@ -32,16 +32,6 @@ WAIT = 5.0
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    server.users["U9"] = {"id": "U9", "is_admin": True, "is_owner": False}
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 async def wired(fake: FakeSlack) -> AsyncIterator[tuple[Desk, SlackService]]:
     settings = load_settings(
         database=":memory:",

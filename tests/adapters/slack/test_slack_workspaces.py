@@ -4,7 +4,7 @@ multi-workspace OAuth mode: the real slack-bolt app, signed events, the fake Sla
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,16 +21,6 @@ from tests.support.slack_requests import command_body, event_body, signed_header
 from tests.support.slack_service import RecordingCommands, install, oauth_settings, post
 
 TEAM = "T7"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = await FakeSlack().start()
-    server.users["U1"] = {"id": "U1", "is_admin": False, "is_owner": False}
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
