@@ -199,8 +199,13 @@ def _serve(conn: Connection) -> None:
             result = (False, exc)
         try:
             conn.send(result)
+        except OSError:
+            return  # the parent is gone (killed mid-task): no one waits for the answer
         except Exception as exc:  # e.g. an exception that does not pickle
-            conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+            try:
+                conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+            except OSError:
+                return
 
 
 __all__ = ["PRELOAD", "WorkPool", "WorkTimeout", "WorkerDied", "default_workers", "pool_size"]

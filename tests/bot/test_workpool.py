@@ -4,8 +4,10 @@ each task under a time budget; a worker past it, or one that died, is replaced."
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,7 +19,7 @@ from bot.fetch import Fetcher
 from bot.parse import parse_feed
 from bot.parsegate import ParseGate
 from bot.settings import load_settings
-from bot.workpool import WorkPool, default_workers, pool_size
+from bot.workpool import WorkPool, _serve, default_workers, pool_size
 from storage import SqliteStore
 from storage.database import StoreRunner
 from tests.support import pipeline
@@ -139,6 +141,23 @@ async def test_a_worker_that_died_is_replaced_before_the_next_task(
 
     assert (report.new_entries, report.failures, report.errors) == (1, 0, [])
     assert pool.replaced == 1 and pool.pids() != [pid]
+
+
+def test_a_worker_whose_service_was_killed_mid_task_exits_quietly(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # kill -9 on the service leaves its workers to finish the task in hand; the answer
+    # has no one to go to. The worker ends without a traceback in the service's log.
+    ctx = multiprocessing.get_context("spawn")  # the worker holds only its own end
+    here, there = ctx.Pipe()
+    worker = ctx.Process(target=_serve, args=(there,))
+    worker.start()
+    there.close()
+    here.send((time.sleep, (0.2,)))
+    here.close()  # the service is gone before the answer
+    worker.join(timeout=5)
+    assert worker.exitcode == 0
+    assert "Traceback" not in capfd.readouterr().err
 
 
 async def test_bytes_parsed_at_once_stay_within_the_budget() -> None:
