@@ -45,6 +45,7 @@ from tests.support.service import (
     outbox_states,
     signaldesk,
     start_service,
+    starts,
     wait_until,
 )
 from tests.support.slack_fake import FakeSlack
@@ -399,9 +400,12 @@ async def test_kill_campaign_never_loses_or_repeats_anything(
             if phase == "brief" and held() == len(BULLETIN):
                 break  # already briefed: nothing to cut off
             rearm()
-            before = progress()
+            before, runs = progress(), starts(log)
             process = await start_service(env, log)
             try:
+                # Start-up time follows the machine's load (four test workers on two
+                # cores): the phase's patience counts from when the service runs.
+                await wait_until(lambda r=runs: starts(log) > r, 60)
                 began = await wait_until(lambda p=progress, b=before: p() > b, patience)
                 if began:
                     await asyncio.sleep(rng.uniform(0.0, 0.5))

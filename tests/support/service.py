@@ -53,6 +53,11 @@ def outbox_states(database: Path) -> list[tuple[str, int]]:
         conn.close()
 
 
+def starts(log: Path) -> int:
+    """How many runs of the service have said they are running in ``log``."""
+    return log.read_text().count("Ctrl-C stops") if log.exists() else 0
+
+
 async def start_service(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
