@@ -113,10 +113,9 @@ class Desk:
     async def hold_channel(self, platform: str, target: str, reason: str) -> None:
         """The platform says the bot was removed from ``target`` (or can no longer see
         it): hold its deliveries now, with ``reason`` for its admins, rather than at the
-        next refused post. A channel SignalDesk never served is left alone."""
+        next refused post. A channel SignalDesk never served is left alone (the store
+        pauses only a channel it knows)."""
         channel_id = f"{platform}:{target}"
-        if await self.engine.db(self.store.get_channel, channel_id) is None:
-            return
         await pause_for(
             self.engine.db, self.store, channel_id, CannotPost(reason), self.engine.clock.now()
         )

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackClientError
 
 from bot.commands import Asker
-from bot.commands.forms import SetupForm, setup_plan
+from bot.commands.forms import SetupForm, SetupPlan, setup_plan
 from bot.commands.overview import ChannelOverview, Overview
 from bot.text import plural
 from bot.topics import SLUG_MAX
@@ -43,9 +43,8 @@ from .render import (
     _context,
     _fit,
     _header,
-    _link_label,
     _section,
-    safe_url,
+    address_link,
 )
 
 if TYPE_CHECKING:
@@ -81,8 +80,7 @@ def channel_mention(target: str) -> str:
 def _feed_lines(channel: ChannelOverview) -> list[str]:
     lines = []
     for feed in channel.feeds[:FEED_LINES]:
-        url = safe_url(feed.url)
-        where = f"<{url}|{_link_label(feed.url)}>" if url else _fit(feed.url, 200)
+        where = address_link(feed.url) or _fit(feed.url, 200)
         mark = "" if feed.ok else ":warning: "
         lines.append(
             f"{mark}`{feed.number}` {_fit(feed.name, 80)} · {where} · {_fit(feed.health, 400)}"
@@ -316,7 +314,7 @@ class SetupScreens:
             await ack(response_action="errors", errors=dict(plan.problems))
             return
         await ack(response_action="update", view=result_view(["Working on it…"], done=False))
-        lines = await self._run(plan.commands, plan.feed_add, client, channel, team, user, context)
+        lines = await self._run(plan, client, channel, team, user, context)
         try:
             await client.views_update(view_id=view.get("id"), view=result_view(lines))
         except (SlackClientError, OSError) as exc:
@@ -330,8 +328,7 @@ class SetupScreens:
 
     async def _run(
         self,
-        commands: list[str],
-        feed_add: bool,
+        plan: SetupPlan,
         client: Any,
         channel: str,
         team: str,
@@ -339,10 +336,11 @@ class SetupScreens:
         context: Any,
     ) -> list[str]:
         lines = [f"In {channel_mention(channel)}:"]
-        if feed_add:
+        commands = plan.commands
+        if plan.feed_add:
             problem = await cannot_post_because(client, channel)
             if problem:
-                commands = [c for c in commands if not c.startswith("feed add ")]
+                commands = plan.without_feed_add()
                 lines.append(f":warning: {problem}; the feed was not added")
         if self.service.directory is not None and team:
             # The publisher posts with this workspace's token: the directory must know

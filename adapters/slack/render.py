@@ -442,19 +442,25 @@ def _reply_line(line: str, links: frozenset[str]) -> str:
         return _fit(line, SECTION_MAX)
     out, end = [], 0
     for match in _ANGLED.finditer(line):
-        url = safe_url(match[1]) if match[1] in links else None
-        if url is None:
+        link = address_link(match[1]) if match[1] in links else None
+        if link is None:
             continue
-        out += [escape(line[end : match.start()]), f"<{url}|{_link_label(match[1])}>"]
+        out += [escape(line[end : match.start()]), link]
         end = match.end()
     out.append(escape(line[end:]))
     linked = "".join(out)
     return linked if len(linked) <= SECTION_MAX else _fit(line, SECTION_MAX)
 
 
-def _link_label(url: str) -> str:
+def address_link(url: str) -> str | None:
+    """``url`` as a Slack link labelled with its own host and path (never a label of
+    the text's choosing), or None when it is not a safe http(s) address."""
+    safe = safe_url(url)
+    if safe is None:
+        return None
     parts = urlsplit(url)
-    return _label(cut(f"{parts.hostname or ''}{parts.path}", 60), 80) or "link"
+    label = _label(cut(f"{parts.hostname or ''}{parts.path}", 60), 80) or "link"
+    return f"<{safe}|{label}>"
 
 
 def render_reply(reply: Reply) -> Payload:

@@ -80,19 +80,27 @@ async def post(port: int, body: str, headers: dict[str, str]) -> tuple[int, str]
         return response.status, await response.text()
 
 
-def home_button_body(view_id: str, action_id: str, *, user: str, team: str = "T1") -> str:
-    """A button click on the App Home as Slack sends it: the container is the view;
-    there is no channel, no message and no ``response_url``."""
-    payload = {
-        "type": "block_actions",
+def _interaction(kind: str, *, team: str, user: str) -> dict[str, Any]:
+    """The fields every interaction payload of a workspace (not Enterprise Grid) app
+    carries: who, where, and a fresh ``trigger_id`` (one use, within 3 s)."""
+    return {
+        "type": kind,
         "team": {"id": team, "domain": "fake"},
         "user": {"id": user, "username": "ana", "name": "ana", "team_id": team},
         "api_app_id": "A1",
         "token": "legacy",
-        "container": {"type": "view", "view_id": view_id},
         "trigger_id": f"{next(_TRIGGERS)}.2.3",
         "enterprise": None,
         "is_enterprise_install": False,
+    }
+
+
+def home_button_body(view_id: str, action_id: str, *, user: str, team: str = "T1") -> str:
+    """A button click on the App Home as Slack sends it: the container is the view;
+    there is no channel, no message and no ``response_url``."""
+    payload = {
+        **_interaction("block_actions", team=team, user=user),
+        "container": {"type": "view", "view_id": view_id},
         "view": {"id": view_id, "type": "home", "team_id": team, "blocks": []},
         "actions": [
             {
@@ -125,16 +133,9 @@ def view_submission_body(
         "bot_id": "BBOT",
     }
     payload = {
-        "type": "view_submission",
-        "team": {"id": team, "domain": "fake"},
-        "user": {"id": user, "username": "ana", "name": "ana", "team_id": team},
-        "api_app_id": "A1",
-        "token": "legacy",
-        "trigger_id": f"{next(_TRIGGERS)}.2.3",
+        **_interaction("view_submission", team=team, user=user),
         "view": submitted,
         "response_urls": [],
-        "is_enterprise_install": False,
-        "enterprise": None,
     }
     return urlencode({"payload": json.dumps(payload)})
 
