@@ -1,4 +1,6 @@
-"""The command line as a user runs it: a real process, JSON Lines out, one-line errors."""
+"""The command line as a user runs it: JSON Lines out, one-line errors. Most calls run
+the entry point in this process (``tests/support/cli.py``); what only separate
+processes show — two of them on one database, the newcomer's ``demo`` — spawns them."""
 
 from __future__ import annotations
 
@@ -8,11 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import assert_one_line_error, run
-
-# Every test here runs `signaldesk` as a subprocess (a fresh interpreter each time).
-pytestmark = pytest.mark.slow
-
+from tests.support.cli import assert_one_line_error, run, spawn
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Valley Post</title>
 <link>https://valley.example/</link><description>x</description>
@@ -160,6 +158,7 @@ def test_cluster() -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_cmd_against_a_database(tmp_path: Path) -> None:
     env = {"SIGNALDESK_DATABASE": str(tmp_path / "s.db")}
     helped = run("cmd", "/brief help", env=env)
@@ -170,7 +169,7 @@ def test_cmd_against_a_database(tmp_path: Path) -> None:
         "cmd", "--channel", "console:ops", "--admin", "topic add chips chips OR wafers", env=env
     )
     assert added.returncode == 0, added.stdout
-    listed = run("cmd", "--channel", "console:ops", "topics", env=env)
+    listed = spawn("cmd", "--channel", "console:ops", "topics", env=env)  # another process
     assert "chips" in listed.stdout
     bad_channel = run("cmd", "--channel", "general", "help", env=env)
     assert "expected <platform>:<channel>" in assert_one_line_error(bad_channel, 2)
@@ -188,11 +187,12 @@ def test_unusable_database_is_one_line(tmp_path: Path) -> None:
     assert "not a readable SQLite database" in assert_one_line_error(result, 1)
 
 
+@pytest.mark.slow
 def test_commands_share_one_postgresql_database_across_processes(pg_dsn: str) -> None:
     env = {"SIGNALDESK_DATABASE": pg_dsn}
     added = run("cmd", "--admin", "topic add ports port OR harbour", env=env)
     assert added.returncode == 0, added.stderr
-    listed = run("cmd", "topics", env=env)  # another process, the same database
+    listed = spawn("cmd", "topics", env=env)  # another process, the same database
     assert listed.returncode == 0 and "ports" in listed.stdout
     assert "pg_dump" in assert_one_line_error(run("backup", "/tmp/x.dump", env=env), 2)
 
@@ -214,8 +214,9 @@ def test_backup(tmp_path: Path) -> None:
     assert "exists" in assert_one_line_error(again, 2)
 
 
+@pytest.mark.slow
 def test_demo_prints_sourced_briefings_and_answers_commands() -> None:
-    result = run("demo", stdin="/brief help\n/brief china-ai\n/brief nonsense-topic\n")
+    result = spawn("demo", stdin="/brief help\n/brief china-ai\n/brief nonsense-topic\n")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Sources (3):" in out  # one story carried by three feeds, one briefing
