@@ -124,7 +124,6 @@ class ClusterIndex:
         qsize = clusterer.norm_and_size(fingerprint)[1]
         limit = min(self._MAX_POSTING, max(32, int(self._COMMON * len(self._stories))))
         partial: dict[int, float] = {}
-        get = partial.get
         # A story must share specific terms to be a candidate (``MIN_SHARED``), so only
         # their postings are walked (generic words would visit every story), and only
         # those of the entry's most telling terms: a report of the same event shares
@@ -138,11 +137,15 @@ class ClusterIndex:
             if posting is None or len(posting) > limit:
                 continue
             for sid, w in posting.items():
-                partial[sid] = get(sid, 0.0) + q * w
+                if sid in partial:
+                    partial[sid] += q * w
+                else:
+                    partial[sid] = q * w
         if not partial:
             return Placement()
         if len(partial) > self._RESCORE:
-            ranked = heapq.nlargest(self._RESCORE, partial, key=partial.__getitem__)
+            # What heapq.nlargest returns (ties in the same order), at half its cost here
+            ranked = sorted(partial, key=partial.__getitem__, reverse=True)[: self._RESCORE]
         else:
             ranked = list(partial)
         docs = clusterer.documents
@@ -156,11 +159,12 @@ class ClusterIndex:
             if story.norm_docs < 0 or docs > story.norm_docs * 1.1 + 4:
                 story.norm, story.size = clusterer.norm_and_size(story.fp)
                 story.norm_docs = docs
+            # Most candidates share one telling term, not two: ruled out before the rest.
+            if not _shares(telling, story.fp.terms):
+                continue
             bar = clusterer.threshold_for(qsize, story.size)
             if source and source in story.sources:
                 bar += SAME_SOURCE_PENALTY
-            if not _shares(telling, story.fp.terms):
-                continue
             score = _match(
                 clusterer,
                 fingerprint.terms,
