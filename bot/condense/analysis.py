@@ -56,12 +56,16 @@ class _Sentence:
 _DANGLING = frozenset(
     """he she it they this these those that his her its their them him but however also
     and meanwhile still yet such so then thus hence instead there here it's that's
-    he's she's they're there's nor or besides likewise similarly otherwise""".split()
+    he's she's they're there's nor or besides likewise similarly otherwise
+    anyway indeed moreover furthermore nevertheless nonetheless therefore consequently
+    accordingly again""".split()
 )
 _DANGLING_PHRASE = re.compile(
     r"^(?:in\ other\ words|as\ a\ result|in\ addition|on\ the\ other\ hand|by\ contrast"
     r"|for\ (?:example|instance)|even\ so|at\ the\ same\ time|the\ (?:same|latter|former)"
-    r"|in\ (?:that|this|the\ meantime)|after\ (?:that|this)|because\ of\ (?:that|this)"
+    r"|in\ (?:that|this|the\ meantime)|after\ (?:that|this|all)|because\ of\ (?:that|this)"
+    r"|of\ course|in\ fact|that\ said|what'?s\ more|on\ top\ of\ (?:that|this)|even\ then"
+    r"|in\ turn|as\ such|all\ the\ same|to\ that\ end"
     r"|the\ (?:move|decision|announcement|comments?|remarks?|statement|news|deal|plan)\b"
     r"|(?:this|that)\ (?:is|was|comes|came|means|meant))\b",
     re.IGNORECASE | re.VERBOSE,
@@ -86,13 +90,16 @@ _SAYS = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # Feature openings that set a scene instead of reporting the news: "On a cold morning in
-# the harbour town…", "It was just after dawn when…", "Imagine…", "When Maria Lopez…".
+# the harbour town…", "It was just after dawn when…", "Imagine…", "When Maria Lopez…",
+# and the essayist's appeal to the reader ("Anyone who has…", "You either…").
 _SCENE = re.compile(
     r"^(?:on\ an?\ |in\ an?\ |at\ an?\ |it\ (?:was|is)\ |there\ (?:was|is|are|were)\ "
     r"|imagine\b|picture\ this|when\ |as\ (?:the|a|dawn|night|dusk)\b|once\ |for\ (?:years|decades"
     r"|months|most\ of)\b|every\ (?:morning|day|night|year|week)|standing\ |inside\ |outside\ "
     r"|under\ a\ |beneath\ |just\ after\ |shortly\ (?:after|before)\ (?:dawn|dusk|midnight)"
-    r"|[a-z]+ing\ (?:through|along|past|into|down|up|across|beside|outside|inside)\b|i\ |we\ )",
+    r"|[a-z]+ing\ (?:through|along|past|into|down|up|across|beside|outside|inside)\b|i\ |we\ "
+    r"|you\ |anyone\ who\b|everyone\ (?:who|knows)\b|few\ (?:people|things)\b"
+    r"|most\ (?:people|of\ us)\b)",
     re.IGNORECASE | re.VERBOSE,
 )
 # Live-blog and section labels: "The latest on the strike (all times local):".

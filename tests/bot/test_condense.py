@@ -656,3 +656,36 @@ def test_a_quote_introduced_by_saying_keeps_its_speaker_and_may_be_a_bullet() ->
     assert any(
         x.text.startswith("The Kestrel Bay Longshore Union turned it down") for x in b.bullets
     )
+
+
+def test_a_sentence_opening_on_a_discourse_marker_follows_the_one_it_leans_on() -> None:
+    # "After all, she…", "Of course…", "Indeed…": each presumes the sentence before.
+    text = (
+        "Anyone who has sat through a budget night in Kellmoor knows the drill.\n"
+        "Finance minister Ruth Okafor knows how to get a tax rise past a wary parliament. "
+        "After all, she steered three budgets through a hung chamber and won the last "
+        "vote by a single seat in 2025.\n"
+        "Okafor on Tuesday proposed raising the fuel duty by 4 cents a litre to pay for "
+        "the Kellmoor rail extension, which has run 210 million over budget.\n"
+        "Of course the opposition has already said it will vote the duty down.\n"
+        "Indeed, two of her own coalition partners asked for the rise to be phased in.\n"
+        "The vote is set for March 12."
+    )
+    from bot.condense.analysis import _analyse
+
+    _, sentences = _analyse(text)
+    leaning = {s.text.split(" ", 1)[0].rstrip(","): s.dangling for s in sentences}
+    assert leaning["After"] and leaning["Of"] and leaning["Indeed"]
+    assert not leaning["Okafor"] and not leaning["Finance"]
+    b = _one(text, title="Kellmoor finance minister proposes fuel duty rise for rail line")
+    # The essayist's appeal to the reader is no news and not the lead.
+    assert not b.lead.startswith("Anyone who"), b.lead
+    shown = [b.lead, *(x.text for x in b.bullets)]
+    for i, t in enumerate(shown):
+        # Shown only right after what it leans on (the lead may end with it).
+        if t.startswith("After all"):
+            assert shown[i - 1].endswith("past a wary parliament."), shown
+        if t.startswith("Of course"):
+            assert shown[i - 1].endswith("over budget."), shown
+        if t.startswith("Indeed"):
+            assert shown[i - 1].startswith("Of course"), shown
