@@ -58,8 +58,9 @@ class ExtractiveCondenser:
         what_happened = why = watch = ""
         if lead:
             # The full briefing shows the bullets right above the sections: no section
-            # may repeat one, as none repeats the lead.
-            shown = {id(s) for s in lead_parts} | {id(s) for s in chosen}
+            # may repeat one, as none repeats the lead. A feature's scene-setting opening
+            # is not what happened either.
+            shown = {id(s) for s in (*lead_parts, *chosen, *_scene_setters(story))}
             taken = [frozenset(content_words(lead)), *(s.words for s in lead_parts)]
             what_happened, why, watch = _sections(
                 story.sentences, shown, taken + [s.words for s in chosen]

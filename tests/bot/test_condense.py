@@ -382,7 +382,9 @@ def test_a_scene_setting_opening_is_not_the_lead() -> None:
     )
     b = _one(text, title="Northgate council approves Aldwater flood barrier")
     assert b.lead.startswith("The Northgate council voted 9-2 on Tuesday")
-    assert "gulls" not in b.lead
+    # Nor is it a point or "What happened": the scene is not what happened.
+    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    assert not any("gulls" in t for t in shown), shown
 
 
 def test_a_scene_setter_is_not_the_lead_under_a_headline_that_names_a_section() -> None:
