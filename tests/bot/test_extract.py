@@ -112,3 +112,28 @@ def test_headline_repeated_as_first_line_is_dropped() -> None:
     article = extract_article(page, url="https://example.org/harbour")
     assert article.title == "Harbour board agrees winter plan"
     assert article.text.startswith("The harbour board met on Monday")
+
+
+def _section_page(h1: str, title: str) -> str:
+    body = "".join(
+        f"<p>Infants in the Halvorsen trial who were given peanut protein from four months "
+        f"on were far less likely to develop a peanut allergy by age five, paediatricians "
+        f"at Bergen University Hospital reported on Wednesday (group {n}).</p>"
+        for n in range(1, 5)
+    )
+    return (
+        f"<html><head><title>{title}</title></head><body><nav>Home · Health A-Z</nav>"
+        f"<main><h1>{h1}</h1><article>{body}</article></main></body></html>"
+    )
+
+
+def test_a_section_name_in_the_h1_gives_way_to_the_pages_title() -> None:
+    # Some health and news sites put the section's name in the <h1> and the headline
+    # in <title> only.
+    page = _section_page(
+        "Allergies Health Center", "Babies Who Eat Peanut Early Avoid Allergy, Trial Finds"
+    )
+    assert extract_article(page).title == "Babies Who Eat Peanut Early Avoid Allergy, Trial Finds"
+    # A short headline that the <title> repeats (with the site's name) is the headline.
+    short = _section_page("Peanut allergy falls", "Peanut allergy falls | Bergen Health News")
+    assert extract_article(short).title == "Peanut allergy falls"
