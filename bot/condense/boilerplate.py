@@ -158,11 +158,25 @@ def is_boilerplate(sentence: str) -> bool:
     return not _TERMINAL.search(s) and len(words) < 12
 
 
+# Service pieces, not news: a how-to or a ranked list ("How to…", "The 21 best movies
+# of 2017", "10 ways to…", "Top 5…"). Their "sentences" are steps and entries; condensed
+# as news they give bullets of whichever entries score highest. Posted as a short item.
+_SERVICE_HEADLINE = re.compile(
+    r"^(?:how\ to\b|(?:the\ )?(?:top\ )?\d{1,3}\ (?:best|worst|greatest|ways|things|tips"
+    r"|tricks|steps|habits|mistakes|places|books|movies|films|songs|albums|apps|games"
+    r"|foods|recipes)\b|(?:the\ )?(?:top|best)\ \d{1,3}\b)",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
 def _readable(text: str, title: str) -> str:
     """The text, or "" when the condenser cannot brief it: a headline repeated as the
-    only text, a language other than English (its sentences and boilerplate follow
-    rules these are not), or a page that is not an article (a table, a listing)."""
+    only text, a how-to or a ranked list, a language other than English (its sentences
+    and boilerplate follow rules these are not), or a page that is not an article (a
+    table, a listing)."""
     if not text.strip() or one_line(text).casefold() == one_line(title).casefold():
+        return ""
+    if _SERVICE_HEADLINE.match(one_line(title).lstrip("\"'“‘")):
         return ""
     if language_of(text) != "en":
         return ""

@@ -560,6 +560,26 @@ def test_a_results_table_is_a_short_item() -> None:
     assert (b.lead, b.bullets) == ("", [])
 
 
+def test_a_how_to_or_a_ranked_list_is_a_short_item_and_news_about_rankings_is_not() -> None:
+    entries = (
+        "Buy in season. Strawberries in June cost half what they do in January.\n"
+        "Plan five dinners, not seven. Leftovers cover the other two nights.\n"
+        "Shop with a list, and never when you are hungry, the dietitian Mara Lind says.\n"
+        "Freeze bread the day you buy it. A slice toasts from frozen in three minutes."
+    )
+    for title in ("How to cut your grocery bill by a third", "10 ways to cut your grocery bill"):
+        b = _one(entries, title=title)
+        assert (b.lead, b.bullets) == ("", []), title
+    news = (
+        "Kestrel Bay was named the best small city in the country to live in on Thursday, "
+        "topping the annual Civic Index for the first time since it began in 2009.\n"
+        "The index ranks 140 cities on housing costs, commute times and air quality.\n"
+        "Mayor Ines Carvalho said the ranking reflected ten years of work on transit."
+    )
+    b = _one(news, title="Kestrel Bay tops best small cities ranking")
+    assert b.lead.startswith("Kestrel Bay was named the best small city")
+
+
 def test_site_names_leave_the_headline() -> None:
     cases = {
         "Ferry pier closes after cracks found | Kestrel Gazette": "Ferry pier closes after "
