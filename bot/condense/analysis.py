@@ -65,7 +65,7 @@ _DANGLING_PHRASE = re.compile(
     r"|for\ (?:example|instance)|even\ so|at\ the\ same\ time|the\ (?:same|latter|former)"
     r"|in\ (?:that|this|the\ meantime)|after\ (?:that|this|all)|because\ of\ (?:that|this)"
     r"|of\ course|in\ fact|that\ said|what'?s\ more|on\ top\ of\ (?:that|this)|even\ then"
-    r"|in\ turn|as\ such|all\ the\ same|to\ that\ end"
+    r"|in\ turn|as\ such|all\ the\ same|to\ that\ end|when\ (?:that|this)\b|if\ (?:so|not)\b"
     r"|the\ (?:move|decision|announcement|comments?|remarks?|statement|news|deal|plan)\b"
     r"|(?:this|that)\ (?:is|was|comes|came|means|meant))\b",
     re.IGNORECASE | re.VERBOSE,
