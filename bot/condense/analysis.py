@@ -131,6 +131,8 @@ def _unattributed_quote(text: str) -> bool:
 def _listed(text: str) -> bool:
     if _LISTED.match(text) or " | " in text or "\t" in text:
         return True
+    if text.startswith("(") and text.rstrip(".").endswith(")"):
+        return True  # an aside in brackets: an editor's note, a credit, a correction
     digits = sum(map(str.isdigit, text))
     return digits > len(text) / 5
 

@@ -717,3 +717,17 @@ def test_a_sentence_opening_on_a_discourse_marker_follows_the_one_it_leans_on() 
             assert shown[i - 1].endswith("over budget."), shown
         if t.startswith("Indeed"):
             assert shown[i - 1].startswith("Of course"), shown
+
+
+def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
+    text = (
+        "Some 2,300 new state laws take effect on January 1, from a higher minimum wage in "
+        "Kellmoor to a ban on hunting with drones in Ostvale.\n"
+        "Kellmoor's minimum wage rises by 1 dollar to 9.25 an hour.\n"
+        "Ostvale's drone ban passed after hunters complained of being filmed.\n"
+        "(Sourcing: most of this list comes from the National Council of Legislatures.)\n"
+        "Three states also change how daylight saving time is set."
+    )
+    b = _one(text, title="New year, new laws: wages, drones and clocks")
+    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    assert b.lead and not any("Sourcing" in t for t in shown), shown
