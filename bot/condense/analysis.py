@@ -66,6 +66,7 @@ _DANGLING_PHRASE = re.compile(
     r"|in\ (?:that|this|the\ meantime)|after\ (?:that|this|all)|because\ of\ (?:that|this)"
     r"|of\ course|in\ fact|that\ said|what'?s\ more|on\ top\ of\ (?:that|this)|even\ then"
     r"|in\ turn|as\ such|all\ the\ same|to\ that\ end|when\ (?:that|this)\b|if\ (?:so|not)\b"
+    r"|(?:since|by|until|back)\ then\b|before\ (?:that|then)\b|at\ that\ (?:time|point)\b"
     r"|the\ (?:move|decision|announcement|comments?|remarks?|statement|news|deal|plan)\b"
     r"|(?:this|that)\ (?:is|was|comes|came|means|meant))\b",
     re.IGNORECASE | re.VERBOSE,

@@ -701,9 +701,10 @@ def test_a_sentence_opening_on_a_discourse_marker_follows_the_one_it_leans_on() 
     _, more = _analyse(
         "The board may reject the bid on Friday. When that happens, the shares will fall. "
         "If so, the chief executive has said she will resign. When the vote is held, "
-        "shareholders in Oslo can follow it online."
+        "shareholders in Oslo can follow it online. Since then, the bid has risen twice. "
+        "Since 2019, the board has rejected four bids."
     )
-    assert [s.dangling for s in more] == [False, True, True, False]
+    assert [s.dangling for s in more] == [False, True, True, False, True, False]
     assert not leaning["Okafor"] and not leaning["Finance"]
     b = _one(text, title="Kellmoor finance minister proposes fuel duty rise for rail line")
     # The essayist's appeal to the reader is no news and not the lead.
