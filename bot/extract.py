@@ -10,6 +10,7 @@ from __future__ import annotations
 import html as markup
 import re
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from .errors import ExtractError
 from .models import Article
@@ -64,7 +65,7 @@ def extract_article(html: bytes | str, *, url: str | None = None) -> Article:
         raise ExtractError("no article text found on the page")
     data = doc if isinstance(doc, dict) else doc.as_dict()
     title = one_line(str(data.get("title") or ""))
-    text = cap_article(_drop_title_line(clean_text(str(data.get("text") or "")), title))
+    text = cap_article(_unwrap(_drop_title_line(clean_text(str(data.get("text") or "")), title)))
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractError("no article text found on the page")
     return Article(
@@ -149,6 +150,35 @@ def _headline_title(title: str, html: bytes | str, text: str) -> str:
     if len(tag.split()) < 2 * max(len(title.split()), 2) or words <= tag_words:
         return title
     return tag if len(tag_words & set(content_words(text))) >= 2 else title
+
+
+# Words a sentence does not end on: a line that stops on one was cut inside a sentence.
+_CARRIES_ON = frozenset(
+    "a an the of to in on at by for from with and or but as than that into over".split()
+)
+
+
+def _unwrap(text: str) -> str:
+    """Hard-wrapped prose (a ``<pre>`` block, ``<br>`` at every 70 characters, text
+    pasted from e-mail) rejoined into whole lines, so that the condenser reads its
+    sentences and not its line breaks. A line is cut inside a sentence when it ends on a
+    word or a comma and the next carries on in lower case ("…have been" / "on the
+    rise…"), or when it ends on a word no sentence ends on ("…the Journal of" /
+    "Paediatrics.")."""
+    lines = text.split("\n")
+    # Each line is one list of parts, joined once: linear however many lines rejoin.
+    out: list[list[str]] = [[lines[0]]]
+    for before, line in pairwise(lines):
+        last = before.rsplit(" ", 1)[-1]
+        if (
+            before
+            and (before[-1].isalnum() or before[-1] == ",")
+            and (line[:1].islower() or last.lower() in _CARRIES_ON)
+        ):
+            out[-1].append(line)
+        else:
+            out.append([line])
+    return "\n".join(" ".join(parts) for parts in out)
 
 
 def _drop_title_line(text: str, title: str) -> str:

@@ -137,3 +137,25 @@ def test_a_section_name_in_the_h1_gives_way_to_the_pages_title() -> None:
     # A short headline that the <title> repeats (with the site's name) is the headline.
     short = _section_page("Peanut allergy falls", "Peanut allergy falls | Bergen Health News")
     assert extract_article(short).title == "Peanut allergy falls"
+
+
+def test_hard_wrapped_prose_is_read_as_whole_sentences() -> None:
+    # An article typed with a line break every 70 characters (old CMSes, mailing lists).
+    wrapped = (
+        "Life-threatening peanut allergies have been on the rise for a decade,<br>"
+        "with little hope for a cure. A trial at Bergen University Hospital now<br>"
+        "suggests that infants fed peanut protein from four months on are far<br>"
+        "less likely to develop the allergy by the age of five.<br>"
+        "Paediatricians followed 640 infants for five years, the hospital said<br>"
+        "on Wednesday, and the results were published in the Nordic Journal of<br>"
+        "Paediatrics."
+    )
+    page = (
+        "<html><head><title>Early peanuts may prevent allergy</title></head><body>"
+        f"<article><h1>Early peanuts may prevent allergy</h1><p>{wrapped}</p></article>"
+        "</body></html>"
+    )
+    lines = extract_article(page).text.split("\n")
+    assert lines[0].startswith("Life-threatening peanut allergies have been on the rise")
+    assert lines[0].endswith("by the age of five."), lines
+    assert lines[1].endswith("in the Nordic Journal of Paediatrics."), lines
