@@ -247,14 +247,21 @@ _TOKEN = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _ELEMENT_START = re.compile(rb"<[A-Za-z_]")
+# After the root element starts, element starts no longer matter: the scan steps from
+# comment to CDATA to DOCTYPE without a turn of the loop per element ("<a" hides no
+# other token, so what it finds is the same).
+_BODY_TOKEN = re.compile(
+    rb"<!--.*?(?:-->|\Z)|<!\[CDATA\[.*?(?:\]\]>|\Z)|<\?.*?(?:\?>|\Z)|(<!doctype)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def _strip_doctype_bytes(data: bytes) -> bytes:
     out: list[bytes] = []
     pos = scan = 0
     in_prolog = True
-    while (match := _TOKEN.search(data, scan)) is not None:
-        if match.group(2):  # the root element: the prolog is over
+    while (match := (_TOKEN if in_prolog else _BODY_TOKEN).search(data, scan)) is not None:
+        if in_prolog and match.group(2):  # the root element: the prolog is over
             in_prolog = False
             scan = match.end()
         elif match.group(1):
