@@ -92,8 +92,18 @@ def clean_text(text: str) -> str:
     if not text:
         return ""
     text = unicodedata.normalize("NFC", text).translate(_DROP)
-    lines = (_WS.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n"))
+    lines = (_spaced(line).strip() for line in text.replace("\r", "\n").split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def _spaced(line: str) -> str:
+    """Runs of spaces (``_WS``) as one space. Most lines have none: an ASCII line with
+    no double space, tab, form feed or vertical tab is returned as it is, without the
+    regular expression (a quarter of the cost, on every entry of every feed)."""
+    plain = line.isascii() and "  " not in line
+    if plain and "\t" not in line and "\f" not in line and "\v" not in line:
+        return line
+    return _WS.sub(" ", line)
 
 
 def one_line(text: str) -> str:
