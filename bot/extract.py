@@ -15,7 +15,7 @@ from itertools import pairwise
 from .errors import ExtractError
 from .models import Article
 from .text import cap_article, clean_text, one_line
-from .words import content_words
+from .words import LINE_CARRIES_ON, content_words
 
 __all__ = ["MIN_TEXT_CHARS", "article_from_entry", "extract_article"]
 
@@ -152,12 +152,6 @@ def _headline_title(title: str, html: bytes | str, text: str) -> str:
     return tag if len(tag_words & set(content_words(text))) >= 2 else title
 
 
-# Words a sentence does not end on: a line that stops on one was cut inside a sentence.
-_CARRIES_ON = frozenset(
-    "a an the of to in on at by for from with and or but as than that into over".split()
-)
-
-
 def _unwrap(text: str) -> str:
     """Hard-wrapped prose (a ``<pre>`` block, ``<br>`` at every 70 characters, text
     pasted from e-mail) rejoined into whole lines, so that the condenser reads its
@@ -173,7 +167,7 @@ def _unwrap(text: str) -> str:
         if (
             before
             and (before[-1].isalnum() or before[-1] == ",")
-            and (line[:1].islower() or last.lower() in _CARRIES_ON)
+            and (line[:1].islower() or last.lower() in LINE_CARRIES_ON)
         ):
             out[-1].append(line)
         else:

@@ -41,6 +41,7 @@ __all__ = [
     "FACT_WORD",
     "FIGURE_TOKEN",
     "LETTER_RUN",
+    "LINE_CARRIES_ON",
     "NOT_NAMES",
     "PARAPHRASE_STOPWORDS",
     "PARAPHRASE_WORD",
@@ -194,6 +195,14 @@ def paraphrase_words(text: str) -> set[str]:
         for w in PARAPHRASE_WORD.findall(text.lower())
         if len(w) > 2 and w not in PARAPHRASE_STOPWORDS
     }
+
+
+# ---------------------------------------------------------------- extraction
+# Words a sentence does not end on: a line of page text that stops on one was cut
+# inside a sentence (hard-wrapped prose, ``bot.extract``).
+LINE_CARRIES_ON = frozenset(
+    "a an the of to in on at by for from with and or but as than that into over".split()
+)
 
 
 # ---------------------------------------------------------------- search and related
