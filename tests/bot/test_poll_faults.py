@@ -405,10 +405,10 @@ async def test_a_database_locked_at_start_is_retried_until_it_frees(
             assert "locked" in stuck.text
             holder.execute("ROLLBACK")
             for _ in range(500):
-                if engine.last_tick is not None and not store.pending_entries(10):
+                if engine.last_tick is not None and not await engine.db(store.pending_entries, 10):
                     break
                 await asyncio.sleep(0.01)
-            assert store.pending_entries(10) == [], "the stored entry is briefed once it frees"
+            assert await engine.db(store.pending_entries, 10) == [], "briefed once it frees"
             assert engine.alive and engine.last_tick is not None
             assert "engine started after" in caplog.text
             working = await handler.handle("feeds", ADMIN)
@@ -460,10 +460,10 @@ async def test_a_full_disk_at_start_is_retried_until_space_is_freed(
             # Space is freed: the store's own thread lifts the limit, as the disk would.
             await engine.db.first(store.db.execute, "PRAGMA max_page_count = 1073741823")
             for _ in range(500):
-                if engine.alive and not store.pending_entries(10):
+                if engine.alive and not await engine.db(store.pending_entries, 10):
                     break
                 await asyncio.sleep(0.01)
-            assert store.pending_entries(10) == [] and engine.alive
+            assert await engine.db(store.pending_entries, 10) == [] and engine.alive
         finally:
             stop.set()
             await asyncio.wait_for(task, 5)
