@@ -120,8 +120,8 @@ def feed_health(feed: Feed) -> str:
     return health
 
 
-def _feed_line(feed: Feed, *, admin: bool = False) -> str:
-    feed = shown_feed(feed, admin=admin)
+def _feed_line(feed: Feed) -> str:
+    """``/brief feeds``'s line for a feed as the reader may see it (``shown_feed``)."""
     name = cut(one_line(feed.display_name), 80)
     return f"  {_number(feed)}  {name}  <{feed.url}>  {feed_health(feed)}"
 

@@ -41,8 +41,11 @@ class SetupPlan:
 def setup_plan(form: SetupForm) -> SetupPlan:
     """The core commands the filled fields stand for, and what is wrong with the rest."""
     url, topic = form.url.strip(), form.topic.strip().lstrip("#")
-    query, digest, timezone = " ".join(form.query.split()), form.digest.strip(), form.timezone
-    timezone = timezone.strip()
+    query, digest, timezone = (
+        " ".join(form.query.split()),
+        form.digest.strip(),
+        form.timezone.strip(),
+    )
     plan = SetupPlan()
     if url:
         plan.commands.append(f"feed add {url}")

@@ -346,18 +346,21 @@ class CommandHandler(StoreLookups):
         return _info("\n".join(_capped(lines)))
 
     async def _feeds(self, channel_id: str, *, admin: bool = False) -> Reply:
-        feeds = await self.db.first(self.store.channel_feeds, channel_id)
+        # Feed URLs can carry credentials (?api_key=…): whole for admins only.
+        feeds = [
+            shown_feed(feed, admin=admin)
+            for feed in await self.db.first(self.store.channel_feeds, channel_id)
+        ]
         channel = await self.db.first(self.store.get_channel, channel_id)
         if not feeds:
             lines = ["This channel follows no feeds. An admin can add one: " + USAGE["feed add"]]
         else:
             lines = [f"This channel follows {plural(len(feeds), 'feed')}:"]
-            # Feed URLs can carry credentials (?api_key=…): whole for admins only.
-            lines += _capped([_feed_line(feed, admin=admin) for feed in feeds])
+            lines += _capped([_feed_line(feed) for feed in feeds])
             lines.append(self.health() or "")  # the service itself, not one feed
         lines.append(_pause_text(channel))
         reply = _info("\n".join(line for line in lines if line))
-        reply.links = [shown_feed(feed, admin=admin).url for feed in feeds]
+        reply.links = [feed.url for feed in feeds]
         return reply
 
     async def _show_filters(self, channel_id: str) -> Reply:
