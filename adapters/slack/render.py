@@ -440,6 +440,7 @@ def _reply_line(line: str, links: frozenset[str]) -> str:
     text's choosing."""
     if not links or "<" not in line:
         return _fit(line, SECTION_MAX)
+    line = one_line(line)  # cleaned as _fit cleans it
     out, end = [], 0
     for match in _ANGLED.finditer(line):
         link = address_link(match[1]) if match[1] in links else None
