@@ -24,7 +24,7 @@ from bot.errors import StorageError
 from bot.fetch import Fetcher
 from bot.models import ServiceBeat, StoreSnapshot
 from bot.pacing import ChannelPacer
-from bot.ports import Condenser, Runner, Store, UsageStore
+from bot.ports import Condenser, Roles, Runner, Store, UsageStore
 from bot.settings import Settings
 from storage import SqliteStore
 from storage.database import StoreRunner
@@ -59,6 +59,16 @@ def open_store(settings: Settings) -> Store:
     if _is_postgres(settings.database):
         return _postgres_store(settings)
     return SqliteStore.open(settings.database)
+
+
+def roles_for(settings: Settings) -> Roles | None:
+    """The fleet's roles (``bot.roles``) on PostgreSQL, where several processes may
+    share one database; None on SQLite (one process does everything)."""
+    if not _is_postgres(settings.database):
+        return None
+    from storage.postgres.roles import PgRoles
+
+    return PgRoles(settings.database)
 
 
 def platforms(
@@ -119,6 +129,7 @@ def assemble(settings: Settings, console: TextIO, with_platforms: bool = False) 
         fetcher=Fetcher(settings),
         publishers=publishers,
         condenser=condenser_for(settings, store, runner),
+        roles=roles_for(settings),
     )
     if not with_platforms:
         return desk

@@ -129,9 +129,13 @@ class Briefer:
         placed = None
         if entry.story_id is not None:
             placed = await self.db(self.store.get_story, entry.story_id)
-        article = None if placed else await self.read_article(entry)
-        if article is not None:
-            await self.db(self.store.save_article, entry.id, article)
+        article = None
+        if placed is None:
+            # Read once: by the process that polled the entry (``prepare``), or here.
+            article = await self.db(self.store.saved_article, entry.id)
+            if article is None:
+                article = await self.read_article(entry)
+                await self.db(self.store.save_article, entry.id, article)
         if placed is not None:
             story = placed
         else:
@@ -152,6 +156,14 @@ class Briefer:
             await self._link_later(later, earlier)
         await self.db(self.store.mark_briefed, entry.id)
         return briefings[0].id if briefings else None
+
+    async def prepare(self, entry: StoredEntry) -> None:
+        """Read and save the entry's article, and leave the entry pending: what a
+        process of a fleet that does not hold the ``brief`` role (``bot.roles``) does
+        with what it polled; the one that holds it places and condenses the entry."""
+        if await self.db(self.store.saved_article, entry.id) is None:
+            article = await self.read_article(entry)
+            await self.db(self.store.save_article, entry.id, article)
 
     async def _new_audience(self, story: Story, entry: StoredEntry) -> bool:
         """Whether a channel that follows ``entry``'s feed has not been given the story."""

@@ -22,7 +22,7 @@ from .deliver import Publishers
 from .engine import Engine
 from .errors import CannotPost, SignalDeskError
 from .fetch import Fetcher
-from .ports import Clock, Condenser, Publisher, Runner, Store
+from .ports import Clock, Condenser, Publisher, Roles, Runner, Store
 from .retries import pause_for
 from .settings import Settings
 
@@ -160,6 +160,7 @@ def build_desk(
     condenser: Condenser | None = None,
     clock: Clock | None = None,
     clusterer: StoryClusterer | None = None,
+    roles: Roles | None = None,
 ) -> Desk:
     """The engine and the commands, in that order, from the pieces the root built."""
     engine = Engine(
@@ -171,6 +172,7 @@ def build_desk(
         condenser=condenser,
         clusterer=clusterer,
         runner=runner,
+        roles=roles,
     )
     return Desk(settings, store, engine, commands_for(engine))
 

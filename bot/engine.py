@@ -37,7 +37,8 @@ from .ingest import ENTRY_ATTEMPTS, Ingest, PollReport, one_line_error
 from .models import Feed, Source, SourceText
 from .parsegate import ParseGate, parse_budget
 from .place import StoryPlacer, stories_for
-from .ports import AsyncCondenser, Clock, Condenser, Publisher, Runner, Store
+from .ports import AsyncCondenser, Clock, Condenser, Publisher, Roles, Runner, Store
+from .roles import DELIVER, Leader
 from .route import Router
 from .schedule import Heartbeat, Scheduler, SystemClock, monotonic_for
 from .settings import Settings
@@ -75,6 +76,7 @@ class Engine:
         clusterer: StoryClusterer | None = None,
         monotonic: Callable[[], float] | None = None,
         telemetry: Telemetry | None = None,
+        roles: Roles | None = None,
     ) -> None:
         self.settings = settings
         self.telemetry = telemetry or Telemetry()  # counters for /metrics
@@ -89,6 +91,8 @@ class Engine:
         # one (a clock set back a day must not stop polling for a day).
         if monotonic is None:
             monotonic = monotonic_for(self.clock, injected=clock is not None)
+        # The jobs one process of a fleet does alone (bot.roles); None: all of them.
+        self.leader = Leader(roles, monotonic=monotonic)
         window = settings.cluster_window_hours
         # What grows with the news is sized by the memory budget, not by the window:
         # half for the cluster index, a quarter for the condenser's analysis cache (the
@@ -129,6 +133,7 @@ class Engine:
             briefer=self.briefer,
             parse_gate=parse_gate,
             telemetry=self.telemetry,
+            leader=self.leader,
         )
         self.scheduler = Scheduler(
             settings, store, db, now, monotonic=monotonic, retry=self.ingest.resume_pending
@@ -303,11 +308,15 @@ class Engine:
 
     async def _serve(self, stop: asyncio.Event, tick: float) -> None:
         poller = asyncio.create_task(self.poll_forever(stop, tick=tick))
+        others: asyncio.Task[int] | None = None  # entries other processes polled
         try:
             while not stop.is_set():
                 try:
-                    await self.delivery.pump()  # per channel: never waits on one
-                    await self.digests.pump()
+                    if not self.leader.alone and (others is None or others.done()):
+                        others = asyncio.create_task(self._brief_others())
+                    if await self.leader.holds(DELIVER):
+                        await self.delivery.pump()  # per channel: never waits on one
+                        await self.digests.pump()
                 except SignalDeskError as exc:  # one line, not a traceback every tick
                     log.error("delivery cycle failed: %s", exc)
                 except Exception:  # keep the service up; the next tick retries
@@ -315,6 +324,8 @@ class Engine:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=tick)
         finally:
+            if others is not None:
+                await _cancel([others])
             if stop.is_set():
                 await poller
                 await self.delivery.aclose()
@@ -324,7 +335,17 @@ class Engine:
                 await self.delivery.aclose(cancel=True)
                 await self.digests.aclose(cancel=True)
 
+    async def _brief_others(self) -> int:
+        try:
+            return await self.ingest.brief_others()
+        except SignalDeskError as exc:
+            log.error("briefing the fleet's pending entries failed: %s", exc)
+        except Exception:
+            log.exception("briefing the fleet's pending entries failed")
+        return 0
+
     async def aclose(self) -> None:
+        self.leader.close()
         if self.pool is not None:
             self.pool.close()
         await self.fetcher.aclose()

@@ -26,6 +26,7 @@ from .fetch import Fetcher, FetchResult
 from .models import Feed, FeedEntry, FetchState, StoredEntry
 from .parsegate import ParseGate
 from .ports import ChannelStore, Clock, EntryStore, FeedStore, Runner
+from .roles import BRIEF, Leader
 from .schedule import next_poll
 from .settings import Settings
 from .telemetry import Telemetry
@@ -37,6 +38,9 @@ FETCH_LOG_BATCH = 500
 # An entry whose briefing raised is tried this many times in all (the poll that stored
 # it, then retry passes), then marked failed: logged, and counted in the feed's health.
 ENTRY_ATTEMPTS = 3
+# Entries of other processes of a fleet the ``brief`` role remembers having taken (so
+# that one whose briefing failed waits for the retry pass instead of every tick).
+TAKEN_MEMORY = 10_000
 
 
 @dataclass
@@ -68,8 +72,10 @@ class Ingest:
         briefer: Briefer,
         parse_gate: ParseGate,
         telemetry: Telemetry | None = None,
+        leader: Leader | None = None,
     ) -> None:
         self.settings = settings
+        self.leader = leader or Leader()
         self.telemetry = telemetry or Telemetry()
         self.store = store
         self.db = runner
@@ -85,6 +91,7 @@ class Ingest:
         # Ids only: an import's backlog can be tens of thousands of entries, their texts
         # stay in the store until their turn.
         self.backlog: asyncio.Queue[int] | None = None
+        self._taken: dict[int, None] = {}  # see ``brief_others``
 
     async def add_feed(
         self, channel_id: str, url: str, name: str | None = None
@@ -184,6 +191,11 @@ class Ingest:
         the store failing to record that (the database itself is down) propagates."""
         self.in_flight.add(entry.id)
         try:
+            if not await self.leader.holds(BRIEF):
+                # Another process of the fleet places and condenses (``bot.roles``):
+                # the article is read here, the entry stays pending for that process.
+                await self.briefer.prepare(entry)
+                return
             briefing_id = await self.briefer.process_entry(entry)
             self.telemetry.briefed()
         except StorageError:
@@ -247,6 +259,8 @@ class Ingest:
         stopped (killed between storing and routing), and retry those whose briefing
         failed: nothing stored is lost, and nothing is retried forever."""
         report = PollReport()
+        if not await self.leader.holds(BRIEF):
+            return report  # the process of the fleet that briefs resumes them
         after = 0
         while pending := await self.db(self.store.pending_entries, batch, after):
             for entry in pending:
@@ -254,6 +268,32 @@ class Ingest:
                 if entry.id not in self.in_flight:  # a worker has it: not twice
                     await self.brief_entry(entry, report)
         return report
+
+    async def brief_others(self, *, batch: int = 100) -> int:
+        """With the ``brief`` role in a fleet (``bot.roles``): brief the entries other
+        processes polled and left pending, once each here (one whose briefing fails
+        waits for the retry pass). An entry whose article its poller may still be
+        reading (stored within the fetch timeout, nothing saved yet) waits a tick, so
+        that the page is not fetched twice. Returns the entries taken."""
+        if self.leader.alone or not await self.leader.holds(BRIEF):
+            return 0
+        report = PollReport()
+        reading = self.clock.now() - timedelta(seconds=2 * self.settings.fetch_timeout)
+        taken = after = 0
+        while pending := await self.db(self.store.pending_entries, batch, after):
+            for entry in pending:
+                after = entry.id
+                if entry.id in self.in_flight or entry.id in self._taken:
+                    continue
+                fresh = self.settings.fetch_pages and entry.fetched_at > reading
+                if fresh and await self.db(self.store.saved_article, entry.id) is None:
+                    continue
+                self._taken[entry.id] = None
+                if len(self._taken) > TAKEN_MEMORY:
+                    del self._taken[next(iter(self._taken))]
+                await self.brief_entry(entry, report)
+                taken += 1
+        return taken
 
     def _next_poll(
         self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None

@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from bot.errors import StorageError
 from bot.models import (
+    Article,
     Channel,
     Delivery,
     DeliveryMode,
@@ -263,6 +264,20 @@ class StoreBase:
             fetched_at=_dt(row["fetched_at"]),
             story_id=row["story_id"],
             origin=row["origin"],
+        )
+
+    @staticmethod
+    def _article(row: dict[str, Any]) -> Article | None:
+        """The article saved with an entry's row (``save_article``), if any."""
+        if row["article_text"] is None:
+            return None
+        return Article(
+            url=row["link"],
+            title=row["article_title"] or "",
+            text=row["article_text"],
+            author=row["article_author"],
+            published=_dt(row["published"]),
+            from_page=bool(row["article_from_page"]),
         )
 
     @staticmethod

@@ -224,6 +224,14 @@ class EntriesMixin(StoreBase):
         with self._write() as db:
             db.execute("UPDATE entries SET pending = 0 WHERE id = ?", [entry_id])
 
+    def saved_article(self, entry_id: int) -> Article | None:
+        row = self._row(
+            "SELECT link, published, article_title, article_text, article_author, "
+            "article_from_page FROM entries WHERE id = ?",
+            [entry_id],
+        )
+        return self._article(row) if row else None
+
     def save_article(self, entry_id: int, article: Article) -> None:
         with self._write() as db:
             db.execute(

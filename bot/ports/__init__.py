@@ -4,7 +4,8 @@ Implementations live outside ``bot/``: ``storage/`` (SQLite), ``adapters/`` (con
 Slack, Discord). Tests swap in local servers or in-memory stores through these seams.
 
 - ``services``: the writer thread (``Runner``), the ``Clock``, the ``Publisher`` of
-  each chat platform, the ``Condenser``;
+  each chat platform, the ``Condenser``, the ``Roles`` one process of a fleet
+  holds alone;
 - ``stores``: storage, one Protocol per role, and ``Store``, all of them at once;
 - ``slack``: the Slack adapter's own storage port (workspaces, OAuth states), which the
   core never calls.
@@ -12,7 +13,18 @@ Slack, Discord). Tests swap in local servers or in-memory stores through these s
 
 from __future__ import annotations
 
-from .services import AsyncCondenser, Clock, Condenser, NoticeText, P, Publisher, Runner, T
+from .services import (
+    FLEET_ROLES,
+    AsyncCondenser,
+    Clock,
+    Condenser,
+    NoticeText,
+    P,
+    Publisher,
+    Roles,
+    Runner,
+    T,
+)
 from .stores import (
     BriefingStore,
     ChannelStore,
@@ -28,6 +40,7 @@ from .stores import (
 )
 
 __all__ = [
+    "FLEET_ROLES",
     "AsyncCondenser",
     "BriefingStore",
     "ChannelStore",
@@ -40,6 +53,7 @@ __all__ = [
     "OutboxStore",
     "P",
     "Publisher",
+    "Roles",
     "Runner",
     "SearchStore",
     "ServiceStore",

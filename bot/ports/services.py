@@ -33,6 +33,21 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
+# The fleet's roles (``bot.roles``): placing entries in stories and condensing them;
+# delivering the outbox, digests and notices.
+FLEET_ROLES = ("brief", "deliver")
+
+
+class Roles(Protocol):
+    """The jobs that one process of a fleet does alone (``bot.roles``): ``holds(role)``
+    takes the role if no live process holds it, and says whether this one does now.
+    Blocking (it may ask the database): called off the event loop."""
+
+    def holds(self, role: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware (UTC)."""

@@ -129,6 +129,10 @@ class EntryStore(Protocol):
 
     def save_article(self, entry_id: int, article: Article) -> None: ...
 
+    def saved_article(self, entry_id: int) -> Article | None:
+        """What ``save_article`` saved for the entry (None: nothing yet)."""
+        ...
+
     def forget_old_text(self, before: datetime, limit: int) -> int:
         """Clear the full text of up to ``limit`` entries (and stories) quiet since
         ``before``; keys, titles, links and briefings stay. Returns entries cleared."""

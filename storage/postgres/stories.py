@@ -121,17 +121,4 @@ class PgStoriesMixin(PgBase):
                JOIN feeds f ON f.id = e.feed_id WHERE e.story_id = %s ORDER BY e.id""",
             [story_id],
         )
-        out: list[tuple[StoredEntry, Article | None, str]] = []
-        for r in rows:
-            article = None
-            if r["article_text"] is not None:
-                article = Article(
-                    url=r["link"],
-                    title=r["article_title"] or "",
-                    text=r["article_text"],
-                    author=r["article_author"],
-                    published=_dt(r["published"]),
-                    from_page=bool(r["article_from_page"]),
-                )
-            out.append((self._entry(r), article, r["publisher"]))
-        return out
+        return [(self._entry(r), self._article(r), r["publisher"]) for r in rows]

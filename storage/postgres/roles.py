@@ -1,0 +1,92 @@
+"""The fleet's roles (``bot.roles``) as PostgreSQL session-level advisory locks.
+
+One connection per process, outside the pool, holds the locks of the roles this
+process has. ``pg_try_advisory_lock`` never waits: a process asks again at its next
+check. When the process dies its connection closes and the server releases its locks
+at once, so another process takes the role within one check. While a role is held,
+each check is a ``SELECT 1`` on that connection: if the connection is gone (the server
+restarted, the network broke) the role is given up, since the server has released the
+lock too, and it is asked for again on a new connection. TCP keepalives make a silent
+network failure show within seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+import psycopg
+
+from bot.ports import FLEET_ROLES
+
+from .base import explain
+
+log = logging.getLogger("signaldesk.storage")
+
+# The advisory lock space is shared with anything else on the database: a namespace
+# of SignalDesk's own ("SD" in ASCII), then one key per role.
+NAMESPACE = 0x5344
+KEYS = {role: number for number, role in enumerate(FLEET_ROLES, start=1)}
+
+
+class PgRoles:
+    """``bot.ports.Roles`` on one dedicated connection (see the module's docstring)."""
+
+    def __init__(self, dsn: str, *, connect_timeout: int = 5) -> None:
+        self.dsn = dsn
+        self.connect_timeout = connect_timeout
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._held: set[str] = set()
+        self._lock = threading.Lock()  # one connection: one question at a time
+
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed:
+            self._held.clear()  # a new session holds nothing
+            self._conn = psycopg.connect(
+                self.dsn,
+                autocommit=True,
+                connect_timeout=self.connect_timeout,
+                application_name="signaldesk roles",
+                keepalives=1,
+                keepalives_idle=5,
+                keepalives_interval=2,
+                keepalives_count=3,
+            )
+        return self._conn
+
+    def holds(self, role: str) -> bool:
+        key = KEYS[role]
+        with self._lock:
+            try:
+                conn = self._connection()
+                if role in self._held:
+                    conn.execute("SELECT 1")
+                    return True
+                row = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", [NAMESPACE, key]
+                ).fetchone()
+            except psycopg.Error as exc:
+                if self._held:
+                    log.warning("lost the fleet's roles: %s", explain(self.dsn, exc))
+                self._drop()
+                return False
+            if row is not None and row[0]:
+                self._held.add(role)
+                return True
+            return False
+
+    def _drop(self) -> None:
+        self._held.clear()
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        """Give up every role (another process takes them at its next check)."""
+        with self._lock:
+            self._drop()
+
+
+__all__ = ["KEYS", "NAMESPACE", "PgRoles"]
