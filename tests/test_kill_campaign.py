@@ -33,16 +33,17 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from adapters.slack.render import DIGEST_EVENT, METADATA_EVENT
+from bot.roles import BRIEF, DELIVER
 from tests.support.http import LocalServer, Response
 from tests.support.news import rss
 from tests.support.service import (
     STORIES,
-    outbox_states,
     signaldesk,
     start_service,
     starts,
@@ -133,13 +134,28 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
         await server.stop()
 
 
-def sql(database: Path, query: str, *params: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(database, timeout=10)
-    try:
-        with conn:
-            return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
+class Db:
+    """The campaign's database, read and nudged from outside the service: a SQLite
+    file, or a PostgreSQL database (``?`` placeholders either way)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.postgres = target.startswith("postgresql://")
+
+    def sql(self, query: str, *params: object) -> list[tuple[object, ...]]:
+        if self.postgres:
+            import psycopg
+
+            with psycopg.connect(self.target, autocommit=True) as pg:
+                cursor = pg.execute(query.replace("?", "%s"), params)  # type: ignore[arg-type]
+                return list(cursor.fetchall()) if cursor.description else []
+        conn = sqlite3.connect(self.target, timeout=10)
+        try:
+            with conn:
+                shown = [p.isoformat() if isinstance(p, datetime) else p for p in params]
+                return conn.execute(query, shown).fetchall()
+        finally:
+            conn.close()
 
 
 # ----------------------------------------------------------- what Slack has
@@ -197,35 +213,32 @@ def revisions_shown(fake: FakeSlack) -> dict[tuple[str, str], int]:
 # ------------------------------------------------------ what should exist
 
 
-def stories(database: Path) -> dict[str, str]:
+def stories(db: Db) -> dict[str, str]:
     """Briefing id -> story id. A channel's briefing of a story changes id when the
     feeds it follows in the story change (bot.tenancy), so posts count per story."""
-    return {str(b): str(s) for b, s in sql(database, "SELECT id, story_id FROM briefings")}
+    return {str(b): str(s) for b, s in db.sql("SELECT id, story_id FROM briefings")}
 
 
-def expected(database: Path) -> dict[str, object]:
-    post_rows = sql(
-        database,
+def expected(db: Db) -> dict[str, object]:
+    post_rows = db.sql(
         """SELECT o.channel_id, b.story_id FROM outbox o JOIN briefings b ON b.id = o.briefing_id
            WHERE o.kind = 'post' AND o.channel_id != 'slack:C3'""",
     )
-    updates = sql(
-        database,
+    updates = db.sql(
         """SELECT o.channel_id, b.story_id, count(*) FROM outbox o
            JOIN briefings b ON b.id = o.briefing_id
            WHERE o.kind = 'update' AND o.state = 'sent' GROUP BY o.channel_id, b.story_id""",
     )
     # What each channel's post of a story must show at the end: the briefing of its
     # newest outbox row for that story, at that briefing's revision.
-    latest = sql(
-        database,
+    latest = db.sql(
         """SELECT o.channel_id, b.story_id, b.id, b.revision FROM outbox o
            JOIN briefings b ON b.id = o.briefing_id
            WHERE o.channel_id != 'slack:C3' AND o.id = (
                SELECT max(o2.id) FROM outbox o2 JOIN briefings b2 ON b2.id = o2.briefing_id
                WHERE o2.channel_id = o.channel_id AND b2.story_id = b.story_id)""",
     )
-    digest = sql(database, "SELECT briefing_id FROM outbox WHERE channel_id = 'slack:C3'")
+    digest = db.sql("SELECT briefing_id FROM outbox WHERE channel_id = 'slack:C3'")
 
     def bare(channel: object) -> str:
         return str(channel).split(":", 1)[1]
@@ -238,9 +251,9 @@ def expected(database: Path) -> dict[str, object]:
     }
 
 
-def tally(fake: FakeSlack, database: Path) -> dict[str, int]:
-    want = expected(database)
-    story = stories(database)
+def tally(fake: FakeSlack, db: Db) -> dict[str, int]:
+    want = expected(db)
+    story = stories(db)
 
     def by_story(counts: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
         out: Counter[tuple[str, str]] = Counter()
@@ -283,16 +296,49 @@ def tally(fake: FakeSlack, database: Path) -> dict[str, int]:
 async def test_kill_campaign_never_loses_or_repeats_anything(
     tmp_path: Path, local_server: LocalServer, fake_slack: FakeSlack
 ) -> None:
+    await campaign(Db(str(tmp_path / "signaldesk.db")), tmp_path, local_server, fake_slack)
+
+
+async def test_three_processes_on_postgresql_killed_at_random_never_lose_or_repeat(
+    tmp_path: Path, local_server: LocalServer, fake_slack: FakeSlack, pg_dsn: str
+) -> None:
+    """A fleet of three ``signaldesk run`` on one PostgreSQL database: at each kill
+    the process doing the phase's work (the holder of the ``brief`` or ``deliver``
+    role, ``bot.roles``) is killed — or, one time in three, another one — and a
+    new process takes its place."""
+    await campaign(Db(pg_dsn), tmp_path, local_server, fake_slack, processes=3)
+
+
+def holder(db: Db, role: str) -> int | None:
+    """The process id of the fleet's holder of ``role`` (``storage/postgres/roles.py``)."""
+    from storage.postgres.roles import KEYS, NAMESPACE
+
+    rows = db.sql(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE l.locktype = 'advisory' AND l.classid = ? AND l.objid = ? AND l.granted",
+        NAMESPACE,
+        KEYS[role],
+    )
+    return int(str(rows[0][0]).rsplit(" ", 1)[1]) if rows else None
+
+
+async def campaign(
+    db: Db,
+    tmp_path: Path,
+    local_server: LocalServer,
+    fake_slack: FakeSlack,
+    *,
+    processes: int = 1,
+) -> None:
     rng = random.Random(SEED)
     fake_slack.rng = random.Random(SEED + 1)
-    database = tmp_path / "signaldesk.db"
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("SIGNALDESK_", "SLACK_", "DISCORD_"))
     }
     env |= {
-        "SIGNALDESK_DATABASE": str(database),
+        "SIGNALDESK_DATABASE": db.target,
         "SIGNALDESK_ALLOW_PRIVATE_NETWORKS": "true",
         "SIGNALDESK_FIRST_POLL_LIMIT": "50",
         "SIGNALDESK_FETCH_PAGES": "false",
@@ -321,7 +367,8 @@ async def test_kill_campaign_never_loses_or_repeats_anything(
         assert done.returncode == 0, done.stdout + done.stderr
     local_server.route("/courier.xml", Response(200, wire_feed("courier.example", "Courier"), RSS))
     local_server.route("/bulletin.xml", Response(200, bulletin_feed(), RSS))
-    sql(database, "UPDATE feeds SET next_poll_at = '2000-01-01T00:00:00+00:00'")
+    past = datetime(2000, 1, 1, tzinfo=UTC)
+    db.sql("UPDATE feeds SET next_poll_at = ?", past)
 
     env |= {
         "SLACK_BOT_TOKEN": "xoxb-fake",
@@ -352,102 +399,129 @@ async def test_kill_campaign_never_loses_or_repeats_anything(
             1 for c in fake_slack.calls_to("chat.postMessage") if DIGEST_EVENT in str(c.params)
         )
 
-    past = "2000-01-01T00:00:00+00:00"
-
     def rearm() -> None:
         # A poll cut off by a kill before its entries were stored is retried when its
         # lease runs out (minutes): as if that time had passed, a feed with nothing
         # stored yet is due again at the next start.
-        sql(
-            database,
-            "UPDATE feeds SET next_poll_at = ? WHERE id NOT IN (SELECT feed_id FROM entries)",
-            past,
+        db.sql(
+            "UPDATE feeds SET next_poll_at = ? WHERE id NOT IN (SELECT feed_id FROM entries)", past
         )
 
     def lantern_publishes() -> None:
         local_server.route(
             "/lantern.xml", Response(200, wire_feed("lantern.example", "Lantern"), RSS)
         )
-        sql(database, "UPDATE feeds SET next_poll_at = ? WHERE url LIKE ?", past, "%lantern.xml")
+        db.sql("UPDATE feeds SET next_poll_at = ? WHERE url LIKE ?", past, "%lantern.xml")
 
     def held() -> int:
-        [(count,)] = sql(database, "SELECT count(*) FROM outbox WHERE channel_id = 'slack:C3'")
+        [(count,)] = db.sql("SELECT count(*) FROM outbox WHERE channel_id = 'slack:C3'")
         return int(str(count))
 
     def digest_due() -> None:
         assert held() == len(BULLETIN), held()
-        sql(database, "UPDATE channels SET last_digest_at = ? WHERE id = 'slack:C3'", past)
+        db.sql("UPDATE channels SET last_digest_at = ? WHERE id = 'slack:C3'", past)
+
+    def outbox() -> dict[str, int]:
+        return {
+            str(k): int(str(n))
+            for k, n in db.sql("SELECT state, count(*) FROM outbox GROUP BY state")
+        }
 
     # phase, kills, what to do before its first start, what shows the work has begun,
-    # how long to wait for it
-    plan: list[tuple[str, int, Callable[[], None] | None, Callable[[], int], float]] = [
-        ("poll", 2, None, feed_requests, 5),
-        ("post", 4, None, briefing_posts, 5),
-        ("second poll", 1, lantern_publishes, feed_requests, 5),
-        ("update", 3, None, lambda: len(fake_slack.calls_to("chat.update")), 10),
-        ("thread reply", 3, None, thread_replies, 5),
+    # how long to wait for it, and the role whose holder does that work
+    plan: list[tuple[str, int, Callable[[], None] | None, Callable[[], int], float, str]] = [
+        ("poll", 2, None, feed_requests, 5, BRIEF),
+        ("post", 4, None, briefing_posts, 5, DELIVER),
+        ("second poll", 1, lantern_publishes, feed_requests, 5, BRIEF),
+        ("update", 3, None, lambda: len(fake_slack.calls_to("chat.update")), 10, DELIVER),
+        ("thread reply", 3, None, thread_replies, 5, DELIVER),
         # Until every Bulletin story is briefed and held (a kill during briefing).
-        ("brief", 1, None, lambda: int(held() == len(BULLETIN)), 30),
-        ("digest", 3, digest_due, digest_posts, 5),
+        ("brief", 1, None, lambda: int(held() == len(BULLETIN)), 30, BRIEF),
+        ("digest", 3, digest_due, digest_posts, 5, DELIVER),
     ]
     started = time.monotonic()
     kills: Counter[str] = Counter()
-    mid_call = 0
-    for phase, count, prepare, progress, patience in plan:
-        if prepare is not None:
-            prepare()
-        for _ in range(count):
-            if phase == "brief" and held() == len(BULLETIN):
-                break  # already briefed: nothing to cut off
-            rearm()
-            before, runs = progress(), starts(log)
-            process = await start_service(env, log)
-            try:
-                # Start-up time follows the machine's load (four test workers on two
-                # cores): the phase's patience counts from when the service runs.
-                await wait_until(lambda r=runs: starts(log) > r, 60)
+    mid_call = holders_killed = 0
+    fleet: list[asyncio.subprocess.Process] = []
+
+    async def fill() -> None:
+        """Start processes until the fleet is whole, and wait until they run."""
+        runs = starts(log)
+        new = processes - len(fleet)
+        for _ in range(new):
+            fleet.append(await start_service(env, log))
+        # Start-up time follows the machine's load (four test workers on two cores):
+        # a phase's patience counts from when the services run.
+        await wait_until(lambda: starts(log) >= runs + new, 60)
+
+    async def kill(process: asyncio.subprocess.Process) -> None:
+        fleet.remove(process)
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+
+    try:
+        for phase, count, prepare, progress, patience, role in plan:
+            if prepare is not None:
+                prepare()
+            for _ in range(count):
+                if phase == "brief" and held() == len(BULLETIN):
+                    break  # already briefed: nothing to cut off
+                rearm()
+                before = progress()
+                await fill()
                 began = await wait_until(lambda p=progress, b=before: p() > b, patience)
                 if began:
                     await asyncio.sleep(rng.uniform(0.0, 0.5))
                     mid_call += fake_slack.in_flight > 0
-            finally:
-                process.send_signal(signal.SIGKILL)
-                await process.wait()
-            if not began:
-                break  # this phase's work is done: on to the next
-            kills[phase] += 1
+                victims = fleet[:]  # one process: it is the one
+                if processes > 1:
+                    worker = holder(db, role)
+                    doing = [p for p in fleet if p.pid == worker]
+                    others = [p for p in fleet if p.pid != worker]
+                    take_holder = bool(doing) and rng.random() < 2 / 3
+                    victims = [doing[0] if take_holder else rng.choice(others)]
+                    holders_killed += take_holder and began
+                for victim in victims:
+                    await kill(victim)
+                if not began:
+                    break  # this phase's work is done: on to the next
+                kills[phase] += 1
+        # The last run: finish what is left, then stop cleanly.
+        rearm()
+        await fill()
 
-    # The last run: finish what is left, then stop cleanly.
-    rearm()
-    process = await start_service(env, log)
+        def settled() -> bool:
+            if set(outbox()) - {"sent", "superseded"}:
+                return False
+            counts = tally(fake_slack, db)
+            return not any(v for k, v in counts.items() if "losses" in k)
 
-    def settled() -> bool:
-        states = dict(outbox_states(database))  # type: ignore[arg-type]
-        if set(states) - {"sent", "superseded"}:
-            return False
-        counts = tally(fake_slack, database)
-        return not any(v for k, v in counts.items() if "losses" in k)
-
-    try:
         done = await wait_until(settled, 60)
     finally:
-        process.send_signal(signal.SIGTERM)
-        await process.wait()
+        for process in fleet:
+            process.send_signal(signal.SIGTERM)
+        for process in fleet:
+            await process.wait()
     text = log.read_text()
-    assert done, f"{tally(fake_slack, database)} {outbox_states(database)}\n{text[-2000:]}"
+    assert done, f"{tally(fake_slack, db)} {outbox()}\n{text[-2000:]}"
     assert "Traceback" not in text, text[-3000:]
 
-    counts = tally(fake_slack, database)
-    want = expected(database)
+    counts = tally(fake_slack, db)
+    want = expected(db)
     print(
-        f"\nkill campaign (seed {SEED}): kills {sum(kills.values())} "
-        f"({', '.join(f'{p} {n}' for p, n in kills.items())}; {mid_call} mid-call), "
+        f"\nkill campaign (seed {SEED}, {processes} process(es) on "
+        f"{'PostgreSQL' if db.postgres else 'SQLite'}): kills {sum(kills.values())} "
+        f"({', '.join(f'{p} {n}' for p, n in kills.items())}; {mid_call} mid-call"
+        + (f", {holders_killed} of the role's holder" if processes > 1 else "")
+        + "), "
         + ", ".join(f"{k} {v}" for k, v in counts.items())
         + f", expected posts {len(want['posts'])}, replies "  # type: ignore[arg-type]
         f"{sum(want['replies'].values())}, digested {len(want['digest'])}, "  # type: ignore[attr-defined]
         f"{time.monotonic() - started:.1f} s"
     )
     assert sum(kills.values()) >= 10, kills
+    if processes > 1:  # the process doing the work, most times: the roles change hands
+        assert holders_killed >= sum(kills.values()) // 3, holders_killed
     assert all(kills[p] for p in ("poll", "post", "update", "thread reply", "digest")), kills
     assert held() == len(BULLETIN)
     assert counts["posts"] == len(want["posts"]) == 12  # type: ignore[arg-type]

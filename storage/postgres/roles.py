@@ -8,12 +8,18 @@ each check is a ``SELECT 1`` on that connection: if the connection is gone (the 
 restarted, the network broke) the role is given up, since the server has released the
 lock too, and it is asked for again on a new connection. TCP keepalives make a silent
 network failure show within seconds.
+
+Who holds a role, as the database sees it::
+
+    SELECT a.application_name, l.objid FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+    WHERE l.locktype = 'advisory' AND l.classid = 21316  -- NAMESPACE; objid 1 brief, 2 deliver
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 
 import psycopg
@@ -47,7 +53,9 @@ class PgRoles:
                 self.dsn,
                 autocommit=True,
                 connect_timeout=self.connect_timeout,
-                application_name="signaldesk roles",
+                # Which process holds what, for an operator (and the fleet kill test):
+                # pg_locks joined with pg_stat_activity names the process id.
+                application_name=f"signaldesk roles {os.getpid()}",
                 keepalives=1,
                 keepalives_idle=5,
                 keepalives_interval=2,
