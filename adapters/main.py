@@ -46,12 +46,6 @@ def _postgres_store(settings: Settings) -> Store:
             "SIGNALDESK_DATABASE is a PostgreSQL URL but psycopg is not installed: "
             "pip install 'signaldesk[postgresql]'"
         ) from None
-    if settings.slack_client_id:
-        # OAuth mode keeps its workspaces in the database; that part is SQLite's only.
-        raise StorageError(
-            "Slack OAuth mode (SLACK_CLIENT_ID) cannot keep its workspaces in PostgreSQL "
-            "yet: use one workspace's SLACK_BOT_TOKEN, or a SQLite SIGNALDESK_DATABASE"
-        )
     return PostgresStore.open(settings.database)
 
 

@@ -271,14 +271,8 @@ def cmd_migrate_to(args: argparse.Namespace, settings: Settings) -> int:
             print(f"signaldesk: {table}: {rows} rows copied", file=sys.stderr)
 
     copied = args.wiring.migrate_database(str(database), args.url, progress)
-    skipped = copied.pop("slack skipped", 0)
     counts = ", ".join(f"{n} {table}" for table, n in copied.items() if n)
     print(f"copied {database} into PostgreSQL: {counts or 'no rows'}")
-    if skipped:
-        print(
-            f"not copied: {skipped} Slack OAuth installations (OAuth mode is SQLite's only "
-            "for now); reinstall the app or keep SQLite for OAuth mode"
-        )
     print("stop the service, set SIGNALDESK_DATABASE to the URL and start it again")
     return 0
 

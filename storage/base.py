@@ -186,6 +186,12 @@ class StoreBase:
         except sqlite3.DatabaseError as exc:
             raise StorageError(_explain("(open database)", exc)) from None
 
+    @staticmethod
+    def _q(sql: str) -> str:
+        """A statement written with ``?`` placeholders, in this backend's style (SQL
+        that both backends run alike is written once: ``storage/slack.py``)."""
+        return sql
+
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         return list(self.db.query(sql, params))
 

@@ -1,5 +1,6 @@
 """Slack workspaces (multi-workspace OAuth mode): installations, bots, OAuth states and
-the channel directory. Implements ``bot.ports.slack.SlackWorkspaceStore``.
+the channel directory. Implements ``bot.ports.slack.SlackWorkspaceStore``, on SQLite and
+(written once, placeholders through ``_q``) on PostgreSQL: ``storage/postgres/slack.py``.
 
 Rows keep slack-sdk's own column names (its SQLite stores' schema), so that the file
 those stores used to keep beside the database imports as it is (``import_slack_file``).
@@ -78,8 +79,10 @@ class SlackMixin(StoreBase):
         given = [c for c in columns if c in row]  # the others keep their defaults
         with self._write() as db:
             db.execute(
-                f"INSERT INTO {table} (client_id, {', '.join(given)}) "
-                f"VALUES (?, {', '.join('?' * len(given))})",
+                self._q(
+                    f"INSERT INTO {table} (client_id, {', '.join(given)}) "
+                    f"VALUES (?, {', '.join('?' * len(given))})"
+                ),
                 [client_id, *(row[c] for c in given)],
             )
 
@@ -93,9 +96,11 @@ class SlackMixin(StoreBase):
         self, table: str, columns: Sequence[str], where: str, params: Sequence[Any]
     ) -> dict[str, Any] | None:
         return self._row(
-            f"SELECT {', '.join(columns)} FROM {table} WHERE client_id = ? AND "
-            f"enterprise_id = ? AND team_id = ?{where} "
-            "ORDER BY installed_at DESC, id DESC LIMIT 1",
+            self._q(
+                f"SELECT {', '.join(columns)} FROM {table} WHERE client_id = ? AND "
+                f"enterprise_id = ? AND team_id = ?{where} "
+                "ORDER BY installed_at DESC, id DESC LIMIT 1"
+            ),
             params,
         )
 
@@ -127,7 +132,10 @@ class SlackMixin(StoreBase):
     def slack_delete_bot(self, client_id: str, enterprise_id: str, team_id: str) -> int:
         with self._write() as db:
             cursor = db.execute(
-                "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? AND team_id = ?",
+                self._q(
+                    "DELETE FROM slack_bots WHERE client_id = ? AND enterprise_id = ? "
+                    "AND team_id = ?"
+                ),
                 [client_id, enterprise_id, team_id],
             )
         return cursor.rowcount
@@ -144,28 +152,31 @@ class SlackMixin(StoreBase):
             sql += " AND user_id = ?"
             params.append(user_id)
         with self._write() as db:
-            cursor = db.execute(sql, params)
+            cursor = db.execute(self._q(sql), params)
         return cursor.rowcount
 
     # ---------------------------------------------------------------- OAuth states
 
     def slack_issue_state(self, state: str, expire_at: float, now: float, keep: int) -> None:
         with self._write() as db:
-            db.execute("DELETE FROM slack_oauth_states WHERE expire_at <= ?", [now])
+            db.execute(self._q("DELETE FROM slack_oauth_states WHERE expire_at <= ?"), [now])
             db.execute(
-                "DELETE FROM slack_oauth_states WHERE id NOT IN "
-                "(SELECT id FROM slack_oauth_states ORDER BY id DESC LIMIT ?)",
+                self._q(
+                    "DELETE FROM slack_oauth_states WHERE id NOT IN "
+                    "(SELECT id FROM slack_oauth_states ORDER BY id DESC LIMIT ?)"
+                ),
                 [max(keep - 1, 0)],
             )
             db.execute(
-                "INSERT INTO slack_oauth_states (state, expire_at) VALUES (?, ?)",
+                self._q("INSERT INTO slack_oauth_states (state, expire_at) VALUES (?, ?)"),
                 [state, expire_at],
             )
 
     def slack_consume_state(self, state: str, now: float) -> bool:
         with self._write() as db:
             cursor = db.execute(
-                "DELETE FROM slack_oauth_states WHERE state = ? AND expire_at > ?", [state, now]
+                self._q("DELETE FROM slack_oauth_states WHERE state = ? AND expire_at > ?"),
+                [state, now],
             )
         return cursor.rowcount == 1
 
@@ -180,22 +191,27 @@ class SlackMixin(StoreBase):
             return
         with self._write() as db:
             db.execute(
-                "INSERT INTO slack_channels (channel_id, team_id, enterprise_id) VALUES (?, ?, ?) "
-                "ON CONFLICT (channel_id) DO UPDATE SET team_id = excluded.team_id, "
-                "enterprise_id = excluded.enterprise_id",
+                self._q(
+                    "INSERT INTO slack_channels (channel_id, team_id, enterprise_id) "
+                    "VALUES (?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET "
+                    "team_id = excluded.team_id, enterprise_id = excluded.enterprise_id"
+                ),
                 [channel_id, team_id, enterprise_id],
             )
 
     def slack_channel_workspace(self, channel_id: str) -> tuple[str, str | None] | None:
         row = self._row(
-            "SELECT team_id, enterprise_id FROM slack_channels WHERE channel_id = ?", [channel_id]
+            self._q("SELECT team_id, enterprise_id FROM slack_channels WHERE channel_id = ?"),
+            [channel_id],
         )
         return (row["team_id"], row["enterprise_id"]) if row else None
 
     def slack_workspace_channels(self, team_id: str, enterprise_id: str | None) -> list[str]:
         rows = self._rows(
-            "SELECT channel_id FROM slack_channels WHERE team_id = ? "
-            "AND coalesce(enterprise_id, '') = ? ORDER BY channel_id",
+            self._q(
+                "SELECT channel_id FROM slack_channels WHERE team_id = ? "
+                "AND coalesce(enterprise_id, '') = ? ORDER BY channel_id"
+            ),
             [team_id, enterprise_id or ""],
         )
         return [str(row["channel_id"]) for row in rows]

@@ -5,8 +5,9 @@ processes on one database (docs/scale.md). Needs the optional extra:
 Built so far: the versioned migrations, feeds and their poll leases, entries,
 stories, channels' subscriptions, briefings and their full-text search, and the LLM's
 daily usage, the outbox and notices (``bot.ports`` FeedStore, EntryStore, StoryStore,
-BriefingStore, SearchStore, ChannelStore, OutboxStore, NoticeStore, UsageStore, ServiceStore).
-Still SQLite's only: the Slack installation store (OAuth mode) and ``backup``."""
+BriefingStore, SearchStore, ChannelStore, OutboxStore, NoticeStore, UsageStore, ServiceStore),
+the Slack installation store of OAuth mode (``bot.ports.slack``), and the fleet's roles
+(``roles.PgRoles``, ``bot.roles``). ``backup`` is PostgreSQL's own (pg_dump)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .feeds import PgFeedsMixin, PgUsageMixin
 from .outbox import PgNoticesMixin, PgOutboxMixin
 from .search import PgSearchMixin, tsquery_text
 from .service import PgServiceMixin
+from .slack import PgSlackMixin
 from .stories import PgStoriesMixin
 
 
@@ -30,6 +32,7 @@ class PostgresStore(
     PgNoticesMixin,
     PgServiceMixin,
     PgUsageMixin,
+    PgSlackMixin,
     PgBase,
 ):
     """One class made of one part per domain, as ``SqliteStore`` is."""

@@ -91,6 +91,10 @@ class PgBase(StoreBase):
     def close(self) -> None:
         self.pool.close()
 
+    @staticmethod
+    def _q(sql: str) -> str:
+        return sql.replace("?", "%s")
+
     @contextmanager  # the connection, where SQLite's hands its Database
     def _write(self) -> Iterator[psycopg.Connection[DictRow]]:  # type: ignore[override]
         """One transaction; nested calls join the one already open."""

@@ -34,6 +34,10 @@ _TABLES = [
     "notices",
     "llm_usage",
     "service_heartbeat",
+    "slack_installations",
+    "slack_bots",
+    "slack_oauth_states",
+    "slack_channels",
 ]
 _RENAMED = {("briefings", "seq"): "rowid", ("briefing_routes", "briefing_seq"): "briefing_rowid"}
 _BATCH = 1000
@@ -52,8 +56,8 @@ def _convert(kind: str, value: Any) -> Any:
 def copy_sqlite(
     source: str | Path, dsn: str, progress: Callable[[str, int], None] | None = None
 ) -> dict[str, int]:
-    """Copy every table; returns rows copied per table. Slack OAuth installations are
-    not copied (that store is SQLite's only): their count is under ``"slack skipped"``."""
+    """Copy every table (the Slack workspaces of OAuth mode too); returns rows copied
+    per table."""
     path = Path(source).expanduser()
     probe = probe_database(path)
     if probe.problem:
@@ -118,8 +122,6 @@ def copy_sqlite(
                         f"coalesce((SELECT max({serial}) FROM {table}), 0) + 1, false)"
                     )
                 copied[table] = count
-        skipped = lite.execute("SELECT count(*) FROM slack_installations").fetchone()[0]
-        copied["slack skipped"] = int(skipped)
         return copied
     except sqlite3.DatabaseError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from None

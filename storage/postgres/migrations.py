@@ -333,4 +333,92 @@ def m006_service_heartbeat(conn: psycopg.Connection) -> None:
     )
 
 
+@migration
+def m007_slack_workspaces(conn: psycopg.Connection) -> None:
+    # The Slack adapter's multi-workspace (OAuth) state, as SQLite's m014 keeps it:
+    # slack-sdk's own columns, every save a new row (the newest wins), the OAuth states
+    # of install-page visits, and which workspace each channel belongs to.
+    installation = ", ".join(
+        f"{name} {kind}"
+        for name, kind in [
+            ("app_id", "TEXT"),
+            ("enterprise_id", "TEXT NOT NULL DEFAULT ''"),
+            ("enterprise_name", "TEXT"),
+            ("enterprise_url", "TEXT"),
+            ("team_id", "TEXT NOT NULL DEFAULT ''"),
+            ("team_name", "TEXT"),
+            ("bot_token", "TEXT"),
+            ("bot_id", "TEXT"),
+            ("bot_user_id", "TEXT"),
+            ("bot_scopes", "TEXT"),
+            ("bot_refresh_token", "TEXT"),
+            ("bot_token_expires_at", "BIGINT"),
+            ("user_id", "TEXT"),
+            ("user_token", "TEXT"),
+            ("user_scopes", "TEXT"),
+            ("user_refresh_token", "TEXT"),
+            ("user_token_expires_at", "BIGINT"),
+            ("incoming_webhook_url", "TEXT"),
+            ("incoming_webhook_channel", "TEXT"),
+            ("incoming_webhook_channel_id", "TEXT"),
+            ("incoming_webhook_configuration_url", "TEXT"),
+            ("is_enterprise_install", "INTEGER NOT NULL DEFAULT 0"),
+            ("token_type", "TEXT"),
+            ("installed_at", "DOUBLE PRECISION NOT NULL"),
+        ]
+    )
+    conn.execute(
+        "CREATE TABLE slack_installations (id BIGSERIAL PRIMARY KEY, "
+        f"client_id TEXT NOT NULL, {installation})"
+    )
+    conn.execute(
+        "CREATE INDEX slack_installations_key ON slack_installations "
+        "(client_id, enterprise_id, team_id, installed_at)"
+    )
+    conn.execute(
+        """
+        CREATE TABLE slack_bots (
+            id BIGSERIAL PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            app_id TEXT,
+            enterprise_id TEXT NOT NULL DEFAULT '',
+            enterprise_name TEXT,
+            team_id TEXT NOT NULL DEFAULT '',
+            team_name TEXT,
+            bot_token TEXT NOT NULL,
+            bot_id TEXT,
+            bot_user_id TEXT,
+            bot_scopes TEXT,
+            bot_refresh_token TEXT,
+            bot_token_expires_at BIGINT,
+            is_enterprise_install INTEGER NOT NULL DEFAULT 0,
+            installed_at DOUBLE PRECISION NOT NULL
+        )
+        """
+    )
+    conn.execute(
+        "CREATE INDEX slack_bots_key ON slack_bots "
+        "(client_id, enterprise_id, team_id, installed_at)"
+    )
+    conn.execute(
+        """
+        CREATE TABLE slack_oauth_states (
+            id BIGSERIAL PRIMARY KEY,
+            state TEXT NOT NULL UNIQUE,
+            expire_at DOUBLE PRECISION NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX slack_oauth_states_expiry ON slack_oauth_states (expire_at)")
+    conn.execute(
+        """
+        CREATE TABLE slack_channels (
+            channel_id TEXT PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            enterprise_id TEXT
+        )
+        """
+    )
+
+
 __all__ = ["MIGRATIONS", "apply", "migration"]

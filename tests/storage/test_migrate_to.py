@@ -48,6 +48,11 @@ async def _working_database(path: Path, local_server: LocalServer) -> None:
     await engine.poll_once()
     await engine.deliver_once()  # one of the two briefings goes out; one waits
     await engine.aclose()
+    # A workspace installed in OAuth mode, and a channel of it.
+    bot = {"team_id": "T7", "bot_token": "xoxb-t7", "bot_id": "B7", "installed_at": 1.7e9}
+    store.slack_save_installation("client-1", {**bot, "user_id": "U1", "user_token": "xoxp-u1"})
+    store.slack_save_bot("client-1", bot)
+    store.slack_remember_channel("C1", "T7", None)
     store.close()
 
 
@@ -75,6 +80,12 @@ async def test_a_working_database_moves_to_postgresql_whole(
     assert {b.id for b in pg.search_briefings("pilots", limit=5)} == {
         b.id for b in lite.search_briefings("pilots", limit=5)
     }
+    # The Slack workspace stays installed: no one has to install the app again.
+    assert pg.slack_find_installed_bot("client-1", "", "T7") == lite.slack_find_installed_bot(
+        "client-1", "", "T7"
+    )
+    assert pg.slack_find_bot("client-1", "", "T7")["bot_token"] == "xoxb-t7"  # type: ignore[index]
+    assert pg.slack_workspace_channels("T7", None) == ["C1"]
     # It goes on: the next feed and entry get ids after the copied ones.
     (wire, daily) = pg.list_feeds()
     later = datetime.now(UTC)

@@ -1,11 +1,13 @@
 """A workspace uninstalls SignalDesk (or revokes its token) and installs it again, in
-multi-workspace OAuth mode: the real slack-bolt app, signed events, the fake Slack."""
+multi-workspace OAuth mode: the real slack-bolt app, signed events, the fake Slack —
+with the workspaces kept in SQLite and in PostgreSQL (``any_store``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +15,6 @@ from adapters.slack.app import SlackService
 from adapters.slack.installations import SlackStorage
 from bot.errors import CannotPost
 from bot.models import Channel
-from storage import SqliteStore
 from storage.database import StoreRunner
 from tests.support.service import wait_until
 from tests.support.slack_fake import FakeSlack
@@ -24,14 +25,12 @@ TEAM = "T7"
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> Iterator[SlackStorage]:
-    store = SqliteStore.open(tmp_path / "signaldesk.db")
-    runner = StoreRunner(store)
+def storage(any_store: Any) -> Iterator[SlackStorage]:
+    runner = StoreRunner(any_store)
     try:
-        yield SlackStorage(store, runner)
+        yield SlackStorage(any_store, runner)
     finally:
         runner.close()
-        store.close()
 
 
 async def started(
