@@ -387,6 +387,32 @@ class StoreBase:
                 [day, prompt_tokens, completion_tokens, _ts(now)],
             )
 
+    def reserve_llm_tokens(
+        self, day: str, tokens: int, limit: int, now: datetime, until: datetime
+    ) -> int | None:
+        """Implements ``bot.ports.UsageStore``: see there."""
+        with self._write() as db:
+            db.execute("DELETE FROM llm_reservations WHERE expires_at <= ?", [_ts(now)])
+            row = self._row(
+                """SELECT (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)
+                       FROM llm_usage WHERE day = ?)
+                   + (SELECT coalesce(sum(tokens), 0) FROM llm_reservations WHERE day = ?)
+                   AS promised""",
+                [day, day],
+            )
+            if row is None or int(row["promised"]) + tokens > limit:
+                return None
+            cursor = db.execute(
+                "INSERT INTO llm_reservations (day, tokens, expires_at) VALUES (?, ?, ?)",
+                [day, tokens, _ts(until)],
+            )
+            return int(cursor.lastrowid or 0)
+
+    def release_llm_tokens(self, reservation: int) -> None:
+        """Implements ``bot.ports.UsageStore``: see there."""
+        with self._write() as db:
+            db.execute("DELETE FROM llm_reservations WHERE id = ?", [reservation])
+
     def backup(self, target: str | Path, progress: Callable[[int, int], None] | None = None) -> int:
         """A consistent copy of the live database (SQLite's online backup API, a few
         megabytes at a time so that the service's writes go on meanwhile). Returns the

@@ -483,3 +483,21 @@ def m017_channel_pauses(db: Database) -> None:
     # says the bot was let back in). NULL reason: not paused.
     for column in ("paused_reason", "paused_at", "probe_after"):
         db.execute(f"ALTER TABLE channels ADD COLUMN {column} TEXT")
+
+
+@migrations()
+def m018_llm_reservations(db: Database) -> None:
+    # Tokens promised to LLM requests in flight, so that every process sharing the
+    # database sees what the others may still spend today; a reservation whose process
+    # died is given back when it expires.
+    db.execute(
+        """
+        CREATE TABLE llm_reservations (
+            id INTEGER PRIMARY KEY,
+            day TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX llm_reservations_day ON llm_reservations (day)")

@@ -19,7 +19,9 @@ The condenser never raises for a failed, slow or wrong endpoint.
 Only new material is sent: the answer for a story is cached with a hash of the
 material it was made from, and the same material is never sent twice. Token usage is
 counted per UTC day in memory and, when a :class:`~bot.ports.UsageStore` is given,
-persisted through the store's writer thread so a restart keeps the budget.
+persisted through the store's writer thread so a restart keeps the budget; each
+request's tokens are reserved there before it is sent, so that every process on one
+database counts what the others have in flight (``UsageStore.reserve_llm_tokens``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import math
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 import httpx
@@ -219,6 +221,11 @@ class LLMCondenser:
             )
         self._reserved += needed  # no await since the check: no one slipped in between
         try:
+            reservation = await self._reserve(usage.day, needed, now)
+        except LLMError:
+            self._reserved -= needed
+            raise
+        try:
             content = await self._ask(messages, prompt_estimate, now)
             answer = parse_answer(content)
             extractive = await asyncio.to_thread(self.fallback.condense, briefing_id, material, now)
@@ -241,9 +248,42 @@ class LLMCondenser:
             raise
         finally:
             self._reserved -= needed
+            if reservation is not None:
+                await self._release(reservation)
         self._remember(briefing_id, digest, briefing)
         self.outcomes["llm"] += 1
         return briefing
+
+    async def _reserve(self, day: str, needed: int, now: datetime) -> int | None:
+        """Promise ``needed`` tokens in the usage store too, where every process on the
+        database sees them (several processes may condense: ``bot.roles``). None: no
+        store, or it failed (the in-memory count above still guards this process)."""
+        if self._usage_store is None:
+            return None
+        until = now + timedelta(seconds=2 * self.timeout + 60)
+        try:
+            reservation = await self._run_store(
+                self._usage_store.reserve_llm_tokens, day, needed, self.daily_tokens, now, until
+            )
+        except Exception:
+            log.exception("reserving LLM tokens failed; counting this process's only")
+            return None
+        if reservation is None:
+            raise LLMError(
+                "budget",
+                f"{self.daily_tokens} tokens a day: the rest of today's are spent or "
+                "promised to requests in flight",
+            )
+        return reservation
+
+    async def _release(self, reservation: int) -> None:
+        store = self._usage_store
+        if store is None:
+            return
+        try:
+            await self._run_store(store.release_llm_tokens, reservation)
+        except Exception:  # it lapses by itself
+            log.exception("releasing LLM token reservation %s failed", reservation)
 
     def _remember(self, briefing_id: str, digest: str, briefing: Briefing | None) -> None:
         self._cache[briefing_id] = (digest, briefing)

@@ -47,6 +47,19 @@ class UsageStore(Protocol):
         """Add one request's tokens to ``day``'s record."""
         ...
 
+    def reserve_llm_tokens(
+        self, day: str, tokens: int, limit: int, now: datetime, until: datetime
+    ) -> int | None:
+        """Promise ``tokens`` of ``day``'s ``limit`` to a request about to be sent, in
+        one step for every process on the database: the reservation's id, or None when
+        what is spent, what is promised to requests in flight and ``tokens`` would pass
+        ``limit``. A reservation not released by ``until`` (its process died) lapses."""
+        ...
+
+    def release_llm_tokens(self, reservation: int) -> None:
+        """The request is answered (its tokens are in ``add_llm_usage``) or failed."""
+        ...
+
 
 class FeedStore(Protocol):
     """Feeds and their poll plan (``storage/feeds.py``)."""

@@ -131,6 +131,11 @@ class PgFeedsMixin(PgBase):
             cur.executemany(_RECORD_OK, [_ok_params(f, s, now) for f, s in ok])
 
 
+# The advisory lock that serialises LLM token reservations: SignalDesk's namespace,
+# the key after the fleet's roles (storage/postgres/roles.py).
+_LLM_BUDGET_LOCK = (0x5344, 3)
+
+
 class PgUsageMixin(PgBase):
     """The LLM's tokens per UTC day: one atomic upsert per request, so processes
     sharing a daily budget all count against the same row."""
@@ -140,6 +145,34 @@ class PgUsageMixin(PgBase):
             "SELECT prompt_tokens, completion_tokens FROM llm_usage WHERE day = %s", [day]
         )
         return (int(row["prompt_tokens"]), int(row["completion_tokens"])) if row else (0, 0)
+
+    def reserve_llm_tokens(
+        self, day: str, tokens: int, limit: int, now: datetime, until: datetime
+    ) -> int | None:
+        with self._write() as conn:
+            # One reservation at a time, fleet-wide, until this transaction ends: the
+            # sum read here is the sum the next one reads.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(_LLM_BUDGET_LOCK))
+            conn.execute("DELETE FROM llm_reservations WHERE expires_at <= %s", [_utc(now)])
+            row = conn.execute(
+                """SELECT (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)
+                       FROM llm_usage WHERE day = %s)
+                   + (SELECT coalesce(sum(tokens), 0) FROM llm_reservations WHERE day = %s)
+                   AS promised""",
+                [day, day],
+            ).fetchone()
+            if row is None or int(row["promised"]) + tokens > limit:
+                return None
+            made = conn.execute(
+                "INSERT INTO llm_reservations (day, tokens, expires_at) VALUES (%s, %s, %s) "
+                "RETURNING id",
+                [day, tokens, _utc(until)],
+            ).fetchone()
+            return int(made["id"]) if made else None
+
+    def release_llm_tokens(self, reservation: int) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM llm_reservations WHERE id = %s", [reservation])
 
     def add_llm_usage(
         self, day: str, prompt_tokens: int, completion_tokens: int, now: datetime

@@ -421,4 +421,20 @@ def m007_slack_workspaces(conn: psycopg.Connection) -> None:
     )
 
 
+@migration
+def m008_llm_reservations(conn: psycopg.Connection) -> None:
+    # Tokens promised to LLM requests in flight, fleet-wide (SQLite's m018).
+    conn.execute(
+        """
+        CREATE TABLE llm_reservations (
+            id BIGSERIAL PRIMARY KEY,
+            day TEXT NOT NULL,
+            tokens BIGINT NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    conn.execute("CREATE INDEX llm_reservations_day ON llm_reservations (day)")
+
+
 __all__ = ["MIGRATIONS", "apply", "migration"]

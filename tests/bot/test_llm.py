@@ -13,7 +13,8 @@ import json
 import math
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -277,6 +278,45 @@ async def test_usage_is_persisted_and_survives_a_restart(local_server: LocalServ
         assert len(calls(local_server)) == 1
     finally:
         store.close()
+
+
+async def test_processes_sharing_a_database_share_the_days_budget(
+    local_server: LocalServer, any_store: Any
+) -> None:
+    # Two processes (two condensers, one database) with room for one request today:
+    # while the first waits for its answer, the second must see its reservation.
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(request: Request) -> Response:
+        arrived.set()
+        release.wait(10)
+        return completion(json.dumps(good_answer()), prompt_tokens=10, completion_tokens=10)
+
+    local_server.route(PATH, answer)
+    needed = (
+        sum(math.ceil(len(m["content"]) / CHARS_PER_TOKEN) for m in build_messages(MATERIAL))
+        + MAX_COMPLETION_TOKENS
+    )
+    settings = llm_settings(local_server, llm_daily_tokens=needed + needed // 2)
+    one, other = (LLMCondenser(settings, usage_store=any_store) for _ in range(2))
+    try:
+        first = asyncio.create_task(one.acondense("quake001", MATERIAL, NOW))
+        assert await asyncio.to_thread(arrived.wait, 5)
+        assert (await other.acondense("quake002", MATERIAL, NOW)).condenser == "extractive"
+        assert other.outcomes["budget"] == 1
+        release.set()
+        assert (await first).condenser == "llm"
+        assert len(calls(local_server)) == 1
+        # The answer is in (20 tokens spent) and its reservation given back: room again,
+        # for either process.
+        assert (await other.acondense("quake003", MATERIAL, NOW)).condenser == "llm"
+        # A reservation its process never gave back (it died) lapses.
+        day = NOW.date().isoformat()
+        assert any_store.reserve_llm_tokens(day, needed, needed * 9, NOW, NOW) is not None
+        later = NOW + timedelta(seconds=1)
+        assert any_store.reserve_llm_tokens(day, needed, needed + 40, later, later) is not None
+    finally:
+        release.set()
 
 
 async def test_unchanged_material_is_not_sent_again(local_server: LocalServer) -> None:
