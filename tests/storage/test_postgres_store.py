@@ -1,7 +1,8 @@
 """The PostgreSQL store where it differs from SQLite: versioned migrations applied
 once however many processes start together, claims that two processes can make at
 the same moment without polling a feed twice, entries stored by two processes at once
-briefed once, and one clear line when the server cannot be reached. (What both
+briefed once, one clear line when the server cannot be reached, and connections the
+server dropped replaced. (What both
 backends share runs on both: ``any_store``.)"""
 
 from __future__ import annotations
@@ -125,6 +126,35 @@ def test_an_unreachable_server_is_one_clear_line_without_the_password(
     message = str(caught.value)
     assert "\n" not in message and "s3cret" not in message
     assert "cannot reach the PostgreSQL server" in message and "127.0.0.1" in message
+
+
+def test_connections_the_server_dropped_are_replaced_after_one_failed_call(
+    pg_dsn: str,
+) -> None:
+    # The server restarts (or an administrator ends the sessions) under a busy store:
+    # a connection used a moment ago is not checked again before use (a round trip per
+    # call), so one call may fail with one line; the pool replaces the connection and the
+    # store answers again at once, nothing lost.
+    store = PostgresStore.open(pg_dsn)
+    try:
+        store.add_feed("https://wire.example/rss", name=None, now=NOW)
+        assert len(store.list_feeds()) == 1
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid != pg_backend_pid()"
+            )
+        failed = 0
+        for _ in range(3):
+            try:
+                feeds = store.list_feeds()
+                break
+            except StorageError as exc:
+                failed += 1
+                assert "\n" not in str(exc)
+        assert failed <= 1 and [f.url for f in feeds] == ["https://wire.example/rss"]
+    finally:
+        store.close()
 
 
 def test_a_missing_database_says_to_create_it(postgres_server: PostgresServer) -> None:
