@@ -42,6 +42,16 @@ class PgEntriesMixin(PgBase):
         new_ids: list[int] = []
         links = [link for e in entries if (link := canonical_link(e.link))]
         with self._write() as conn:
+            # The keys this feed already has, in one round trip: a changed feed lists
+            # 10-100 items of which one to three are new, and an INSERT per item (each
+            # its own round trip) made polling the store thread's whole load.
+            stored = {
+                r["key"]
+                for r in self._rows(
+                    "SELECT key FROM entries WHERE feed_id = %s AND key = ANY(%s)",
+                    [feed_id, [_clean(e.key) for e in entries]],
+                )
+            }
             known: set[tuple[str, str]] = set()
             if links:
                 known = {
@@ -53,6 +63,8 @@ class PgEntriesMixin(PgBase):
                     )
                 }
             for entry in entries:
+                if _clean(entry.key) in stored:
+                    continue  # seen before (ON CONFLICT below still decides a race)
                 pending = brief is None or entry.key in brief
                 summary = _cap(entry.summary, MAX_FEED_TEXT)
                 content = _cap(entry.content, MAX_FEED_TEXT)
