@@ -214,7 +214,11 @@ class Engine:
         try:
             while not stop.is_set():
                 try:
-                    due = await self.scheduler.claim_due(size)
+                    # The fleet's briefing process with others' entries waiting polls a
+                    # tenth as fast: its loop and store are what every entry waits for,
+                    # and the other processes take the feeds it leaves.
+                    batch = max(1, size // 10) if self.ingest.others_waiting else size
+                    due = await self.scheduler.claim_due(batch)
                     self.heartbeat.beat(self.clock.now())  # the store answers: alive
                     for feed in due:
                         await queue.put(feed)
@@ -294,7 +298,9 @@ class Engine:
 
     # -------------------------------------------------------------------- run
 
-    async def run(self, stop: asyncio.Event, *, tick: float = 1.0) -> None:
+    async def run(
+        self, stop: asyncio.Event, *, tick: float = 1.0, report: PollReport | None = None
+    ) -> None:
         """The service loop until ``stop``: the scheduler polls in the background while
         this loop delivers what is queued and sends due digests, so that a large poll
         backlog never holds up delivery."""
@@ -302,18 +308,20 @@ class Engine:
         try:
             if not await self.start(stop):
                 return
-            await self._serve(stop, tick)
+            await self._serve(stop, tick, report)
         finally:
             self.heartbeat.running = False
 
-    async def _serve(self, stop: asyncio.Event, tick: float) -> None:
-        poller = asyncio.create_task(self.poll_forever(stop, tick=tick))
+    async def _serve(self, stop: asyncio.Event, tick: float, report: PollReport | None) -> None:
+        poller = asyncio.create_task(self.poll_forever(stop, report, tick=tick))
         others: asyncio.Task[int] | None = None  # entries other processes polled
         try:
             while not stop.is_set():
                 try:
-                    if not self.leader.alone and (others is None or others.done()):
-                        others = asyncio.create_task(self._brief_others())
+                    if not self.leader.alone:
+                        self.fetcher.share_hosts(await self.leader.fleet())
+                        if others is None or others.done():
+                            others = asyncio.create_task(self._brief_others())
                     if await self.leader.holds(DELIVER):
                         await self.delivery.pump()  # per channel: never waits on one
                         await self.digests.pump()

@@ -193,11 +193,11 @@ class _HostSlots:
     thousands of feed hosts must not leave tens of thousands of semaphores behind)."""
 
     def __init__(self, limit: int) -> None:
-        self._limit = limit
+        self.limit = limit  # a change applies to hosts from their next idle moment
         self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
 
     async def acquire(self, host: str) -> None:
-        sem, users = self._slots.get(host) or (asyncio.Semaphore(self._limit), 0)
+        sem, users = self._slots.get(host) or (asyncio.Semaphore(self.limit), 0)
         self._slots[host] = (sem, users + 1)
         try:
             await sem.acquire()
@@ -290,6 +290,12 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         return self
+
+    def share_hosts(self, processes: int) -> int:
+        """Poll beside ``processes - 1`` other processes of a fleet (``bot.roles``):
+        allow this one its share of the per-host limit, rounded up. Returns it."""
+        self._hosts.limit = -(-self.settings.per_host_concurrency // max(1, processes))
+        return self._hosts.limit
 
     async def __aexit__(
         self,

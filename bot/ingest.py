@@ -41,6 +41,8 @@ ENTRY_ATTEMPTS = 3
 # Entries of other processes of a fleet the ``brief`` role remembers having taken (so
 # that one whose briefing failed waits for the retry pass instead of every tick).
 TAKEN_MEMORY = 10_000
+# Other processes' entries the ``brief`` role briefs at once (``brief_others``).
+OTHERS_AT_ONCE = 16
 
 
 @dataclass
@@ -92,6 +94,10 @@ class Ingest:
         # stay in the store until their turn.
         self.backlog: asyncio.Queue[int] | None = None
         self._taken: dict[int, None] = {}  # see ``brief_others``
+        # Other processes' entries the last ``brief_others`` pass found to brief (while
+        # there are, this process polls less: ``Engine.poll_forever``).
+        self.others_waiting = 0
+        self.others_briefed = 0  # in all, for reports
 
     async def add_feed(
         self, channel_id: str, url: str, name: str | None = None
@@ -276,11 +282,13 @@ class Ingest:
         reading (stored within the fetch timeout, nothing saved yet) waits a tick, so
         that the page is not fetched twice. Returns the entries taken."""
         if self.leader.alone or not await self.leader.holds(BRIEF):
+            self.others_waiting = 0
             return 0
         report = PollReport()
         reading = self.clock.now() - timedelta(seconds=2 * self.settings.fetch_timeout)
         taken = after = 0
         while pending := await self.db(self.store.pending_entries, batch, after):
+            todo = []
             for entry in pending:
                 after = entry.id
                 if entry.id in self.in_flight or entry.id in self._taken:
@@ -291,9 +299,31 @@ class Ingest:
                 self._taken[entry.id] = None
                 if len(self._taken) > TAKEN_MEMORY:
                     del self._taken[next(iter(self._taken))]
-                await self.brief_entry(entry, report)
-                taken += 1
+                todo.append(entry)
+            if todo:
+                self.others_waiting = max(self.others_waiting, len(todo))
+                # Several at once, as the poll's workers brief their own: each entry's
+                # store calls and condensing overlap the others' (placing stays one at
+                # a time, under the briefing stage's lock).
+                await self._brief_together(todo, report)
+                taken += len(todo)
+        self.others_waiting = taken
+        self.others_briefed += taken
         return taken
+
+    async def _brief_together(self, entries: Sequence[StoredEntry], report: PollReport) -> None:
+        slots = asyncio.Semaphore(OTHERS_AT_ONCE)
+
+        async def one(entry: StoredEntry) -> None:
+            async with slots:
+                await self.brief_entry(entry, report)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for entry in entries:
+                    group.create_task(one(entry))
+        except* StorageError as failed:  # the database, not an entry: one line upstairs
+            raise failed.exceptions[0] from None
 
     def _next_poll(
         self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None

@@ -20,6 +20,10 @@ as after any crash (pending entries, "sending" rows looked up by their record). 
 
 ``Leader`` asks the ``Roles`` off the event loop and remembers the answer for
 ``RECHECK`` seconds, so that the per-entry and per-tick checks cost nothing.
+
+Polling is shared, and so is politeness: each process allows itself its share of
+``SIGNALDESK_PER_HOST_CONCURRENCY`` (the limit divided by the live processes, rounded
+up), so that the fleet as a whole keeps about the limit in flight to any one host.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ log = logging.getLogger("signaldesk.engine")
 BRIEF, DELIVER = FLEET_ROLES
 ROLES = FLEET_ROLES
 RECHECK = 1.0  # seconds an answer is remembered
+FLEET_RECHECK = 10.0  # seconds the fleet's size is remembered
 
 
 class Leader:
@@ -52,6 +57,7 @@ class Leader:
         self.monotonic = monotonic
         self.recheck = recheck
         self._seen: dict[str, tuple[bool, float]] = {}
+        self._fleet: tuple[int, float] | None = None
 
     @property
     def alone(self) -> bool:
@@ -76,9 +82,23 @@ class Leader:
         self._seen[role] = (held, self.monotonic())
         return held
 
+    async def fleet(self) -> int:
+        """The processes of the fleet alive now (1 alone), remembered ``FLEET_RECHECK``
+        seconds: each polls with its share of every host's politeness limit."""
+        if self.roles is None:
+            return 1
+        now = self.monotonic()
+        if self._fleet is None or now - self._fleet[1] >= FLEET_RECHECK:
+            try:
+                size = await asyncio.to_thread(self.roles.fleet)
+            except Exception:  # the last answer stands; the roles' own check logs
+                size = self._fleet[0] if self._fleet else 1
+            self._fleet = (max(1, size), now)
+        return self._fleet[0]
+
     def close(self) -> None:
         if self.roles is not None:
             self.roles.close()
 
 
-__all__ = ["BRIEF", "DELIVER", "RECHECK", "ROLES", "Leader"]
+__all__ = ["BRIEF", "DELIVER", "FLEET_RECHECK", "RECHECK", "ROLES", "Leader"]

@@ -45,6 +45,10 @@ class Roles(Protocol):
 
     def holds(self, role: str) -> bool: ...
 
+    def fleet(self) -> int:
+        """The processes of the fleet alive now, this one included."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -84,6 +84,24 @@ class PgRoles:
                 return True
             return False
 
+    def fleet(self) -> int:
+        """Processes with a roles connection to this database now (every process asks
+        for its roles at each tick, so each live one has one)."""
+        with self._lock:
+            try:
+                row = (
+                    self._connection()
+                    .execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND application_name LIKE 'signaldesk roles %'"
+                    )
+                    .fetchone()
+                )
+            except psycopg.Error:
+                self._drop()
+                return 1
+        return max(1, int(str(row[0]))) if row else 1
+
     def _drop(self) -> None:
         self._held.clear()
         if self._conn is not None:

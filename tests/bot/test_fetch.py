@@ -434,6 +434,15 @@ async def test_per_host_and_global_limits(local_server: LocalServer) -> None:
     assert in_flight["max"] == 1
     assert fetcher._hosts._slots == {}  # per-host semaphores are not leaked
 
+    # One process of a fleet of three, polling beside the others: its share of the
+    # per-host limit, rounded up (the fleet keeps about the limit in flight to a host).
+    in_flight["max"] = 0
+    settings = make_settings(per_host_concurrency=5, concurrency=10)
+    async with Fetcher(settings) as fetcher:
+        assert fetcher.share_hosts(3) == 2
+        await asyncio.gather(*(fetcher.fetch(local_server.url(f"/p?{i}")) for i in range(6)))
+    assert in_flight["max"] == 2
+
 
 async def test_connections_are_reused(
     local_server: LocalServer, monkeypatch: pytest.MonkeyPatch

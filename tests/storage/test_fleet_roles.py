@@ -30,6 +30,7 @@ def test_a_role_is_held_by_one_process_and_taken_over_when_its_holder_goes(pg_ds
     try:
         assert first.holds(BRIEF) and first.holds(BRIEF)  # asked again: still its own
         assert not second.holds(BRIEF)
+        assert first.fleet() == second.fleet() == 2  # each polls with half the politeness
         assert second.holds(DELIVER) and not first.holds(DELIVER)  # each role on its own
         first.close()  # a clean stop (or a death: the server closes the session)
         assert second.holds(BRIEF)
