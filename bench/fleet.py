@@ -25,7 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
+import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -165,3 +168,239 @@ class Mix:
         if self.rtt_ms <= 0:
             return 0.0
         return self.rtt_ms / 1000 * math.exp(self.rtt_sigma * rng.gauss(0.0, 1.0))
+
+
+# ------------------------------------------------------------------ the fleet bench
+#
+#     python bench/fleet.py                      # 1, 2 and 4 processes on PostgreSQL
+#     python bench/fleet.py --feeds 3000 --seconds 15 --processes 1,2   # quick
+#
+# Several ``signaldesk run`` processes on one PostgreSQL database (a throwaway server
+# started from Debian's packages, as the tests do) poll one fleet of the realistic mix
+# from the local feed server (``bench/feedserver.py``, its own process) for a fixed
+# time, all at once, every feed due at the start (capacity, flat out); one SQLite
+# process on the same fleet is the reference. Each process is the real engine loop
+# (``Engine.run``: polling, the fleet's roles, briefing, delivery to a console
+# channel). Reported per run: feed checks/s and new entries/s summed over the
+# processes, briefings made/s (counted in the database), CPU per check, the processes'
+# peak RSS, and the ratio to one process on PostgreSQL.
+
+
+_LOG = None if os.environ.get("FLEET_LOGS") else subprocess.DEVNULL
+
+
+def _fleet_child(args: object) -> int:
+    """One process of the fleet: the engine loop from ``args.go`` for ``args.seconds``."""
+    import asyncio
+    import time
+
+    from procstats import peak_rss_mb
+
+    from adapters.testing import RecordingPublisher
+    from bot.engine import Engine, PollReport
+    from bot.fetch import Fetcher
+    from bot.settings import load_settings
+    from storage import SqliteStore
+    from storage.database import StoreRunner
+
+    settings = load_settings(
+        _env_file=None,
+        database=args.database,  # type: ignore[attr-defined]
+        allow_private_networks=True,
+        per_host_concurrency=args.per_host,  # type: ignore[attr-defined]
+        poll_interval=600,
+        fetch_pages=False,
+        fetch_timeout=5.0,
+        log_level="WARNING",
+    )
+
+    async def run() -> dict[str, float]:
+        roles = None
+        if settings.database.startswith("postgresql://"):
+            from storage.postgres import PostgresStore
+            from storage.postgres.roles import PgRoles
+
+            store: object = PostgresStore.open(settings.database)
+            roles = PgRoles(settings.database)
+        else:
+            store = SqliteStore.open(settings.database)
+        engine = Engine(
+            settings,
+            store,  # type: ignore[arg-type]
+            fetcher=Fetcher(settings),
+            publishers={"console": RecordingPublisher()},
+            runner=StoreRunner(store),  # type: ignore[arg-type]
+            roles=roles,
+        )
+        await engine.warm_up()
+        await asyncio.sleep(max(0.0, args.go - time.time()))  # type: ignore[attr-defined]
+        report, stop = PollReport(), asyncio.Event()
+        cpu0, t0 = time.process_time(), time.monotonic()
+        loop = asyncio.create_task(engine.run(stop, tick=0.2, report=report))
+        await asyncio.sleep(args.seconds)  # type: ignore[attr-defined]
+        elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        stop.set()
+        await loop
+        await engine.aclose()
+        return {
+            "checks": report.feeds_polled,
+            "new_entries": report.new_entries,
+            "others_briefed": engine.ingest.others_briefed,
+            "seconds": elapsed,
+            "cpu": cpu,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+
+    print(json.dumps(asyncio.run(run())))
+    return 0
+
+
+def _fleet_run(
+    args: object, database: str, processes: int, count: Callable[..., int]
+) -> dict[str, float]:
+    """``processes`` fleet processes on ``database`` at once; ``count(sql, *params)``
+    reads the database afterwards (``?`` placeholders, datetimes for times)."""
+    import subprocess
+    import sys
+    import time
+
+    go = time.time() + 4.0 + processes  # start-up of every process first
+    before = count("SELECT count(*) FROM briefings")
+    command = [sys.executable, __file__, "--child", "--database", database, "--go", str(go)]
+    command += ["--seconds", str(args.seconds), "--per-host", str(args.per_host)]  # type: ignore[attr-defined]
+    children = [
+        # Their logs (a line per failing feed of the mix) are not the bench's output.
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=_LOG, text=True)
+        for _ in range(processes)
+    ]
+    results = []
+    for child in children:
+        out, _ = child.communicate(timeout=args.seconds + 120)  # type: ignore[attr-defined]
+        if child.returncode != 0:
+            raise RuntimeError(f"a fleet process failed ({child.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    seconds = max(r["seconds"] for r in results)
+    started = sum(r["checks"] for r in results)
+    # Checks finished (recorded: a 200, a 304, a failure), not only begun: a process
+    # whose loop falls behind begins more than it finishes.
+    since = datetime.fromtimestamp(go, UTC)
+    checks = count(
+        "SELECT count(*) FROM feeds WHERE last_success_at >= ? OR last_error_at >= ?",
+        since,
+        since,
+    )
+    return {
+        "checks_per_s": checks / seconds,
+        "started_per_s": started / seconds,
+        "new_per_s": sum(r["new_entries"] for r in results) / seconds,
+        "briefed_per_s": (count("SELECT count(*) FROM briefings") - before) / seconds,
+        "placed_per_s": count("SELECT count(*) FROM entries WHERE story_id IS NOT NULL") / seconds,
+        "cpu_ms_per_check": 1000 * sum(r["cpu"] for r in results) / max(checks, 1),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+    }
+
+
+def main() -> int:
+    import argparse
+    import shutil
+    import sqlite3
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    parser = argparse.ArgumentParser(description="Feed checks/s of 1, 2, 4 processes.")
+    parser.add_argument("--feeds", type=int, default=6000)
+    parser.add_argument("--seconds", type=float, default=30.0, help="polling time per run")
+    parser.add_argument("--processes", default="1,2,4", help="fleet sizes on PostgreSQL")
+    parser.add_argument("--rtt-ms", type=float, default=100.0, help="median round trip")
+    parser.add_argument("--per-host", type=int, default=8, help="fetches per host at once")
+    parser.add_argument("--hosts", type=int, default=50)
+    parser.add_argument("--port", type=int, default=18_775)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--database", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--go", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return _fleet_child(args)
+
+    import psycopg
+    from feedserver import FeedServer
+    from poll import _populate_realistic
+
+    from storage import SqliteStore
+    from storage.postgres.copy import copy_sqlite
+    from tests.support.postgres import start_server, stop_server
+
+    mix = Mix(rtt_ms=args.rtt_ms, base=time.time())
+    sizes = [int(s) for s in args.processes.split(",") if s.strip()]
+    print(
+        f"fleet: {args.feeds:,} feeds of the realistic mix ("
+        + " / ".join(f"{k} {v / 10:g}%" for k, v in zip(KINDS, mix.shares(), strict=True))
+        + f"), median RTT {args.rtt_ms:g} ms, {args.hosts} hosts, per host {args.per_host}, "
+        f"all due at once, {args.seconds:g} s a run; {os.cpu_count()} cores"
+    )
+    print(
+        f"{'backend':>10} {'procs':>5} {'checks/s':>9} {'ratio':>6} {'begun/s':>8} "
+        f"{'new/s':>7} {'placed/s':>8} {'briefed/s':>9} {'CPU ms/chk':>10} {'peak RSS':>9}"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="signaldesk-fleet-"))
+    pg_root = Path(tempfile.mkdtemp(prefix="signaldesk-pg-"))  # the server's user enters it
+    server, stop = start_server(pg_root)
+    lifetime = args.seconds + 300
+    try:
+        source = tmp / "fleet.db"
+        store = SqliteStore.open(source)
+        # Only the URLs are read from this server; each run gets a fresh one, so that
+        # every run sees the fleet from the same point (a changing feed's version
+        # follows the requests it has had).
+        _populate_realistic(
+            store, FeedServer(hosts=args.hosts, port=args.port), args.feeds, mix, 0.0
+        )
+        store.close()
+        runs: list[tuple[str, int, str]] = [("SQLite", 1, "")]
+        runs += [("PostgreSQL", n, f"f{n}") for n in sizes]
+        one = None
+        for backend, n, name in runs:
+            if backend == "SQLite":
+                database = str(tmp / "run.db")
+                shutil.copy(source, database)
+
+                def count(sql: str, *params: object, path: str = database) -> int:
+                    shown = [p.isoformat() if isinstance(p, datetime) else p for p in params]
+                    with sqlite3.connect(path) as conn:
+                        return int(conn.execute(sql, shown).fetchone()[0])
+
+            else:
+                with psycopg.connect(server.dsn(), autocommit=True) as admin:
+                    admin.execute(f'CREATE DATABASE "{name}"')
+                database = server.dsn(name)
+                copy_sqlite(source, database)
+
+                def count(sql: str, *params: object, dsn: str = database) -> int:
+                    with psycopg.connect(dsn) as conn:
+                        row = conn.execute(sql.replace("?", "%s"), params).fetchone()  # type: ignore[arg-type]
+                        return int(row[0]) if row else 0
+
+            with FeedServer(hosts=args.hosts, port=args.port, lifetime=lifetime, mix=mix):
+                r = _fleet_run(args, database, n, count)
+            if backend == "PostgreSQL" and one is None:
+                one = r["checks_per_s"]
+            ratio = f"{r['checks_per_s'] / one:.2f}x" if backend == "PostgreSQL" and one else ""
+            print(
+                f"{backend:>10} {n:>5} {r['checks_per_s']:>9.0f} {ratio:>6} "
+                f"{r['started_per_s']:>8.0f} {r['new_per_s']:>7.1f} {r['placed_per_s']:>8.1f} "
+                f"{r['briefed_per_s']:>9.1f} "
+                f"{r['cpu_ms_per_check']:>10.3f} {r['peak_rss_mb']:>6.0f} MB",
+                flush=True,
+            )
+    finally:
+        stop_server(pg_root, stop)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
