@@ -7,11 +7,17 @@ COPY pyproject.toml requirements.lock README.md LICENSE MANIFEST.in .env.example
 COPY bot ./bot
 COPY adapters ./adapters
 COPY storage ./storage
-# The same pinned versions as `make test` and CI (requirements.lock), runtime part only.
+# The same pinned versions as `make test` and CI (requirements.lock), runtime part only,
+# with psycopg for a PostgreSQL SIGNALDESK_DATABASE (docs/scale.md).
 RUN python -m venv /opt/signaldesk \
-    && /opt/signaldesk/bin/pip install --no-cache-dir --constraint requirements.lock .
+    && /opt/signaldesk/bin/pip install --no-cache-dir --constraint requirements.lock \
+        '.[postgresql]'
 
 FROM python:3.11-slim
+# libpq: the client library psycopg calls for a PostgreSQL database.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/signaldesk \
         --create-home --shell /usr/sbin/nologin signaldesk
 COPY --from=build /opt/signaldesk /opt/signaldesk
