@@ -5,7 +5,13 @@ thread only (it is opened with ``check_same_thread=False`` for that reason), so 
 thread belongs with the store: the composition root builds it beside the store and
 hands it to the core as its ``bot.ports.Runner``. A command's call goes ahead of the
 queued background work (``first``), as datasette's write thread does for its
-writes."""
+writes.
+
+A store that can take several calls at once says so (``calls_at_once``: PostgreSQL,
+one per pooled connection); it gets that many threads on the same queue. Each call
+is awaited by the task that made it, so a task's own calls stay in order; calls of
+different tasks may then overlap, which a store built for several processes on one
+database already allows."""
 
 from __future__ import annotations
 
@@ -41,8 +47,13 @@ class StoreRunner:
             queue.PriorityQueue()
         )
         self._order = itertools.count()
-        self._thread = threading.Thread(target=self._work, name="signaldesk-db", daemon=True)
-        self._thread.start()
+        threads = self.calls_at_once = max(1, int(getattr(store, "calls_at_once", 1)))
+        self._threads = [
+            threading.Thread(target=self._work, name=f"signaldesk-db-{n}", daemon=True)
+            for n in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
         self._closed = False
         # A daemon thread does not hold the interpreter open; queued writes still run
         # at exit if no one closed the runner (as an executor's worker would).
@@ -90,8 +101,10 @@ class StoreRunner:
         """Run what is queued, then stop the thread."""
         if not self._closed:
             self._closed = True
-            self._queue.put((self._STOP, next(self._order), None))
-            self._thread.join()
+            for _ in self._threads:
+                self._queue.put((self._STOP, next(self._order), None))
+            for thread in self._threads:
+                thread.join()
 
 
 def _close_at_exit(ref: weakref.ref[StoreRunner]) -> None:

@@ -1,16 +1,18 @@
 """The PostgreSQL store's shared ground: the connection pool, the write transaction
 and the row shape the shared converters (``storage.base.StoreBase``) read.
 
-Synchronous psycopg, like the ports: every call of one process runs on its store
-thread (``storage.database.StoreRunner``), so a process needs few connections — the
-pool holds them, reconnects after the server restarts and checks one that has been idle
-before it is used (``_IdleCheck``).
+Synchronous psycopg, like the ports: a process's calls run on its store threads
+(``storage.database.StoreRunner``, ``calls_at_once`` of them: one per pooled
+connection, since PostgreSQL, unlike SQLite, lets them write at once), so a process
+needs few connections — the pool holds them, reconnects after the server restarts and
+checks one that has been idle before it is used (``_IdleCheck``).
 Several processes on one database are what PostgreSQL is here for: what one process
 claims (a due feed) is taken with ``FOR UPDATE SKIP LOCKED`` in one transaction.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from collections.abc import Iterator, Sequence
@@ -74,13 +76,17 @@ class _IdleCheck:
         self._returned: weakref.WeakKeyDictionary[psycopg.Connection[DictRow], float] = (
             weakref.WeakKeyDictionary()
         )
+        self._lock = threading.Lock()  # store threads and the pool's workers
 
     def check(self, conn: psycopg.Connection[DictRow]) -> None:
-        if time.monotonic() - self._returned.get(conn, 0.0) > self.IDLE:
+        with self._lock:
+            returned = self._returned.get(conn, 0.0)
+        if time.monotonic() - returned > self.IDLE:
             ConnectionPool.check_connection(conn)
 
     def reset(self, conn: psycopg.Connection[DictRow]) -> None:
-        self._returned[conn] = time.monotonic()
+        with self._lock:
+            self._returned[conn] = time.monotonic()
 
 
 class PgBase(StoreBase):
@@ -90,7 +96,18 @@ class PgBase(StoreBase):
         self.pool = pool
         self.dsn = dsn
         self._common = {}
-        self._tx: psycopg.Connection[DictRow] | None = None
+        # Calls run on several store threads at once (``calls_at_once``, one connection
+        # each): the open transaction is each thread's own.
+        self._local = threading.local()
+        self.calls_at_once = pool.max_size
+
+    @property
+    def _tx(self) -> psycopg.Connection[DictRow] | None:
+        return getattr(self._local, "tx", None)
+
+    @_tx.setter
+    def _tx(self, conn: psycopg.Connection[DictRow] | None) -> None:
+        self._local.tx = conn
 
     @classmethod
     def open(cls, path: Any, *, size: int = 4, timeout: float = 10.0) -> Self:

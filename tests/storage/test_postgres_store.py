@@ -7,6 +7,7 @@ backends share runs on both: ``any_store``.)"""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 
 from bot.errors import StorageError
 from bot.models import FeedEntry
+from storage.database import StoreRunner
 from storage.postgres import PostgresStore
 from storage.postgres.migrations import MIGRATIONS
 from tests.support.postgres import PostgresServer
@@ -133,8 +135,8 @@ def test_connections_the_server_dropped_are_replaced_after_one_failed_call(
 ) -> None:
     # The server restarts (or an administrator ends the sessions) under a busy store:
     # a connection used a moment ago is not checked again before use (a round trip per
-    # call), so one call may fail with one line; the pool replaces the connection and the
-    # store answers again at once, nothing lost.
+    # call), so a call per pooled connection may fail with one line; the pool replaces
+    # them and the store answers again, nothing lost.
     store = PostgresStore.open(pg_dsn)
     try:
         store.add_feed("https://wire.example/rss", name=None, now=NOW)
@@ -145,15 +147,48 @@ def test_connections_the_server_dropped_are_replaced_after_one_failed_call(
                 "WHERE datname = current_database() AND pid != pg_backend_pid()"
             )
         failed = 0
-        for _ in range(3):
+        for _ in range(store.pool.max_size + 1):  # at worst one failure per pooled connection
             try:
                 feeds = store.list_feeds()
                 break
             except StorageError as exc:
                 failed += 1
                 assert "\n" not in str(exc)
-        assert failed <= 1 and [f.url for f in feeds] == ["https://wire.example/rss"]
+        assert failed <= store.pool.max_size
+        assert [f.url for f in feeds] == ["https://wire.example/rss"]
     finally:
+        store.close()
+
+
+async def test_a_process_runs_several_store_calls_at_once_each_in_its_own_transaction(
+    pg_dsn: str,
+) -> None:
+    # One store thread per pooled connection: a poll's writes do not queue a briefing's
+    # reads behind them (on SQLite, one writer, there is one thread).
+    store = PostgresStore.open(pg_dsn)
+    runner = StoreRunner(store)
+    inside, checked = threading.Event(), threading.Event()
+
+    def write_and_wait() -> bool:
+        with store._write() as conn:
+            conn.execute("INSERT INTO channels (id, created_at) VALUES ('console:open', now())")
+            inside.set()
+            return checked.wait(5)  # held open until the other thread has looked
+
+    def look() -> list[str]:
+        assert inside.wait(5)
+        try:  # outside any transaction of its own: the open one is not its own either
+            return [r["id"] for r in store._rows("SELECT id FROM channels")]
+        finally:
+            checked.set()
+
+    try:
+        assert runner.calls_at_once == 4
+        wrote, seen = await asyncio.gather(runner(write_and_wait), runner(look))
+        assert wrote and seen == []  # ran at once, and the uncommitted row stayed unseen
+        assert [r["id"] for r in store._rows("SELECT id FROM channels")] == ["console:open"]
+    finally:
+        runner.close()
         store.close()
 
 
