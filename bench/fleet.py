@@ -303,7 +303,6 @@ def _fleet_run(
 def main() -> int:
     import argparse
     import shutil
-    import sqlite3
     import sys
     import tempfile
     import time
@@ -327,6 +326,7 @@ def main() -> int:
         return _fleet_child(args)
 
     import psycopg
+    import sqlite_utils
     from feedserver import FeedServer
     from poll import _populate_realistic
 
@@ -370,8 +370,11 @@ def main() -> int:
 
                 def count(sql: str, *params: object, path: str = database) -> int:
                     shown = [p.isoformat() if isinstance(p, datetime) else p for p in params]
-                    with sqlite3.connect(path) as conn:
-                        return int(conn.execute(sql, shown).fetchone()[0])
+                    db = sqlite_utils.Database(path)
+                    try:
+                        return int(db.execute(sql, shown).fetchone()[0])
+                    finally:
+                        db.close()
 
             else:
                 with psycopg.connect(server.dsn(), autocommit=True) as admin:
