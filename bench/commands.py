@@ -16,6 +16,12 @@ The database is generated once (executemany in one transaction, a few minutes) i
 
     python bench/commands.py                       # 1,000,000 briefings
     python bench/commands.py --briefings 50000 --runs 50   # quick
+    python bench/commands.py --postgresql          # and the same on PostgreSQL
+
+``--postgresql`` copies that database (``signaldesk migrate-to``'s copy) into a
+throwaway PostgreSQL server (Debian's ``postgresql`` package and psycopg needed) and asks
+the same questions there, printed beside SQLite's: search through the ``tsvector``/GIN
+index, ranked by ``ts_rank``.
 """
 
 from __future__ import annotations
@@ -193,7 +199,7 @@ def _questions(store: SqliteStore, runs: int, seed: int = 11) -> dict[str, list[
     }
 
 
-async def _measure(store: SqliteStore, questions: dict[str, list[str]]) -> dict[str, list[float]]:
+async def _measure(store: Any, questions: dict[str, list[str]]) -> dict[str, list[float]]:
     settings = load_settings(_env_file=None, log_level="WARNING")
     engine = Engine(
         settings,
@@ -269,6 +275,9 @@ def main() -> int:
     parser.add_argument("--baseline-runs", type=int, default=30)
     parser.add_argument("--baseline-seconds", type=float, default=20.0, help="per command")
     parser.add_argument("--db", default=str(ROOT / "bench" / "results"))
+    parser.add_argument(
+        "--postgresql", action="store_true", help="also on a throwaway PostgreSQL server"
+    )
     args = parser.parse_args()
 
     # "-routed": databases generated before briefings were routed per channel (and
@@ -290,6 +299,7 @@ def main() -> int:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     base = _baseline(store, questions, args.baseline_runs, args.baseline_seconds)
     store.close()
+    version, pg_times = _on_postgresql(path, questions) if args.postgresql else ("", {})
 
     print(
         f"commands on {args.briefings:,} briefings, {args.runs} each; "
@@ -304,7 +314,62 @@ def main() -> int:
             f"  (baseline {len(b)} runs)"
         )
     print(f"peak RSS {rss:.0f} MB")
+    if pg_times:
+        print(f"the same on PostgreSQL {version}, beside SQLite:")
+        head = f"{'command':<9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        print(f"{head}   {'SQLite p99':>10}{'ratio':>10}")
+        for kind, values in pg_times.items():
+            lite = _pct(times[kind], 0.99)
+            print(
+                f"{kind:<9}{_pct(values, 0.5):>9.1f}{_pct(values, 0.99):>9.1f}"
+                f"{max(values):>9.1f}   {lite:>10.1f}{_pct(values, 0.99) / lite:>9.1f}x"
+            )
     return 0
+
+
+def _on_postgresql(
+    path: Path, questions: dict[str, list[str]]
+) -> tuple[str, dict[str, list[float]]]:
+    """The same questions against a copy of ``path`` on a throwaway server."""
+    import shutil
+    import tempfile
+
+    import psycopg
+
+    from storage.postgres import PostgresStore
+    from storage.postgres.copy import copy_sqlite
+    from tests.support.postgres import start_server, stop_server
+
+    root = Path(tempfile.mkdtemp(prefix="signaldesk-pg-"))
+    server, stop = start_server(root)
+    try:
+        with psycopg.connect(server.dsn(), autocommit=True) as admin:
+            admin.execute('CREATE DATABASE "commands"')
+            version = str(admin.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+        dsn = server.dsn("commands")
+        t0 = time.monotonic()
+        print(f"copying {path.name} into PostgreSQL …", flush=True)
+        copy_sqlite(path, dsn)
+        print(f"  done in {time.monotonic() - t0:.0f}s", flush=True)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+            n = conn.execute("SELECT count(*) FROM briefings").fetchone()[0]  # type: ignore[index]
+            sizes = conn.execute(
+                "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname IN "
+                "('briefings', 'stories', 'entries', 'briefing_routes') ORDER BY 2 DESC"
+            ).fetchall()
+            total = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+        print(
+            f"  database {total / 2**20:,.0f} MB for {n:,} briefings ("
+            + ", ".join(f"{name} {size / max(n, 1):,.0f} B" for name, size in sizes)
+            + " per briefing, indexes included)",
+            flush=True,
+        )
+        store = PostgresStore.open(dsn)
+        return version, asyncio.run(_measure(store, questions))
+    finally:
+        stop_server(root, stop)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
