@@ -31,7 +31,6 @@ import http
 import re
 import time
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -41,6 +40,7 @@ import httpx
 
 from . import netguard
 from .errors import FetchError, TooLargeError
+from .inflate import decode, decoders_for
 from .schedule import clamp_seconds
 from .settings import Settings
 from .transport import AiohttpTransport, GuardedResolver
@@ -54,10 +54,6 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 # Only encodings we can decompress incrementally with a bound on the output size.
 _ACCEPT_ENCODING = "gzip, deflate"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_CHUNK = 64 * 1024  # most bytes one decompression step may produce
-# Content codings undone per response. Real servers apply one; a thousand nested gzip
-# layers is an attack (each layer is a decoder, and a deep stack once meant recursion).
-_MAX_CODINGS = 4
 _ASCII_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
@@ -116,76 +112,6 @@ def parse_max_age(cache_control: str | None) -> int | None:
             seconds = clamp_seconds(float(arg))
             return None if seconds is None else int(seconds)
     return None
-
-
-class _Inflater:
-    """Incremental gzip/deflate decoding whose every step yields at most ``_CHUNK`` bytes."""
-
-    def __init__(self, encoding: str) -> None:
-        self.encoding = encoding
-        # 32+ accepts both gzip and zlib headers; "deflate" is sometimes sent raw (no
-        # zlib header), which we detect on the first failure, as browsers do.
-        self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
-        self._started = False
-
-    def decode(self, data: bytes) -> Iterator[bytes]:
-        while data:
-            try:
-                out = self._obj.decompress(data, _CHUNK)
-            except zlib.error:
-                if self.encoding == "deflate" and not self._started:
-                    self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-                    self._started = True
-                    continue
-                raise
-            self._started = True
-            if out:
-                yield out
-            if self._obj.eof:
-                # A gzip stream may hold several members; the rest is the next one.
-                rest = self._obj.unused_data
-                self._obj = zlib.decompressobj(zlib.MAX_WBITS | 32)
-                data = rest
-            else:
-                data = self._obj.unconsumed_tail
-
-
-def _decoders(content_encoding: str, host: str) -> list[_Inflater]:
-    decoders = []
-    codings = [c.strip() for c in content_encoding.lower().split(",")]
-    codings = [c for c in codings if c not in {"", "identity"}]
-    if len(codings) > _MAX_CODINGS:
-        raise FetchError(
-            f"{host} sent a body in {len(codings)} layers of encoding "
-            f"(at most {_MAX_CODINGS} are undone)"
-        )
-    for coding in codings:
-        if coding in {"gzip", "x-gzip", "deflate"}:
-            decoders.append(_Inflater("deflate" if coding == "deflate" else "gzip"))
-        else:
-            raise FetchError(f"{host} sent a body in an unsupported encoding ({coding[:40]})")
-    return decoders[::-1]  # codings are listed in the order they were applied
-
-
-def _decode(data: bytes, decoders: list[_Inflater]) -> Iterator[bytes]:
-    """``data`` through every decoder in turn, each step bounded (iterative: the depth
-    of the decoder stack costs no recursion)."""
-    if not decoders:
-        if data:
-            yield data
-        return
-    # One pending-input stack per level: level i holds chunks still to feed decoder i.
-    stack: list[Iterator[bytes]] = [decoders[0].decode(data)]
-    while stack:
-        chunk = next(stack[-1], None)
-        if chunk is None:
-            stack.pop()
-            continue
-        level = len(stack)
-        if level == len(decoders):
-            yield chunk
-        else:
-            stack.append(decoders[level].decode(chunk))
 
 
 class _HostSlots:
@@ -443,7 +369,7 @@ class Fetcher:
     async def _read_body(self, response: httpx.Response, host: str) -> bytes:
         cap = self.settings.max_response_bytes
         encoding = response.headers.get("content-encoding", "")
-        decoders = _decoders(encoding, host)
+        decoders = decoders_for(encoding, host)
         too_large = TooLargeError(f"the response from {host} is larger than {cap:,} bytes")
         declared = response.headers.get("content-length", "")
         if not decoders and declared.isdigit() and int(declared) > cap:
@@ -453,7 +379,7 @@ class Fetcher:
         try:
             # aiter_raw: the bytes as sent; decompression is ours so it can be bounded.
             async for raw in response.aiter_raw():
-                for chunk in _decode(raw, decoders):
+                for chunk in decode(raw, decoders):
                     size += len(chunk)
                     if size > cap:
                         raise too_large
