@@ -3,10 +3,8 @@
     fetch -> 304 / same bytes (nothing to do) -> parse -> store.add_entries (new only)
           -> brief each (``bot.brief``); on failure: the feed's health, backed off
 
-The fetch bookkeeping lives here too: a poll that found nothing new is recorded in the
-next batch transaction (``flush``: one commit per batch, not per feed, since a commit
-per feed would cap throughput at fleet scale); a success or a failure with news is
-recorded at once. ``resume_pending`` briefs what a crash left stored but not briefed,
+A poll's outcome is recorded by ``bot.fetchlog`` (unchanged polls batched until
+``flush``). ``resume_pending`` briefs what a crash left stored but not briefed,
 and retries entries whose briefing failed (``ENTRY_ATTEMPTS`` in all).
 """
 
@@ -22,19 +20,17 @@ from typing import Protocol
 
 from .brief import Briefer
 from .errors import FetchError, ParseError, SignalDeskError, StorageError
-from .fetch import Fetcher, FetchResult
-from .models import Feed, FeedEntry, FetchState, StoredEntry
+from .fetch import Fetcher
+from .fetchlog import FetchLog
+from .models import Feed, FeedEntry, StoredEntry
 from .parsegate import ParseGate
 from .ports import ChannelStore, Clock, EntryStore, FeedStore, Runner
 from .roles import BRIEF, Leader
-from .schedule import next_poll
 from .settings import Settings
 from .telemetry import Telemetry
 
 log = logging.getLogger("signaldesk.engine")
 
-# Successful no-change polls recorded per transaction (see ``_note_unchanged``).
-FETCH_LOG_BATCH = 500
 # An entry whose briefing raised is tried this many times in all (the poll that stored
 # it, then retry passes), then marked failed: logged, and counted in the feed's health.
 ENTRY_ATTEMPTS = 3
@@ -85,7 +81,7 @@ class Ingest:
         self.clock = clock
         self.briefer = briefer
         self._parse_gate = parse_gate
-        self._fetch_log: list[tuple[int, FetchState]] = []  # unchanged polls to record
+        self.fetch_log = FetchLog(settings, store, runner, clock=clock, telemetry=self.telemetry)
         self.in_flight: set[int] = set()  # entries being briefed right now
         # While the service polls (``poll_forever``): a new feed's first-poll entries
         # wait here and are briefed one at a time by ``brief_backlog``, behind new news,
@@ -156,7 +152,7 @@ class Ingest:
         ):
             # 304, or the same bytes again from a server without validators: no work.
             report.not_modified += 1
-            await self._note_unchanged(feed, result)
+            await self.fetch_log.unchanged(feed, result)
             return
         try:
             parsed = await self._parse_gate.parse(
@@ -172,7 +168,7 @@ class Ingest:
             # are briefed.
             brief = {e.key for e in _newest(parsed.entries, self.settings.first_poll_limit)}
         new = await self.db(self.store.add_entries, feed.id, parsed.entries, now, brief=brief)
-        await self._record_success(feed, result, title=parsed.title or None)
+        await self.fetch_log.success(feed, result, title=parsed.title or None)
         if new:  # per-feed storage stays bounded however fast a feed churns
             quiet = now - timedelta(hours=self.settings.cluster_window_hours)
             await self.db(self.store.trim_feed, feed.id, parsed.entries, quiet)
@@ -325,62 +321,15 @@ class Ingest:
         except* StorageError as failed:  # the database, not an entry: one line upstairs
             raise failed.exceptions[0] from None
 
-    def _next_poll(
-        self, feed: Feed, result: FetchResult | None, failures: int, retry_after: float | None
-    ) -> datetime:
-        return next_poll(
-            self.clock.now(),
-            interval=float(feed.interval_seconds or self.settings.poll_interval),
-            failures=failures,
-            retry_after=retry_after,
-            max_age=result.max_age if result is not None else None,
-            max_backoff=float(self.settings.max_backoff),
-        )
-
-    async def _note_unchanged(self, feed: Feed, result: FetchResult) -> None:
-        """Record a poll that found nothing new, in the next batch transaction."""
-        self.telemetry.fetched("unchanged")
-        self._fetch_log.append((feed.id, self._success_state(feed, result, title=None)))
-        if len(self._fetch_log) >= FETCH_LOG_BATCH:
-            await self.flush()
-
     async def flush(self) -> None:
-        if self._fetch_log:
-            batch, self._fetch_log = self._fetch_log, []
-            await self.db(self.store.record_fetches, batch, self.clock.now())
-
-    async def _record_success(self, feed: Feed, result: FetchResult, *, title: str | None) -> None:
-        self.telemetry.fetched("new")
-        state = self._success_state(feed, result, title=title)
-        await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
-
-    def _success_state(self, feed: Feed, result: FetchResult, *, title: str | None) -> FetchState:
-        return FetchState(
-            etag=result.etag,
-            last_modified=result.last_modified,
-            content_hash=result.content_hash or None,
-            title=title,
-            next_poll_at=self._next_poll(feed, result, 0, result.retry_after),
-            ok=True,
-            primed=True,
-        )
+        await self.fetch_log.flush()
 
     async def _record_failure(
         self, feed: Feed, error: str, retry_after: float | None, report: PollReport
     ) -> None:
         report.failures += 1
         report.errors.append(f"{feed.display_name}: {error}")
-        self.telemetry.fetched("failed")
-        log.warning("feed %s failed: %s", feed.url, error, extra={"feed_id": feed.id})
-        state = FetchState(
-            etag=feed.etag,
-            last_modified=feed.last_modified,
-            next_poll_at=self._next_poll(feed, None, feed.consecutive_failures + 1, retry_after),
-            ok=False,
-            error=error,
-            primed=feed.primed,
-        )
-        await self.db(self.store.record_fetch, feed.id, state, self.clock.now())
+        await self.fetch_log.failure(feed, error, retry_after)
 
 
 def one_line_error(exc: BaseException) -> str:
