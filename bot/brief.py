@@ -129,18 +129,12 @@ class Briefer:
         placed = None
         if entry.story_id is not None:
             placed = await self.db(self.store.get_story, entry.story_id)
-        article = None
-        if placed is None:
-            # Read once: by the process that polled the entry (``prepare``), or here.
-            article = await self.db(self.store.saved_article, entry.id)
-            if article is None:
-                article = await self.read_article(entry)
-                await self.db(self.store.save_article, entry.id, article)
         if placed is not None:
             story = placed
         else:
+            article = await self.prepare(entry)
             async with self._place_lock:
-                story, known = await self.placer.place(entry, article or Article())
+                story, known = await self.placer.place(entry, article)
             if known and not await self._new_audience(story, entry):
                 # An article the story already has, through another feed: no new
                 # source, no update (a channel that follows only this feed is routed
@@ -157,13 +151,15 @@ class Briefer:
         await self.db(self.store.mark_briefed, entry.id)
         return briefings[0].id if briefings else None
 
-    async def prepare(self, entry: StoredEntry) -> None:
-        """Read and save the entry's article, and leave the entry pending: what a
-        process of a fleet that does not hold the ``brief`` role (``bot.roles``) does
-        with what it polled; the one that holds it places and condenses the entry."""
-        if await self.db(self.store.saved_article, entry.id) is None:
+    async def prepare(self, entry: StoredEntry) -> Article:
+        """The entry's article, read once and saved. Alone, all a process of a fleet
+        that does not hold the ``brief`` role (``bot.roles``) does with what it polled
+        (the entry stays pending); the one that holds it then finds the article saved."""
+        article = await self.db(self.store.saved_article, entry.id)
+        if article is None:
             article = await self.read_article(entry)
             await self.db(self.store.save_article, entry.id, article)
+        return article
 
     async def _new_audience(self, story: Story, entry: StoredEntry) -> bool:
         """Whether a channel that follows ``entry``'s feed has not been given the story."""
