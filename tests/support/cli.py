@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from contextlib import chdir, redirect_stderr, redirect_stdout
 from pathlib import Path
 from unittest import mock
@@ -44,6 +45,15 @@ def run(
     *args: str, stdin: str = "", env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     out, err = io.StringIO(), io.StringIO()
+    # Threads another test left running (a pool's worker logging a reconnect) are not
+    # this run's: in a process of its own their lines would not be on its stderr.
+    foreign = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
+    handle = logging.Logger.handle
+
+    def own_records_only(logger: logging.Logger, record: logging.LogRecord) -> None:
+        if record.thread not in foreign:
+            handle(logger, record)
+
     root = logging.getLogger()
     kept = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in CHATTY}
     root.handlers = []  # main() configures logging onto this run's stderr, as at start-up
@@ -54,6 +64,7 @@ def run(
             redirect_stdout(out),
             redirect_stderr(err),
             chdir(ROOT),
+            mock.patch.object(logging.Logger, "handle", own_records_only),
         ):
             try:
                 status = main(list(args))
@@ -72,5 +83,5 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int)
     assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("signaldesk: error: ")
+    assert len(lines) == 1 and lines[0].startswith("signaldesk: error: "), result.stderr
     return lines[0]
