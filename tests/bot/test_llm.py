@@ -280,11 +280,9 @@ async def test_usage_is_persisted_and_survives_a_restart(local_server: LocalServ
         store.close()
 
 
-async def test_processes_sharing_a_database_share_the_days_budget(
-    local_server: LocalServer, any_store: Any
-) -> None:
-    # Two processes (two condensers, one database) with room for one request today:
-    # while the first waits for its answer, the second must see its reservation.
+def held_answers(local_server: LocalServer) -> tuple[threading.Event, threading.Event, int]:
+    """The model answers (20 tokens) only once ``release`` is set; ``arrived`` is set when
+    a request has come in. Also returns the tokens one request of ``MATERIAL`` reserves."""
     arrived, release = threading.Event(), threading.Event()
 
     def answer(request: Request) -> Response:
@@ -297,6 +295,15 @@ async def test_processes_sharing_a_database_share_the_days_budget(
         sum(math.ceil(len(m["content"]) / CHARS_PER_TOKEN) for m in build_messages(MATERIAL))
         + MAX_COMPLETION_TOKENS
     )
+    return arrived, release, needed
+
+
+async def test_processes_sharing_a_database_share_the_days_budget(
+    local_server: LocalServer, any_store: Any
+) -> None:
+    # Two processes (two condensers, one database) with room for one request today:
+    # while the first waits for its answer, the second must see its reservation.
+    arrived, release, needed = held_answers(local_server)
     settings = llm_settings(local_server, llm_daily_tokens=needed + needed // 2)
     one, other = (LLMCondenser(settings, usage_store=any_store) for _ in range(2))
     try:
@@ -489,18 +496,7 @@ async def test_a_slow_answer_for_one_story_does_not_hold_up_another(
 async def test_stories_condensed_at_once_share_the_budget(local_server: LocalServer) -> None:
     # Two stories reach the model at the same time with room for one request today:
     # the second must count the first's request in flight, not just what is spent.
-    arrived, release = threading.Event(), threading.Event()
-
-    def answer(request: Request) -> Response:
-        arrived.set()
-        release.wait(10)
-        return completion(json.dumps(good_answer()), prompt_tokens=10, completion_tokens=10)
-
-    local_server.route(PATH, answer)
-    needed = (
-        sum(math.ceil(len(m["content"]) / CHARS_PER_TOKEN) for m in build_messages(MATERIAL))
-        + MAX_COMPLETION_TOKENS
-    )
+    arrived, release, needed = held_answers(local_server)
     condenser = LLMCondenser(llm_settings(local_server, llm_daily_tokens=needed + needed // 2))
     try:
         first = asyncio.create_task(condenser.acondense("quake001", MATERIAL, NOW))

@@ -10,12 +10,10 @@ import asyncio
 import pytest
 
 from adapters.testing import RecordingPublisher
-from bot.engine import Engine
-from bot.fetch import Fetcher
 from bot.roles import BRIEF, DELIVER, Leader
 from bot.settings import load_settings
 from storage import SqliteStore
-from storage.database import StoreRunner
+from tests.support.pipeline import engine_over
 
 
 class Roles:
@@ -62,14 +60,7 @@ async def test_a_role_is_asked_once_a_second_and_every_role_is_held_alone() -> N
 async def test_the_briefing_process_polls_a_tenth_as_fast_while_others_entries_wait() -> None:
     settings = load_settings(_env_file=None, database=":memory:", concurrency=50)
     store = SqliteStore.open(":memory:")
-    engine = Engine(
-        settings,
-        store,
-        fetcher=Fetcher(settings),
-        publishers={"console": RecordingPublisher()},
-        runner=StoreRunner(store),
-        roles=Roles({BRIEF, DELIVER}),
-    )
+    engine = engine_over(settings, store, RecordingPublisher(), roles=Roles({BRIEF, DELIVER}))
     asked: list[int] = []
     stop = asyncio.Event()
 

@@ -16,14 +16,13 @@ import pytest
 
 from adapters.testing import RecordingPublisher
 from bot.engine import Engine
-from bot.fetch import Fetcher
 from bot.roles import BRIEF, DELIVER
 from bot.settings import load_settings
-from storage.database import StoreRunner
 from storage.postgres import PostgresStore
 from storage.postgres.roles import PgRoles
 from tests.support.http import LocalServer, Response
 from tests.support.news import HARBOUR, HARBOUR_AGAIN, TURBINE, outlet_rss
+from tests.support.pipeline import engine_over
 
 
 def taken_over(roles: PgRoles, role: str, seconds: float = 5.0) -> bool:
@@ -73,14 +72,7 @@ async def two_processes(pg_dsn: str) -> AsyncIterator[list[tuple[Engine, Recordi
     for _ in range(2):
         store = PostgresStore.open(pg_dsn)
         publisher = RecordingPublisher()
-        engine = Engine(
-            settings,
-            store,
-            fetcher=Fetcher(settings),
-            publishers={"console": publisher},
-            runner=StoreRunner(store),
-            roles=PgRoles(pg_dsn),
-        )
+        engine = engine_over(settings, store, publisher, roles=PgRoles(pg_dsn))
         engine.leader.recheck = 0  # ask the database at every check: no waiting here
         made.append((engine, publisher))
     yield made

@@ -7,13 +7,11 @@ differs."""
 from __future__ import annotations
 
 from adapters.testing import RecordingPublisher
-from bot.engine import Engine
-from bot.fetch import Fetcher
 from bot.settings import load_settings
-from storage.database import StoreRunner
 from storage.postgres import PostgresStore
 from tests.support.http import LocalServer, Request, Response
 from tests.support.news import HARBOUR, HARBOUR_AGAIN, TURBINE, outlet_rss
+from tests.support.pipeline import engine_over
 
 
 async def test_the_engine_briefs_each_story_once_on_both_backends(
@@ -32,13 +30,7 @@ async def test_the_engine_briefs_each_story_once_on_both_backends(
     settings = load_settings(_env_file=None, allow_private_networks=True, fetch_pages=False)
     store = any_store
     publisher = RecordingPublisher()
-    engine = Engine(
-        settings,
-        store,
-        fetcher=Fetcher(settings),
-        publishers={"console": publisher},
-        runner=StoreRunner(store),
-    )
+    engine = engine_over(settings, store, publisher)
     for path in feeds:
         await engine.add_feed("console:desk", local_server.route(path, handler))
     report = await engine.poll_once()
