@@ -470,11 +470,19 @@ async def campaign(
                 before = progress()
                 await fill()
                 began = await wait_until(lambda p=progress, b=before: p() > b, patience)
+                if not began and not kills[phase]:
+                    # The phase has not begun at all: a loaded machine (or a role
+                    # changing hands) is slow, the work is not done. Give it longer.
+                    began = await wait_until(lambda p=progress, b=before: p() > b, 4 * patience)
                 if began:
                     await asyncio.sleep(rng.uniform(0.0, 0.5))
                     mid_call += fake_slack.in_flight > 0
                 victims = fleet[:]  # one process: it is the one
                 if processes > 1:
+                    # The role is taken within a tick of the fleet's start (or of its
+                    # holder's death): wait for it rather than miss the holder.
+                    pids = {p.pid for p in fleet}
+                    await wait_until(lambda r=role, ps=pids: holder(db, r) in ps, 5)
                     worker = holder(db, role)
                     doing = [p for p in fleet if p.pid == worker]
                     others = [p for p in fleet if p.pid != worker]
