@@ -8,7 +8,6 @@ is ``tests/test_fleet_kill.py``."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -35,17 +34,6 @@ def taken_over(roles: PgRoles, role: str, seconds: float = 5.0) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.01)
-    return True
-
-
-async def checks_until_held(engine: Engine, role: str, seconds: float = 5.0) -> bool:
-    """Whether ``engine`` takes ``role`` at one of its checks within ``seconds`` (the
-    server frees a closed session's locks a moment after the client's close returns)."""
-    deadline = time.monotonic() + seconds
-    while not await engine.leader.holds(role):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
     return True
 
 
@@ -129,5 +117,8 @@ async def test_one_process_briefs_and_delivers_what_another_polled(
 
     # The briefing process stops: the other takes both roles at its next check.
     leader.leader.close()
-    assert await checks_until_held(other, BRIEF) and await checks_until_held(other, DELIVER)
+    roles = other.leader.roles
+    assert isinstance(roles, PgRoles)
+    assert taken_over(roles, BRIEF) and taken_over(roles, DELIVER)
+    assert await other.leader.holds(BRIEF) and await other.leader.holds(DELIVER)
     assert not await leader.leader.holds(BRIEF)
