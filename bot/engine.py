@@ -242,11 +242,12 @@ class Engine:
             await self.ingest.flush()
 
     async def warm_up(self) -> None:
-        """Load what the first briefing needs (the condenser's language model, the
-        clusterer's word table) before polling starts. Loading takes ~100 MB more for a
-        moment than it keeps; at the first burst of news that moment stacked on the
-        poll's own memory and set the process's peak. A failure here is only logged:
-        the first briefing loads them instead."""
+        """Load what the first briefing needs (the clusterer's word table, the
+        condenser's rules) before polling starts, so that it is not loaded in the middle
+        of the first burst of news. The language model is not among them: plainly
+        English text never needs it (``bot.words.plainly_english``), and a service that
+        sees only English news keeps its 74 MB and most of a second of start-up. A
+        failure here is only logged: the first briefing loads them instead."""
         sample = [SourceText(source=Source(publisher="SignalDesk", title="Warm-up"), text=_WARM)]
         try:
             await asyncio.to_thread(self.briefer.placer.clusterer.fingerprint, "Warm-up", _WARM)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -19,6 +20,7 @@ from bot.condense import (
 )
 from bot.models import BULLET_MAX, HEADLINE_MAX, LEAD_MAX, Briefing, Source, SourceText
 from bot.ports import Condenser
+from bot.words import plainly_english
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -524,6 +526,51 @@ def test_a_short_item_becomes_a_briefing_when_a_source_with_text_joins() -> None
     # The headline of the report the lead comes from, whichever arrived first.
     assert b.headline == "Dock strike ends"
     assert b.lead.startswith("Dockworkers at Kestrel Bay voted on Sunday")
+
+
+# The same report in the languages news is written in with Latin letters, each naming an
+# English-language outlet (its "The" is the only English word), and in English.
+DOCK_STRIKE = {
+    "de": "Die Hafenarbeiter in Hamburg haben am Montag die Arbeit niedergelegt. Was die "
+    "Gewerkschaft will, sagte ihr Sprecher der New York Times: mehr Lohn, weniger Kräne.",
+    "nl": "De havenarbeiders in Rotterdam legden maandag het werk neer. Het was de eerste "
+    "staking in tien jaar, zei een woordvoerder van de bond tegen The Guardian.",
+    "es": "Los estibadores del puerto de Valencia dejaron de trabajar el lunes. La huelga es "
+    "la primera en diez años, dijo un portavoz del sindicato a The Times.",
+    "fr": "Les dockers du port du Havre ont cessé le travail lundi. La grève est la première "
+    "depuis dix ans, a déclaré un porte-parole du syndicat au Financial Times.",
+    "it": "I portuali di Genova hanno smesso di lavorare lunedì. Lo sciopero è il primo in "
+    "dieci anni, ha detto un portavoce del sindacato al The Economist.",
+    "sv": "Hamnarbetarna i Göteborg lade ned arbetet på måndagen. Strejken var den första på "
+    "tio år, sade en talesperson för facket till The Local.",
+    "pt": "Os estivadores do porto de Santos pararam o trabalho nesta segunda-feira. A greve "
+    "foi a primeira em dez anos, disse um porta-voz do sindicato ao The Wall Street Journal.",
+}
+ENGLISH = (
+    "Dockworkers at the port of Kestrel Bay stopped work on Monday, the first strike in a "
+    "decade. The union said the walkout would last until the operator withdrew its plan "
+    "for automated cranes, which it says would cut 400 jobs."
+)
+
+
+@pytest.mark.parametrize("language", sorted(DOCK_STRIKE))
+def test_other_languages_are_never_taken_for_plain_english(language: str) -> None:
+    text = DOCK_STRIKE[language]
+    assert not plainly_english(text)
+    assert language_of(text) == language  # the language model's answer
+
+
+def test_plain_english_is_recognised_without_loading_the_language_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A service that sees only English news never pays the model's 74 MB and its second
+    # of CPU at each start: an import of it would fail here.
+    monkeypatch.setitem(sys.modules, "py3langid", None)
+    assert plainly_english(ENGLISH)
+    assert language_of(ENGLISH) == "en"
+    assert _one(ENGLISH, title="Kestrel Bay dockworkers strike").lead.startswith("Dockworkers")
+    # A short English summary without "the" is not plainly English: the model decides.
+    assert not plainly_english("Dockworkers stopped work on Monday, leaving 41 ships offshore.")
 
 
 def test_japanese_and_portuguese_text_become_short_items() -> None:
