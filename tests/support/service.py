@@ -1,10 +1,9 @@
-"""A real ``signaldesk`` process against local servers: start it, drive it, read its
-database. Used by the ``slow`` tests that kill it."""
+"""A real ``signaldesk run`` process against local servers: start it and wait for it.
+Used by the ``slow`` tests that kill it."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import subprocess
 import sys
 import time
@@ -32,25 +31,6 @@ STORIES = [
     ("Marathon route moves to the river path", "Runners will avoid the closed avenue."),
     ("Seed bank stores its rarest wheat", "The vault now holds 80 samples of emmer."),
 ]
-
-
-def signaldesk(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "adapters.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-    )
-
-
-def outbox_states(database: Path) -> list[tuple[str, int]]:
-    conn = sqlite3.connect(database)
-    try:
-        return conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
-    finally:
-        conn.close()
 
 
 def starts(log: Path) -> int:
