@@ -20,8 +20,9 @@ demo: $(STAMP)  ## local sample feeds, SQLite in memory, a console channel
 
 # Four workers on any machine: the suite mostly waits (sockets, subprocesses, SIGKILLs),
 # so it runs in under half the time even on two cores; `pytest` alone runs it serially.
-# Work stealing: the long end-to-end tests are collected first (tests/conftest.py) and
-# land in one worker's first batch; idle workers take the rest of that batch.
+# Work stealing: the long end-to-end tests are dealt to the heads of the workers' shares
+# (tests/conftest.py), so that the kill campaigns run beside each other and the rest;
+# idle workers take the tails of the others' queues.
 WORKERS ?= 4
 XDIST   := -n $(WORKERS) --dist worksteal
 # Python's own bytecode cache, even where the environment turns it off: without it each

@@ -70,13 +70,44 @@ def local_server() -> Iterator[LocalServer]:
         server.stop()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the long end-to-end tests first: on several workers (``make test``) the
-    minute-long kill campaign then overlaps the rest of the suite instead of starting
-    last and running alone."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the long end-to-end tests first, each on a worker of its own.
+
+    ``make test`` runs the suite on several workers with ``--dist worksteal``, which
+    hands each worker one contiguous share of this order and lets an idle worker take
+    the tail of another's queue, never its head. Dealt to the heads of the shares
+    (longest first, by ``@pytest.mark.slow(seconds=…)``, each to the share with the
+    fewest slow seconds so far), the kill campaigns run beside
+    each other and beside the rest of the suite, instead of one after another on the
+    worker whose share held them all. Run serially, the slow tests simply come first."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return float(marker.kwargs.get("seconds", 1)) if marker else 0.0
+
+    slow = sorted((i for i in items if seconds(i)), key=seconds, reverse=True)
+    rest = [i for i in items if not seconds(i)]
+    # The shares worksteal cuts: len // workers for the first, then evenly the rest.
+    # Each slow test to the share with the fewest slow seconds so far (longest first).
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for item in slow:
+        min(shares, key=lambda share: sum(map(seconds, share))).append(item)
+    left, ordered = len(items), []
+    for k, share in enumerate(shares):
+        size = left // (workers - k)
+        take = max(0, size - len(share))
+        ordered += share + rest[:take]
+        del rest[:take]
+        left -= size
+    items[:] = ordered + rest
 
 
 # The throwaway PostgreSQL server (session) and a fresh database per test.
-from tests.support.postgres import pg_dsn, postgres_server  # noqa: E402, F401
+from tests.support.postgres import (  # noqa: E402, F401
+    _pg_store_database,
+    pg_dsn,
+    pg_store_dsn,
+    postgres_server,
+)
 from tests.support.stores import any_store  # noqa: E402, F401

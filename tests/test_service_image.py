@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.service import ROOT, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=6)
 
 
 def _instruction(name: str) -> list[str]:

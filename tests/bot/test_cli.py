@@ -214,7 +214,7 @@ def test_backup(tmp_path: Path) -> None:
     assert "exists" in assert_one_line_error(again, 2)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=4)
 def test_demo_prints_sourced_briefings_and_answers_commands() -> None:
     result = spawn("demo", stdin="/brief help\n/brief china-ai\n/brief nonsense-topic\n")
     assert result.returncode == 0, result.stderr
