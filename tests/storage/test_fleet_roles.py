@@ -37,8 +37,10 @@ def taken_over(roles: PgRoles, role: str, seconds: float = 5.0) -> bool:
     return True
 
 
-def test_a_role_is_held_by_one_process_and_taken_over_when_its_holder_goes(pg_dsn: str) -> None:
-    first, second = PgRoles(pg_dsn), PgRoles(pg_dsn)
+def test_a_role_is_held_by_one_process_and_taken_over_when_its_holder_goes(
+    pg_store_dsn: str,
+) -> None:
+    first, second = PgRoles(pg_store_dsn), PgRoles(pg_store_dsn)
     try:
         assert first.holds(BRIEF) and first.holds(BRIEF)  # asked again: still its own
         assert not second.holds(BRIEF)
@@ -52,7 +54,7 @@ def test_a_role_is_held_by_one_process_and_taken_over_when_its_holder_goes(pg_ds
         # locks are gone with the session, so it gives the roles up at its next check
         # instead of carrying on beside the process that takes them.
         assert second._conn is not None
-        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        with psycopg.connect(pg_store_dsn, autocommit=True) as admin:
             # Waits (up to 5 s) until the session has ended and its locks are free.
             admin.execute("SELECT pg_terminate_backend(%s, 5000)", [second._conn.info.backend_pid])
         assert first.holds(DELIVER)  # the lock was freed with the session
@@ -64,15 +66,17 @@ def test_a_role_is_held_by_one_process_and_taken_over_when_its_holder_goes(pg_ds
 
 
 @pytest.fixture
-async def two_processes(pg_dsn: str) -> AsyncIterator[list[tuple[Engine, RecordingPublisher]]]:
+async def two_processes(
+    pg_store_dsn: str,
+) -> AsyncIterator[list[tuple[Engine, RecordingPublisher]]]:
     settings = load_settings(
-        _env_file=None, database=pg_dsn, allow_private_networks=True, fetch_pages=False
+        _env_file=None, database=pg_store_dsn, allow_private_networks=True, fetch_pages=False
     )
     made = []
     for _ in range(2):
-        store = PostgresStore.open(pg_dsn)
+        store = PostgresStore.open(pg_store_dsn)
         publisher = RecordingPublisher()
-        engine = engine_over(settings, store, publisher, roles=PgRoles(pg_dsn))
+        engine = engine_over(settings, store, publisher, roles=PgRoles(pg_store_dsn))
         engine.leader.recheck = 0  # ask the database at every check: no waiting here
         made.append((engine, publisher))
     yield made

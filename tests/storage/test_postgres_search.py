@@ -80,10 +80,10 @@ def _briefing(n: int, headline: str, lead: str, bullet: str, publisher: str) -> 
 
 
 @pytest.fixture
-def both(pg_dsn: str) -> Iterator[tuple[Any, Any]]:
+def both(pg_store_dsn: str) -> Iterator[tuple[Any, Any]]:
     from storage.postgres import PostgresStore
 
-    lite, pg = SqliteStore.open(":memory:"), PostgresStore.open(pg_dsn)
+    lite, pg = SqliteStore.open(":memory:"), PostgresStore.open(pg_store_dsn)
     for n, row in enumerate(CORPUS):
         for store in (lite, pg):
             store.save_briefing(_briefing(n, *row))

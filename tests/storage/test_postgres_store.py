@@ -62,9 +62,9 @@ def _fleet_database(dsn: str, feeds: int) -> None:
     store.close()
 
 
-def test_a_claim_in_progress_neither_blocks_nor_shares_its_feeds(pg_dsn: str) -> None:
-    _fleet_database(pg_dsn, 6)
-    one, two = PostgresStore.open(pg_dsn), PostgresStore.open(pg_dsn)
+def test_a_claim_in_progress_neither_blocks_nor_shares_its_feeds(pg_store_dsn: str) -> None:
+    _fleet_database(pg_store_dsn, 6)
+    one, two = PostgresStore.open(pg_store_dsn), PostgresStore.open(pg_store_dsn)
     pool = ThreadPoolExecutor(1)
     try:
         with one._write():  # process one has claimed and not yet committed
@@ -83,9 +83,9 @@ def test_a_claim_in_progress_neither_blocks_nor_shares_its_feeds(pg_dsn: str) ->
     two.close()
 
 
-def test_many_claimers_poll_every_due_feed_exactly_once(pg_dsn: str) -> None:
-    _fleet_database(pg_dsn, 60)
-    stores = [PostgresStore.open(pg_dsn) for _ in range(3)]
+def test_many_claimers_poll_every_due_feed_exactly_once(pg_store_dsn: str) -> None:
+    _fleet_database(pg_store_dsn, 60)
+    stores = [PostgresStore.open(pg_store_dsn) for _ in range(3)]
     start = threading.Barrier(3)
 
     def drain(store: PostgresStore) -> list[int]:
@@ -103,8 +103,8 @@ def test_many_claimers_poll_every_due_feed_exactly_once(pg_dsn: str) -> None:
         store.close()
 
 
-def test_token_usage_from_several_processes_adds_up_exactly(pg_dsn: str) -> None:
-    stores = [PostgresStore.open(pg_dsn) for _ in range(3)]
+def test_token_usage_from_several_processes_adds_up_exactly(pg_store_dsn: str) -> None:
+    stores = [PostgresStore.open(pg_store_dsn) for _ in range(3)]
 
     def spend(store: PostgresStore) -> None:
         for _ in range(40):
@@ -131,17 +131,17 @@ def test_an_unreachable_server_is_one_clear_line_without_the_password(
 
 
 def test_connections_the_server_dropped_are_replaced_after_one_failed_call(
-    pg_dsn: str,
+    pg_store_dsn: str,
 ) -> None:
     # The server restarts (or an administrator ends the sessions) under a busy store:
     # a connection used a moment ago is not checked again before use (a round trip per
     # call), so a call per pooled connection may fail with one line; the pool replaces
     # them and the store answers again, nothing lost.
-    store = PostgresStore.open(pg_dsn)
+    store = PostgresStore.open(pg_store_dsn)
     try:
         store.add_feed("https://wire.example/rss", name=None, now=NOW)
         assert len(store.list_feeds()) == 1
-        with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        with psycopg.connect(pg_store_dsn, autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid != pg_backend_pid()"
@@ -161,11 +161,11 @@ def test_connections_the_server_dropped_are_replaced_after_one_failed_call(
 
 
 async def test_a_process_runs_several_store_calls_at_once_each_in_its_own_transaction(
-    pg_dsn: str,
+    pg_store_dsn: str,
 ) -> None:
     # One store thread per pooled connection: a poll's writes do not queue a briefing's
     # reads behind them (on SQLite, one writer, there is one thread).
-    store = PostgresStore.open(pg_dsn)
+    store = PostgresStore.open(pg_store_dsn)
     runner = StoreRunner(store)
     inside, checked = threading.Event(), threading.Event()
 
@@ -197,11 +197,11 @@ def test_a_missing_database_says_to_create_it(postgres_server: PostgresServer) -
         PostgresStore.open(postgres_server.dsn("no_such_desk"))
 
 
-def test_two_processes_storing_one_poll_brief_each_entry_once(pg_dsn: str) -> None:
+def test_two_processes_storing_one_poll_brief_each_entry_once(pg_store_dsn: str) -> None:
     # Both pollers fetched the same feed (a lease ran out mid-poll): whatever the
     # interleaving, each new entry comes back to exactly one of them.
-    _fleet_database(pg_dsn, 1)
-    stores = [PostgresStore.open(pg_dsn) for _ in range(2)]
+    _fleet_database(pg_store_dsn, 1)
+    stores = [PostgresStore.open(pg_store_dsn) for _ in range(2)]
     (feed,) = stores[0].list_feeds()
     wire = [
         FeedEntry(

@@ -18,7 +18,7 @@ def any_store(request: pytest.FixtureRequest) -> Iterator[Any]:
     else:
         from storage.postgres import PostgresStore
 
-        store = PostgresStore.open(request.getfixturevalue("pg_dsn"))
+        store = PostgresStore.open(request.getfixturevalue("pg_store_dsn"))
     try:
         yield store
     finally:
