@@ -305,12 +305,21 @@ class DiscordService:
         log.info("discord: logged in as %s; invite: %s", self.client.user, self.invite_url())
 
     async def stop(self) -> None:
-        """Close the gateway and the HTTP session."""
+        """Close the gateway and the HTTP session, and leave no task of the client
+        running: discord.py waits ``guild_ready_timeout`` (2 s) after READY for the
+        guilds to arrive, and ``Client.close`` does not end that wait; a service stopped
+        in those seconds would leave it pending ("Task was destroyed but it is
+        pending!" at exit)."""
         await self.client.close()
         if self._gateway is not None:
             self._gateway.cancel()
             with suppress(asyncio.CancelledError, Exception):
                 await self._gateway
+        ready = getattr(self.client._connection, "_ready_task", None)
+        if isinstance(ready, asyncio.Task) and not ready.done():
+            ready.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await ready
 
     def invite_url(self) -> str | None:
         app_id = self.client.application_id

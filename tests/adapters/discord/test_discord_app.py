@@ -407,6 +407,9 @@ async def test_start_connects_the_gateway_and_serves_brief_from_it(
     finally:
         await svc.stop()
     assert svc.client.is_closed()
+    # Stopped within a second of READY: nothing of the client is left running.
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not [t for t in left if "discord" in t.get_coro().cr_code.co_filename], left  # type: ignore[union-attr]
 
 
 async def test_real_command_handler_end_to_end(
