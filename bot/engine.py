@@ -27,7 +27,7 @@ from typing import Any
 
 from .brief import Briefer
 from .cluster import StoryClusterer
-from .condense import ExtractiveCondenser
+from .condense import ExtractiveCondenser, load_language_model
 from .condense.analysis import set_cache_bytes
 from .deliver import Deliverer, Publishers
 from .digest import Digests
@@ -242,17 +242,20 @@ class Engine:
             await self.ingest.flush()
 
     async def warm_up(self) -> None:
-        """Load what the first briefing needs (the clusterer's word table, the
-        condenser's rules) before polling starts, so that it is not loaded in the middle
-        of the first burst of news. The language model is not among them: plainly
-        English text never needs it (``bot.words.plainly_english``), and a service that
-        sees only English news keeps its 74 MB and most of a second of start-up. A
-        failure here is only logged: the first briefing loads them instead."""
+        """Load what the first briefing needs (the condenser's language model, the
+        clusterer's word table) before polling starts. Plainly English text is told
+        apart without the model (``bot.words.plainly_english``), but a short summary, a
+        headline-only item or another language soon needs it, and loading it takes
+        ~100 MB for a moment: loaded then, on top of a poll's own memory, it set the
+        process's peak (``bench/poll.py``, realistic, 10,000 feeds: 304 MB against 191
+        MB warmed up). A failure here is only logged: the first briefing loads them
+        instead."""
         sample = [SourceText(source=Source(publisher="SignalDesk", title="Warm-up"), text=_WARM)]
         try:
             await asyncio.to_thread(self.briefer.placer.clusterer.fingerprint, "Warm-up", _WARM)
             condenser = self.briefer.condenser
             if not isinstance(condenser, AsyncCondenser):
+                await asyncio.to_thread(load_language_model)
                 await asyncio.to_thread(condenser.condense, "warm-up", sample, self.clock.now())
         except Exception:
             log.exception("warming up the briefing stage failed")

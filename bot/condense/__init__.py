@@ -44,7 +44,13 @@ and scored), ``bullets``, ``lead``, ``sections`` and ``condenser``
 are its own in ``bot.words``.
 """
 
-from .boilerplate import is_boilerplate, language_of, strip_dateline, unglue_standfirst
+from .boilerplate import (
+    is_boilerplate,
+    language_of,
+    load_language_model,
+    strip_dateline,
+    unglue_standfirst,
+)
 from .bullets import fit_bullet
 from .condenser import ExtractiveCondenser
 from .cues import section_of
@@ -60,6 +66,7 @@ __all__ = [
     "fit_bullet",
     "is_boilerplate",
     "language_of",
+    "load_language_model",
     "section_of",
     "strip_dateline",
     "unglue_standfirst",

@@ -204,7 +204,15 @@ def language_of(text: str) -> str:
     if plainly_english(sample):
         return "en"
     # Imported here: loading the model takes most of a second and 74 MB, once, when a
-    # text first needs it; a service that only sees English news never loads it.
+    # text first needs it (the service loads it at start: ``load_language_model``).
     import py3langid
 
     return str(py3langid.classify(sample)[0])
+
+
+def load_language_model() -> None:
+    """Load the model ``language_of`` falls back on, now rather than at the first text
+    that needs it."""
+    import py3langid
+
+    py3langid.classify("warm-up")

@@ -563,8 +563,8 @@ def test_other_languages_are_never_taken_for_plain_english(language: str) -> Non
 def test_plain_english_is_recognised_without_loading_the_language_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A service that sees only English news never pays the model's 74 MB and its second
-    # of CPU at each start: an import of it would fail here.
+    # Plainly English text is told apart without the model (a lookup saved on most
+    # texts; the CLI's condense and extract never load it): an import would fail here.
     monkeypatch.setitem(sys.modules, "py3langid", None)
     assert plainly_english(ENGLISH)
     assert language_of(ENGLISH) == "en"
