@@ -25,19 +25,19 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
-from .brief import Briefer
+from .brief import Briefer, warm_up
 from .cluster import StoryClusterer
-from .condense import ExtractiveCondenser, load_language_model
+from .condense import ExtractiveCondenser
 from .condense.analysis import set_cache_bytes
 from .deliver import Deliverer, Publishers
 from .digest import Digests
 from .errors import SignalDeskError
 from .fetch import Fetcher
 from .ingest import ENTRY_ATTEMPTS, Ingest, PollReport, one_line_error
-from .models import Feed, Source, SourceText
+from .models import Feed
 from .parsegate import ParseGate, parse_budget
 from .place import StoryPlacer, stories_for
-from .ports import AsyncCondenser, Clock, Condenser, Publisher, Roles, Runner, Store
+from .ports import Clock, Condenser, Publisher, Roles, Runner, Store
 from .roles import DELIVER, Leader
 from .route import Router
 from .schedule import Heartbeat, Scheduler, SystemClock, monotonic_for
@@ -52,11 +52,6 @@ STARTUP_BACKOFF = (1.0, 60.0)
 # that condenses or clusters holds the GIL until the interval is up, and a command waits
 # that long at each of its store round trips: 1 ms keeps that wait short.
 SWITCH_INTERVAL = 0.001
-# A paragraph of plain news English for ``Engine.warm_up``.
-_WARM = (
-    "The city council approved the harbour budget on Monday after a two-hour debate. "
-    "Officials said work on the new quay would begin in the spring and take two years."
-)
 
 
 class Engine:
@@ -242,23 +237,8 @@ class Engine:
             await self.ingest.flush()
 
     async def warm_up(self) -> None:
-        """Load what the first briefing needs (the condenser's language model, the
-        clusterer's word table) before polling starts. Plainly English text is told
-        apart without the model (``bot.words.plainly_english``), but a short summary, a
-        headline-only item or another language soon needs it, and loading it takes
-        ~100 MB for a moment: loaded then, on top of a poll's own memory, it set the
-        process's peak (``bench/poll.py``, realistic, 10,000 feeds: 304 MB against 191
-        MB warmed up). A failure here is only logged: the first briefing loads them
-        instead."""
-        sample = [SourceText(source=Source(publisher="SignalDesk", title="Warm-up"), text=_WARM)]
-        try:
-            await asyncio.to_thread(self.briefer.placer.clusterer.fingerprint, "Warm-up", _WARM)
-            condenser = self.briefer.condenser
-            if not isinstance(condenser, AsyncCondenser):
-                await asyncio.to_thread(load_language_model)
-                await asyncio.to_thread(condenser.condense, "warm-up", sample, self.clock.now())
-        except Exception:
-            log.exception("warming up the briefing stage failed")
+        """See ``bot.brief.warm_up``."""
+        await warm_up(self.briefer, self.clock.now())
 
     async def start(self, stop: asyncio.Event) -> bool:
         """Resume stored work, retrying with backoff (and one log line per attempt)
