@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import aiohttp
 import discord
 
 from bot.errors import DeliveryError
@@ -31,11 +30,11 @@ from bot.pacing import DEFAULT_INTERVAL, ChannelPacer
 from bot.text import cut, one_line
 
 from .failures import delivery_error
+from .history import HISTORY_LIMIT, OwnMessages, partial_channel
 from .limits import GlobalLimit, InvalidRequests
 from .render import (
     DiscordMessage,
     briefing_message,
-    button_custom_id,
     digest_message,
     text_message,
     update_note,
@@ -47,8 +46,6 @@ log = logging.getLogger("signaldesk.discord")
 NONCE_LENGTH = 25
 # Discord's documented per-channel message limit is about 5 per 5 seconds.
 DEFAULT_MIN_INTERVAL = DEFAULT_INTERVAL
-# find_posted reads this many recent messages of the channel (one REST page is 100).
-HISTORY_LIMIT = 100
 # Update notes go in a thread on the post: Discord names threads in at most 100
 # characters; 160004 means the message has a thread already; a channel where threads
 # were refused is asked again after this many seconds.
@@ -86,7 +83,7 @@ class DiscordPublisher:
     ) -> None:
         self.client = client
         self.pacer = pacer or ChannelPacer(min_interval, clock=clock)
-        self.history_limit = history_limit
+        self.history = OwnMessages(client, history_limit)
         # One client, one publisher per process: these limits are process-wide.
         self.limit = limit or GlobalLimit(clock=clock)
         self.invalid = invalid or InvalidRequests(clock=clock)
@@ -263,75 +260,17 @@ class DiscordPublisher:
     async def find_attempt(
         self, channel: Channel, attempt: Attempt, briefing: Briefing | None = None
     ) -> str | None:
-        """The message an earlier attempt left, from the channel's recent history: a
-        post by its More button, a thread note by the message it replies to and its
-        text. Discord does not show a message's nonce in history, so a digest part is
-        not looked up: resent under the same nonce, Discord returns the first one
-        within its nonce window."""
-        if briefing is None:
-            return None
-        if attempt.parent_ref is None:
-            return await self.find_posted(channel, briefing)
-        me = self.client.user
-        if me is None:
-            return None
-        note = update_note(briefing).content
-        try:  # the notes thread on the post (its id is the post's)
-            thread = self.client.get_partial_messageable(int(attempt.parent_ref))
-            async for message in thread.history(limit=self.history_limit):
-                if message.author.id == me.id and message.content == note:
-                    return str(message.id)
-            return None
-        except discord.NotFound:
-            pass  # no thread: a note from before notes went to threads is a reply
-        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.info("cannot read the notes thread %s (%s)", attempt.parent_ref, exc)
-        try:
-            async for message in self._target(channel).history(limit=self.history_limit):
-                ref = message.reference
-                if (
-                    message.author.id == me.id
-                    and ref is not None
-                    and str(ref.message_id) == attempt.parent_ref
-                    and message.content == note
-                ):
-                    return str(message.id)
-        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.info("cannot read history of %s (%s); relying on the nonce", channel.id, exc)
-        return None
+        """See ``OwnMessages.find_attempt``."""
+        return await self.history.find_attempt(channel, attempt, briefing)
 
     async def find_posted(self, channel: Channel, briefing: Briefing) -> str | None:
-        """After a crash mid-send: the id of our earlier post of ``briefing``, if any.
-
-        Two layers make a resend safe. Within Discord's nonce window (a few minutes) the
-        resend itself carries the same nonce with ``enforce_nonce``, so Discord returns
-        the existing message instead of creating one. Beyond it, this method reads the
-        channel's recent history (Read Message History permission) for a message of ours
-        whose "More" button carries the briefing id. If the history cannot be read,
-        it answers None and the nonce is what keeps the resend single."""
-        me = self.client.user
-        if me is None:
-            return None
-        wanted = button_custom_id("more", briefing.id)
-        try:
-            async for message in self._target(channel).history(limit=self.history_limit):
-                if message.author.id == me.id and _has_button(message, wanted):
-                    return str(message.id)
-        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            log.info("cannot read history of %s (%s); relying on the nonce", channel.id, exc)
-        return None
+        """See ``OwnMessages.find_posted``."""
+        return await self.history.find_posted(channel, briefing)
 
     # ------------------------------------------------------------- sending
 
     def _target(self, channel: Channel) -> discord.PartialMessageable:
-        try:
-            channel_id = int(channel.target)
-        except ValueError:
-            raise DeliveryError(
-                f"{channel.id} is not a Discord channel id; subscribe the channel again",
-                retryable=False,
-            ) from None
-        return self.client.get_partial_messageable(channel_id)
+        return partial_channel(self.client, channel)
 
     async def _send(
         self,
@@ -423,11 +362,3 @@ def _inert(view: discord.ui.View | None) -> discord.ui.View | None:
     if view is not None:
         view.stop()
     return view
-
-
-def _has_button(message: discord.Message, custom_id: str) -> bool:
-    for row in message.components:
-        for child in getattr(row, "children", ()):
-            if getattr(child, "custom_id", None) == custom_id:
-                return True
-    return False

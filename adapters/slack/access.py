@@ -14,6 +14,7 @@ deliveries with the reason (``CannotPost``) if posting is refused.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -23,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import ConfigError
 
 log = logging.getLogger("signaldesk.slack")
+ADMIN_CACHE_SECONDS = 300.0
 
 NOT_MEMBER = (
     "SignalDesk is not a member of this channel, so it cannot post briefings "
@@ -92,3 +94,29 @@ async def check_token(client: AsyncWebClient, setting: str, method: str, **argum
             f"cannot reach Slack at {client.base_url} ({type(exc).__name__}: {exc}): "
             "check the network, a proxy, or SIGNALDESK_SLACK_API_URL"
         ) from None
+
+
+class Admins:
+    """Who may change a channel's set-up: a configured admin (``SLACK_ADMIN_USERS``), or
+    a workspace admin/owner per ``users.info``, cached for a few minutes (one lookup per
+    user, not per command). A lookup that fails treats the user as a non-admin."""
+
+    def __init__(self, configured: frozenset[str] = frozenset()) -> None:
+        self.configured = configured
+        self._cache: dict[tuple[str, str], tuple[bool, float]] = {}
+
+    async def check(self, client: Any, team: str, user: str) -> bool:
+        if user in self.configured:
+            return True
+        cached = self._cache.get((team, user))
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        try:
+            response = await client.users_info(user=user)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("Slack: users.info for %s failed (%s); treating as non-admin", user, exc)
+            return False
+        info = response.get("user") or {}
+        admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        self._cache[(team, user)] = (admin, time.monotonic() + ADMIN_CACHE_SECONDS)
+        return admin

@@ -19,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -30,7 +29,7 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -43,7 +42,7 @@ from bot.errors import ConfigError
 from bot.models import Reply
 from bot.pacing import ChannelPacer
 
-from .access import cannot_post_because, check_token
+from .access import Admins, cannot_post_because, check_token
 from .home import SetupScreens
 from .installations import (
     ChannelDirectory,
@@ -55,7 +54,7 @@ from .installations import (
 from .publisher import SlackPublisher
 from .render import MORE_ACTION, RELATED_ACTION, render_reply, working_message
 from .replay import ReplayGuard
-from .workspaces import WorkspaceLifecycle
+from .workspaces import ChannelMembership, Hold, Resume, WorkspaceLifecycle
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -77,14 +76,6 @@ BOT_SCOPES = [
     # feed add in a public channel the bot is not in: join it instead of refusing.
     "channels:join",
 ]
-# ``Desk.resume_channel``: the platform says the bot may post in a channel again.
-Resume = Callable[[str, str], Awaitable[bool]]
-# ``Desk.hold_channel``: the bot was removed from a channel; hold its deliveries now.
-Hold = Callable[[str, str, str], Awaitable[None]]
-REMOVED = (
-    "SignalDesk was removed from this channel, so it cannot post briefings here: "
-    "invite it back with /invite @SignalDesk"
-)
 NOT_INSTALLED = (
     "SignalDesk is not installed in this workspace, so nothing was run. Ask a workspace "
     "admin to install it from the SignalDesk server's /slack/install page."
@@ -92,7 +83,6 @@ NOT_INSTALLED = (
 FAILED = "Something went wrong answering that; please try again."
 FOREIGN_WORKSPACE = "This SignalDesk server serves another Slack workspace, so nothing was run."
 _BRIEFING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_ADMIN_CACHE_SECONDS = 300.0
 # (team, channel, thread, briefing) whose full briefing this process put in a thread: a
 # later More there answers privately. In memory: after a restart one more copy can land.
 THREADED_MEMORY = 10_000
@@ -176,18 +166,15 @@ class SlackService:
         hold: Hold | None = None,
     ) -> None:
         self.app = app
-        self.resume = resume
-        self.hold = hold
         self.publisher = publisher
         self.commands = commands
         self.app_token = app_token
         self.host = host
         self.port = port
-        self.admin_users = admin_users
+        self.admins = Admins(admin_users)
         self.ack_budget = ack_budget
         self.directory = directory
         self.upgrade = upgrade
-        self._admins: dict[tuple[str, str], tuple[bool, float]] = {}
         self._threaded: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
@@ -198,14 +185,7 @@ class SlackService:
         app.command("/brief")(self._on_brief)
         app.action(MORE_ACTION)(self._on_button)
         app.action(RELATED_ACTION)(self._on_button)
-        # The bot let back in: a paused channel's held deliveries go out.
-        app.event("member_joined_channel")(self._on_joined)
-        app.event("channel_unarchive")(self._on_unarchived)
-        app.event("group_unarchive")(self._on_unarchived)
-        # The bot removed from a channel: held at once, said in /brief feeds and the
-        # App Home, not only found out at the next refused post.
-        app.event("channel_left")(self._on_left)
-        app.event("group_left")(self._on_left)
+        ChannelMembership(resume, hold).register(app)
         if directory is not None:
             app.middleware(self._remember_channel)
         self.screens = SetupScreens(self)
@@ -250,43 +230,9 @@ class SlackService:
         directory: ChannelDirectory | None = None
         upgrade: Callable[[], Coroutine[Any, Any, object]] | None = None
         if oauth:
-            assert settings.slack_client_id and settings.slack_client_secret
-            database = settings.database_path
-            if database is None:
-                raise ConfigError(
-                    "Slack OAuth (SLACK_CLIENT_ID) needs SIGNALDESK_DATABASE to be a file, "
-                    "not :memory:, so installations survive a restart"
-                )
-            if storage is None:
-                raise TypeError("Slack OAuth mode keeps its installations in the database")
-            installations = WorkspaceInstallations(storage, settings.slack_client_id)
-            client = build_client(settings, with_token=False)
-            app = AsyncApp(
-                signing_secret=secret,
-                client=client,
-                oauth_settings=AsyncOAuthSettings(
-                    client_id=settings.slack_client_id,
-                    client_secret=settings.slack_client_secret.get_secret_value(),
-                    scopes=BOT_SCOPES,
-                    installation_store=installations,
-                    state_store=WorkspaceStates(storage),
-                ),
-                user_facing_authorize_error_message=NOT_INSTALLED,
+            app, publisher, directory, upgrade = _oauth_mode(
+                settings, storage, secret, pacer=pacer, resume=resume
             )
-            directory = ChannelDirectory(storage)
-            # Uninstalled / revoked: the install is gone and its channels held; a new
-            # install resumes them.
-            WorkspaceLifecycle(installations, directory, resume).register(app)
-            publisher = SlackPublisher(
-                build_client(settings),
-                pacer=pacer,
-                token_for=directory.token_resolver(installations),
-                limited_history=not settings.slack_marketplace_app,
-            )
-
-            async def upgrade() -> object:
-                return await import_legacy_file(storage, database)
-
         else:
             client = build_client(settings)
             app = AsyncApp(signing_secret=secret or "", client=client)
@@ -454,33 +400,6 @@ class SlackService:
         except (SlackClientError, OSError, ValueError) as exc:
             log.warning("Slack: could not answer a %s click in %s: %s", verb, channel, exc)
 
-    async def _on_joined(self, event: dict[str, Any], context: Any) -> None:
-        """Someone joined a channel: when it is the bot (invited after a refusal),
-        deliveries held for that channel are tried again now."""
-        if str(event.get("user") or "") == str(getattr(context, "bot_user_id", "") or "-"):
-            await self._resume(str(event.get("channel") or ""))
-
-    async def _on_unarchived(self, event: dict[str, Any]) -> None:
-        await self._resume(str(event.get("channel") or ""))
-
-    async def _on_left(self, event: dict[str, Any]) -> None:
-        channel = str(event.get("channel") or "")
-        if self.hold is None or not channel:
-            return
-        try:
-            await self.hold("slack", channel, REMOVED)
-        except Exception:  # an event must never take the app down
-            log.exception("Slack: could not hold deliveries to %s", channel)
-
-    async def _resume(self, channel: str) -> None:
-        if self.resume is None or not channel:
-            return
-        try:
-            if await self.resume("slack", channel):
-                log.info("Slack: the bot can post in %s again; sending what was held", channel)
-        except Exception:  # an event must never take the app down
-            log.exception("Slack: could not resume deliveries to %s", channel)
-
     async def _answer(self, text: str, *, channel: str, user: str, team: str, client: Any) -> Reply:
         """Run one command through the core; never raises."""
         try:
@@ -496,22 +415,8 @@ class SlackService:
             return Reply(text=FAILED, error=True)
 
     async def is_admin(self, client: Any, team: str, user: str) -> bool:
-        """A configured admin, or a workspace admin/owner per ``users.info`` (cached for
-        a few minutes: one lookup per user, not per command)."""
-        if user in self.admin_users:
-            return True
-        cached = self._admins.get((team, user))
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-        try:
-            response = await client.users_info(user=user)
-        except (SlackApiError, SlackClientError, OSError) as exc:
-            log.warning("Slack: users.info for %s failed (%s); treating as non-admin", user, exc)
-            return False
-        info = response.get("user") or {}
-        admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
-        self._admins[(team, user)] = (admin, time.monotonic() + _ADMIN_CACHE_SECONDS)
-        return admin
+        """See ``Admins``."""
+        return await self.admins.check(client, team, user)
 
     async def _remember_channel(self, context: Any, next: Callable[[], Any]) -> Any:
         # Multi-workspace: which workspace a channel belongs to, so that the publisher
@@ -527,6 +432,57 @@ class SlackService:
         self._tasks.add(task)  # keep a reference until done (asyncio holds only weak ones)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _oauth_mode(
+    settings: Settings,
+    storage: SlackStorage | None,
+    secret: str | None,
+    *,
+    pacer: ChannelPacer | None,
+    resume: Resume | None,
+) -> tuple[AsyncApp, SlackPublisher, ChannelDirectory, Callable[[], Coroutine[Any, Any, object]]]:
+    """Multi-workspace (OAuth) mode: the app with its installation and state stores in
+    the database, the channel directory, a publisher that posts with each workspace's
+    own bot token, and the import of what an older version kept in a file of its own."""
+    assert settings.slack_client_id and settings.slack_client_secret
+    database = settings.database_path
+    if database is None:
+        raise ConfigError(
+            "Slack OAuth (SLACK_CLIENT_ID) needs SIGNALDESK_DATABASE to be a file, "
+            "not :memory:, so installations survive a restart"
+        )
+    if storage is None:
+        raise TypeError("Slack OAuth mode keeps its installations in the database")
+    installations = WorkspaceInstallations(storage, settings.slack_client_id)
+    client = build_client(settings, with_token=False)
+    app = AsyncApp(
+        signing_secret=secret,
+        client=client,
+        oauth_settings=AsyncOAuthSettings(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret.get_secret_value(),
+            scopes=BOT_SCOPES,
+            installation_store=installations,
+            state_store=WorkspaceStates(storage),
+        ),
+        user_facing_authorize_error_message=NOT_INSTALLED,
+    )
+    directory = ChannelDirectory(storage)
+    # Uninstalled / revoked: the install is gone and its channels held; a new
+    # install resumes them.
+    WorkspaceLifecycle(installations, directory, resume).register(app)
+    publisher = SlackPublisher(
+        build_client(settings),
+        pacer=pacer,
+        token_for=directory.token_resolver(installations),
+        limited_history=not settings.slack_marketplace_app,
+    )
+
+    async def upgrade() -> object:
+        return await import_legacy_file(storage, database)
+
+    return app, publisher, directory, upgrade
 
 
 def _header(req: Any, name: str) -> str | None:

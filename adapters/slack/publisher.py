@@ -317,7 +317,7 @@ class SlackPublisher:
             try:
                 page = await read(**arguments, cursor=cursor)
             except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                error = self._translate(channel, exc)
+                error = delivery_error(channel, exc)
                 if error.retryable or getattr(error, "code", None) == "thread_not_found":
                     raise error from None
                 log.warning("cannot read %s history to check for a post: %s", channel.id, error)
@@ -360,7 +360,7 @@ class SlackPublisher:
                     cursor=cursor,
                 )
             except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                error = self._translate(channel, exc)
+                error = delivery_error(channel, exc)
                 if error.retryable:
                     raise error from None
                 log.warning("cannot read %s history to check for a post: %s", channel.id, error)
@@ -419,60 +419,60 @@ class SlackPublisher:
         except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
             # Whether the request may have landed is in the error (``maybe_sent``): the
             # deliverer looks the message up before it sends again.
-            raise self._translate(channel, exc) from None
+            raise delivery_error(channel, exc) from None
 
-    @staticmethod
-    def _translate(channel: Channel, exc: Exception) -> DeliveryError:
-        """A Slack failure as a ``DeliveryError`` with a one-line "what to do"."""
-        if not isinstance(exc, SlackApiError):
-            # Refused before anything was sent, or cut off (timeout, reset) after:
-            # only the former is known not to have landed.
-            refused = isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError)
-            return SlackDeliveryError(
-                f"Slack could not be reached ({type(exc).__name__}: {exc}); will retry",
-                code="connection",
-                retryable=True,
-                maybe_sent=not refused,
-            )
-        response = exc.response
-        status = getattr(response, "status_code", 200)
-        data = response.data if isinstance(getattr(response, "data", None), dict) else {}
-        code = str(data.get("error") or f"http_{status}")
-        retry_after: float | None = None
-        headers = getattr(response, "headers", {}) or {}
-        for name, value in headers.items():
-            if name.lower() == "retry-after":
-                raw = value[0] if isinstance(value, list) else value
-                try:
-                    retry_after = float(raw)
-                except (TypeError, ValueError):
-                    retry_after = None
-        if status == 429 or code == "ratelimited":
-            return SlackDeliveryError(
-                f"Slack rate-limited posts to {channel.target}; will retry",
-                code="ratelimited",
-                retryable=True,
-                retry_after=retry_after,
-            )
-        if status >= 500 or code in _TRANSIENT_CODES:
-            return SlackDeliveryError(
-                f"Slack is having trouble ({code}); will retry",
-                code=code,
-                retryable=True,
-                retry_after=retry_after,
-                # 503: the service turned the request away; any other 5xx (or a
-                # transient error code) may come after the message was posted.
-                maybe_sent=status != 503,
-            )
-        hint = _PERMANENT_HINTS.get(code)
-        message = (
-            hint.format(ch=channel.target, needed=data.get("needed", "?"))
-            if hint
-            else f"Slack refused the post to {channel.target} ({code})"
+
+def delivery_error(channel: Channel, exc: Exception) -> DeliveryError:
+    """A Slack failure as a ``DeliveryError`` with a one-line "what to do"."""
+    if not isinstance(exc, SlackApiError):
+        # Refused before anything was sent, or cut off (timeout, reset) after:
+        # only the former is known not to have landed.
+        refused = isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError)
+        return SlackDeliveryError(
+            f"Slack could not be reached ({type(exc).__name__}: {exc}); will retry",
+            code="connection",
+            retryable=True,
+            maybe_sent=not refused,
         )
-        if code in CANNOT_POST_CODES:  # someone must act: the core holds the channel
-            return CannotPost(message, code=code)
-        return SlackDeliveryError(message, code=code, retryable=False)
+    response = exc.response
+    status = getattr(response, "status_code", 200)
+    data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+    code = str(data.get("error") or f"http_{status}")
+    retry_after: float | None = None
+    headers = getattr(response, "headers", {}) or {}
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                retry_after = float(raw)
+            except (TypeError, ValueError):
+                retry_after = None
+    if status == 429 or code == "ratelimited":
+        return SlackDeliveryError(
+            f"Slack rate-limited posts to {channel.target}; will retry",
+            code="ratelimited",
+            retryable=True,
+            retry_after=retry_after,
+        )
+    if status >= 500 or code in _TRANSIENT_CODES:
+        return SlackDeliveryError(
+            f"Slack is having trouble ({code}); will retry",
+            code=code,
+            retryable=True,
+            retry_after=retry_after,
+            # 503: the service turned the request away; any other 5xx (or a
+            # transient error code) may come after the message was posted.
+            maybe_sent=status != 503,
+        )
+    hint = _PERMANENT_HINTS.get(code)
+    message = (
+        hint.format(ch=channel.target, needed=data.get("needed", "?"))
+        if hint
+        else f"Slack refused the post to {channel.target} ({code})"
+    )
+    if code in CANNOT_POST_CODES:  # someone must act: the core holds the channel
+        return CannotPost(message, code=code)
+    return SlackDeliveryError(message, code=code, retryable=False)
 
 
 def _with_key(
@@ -492,5 +492,6 @@ __all__ = [
     "ShortRateLimitRetryHandler",
     "SlackDeliveryError",
     "SlackPublisher",
+    "delivery_error",
     "ensure_rate_limit_retries",
 ]

@@ -1,4 +1,5 @@
-"""A workspace's install coming and going (multi-workspace OAuth mode).
+"""A workspace's install coming and going (multi-workspace OAuth mode), and the bot
+coming and going in a channel (every mode).
 
 ``app_uninstalled`` and ``tokens_revoked`` mark the installation gone: its rows leave
 the installation store (slack-bolt's own revocation listeners), one log line says so,
@@ -20,7 +21,58 @@ from .installations import ChannelDirectory, WorkspaceInstallations
 
 log = logging.getLogger("signaldesk.slack")
 
+# ``Desk.resume_channel``: the platform says the bot may post in a channel again.
 Resume = Callable[[str, str], Awaitable[bool]]
+# ``Desk.hold_channel``: the bot was removed from a channel; hold its deliveries now.
+Hold = Callable[[str, str, str], Awaitable[None]]
+REMOVED = (
+    "SignalDesk was removed from this channel, so it cannot post briefings here: "
+    "invite it back with /invite @SignalDesk"
+)
+
+
+class ChannelMembership:
+    """The bot let back into a channel (invited, or the channel unarchived): its held
+    deliveries go out. The bot removed from one: held at once and said in ``/brief
+    feeds`` and the App Home, not only found out at the next refused post."""
+
+    def __init__(self, resume: Resume | None, hold: Hold | None) -> None:
+        self.resume = resume
+        self.hold = hold
+
+    def register(self, app: Any) -> None:
+        app.event("member_joined_channel")(self.joined)
+        app.event("channel_unarchive")(self.unarchived)
+        app.event("group_unarchive")(self.unarchived)
+        app.event("channel_left")(self.left)
+        app.event("group_left")(self.left)
+
+    async def joined(self, event: dict[str, Any], context: Any) -> None:
+        """Someone joined a channel: when it is the bot (invited after a refusal),
+        deliveries held for that channel are tried again now."""
+        if str(event.get("user") or "") == str(getattr(context, "bot_user_id", "") or "-"):
+            await self._resume(str(event.get("channel") or ""))
+
+    async def unarchived(self, event: dict[str, Any]) -> None:
+        await self._resume(str(event.get("channel") or ""))
+
+    async def left(self, event: dict[str, Any]) -> None:
+        channel = str(event.get("channel") or "")
+        if self.hold is None or not channel:
+            return
+        try:
+            await self.hold("slack", channel, REMOVED)
+        except Exception:  # an event must never take the app down
+            log.exception("Slack: could not hold deliveries to %s", channel)
+
+    async def _resume(self, channel: str) -> None:
+        if self.resume is None or not channel:
+            return
+        try:
+            if await self.resume("slack", channel):
+                log.info("Slack: the bot can post in %s again; sending what was held", channel)
+        except Exception:  # an event must never take the app down
+            log.exception("Slack: could not resume deliveries to %s", channel)
 
 
 class WorkspaceLifecycle:
@@ -71,4 +123,4 @@ class WorkspaceLifecycle:
                 log.exception("Slack: could not resume deliveries to %s", channel)
 
 
-__all__ = ["WorkspaceLifecycle"]
+__all__ = ["REMOVED", "ChannelMembership", "Hold", "Resume", "WorkspaceLifecycle"]
