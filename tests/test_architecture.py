@@ -191,3 +191,31 @@ def test_the_cycle_check_sees_a_type_checking_cycle() -> None:
     assert _cycle(graph) == []
     graph["bot.deliver"] = {"bot.digest"}
     assert _cycle(graph) == ["bot.deliver", "bot.digest", "bot.engine", "bot.deliver"]
+
+
+# A room that outgrows these becomes a package of its own (as the condenser did).
+MODULE_MAX_LINES = 500
+CLASS_MAX_LINES = 300
+
+
+def test_modules_of_the_core_and_storage_stay_small() -> None:
+    big = {
+        str(path.relative_to(ROOT)): lines
+        for folder in ("bot", "storage")
+        for path in (ROOT / folder).rglob("*.py")
+        if "migrations" not in path.name
+        and (lines := len(path.read_text().splitlines())) > MODULE_MAX_LINES
+    }
+    assert big == {}
+
+
+def test_no_class_outgrows_its_room() -> None:
+    big = {
+        f"{path.relative_to(ROOT)}:{node.name}": size
+        for folder in ("bot", "storage", "adapters")
+        for path in (ROOT / folder).rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.ClassDef)
+        and (size := (node.end_lineno or node.lineno) - node.lineno + 1) > CLASS_MAX_LINES
+    }
+    assert big == {}
