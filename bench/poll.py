@@ -219,6 +219,8 @@ async def _engine_phase(
         elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
         workers = engine.pool.pids() if engine.pool else []
         worker_cpu, worker_rss = worker_usage(workers)
+        limit = getattr(engine, "in_flight", None)  # where the in-flight limit settled
+        in_flight = limit.limit if limit else 0
         stop.set()
         await task
         await probe
@@ -243,6 +245,7 @@ async def _engine_phase(
         "window_stories": window,
         "backlog": backlog,
         "concurrency": settings.concurrency,
+        "in_flight": in_flight,
         "peak_rss_mb": peak_rss_mb(),
         "rss_filled_mb": rss_filled,
         "commands": len(latencies),
@@ -470,7 +473,8 @@ def main() -> int:
                 f"{e['briefed_per_s']:.1f} briefings/s, "
                 f"{e['window_stories']:,} stories in the window, "
                 f"{e['backlog']:,} entries waiting to be briefed, "
-                f"concurrency {e['concurrency']}; {e['workers']} worker processes "
+                f"concurrency {e['concurrency']} (limit at the end {e['in_flight']}); "
+                f"{e['workers']} worker processes "
                 f"(peak {e['worker_rss_mb']:.0f} MB together), main process "
                 f"{e['rss_filled_mb']:.0f} MB peak before polling, "
                 f"{e['loop_cpu_ms_per_check']:.3f} ms CPU/check"

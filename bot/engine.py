@@ -33,6 +33,7 @@ from .deliver import Deliverer, Publishers
 from .digest import Digests
 from .errors import SignalDeskError
 from .fetch import Fetcher
+from .inflight import InFlightLimit, steer
 from .ingest import ENTRY_ATTEMPTS, Ingest, PollReport, one_line_error
 from .models import Feed
 from .parsegate import ParseGate, parse_budget
@@ -138,6 +139,7 @@ class Engine:
         )
         self.digests = Digests(settings, store, db, clock=now, publishers=self.publishers)
         self.startup_backoff = STARTUP_BACKOFF
+        self.in_flight: InFlightLimit | None = None  # the running poll's (``poll_forever``)
 
     # ------------------------------------------------------------ liveness
 
@@ -203,7 +205,12 @@ class Engine:
         report = report or PollReport()
         size = self.settings.concurrency
         queue: asyncio.Queue[Feed] = asyncio.Queue(maxsize=size)
-        workers = [asyncio.create_task(self.ingest.worker(queue, report)) for _ in range(size)]
+        # Up to ``size`` checks at once, as many as keep the loop quick (bot.inflight).
+        limit = self.in_flight = InFlightLimit(size)
+        workers = [
+            asyncio.create_task(self.ingest.worker(queue, report, limit)) for _ in range(size)
+        ]
+        workers.append(asyncio.create_task(steer(limit, lambda: not queue.empty())))
         # New feeds' first entries: one at a time, behind new news (``Ingest.backlog``).
         workers.append(asyncio.create_task(self.ingest.brief_backlog(report)))
         try:

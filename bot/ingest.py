@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from contextlib import suppress
+from contextlib import AbstractAsyncContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -111,22 +111,30 @@ class Ingest:
         subscribed = await self.db(self.store.subscribe, channel_id, feed.id, now, name=name)
         return feed, subscribed
 
-    async def worker(self, queue: asyncio.Queue[Feed], report: PollReport) -> None:
+    async def worker(
+        self,
+        queue: asyncio.Queue[Feed],
+        report: PollReport,
+        limit: AbstractAsyncContextManager[object] | None = None,
+    ) -> None:
+        """Poll feeds from ``queue`` until cancelled; with ``limit``, take one only
+        while holding a permit (``bot.inflight``)."""
         while True:
-            feed = await queue.get()
-            try:
-                await self.poll(feed, report)
-            except StorageError as exc:  # the database, not the feed: its lease retries it
-                log.error("polling %s failed: %s", feed.url, exc)
-            except Exception as exc:  # one feed's bug must not stop a worker
-                log.exception("polling %s failed", feed.url)
-                # Visible in the feed's health (and backed off), not only in the log.
-                with suppress(Exception):
-                    await self._record_failure(
-                        feed, f"internal error: {one_line_error(exc)}", None, report
-                    )
-            finally:
-                queue.task_done()
+            async with limit or nullcontext():
+                feed = await queue.get()
+                try:
+                    await self.poll(feed, report)
+                except StorageError as exc:  # the database, not the feed: its lease retries
+                    log.error("polling %s failed: %s", feed.url, exc)
+                except Exception as exc:  # one feed's bug must not stop a worker
+                    log.exception("polling %s failed", feed.url)
+                    # Visible in the feed's health (and backed off), not only in the log.
+                    with suppress(Exception):
+                        await self._record_failure(
+                            feed, f"internal error: {one_line_error(exc)}", None, report
+                        )
+                finally:
+                    queue.task_done()
 
     async def poll_feed(self, feed: Feed, report: PollReport | None = None) -> PollReport:
         """Poll one feed now and record the outcome."""
