@@ -49,6 +49,7 @@ class _Sentence:
     unattributed: bool = False  # a quotation that does not name who said it
     scene: bool = False  # opens like a feature's scene-setting, not like news
     label: bool = False  # a live-blog or section label ("The latest (all times local):")
+    personal: bool = False  # the writer speaks ("I asked him", "my colleagues"), unquoted
 
 
 # Opening words that lean on the sentence before: out of context ("He said the talks
@@ -109,6 +110,12 @@ _LABEL_LINE = re.compile(
     r"|what\ (?:we\ know|to\ know)|key\ (?:points|facts))\b",
     re.IGNORECASE | re.VERBOSE,
 )
+
+
+# The writer's own voice outside a quotation: "I" before a lowercase word or with a
+# contraction ("I asked", "I've"; not "World War I"), "me", "my", "myself". Shown apart
+# from the article (a bullet, a section) it reads as the bot speaking.
+_FIRST_PERSON = re.compile(r"\bI\b(?=['’][a-z]|\s+[a-z])|\b(?i:me|my|myself)\b")
 
 
 # "…,” she said": the speaker is named in an earlier sentence.
@@ -175,6 +182,7 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 unattributed=_unattributed_quote(shown),
                 scene=_SCENE.match(shown) is not None,
                 label=_LABEL_LINE.search(shown) is not None,
+                personal=_FIRST_PERSON.search(unquoted) is not None,
             )
         )
     return out

@@ -45,6 +45,13 @@ def _eligible(s: _Sentence) -> bool:
     return s.ended and s.balanced and not (s.listed or s.unattributed or s.label)
 
 
+def _point(s: _Sentence) -> bool:
+    """May be a bullet or a section sentence, shown apart from the article: eligible, and
+    not the writer speaking in the first person (outside the article, "I asked him" is
+    the bot's voice)."""
+    return _eligible(s) and not s.personal
+
+
 def _pick_bullets(
     candidates: list[_Sentence], taken: list[frozenset[str]], shown: list[_Sentence]
 ) -> list[_Sentence]:
@@ -54,7 +61,7 @@ def _pick_bullets(
     fits whole."""
     picked: list[_Sentence] = []
     sources_used: set[int] = set()
-    pool = [s for s in candidates if _eligible(s)]
+    pool = [s for s in candidates if _point(s)]
     while pool and len(picked) < BULLET_COUNT:
         best: _Sentence | None = None
         best_value = -math.inf

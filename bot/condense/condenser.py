@@ -10,7 +10,7 @@ from ..multisource import MultiSourcePlan, plan_story
 from ..text import one_line
 from ..words import content_words
 from .analysis import _analyse_story, _Sentence, _Story
-from .bullets import _eligible, _pick_bullets, fit_bullet
+from .bullets import _eligible, _pick_bullets, _point, fit_bullet
 from .headline import _headline
 from .lead import _lead, _scene_setters
 from .sections import _sections
@@ -87,7 +87,7 @@ def _plan(story: _Story) -> MultiSourcePlan[_Sentence] | None:
         return None
     # Not a sentence that leans on the one before, either: the plan interleaves outlets,
     # so the sentence it leans on would not be above it.
-    usable = [s for s in story.sentences if _eligible(s) and not s.dangling]
+    usable = [s for s in story.sentences if _point(s) and not s.dangling]
     return plan_story(
         usable, [s.publisher for s in story.sources], [s.title for s in story.sources]
     )

@@ -4,7 +4,7 @@ when a sentence says it."""
 from __future__ import annotations
 
 from .analysis import _overlap, _Sentence
-from .bullets import _eligible
+from .bullets import _point
 from .tuning import REDUNDANT
 
 
@@ -14,7 +14,7 @@ def _sections(
     # A section shows its sentences without the ones before them, so a sentence that
     # leans on its predecessor comes only after every one that stands alone.
     pool = sorted(
-        (s for s in sentences if id(s) not in used and _eligible(s)),
+        (s for s in sentences if id(s) not in used and _point(s)),
         key=lambda s: (s.dangling, -s.score, s.source, s.position),
     )
     # Seeded with the lead and bullets so that no section repeats what the message
