@@ -23,7 +23,10 @@ Counts (shares of leads, of bullets, or of briefings):
 - site-name headline: the outlet's name left in the headline;
 - dateline: a lead or bullet still opening on a dateline ("Springfield –");
 - empty sections: briefings that show none of the three sections;
-- near-duplicates: a bullet that says what the lead or another bullet says.
+- near-duplicates: a bullet that says what the lead or another bullet says;
+- first person: a bullet or a section sentence in which the writer says "I", "me" or
+  "my" outside quotation marks: shown apart from the article, it reads as the bot's own
+  voice.
 
 Exits 1 when a target is missed.
 """
@@ -50,6 +53,7 @@ from bot.condense.analysis import _overlap
 from bot.errors import ExtractError
 from bot.extract import extract_article
 from bot.models import Briefing, Source, SourceText
+from bot.sentences import split_sentences
 from bot.text import clean_text
 from bot.words import content_words
 
@@ -71,6 +75,9 @@ _POINTING = frozenset(
 )
 _LIST = re.compile(r"^(?:[-•*–·]|\d{1,2}[.)]\s|[A-Z][\w'’-]*(?:\s+[\w'’-]+){0,2}\s*:\s)")
 _DATELINE = re.compile(r"^[A-Z][\w.’']+(?:[ ,]+[A-Z][\w.’']*){0,3}\s+[–—-]{1,2}\s")
+# The writer's own voice: "I" before a lowercase word or with a contraction, "me", "my".
+_FIRST_PERSON = re.compile(r"\bI\b(?=['’][a-z]|\s+[a-z])|\b(?i:me|my|myself|mine)\b")
+_QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")
 _SEPARATORS = re.compile(r"\s+[|–—\-:·•»]\s+|\s*\|\s*")
 
 
@@ -87,6 +94,7 @@ class Counts:
     short_items: int = 0
     leads: int = 0
     bullets: int = 0
+    sentences: int = 0  # in the sections
     hits: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, name: str, example: str) -> None:
@@ -158,6 +166,12 @@ def has_site_name(headline: str, page: Page, publisher: str) -> bool:
     return False
 
 
+def _first_person(text: str) -> bool:
+    """The writer speaks ("I", "me", "my") outside quotation marks. "I" counts only
+    before a lowercase word, so "World War I" and a roman numeral do not."""
+    return _FIRST_PERSON.search(_QUOTED.sub(" ", text)) is not None
+
+
 def _follows(flat: str, before: str, sentence: str) -> bool:
     """``sentence`` comes right after ``before`` in the article: what it points back to
     is the item shown just above it."""
@@ -216,6 +230,13 @@ def review(briefings: list[tuple[Page, Briefing, str, str]]) -> Counts:
             if any(_overlap(words, p) > 0.6 for p in previous if p):
                 counts.add("near-duplicate bullets", f"{page.name}: {t}")
             previous.append(words)
+            if _first_person(t):
+                counts.add("first-person bullets", f"{page.name}: {t}")
+        for section in (b.what_happened, b.why_it_matters, b.what_to_watch):
+            for sentence in split_sentences(section):
+                counts.sentences += 1
+                if _first_person(sentence):
+                    counts.add("first-person sections", f"{page.name}: {sentence}")
         if not b.sections:
             counts.add("no sections", page.name)
         if not b.why_it_matters:
@@ -239,6 +260,8 @@ def print_counts(c: Counts) -> list[str]:
         "pointing-back bullets": (c.bullets, "bullets"),
         "list/label bullets": (c.bullets, "bullets"),
         "near-duplicate bullets": (c.bullets, "bullets"),
+        "first-person bullets": (c.bullets, "bullets"),
+        "first-person sections": (c.sentences, "section sentences"),
         "site-name headlines": (c.briefings, "headlines"),
         "no sections": (full, "full briefings"),
         "no why-it-matters": (full, "full briefings"),
