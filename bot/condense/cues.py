@@ -24,7 +24,12 @@ _PAST = re.compile(r"\b(?:was|were|had|did|said|told|announced|reported|\w{3,}ed
 # A plan or a decision ahead by its form alone ("is due to", "has scheduled").
 _AHEAD_STRONG = re.compile(
     r"""\b(?:
-    (?:is|are|was|were)\ (?:due|scheduled)\ to | (?:is|are)\ to\ be\ \w+ed
+    (?:is|are|was|were)\ scheduled\ to | (?:is|are)\ to\ be\ \w+ed
+    # "is due to begin" is a plan; "was due to its debts" (a determiner, a possessive)
+    # is a cause.
+  | (?:is|are|was|were)\ due\ to\ (?!(?:the|a|an|its|his|her|their|our|this|that|these
+    |those|some|many|much|more|high|low|poor|bad|heavy|rising|falling|lack|concerns?
+    |fears?)\b)
   | (?:is|are)\ scheduled | (?:has|have)\ scheduled | no\ word\ yet
   | (?:it\ is|it's|remains)\ (?:unclear|not\ clear)\ whether
   | deadline | awaits | awaiting | upcoming | next\ step

@@ -54,6 +54,8 @@ def test_a_section_label_is_right_at_least_four_times_in_five(name: str, label: 
         ("If you walk more, you will sleep better.", ""),  # advice, not a plan
         ("The new ferry will carry 400 passengers.", ""),  # a specification
         ("It was the first time the pier had closed since 1931.", ""),  # a past fact
+        ("The appeal court is due to rule on the closure in March.", "ahead"),
+        ("The closure was due to a shortage of harbour pilots.", ""),  # a cause, not a plan
         ("\u201cThis will change everything,\u201d the mayor said.", ""),  # rhetoric
     ],
 )
