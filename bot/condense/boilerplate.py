@@ -38,6 +38,20 @@ _BYLINE = re.compile(
     r"|^(?:[A-Z][\w.'’-]++\s++){1,3}[A-Z][\w'’-]++\s*+,\s*+(?:Reuters|AP|AFP|Associated Press|"
     r"Bloomberg|CNN|BBC|Staff|Staff Writer|Correspondent|Reporter)\b.{0,40}$"
 )
+# The note about the writer at the foot of a story: "Jane Doe is a reporter for The
+# Ledger covering energy", "Additional reporting by Ana Lima", "The author is a
+# professor of law". A journalist in the news ("… is a reporter for the Journal who was
+# detained") names no beat, so the note needs one: covering, covers, based in, focus on.
+_AUTHOR_NOTE = re.compile(
+    r"^(?:[A-Z][\w.'’-]*+\s++){1,4}+is\ (?:a|an|the)\ (?:[\w-]++\ ){0,3}?"
+    r"(?:reporter|correspondent|writer|editor|columnist|contributor|journalist|producer)s?\b"
+    r"[^.;]*?\b(?:covering|who\ covers|where\ (?:he|she|they)\ covers?|based\ in"
+    r"|focus(?:es|ing)?\ on|writes\ about)\b"
+    r"|^(?i:additional\ )?(?i:reporting)\ by\ [A-Z]|^(?i:the\ (?:author|writer)\ (?:is|was))\ ",
+    re.VERBOSE,
+)
+_AUTHOR_ROLES = ("reporter", "correspondent", "writer", "editor", "columnist", "contributor",
+                 "journalist", "producer", "reporting by", "author")  # fmt: skip
 # "Frustration: Travellers at the station" — a label and a caption, unless a quote follows.
 _LABEL = re.compile(r"^[A-Z][\w'’-]*(?:\s+[\w'’-]+){0,2}\s*:\s+(?![\"'“‘])")
 # Datelines: "BEIJING (Reuters) -", "LONDON, March 3 (AP) —", "(CNN) --", "PARIS —".
@@ -146,6 +160,9 @@ def is_boilerplate(sentence: str) -> bool:
     if len(alpha) <= 8 and all(w[0].isupper() or w in {"and", "by", "of"} for w in alpha):
         return True  # "John Hall . and Ted Thornhill ." — names only: a byline
     if _boilerplate_match(s) or _BYLINE.match(s) or _LABEL.match(s):
+        return True
+    low = s.lower()
+    if any(r in low for r in _AUTHOR_ROLES) and _AUTHOR_NOTE.match(s):
         return True
     if s.rstrip("\"'”’)] ").endswith("?"):
         return True  # a question to the reader, or a quoted one: never a key point

@@ -227,10 +227,28 @@ def test_hundred_kilobytes_of_text_is_fast() -> None:
         "What would you do if your ferry pier were closed for a whole year?",
         "THE HARBOUR COUNCIL HAS CLOSED THE PIER FOR GOOD TODAY.",
         "Too short.",
+        # The note about the writer at the foot of the story.
+        "Lena Marsh is a senior reporter for the Kestrel Gazette covering ports and trade.",
+        "Tom Hale is a staff writer based in Aldwater, where he covers local government.",
+        "Additional reporting by Ana Lima in Lisbon and Piet de Vries in Rotterdam.",
+        "The author is a professor of maritime law at the University of Northgate.",
     ],
 )
 def test_is_boilerplate(sentence: str) -> None:
     assert is_boilerplate(sentence)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        # A journalist in the news names no beat; a chief executive is not a writer.
+        "Evan Marsh is a reporter for the Northgate Ledger who was detained at the border.",
+        "Maria Lopez is the chief executive of the port authority, which runs 14 terminals.",
+        "The reporter covering the trial said the jury had been sent home for the night.",
+    ],
+)
+def test_news_about_journalists_is_not_boilerplate(sentence: str) -> None:
+    assert not is_boilerplate(sentence)
 
 
 def test_fit_bullet_cuts_at_a_clause_boundary() -> None:
