@@ -50,7 +50,7 @@ _AHEAD_TIME = re.compile(
   | in\ (?:january|february|march|april|may|june|july|august|september|october|november|december
     |the\ coming|the\ (?:spring|summer|autumn|fall|winter|new\ year))
   | by\ the\ end\ of | within\ (?:days|weeks|months)
-  | (?:in|by|from|until)\ 20[2-9]\d | later | soon | at\ the\ closing | tomorrow | then
+  | (?:in|by|from|until)\ 20[2-9]\d | later | soon | at\ the\ closing | tomorrow
     | before\ the
   | the\ next\ (?:month|week|year|few)
   )\b""",
@@ -80,6 +80,7 @@ _SIGNIFICANCE = re.compile(
 _DATED_FUTURE = re.compile(
     r"\b(?:will|won[’']t|shall)\b[^.;]{0,80}?" + _AHEAD_TIME.pattern, re.I | re.X
 )
+_BEFORE_NOW = re.compile(r"\b(?:was|were|had)\b", re.I)
 _NEGATION = re.compile(r"\b(?:not|never|n[’']t)\b", re.I)
 _DATED_PLAN = re.compile(_AHEAD_SOFT + _AHEAD_TIME.pattern, re.I | re.X)
 _TIME_FIRST = re.compile(
@@ -99,8 +100,11 @@ def section_of(text: str) -> str:
     if _SIGNIFICANCE.search(bare):
         # "he did not think it would mean meltdown" denies the consequence it names.
         return "" if _NEGATION.search(bare) else "significance"
+    strong = _AHEAD_STRONG.search(bare)
+    if strong and strong.group(0).lower() == "upcoming" and _BEFORE_NOW.search(bare):
+        strong = None  # "was preparing for an upcoming symposium": ahead of a past day
     if (
-        _AHEAD_STRONG.search(bare)
+        strong
         or _DATED_FUTURE.search(bare)
         or _DATED_PLAN.search(bare)
         or _TIME_FIRST.search(bare)

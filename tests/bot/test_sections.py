@@ -56,6 +56,10 @@ def test_a_section_label_is_right_at_least_four_times_in_five(name: str, label: 
         ("It was the first time the pier had closed since 1931.", ""),  # a past fact
         ("The appeal court is due to rule on the closure in March.", "ahead"),
         ("The closure was due to a shortage of harbour pilots.", ""),  # a cause, not a plan
+        ("The port is preparing for the upcoming strike ballot.", "ahead"),
+        # Ahead of a day already past; and "then" is a sequence, not a date.
+        ("In 2019 the port was preparing for an upcoming strike ballot.", ""),
+        ("Passengers will queue at the cargo quay and then board by the stern.", ""),
         ("\u201cThis will change everything,\u201d the mayor said.", ""),  # rhetoric
     ],
 )
