@@ -103,11 +103,6 @@ def section_of(text: str) -> str:
     strong = _AHEAD_STRONG.search(bare)
     if strong and strong.group(0).lower() == "upcoming" and _BEFORE_NOW.search(bare):
         strong = None  # "was preparing for an upcoming symposium": ahead of a past day
-    if (
-        strong
-        or _DATED_FUTURE.search(bare)
-        or _DATED_PLAN.search(bare)
-        or _TIME_FIRST.search(bare)
-    ):
+    if strong or _DATED_FUTURE.search(bare) or _DATED_PLAN.search(bare) or _TIME_FIRST.search(bare):
         return "ahead"
     return ""
