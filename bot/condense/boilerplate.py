@@ -67,8 +67,10 @@ _MIXED_DATELINE = re.compile(
     r"|^[A-Z][\w.'’]*(?:\s[A-Z][\w.'’]*){0,2}(?:,\s[A-Z][\w.]{1,14}(?:\s[A-Z][\w.]*)?)?"
     r"\s(?:--|[–—-])\s+"
 )
+# A live blog's entry time: "9:30 a.m.:", "12:00 PM PT --", "14:05 GMT -".
 _TIMESTAMP = re.compile(
-    r"^\d{1,2}[:.]\d{2}\s?(?:[ap]\.?m\.?|GMT|BST|UTC|ET|EST|EDT|CET)?\s?(?:--|[:–—-])\s+",
+    r"^\d{1,2}[:.]\d{2}\s?(?:[ap]\.?m\.?)?\s?"
+    r"(?:GMT|BST|UTC|CET|CEST|[ECMP][SD]?T|AEST|AEDT|IST|JST)?\s?(?:--|[:–—-])\s+",
     re.IGNORECASE,
 )
 _TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")

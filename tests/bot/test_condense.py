@@ -449,6 +449,23 @@ def test_a_live_blog_label_is_not_the_lead() -> None:
     assert all("all times local" not in x.text for x in b.bullets)
 
 
+def test_a_live_blogs_entry_times_are_not_shown() -> None:
+    # Entries of a live page, newest first, each opening on its time as US and UK
+    # desks write it.
+    text = (
+        "12:40 PM PT -- Firefighters have contained 60 percent of the Ridgecrest fire, "
+        "the county fire department said in its latest update.\n"
+        "11:05 a.m.: Evacuation orders for the Pine Hollow neighbourhood were lifted, and "
+        "about 1,200 residents began returning home.\n"
+        "10:15 GMT - Highway 14 reopened in both directions after a 19-hour closure.\n"
+        "9:30 AM EDT \u2014 The fire, which started on Sunday, has burned 4,300 acres."
+    )
+    b = _one(text, title="Ridgecrest fire 60 percent contained")
+    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.what_to_watch]
+    assert b.lead.startswith("Firefighters have contained 60 percent")
+    assert not any(re.search(r"\d:\d\d", t) for t in shown), shown
+
+
 def test_the_pages_own_summary_leads_when_the_text_bears_it_out() -> None:
     text = (
         "Gullrock Ferries has agreed to buy three battery-electric ships from the Varde "
