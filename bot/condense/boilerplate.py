@@ -75,6 +75,29 @@ _TIMESTAMP = re.compile(
 )
 _TERMINAL = re.compile(r"[.!?…][\"'”’)\]]*$")
 
+
+def _reports_a_question(s: str) -> bool:
+    """A statement that reports a question, quoted at its end: "Emery posted to Twitter
+    asking if there were “any un-angry Trump supporters?”" (four words or more, and no
+    question of its own, before the quotation opens)."""
+    if not s.endswith(('?"', "?”")):
+        return False
+    opening = max(s.rfind('"', 0, len(s) - 1), s.rfind("“"))
+    words = s[:opening].split()
+    return (
+        opening > 0
+        and len(words) >= 4
+        and "?" not in s[:opening]
+        and words[0].lower() not in _ASKING  # "Why did the council ask “…?”": a question
+    )
+
+
+_ASKING = frozenset(
+    """why what how who whom whose when where which is are was were do does did can could
+    should would will shall has have had""".split()
+)
+
+
 # _BOILERPLATE is ~40 case-insensitive alternatives with no common prefix, so `re`
 # tries every one at every position (~60 µs a sentence, the condenser's largest single
 # cost). Each alternative needs one of these lower-case substrings (or, for "^by", a
@@ -166,7 +189,7 @@ def is_boilerplate(sentence: str) -> bool:
     low = s.lower()
     if any(r in low for r in _AUTHOR_ROLES) and _AUTHOR_NOTE.match(s):
         return True
-    if s.rstrip("\"'”’)] ").endswith("?"):
+    if s.rstrip("\"'”’)] ").endswith("?") and not _reports_a_question(s):
         return True  # a question to the reader, or a quoted one: never a key point
     letters = "".join(filter(str.isalpha, s))
     if len(letters) < 15:

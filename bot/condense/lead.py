@@ -85,6 +85,12 @@ def _summary_lead(summary: str, text: str) -> str:
     if not summary or len(summary) > LEAD_MAX:
         return ""
     parts = split_sentences(summary)
+    if parts and parts[-1].rstrip().endswith(("…", "...")):
+        # A description cut to the site's teaser length ("…looking absolutely stun...",
+        # "The report, which compares data from 200 companies…"): its whole sentences
+        # only.
+        parts = parts[:-1]
+        summary = " ".join(parts)
     if (
         len(summary.split()) < SUMMARY_MIN_WORDS
         or not 1 <= len(parts) <= 2

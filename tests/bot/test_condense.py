@@ -251,6 +251,22 @@ def test_news_about_journalists_is_not_boilerplate(sentence: str) -> None:
     assert not is_boilerplate(sentence)
 
 
+def test_a_sentence_that_reports_a_question_is_news_but_a_question_is_not() -> None:
+    reported = (
+        "Harbour master Ines Duarte wrote to the council on Friday asking whether "
+        "\u201canyone has costed the repairs?\u201d"
+    )
+    assert not is_boilerplate(reported)
+    assert is_boilerplate("Why did the council ask \u201cwho will pay for the new pier?\u201d")
+    assert is_boilerplate("\u201cWho will pay for the new pier?\u201d")
+    text = (
+        reported + "\n"
+        "The council said an engineer would inspect the pier's columns next week.\n"
+        "The pier has been closed to vehicles since a crack was found in March."
+    )
+    assert _one(text, title="Harbour master asks who will pay for pier").lead == reported
+
+
 def test_fit_bullet_cuts_at_a_clause_boundary() -> None:
     long = (
         "The council approved the harbour budget for the coming year on Tuesday evening, "
@@ -478,6 +494,13 @@ def test_the_pages_own_summary_leads_when_the_text_bears_it_out() -> None:
     assert b.lead == summary
     teaser = "Find out which ferry company is betting big on batteries."
     assert _one(text, title="Gullrock orders electric ferries", summary=teaser).lead != teaser
+    # A description cut to the site's teaser length leads with its whole sentences only,
+    # or not at all.
+    cut = summary + " The ships will replace diesel ferries on the island rou..."
+    assert _one(text, title="Gullrock orders electric ferries", summary=cut).lead == summary
+    stub = "Gullrock Ferries has agreed to buy three battery-electric ships from the Varde\u2026"
+    lead = _one(text, title="Gullrock orders electric ferries", summary=stub).lead
+    assert lead.startswith("Gullrock Ferries has agreed") and lead.endswith("on Monday.")
 
 
 def test_a_sentence_too_long_for_a_bullet_is_cut_visibly_or_passed_over() -> None:
