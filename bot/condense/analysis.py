@@ -118,6 +118,11 @@ _LABEL_LINE = re.compile(
 _FIRST_PERSON = re.compile(r"\bI\b(?=['’][a-z]|\s+[a-z])|\b(?i:me|my|myself)\b")
 
 
+# Reference marks of an encyclopaedia or a paper ("in 1991 and 1992,[207] following"):
+# noise in a chat message. An editor's insertion ("[the Americans]") has letters.
+_CITATIONS = re.compile(r"(?:\[\d{1,3}\])+")
+
+
 # "…,” she said": the speaker is named in an earlier sentence.
 _PRONOUN_SPEAKER = re.compile(
     r"(?:^|[,.])\s*(?:he|she|they)\s+(?:said|says|added|adds|told|tells|asked|insisted)\b"
@@ -154,7 +159,7 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
 def _sentences_of(index: int, text: str) -> list[_Sentence]:
     out: list[_Sentence] = []
     for n, raw in enumerate(split_sentences(text)):
-        shown = strip_dateline(raw, opening=n == 0)
+        shown = _CITATIONS.sub("", strip_dateline(raw, opening=n == 0))
         if is_boilerplate(shown):
             continue
         words = content_words(shown)

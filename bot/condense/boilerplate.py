@@ -24,6 +24,7 @@ _BOILERPLATE = re.compile(
     # (An e-mail address above: its run after "@" stops at the next "@", so a scan
     # from every "@" of "@@@@…" is linear, not cubic as with "\S+@\S+\.\w".)
     | ^by\s*+\.?\s*+$ | published:\s | updated:\s | last\ updated | (?:^|\s)\|\s
+    | \bisbn\b
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -113,7 +114,7 @@ _BOILERPLATE_KEYS = (
     "caption", "photo", "image", "picture", "video", "getty images", "(reuters)",
     "credit", "pictured", "(left)", "(right)", "(centre)", "(center)", "(above)",
     "email us", "contact us", "listen to this", "watch ", "javascript", "your browser",
-    "http", "www.", "@", "published:", "updated", "|",
+    "http", "www.", "@", "published:", "updated", "|", "isbn",
 )  # fmt: skip
 _FOLD_TRAPS = frozenset("\u0130\u0131\u017f\u212a")
 

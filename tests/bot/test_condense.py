@@ -251,6 +251,21 @@ def test_news_about_journalists_is_not_boilerplate(sentence: str) -> None:
     assert not is_boilerplate(sentence)
 
 
+def test_reference_marks_are_not_shown_but_an_editors_insertion_is() -> None:
+    text = (
+        "Unemployment in Northgate peaked above 10% in 1991,[207] following the collapse "
+        "of the shipyards, the statistics office said on Monday.[208][209]\n"
+        "The mayor said the new port would bring back \u201cthe jobs [the yards] took "
+        "with them\u201d within five years.\n"
+        "ISBN 9781576076941. Northgate: A History of the Port, second edition."
+    )
+    b = _one(text, title="Northgate unemployment figures revised")
+    shown = " ".join([b.lead, *(x.text for x in b.bullets), b.what_happened])
+    assert "[20" not in shown and "ISBN" not in shown, shown
+    assert "in 1991, following the collapse" in b.lead
+    assert "[the yards]" in shown
+
+
 def test_a_sentence_that_reports_a_question_is_news_but_a_question_is_not() -> None:
     reported = (
         "Harbour master Ines Duarte wrote to the council on Friday asking whether "
