@@ -80,8 +80,9 @@ def _dangles(text: str) -> bool:
     return first in _DANGLING or _DANGLING_PHRASE.match(bare) is not None
 
 
-# A list item, a table row or a figure reference: "- Fixed …", "• …", "22/50 …", "[figure".
-_LISTED = re.compile(r"^(?:[-•*+–·▪►^#]\s|\[|\d{1,3}(?:[.)]|/\d+)\s)")
+# A list item, a table row or a figure reference: "- Fixed …", "• …", "22/50 …", "[figure",
+# and a quotation's credit line ("— Sen. Tom Cotton, in a tweet").
+_LISTED = re.compile(r"^(?:[-•*+–—·▪►^#]\s|\[|\d{1,3}(?:[.)]|/\d+)\s)")
 # Who said it: a quotation that names no speaker reads as the briefing's own voice.
 _SAYS = re.compile(
     r"\b(?:said|says|say|told|tells|according\ to|added|adds|asked|asks|stated|states|wrote"
@@ -118,6 +119,7 @@ _LABEL_LINE = re.compile(
 _FIRST_PERSON = re.compile(r"\bI\b(?=['’][a-z]|\s+[a-z])|\b(?i:me|my|myself)\b")
 
 
+_CUT_MARKS = ("...", "…")
 # Reference marks of an encyclopaedia or a paper ("in 1991 and 1992,[207] following"):
 # noise in a chat message. An editor's insertion ("[the Americans]") has letters.
 _CITATIONS = re.compile(r"(?:\[\d{1,3}\])+")
@@ -190,7 +192,20 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 personal=_FIRST_PERSON.search(unquoted) is not None,
             )
         )
+    if out and text.rstrip().endswith(_CUT_MARKS) and _cut_mid_clause(out[-1].text):
+        out[-1] = replace(out[-1], ended=False)
     return out
+
+
+def _cut_mid_clause(sentence: str) -> bool:
+    """A text that stops on an ellipsis is an excerpt cut to length (a feed's summary,
+    an aggregator's lead). Its last sentence was cut mid-clause when the ellipsis
+    follows a function word ("…54% of adults are...", "…in the…"); after a content
+    word ("…according to Johns Hopkins University data…") it usually reads whole."""
+    if not sentence.endswith(_CUT_MARKS):
+        return False
+    words = sentence.rstrip(".… ").split()
+    return bool(words) and not content_words(words[-1])
 
 
 class _AnalysisCache:

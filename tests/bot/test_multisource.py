@@ -106,3 +106,40 @@ def test_every_bullet_names_its_outlet_in_the_posted_message() -> None:
             lines = re.split(r"\n|\\n", text)
             line = next(x for x in lines if bullet.text[:40] in x)
             assert outlet in line, (platform, line)
+
+
+def test_an_excerpt_cut_mid_clause_or_a_quotes_credit_line_is_not_a_bullet() -> None:
+    # What aggregator feeds deliver: each outlet's lead, cut to length by the feed, and
+    # a quotation's credit line set on its own.
+    texts = {
+        "Coastline Courier": (
+            "Kestrel Bay dockers end walkout",
+            "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the "
+            "port operator agreed that no jobs would be cut before 2029. "
+            "Loading of the 41 ships waiting off the coast is due to resume on Friday, "
+            "and the union said about 87% of its members are...",
+        ),
+        "Harbor Tech": (
+            "Automation deal ends Kestrel Bay strike",
+            "Dockworkers voted on Thursday to end the Kestrel Bay walkout after the "
+            "operator promised no job cuts before 2029. "
+            "\u2014 Union leader Ana Ferris, in a statement to members, Thursday evening.",
+        ),
+        "Meridian Daily": (
+            "Kestrel Bay strike over",
+            "Kestrel Bay's dockworkers voted on Thursday to end their walkout, accepting "
+            "the port operator's promise of no job cuts before 2029. "
+            "The stoppage cost shippers about 30 million euros, according to Meridian "
+            "Securities\u2026",
+        ),
+    }
+    material = [
+        SourceText(source=Source(publisher=name, title=title), text=text)
+        for name, (title, text) in texts.items()
+    ]
+    b = ExtractiveCondenser().condense("docks", material, NOW)
+    shown = [x.text for x in b.bullets]
+    assert not any(t.endswith("are...") for t in shown), shown
+    assert not any(t.startswith("\u2014") for t in shown), shown
+    # An excerpt cut after a whole clause still reads whole: it may be a point.
+    assert any("30 million euros" in t for t in shown), shown
