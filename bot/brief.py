@@ -51,7 +51,7 @@ from .ports import (
     StoryStore,
 )
 from .route import Router
-from .search import pick_related, related_query
+from .search import RELATED_WINDOW, pick_related, related_query
 from .settings import Settings
 from .tenancy import View, feed_label, plan_views, view_key
 from .text import cut
@@ -308,7 +308,9 @@ class Briefer:
         if not query:
             return []
         try:
-            found = await self.db(self.store.search_briefings, query, limit=30)
+            found = await self.db(
+                self.store.search_briefings, query, limit=30, window=RELATED_WINDOW
+            )
         except QueryError:
             return []
         return [

@@ -124,6 +124,7 @@ class SearchMixin(StoreBase):
         limit: int,
         channel_id: str | None = None,
         newest: bool = False,
+        window: int | None = None,
     ) -> list[Briefing]:
         if isinstance(query, str):
             query = parse_query(query)  # QueryError, in the core's words, if it is not one
@@ -155,7 +156,7 @@ class SearchMixin(StoreBase):
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
                       ) w JOIN briefings b ON b.rowid = w.rid
                       ORDER BY w.score LIMIT ?"""
-            args = [match, *params, self.SEARCH_WINDOW, limit]
+            args = [match, *params, window or self.SEARCH_WINDOW, limit]
         try:
             rows = self._rows(sql, args)
         except sqlite3.OperationalError as exc:

@@ -226,11 +226,13 @@ class SearchStore(Protocol):
         limit: int,
         channel_id: str | None = None,
         newest: bool = False,
+        window: int | None = None,
     ) -> list[Briefing]:
         """Briefings matching a query (``bot.query``; a text is read with
         ``parse_query``), best first (or, with ``newest``, newest first). Relevance may be
-        ranked among a window of the newest matches, so that a common word costs no more
-        than a rare one. Raises ``QueryError`` (one line) when the query is not valid."""
+        ranked among a window of the newest matches (``window`` of them, else the
+        store's own), so that a common word costs no more than a rare one. Raises
+        ``QueryError`` (one line) when the query is not valid."""
         ...
 
 

@@ -225,6 +225,7 @@ class PgSearchMixin(PgBase):
         limit: int,
         channel_id: str | None = None,
         newest: bool = False,
+        window: int | None = None,
     ) -> list[Briefing]:
         if isinstance(query, str):
             query = parse_query(query)  # QueryError, in the core's words, if it is not one
@@ -233,7 +234,7 @@ class PgSearchMixin(PgBase):
             return []
         where, params = self._routed(channel_id)
         order = "w.created_at DESC, w.seq DESC" if newest else "w.score DESC, w.seq DESC"
-        window = max(10 * limit, 100) if newest else self.SEARCH_WINDOW
+        window = max(10 * limit, 100) if newest else window or self.SEARCH_WINDOW
         # Equal weights for the fields, as FTS5's bm25 gives them; scores divided by
         # 1 + log(length), so that a long body does not outrank a matching headline.
         sql = f"""SELECT w.data FROM (

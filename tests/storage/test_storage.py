@@ -240,6 +240,19 @@ def test_full_text_search_and_bad_query(any_store: SqliteStore) -> None:
     assert store.search_briefings("trillion", limit=5) == []
 
 
+def test_a_search_ranks_among_the_newest_matches_of_its_window(any_store: SqliteStore) -> None:
+    # What related search does for every new entry: relevance among the newest
+    # ``window`` matches only, so that its cost stops growing with the index.
+    store = any_store
+    store.save_briefing(_briefing("old", "Harbour strike strike strike at Kestrel Bay"))
+    for n in range(5):
+        store.save_briefing(_briefing(f"new{n}", f"Harbour talks resume, day {n}"))
+    best = store.search_briefings("strike OR harbour", limit=1)
+    assert [b.id for b in best] == ["old"]  # the most relevant, over every match
+    recent = store.search_briefings("strike OR harbour", limit=6, window=3)
+    assert {b.id for b in recent} == {"new2", "new3", "new4"}
+
+
 def test_story_material_and_feed_ids(any_store: SqliteStore) -> None:
     store = any_store
     f1, _ = store.add_feed("https://one.example/rss", name="One", now=NOW)
