@@ -35,6 +35,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -82,17 +83,32 @@ def _sentence(rng: random.Random, vocab: list[str], k: int) -> str:
     return " ".join(words).capitalize() + "."
 
 
-def generate(path: Path, n: int, seed: int = 7) -> None:
-    """Write ``n`` briefings (with their stories and entries) to a new database."""
+def generate(
+    path: Path,
+    n: int,
+    seed: int = 7,
+    *,
+    sentence: Callable[[random.Random, int], str] | None = None,
+    span: timedelta = timedelta(days=365),
+    end: datetime = END,
+) -> None:
+    """Write ``n`` briefings (with their stories and entries) to a new database, dated
+    over the ``span`` before ``end``; ``sentence(rng, words)`` writes their text
+    (default: invented words drawn Zipf-like)."""
     rng = random.Random(seed)
-    vocab = _vocabulary(rng)
+    if sentence is None:
+        vocab = _vocabulary(rng)
+
+        def sentence(rng: random.Random, k: int) -> str:
+            return _sentence(rng, vocab, k)
+
     store = SqliteStore.open(path)
     conn = store.db.conn
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -200000")
-    start = END - timedelta(days=365)
-    step = timedelta(days=365) / n
-    now = END.isoformat()
+    start = end - span
+    step = span / n
+    now = end.isoformat()
     with conn:
         conn.execute("INSERT INTO channels (id, created_at) VALUES (?, ?)", [CHANNEL, now])
         conn.executemany(
@@ -111,9 +127,9 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
                 # Like real ids (8 base32 characters), unique: a bijection on 40 bits.
                 bid = base64.b32encode(((i * 0x9E3779B97F) % 2**40).to_bytes(5, "big"))
                 bid = bid.decode().lower()
-                headline = _sentence(rng, vocab, 8)[:-1]
-                lead = _sentence(rng, vocab, 25)
-                bullets = [_sentence(rng, vocab, 18) for _ in range(3)]
+                headline = sentence(rng, 8)[:-1]
+                lead = sentence(rng, 25)
+                bullets = [sentence(rng, 18) for _ in range(3)]
                 feed = rng.randint(1, FEEDS)
                 source = {"publisher": f"Outlet {feed}", "title": headline, "url": None}
                 data = {
