@@ -5,19 +5,21 @@ The parts of briefing an entry that look at other stories are placing it (the cl
 index, ``bot.cluster.ClusterIndex.place``) and finding related briefings (the store's
 full-text search, as ``Briefer._related`` does it: ``related_query``,
 ``search_briefings`` over the newest ``RELATED_WINDOW`` matches, ``pick_related``).
-Condensing reads only the entry's own story and is shown as the constant it should be. For each window size the script fills a fresh SQLite file with
-that many briefings of the last 72 hours (``bench/commands.py``'s generator, written
-with real news sentences: those of the BBC and CNN/DailyMail dev articles in
+Condensing reads only the entry's own story and is shown as the constant it should be.
+For each window size the script fills a fresh SQLite file with that many briefings
+of the last 72 hours (``bench/commands.py``'s generator, written with real news
+sentences: those of the BBC and CNN/DailyMail dev articles in
 ``../shared/eval/summaries``, read in place, shuffled into headlines, leads and
-bullets) and a cluster index with their fingerprints, then briefs the AllSides
-roundup items (``../shared/eval/clusters``) one by one against them: their own
-fingerprint, placement, condensing and the related search, each timed (thread CPU
-time, so another process on the machine does not count).
+bullets, their names mostly replaced by invented ones) and a cluster index with their
+fingerprints, then briefs the AllSides roundup items (``../shared/eval/clusters``) one
+by one against them: their own fingerprint, placement, condensing and the related
+search, each timed (thread CPU time, so another process on the machine does not
+count).
 
 Target (issue 19): per-entry cost flat from 1k to 50k stories; the ratio of each
 part's median at the largest window to the smallest is printed.
 
-    python bench/entry_cost.py                      # 1k, 10k, 50k; ~2 minutes
+    python bench/entry_cost.py                      # 1k, 10k, 50k; ~1 minute
     python bench/entry_cost.py --sizes 1000,5000 --probes 100   # quick
 """
 
