@@ -308,9 +308,8 @@ class Briefer:
         if not query:
             return []
         try:
-            found = await self.db(
-                self.store.search_briefings, query, limit=30, window=RELATED_WINDOW
-            )
+            search = self.store.search_briefings  # among the newest matches only
+            found = await self.db(search, query, limit=30, window=RELATED_WINDOW)
         except QueryError:
             return []
         return [
