@@ -69,7 +69,14 @@ _DANGLING_PHRASE = re.compile(
     r"|in\ turn|as\ such|all\ the\ same|to\ that\ end|when\ (?:that|this)\b|if\ (?:so|not)\b"
     r"|(?:since|by|until|back)\ then\b|before\ (?:that|then)\b|at\ that\ (?:time|point)\b"
     r"|the\ (?:move|decision|announcement|comments?|remarks?|statement|news|deal|plan)\b"
-    r"|(?:this|that)\ (?:is|was|comes|came|means|meant))\b",
+    r"|(?:this|that)\ (?:is|was|comes|came|means|meant)"
+    r"|like\ (?:that|this|these|those|the\ (?:first|last|others?|rest)))\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Anywhere in a sentence: a phrase that names what the sentence before said ("blows away
+# every other headset in this regard").
+_BACK_REFERENCE = re.compile(
+    r"\bin\ (?:this|that|these|those)\ (?:regard|respect|sense|case|context)s?\b",
     re.IGNORECASE | re.VERBOSE,
 )
 
@@ -77,7 +84,11 @@ _DANGLING_PHRASE = re.compile(
 def _dangles(text: str) -> bool:
     bare = text.lstrip("\"“'‘([ ").replace("’", "'")
     first = bare.split(" ", 1)[0].rstrip(",;:").lower()
-    return first in _DANGLING or _DANGLING_PHRASE.match(bare) is not None
+    return (
+        first in _DANGLING
+        or _DANGLING_PHRASE.match(bare) is not None
+        or _BACK_REFERENCE.search(bare) is not None
+    )
 
 
 # A list item, a table row or a figure reference: "- Fixed …", "• …", "22/50 …", "[figure",

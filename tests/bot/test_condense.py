@@ -867,6 +867,20 @@ def test_a_sentence_opening_on_a_discourse_marker_follows_the_one_it_leans_on() 
             assert flow.split(marker)[0].rstrip().endswith(before), flow
 
 
+def test_a_sentence_that_names_what_the_one_before_said_leans_on_it() -> None:
+    # "…in this regard", "Like that first…": the referent is the sentence before.
+    from bot.condense.analysis import _analyse
+
+    _, sentences = _analyse(
+        "The Halo headset packs 23 megapixels into two micro-OLED panels. "
+        "The Halo outclasses every other headset in this regard. "
+        "Like that first colour screen, it is something buyers will not forget. "
+        "Like most headsets sold this year, the Halo runs for about two hours. "
+        "Lumora will sell the Halo from February 2 for $2,499."
+    )
+    assert [s.dangling for s in sentences] == [False, True, True, False, False]
+
+
 def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
     text = (
         "Some 2,300 new state laws take effect on January 1, from a higher minimum wage in "
