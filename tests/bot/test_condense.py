@@ -599,6 +599,11 @@ def test_the_writers_own_first_person_is_not_a_bullet_or_a_section() -> None:
     shown = [x.text for x in b.bullets] + [b.what_happened, b.why_it_matters, b.what_to_watch]
     assert not any("my glasses" in t or "like me" in t for t in shown), shown
     assert any("Dana Osei said" in t for t in shown), shown  # a speaker's "I" is quoted
+    from bot.condense.analysis import _analyse
+
+    personal = {s.text.split(" ", 1)[0]: s.personal for s in _analyse(text)[1]}
+    assert personal["I"] and personal["For"] and not personal["Analysts"]  # "World War I"
+    assert not personal["\u201cI"]
 
 
 def test_a_headline_only_item_is_a_short_item() -> None:
