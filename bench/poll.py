@@ -219,8 +219,7 @@ async def _engine_phase(
         elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
         workers = engine.pool.pids() if engine.pool else []
         worker_cpu, worker_rss = worker_usage(workers)
-        limit = getattr(engine, "in_flight", None)  # where the in-flight limit settled
-        in_flight = limit.limit if limit else 0
+        in_flight = engine.in_flight.limit if engine.in_flight else 0  # where it settled
         stop.set()
         await task
         await probe
