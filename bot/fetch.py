@@ -34,7 +34,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import httpx
 
@@ -43,7 +43,7 @@ from .errors import FetchError, TooLargeError
 from .inflate import decode, decoders_for
 from .schedule import clamp_seconds
 from .settings import Settings
-from .transport import AiohttpTransport, GuardedResolver
+from .transport import AiohttpTransport, GuardedResolver, Reply
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
@@ -252,7 +252,7 @@ class Fetcher:
         Raises ``BlockedAddressError`` for a refused URL or redirect target,
         ``TooLargeError`` past the size cap, and ``FetchError`` for HTTP errors (with
         ``status`` and ``retry_after``), timeouts and connection failures."""
-        netguard.check_url_syntax(url)  # fail fast, before waiting for a slot
+        parts = netguard.split_checked(url)  # fail fast, before waiting for a slot
         headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
@@ -263,7 +263,7 @@ class Fetcher:
         deadline = asyncio.timeout(None)
         try:
             async with deadline:
-                result = await self._follow(url, headers, deadline)
+                result = await self._follow(url, parts, headers, deadline)
         except TimeoutError:
             raise FetchError(
                 f"timed out after {self.settings.fetch_timeout:g}s fetching {_host(url)}"
@@ -282,59 +282,63 @@ class Fetcher:
         return result
 
     async def _follow(
-        self, url: str, headers: dict[str, str], deadline: asyncio.Timeout
+        self,
+        url: str,
+        parts: SplitResult,
+        headers: dict[str, str],
+        deadline: asyncio.Timeout,
     ) -> FetchResult:
         for _hop in range(self.settings.max_redirects + 1):
-            host = _host(url)
+            host = parts.hostname or url
             await self._hosts.acquire(host)
             try:
                 async with self._global:
                     if deadline.when() is None:
                         loop = asyncio.get_running_loop()
                         deadline.reschedule(loop.time() + self.settings.fetch_timeout)
-                    await netguard.check_url(
-                        url,
+                    await netguard.check_split(
+                        parts,
                         allow_private=self.settings.allow_private_networks,
                         resolver=self._resolver,
                     )
-                    outcome = await self._request(url, headers)
+                    outcome = await self._request(url, host, headers)
             finally:
                 self._hosts.release(host)
             if isinstance(outcome, FetchResult):
                 return outcome
-            url = outcome  # the next hop
+            url = outcome  # the next hop, checked like the first
+            parts = netguard.split_checked(url)
         raise FetchError(
             f"too many redirects (more than {self.settings.max_redirects}) fetching {_host(url)}"
         )
 
-    async def _request(self, url: str, headers: dict[str, str]) -> FetchResult | str:
+    async def _request(self, url: str, host: str, headers: dict[str, str]) -> FetchResult | str:
         """One hop: a FetchResult, or the absolute URL a redirect points to."""
-        host = _host(url)
         try:
             # As the client would build it, straight to the transport: the client's cookie
             # jar, auth and hooks were a third of the fetch path's CPU, and unused here.
             merged = {**self._headers, **headers}
-            if isinstance(self._transport, AiohttpTransport):  # not even an httpx.Request
+            if isinstance(self._transport, AiohttpTransport):  # no httpx model objects
                 response = await self._transport.get(url, merged, self._timeouts)
             else:
                 timeouts = {"timeout": self._timeouts}
                 request = httpx.Request("GET", url, headers=merged, extensions=timeouts)
-                response = await self._transport.handle_async_request(request)
+                response = Reply.from_httpx(await self._transport.handle_async_request(request))
             try:
-                status = response.status_code
+                status = response.status
+                lowered = response.headers
                 if status in _REDIRECTS:
-                    location = response.headers.get("location")
+                    location = lowered.get("location")
                     if not location:
                         raise FetchError(
                             f"HTTP {status} redirect without a Location from {host}", status=status
                         )
                     return urljoin(url, location.strip())
-                lowered = {k.lower(): v for k, v in response.headers.items()}
                 retry_after = parse_retry_after(lowered.get("retry-after"))
                 if status == 304:
                     return _result(url, status, b"", lowered, retry_after, not_modified=True)
                 if not 200 <= status < 300:
-                    reason = response.reason_phrase or _phrase(status)
+                    reason = response.reason or _phrase(status)
                     raise FetchError(
                         " ".join(filter(None, ["HTTP", str(status), reason, "from", host])),
                         status=status,
@@ -366,7 +370,7 @@ class Fetcher:
         except httpx.HTTPError as exc:
             raise FetchError(f"fetching from {host} failed: {_one_line(exc)}") from None
 
-    async def _read_body(self, response: httpx.Response, host: str) -> bytes:
+    async def _read_body(self, response: Reply, host: str) -> bytes:
         cap = self.settings.max_response_bytes
         encoding = response.headers.get("content-encoding", "")
         decoders = decoders_for(encoding, host)
@@ -378,7 +382,7 @@ class Fetcher:
         size = 0
         try:
             # aiter_raw: the bytes as sent; decompression is ours so it can be bounded.
-            async for raw in response.aiter_raw():
+            async for raw in response.chunks():
                 for chunk in decode(raw, decoders):
                     size += len(chunk)
                     if size > cap:

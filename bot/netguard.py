@@ -138,6 +138,12 @@ def check_url_syntax(url: str) -> str:
     return url
 
 
+def split_checked(url: str) -> SplitResult:
+    """``check_url_syntax``, returning the split URL for ``check_split`` (the fetcher
+    checks every hop and splits each URL once)."""
+    return _split(url)
+
+
 # One search instead of a Python test per character (the poll path checks every hop).
 _UNSAFE_URL_CHAR = re.compile(r"[\x00-\x20\x7f\\]")
 
@@ -251,7 +257,13 @@ async def check_url(url: str, *, allow_private: bool, resolver: Resolver | None 
     rebinding (an answer that turns private between this lookup and the connection's
     own). ``bot.transport.GuardedResolver`` does that: the connection's lookup is checked
     with ``check_addresses`` too, so only checked addresses are ever connected to."""
-    parts = _split(url)
+    await check_split(_split(url), allow_private=allow_private, resolver=resolver)
+
+
+async def check_split(
+    parts: SplitResult, *, allow_private: bool, resolver: Resolver | None = None
+) -> None:
+    """``check_url`` for a URL already split by ``split_checked``."""
     if allow_private:
         return
     host = parts.hostname or ""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 import httpx
@@ -106,6 +106,52 @@ class GuardedResolver(AbstractResolver):
         if self._inner is not None:
             await self._inner.close()
             self._inner = None
+
+
+class Reply:
+    """A response as the fetcher reads it: status, headers with lower-cased names (a
+    repeated header's values joined by ", ", as ``httpx.Headers.get`` does), the
+    reason phrase, the raw body in chunks, and ``aclose``. ``AiohttpTransport.get``
+    builds it straight from aiohttp's response; ``from_httpx`` wraps any other
+    transport's ``httpx.Response``, so the fetcher has one path for both."""
+
+    __slots__ = ("aclose", "chunks", "headers", "reason", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str],
+        reason: str,
+        chunks: Callable[[], AsyncIterator[bytes]],
+        aclose: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.reason = reason
+        self.chunks = chunks
+        self.aclose = aclose
+
+    @classmethod
+    def from_httpx(cls, response: httpx.Response) -> Reply:
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return cls(
+            response.status_code,
+            headers,
+            response.reason_phrase,
+            response.aiter_raw,
+            response.aclose,
+        )
+
+
+def _lowered(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+    # Latin-1, as httpx reads header bytes: any byte decodes, and a later store of the
+    # value (an ETag) never meets an undecodable surrogate.
+    out: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        out[key] = f"{out[key]}, {text}" if key in out else text
+    return out
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -224,10 +270,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def get(
         self, url: str, headers: Mapping[str, str], timeouts: Mapping[str, float | None]
-    ) -> httpx.Response:
+    ) -> Reply:
         """The fetcher's hot path: ``handle_async_request`` for a GET without building an
-        ``httpx.Request`` first (parsing the URL into one was half of the fetcher's own CPU
-        per request). Same exchange, same errors; ``timeouts`` as httpx's ``as_dict()``."""
+        ``httpx.Request`` or ``httpx.Response`` (parsing the URL into one was half of the
+        fetcher's own CPU per request). Same exchange, same errors; ``timeouts`` as
+        httpx's ``as_dict()``."""
         try:
             target = yarl.URL(url)
         except (ValueError, TypeError) as exc:
@@ -244,11 +291,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise  # the resolver refused the address: already one line for a person
         except Exception as exc:
             raise _as_httpx_error(exc, None) from exc
-        return httpx.Response(
+        stream = _ResponseStream(response, None)
+        return Reply(
             response.status,
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
-            stream=_ResponseStream(response, None),
-            extensions={"reason_phrase": (response.reason or "").encode("latin-1", "replace")},
+            _lowered(response.raw_headers),
+            response.reason or "",
+            stream.__aiter__,
+            stream.aclose,
         )
 
     async def aclose(self) -> None:
@@ -260,4 +309,4 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             await self._resolver.close()
 
 
-__all__ = ["AiohttpTransport", "GuardedResolver"]
+__all__ = ["AiohttpTransport", "GuardedResolver", "Reply"]

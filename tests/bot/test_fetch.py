@@ -130,6 +130,18 @@ async def test_headers_sent(local_server: LocalServer) -> None:
     assert page_req.headers["user-agent"] == settings.user_agent
 
 
+async def test_repeated_and_non_ascii_headers_are_read_as_sent(local_server: LocalServer) -> None:
+    # Two Cache-Control lines mean one list of directives; an ETag byte outside ASCII is
+    # kept (as Latin-1) so that the next request sends the same validator back.
+    headers = [("Cache-Control", "public"), ("Cache-Control", "max-age=900"), ("ETag", '"caf\xe9"')]
+    url = local_server.route("/feed.xml", Response(200, FEED, headers))
+    async with Fetcher(make_settings()) as fetcher:
+        result = await fetcher.fetch(url)
+    assert result.max_age == 900
+    assert result.headers["cache-control"] == "public, max-age=900"
+    assert result.etag == '"caf\xe9"'
+
+
 # ------------------------------------------------------------------------ errors
 
 

@@ -20,7 +20,8 @@ from typing import Any
 class Response:
     status: int = 200
     body: bytes | str = b""
-    headers: dict[str, str] = field(default_factory=dict)
+    # A list of pairs sends a header more than once, as some servers do.
+    headers: dict[str, str] | list[tuple[str, str]] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering (timeouts)
 
 
@@ -73,7 +74,8 @@ class LocalServer:
                 payload = resp.body.encode() if isinstance(resp.body, str) else resp.body
                 try:
                     self.send_response(resp.status)
-                    for k, v in resp.headers.items():
+                    pairs = resp.headers
+                    for k, v in pairs.items() if isinstance(pairs, dict) else pairs:
                         self.send_header(k, v)
                     if resp.status != 304:
                         self.send_header("Content-Length", str(len(payload)))
