@@ -52,8 +52,22 @@ class EntriesMixin(StoreBase):
         and the same text under another GUID (GUID churn: a feed re-issuing its items
         with fresh ids must not brief, post or update anything again)."""
         new_ids: list[int] = []
-        links = {link for e in entries if (link := canonical_link(e.link))}
         with self._write() as db:
+            # The keys this feed already has, in one query: a changed feed lists 10-100
+            # items of which one to three are new, and only those need their link and
+            # text normalised (that was most of a changed feed's cost to the store).
+            stored: set[str] = set()
+            if entries:
+                marks = ",".join("?" * len(entries))
+                stored = {
+                    r["key"]
+                    for r in self._rows(
+                        f"SELECT key FROM entries WHERE feed_id = ? AND key IN ({marks})",
+                        [feed_id, *(e.key for e in entries)],
+                    )
+                }
+            fresh = [(e, canonical_link(e.link)) for e in entries if e.key not in stored]
+            links = {link for _, link in fresh if link}
             # What this feed already holds under these links, in one query.
             known: set[tuple[str, str]] = set()
             if links:
@@ -66,12 +80,12 @@ class EntriesMixin(StoreBase):
                         [feed_id, *links],
                     )
                 }
-            for entry in entries:
+            for entry, link in fresh:
                 pending = brief is None or entry.key in brief
                 summary = _cap(entry.summary, MAX_FEED_TEXT)
                 content = _cap(entry.content, MAX_FEED_TEXT)
                 capped = entry.model_copy(update={"summary": summary, "content": content})
-                link_key = canonical_link(entry.link) or None
+                link_key = link or None
                 text_hash = _text_hash(capped)
                 if link_key:
                     if (link_key, text_hash) in known:
@@ -121,14 +135,20 @@ class EntriesMixin(StoreBase):
         pending, and those the feed still lists (``listed``: by key or canonical link),
         are kept whole, so that nothing old is ever taken for new. Returns (entries
         cleared, entries deleted)."""
-        keys = [e.key for e in listed]
-        links = [link for e in listed if (link := canonical_link(e.link))]
-        still_listed = (
-            f" AND key NOT IN ({','.join('?' * len(keys))})"
-            f" AND (link_key IS NULL OR link_key NOT IN ({','.join('?' * len(links))}))"
-        )
         with self._write() as db:
             cleared = deleted = 0
+            floor = self._row(
+                "SELECT id FROM entries WHERE feed_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                [feed_id, min(keep_text, keep_rows)],
+            )
+            if floor is None:
+                return 0, 0  # fewer rows than either bound: the common case, nothing to do
+            keys = [e.key for e in listed]
+            links = [link for e in listed if (link := canonical_link(e.link))]
+            still_listed = (
+                f" AND key NOT IN ({','.join('?' * len(keys))})"
+                f" AND (link_key IS NULL OR link_key NOT IN ({','.join('?' * len(links))}))"
+            )
             floor = self._row(
                 "SELECT id FROM entries WHERE feed_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
                 [feed_id, keep_text],

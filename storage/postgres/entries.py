@@ -40,7 +40,6 @@ class PgEntriesMixin(PgBase):
         brief: Collection[str] | None = None,
     ) -> list[StoredEntry]:
         new_ids: list[int] = []
-        links = [link for e in entries if (link := canonical_link(e.link))]
         with self._write() as conn:
             # The keys this feed already has, in one round trip: a changed feed lists
             # 10-100 items of which one to three are new, and an INSERT per item (each
@@ -52,6 +51,10 @@ class PgEntriesMixin(PgBase):
                     [feed_id, [_clean(e.key) for e in entries]],
                 )
             }
+            # Only the unseen need their link and text normalised (ON CONFLICT below
+            # still decides a race).
+            fresh = [(e, canonical_link(e.link)) for e in entries if _clean(e.key) not in stored]
+            links = list({link for _, link in fresh if link})
             known: set[tuple[str, str]] = set()
             if links:
                 known = {
@@ -62,14 +65,12 @@ class PgEntriesMixin(PgBase):
                         [feed_id, links],
                     )
                 }
-            for entry in entries:
-                if _clean(entry.key) in stored:
-                    continue  # seen before (ON CONFLICT below still decides a race)
+            for entry, link in fresh:
                 pending = brief is None or entry.key in brief
                 summary = _cap(entry.summary, MAX_FEED_TEXT)
                 content = _cap(entry.content, MAX_FEED_TEXT)
                 capped = entry.model_copy(update={"summary": summary, "content": content})
-                link_key = canonical_link(entry.link) or None
+                link_key = link or None
                 text_hash = _text_hash(capped)
                 if link_key:
                     if (link_key, text_hash) in known:
@@ -112,11 +113,17 @@ class PgEntriesMixin(PgBase):
         keep_text: int = KEEP_TEXT_PER_FEED,
         keep_rows: int = KEEP_ROWS_PER_FEED,
     ) -> tuple[int, int]:
-        keys = [_clean(e.key) for e in listed]
-        links = [link for e in listed if (link := canonical_link(e.link))]
         still_listed = " AND NOT (key = ANY(%s)) AND (link_key IS NULL OR NOT (link_key = ANY(%s)))"
         with self._write() as conn:
             cleared = deleted = 0
+            floor = self._row(
+                "SELECT id FROM entries WHERE feed_id = %s ORDER BY id DESC LIMIT 1 OFFSET %s",
+                [feed_id, min(keep_text, keep_rows)],
+            )
+            if floor is None:
+                return 0, 0  # fewer rows than either bound: the common case, nothing to do
+            keys = [_clean(e.key) for e in listed]
+            links = [link for e in listed if (link := canonical_link(e.link))]
             floor = self._row(
                 "SELECT id FROM entries WHERE feed_id = %s ORDER BY id DESC LIMIT 1 OFFSET %s",
                 [feed_id, keep_text],

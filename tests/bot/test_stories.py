@@ -8,7 +8,7 @@ from bot.cluster import FOLLOWS_PREFIX, cluster_items
 from bot.commands import Asker
 from bot.desk import commands_for
 from bot.engine import Engine
-from bot.urls import canonical_link
+from bot.urls import MIRROR_CHARS, canonical_link, mirror_key
 from tests.support import pipeline
 from tests.support.clock import FakeClock
 from tests.support.news import CHANNEL, Site, date, rss
@@ -65,6 +65,17 @@ def test_tracking_and_amp_variants_are_one_link() -> None:
         == canonical_link(base + "?fbclid=abc&gclid=1#comments")
     )
     assert canonical_link(base + "?page=2") != canonical_link(base)
+
+
+def test_a_mirror_is_known_by_its_opening_words_however_it_is_dressed() -> None:
+    body = "Ferrolith said on Tuesday it would recall 40,000 home batteries. " * 200
+    dressed = "  FERROLITH said -- on Tuesday -- it would recall 40,000 home-batteries!!! " * 200
+    assert mirror_key(body) == mirror_key(dressed)
+    assert len(mirror_key(body)) == MIRROR_CHARS
+    # Punctuation runs long enough to thin out the opening do not shorten the key.
+    sparse = ("Recall" + " ." * 300 + " ") * 200
+    assert mirror_key(sparse) == ("recall " * 200)[:MIRROR_CHARS]
+    assert mirror_key("Ferrolith recalls batteries.") == ""  # too short to tell a copy
 
 
 async def test_a_development_is_its_own_post_linked_to_the_earlier_story(
