@@ -156,7 +156,6 @@ class Story(_Model):
     title: str
     first_seen: datetime
     updated_at: datetime
-    entry_ids: list[int] = Field(default_factory=list)
     follows: int | None = None  # the earlier story whose next development this one is
 
 

@@ -123,13 +123,7 @@ class WorkPool:
         the budget, ``WorkerDied`` if the process ended; ``what`` names the task in
         those two errors ("parsing the feed")."""
         loop = asyncio.get_running_loop()
-        if self._idle is None or self._threads is None:
-            self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="workpool")
-            self._idle = asyncio.Queue()
-            started = await loop.run_in_executor(self._threads, self._start_all)
-            for worker in started:
-                self._idle.put_nowait(worker)
-        idle = self._idle
+        idle = await self.start()
         taken = await idle.get()
 
         def give_back(w: _Worker) -> None:
@@ -159,6 +153,18 @@ class WorkPool:
                 loop.call_soon_threadsafe(give_back, back)
 
         return await loop.run_in_executor(self._threads, call)
+
+    async def start(self) -> asyncio.Queue[_Worker]:
+        """Start the workers unless they run already (the first ``run`` does it, or a
+        caller that wants the start-up paid before timing): the queue of idle ones."""
+        if self._idle is None or self._threads is None:
+            self._threads = ThreadPoolExecutor(self.size, thread_name_prefix="workpool")
+            self._idle = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+            started = await loop.run_in_executor(self._threads, self._start_all)
+            for worker in started:
+                self._idle.put_nowait(worker)
+        return self._idle
 
     def _start_all(self) -> list[_Worker]:
         workers = [_Worker(self._ctx) for _ in range(self.size)]

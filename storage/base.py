@@ -287,14 +287,13 @@ class StoreBase:
         )
 
     @staticmethod
-    def _story(row: dict[str, Any], entry_ids: list[int]) -> Story:
+    def _story(row: dict[str, Any]) -> Story:
         return Story(
             id=row["id"],
             briefing_id=row["briefing_id"],
             title=row["title"],
             first_seen=_dt(row["first_seen"]),
             updated_at=_dt(row["updated_at"]),
-            entry_ids=entry_ids,
             follows=row.get("follows"),
         )
 

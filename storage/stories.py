@@ -23,11 +23,7 @@ class StoriesMixin(StoreBase):
         row = self._row("SELECT * FROM stories WHERE id = ?", [story_id])
         if row is None:
             raise KeyError(story_id)
-        ids = [
-            r["id"]
-            for r in self._rows("SELECT id FROM entries WHERE story_id = ? ORDER BY id", [story_id])
-        ]
-        return self._story(row, ids)
+        return self._story(row)
 
     def recent_story_docs(self, since: datetime) -> list[StoryDoc]:
         rows = self._rows(

@@ -19,15 +19,7 @@ class PgStoriesMixin(PgBase):
 
     def get_story(self, story_id: int) -> Story | None:
         row = self._row("SELECT * FROM stories WHERE id = %s", [story_id])
-        if row is None:
-            return None
-        ids = [
-            r["id"]
-            for r in self._rows(
-                "SELECT id FROM entries WHERE story_id = %s ORDER BY id", [story_id]
-            )
-        ]
-        return self._story(row, ids)
+        return None if row is None else self._story(row)
 
     def _load_story(self, story_id: int) -> Story:
         story = self.get_story(story_id)
