@@ -45,7 +45,6 @@ from bench.pipeline import one_item_feed  # noqa: E402
 from bench.procstats import worker_usage  # noqa: E402
 from bot.engine import Engine  # noqa: E402
 from bot.fetch import Fetcher  # noqa: E402
-from bot.parse import parse_feed  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 from storage import SqliteStore  # noqa: E402
 from storage.database import StoreRunner  # noqa: E402
@@ -131,10 +130,12 @@ async def _engine_run(
             store.subscribe(CHANNEL, feed.id, NOW)
             feeds.append(feed)
         slots = asyncio.Semaphore(at_once)
+        gate = engine.ingest._parse_gate
 
         async def one(feed_id: int, feed_url: str, url: str, title: str) -> int:
             async with slots:
-                parsed = parse_feed(one_item_feed(title, url), url=feed_url)
+                # Through the engine's gate, as a poll parses: in the pool when there is one.
+                parsed = await gate.parse(one_item_feed(title, url), url=feed_url)
                 new = await engine.db(store.add_entries, feed_id, parsed.entries, NOW)
                 for entry in new:
                     await engine.briefer.process_entry(entry)

@@ -6,8 +6,15 @@ condenser; lead + bullets (what a channel gets) are scored against the human rou
 ``allsides_roundups_dev.roundups.jsonl`` with ROUGE-1/2/Lsum F1 (Porter stemming,
 ``rouge-score``). In the same run, beside it:
 
-- ``first3``: the first three sentences of the first-arriving item;
+- ``first3``: the standard Lead-3 of the first-arriving item (its first three sentences
+  of at least four alphabetic words);
 - ``textrank``: sumy's TextRank over all the story's items, cut to our length in words.
+
+Both baselines split sentences with pysbd and words with NLTK's Treebank tokenizer, as
+``bench/quality.py`` does (whose baselines reproduce the reference figures), so that no
+weakness of the condenser's own splitter can weaken them. The targets (R-1 at least 2
+points above TextRank, the spread under 0.5, at most 5 % repeating a fact) are checked
+on the full roundup; the exit status is 1 when one is missed.
 
 Each story is run in three arrival orders (each outlet first once); the spread is the
 largest difference between the orders' means. ``repeat`` is the share of our
@@ -32,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from quality import _Tokenizer, lead3
 from rouge_score import rouge_scorer
 from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 from sumy.nlp.stemmers import Stemmer
@@ -41,57 +50,49 @@ from sumy.utils import get_stop_words
 
 from bot.condense import ExtractiveCondenser
 from bot.models import Briefing, Source, SourceText
-from bot.sentences import split_sentences
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 ITEMS = "clusters/allsides_roundups_dev.jsonl"
 ROUNDUPS = "clusters/allsides_roundups_dev.roundups.jsonl"
 METRICS = ("rouge1", "rouge2", "rougeLsum")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
+TEXTRANK_MARGIN = 2.0  # R-1 points above TextRank at equal length
+MAX_SPREAD = 0.5  # R-1 points between the arrival orders' means
+MAX_REPEATS = 5.0  # percent of briefings saying one fact twice
 _WORD = re.compile(r"[A-Za-z0-9]+(?:'[a-z]+)?")
-_ALPHA = re.compile(r"[A-Za-z]{2,}")
-
-
-class _Tokenizer:
-    """sumy's tokenizer interface over our own sentence splitter (sumy's default one
-    needs NLTK data downloaded at run time)."""
-
-    language = "english"
-
-    def to_sentences(self, paragraph: str) -> list[str]:
-        return [s for s in split_sentences(paragraph) if len(_ALPHA.findall(s)) >= 4]
-
-    def to_words(self, sentence: str) -> list[str]:
-        return _WORD.findall(sentence)
 
 
 TOKENIZER = _Tokenizer()
 
 
 def textrank(texts: Sequence[str], words: int) -> str:
-    """sumy TextRank over all ``texts``; the best sentences in rank order, cut to
-    ``words`` words."""
+    """sumy's TextRank over all ``texts`` (pysbd sentences, Treebank words: the standard
+    tokenisers of ``bench/quality.py``, not the condenser's); its best sentences in rank
+    order, one a line, cut to ``words`` words."""
     paragraphs = [
         Paragraph([Sentence(s, TOKENIZER) for s in TOKENIZER.to_sentences(t)]) for t in texts
     ]
     document = ObjectDocumentModel([p for p in paragraphs if p.sentences])
     summarizer = TextRankSummarizer(Stemmer("english"))
     summarizer.stop_words = get_stop_words("english")
-    n = len(document.sentences)
-    if not n:
+    if not document.sentences:
         return ""
     ranked = summarizer.rate_sentences(document)
     ordered = sorted(document.sentences, key=lambda s: -ranked[s])
-    out: list[str] = []
+    lines: list[str] = []
+    left = words
     for s in ordered:
-        out += str(s).split()
-        if len(out) >= words:
+        cut = str(s).split()[:left]
+        lines.append(" ".join(cut))
+        left -= len(cut)
+        if left <= 0:
             break
-    return " ".join(out[:words])
+    return "\n".join(lines)
 
 
 def first3(text: str) -> str:
-    return " ".join(TOKENIZER.to_sentences(text)[:3])
+    """The standard Lead-3 of one item: its first three real sentences."""
+    return "\n".join(lead3(text))
 
 
 def shown(briefing: Briefing) -> list[str]:
@@ -219,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                     print(f"  • {b.text} ({outlet})")
     n = len(keys)
+    means: dict[str, dict[str, float]] = {}
+    spreads: dict[str, float] = {}
     print(f"\n## {n} stories × 3 arrival orders ({runs} briefings)")
     for ref_name in refs:
         print(f"\nreference: roundup, {ref_name}")
@@ -231,12 +234,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             per_order = [{m: 100 * t[m] / n for m in METRICS} for t in totals[ref_name][s]]
             mean = {m: sum(o[m] for o in per_order) / 3 for m in METRICS}
             spread = max(o["rouge1"] for o in per_order) - min(o["rouge1"] for o in per_order)
+            if ref_name == "full":
+                means[s], spreads[s] = mean, spread
             print(
                 f"{s:<10} {mean['rouge1']:>6.1f} {mean['rouge2']:>6.1f} {mean['rougeLsum']:>7.1f}"
                 f"  {spread:>10.2f} {lengths[s] / runs:>6.0f}"
             )
-    print(f"\nours: briefings repeating a fact in lead + bullets: {100 * repeated / runs:.1f} %")
-    return 0
+    share = 100 * repeated / runs
+    print(f"\nours: briefings repeating a fact in lead + bullets: {share:.1f} %")
+    gap = means["ours"]["rouge1"] - means["textrank"]["rouge1"]
+    checks = [
+        (
+            f"R-1 {gap:+.1f} against TextRank at equal length",
+            f">= +{TEXTRANK_MARGIN:.0f}",
+            gap >= TEXTRANK_MARGIN,
+        ),
+        (
+            f"spread across arrival orders {spreads['ours']:.2f}",
+            f"< {MAX_SPREAD}",
+            spreads["ours"] < MAX_SPREAD,
+        ),
+        (
+            f"briefings repeating a fact {share:.1f} %",
+            f"<= {MAX_REPEATS:.0f} %",
+            share <= MAX_REPEATS,
+        ),
+    ]
+    print("\ntargets (reference: the full roundup)")
+    for what, target, met in checks:
+        print(f"  {what:<48} target {target:<8} {'met' if met else 'MISSED'}")
+    return 0 if all(met for _, _, met in checks) else 1
 
 
 if __name__ == "__main__":
