@@ -233,6 +233,9 @@ def search_words(text: str) -> list[str]:
 
 # -------------------------------------------------------------------- topic matching
 TOPIC_TOKEN = re.compile(r"\w+", re.UNICODE)
+#: The same runs of word characters, which are what ``\b`` delimits in a pattern: the
+#: condenser reads a sentence's words with it before running its cue patterns.
+WORD_RUN = TOPIC_TOKEN
 
 
 def topic_tokens(text: str) -> list[str]:

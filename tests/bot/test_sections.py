@@ -61,6 +61,14 @@ def test_a_section_label_is_right_at_least_four_times_in_five(name: str, label: 
         ("In 2019 the port was preparing for an upcoming strike ballot.", ""),
         ("Passengers will queue at the cargo quay and then board by the stern.", ""),
         ("\u201cThis will change everything,\u201d the mayor said.", ""),  # rhetoric
+        # Cues whose telling word is the second one, and cues in capitals.
+        ("Two of the harbour's three ferries are now at risk of closure.", "significance"),
+        ("Port traffic reached a new record in the third quarter.", "significance"),
+        ("THE STRIKE BALLOT IS SCHEDULED TO CLOSE ON FRIDAY.", "ahead"),
+        (
+            "Whether the pier reopens is still unclear, and it remains unclear whether it will.",
+            "ahead",
+        ),
     ],
 )
 def test_plain_facts_and_specifications_are_in_no_section(sentence: str, label: str) -> None:
