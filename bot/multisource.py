@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Generic, Protocol, TypeVar
 
 from .cluster import prior_idf, term_of
@@ -108,7 +109,7 @@ _PRONOUN_SPEAKER = re.compile(r"[”\"],?\s+(?:he|she|they)\s+(?:said|says|told|
 _ATTRIBUTION = re.compile(r"\b(?:said|says|told|according|added|wrote|asked)\b", re.IGNORECASE)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Facts:
     weights: dict[str, float]  # specific words -> IDF
     total: float
@@ -118,7 +119,11 @@ class _Facts:
     counts: frozenset[tuple[str, float]]  # (noun, value), the noun next or one further
 
 
+@lru_cache(maxsize=1024)  # ~2.5 kB each: the sentences of the stories planned lately
 def _facts(text: str) -> _Facts:
+    """What ``text`` states, for telling facts apart. Cached (never changed once made):
+    a story is planned again each time a source joins it, over every source's
+    sentences, and this was most of the planning."""
     weights: dict[str, float] = {}
     names: set[str] = set()
     numbers: set[str] = set()
