@@ -4,7 +4,7 @@ with 1,000, 10,000 and 50,000 stories in the window.
 The parts of briefing an entry that look at other stories are placing it (the cluster
 index, ``bot.cluster.ClusterIndex.place``) and finding related briefings (the store's
 full-text search, as ``Briefer._related`` does it: ``related_query``,
-``search_briefings`` over the newest ``RELATED_WINDOW`` matches, ``pick_related``).
+``related_hits`` over the newest ``RELATED_WINDOW`` matches, ``pick_related``).
 Condensing reads only the entry's own story and is shown as the constant it should be.
 For each window size the script fills a fresh SQLite file with that many briefings
 of the last 72 hours (``bench/commands.py``'s generator, written with real news
@@ -118,7 +118,7 @@ def _probe(store: SqliteStore, index: ClusterIndex, items: list[dict[str, Any]])
         t3 = time.thread_time()
         query = related_query(briefing)
         if query is not None:
-            found = store.search_briefings(query, limit=30, window=RELATED_WINDOW)
+            found = store.related_hits(query, limit=30, window=RELATED_WINDOW)
             pick_related(briefing, found, 3)
         t4 = time.thread_time()
         for part, value in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):

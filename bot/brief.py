@@ -308,7 +308,7 @@ class Briefer:
         if not query:
             return []
         try:
-            search = self.store.search_briefings  # among the newest matches only
+            search = self.store.related_hits  # among the newest matches only
             found = await self.db(search, query, limit=30, window=RELATED_WINDOW)
         except QueryError:
             return []

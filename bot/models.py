@@ -7,6 +7,7 @@ renderers in ``adapters/`` that escape it for a platform.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -205,6 +206,18 @@ class Bullet(_Model):
 class RelatedRef(_Model):
     id: str
     headline: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BriefingHit:
+    """What finding related briefings reads of a match: no bullets, sections or
+    sources (``SearchStore.related_hits``; decoding whole briefings was most of it)."""
+
+    id: str
+    story_id: int | None
+    headline: str
+    lead: str
     created_at: datetime
 
 

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import Protocol, TypeVar
 
 from .errors import QueryError
 from .models import Briefing
@@ -128,7 +129,24 @@ _COMMON = frozenset(
 )
 
 
-def _salient(briefing: Briefing) -> frozenset[str]:
+class Matchable(Protocol):
+    """What telling related briefings apart reads: a ``Briefing`` or a search's
+    ``BriefingHit``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def story_id(self) -> int | None: ...
+    @property
+    def headline(self) -> str: ...
+    @property
+    def lead(self) -> str: ...
+
+
+H = TypeVar("H", bound=Matchable)
+
+
+def _salient(briefing: Matchable) -> frozenset[str]:
     return _salient_words(briefing.headline + " " + briefing.lead)
 
 
@@ -142,13 +160,13 @@ def _salient_words(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def pick_related(base: Briefing, hits: Sequence[Briefing], limit: int = 5) -> list[Briefing]:
+def pick_related(base: Matchable, hits: Sequence[H], limit: int = 5) -> list[H]:
     """The related briefings among full-text ``hits`` (given best first): other stories
     (not ``base``'s story, nor a near-copy of it) that share at least two salient words
     of headline and lead with it, most shared words first. One shared word ("battery",
     "model") is a coincidence, not a relation."""
     mine = _salient(base)
-    scored: list[tuple[int, int, Briefing]] = []
+    scored: list[tuple[int, int, H]] = []
     for position, hit in enumerate(hits):
         if _same_story(base, hit):
             continue
@@ -156,7 +174,7 @@ def pick_related(base: Briefing, hits: Sequence[Briefing], limit: int = 5) -> li
         if shared >= 2:
             scored.append((shared, -position, hit))
     scored.sort(key=lambda item: (item[0], item[1]), reverse=True)
-    chosen: list[Briefing] = []
+    chosen: list[H] = []
     for _, _, hit in scored:
         if not any(_same_story(hit, other) for other in chosen):
             chosen.append(hit)
@@ -165,7 +183,7 @@ def pick_related(base: Briefing, hits: Sequence[Briefing], limit: int = 5) -> li
     return chosen
 
 
-def _same_story(a: Briefing, b: Briefing) -> bool:
+def _same_story(a: Matchable, b: Matchable) -> bool:
     if a.id == b.id or (a.story_id is not None and a.story_id == b.story_id):
         return True
     # Two reports of one event that clustering kept apart read almost alike. The quick

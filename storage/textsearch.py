@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from bot.errors import QueryError
-from bot.models import Briefing
+from bot.models import Briefing, BriefingHit
 from bot.query import And, Field, Near, Not, Or, Query, Term, any_of, parse_query
 
 from .base import StoreBase
@@ -99,6 +100,10 @@ def _plain_terms(query: Query) -> tuple[type, list[Term]] | None:
     return type(query), [p for p in parts if isinstance(p, Term)]
 
 
+_HIT_COLUMNS = "b.id, b.story_id, b.headline, b.lead, b.created_at"
+_ts_in = datetime.fromisoformat  # created_at is written by ``_ts`` and never empty
+
+
 class SearchMixin(StoreBase):
     """The ``briefings_fts`` index."""
 
@@ -126,6 +131,25 @@ class SearchMixin(StoreBase):
         newest: bool = False,
         window: int | None = None,
     ) -> list[Briefing]:
+        rows = self._matches("b.data", query, limit, channel_id, newest, window)
+        return [Briefing.model_validate_json(r["data"]) for r in rows]
+
+    def related_hits(self, query: Query, *, limit: int, window: int) -> list[BriefingHit]:
+        rows = self._matches(_HIT_COLUMNS, query, limit, None, False, window)
+        return [
+            BriefingHit(r["id"], r["story_id"], r["headline"], r["lead"], _ts_in(r["created_at"]))
+            for r in rows
+        ]
+
+    def _matches(
+        self,
+        columns: str,
+        query: Query | str,
+        limit: int,
+        channel_id: str | None,
+        newest: bool,
+        window: int | None,
+    ) -> list[dict[str, Any]]:
         if isinstance(query, str):
             query = parse_query(query)  # QueryError, in the core's words, if it is not one
         where, params = self._channel_filter(channel_id, "briefings_fts.rowid")
@@ -142,7 +166,7 @@ class SearchMixin(StoreBase):
         # its doclists in rowid order, so "newest first" reads a short window of the
         # latest rows (sorted by date, for rows written out of order) and stops.
         if newest:
-            sql = f"""SELECT b.data FROM (
+            sql = f"""SELECT {columns} FROM (
                           SELECT briefings_fts.rowid AS rid FROM briefings_fts
                           WHERE briefings_fts MATCH ? {where}
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
@@ -150,7 +174,7 @@ class SearchMixin(StoreBase):
                       ORDER BY b.created_at DESC LIMIT ?"""
             args = [match, *params, max(10 * limit, 100), limit]
         else:
-            sql = f"""SELECT b.data FROM (
+            sql = f"""SELECT {columns} FROM (
                           SELECT briefings_fts.rowid AS rid, bm25(briefings_fts) AS score
                           FROM briefings_fts WHERE briefings_fts MATCH ? {where}
                           ORDER BY briefings_fts.rowid DESC LIMIT ?
@@ -158,10 +182,9 @@ class SearchMixin(StoreBase):
                       ORDER BY w.score LIMIT ?"""
             args = [match, *params, window or self.SEARCH_WINDOW, limit]
         try:
-            rows = self._rows(sql, args)
+            return self._rows(sql, args)
         except sqlite3.OperationalError as exc:
             raise QueryError(fts5_problem(exc)) from None
-        return [Briefing.model_validate_json(r["data"]) for r in rows]
 
     def _ranked_query(self, query: Query) -> Query | Literal[False] | None:
         """The query to rank with bm25: ``query`` itself unless it is a plain AND or OR

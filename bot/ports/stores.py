@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 from ..models import (
     Article,
     Briefing,
+    BriefingHit,
     Channel,
     Delivery,
     DeliveryKind,
@@ -233,6 +234,11 @@ class SearchStore(Protocol):
         ranked among a window of the newest matches (``window`` of them, else the
         store's own), so that a common word costs no more than a rare one. Raises
         ``QueryError`` (one line) when the query is not valid."""
+        ...
+
+    def related_hits(self, query: Query, *, limit: int, window: int) -> list[BriefingHit]:
+        """``search_briefings`` (in every channel, ranked among the newest ``window``
+        matches), each match only as a ``BriefingHit``."""
         ...
 
 

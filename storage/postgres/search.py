@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 import psycopg
 
 from bot.errors import QueryError
-from bot.models import Briefing
+from bot.models import Briefing, BriefingHit
 from bot.query import And, Field, Near, Or, Query, Term, parse_query
 
 from .base import PgBase
@@ -103,6 +105,9 @@ def _body(briefing: Briefing) -> str:
         + [s.title for s in briefing.sources]
         + [s.publisher for s in briefing.sources]
     )
+
+
+_HIT_COLUMNS = "id, story_id, headline, lead, created_at"
 
 
 class PgSearchMixin(PgBase):
@@ -227,6 +232,32 @@ class PgSearchMixin(PgBase):
         newest: bool = False,
         window: int | None = None,
     ) -> list[Briefing]:
+        rows = self._matches("data", query, limit, channel_id, newest, window)
+        return [Briefing.model_validate_json(r["data"]) for r in rows]
+
+    def related_hits(self, query: Query, *, limit: int, window: int) -> list[BriefingHit]:
+        rows = self._matches(_HIT_COLUMNS, query, limit, None, False, window)
+        return [
+            BriefingHit(
+                r["id"],
+                r["story_id"],
+                r["headline"],
+                r["lead"],
+                # Read as text, like every timestamp here (``storage.base._dt``).
+                datetime.fromisoformat(str(r["created_at"])),
+            )
+            for r in rows
+        ]
+
+    def _matches(
+        self,
+        columns: str,
+        query: Query | str,
+        limit: int,
+        channel_id: str | None,
+        newest: bool,
+        window: int | None,
+    ) -> list[dict[str, Any]]:
         if isinstance(query, str):
             query = parse_query(query)  # QueryError, in the core's words, if it is not one
         text = tsquery_text(query, self._phrase)
@@ -235,18 +266,20 @@ class PgSearchMixin(PgBase):
         where, params = self._routed(channel_id)
         order = "w.created_at DESC, w.seq DESC" if newest else "w.score DESC, w.seq DESC"
         window = max(10 * limit, 100) if newest else window or self.SEARCH_WINDOW
+        names = columns.split(", ")
+        inner = ", ".join(f"b.{c}" for c in names if c != "created_at")
+        outer = ", ".join(f"w.{c}" for c in names)
         # Equal weights for the fields, as FTS5's bm25 gives them; scores divided by
         # 1 + log(length), so that a long body does not outrank a matching headline.
-        sql = f"""SELECT w.data FROM (
-                      SELECT b.data, b.seq, b.created_at,
+        sql = f"""SELECT {outer} FROM (
+                      SELECT {inner}, b.seq, b.created_at,
                              ts_rank('{{1,1,1,1}}', b.tsv, q, 1) AS score
                       FROM briefings b, CAST(%s AS tsquery) q
                       WHERE b.tsv @@ q {where} ORDER BY b.seq DESC LIMIT %s
                   ) w ORDER BY {order} LIMIT %s"""
         try:
-            rows = self._rows(sql, [text, *params, window, limit])
+            return self._rows(sql, [text, *params, window, limit])
         except Exception as exc:  # a StorageError around a psycopg syntax error
             if isinstance(exc.__cause__, psycopg.errors.SyntaxError):
                 raise QueryError("the search index cannot run it") from None
             raise
-        return [Briefing.model_validate_json(r["data"]) for r in rows]

@@ -20,6 +20,7 @@ from bot.models import (
     StoryDoc,
     Topic,
 )
+from bot.query import parse_query
 from storage import SqliteStore, open_database
 from storage.migrations import migrations
 
@@ -251,6 +252,14 @@ def test_a_search_ranks_among_the_newest_matches_of_its_window(any_store: Sqlite
     assert [b.id for b in best] == ["old"]  # the most relevant, over every match
     recent = store.search_briefings("strike OR harbour", limit=6, window=3)
     assert {b.id for b in recent} == {"new2", "new3", "new4"}
+    # Related search reads the same matches, only what it compares of each.
+    query = parse_query("strike OR harbour")
+    hits = store.related_hits(query, limit=6, window=3)
+    assert [h.id for h in hits] == [b.id for b in recent]
+    assert [(h.headline, h.lead, h.story_id, h.created_at) for h in hits] == [
+        (b.headline, b.lead, b.story_id, b.created_at) for b in recent
+    ]
+    assert store.related_hits(parse_query("kestrel"), limit=5, window=300)[0].id == "old"
 
 
 def test_story_material_and_feed_ids(any_store: SqliteStore) -> None:
