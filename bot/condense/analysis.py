@@ -70,7 +70,12 @@ _DANGLING_PHRASE = re.compile(
     r"|(?:since|by|until|back)\ then\b|before\ (?:that|then)\b|at\ that\ (?:time|point)\b"
     r"|the\ (?:move|decision|announcement|comments?|remarks?|statement|news|deal|plan)\b"
     r"|(?:this|that)\ (?:is|was|comes|came|means|meant)"
-    r"|like\ (?:that|this|these|those|the\ (?:first|last|others?|rest)))\b",
+    r"|like\ (?:that|this|these|those|the\ (?:first|last|others?|rest))"
+    # "None", "neither", "both" and "either" standing for things named before: "If none
+    # are available, …", "Both were hurt" (not "None of the 12 crew …", "Both the mayor
+    # and …").
+    r"|(?:if\ |when\ |but\ |and\ )?(?:none|neither|both|either)\ (?:are|is|was|were|has|have"
+    r"|had|will|would|could|can|did|do|does|said|say|says|remain|remains|remained))\b",
     re.IGNORECASE | re.VERBOSE,
 )
 # Anywhere in a sentence: a phrase that names what the sentence before said ("blows away

@@ -886,6 +886,19 @@ def test_a_sentence_that_names_what_the_one_before_said_leans_on_it() -> None:
     assert [s.dangling for s in sentences] == [False, True, True, False, False]
 
 
+def test_none_or_both_standing_for_what_came_before_leans_on_it() -> None:
+    from bot.condense.analysis import _analyse
+
+    _, sentences = _analyse(
+        "The fitter looks for a free slot on the chip for each cell in the design. "
+        "If none are available, the design is too big for the device and the tool stops. "
+        "None of the 40 engineers at the plant had seen the fault before the audit. "
+        "Both were flown to hospital in Kellmoor after the crash on Tuesday night. "
+        "Both the mayor and the harbour master said the pier would reopen in March."
+    )
+    assert [s.dangling for s in sentences] == [False, True, False, True, False]
+
+
 def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
     text = (
         "Some 2,300 new state laws take effect on January 1, from a higher minimum wage in "
