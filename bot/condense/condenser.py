@@ -44,8 +44,10 @@ class ExtractiveCondenser:
             main = story.sources[lead_parts[0].source]
             if one_line(main.title):
                 # The headline of the report the lead comes from, not of the first to
-                # arrive (a bare headline from an aggregator may well arrive first).
-                headline = _headline([main], [])
+                # arrive (a bare headline from an aggregator may well arrive first);
+                # unless it is a live blog's label and another report's headline says
+                # what happened.
+                headline = _headline([main, *(s for s in story.sources if s is not main)], [])
         bullets = [
             Bullet(text=fit_bullet(s.text), source=s.source, sentence=s.original) for s in chosen
         ]

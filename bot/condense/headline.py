@@ -78,11 +78,34 @@ def _site_words(publisher: str, url: str | None) -> set[str]:
 _HOST_NOISE = frozenset("www com org net news blog blogs html info co uk edition".split())
 
 
+# A live blog's or an explainer's title names a running page, not an event: "Kestrel Bay
+# strike: the latest on day three", "Live updates: …", "Ukraine war live: …", "… – as it
+# happened", "What we know so far". ("Live Nation sued", "Apple's latest iPhone" are not.)
+_RUNNING_TITLE = re.compile(
+    r"\blive[\s-]+(?:updates?|blog|coverage|reaction)\b"
+    r"|(?:^|[:|–—-]\s*)live\s*(?:[:|–—-]|$)"
+    r"|\blive:"
+    r"|\bas\ it\ happened\b"
+    r"|\bthe\ latest\b\s*(?:on\b|:|$|\()"
+    r"|\blatest\ (?:updates|developments)\b"
+    r"|\bwhat\ (?:we\ know|to\ know)\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def is_running_title(title: str) -> bool:
+    """A live blog's or an explainer's title ("…: the latest on day three")."""
+    return _RUNNING_TITLE.search(title) is not None
+
+
 def _headline(sources: list[Source], texts: list[str]) -> str:
-    for src in sources:
-        title = clean_headline(src.title or "", src.publisher, src.url)
-        if title:
-            return cut(title, HEADLINE_MAX)
+    """The first source's title without the site's name, passing over a live blog's
+    label when another source's title reports the event; else the text's first line."""
+    titles = [clean_headline(src.title or "", src.publisher, src.url) for src in sources]
+    titles = [t for t in titles if t]
+    if titles:
+        title = next((t for t in titles if not is_running_title(t)), titles[0])
+        return cut(title, HEADLINE_MAX)
     for text in texts:
         for n, raw in enumerate(split_sentences(text)):
             shown = strip_dateline(raw, opening=n == 0)

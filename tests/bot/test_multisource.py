@@ -143,3 +143,42 @@ def test_an_excerpt_cut_mid_clause_or_a_quotes_credit_line_is_not_a_bullet() -> 
     assert not any(t.startswith("\u2014") for t in shown), shown
     # An excerpt cut after a whole clause still reads whole: it may be a point.
     assert any("30 million euros" in t for t in shown), shown
+
+
+LIVE_BLOG = (
+    "Kestrel Bay port strike: the latest on day three",
+    "Talks between the dockers' union and Saltmarsh Terminals resumed at the harbour "
+    "master's office shortly after dawn on Wednesday, the third day of the Kestrel Bay "
+    "strike over automated cranes. "
+    "Forty-one container ships are still waiting off Kestrel Bay, the harbour master's "
+    "office said. "
+    "Check back for updates.",
+)
+WIRE = (
+    "Kestrel Bay dockers strike over automated cranes, stranding 41 ships",
+    "Dockworkers at Kestrel Bay walked off the job on Monday in a strike against "
+    "Saltmarsh Terminals' plans for automated cranes, leaving 41 container ships waiting "
+    "off the port. "
+    "The union says the cranes would eliminate hundreds of jobs; Saltmarsh says no "
+    "worker will be laid off. "
+    "Talks at the harbour master's office are due to resume on Wednesday.",
+)
+
+
+def test_a_live_blogs_label_is_not_the_headline_when_another_report_has_one() -> None:
+    def condense(order: list[tuple[str, str]]) -> Briefing:
+        material = [
+            SourceText(source=Source(publisher=name, title=title), text=text)
+            for name, (title, text) in order
+        ]
+        return ExtractiveCondenser().condense("strike", material, NOW)
+
+    for order in (
+        [("Coastline Courier", LIVE_BLOG), ("Meridian Daily", WIRE)],
+        [("Meridian Daily", WIRE), ("Coastline Courier", LIVE_BLOG)],
+    ):
+        briefing = condense(order)
+        assert briefing.headline == WIRE[0], briefing.headline
+    # Alone, the live blog keeps its own title: there is no other.
+    alone = condense([("Coastline Courier", LIVE_BLOG)])
+    assert alone.headline == LIVE_BLOG[0]
