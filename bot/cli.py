@@ -37,6 +37,7 @@ from .tools import UsageError, cmd_cluster, cmd_condense, cmd_extract, cmd_parse
 
 if TYPE_CHECKING:  # the service pieces load only for the commands that run them
     from .desk import Desk
+    from .engine import Engine
 
 log = logging.getLogger("signaldesk")
 
@@ -105,11 +106,31 @@ async def _demo(settings: Settings, wiring: Wiring, stdin: TextIO, stdout: TextI
                 "Try: /brief help · /brief china-ai · /brief more <id>",
                 file=stdout,
             )
+            follows = await _a_development(engine, report.briefings)
+            if follows:
+                print(
+                    f"A development posted as its own story: /brief related {follows}", file=stdout
+                )
             asker = Asker(channel_id=DEMO_CHANNEL, user_id="demo", is_admin=True)
             await wiring.console_session(desk.commands, asker, stdin, stdout)
     finally:
         await desk.aclose()
     return 0
+
+
+async def _a_development(engine: Engine, briefing_ids: list[str]) -> str | None:
+    """The first of ``briefing_ids`` whose story follows an earlier one ("Follows: …")."""
+    from .cluster import FOLLOWS_PREFIX
+
+    for briefing_id in briefing_ids:
+        briefing = await engine.db(engine.store.get_briefing, briefing_id)
+        if (
+            briefing
+            and briefing.related
+            and briefing.related[0].headline.startswith(FOLLOWS_PREFIX)
+        ):
+            return briefing_id
+    return None
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

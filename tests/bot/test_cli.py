@@ -244,5 +244,7 @@ def test_demo_shows_a_headline_joining_a_development_and_differing_sources() -> 
     assert "Strike idles" not in suit and "Sources (" not in suit
     suit_id = re.search(r"^id: (\w+)", suit, re.M)
     assert suit_id is not None
+    # The demo's last lines point the newcomer at it.
+    assert f"own story: /brief related {suit_id.group(1)}" in result.stdout
     related = run("demo", stdin=f"/brief related {suit_id.group(1)}\n").stdout
     assert "Follows: " in related[related.index("brief> /brief related") :]
