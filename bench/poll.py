@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from feedserver import FeedServer, body_hash, etag_of, kind_of  # noqa: E402
 from fleet import KINDS, Mix  # noqa: E402
-from procstats import peak_rss_mb, worker_usage  # noqa: E402
+from procstats import peak_rss_mb, tree_pss_mb, worker_usage  # noqa: E402
 
 CHANNEL = "console:bench"
 TARGET = 625.0  # 75,000 feeds / 120 s
@@ -214,8 +214,11 @@ async def _engine_phase(
         task = asyncio.create_task(engine.poll_forever(stop, report, tick=0.2))
         probe = asyncio.create_task(_probe_commands(engine, stop, latencies))
         deadline = t0 + args.seconds
-        while time.monotonic() < deadline and report.feeds_polled < args.one:  # noqa: ASYNC110
+        service_pss, sampled = 0.0, 0.0
+        while time.monotonic() < deadline and report.feeds_polled < args.one:
             await asyncio.sleep(0.1)  # polling a counter: there is no event to wait on
+            if time.monotonic() - sampled >= 1.0:  # the whole service, once a second
+                service_pss, sampled = max(service_pss, tree_pss_mb()), time.monotonic()
         elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
         workers = engine.pool.pids() if engine.pool else []
         worker_cpu, worker_rss = worker_usage(workers)
@@ -247,6 +250,7 @@ async def _engine_phase(
         "in_flight": in_flight,
         "peak_rss_mb": peak_rss_mb(),
         "rss_filled_mb": rss_filled,
+        "service_pss_mb": service_pss,
         "commands": len(latencies),
         "command_p50_ms": _percentile(latencies, 50),
         "command_p99_ms": _percentile(latencies, 99),
@@ -475,7 +479,9 @@ def main() -> int:
                 f"concurrency {e['concurrency']} (limit at the end {e['in_flight']}); "
                 f"{e['workers']} worker processes "
                 f"(peak {e['worker_rss_mb']:.0f} MB together), main process "
-                f"{e['rss_filled_mb']:.0f} MB peak before polling, "
+                f"{e['rss_filled_mb']:.0f} MB peak before polling; the whole service "
+                f"(main, forkserver, workers) at most {e['service_pss_mb']:.0f} MB PSS "
+                "while polling; "
                 f"{e['loop_cpu_ms_per_check']:.3f} ms CPU/check"
             )
             print(

@@ -25,3 +25,34 @@ def worker_usage(pids: list[int]) -> tuple[float, float]:
                 if line.startswith("VmHWM:"):
                     rss += int(line.split()[1]) / 1024
     return cpu, rss
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process below it (the work pool's forkserver and workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def tree_pss_mb(root: int | None = None) -> float:
+    """Memory of a process and all below it, in MB: the sum of their proportional set
+    sizes (a page shared by the forkserver and its workers counted once in all, where
+    adding up their RSS would count it in each)."""
+    total = 0
+    for pid in _descendants(root or os.getpid()):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+    return total / 1024
