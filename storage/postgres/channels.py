@@ -48,6 +48,15 @@ class PgChannelsMixin(PgBase):
                    ON CONFLICT DO NOTHING""",
                 [channel_id, feed_id, _utc(now), name, channel_id],
             )
+            if cursor.rowcount == 1:
+                # A feed no other channel followed (``claim_due_feeds`` moves such a
+                # feed's next look on, unpolled) is polled on the next cycle, as a new one.
+                conn.execute(
+                    "UPDATE feeds SET next_poll_at = %s WHERE id = %s AND next_poll_at > %s AND "
+                    "NOT EXISTS (SELECT 1 FROM subscriptions WHERE feed_id = %s "
+                    "AND channel_id <> %s)",
+                    [_utc(now), feed_id, _utc(now), feed_id, channel_id],
+                )
         return cursor.rowcount == 1
 
     def unsubscribe(self, channel_id: str, feed_id: int) -> bool:

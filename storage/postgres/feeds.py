@@ -69,19 +69,22 @@ class PgFeedsMixin(PgBase):
         return [self._feed(r) for r in self._rows("SELECT * FROM feeds ORDER BY id")]
 
     def due_feeds(self, now: datetime, limit: int) -> list[Feed]:
-        # Only feeds some channel follows are polled.
+        # Only feeds some channel follows are polled (EXISTS: see the SQLite store).
         rows = self._rows(
-            "SELECT * FROM feeds WHERE next_poll_at <= %s "
-            "AND id IN (SELECT feed_id FROM subscriptions) ORDER BY next_poll_at, id LIMIT %s",
+            "SELECT * FROM feeds WHERE next_poll_at <= %s AND EXISTS "
+            "(SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
+            "ORDER BY next_poll_at, id LIMIT %s",
             [_utc(now), limit],
         )
         return [self._feed(r) for r in rows]
 
     def claim_due_feeds(self, now: datetime, limit: int, lease_until: datetime) -> list[Feed]:
+        # As the SQLite store's: a due feed no channel follows is not returned, and its
+        # next look moves on with the others' leases.
         with self._write():
             rows = self._rows(
-                "SELECT * FROM feeds WHERE next_poll_at <= %s "
-                "AND id IN (SELECT feed_id FROM subscriptions) "
+                "SELECT *, EXISTS (SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
+                "AS followed FROM feeds WHERE next_poll_at <= %s "
                 "ORDER BY next_poll_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
                 [_utc(now), limit],
             )
@@ -90,7 +93,7 @@ class PgFeedsMixin(PgBase):
                     "UPDATE feeds SET next_poll_at = %s WHERE id = ANY(%s) RETURNING id",
                     [_utc(lease_until), [r["id"] for r in rows]],
                 )
-        return [self._feed(r) for r in rows]
+        return [self._feed(r) for r in rows if r["followed"]]
 
     def shift_schedule(self, delta: timedelta) -> int:
         with self._write() as conn:

@@ -36,6 +36,36 @@ def test_claim_leases_due_feeds(any_store: SqliteStore) -> None:
     assert len(store.claim_due_feeds(lease, 10, lease + timedelta(minutes=5))) == 5
 
 
+def test_feeds_no_channel_follows_are_not_polled_nor_hold_up_the_others(
+    any_store: SqliteStore,
+) -> None:
+    store = any_store
+    store.ensure_channel("console:c", NOW)
+    store.ensure_channel("console:d", NOW)
+    # Ten feeds a channel dropped, due before the two it still follows.
+    dropped = []
+    for n in range(10):
+        feed, _ = store.add_feed(f"https://old{n}.example/", name=None, now=NOW)
+        store.subscribe("console:c", feed.id, NOW)
+        store.unsubscribe("console:c", feed.id)
+        dropped.append(feed)
+    later = NOW + timedelta(minutes=1)
+    kept = []
+    for n in range(2):
+        feed, _ = store.add_feed(f"https://new{n}.example/", name=None, now=later)
+        store.subscribe("console:c", feed.id, later)
+        kept.append(feed)
+    lease = later + timedelta(minutes=5)
+    claimed: list[int] = []
+    for _ in range(3):  # the dropped ones are passed over once, not at every claim
+        claimed += [f.id for f in store.claim_due_feeds(later, 5, lease)]
+    assert sorted(claimed) == sorted(f.id for f in kept)
+    # Another channel follows one of them again: it is polled on the next cycle.
+    store.subscribe("console:d", dropped[3].id, later)
+    again = store.claim_due_feeds(later, 5, lease)
+    assert [f.id for f in again] == [dropped[3].id]
+
+
 def test_record_fetches_in_one_call(any_store: SqliteStore) -> None:
     store = any_store
     feeds = [store.add_feed(f"https://f{n}.example/", name=None, now=NOW)[0] for n in range(3)]
