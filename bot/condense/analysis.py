@@ -42,7 +42,7 @@ class _Sentence:
     why: int = 0
     when: bool = False  # names a time ahead (only meaningful with a watch cue)
     past: bool = False
-    balanced: bool = True  # its double quotes open and close within the sentence
+    balanced: bool = True  # its quotes and brackets open and close within the sentence
     dangling: bool = False  # opens on a word that points back ("He", "This", "But")
     ended: bool = True  # closes with a full stop (or ! ? …): a whole sentence
     listed: bool = False  # a list item, a table row, a caption: never a point on its own
@@ -130,9 +130,10 @@ _LABEL_LINE = re.compile(
 
 
 # The writer's own voice outside a quotation: "I" before a lowercase word or with a
-# contraction ("I asked", "I've"; not "World War I"), "me", "my", "myself". Shown apart
+# contraction ("I asked", "I've"; not "World War I"), "me", "my", "myself", "of mine"
+# (not "the mine"). Shown apart
 # from the article (a bullet, a section) it reads as the bot speaking.
-_FIRST_PERSON = re.compile(r"\bI\b(?=['’][a-z]|\s+[a-z])|\b(?i:me|my|myself)\b")
+_FIRST_PERSON = re.compile(r"\bI\b(?=['’][a-z]|\s+[a-z])|\b(?i:me|my|myself|of mine)\b")
 
 
 _CUT_MARKS = ("...", "…")
@@ -159,8 +160,26 @@ def _unattributed_quote(text: str) -> bool:
     return _SAYS.search(_QUOTATION.sub(" ", bare)) is None
 
 
+# An instruction or a call to action: a bare verb addressing the reader ("Open the
+# Customize panel…", "Keep your favourite features…", "Check if we already used one…",
+# "Don't say…"). News reports; it does not tell the reader what to do. (Not "Share
+# prices fell", "Open banking rules…", "Set in South Wales, the film…".)
+_INSTRUCTION = re.compile(
+    r"^(?:(?:don[’']t|do\ not)\ \w"
+    r"|(?:read|watch|click|tap|open|keep|get|add|check|try|see|find|learn|sign|join|subscribe|download|follow|share|visit|contact|call|email|take|make|use|go"
+    r"|stay|remember|consider|choose|select|enter|type|press|install|let[’']s|give|turn|buy"
+    r"|order|book|save|start|stop|look|ask|tell|send|bring|pick|grab|head|explore|discover"
+    r"|enjoy|register|apply|upgrade|switch)"
+    r"\ (?:the|your|a|an|our|this|these|those|it|them|us|me|if|how|what|out|up|more|any|all"
+    r"|yourself|sure|away|back|here|now|today|one|some|each|every)\b)",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
 def _listed(text: str) -> bool:
     if _LISTED.match(text) or " | " in text or "\t" in text:
+        return True
+    if _INSTRUCTION.match(text):
         return True
     if text.startswith("(") and text.rstrip(".").endswith(")"):
         return True  # an aside in brackets: an editor's note, a credit, a correction
@@ -279,7 +298,14 @@ def _analyse(raw: str) -> tuple[str, tuple[_Sentence, ...]]:
 def _quotes_balanced(text: str) -> bool:
     # A sentence cut out of a multi-sentence quotation has a dangling quote mark; shown
     # beside other sentences it would pair up with their quotes and misattribute words.
-    return text.count('"') % 2 == 0 and text.count("“") == text.count("”")
+    # One cut out of a bracketed aside ("…the way they would to (if they ever got any
+    # criticism.") reads as broken.
+    return (
+        text.count('"') % 2 == 0
+        and text.count("“") == text.count("”")
+        and text.count("(") == text.count(")")
+        and text.count("[") == text.count("]")
+    )
 
 
 def _score(sentences: list[_Sentence], title_words: frozenset[str]) -> None:

@@ -899,6 +899,28 @@ def test_none_or_both_standing_for_what_came_before_leans_on_it() -> None:
     assert [s.dangling for s in sentences] == [False, True, False, True, False]
 
 
+def test_an_instruction_to_the_reader_or_a_broken_bracket_is_never_shown() -> None:
+    text = (
+        "Lumora released version 12 of its Halo browser on Tuesday, adding a built-in "
+        "translator for 40 languages and a tab limit for children's accounts.\n"
+        "The company said 18 million people use the browser each month, up from 11 million "
+        "a year ago.\n"
+        "Open the settings menu and choose Update to get the new version today.\n"
+        "Don't expect the translator to handle Latin or Klingon yet.\n"
+        "The tab limit was the most requested feature (parents asked for it in more than "
+        "half of the 9,000 replies to a survey last spring.\n"
+        "Share prices in Lumora rose 4% after the announcement.\n"
+        "Rival browsers from Ostvale and Kellmoor added translators last year."
+    )
+    b = _one(text, title="Lumora's Halo browser gets a translator and a tab limit")
+    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    assert b.lead.startswith("Lumora released"), b.lead
+    for bad in ("Open the settings", "Don't expect", "(parents asked"):
+        assert not any(bad in t for t in shown), (bad, shown)
+    # "Share prices rose" is news, not an instruction to share.
+    assert any("Share prices" in t for t in shown), shown
+
+
 def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
     text = (
         "Some 2,300 new state laws take effect on January 1, from a higher minimum wage in "
