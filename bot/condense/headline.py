@@ -36,7 +36,9 @@ def clean_headline(title: str, publisher: str = "", url: str | None = None) -> s
         squashed = re.sub(r"[\W_]", "", part.lower())
         if not squashed:
             return True
-        return any(w in squashed for w in site) or squashed in site
+        # The site's name in the segment ("Story - The Verge"), or the segment a short
+        # form of the site's name ("Story - Spiceworks" from "Spiceworks Inc").
+        return any(w in squashed or (len(squashed) >= 4 and squashed in w) for w in site)
 
     # From the end, then from the start: drop segments that name the site; after a
     # pipe or a chevron, a short tail is a site or a section name even when unnamed.

@@ -745,6 +745,11 @@ def test_site_names_leave_the_headline() -> None:
     for title, want in cases.items():
         got = clean_headline(title, "Kestrel Gazette", "https://www.kestrelgazette.example/a")
         assert got == want, title
+    # The tail is a short form of the publisher's name ("Gazette Media Group Inc").
+    got = clean_headline("Ferry pier closes - Gazette Media", "Gazette Media Group Inc")
+    assert got == "Ferry pier closes"
+    got = clean_headline("Ferry pier closes - Gazette", "Gazette Media Group Inc")
+    assert got == "Ferry pier closes"
 
 
 def test_a_mixed_case_dateline_is_stripped_from_the_opening() -> None:
