@@ -166,7 +166,8 @@ def _unattributed_quote(text: str) -> bool:
 # prices fell", "Open banking rules…", "Set in South Wales, the film…".)
 _INSTRUCTION = re.compile(
     r"^(?:(?:don[’']t|do\ not)\ \w"
-    r"|(?:read|watch|click|tap|open|keep|get|add|check|try|see|find|learn|sign|join|subscribe|download|follow|share|visit|contact|call|email|take|make|use|go"
+    r"|(?:read|watch|click|tap|open|keep|get|add|check|try|see|find|learn|sign|join"
+    r"|subscribe|download|follow|share|visit|contact|call|email|take|make|use|go"
     r"|stay|remember|consider|choose|select|enter|type|press|install|let[’']s|give|turn|buy"
     r"|order|book|save|start|stop|look|ask|tell|send|bring|pick|grab|head|explore|discover"
     r"|enjoy|register|apply|upgrade|switch)"
