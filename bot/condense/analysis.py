@@ -45,6 +45,9 @@ class _Sentence:
     balanced: bool = True  # its quotes and brackets open and close within the sentence
     dangling: bool = False  # opens on a word that points back ("He", "This", "But")
     ended: bool = True  # closes with a full stop (or ! ? …): a whole sentence
+    # The last sentence of an excerpt the source cut to length ("…the group that
+    # accounted for a majority..."): it may lead thin material, never be a bullet.
+    truncated: bool = False
     listed: bool = False  # a list item, a table row, a caption: never a point on its own
     unattributed: bool = False  # a quotation that does not name who said it
     scene: bool = False  # opens like a feature's scene-setting, not like news
@@ -228,8 +231,8 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 personal=_FIRST_PERSON.search(unquoted) is not None,
             )
         )
-    if out and text.rstrip().endswith(_CUT_MARKS) and _cut_mid_clause(out[-1].text):
-        out[-1] = replace(out[-1], ended=False)
+    if out and text.rstrip().endswith(_CUT_MARKS) and out[-1].text.endswith(_CUT_MARKS):
+        out[-1] = replace(out[-1], ended=not _cut_mid_clause(out[-1].text), truncated=True)
     return out
 
 

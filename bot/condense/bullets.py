@@ -46,10 +46,10 @@ def _eligible(s: _Sentence) -> bool:
 
 
 def _point(s: _Sentence) -> bool:
-    """May be a bullet or a section sentence, shown apart from the article: eligible, and
+    """May be a bullet or a section sentence, shown apart from the article: eligible,
     not the writer speaking in the first person (outside the article, "I asked him" is
-    the bot's voice)."""
-    return _eligible(s) and not s.personal
+    the bot's voice), and not where the source cut its excerpt off."""
+    return _eligible(s) and not s.personal and not s.truncated
 
 
 def _pick_bullets(
