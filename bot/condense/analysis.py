@@ -239,8 +239,9 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
 def _cut_mid_clause(sentence: str) -> bool:
     """A text that stops on an ellipsis is an excerpt cut to length (a feed's summary,
     an aggregator's lead). Its last sentence was cut mid-clause when the ellipsis
-    follows a function word ("…54% of adults are...", "…in the…"); after a content
-    word ("…according to Johns Hopkins University data…") it usually reads whole."""
+    follows a function word ("…54% of adults are...", "…in the…"): not even a lead.
+    After a content word ("…according to Johns Hopkins University data…") it may lead
+    thin material; it is never a point either way (``_Sentence.truncated``)."""
     if not sentence.endswith(_CUT_MARKS):
         return False
     words = sentence.rstrip(".… ").split()
