@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from bot.models import Feed, FetchState
 
 from .base import StoreBase, _dt, _ts
+
+# Batches of due feeds one claim looks through, at most, passing over those no channel
+# follows (``claim_due_feeds``).
+CLAIM_PASSES = 8
 
 
 class FeedsMixin(StoreBase):
@@ -59,19 +64,27 @@ class FeedsMixin(StoreBase):
         a poll lost to a crash is retried when the lease runs out. A due feed that no
         channel follows any more is not returned, and its next look moves on the same
         way: such feeds never crowd the front of the queue (``subscribe`` brings one back)."""
+        claimed: list[dict[str, Any]] = []
         with self._write():
-            rows = self._rows(
-                "SELECT *, EXISTS (SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
-                "AS followed FROM feeds WHERE next_poll_at <= ? ORDER BY next_poll_at LIMIT ?",
-                [_ts(now), limit],
-            )
-            if rows:
-                marks = ",".join("?" * len(rows))
-                self.db.execute(
-                    f"UPDATE feeds SET next_poll_at = ? WHERE id IN ({marks})",
-                    [_ts(lease_until), *(r["id"] for r in rows)],
+            # Passed-over feeds do not count: look further, a few batches at most (the
+            # store's one thread is held meanwhile), for ``limit`` followed ones.
+            for _ in range(CLAIM_PASSES):
+                wanted = limit - len(claimed)
+                rows = self._rows(
+                    "SELECT *, EXISTS (SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
+                    "AS followed FROM feeds WHERE next_poll_at <= ? ORDER BY next_poll_at LIMIT ?",
+                    [_ts(now), wanted],
                 )
-        return [self._feed(r) for r in rows if r["followed"]]
+                if rows:
+                    marks = ",".join("?" * len(rows))
+                    self.db.execute(
+                        f"UPDATE feeds SET next_poll_at = ? WHERE id IN ({marks})",
+                        [_ts(lease_until), *(r["id"] for r in rows)],
+                    )
+                claimed += [r for r in rows if r["followed"]]
+                if len(rows) < wanted or len(claimed) >= limit:
+                    break
+        return [self._feed(r) for r in claimed]
 
     def shift_schedule(self, delta: timedelta) -> int:
         """Move every feed's next poll by ``delta`` (the wall clock jumped by it).

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.models import Feed, FetchState
 
+from ..feeds import CLAIM_PASSES
 from .base import PgBase
 
 
@@ -81,19 +83,25 @@ class PgFeedsMixin(PgBase):
     def claim_due_feeds(self, now: datetime, limit: int, lease_until: datetime) -> list[Feed]:
         # As the SQLite store's: a due feed no channel follows is not returned, and its
         # next look moves on with the others' leases.
+        claimed: list[dict[str, Any]] = []
         with self._write():
-            rows = self._rows(
-                "SELECT *, EXISTS (SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
-                "AS followed FROM feeds WHERE next_poll_at <= %s "
-                "ORDER BY next_poll_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                [_utc(now), limit],
-            )
-            if rows:
-                self._rows(
-                    "UPDATE feeds SET next_poll_at = %s WHERE id = ANY(%s) RETURNING id",
-                    [_utc(lease_until), [r["id"] for r in rows]],
+            for _ in range(CLAIM_PASSES):
+                wanted = limit - len(claimed)
+                rows = self._rows(
+                    "SELECT *, EXISTS (SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
+                    "AS followed FROM feeds WHERE next_poll_at <= %s "
+                    "ORDER BY next_poll_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+                    [_utc(now), wanted],
                 )
-        return [self._feed(r) for r in rows if r["followed"]]
+                if rows:
+                    self._rows(
+                        "UPDATE feeds SET next_poll_at = %s WHERE id = ANY(%s) RETURNING id",
+                        [_utc(lease_until), [r["id"] for r in rows]],
+                    )
+                claimed += [r for r in rows if r["followed"]]
+                if len(rows) < wanted or len(claimed) >= limit:
+                    break
+        return [self._feed(r) for r in claimed]
 
     def shift_schedule(self, delta: timedelta) -> int:
         with self._write() as conn:
