@@ -134,8 +134,8 @@ _LABEL_LINE = re.compile(
 
 # The writer's own voice outside a quotation: "I" before a lowercase word or with a
 # contraction ("I asked", "I've"; not "World War I"), "me", "my", "myself", "of mine"
-# (not "the mine"). Shown apart
-# from the article (a bullet, a section) it reads as the bot speaking.
+# (not "the mine"). Shown apart from the article (a bullet, a section) it reads as the
+# bot speaking.
 _FIRST_PERSON = re.compile(r"\bI\b(?=['’][a-z]|\s+[a-z])|\b(?i:me|my|myself|of mine)\b")
 
 

@@ -84,8 +84,9 @@ class FeedStore(Protocol):
     def claim_due_feeds(self, now: datetime, limit: int, lease_until: datetime) -> list[Feed]:
         """Like ``due_feeds``, and moves their next poll time to ``lease_until`` in the
         same transaction (a lease: no second claim while they are being polled). Due
-        feeds that no channel follows count toward ``limit`` and move on the same way,
-        unreturned (``subscribe`` makes such a feed due again)."""
+        feeds that no channel follows are passed over, unreturned, and move on the same
+        way; a claim looks through a few batches of them for followed ones
+        (``subscribe`` makes such a feed due again)."""
         ...
 
     def record_fetch(self, feed_id: int, state: FetchState, now: datetime) -> Feed:
