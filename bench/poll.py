@@ -10,8 +10,10 @@ each feed was checked once. That is capacity: at a 2-minute refresh 75,000 feeds
 625 checks a second.
 
 Reported: checks/s, CPU per check (process CPU time / checks, all threads), peak RSS
-(``ru_maxrss``), then the baseline in the same process: ``feedparser.parse(url)`` one
-feed at a time (no validators, a parse every time) for a short fixed time.
+(``ru_maxrss``), the whole service's memory while polling (the PSS of this process,
+the work pool's forkserver and its workers, summed), then the baseline in the same
+process: ``feedparser.parse(url)`` one feed at a time (no validators, a parse every
+time) for a short fixed time.
 
 While the engine polls, a probe sends a slash command through the real command
 handler every 100 ms (``/brief topics``, ``search``, ``more``, ``related`` in turn) and
