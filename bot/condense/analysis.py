@@ -166,7 +166,8 @@ def _unattributed_quote(text: str) -> bool:
 # An instruction or a call to action: a bare verb addressing the reader ("Open the
 # Customize panel…", "Keep your favourite features…", "Check if we already used one…",
 # "Don't say…"). News reports; it does not tell the reader what to do. (Not "Share
-# prices fell", "Open banking rules…", "Set in South Wales, the film…".)
+# prices fell", "Open banking rules…", "Set in South Wales, the film…", "Save the
+# Children said…".)
 _INSTRUCTION = re.compile(
     r"^(?:(?:don[’']t|do\ not)\ \w"
     r"|(?:read|watch|click|tap|open|keep|get|add|check|try|see|find|learn|sign|join"
@@ -174,8 +175,11 @@ _INSTRUCTION = re.compile(
     r"|stay|remember|consider|choose|select|enter|type|press|install|let[’']s|give|turn|buy"
     r"|order|book|save|start|stop|look|ask|tell|send|bring|pick|grab|head|explore|discover"
     r"|enjoy|register|apply|upgrade|switch)"
-    r"\ (?:the|your|a|an|our|this|these|those|it|them|us|me|if|how|what|out|up|more|any|all"
-    r"|yourself|sure|away|back|here|now|today|one|some|each|every)\b)",
+    # Lower case, and "the", "a" not before a capital: "Save the Children said…", "Stop
+    # the Steal", "Get Out won…" are names.
+    r"\ (?-i:(?:the|a|an)\ (?![A-Z])|(?:your|our|this|these|those|it|them|us|me|if"
+    r"|how|what|out|up|more|any|all|yourself|sure|away|back|here|now|today|one|some|each"
+    r"|every)\b))",
     re.IGNORECASE | re.VERBOSE,
 )
 

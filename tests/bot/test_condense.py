@@ -915,6 +915,8 @@ def test_an_instruction_to_the_reader_or_a_broken_bracket_is_never_shown() -> No
         "The tab limit was the most requested feature (parents asked for it in more than "
         "half of the 9,000 replies to a survey last spring.\n"
         "Share prices in Lumora rose 4% after the announcement.\n"
+        "Save the Children said the tab limit should be switched on by default for "
+        "accounts of under-13s.\n"
         "Rival browsers from Ostvale and Kellmoor added translators last year."
     )
     b = _one(text, title="Lumora's Halo browser gets a translator and a tab limit")
@@ -922,8 +924,10 @@ def test_an_instruction_to_the_reader_or_a_broken_bracket_is_never_shown() -> No
     assert b.lead.startswith("Lumora released"), b.lead
     for bad in ("Open the settings", "Don't expect", "(parents asked"):
         assert not any(bad in t for t in shown), (bad, shown)
-    # "Share prices rose" is news, not an instruction to share.
+    # "Share prices rose" is news, not an instruction to share; "Save the Children" is a
+    # charity's name.
     assert any("Share prices" in t for t in shown), shown
+    assert any("Save the Children" in t for t in shown), shown
 
 
 def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
