@@ -53,6 +53,10 @@ class _Sentence:
     scene: bool = False  # opens like a feature's scene-setting, not like news
     label: bool = False  # a live-blog or section label ("The latest (all times local):")
     personal: bool = False  # the writer speaks ("I asked him", "my colleagues"), unquoted
+    # The surname it opens on when the text gave that person's full name before
+    # ("Schulberg told the magazine…" after "Budd Schulberg…"): shown where the name is
+    # not, the reader does not know who it is.
+    surname: str = ""
 
 
 # Opening words that lean on the sentence before: out of context ("He said the talks
@@ -201,8 +205,17 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / min(len(a), len(b))
 
 
+# A sentence opening on a capitalised word and a lower-case one ("Moore said…",
+# "Mr Williams had said…"), and full names ("Budd Schulberg", "Hayao Miyazaki's").
+_SURNAME_OPENING = re.compile(
+    r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+[a-z]"
+)
+_FULL_NAME = re.compile(r"\b[A-Z][a-z]+\s+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
+
+
 def _sentences_of(index: int, text: str) -> list[_Sentence]:
     out: list[_Sentence] = []
+    introduced: set[str] = set()  # surnames the text has given with a first name
     for n, raw in enumerate(split_sentences(text)):
         shown = _CITATIONS.sub("", strip_dateline(raw, opening=n == 0))
         if is_boilerplate(shown):
@@ -212,6 +225,9 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
             continue
         unquoted = _QUOTATION.sub(" ", shown)
         section = section_of(shown)
+        opening = _SURNAME_OPENING.match(shown)
+        surname = opening.group(1) if opening and opening.group(1) in introduced else ""
+        introduced.update(_FULL_NAME.findall(shown))
         out.append(
             _Sentence(
                 text=shown,
@@ -233,6 +249,7 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 scene=_SCENE.match(shown) is not None,
                 label=_LABEL_LINE.search(shown) is not None,
                 personal=_FIRST_PERSON.search(unquoted) is not None,
+                surname=surname,
             )
         )
     if out and text.rstrip().endswith(_CUT_MARKS) and out[-1].text.endswith(_CUT_MARKS):

@@ -7,6 +7,7 @@ import math
 import re
 
 from ..models import BULLET_COUNT, BULLET_MAX
+from ..words import content_words
 from .analysis import _overlap, _quotes_balanced, _Sentence
 from .tuning import CLAUSE_MIN, LONG_FACTOR, MMR_LAMBDA, NEW_SOURCE_BONUS, REDUNDANT
 
@@ -53,12 +54,16 @@ def _point(s: _Sentence) -> bool:
 
 
 def _pick_bullets(
-    candidates: list[_Sentence], taken: list[frozenset[str]], shown: list[_Sentence]
+    candidates: list[_Sentence],
+    taken: list[frozenset[str]],
+    shown: list[_Sentence],
+    known: frozenset[str] = frozenset(),
 ) -> list[_Sentence]:
     """Up to three bullets by maximal marginal relevance. A sentence that leans on the
     one before it is a candidate only once that one is shown (the lead or a bullet), and
-    is then placed right after it; one longer than a bullet weighs less than one that
-    fits whole."""
+    is then placed right after it; one that names a person by surname only, once the
+    name is in the headline (``known``, its words), the lead or a bullet; one longer
+    than a bullet weighs less than one that fits whole."""
     picked: list[_Sentence] = []
     sources_used: set[int] = set()
     pool = [s for s in candidates if _point(s)]
@@ -66,8 +71,11 @@ def _pick_bullets(
         best: _Sentence | None = None
         best_value = -math.inf
         visible = {(s.source, s.position) for s in shown + picked}
+        named = known.union(*taken)
         for s in pool:
             if s.dangling and (s.source, s.position - 1) not in visible:
+                continue
+            if s.surname and not set(content_words(s.surname)) <= named:
                 continue
             # Saying what the lead or a bullet says rules a sentence out; short of that,
             # only overlap with the other bullets weighs against it: a bullet may

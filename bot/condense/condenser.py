@@ -65,7 +65,7 @@ class ExtractiveCondenser:
             shown = {id(s) for s in (*lead_parts, *chosen, *_scene_setters(story))}
             taken = [frozenset(content_words(lead)), *(s.words for s in lead_parts)]
             what_happened, why, watch = _sections(
-                story.sentences, shown, taken + [s.words for s in chosen]
+                story.sentences, shown, taken + [s.words for s in chosen], story.title_words
             )
         return Briefing(
             id=briefing_id,
@@ -112,4 +112,4 @@ def _choose(story: _Story) -> tuple[list[_Sentence], str, list[_Sentence]]:
     # A pointing-back bullet may follow the lead only when the lead is the sentence it
     # leans on (not the page's summary written over it).
     shown = lead_parts if lead == " ".join(s.text for s in lead_parts) else []
-    return lead_parts, lead, _pick_bullets(ranked, taken, shown)
+    return lead_parts, lead, _pick_bullets(ranked, taken, shown, story.title_words)

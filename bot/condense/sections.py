@@ -3,13 +3,17 @@ when a sentence says it."""
 
 from __future__ import annotations
 
+from ..words import content_words
 from .analysis import _overlap, _Sentence
 from .bullets import _point
 from .tuning import REDUNDANT
 
 
 def _sections(
-    sentences: list[_Sentence], used: set[int], lead_words: list[frozenset[str]]
+    sentences: list[_Sentence],
+    used: set[int],
+    lead_words: list[frozenset[str]],
+    known: frozenset[str] = frozenset(),
 ) -> tuple[str, str, str]:
     # A section shows its sentences without the ones before them, so a sentence that
     # leans on its predecessor comes only after every one that stands alone.
@@ -31,6 +35,10 @@ def _sections(
             # A section shows a sentence without the one before it: one that leans on
             # its predecessor ("But it is not the only player") would not make sense.
             if s.dangling:
+                continue
+            # Nor one naming a person by surname only ("Earnest added…") before the
+            # briefing (``known``: the headline's words) has given the name.
+            if s.surname and not set(content_words(s.surname)) <= known.union(*taken):
                 continue
             out.append(s)
             taken.append(s.words)

@@ -930,6 +930,27 @@ def test_an_instruction_to_the_reader_or_a_broken_bracket_is_never_shown() -> No
     assert any("Save the Children" in t for t in shown), shown
 
 
+def test_a_person_named_by_surname_only_comes_after_the_full_name() -> None:
+    text = (
+        "Harbour pilots at Kestrel Bay voted on Tuesday to join the dockworkers' strike, "
+        "halting the movement of large ships in and out of the port.\n"
+        "The vote was 41 to 3, according to the pilots' association, whose secretary, Marta "
+        "Ferreira, read the result outside the harbour master's office.\n"
+        "Ferreira said the pilots would still guide emergency and fuel cargoes into the port "
+        "during the strike.\n"
+        "Saltmarsh Terminals, which runs the container piers, said the walkout was illegal "
+        "and that it would ask a court to order the pilots back to work.\n"
+        "About 40 container ships are already waiting at anchor off the bay.\n"
+        "The dockworkers walked out on Monday over plans for automated cranes."
+    )
+    b = _one(text, title="Kestrel Bay harbour pilots join dockworkers' strike")
+    units = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    said = [i for i, u in enumerate(units) if u.startswith("Ferreira said")]
+    assert said, units  # the check is not empty
+    for i in said:
+        assert any("Marta Ferreira" in u for u in units[:i]), units
+
+
 def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
     text = (
         "Some 2,300 new state laws take effect on January 1, from a higher minimum wage in "
