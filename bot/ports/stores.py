@@ -77,13 +77,10 @@ class FeedStore(Protocol):
 
     def list_feeds(self) -> list[Feed]: ...
 
-    def due_feeds(self, now: datetime, limit: int) -> list[Feed]:
-        """Feeds whose next poll time has come, oldest first."""
-        ...
-
     def claim_due_feeds(self, now: datetime, limit: int, lease_until: datetime) -> list[Feed]:
-        """Like ``due_feeds``, and moves their next poll time to ``lease_until`` in the
-        same transaction (a lease: no second claim while they are being polled). Due
+        """Up to ``limit`` feeds whose next poll time has come, oldest first, and moves
+        their next poll time to ``lease_until`` in the same transaction (a lease: no
+        second claim while they are being polled). Due
         feeds that no channel follows are passed over, unreturned, and move on the same
         way; a claim looks through a few batches of them for followed ones
         (``subscribe`` makes such a feed due again)."""

@@ -70,16 +70,6 @@ class PgFeedsMixin(PgBase):
     def list_feeds(self) -> list[Feed]:
         return [self._feed(r) for r in self._rows("SELECT * FROM feeds ORDER BY id")]
 
-    def due_feeds(self, now: datetime, limit: int) -> list[Feed]:
-        # Only feeds some channel follows are polled (EXISTS: see the SQLite store).
-        rows = self._rows(
-            "SELECT * FROM feeds WHERE next_poll_at <= %s AND EXISTS "
-            "(SELECT 1 FROM subscriptions s WHERE s.feed_id = feeds.id) "
-            "ORDER BY next_poll_at, id LIMIT %s",
-            [_utc(now), limit],
-        )
-        return [self._feed(r) for r in rows]
-
     def claim_due_feeds(self, now: datetime, limit: int, lease_until: datetime) -> list[Feed]:
         # As the SQLite store's: a due feed no channel follows is not returned, and its
         # next look moves on with the others' leases.
