@@ -53,6 +53,13 @@ def _point(s: _Sentence) -> bool:
     return _eligible(s) and not s.personal and not s.truncated
 
 
+def _name_given(s: _Sentence, shown_words: frozenset[str]) -> bool:
+    """Whether a sentence that names a person by surname only (``_Sentence.surname``)
+    may be shown: the name is among ``shown_words`` (the headline's, the lead's, the
+    bullets' above it). A sentence with no such surname always may."""
+    return not s.surname or set(content_words(s.surname)) <= shown_words
+
+
 def _pick_bullets(
     candidates: list[_Sentence],
     taken: list[frozenset[str]],
@@ -75,7 +82,7 @@ def _pick_bullets(
         for s in pool:
             if s.dangling and (s.source, s.position - 1) not in visible:
                 continue
-            if s.surname and not set(content_words(s.surname)) <= named:
+            if not _name_given(s, named):
                 continue
             # Saying what the lead or a bullet says rules a sentence out; short of that,
             # only overlap with the other bullets weighs against it: a bullet may

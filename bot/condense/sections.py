@@ -3,9 +3,8 @@ when a sentence says it."""
 
 from __future__ import annotations
 
-from ..words import content_words
 from .analysis import _overlap, _Sentence
-from .bullets import _point
+from .bullets import _name_given, _point
 from .tuning import REDUNDANT
 
 
@@ -38,7 +37,7 @@ def _sections(
                 continue
             # Nor one naming a person by surname only ("Earnest added…") before the
             # briefing (``known``: the headline's words) has given the name.
-            if s.surname and not set(content_words(s.surname)) <= known.union(*taken):
+            if not _name_given(s, known.union(*taken)):
                 continue
             out.append(s)
             taken.append(s.words)
