@@ -218,6 +218,11 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
     introduced: set[str] = set()  # surnames the text has given with a first name
     for n, raw in enumerate(split_sentences(text)):
         shown = _CITATIONS.sub("", strip_dateline(raw, opening=n == 0))
+        opening = _SURNAME_OPENING.match(shown)
+        surname = opening.group(1) if opening and opening.group(1) in introduced else ""
+        # From every sentence, shown or not ("says Katie Allen, MD, PhD." is a credit
+        # line): a name given there is still one the reader of the briefing lacks.
+        introduced.update(_FULL_NAME.findall(shown))
         if is_boilerplate(shown):
             continue
         words = content_words(shown)
@@ -225,9 +230,6 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
             continue
         unquoted = _QUOTATION.sub(" ", shown)
         section = section_of(shown)
-        opening = _SURNAME_OPENING.match(shown)
-        surname = opening.group(1) if opening and opening.group(1) in introduced else ""
-        introduced.update(_FULL_NAME.findall(shown))
         out.append(
             _Sentence(
                 text=shown,

@@ -949,6 +949,20 @@ def test_a_person_named_by_surname_only_comes_after_the_full_name() -> None:
     assert said, units  # the check is not empty
     for i in said:
         assert any("Marta Ferreira" in u for u in units[:i]), units
+    # Given in a credit line that is not shown itself, the name is still not the reader's.
+    credit = (
+        "Babies fed peanut snacks before their first birthday were far less likely to "
+        "develop a peanut allergy, a study of 640 infants in Kellmoor found.\n"
+        "About 3% of the children who ate peanuts developed an allergy, against 17% of "
+        "those who avoided them.\n"
+        "\u201cThis is a turning point for how we advise parents,\u201d\n"
+        "says Katie Allen, MD, PhD.\n"
+        "Allen was not involved in the research.\n"
+        "The researchers will follow the children until they are ten."
+    )
+    b = _one(credit, title="Early peanut snacks cut allergy risk in babies, study finds")
+    units = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    assert not any("Allen was not involved" in u for u in units), units
 
 
 def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
