@@ -206,9 +206,10 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 # A sentence opening on a capitalised word and a lower-case one ("Moore said…",
-# "Mr Williams had said…"), and full names ("Budd Schulberg", "Hayao Miyazaki's").
+# "Mr Williams had said…") or an apposition ("Hicks, a Navy veteran herself, said…",
+# "Parata, 75, has…"), and full names ("Budd Schulberg", "Hayao Miyazaki's").
 _SURNAME_OPENING = re.compile(
-    r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+[a-z]"
+    r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?:\s+[a-z]|,\s+[a-z\d])"
 )
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+\s+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
 
