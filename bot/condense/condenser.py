@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..models import BULLET_COUNT, LEAD_MAX, Briefing, Bullet, SourceText
+from ..models import BULLET_COUNT, LEAD_MAX, Briefing, Bullet, Source, SourceText
 from ..multisource import MultiSourcePlan, plan_story
 from ..text import one_line
 from ..words import content_words
 from .analysis import _analyse_story, _Sentence, _Story
 from .bullets import _eligible, _pick_bullets, _point, fit_bullet
-from .headline import _headline
+from .headline import _headline, clean_headline
 from .lead import _lead, _scene_setters
 from .sections import _sections
 
@@ -75,11 +75,19 @@ class ExtractiveCondenser:
             what_happened=what_happened,
             why_it_matters=why,
             what_to_watch=watch,
-            sources=story.sources,
+            sources=[_listed_source(s) for s in story.sources],
             created_at=now,
             updated_at=now,
             condenser=self.name,
         )
+
+
+def _listed_source(source: Source) -> Source:
+    """A source as the briefing lists it: its outlet's name stands beside its title
+    ("CNN — Takeaways from the trial"), so a site name in the title ("… | CNN
+    Politics") goes, as it goes from the headline."""
+    title = clean_headline(source.title, source.publisher, source.url)
+    return source if title == source.title else source.model_copy(update={"title": title})
 
 
 def _plan(story: _Story) -> MultiSourcePlan[_Sentence] | None:

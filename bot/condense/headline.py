@@ -32,24 +32,31 @@ def clean_headline(title: str, publisher: str = "", url: str | None = None) -> s
         return title
     seps = _SITE_SEPARATORS.findall(title)
 
-    def is_site(part: str) -> bool:
+    def is_site(part: str, *, mostly: bool = False) -> bool:
         squashed = re.sub(r"[\W_]", "", part.lower())
         if not squashed:
             return True
         # The site's name in the segment ("Story - The Verge"), or the segment a short
-        # form of the site's name ("Story - Spiceworks" from "Spiceworks Inc").
-        return any(w in squashed or (len(squashed) >= 4 and squashed in w) for w in site)
+        # form of the site's name ("Story - Spiceworks" from "Spiceworks Inc"). With
+        # ``mostly``, the name is at least half of the segment: a headline may carry the
+        # site's name ("Trip report @ Steven's Home" on the blog "Steven's Home").
+        return any(
+            (w in squashed and (not mostly or 2 * len(w) >= len(squashed)))
+            or (len(squashed) >= 4 and squashed in w)
+            for w in site
+        )
 
     # From the end, then from the start: drop segments that name the site; after a
-    # pipe or a chevron, a short tail is a site or a section name even when unnamed.
+    # pipe, a chevron or a double colon, a short tail is a site or a section name even
+    # when unnamed.
     while len(parts) > 1:
         tail, sep = parts[-1], seps[-1].strip()
         short = len(tail.split()) <= 5 and len(tail) < len(" ".join(parts[:-1]))
-        if (is_site(tail) and len(tail.split()) <= 6) or (sep in {"|", "»"} and short):
+        if (is_site(tail) and len(tail.split()) <= 6) or (sep in {"|", "»", "::"} and short):
             parts, seps = parts[:-1], seps[:-1]
         else:
             break
-    while len(parts) > 1 and is_site(parts[0]) and len(parts[0].split()) <= 4:
+    while len(parts) > 1 and is_site(parts[0], mostly=True) and len(parts[0].split()) <= 4:
         parts, seps = parts[1:], seps[1:]
     out = parts[0]
     for sep, part in zip(seps, parts[1:], strict=True):

@@ -750,6 +750,24 @@ def test_site_names_leave_the_headline() -> None:
     assert got == "Ferry pier closes"
     got = clean_headline("Ferry pier closes - Gazette", "Gazette Media Group Inc")
     assert got == "Ferry pier closes"
+    # A blog's post title carries the blog's name; only the platform's name after the
+    # double colon is the site's.
+    got = clean_headline("Maple walk at Lake Shiro @ Steven's Home :: PIXLOG ::", "Steven's Home")
+    assert got == "Maple walk at Lake Shiro @ Steven's Home"
+    # A headline that opens on the site's name is kept when it says more than the name.
+    got = clean_headline("Gazette reporters win award - Kestrel Bay", "Gazette")
+    assert got == "Gazette reporters win award - Kestrel Bay"
+
+
+def test_the_sources_list_titles_without_the_site_name() -> None:
+    b = _one(
+        "Kestrel Bay closed its ferry pier on Tuesday after divers found cracks in two of "
+        "its supporting piles.\nRepairs are expected to take six weeks, the council said.",
+        title="Ferry pier closes after cracks found | Kestrel Gazette Local",
+    )
+    assert b.headline == "Ferry pier closes after cracks found"
+    assert [s.title for s in b.sources] == ["Ferry pier closes after cracks found"]
+    assert b.sources[0].publisher == "Kestrel Gazette"
 
 
 def test_a_mixed_case_dateline_is_stripped_from_the_opening() -> None:
@@ -963,6 +981,22 @@ def test_a_person_named_by_surname_only_comes_after_the_full_name() -> None:
     b = _one(credit, title="Early peanut snacks cut allergy risk in babies, study finds")
     units = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
     assert not any("Allen was not involved" in u for u in units), units
+    # Named in an apposition ("Hicks, a photographer…"), too.
+    apposition = (
+        "A photographer in Kellmoor is fighting back after a photo she posted online of a "
+        "newborn wrapped in a national flag drew thousands of angry comments.\n"
+        "Vanessa Hicks said she had no idea it would be controversial.\n"
+        "Hicks, a navy veteran herself, said she meant to honour the flag and the parents, "
+        "who had asked for a photo that showed their military service.\n"
+        "The photo showed the baby held by his father, who was in uniform.\n"
+        "Critics said the flag should never touch a person, citing the national flag code."
+    )
+    b = _one(apposition, title="Photo of baby wrapped in flag sparks anger")
+    units = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    said = [i for i, u in enumerate(units) if u.startswith("Hicks, a navy veteran")]
+    assert said, units  # the check is not empty
+    for i in said:
+        assert any("Vanessa Hicks" in u for u in units[:i]), units
 
 
 def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
