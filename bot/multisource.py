@@ -53,7 +53,6 @@ MIN_SPECIFIC = 2.5  # IDF below this is a function word for agreement purposes
 W_AGREE = 1.0
 W_POS = 0.5
 W_OWN = 1.0
-# IDF below this is a function word for agreement purposes
 
 
 class SourceSentence(Protocol):

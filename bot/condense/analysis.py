@@ -206,12 +206,15 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 # A sentence opening on a capitalised word and a lower-case one ("Moore said…",
-# "Mr Williams had said…") or an apposition ("Hicks, a Navy veteran herself, said…",
-# "Parata, 75, has…"), and full names ("Budd Schulberg", "Hayao Miyazaki's").
+# "Mr Williams had said…", "Okafor's team plans…") or an apposition ("Hicks, a Navy
+# veteran herself, said…", "Parata, 75, has…"), and full names ("Budd Schulberg",
+# "Hayao Miyazaki's").
 _SURNAME_OPENING = re.compile(
-    r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?:\s+[a-z]|,\s+[a-z\d])"
+    r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?:['’]s)?"
+    r"(?:\s+[a-z]|,\s+[a-z\d])"
 )
-_FULL_NAME = re.compile(r"\b[A-Z][a-z]+\s+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
+# (The surname in a lookahead: "Professor Marianne Okafor" gives "Marianne" and "Okafor".)
+_FULL_NAME = re.compile(r"\b[A-Z][a-z]+\s+(?=([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b)")
 
 
 def _sentences_of(index: int, text: str) -> list[_Sentence]:

@@ -997,6 +997,22 @@ def test_a_person_named_by_surname_only_comes_after_the_full_name() -> None:
     assert said, units  # the check is not empty
     for i in said:
         assert any("Vanessa Hicks" in u for u in units[:i]), units
+    # After a title ("Professor Marianne Okafor"), and in the possessive ("Okafor's team").
+    titled = (
+        "Adults who walked at least 7,000 steps a day were 23% less likely to develop "
+        "insomnia than those who walked fewer than 4,000, a six-year study of 42,000 "
+        "people found.\n"
+        "\u201cYou don't need to run marathons,\u201d said Professor Marianne Okafor, who "
+        "led the study.\n"
+        "Okafor's team will start a trial of a walking programme for 1,200 adults with "
+        "early sleep problems in the spring.\n"
+        "Participants wore activity trackers for a week every two years."
+    )
+    b = _one(titled, title="Walkers less likely to develop insomnia, study finds")
+    units = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.what_to_watch]
+    team = [i for i, u in enumerate(units) if "Okafor's team" in u]
+    for i in team:
+        assert any("Marianne Okafor" in u for u in units[:i]), units
 
 
 def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
