@@ -15,6 +15,12 @@ from .tuning import UNTITLED
 # long run too, each try would scan the rest of it, and a hostile title would cost
 # quadratic time. Leftmost matching starts at a run's first space anyway.
 _SITE_SEPARATORS = re.compile(r"(?<!\s)(?:\s++(?:[|–—·•»]|-|::)\s+|\s*+\|\s*)")
+# Chinese and Japanese titles run without spaces, and their sites join the section's and
+# the site's names on with a bare ASCII "_" or "-" ("…关注点大不同_教育频道_中国青年网",
+# "…用药需求-新华网"); a headline itself uses full-width marks ("：", "——").
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_SEPARATOR = re.compile(f"(?<=[{_CJK}])[_-](?=[{_CJK}])")
+_CJK_TAIL = 10  # characters: a section's or a site's name, not part of a headline
 _TAGLINE = re.compile(
     r"^[^:]{0,80}\b(?:news|source|platform|favou?rite|home\ of|daily|online|portal)\b"
     r"[^:]{0,40}:\s+",
@@ -25,7 +31,7 @@ _TAGLINE = re.compile(
 def clean_headline(title: str, publisher: str = "", url: str | None = None) -> str:
     """A title without the site's name: "Story | Site", "Story - Site", "Site | The
     region's favourite news source: Story", breadcrumbs "Story » Section » Site"."""
-    title = one_line(title)
+    title = _without_cjk_tail(one_line(title))
     site = _site_words(publisher, url)
     parts = _SITE_SEPARATORS.split(title)
     if len(parts) < 2:
@@ -66,6 +72,19 @@ def clean_headline(title: str, publisher: str = "", url: str | None = None) -> s
     if m and len(out) - m.end() >= 20:
         out = out[m.end() :]
     return out or title
+
+
+def _without_cjk_tail(title: str) -> str:
+    """A Chinese or Japanese title without the short names joined on after a bare
+    "_" or "-": each goes while it is shorter than what stays."""
+    parts = _CJK_SEPARATOR.split(title)
+    while len(parts) > 1 and len(parts[-1]) <= _CJK_TAIL:
+        head_len = sum(map(len, parts[:-1])) + len(parts) - 2
+        if len(parts[-1]) >= head_len:
+            break
+        parts = parts[:-1]
+        title = title[:head_len]
+    return title
 
 
 def _site_words(publisher: str, url: str | None) -> set[str]:

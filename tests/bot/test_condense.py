@@ -754,6 +754,15 @@ def test_site_names_leave_the_headline() -> None:
     # double colon is the site's.
     got = clean_headline("Maple walk at Lake Shiro @ Steven's Home :: PIXLOG ::", "Steven's Home")
     assert got == "Maple walk at Lake Shiro @ Steven's Home"
+    # Chinese sites join the section's and the site's names on with a bare "_" or "-".
+    got = clean_headline("海外留学生看两会：出国前后关注点大不同_教育频道_中国青年网", "")
+    assert got == "海外留学生看两会：出国前后关注点大不同"
+    assert clean_headline("短缺药品保供稳价 全力保障临床用药需求-新华网", "news.cn") == (
+        "短缺药品保供稳价 全力保障临床用药需求"
+    )
+    # …but a long part after one is the headline's own.
+    title = "新竹尖石_美樹營地賞楓 一波波接續性低溫寒流報到"
+    assert clean_headline(title, "") == title
     # A headline that opens on the site's name is kept when it says more than the name.
     got = clean_headline("Gazette reporters win award - Kestrel Bay", "Gazette")
     assert got == "Gazette reporters win award - Kestrel Bay"
