@@ -20,6 +20,11 @@ the script then says so and exits 1. It also exits 1 when a ROUGE target is miss
 (bullets above Lead-3 in R-1 and R-Lsum on CNN/DailyMail; within 2 points of TextRank
 in R-1 on BBC). ``--limit`` runs a quick subset and skips both checks.
 
+Two more rows put what a channel reads beside TextRank at the same length (not a
+target: the targets are on the bullets): ``briefing`` is the lead and the bullets, and
+``textrank=len`` sumy's TextRank sentences in rank order, cut to the same number of
+words (as ``bench/multisource.py`` does).
+
 ``--ceilings`` adds, for reading the targets, what the same baselines score under the
 briefing's own constraints (a bullet is a whole sentence of at most ``BULLET_MAX``
 characters, and no bullet repeats the lead, which is the text's first sentence):
@@ -57,7 +62,7 @@ from bot.models import BULLET_MAX, Source, SourceText
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 DATASETS = ("cnn_dailymail_dev50.jsonl", "bbc_news_summary_dev250.jsonl")
 METRICS = ("rouge1", "rouge2", "rougeLsum")
-SYSTEMS = ("ours", "lead3", "textrank")
+SYSTEMS = ("ours", "lead3", "textrank", "briefing", "textrank=len")
 CEILINGS = ("lead3-skip1", "textrank-fit", "tr-fit-skip1")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 # The reference baseline figures of ../shared/eval/README.md (ROUGE F1 x 100).
@@ -120,6 +125,21 @@ def textrank(text: str, k: int = 3) -> list[str]:
     return [str(s) for s in _textrank()(document, k)]
 
 
+def textrank_words(text: str, words: int) -> list[str]:
+    """TextRank's sentences in rank order, cut to ``words`` words in all."""
+    document = PlaintextParser.from_string(text, _Tokenizer()).document
+    ratings = _textrank().rate_sentences(document)
+    order = {s: i for i, s in enumerate(document.sentences)}
+    out: list[str] = []
+    for sentence in sorted(document.sentences, key=lambda s: (-ratings.get(s, 0.0), order[s])):
+        if words <= 0:
+            break
+        cut = str(sentence).split()[:words]
+        out.append(" ".join(cut))
+        words -= len(cut)
+    return out
+
+
 def textrank_fit(text: str, k: int = 3, *, skip: str = "") -> list[str]:
     """TextRank's ``k`` best-rated sentences that fit a bullet whole (and are not
     ``skip``), in text order."""
@@ -179,10 +199,13 @@ def evaluate(
         t0 = time.perf_counter()
         briefing = condenser.condense(f"dev{i}", material_of(row), NOW)
         spent += time.perf_counter() - t0
+        shown = [briefing.lead, *(b.text for b in briefing.bullets)] if briefing.lead else []
         systems = {
             "ours": [b.text for b in briefing.bullets],
             "lead3": lead3(text),
             "textrank": textrank(text),
+            "briefing": shown,
+            "textrank=len": textrank_words(text, sum(len(u.split()) for u in shown)),
         }
         if extra:
             systems.update(ceilings(text))
@@ -207,6 +230,10 @@ def report(name: str, means: dict[str, dict[str, float]], ms: float, n: int) -> 
     for base in ("lead3", "textrank"):
         deltas = "".join(f"{means['ours'][m] - means[base][m]:>+11.2f}" for m in METRICS)
         print(f"{'Δ vs ' + base:<12}{deltas}")
+    deltas = ", ".join(
+        f"{m} {means['briefing'][m] - means['textrank=len'][m]:+.2f}" for m in METRICS
+    )
+    print(f"what a channel reads (lead + bullets) vs TextRank at the same length: {deltas}")
 
 
 def check(name: str, means: dict[str, dict[str, float]]) -> list[str]:

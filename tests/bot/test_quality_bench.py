@@ -43,3 +43,11 @@ def test_textrank_fit_keeps_only_sentences_that_fit_a_bullet() -> None:
     # Text order, as a briefing shows its bullets.
     order = quality.sentences(TEXT)
     assert [order.index(s) for s in fit] == sorted(order.index(s) for s in fit)
+
+
+def test_textrank_at_a_length_is_cut_to_that_many_words() -> None:
+    for words in (5, 40, 61):
+        got = quality.textrank_words(TEXT, words)
+        assert sum(len(s.split()) for s in got) == words
+    # In rank order: its best sentence first, as TextRank's own pick of one.
+    assert quality.textrank_words(TEXT, 200)[0] == quality.textrank(TEXT, 1)[0]
