@@ -213,6 +213,17 @@ _SURNAME_OPENING = re.compile(
     r"(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:-[A-Z][a-z]+)?)(?:['’]s)?"
     r"(?:\s+[a-z]|,\s+[a-z\d])"
 )
+# A surname as the speaker after a clause or a quotation: "…could freeze, Mr. Michaels
+# said.", "…,” Hicks told ABC News.", "…,” explains Dr. Shadlen." (not "said Tom Michaels").
+_SPEAKING = r"(?:said|says|added|adds|told|tells|wrote|writes|explained|explains|noted|notes"
+_SPEAKING += r"|recalled|recalls|argued|argues|warned|warns)"
+_SURNAME_SPEAKER = re.compile(
+    r"[,”\"]\s+(?:(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\s+"
+    + _SPEAKING
+    + r"\b|"
+    + _SPEAKING
+    + r"\s+(?:(?:Mr|Mrs|Ms|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b(?![\s-]+[A-Z]))"
+)
 # (The surname in a lookahead: "Professor Marianne Okafor" gives "Marianne" and "Okafor".)
 _FULL_NAME = re.compile(r"\b[A-Z][a-z]+\s+(?=([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b)")
 
@@ -224,6 +235,9 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
         shown = _CITATIONS.sub("", strip_dateline(raw, opening=n == 0))
         opening = _SURNAME_OPENING.match(shown)
         surname = opening.group(1) if opening and opening.group(1) in introduced else ""
+        if not surname and introduced:
+            speakers = (m[1] or m[2] for m in _SURNAME_SPEAKER.finditer(shown))
+            surname = next((name for name in speakers if name in introduced), "")
         # From every sentence, shown or not ("says Katie Allen, MD, PhD." is a credit
         # line): a name given there is still one the reader of the briefing lacks.
         introduced.update(_FULL_NAME.findall(shown))

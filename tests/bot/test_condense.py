@@ -1006,6 +1006,29 @@ def test_a_person_named_by_surname_only_comes_after_the_full_name() -> None:
     assert said, units  # the check is not empty
     for i in said:
         assert any("Vanessa Hicks" in u for u in units[:i]), units
+    # As the speaker after a clause: "…could freeze, Mr. Michaels said.", "…, explains
+    # Mr. Michaels."
+    speaker = (
+        "A series of manhole fires in central Kellmoor forced the evacuation of three "
+        "theatres on Saturday night, the fire service said.\n"
+        "Underground lies a tangle of water mains, power cables, gas lines and sewers, many "
+        "of them more than a century old.\n"
+        "Pipes crack more often in winter, when the ground freezes and shifts, said Tom "
+        "Michaels, a spokesman for the Kellmoor water board.\n"
+        "In the extreme cold, the city will not shut down water mains for construction "
+        "because spillage into the street could freeze and close the theatres' streets, "
+        "Mr. Michaels said.\n"
+        "The power company said it had begun replacing 1,600 miles of cast-iron gas pipes "
+        "under the theatres."
+    )
+    inverted = speaker.replace("Mr. Michaels said.", "explains Mr. Michaels.")
+    for text, tail in ((speaker, "Mr. Michaels said"), (inverted, "explains Mr. Michaels")):
+        b = _one(text, title="Manhole fires force theatre evacuations in Kellmoor")
+        units = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+        said = [i for i, u in enumerate(units) if tail in u]
+        assert said, units  # the check is not empty
+        for i in said:
+            assert any("Tom Michaels" in u for u in units[:i]), units
     # After a title ("Professor Marianne Okafor"), and in the possessive ("Okafor's team").
     titled = (
         "Adults who walked at least 7,000 steps a day were 23% less likely to develop "
