@@ -188,8 +188,25 @@ _INSTRUCTION = re.compile(
 )
 
 
+# A picture's caption left in the text: "U.S. Navy image of pirates operating off the
+# coast of Somalia in October." A credit and "image of" with no verb of its own ("Images
+# of devices bolted on to heads have pervaded…" is a sentence).
+_CAPTION = re.compile(
+    r"^(?:(?:an?|the)\s+)?(?:[A-Z][\w.'’-]*\s+){0,4}(?:file\s+|handout\s+)?"
+    r"(?:image|photo|photograph|picture|screenshot|screengrab)s?\s+of\b",
+    re.IGNORECASE,
+)
+_FINITE = re.compile(
+    r"\b(?:is|are|was|were|has|have|had|will|would|can|could|may|might|must|shall|should"
+    r"|do|does|did|said|says|went|came|became|shows|showed|\w{3,}ed)\b",
+    re.IGNORECASE,
+)
+
+
 def _listed(text: str) -> bool:
     if _LISTED.match(text) or " | " in text or "\t" in text:
+        return True
+    if _CAPTION.match(text) and not _FINITE.search(text):
         return True
     if _INSTRUCTION.match(text):
         return True

@@ -1059,3 +1059,21 @@ def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
     b = _one(text, title="New year, new laws: wages, drones and clocks")
     shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
     assert b.lead and not any("Sourcing" in t for t in shown), shown
+
+
+def test_a_pictures_caption_is_never_shown_on_its_own() -> None:
+    text = (
+        "A German cruise line said Tuesday it will fly its passengers over the Gulf of "
+        "Aden rather than sail them through it, for fear of pirate attacks.\n"
+        "The line said the ship would sail through the gulf with a skeleton crew after the "
+        "passengers disembark in Oman.\n"
+        "Navy image of pirates off the coast of Somalia in October this year.\n"
+        "A travel warning for the area from the Foreign Ministry played a part in the "
+        "decision, the line said.\n"
+        "Images of hijacked ships at anchor have appeared on regional television all year."
+    )
+    b = _one(text, title="Cruise line flies passengers over pirate waters")
+    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    assert b.lead and not any(t.startswith("Navy image") for t in shown), shown
+    # A sentence about pictures is not one.
+    assert any("Images of hijacked ships" in t for t in shown), shown
