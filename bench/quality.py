@@ -20,10 +20,11 @@ the script then says so and exits 1. It also exits 1 when a ROUGE target is miss
 (bullets above Lead-3 in R-1 and R-Lsum on CNN/DailyMail; within 2 points of TextRank
 in R-1 on BBC). ``--limit`` runs a quick subset and skips both checks.
 
-Two more rows put what a channel reads beside TextRank at the same length (not a
-target: the targets are on the bullets): ``briefing`` is the lead and the bullets, and
-``textrank=len`` sumy's TextRank sentences in rank order, cut to the same number of
-words (as ``bench/multisource.py`` does).
+Three more rows compare at equal length (not targets: the targets are on the bullets
+against the standard baselines): ``tr=ours-len`` is sumy's TextRank sentences in rank
+order cut to as many words as the bullets (as ``bench/multisource.py`` does);
+``briefing`` is what a channel reads, the lead and the bullets, and ``tr=brief-len``
+TextRank cut to its length.
 
 ``--ceilings`` adds, for reading the targets, what the same baselines score under the
 briefing's own constraints (a bullet is a whole sentence of at most ``BULLET_MAX``
@@ -62,7 +63,7 @@ from bot.models import BULLET_MAX, Source, SourceText
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 DATASETS = ("cnn_dailymail_dev50.jsonl", "bbc_news_summary_dev250.jsonl")
 METRICS = ("rouge1", "rouge2", "rougeLsum")
-SYSTEMS = ("ours", "lead3", "textrank", "briefing", "textrank=len")
+SYSTEMS = ("ours", "lead3", "textrank", "tr=ours-len", "briefing", "tr=brief-len")
 CEILINGS = ("lead3-skip1", "textrank-fit", "tr-fit-skip1")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 # The reference baseline figures of ../shared/eval/README.md (ROUGE F1 x 100).
@@ -199,13 +200,15 @@ def evaluate(
         t0 = time.perf_counter()
         briefing = condenser.condense(f"dev{i}", material_of(row), NOW)
         spent += time.perf_counter() - t0
-        shown = [briefing.lead, *(b.text for b in briefing.bullets)] if briefing.lead else []
+        bullets = [b.text for b in briefing.bullets]
+        shown = [briefing.lead, *bullets] if briefing.lead else []
         systems = {
-            "ours": [b.text for b in briefing.bullets],
+            "ours": bullets,
             "lead3": lead3(text),
             "textrank": textrank(text),
+            "tr=ours-len": textrank_words(text, sum(len(u.split()) for u in bullets)),
             "briefing": shown,
-            "textrank=len": textrank_words(text, sum(len(u.split()) for u in shown)),
+            "tr=brief-len": textrank_words(text, sum(len(u.split()) for u in shown)),
         }
         if extra:
             systems.update(ceilings(text))
@@ -230,10 +233,12 @@ def report(name: str, means: dict[str, dict[str, float]], ms: float, n: int) -> 
     for base in ("lead3", "textrank"):
         deltas = "".join(f"{means['ours'][m] - means[base][m]:>+11.2f}" for m in METRICS)
         print(f"{'Δ vs ' + base:<12}{deltas}")
-    deltas = ", ".join(
-        f"{m} {means['briefing'][m] - means['textrank=len'][m]:+.2f}" for m in METRICS
-    )
-    print(f"what a channel reads (lead + bullets) vs TextRank at the same length: {deltas}")
+    for mine, theirs, what in (
+        ("ours", "tr=ours-len", "the bullets"),
+        ("briefing", "tr=brief-len", "what a channel reads (lead + bullets)"),
+    ):
+        deltas = ", ".join(f"{m} {means[mine][m] - means[theirs][m]:+.2f}" for m in METRICS)
+        print(f"{what} vs TextRank at the same length: {deltas}")
 
 
 def check(name: str, means: dict[str, dict[str, float]]) -> list[str]:
