@@ -149,7 +149,8 @@ _CUT_MARKS = ("...", "…")
 _CITATIONS = re.compile(r"(?:\[\d{1,3}\])+")
 
 
-# "…,” she said": the speaker is named in an earlier sentence.
+# "…,” she said", "…are typically 400 breaks a year, he added.": the speaker is named in
+# an earlier sentence, whether the words are quoted or reported.
 _PRONOUN_SPEAKER = re.compile(
     r"(?:^|[,.])\s*(?:he|she|they)\s+(?:said|says|added|adds|told|tells|asked|insisted)\b"
     r"|\b(?:said|says|added|adds)\s+(?:he|she|they)\s*(?:[,.;]|$)",
@@ -278,8 +279,7 @@ def _sentences_of(index: int, text: str) -> list[_Sentence]:
                 past=bool(_PAST.search(shown)),
                 when=bool(_WHEN.search(unquoted.lower())),
                 balanced=_quotes_balanced(shown),
-                dangling=_dangles(shown)
-                or (unquoted != shown and _PRONOUN_SPEAKER.search(unquoted) is not None),
+                dangling=_dangles(shown) or _PRONOUN_SPEAKER.search(unquoted) is not None,
                 ended=_TERMINAL.search(shown) is not None,
                 listed=_listed(shown),
                 unattributed=_unattributed_quote(shown),

@@ -811,6 +811,7 @@ def test_a_quote_whose_speaker_is_a_pronoun_follows_the_sentence_naming_them() -
         "final, and dedicated it to the groundstaff who kept the club going.\n"
         "\u201cThey never left, even when we were bottom of the league,\u201d he said, "
         "holding the cup above his head in front of the away end.\n"
+        "The trophy will stay at the ground until the new season, he added.\n"
         "Port Lennox had led at half-time through a penalty from Tomas Reyes.\n"
         "The winners will play in the Continental Super Cup in Lisbon next August."
     )
@@ -818,8 +819,10 @@ def test_a_quote_whose_speaker_is_a_pronoun_follows_the_sentence_naming_them() -
 
     _, sentences = _analyse(text)
     leaning = {s.text.split(",")[0]: s.dangling for s in sentences}
-    # "…,” he said" names its speaker only in the sentence before: it leans on it.
+    # "…,” he said" names its speaker only in the sentence before: it leans on it; so
+    # does a report of what was said ("…, he added."), quoted or not.
     assert leaning["\u201cThey never left"] is True
+    assert leaning["The trophy will stay at the ground until the new season"] is True
     assert (
         leaning[
             "Captain Ellis Marr lifted the trophy 31 years after the club last won a major final"
@@ -831,6 +834,7 @@ def test_a_quote_whose_speaker_is_a_pronoun_follows_the_sentence_naming_them() -
     for i, t in enumerate(shown):
         if "\u201d he said" in t:
             assert shown[i - 1].startswith("Captain Ellis Marr lifted the trophy"), shown
+    assert not any(", he added" in t for t in (b.what_happened, b.why_it_matters)), b
 
 
 def test_a_standfirst_glued_to_the_first_sentence_is_not_the_lead() -> None:
