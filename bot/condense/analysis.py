@@ -66,7 +66,7 @@ _DANGLING = frozenset(
     and meanwhile still yet such so then thus hence instead there here it's that's
     he's she's they're there's nor or besides likewise similarly otherwise
     anyway indeed moreover furthermore nevertheless nonetheless therefore consequently
-    accordingly again""".split()
+    accordingly again worse""".split()
 )
 _DANGLING_PHRASE = re.compile(
     r"^(?:in\ other\ words|as\ a\ result|in\ addition|on\ the\ other\ hand|by\ contrast"
@@ -179,7 +179,7 @@ _INSTRUCTION = re.compile(
     r"|subscribe|download|follow|share|visit|contact|call|email|take|make|use|go"
     r"|stay|remember|consider|choose|select|enter|type|press|install|let[’']s|give|turn|buy"
     r"|order|book|save|start|stop|look|ask|tell|send|bring|pick|grab|head|explore|discover"
-    r"|enjoy|register|apply|upgrade|switch)"
+    r"|enjoy|register|apply|upgrade|switch|count)"
     # Lower case, and "the", "a" not before a capital: "Save the Children said…", "Stop
     # the Steal", "Get Out won…" are names.
     r"\ (?-i:(?:the|a|an)\ (?![A-Z])|(?:your|our|this|these|those|it|them|us|me|if"

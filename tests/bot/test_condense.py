@@ -930,9 +930,11 @@ def test_none_or_both_standing_for_what_came_before_leans_on_it() -> None:
         "If none are available, the design is too big for the device and the tool stops. "
         "None of the 40 engineers at the plant had seen the fault before the audit. "
         "Both were flown to hospital in Kellmoor after the crash on Tuesday night. "
-        "Both the mayor and the harbour master said the pier would reopen in March."
+        "Both the mayor and the harbour master said the pier would reopen in March. "
+        "Worse was the council's refusal to publish the survey. "
+        "Worse-than-expected results sent the shares down 9%."
     )
-    assert [s.dangling for s in sentences] == [False, True, False, True, False]
+    assert [s.dangling for s in sentences] == [False, True, False, True, False, True, False]
 
 
 def test_an_instruction_to_the_reader_or_a_broken_bracket_is_never_shown() -> None:
@@ -948,12 +950,13 @@ def test_an_instruction_to_the_reader_or_a_broken_bracket_is_never_shown() -> No
         "Share prices in Lumora rose 4% after the announcement.\n"
         "Save the Children said the tab limit should be switched on by default for "
         "accounts of under-13s.\n"
+        "Count us among those who will switch the translator off.\n"
         "Rival browsers from Ostvale and Kellmoor added translators last year."
     )
     b = _one(text, title="Lumora's Halo browser gets a translator and a tab limit")
     shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
     assert b.lead.startswith("Lumora released"), b.lead
-    for bad in ("Open the settings", "Don't expect", "(parents asked"):
+    for bad in ("Open the settings", "Don't expect", "(parents asked", "Count us"):
         assert not any(bad in t for t in shown), (bad, shown)
     # "Share prices rose" is news, not an instruction to share; "Save the Children" is a
     # charity's name.
