@@ -55,19 +55,24 @@ def clean_headline(title: str, publisher: str = "", url: str | None = None) -> s
     # From the end, then from the start: drop segments that name the site; after a
     # pipe, a chevron or a double colon, a short tail is a site or a section name even
     # when unnamed.
-    while len(parts) > 1:
-        tail, sep = parts[-1], seps[-1].strip()
-        short = len(tail.split()) <= 5 and len(tail) < len(" ".join(parts[:-1]))
+    # parts[lo:hi] stay (indices, not slices: a hostile title of 30,000 "| Site" tails
+    # would otherwise cost quadratic time); seps[i] stands between parts[i] and [i + 1].
+    lo, hi = 0, len(parts)
+    head = sum(map(len, parts)) + len(parts) - 1  # len(" ".join(parts[lo:hi]))
+    while hi - lo > 1:
+        tail, sep = parts[hi - 1], seps[hi - 2].strip()
+        head -= len(tail) + 1  # what stays before the tail
+        short = len(tail.split()) <= 5 and len(tail) < head
         if (is_site(tail) and len(tail.split()) <= 6) or (sep in {"|", "»", "::"} and short):
-            parts, seps = parts[:-1], seps[:-1]
+            hi -= 1
         else:
             break
-    while len(parts) > 1 and is_site(parts[0], mostly=True) and len(parts[0].split()) <= 4:
-        parts, seps = parts[1:], seps[1:]
-    out = parts[0]
-    for sep, part in zip(seps, parts[1:], strict=True):
-        out += sep + part
-    out = out.strip()
+    while hi - lo > 1 and is_site(parts[lo], mostly=True) and len(parts[lo].split()) <= 4:
+        lo += 1
+    pieces = [parts[lo]]
+    for i in range(lo, hi - 1):
+        pieces += [seps[i], parts[i + 1]]
+    out = "".join(pieces).strip()
     m = _TAGLINE.match(out)
     if m and len(out) - m.end() >= 20:
         out = out[m.end() :]
@@ -77,14 +82,13 @@ def clean_headline(title: str, publisher: str = "", url: str | None = None) -> s
 def _without_cjk_tail(title: str) -> str:
     """A Chinese or Japanese title without the short names joined on after a bare
     "_" or "-": each goes while it is shorter than what stays."""
-    parts = _CJK_SEPARATOR.split(title)
-    while len(parts) > 1 and len(parts[-1]) <= _CJK_TAIL:
-        head_len = sum(map(len, parts[:-1])) + len(parts) - 2
-        if len(parts[-1]) >= head_len:
+    end = len(title)
+    for tail in reversed(_CJK_SEPARATOR.split(title)[1:]):
+        head = end - len(tail) - 1  # what stays: everything before the separator
+        if len(tail) > _CJK_TAIL or len(tail) >= head:
             break
-        parts = parts[:-1]
-        title = title[:head_len]
-    return title
+        end = head
+    return title[:end]
 
 
 def _site_words(publisher: str, url: str | None) -> set[str]:

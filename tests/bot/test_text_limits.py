@@ -182,6 +182,16 @@ def test_200_kb_of_titles_splits_in_linear_time() -> None:
             split_sentences(text)
 
 
+def test_a_200_kb_title_loses_its_site_names_in_linear_time() -> None:
+    from bot.condense.headline import clean_headline
+
+    # Site tails after bare CJK separators, and after spaced ones, each a short part.
+    for title in ("中" + "_中" * 100_000, "Story" + " | Site" * 33_000, "新闻" + "-网" * 70_000):
+        with _within(1.0):
+            cleaned = clean_headline(title, "Site")
+        assert cleaned and len(cleaned) < 20, cleaned[:40]
+
+
 def test_an_article_is_capped() -> None:
     # News never comes near the cap: the longest text of the shared page set is a
     # 113,000-character Wikipedia article, news p99 48,000 (see bot.text).
