@@ -14,6 +14,7 @@ from itertools import pairwise
 
 from .errors import ExtractError
 from .models import Article
+from .parse import MAX_TITLE
 from .text import cap_article, clean_text, one_line
 from .words import LINE_CARRIES_ON, content_words
 
@@ -64,13 +65,15 @@ def extract_article(html: bytes | str, *, url: str | None = None) -> Article:
     if doc is None:
         raise ExtractError("no article text found on the page")
     data = doc if isinstance(doc, dict) else doc.as_dict()
-    title = one_line(str(data.get("title") or ""))
+    # A page's title is capped as a feed entry's is (a hostile page may carry a 1 MB
+    # <title>): it is stored, searched and shown.
+    title = one_line(str(data.get("title") or "")[: 4 * MAX_TITLE])[:MAX_TITLE].rstrip()
     text = cap_article(_unwrap(_drop_title_line(clean_text(str(data.get("text") or "")), title)))
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractError("no article text found on the page")
     return Article(
         url=url or _str_or_none(data.get("url")),
-        title=_headline_title(title, html, text),
+        title=_headline_title(title, html, text)[:MAX_TITLE].rstrip(),
         text=text,
         author=_str_or_none(data.get("author")),
         published=parse_date(data.get("date")),

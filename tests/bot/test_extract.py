@@ -139,6 +139,15 @@ def test_a_section_name_in_the_h1_gives_way_to_the_pages_title() -> None:
     assert extract_article(short).title == "Peanut allergy falls"
 
 
+def test_a_huge_page_title_is_capped_as_a_feed_title_is() -> None:
+    from bot.parse import MAX_TITLE
+
+    huge = "Peanut allergy falls " * 20_000  # 420 kB of <h1> and <title>
+    article = extract_article(_section_page(huge, huge))
+    assert article.title.startswith("Peanut allergy falls")
+    assert len(article.title) <= MAX_TITLE
+
+
 def test_hard_wrapped_prose_is_read_as_whole_sentences() -> None:
     # An article typed with a line break every 70 characters (old CMSes, mailing lists).
     wrapped = (
