@@ -30,7 +30,7 @@ sources are given in.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Generic, Protocol, TypeVar
@@ -224,13 +224,18 @@ def _stands_alone(s: SourceSentence) -> bool:
 
 
 def plan_story(
-    sentences: Sequence[S], publishers: Sequence[str], titles: Sequence[str] = ()
+    sentences: Sequence[S],
+    publishers: Sequence[str],
+    titles: Sequence[str] = (),
+    bullet_weight: Callable[[S], float] = lambda s: 1.0,
 ) -> MultiSourcePlan[S] | None:
     """Lead, bullets and any ``Sources differ`` line for a story of several sources.
 
     ``sentences`` are the usable sentences of every source (``source`` indexes
-    ``publishers``). Returns ``None`` when fewer than two sources have sentences (the
-    single-article logic then decides)."""
+    ``publishers``). ``bullet_weight`` scales a sentence's value as a bullet: less for
+    one that must be cut to fit, 0 for one that cannot be a bullet at all. Returns
+    ``None`` when fewer than two sources have sentences (the single-article logic then
+    decides)."""
     by_source: dict[int, list[S]] = {}
     for s in sentences:
         by_source.setdefault(s.source, []).append(s)
@@ -292,10 +297,11 @@ def plan_story(
 
     lead = min(openings, key=lambda s: rank_key(s, lead_value(s)))
 
-    pool = [s for s in sentences if s is not lead]
+    weight = {id(s): bullet_weight(s) for s in sentences}
+    pool = [s for s in sentences if s is not lead and weight[id(s)] > 0]
 
     def bullet_value(s: S) -> float:
-        value = lead_value(s)
+        value = lead_value(s) * weight[id(s)]
         if not _stands_alone(s):
             value -= 0.5
         return value

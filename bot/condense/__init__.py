@@ -51,7 +51,7 @@ from .boilerplate import (
     strip_dateline,
     unglue_standfirst,
 )
-from .bullets import fit_bullet
+from .bullets import fit_bullet, fits
 from .condenser import ExtractiveCondenser
 from .cues import section_of
 from .headline import clean_headline
@@ -64,6 +64,7 @@ __all__ = [
     "ExtractiveCondenser",
     "clean_headline",
     "fit_bullet",
+    "fits",
     "is_boilerplate",
     "language_of",
     "load_language_model",

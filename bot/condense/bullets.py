@@ -12,21 +12,61 @@ from .analysis import _overlap, _quotes_balanced, _Sentence
 from .tuning import CLAUSE_MIN, LONG_FACTOR, MMR_LAMBDA, NEW_SOURCE_BONUS, REDUNDANT
 
 _CLAUSE_BREAK = re.compile(r"(?:;|,|:|\s[–—-])\s+(?=\S)")
-_CLAUSE_SPLIT = re.compile(r";\s+|,\s+(?:and|but|while|although|whereas)\s+|\s[–—]\s+")
+# A cut must keep the sentence's main clause. Without it the bullet is a subordinate
+# clause ("While centrist Democrats are eager to pass the bill…") or a subject and the
+# asides that describe it ("The shooting, which happened minutes before the verdict…"):
+# words that say nothing on their own.
+_SUBORDINATE = re.compile(
+    r"^[\"“‘'(]?(?:while|when|whenever|although|though|even\s+(?:though|if|as|when)|if|as"
+    r"|after|before|because|since|unless|until|whereas|once|despite|amid)\b",
+    re.IGNORECASE,
+)
+_ASIDE = re.compile(
+    r"^(?:which|who|whom|whose|where|a|an|the|including|such\s+as|like|especially"
+    r"|particularly|notably|with|\w+ing)\b",
+    re.IGNORECASE,
+)
+# News's commonest irregular past tenses ("Prices rose sharply, the highest since…").
+_IRREGULAR = """rose fell won lost took made told began hit set put cut met led ran saw got gave
+    left held struck sent spent kept found brought thought fought became came went wrote
+    spoke chose drew grew knew threw flew shot sold paid laid stood sat fled bought caught
+    felt meant heard built broke stole wore sank drove froze hid bit shut quit let beat
+    dealt fed hung lit overcame spread sought withdrew upheld swept slid"""
+_VERB = re.compile(
+    r"\b(?:is|are|was|were|be|been|has|have|had|will|would|can|could|may|might|must|shall"
+    r"|should|do|does|did|said|says|\w{3,}ed|\w+n[’']t|" + "|".join(_IRREGULAR.split()) + r")\b",
+    re.IGNORECASE,
+)
+# "The FTC's amended suit": a participle after a determiner describes a noun.
+_ATTRIBUTIVE = re.compile(
+    r"\b(?:the|a|an|its|his|her|their|our|this|\w+[’']s)\s+\w+ed\b", re.IGNORECASE
+)
+_PART = re.compile(r",\s+|\s[–—]\s*")
+SUBJECT_WORDS = 12  # a subject with its modifiers, before the asides that describe it
 
 
-def fit_bullet(text: str, limit: int = BULLET_MAX) -> str:
-    """``text`` if it fits, else its longest prefix that ends at a clause boundary
-    (``;``, ``,``, ``:``, a dash) within ``limit``, with an ellipsis to show the cut; as
-    a last resort, at a word. A boundary that leaves a quotation open is used only when
-    no other fits."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
+def _headless(prefix: str) -> bool:
+    """Whether a sentence cut to ``prefix`` lost its main clause: only a subordinate
+    clause is left, or only a subject (no verb) and asides set off by commas or dashes."""
+    parts = _PART.split(prefix.strip())
+    if len(parts) == 1:
+        return _SUBORDINATE.match(prefix) is not None
+    subject = _ATTRIBUTIVE.sub(" ", parts[0])
+    return (
+        len(subject.split()) <= SUBJECT_WORDS
+        and _VERB.search(subject) is None
+        and all(_ASIDE.match(p) for p in parts[1:])
+    )
+
+
+def _cut_at(text: str, limit: int) -> int | None:
+    """Where ``fit_bullet`` cuts a text longer than ``limit``: the last clause boundary
+    that keeps the main clause and fits with the ellipsis, preferring one outside a
+    quotation; else the last word that does; None when no cut keeps the main clause."""
     room = limit - 1  # the ellipsis
     best = inside_quote = -1
     for m in _CLAUSE_BREAK.finditer(text, 0, room + 1):
-        if CLAUSE_MIN <= m.start() <= room:
+        if CLAUSE_MIN <= m.start() <= room and not _headless(text[: m.start()]):
             if _quotes_balanced(text[: m.start()]):
                 best = m.start()
             else:
@@ -34,10 +74,32 @@ def fit_bullet(text: str, limit: int = BULLET_MAX) -> str:
     if best < 0:
         best = inside_quote
     if best < 0:
-        head = text[: room + 1]
-        space = head.rfind(" ")
+        space = text.rfind(" ", 0, room + 1)
         best = space if space >= CLAUSE_MIN else room
-    return text[:best].rstrip(" ,;:–—-") + "…"
+        if _headless(text[:best]):
+            return None
+    return best
+
+
+def fit_bullet(text: str, limit: int = BULLET_MAX) -> str:
+    """``text`` if it fits, else its longest prefix that ends at a clause boundary
+    (``;``, ``,``, ``:``, a dash) within ``limit`` and keeps the main clause, with an
+    ellipsis to show the cut; as a last resort, at a word. A boundary that leaves a
+    quotation open is used only when no other fits."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = _cut_at(text, limit)
+    if cut is None:  # no cut keeps the main clause, and the caller has no other text
+        space = text.rfind(" ", 0, limit)
+        cut = space if space >= CLAUSE_MIN else limit - 1
+    return text[:cut].rstrip(" ,;:–—-") + "…"
+
+
+def fits(text: str, limit: int = BULLET_MAX) -> bool:
+    """Whether ``text`` can be a bullet: it fits whole, or a cut keeps its main clause."""
+    text = text.strip()
+    return len(text) <= limit or _cut_at(text, limit) is not None
 
 
 def _eligible(s: _Sentence) -> bool:
@@ -82,7 +144,7 @@ def _pick_bullets(
         for s in pool:
             if s.dangling and (s.source, s.position - 1) not in visible:
                 continue
-            if not _name_given(s, named):
+            if not _name_given(s, named) or not fits(s.text):
                 continue
             # Saying what the lead or a bullet says rules a sentence out; short of that,
             # only overlap with the other bullets weighs against it: a bullet may

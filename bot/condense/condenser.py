@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..models import BULLET_COUNT, LEAD_MAX, Briefing, Bullet, Source, SourceText
+from ..models import BULLET_COUNT, BULLET_MAX, LEAD_MAX, Briefing, Bullet, Source, SourceText
 from ..multisource import MultiSourcePlan, plan_story
 from ..text import one_line
 from ..words import content_words
 from .analysis import _analyse_story, _Sentence, _Story
-from .bullets import _eligible, _pick_bullets, _point, fit_bullet
+from .bullets import _eligible, _pick_bullets, _point, fit_bullet, fits
 from .headline import _headline, clean_headline
 from .lead import _lead, _scene_setters
 from .sections import _sections
+from .tuning import LONG_FACTOR
 
 
 class ExtractiveCondenser:
@@ -99,8 +100,19 @@ def _plan(story: _Story) -> MultiSourcePlan[_Sentence] | None:
     # so the sentence it leans on would not be above it.
     usable = [s for s in story.sentences if _point(s) and not s.dangling]
     return plan_story(
-        usable, [s.publisher for s in story.sources], [s.title for s in story.sources]
+        usable,
+        [s.publisher for s in story.sources],
+        [s.title for s in story.sources],
+        bullet_weight=_bullet_weight,
     )
+
+
+def _bullet_weight(s: _Sentence) -> float:
+    """As for one source's bullets: a sentence that fits whole is preferred to one that
+    must be cut, and one no cut leaves whole in meaning is none."""
+    if len(s.text) <= BULLET_MAX:
+        return 1.0
+    return LONG_FACTOR if fits(s.text) else 0.0
 
 
 def _briefable(story: _Story) -> bool:

@@ -15,6 +15,7 @@ from bot.condense import (
     ExtractiveCondenser,
     clean_headline,
     fit_bullet,
+    fits,
     is_boilerplate,
     language_of,
 )
@@ -1097,3 +1098,57 @@ def test_a_pictures_caption_is_never_shown_on_its_own() -> None:
     assert b.lead and not any(t.startswith("Navy image") for t in shown), shown
     # A sentence about pictures is not one.
     assert any("Images of hijacked ships" in t for t in shown), shown
+
+
+# Sentences whose clause boundaries within a bullet's length all fall before the main
+# clause: any cut leaves a subordinate clause, or a subject and the asides about it.
+_HEADLESS = [
+    "While the dockers' union had demanded a written guarantee that no jobs would be cut "
+    "before 2029 and that the automated cranes ordered from the Varde yard last spring "
+    "would be brought into service at the container terminal over five years rather than "
+    "two, the port operator offered only a pledge, and the union accepted it.",
+    "The shooting, which happened about twenty minutes before the verdict was read out in "
+    "the trial of the former harbour police officer who had been charged over the death "
+    "of a fisherman in the spring, a case followed closely across the county and far "
+    "beyond it, left a sixteen-year-old girl dead, the mayor told reporters.",
+    "The harbour board's new chair, who was appointed in March after her predecessor "
+    "resigned over the dredging contract awarded without a tender to a firm owned by his "
+    "brother-in-law, a deal that the county's auditors later called wasteful and unlawful, "
+    "said on Tuesday that the works on the sea wall would start in the autumn.",
+]
+
+
+@pytest.mark.parametrize("sentence", _HEADLESS)
+def test_a_cut_never_leaves_a_bullet_without_its_main_clause(sentence: str) -> None:
+    assert len(sentence) > BULLET_MAX
+    # No cut fits that keeps what the sentence says: it is no bullet.
+    assert not fits(sentence)
+    text = (
+        "Kestrel Bay's dockworkers voted on Thursday to end their three-week walkout after "
+        "the port operator promised that no jobs would be cut before 2029.\n"
+        f"{sentence}\n"
+        "Loading of the 41 ships waiting off the coast is due to resume on Friday."
+    )
+    b = _one(text, title="Kestrel Bay dockers end walkout")
+    assert b.bullets
+    assert all(not sentence.startswith(x.text[:40]) for x in b.bullets), b.bullets
+
+
+def test_a_cut_keeps_the_main_clause_it_reaches() -> None:
+    # Asides after a main clause may be cut: the clause stands, whatever its verb.
+    long = (
+        "Prices at the Kestrel Bay fish market rose by a third in a week, the highest "
+        "since the market opened in 1962, which traders blamed on the strike, which kept "
+        "the trawlers in port, which left the restaurants of the promenade short of stock."
+    )
+    assert fits(long)
+    cut = fit_bullet(long)
+    assert cut.endswith("…") and long.startswith(cut[:-1])
+    assert "rose by a third in a week, the highest since" in cut
+    opening = (
+        "When the storm broke the sea wall at Kestrel Bay on Sunday night, the council "
+        "closed the promenade and moved 140 families from the seafront, which had flooded "
+        "twice in the past decade, to the sports hall on the hill above the town centre."
+    )
+    assert fits(opening)
+    assert "the council closed the promenade" in fit_bullet(opening)

@@ -194,3 +194,40 @@ def test_a_live_blogs_label_is_not_the_headline_when_another_report_has_one() ->
     # Alone, the live blog keeps its own title: there is no other.
     alone = condense([("Coastline Courier", LIVE_BLOG)])
     assert alone.headline == LIVE_BLOG[0]
+
+
+def test_no_outlets_sentence_is_cut_down_to_a_clause_without_its_verb() -> None:
+    # Long wire sentences: one opens on a subordinate clause that runs past a bullet's
+    # length, so any cut would post "While the union had demanded…" and nothing else.
+    texts = {
+        "Coastline Courier": (
+            "Kestrel Bay dockers end walkout",
+            "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the "
+            "port operator agreed that no jobs would be cut before 2029. "
+            "While the union had demanded that the automated cranes ordered from the Varde "
+            "shipyard last spring be brought into service over five years rather than two "
+            "and that the night shifts be kept for the older crews on the quays, the company "
+            "offered only a slower timetable, and the union accepted it.",
+        ),
+        "Harbor Tech": (
+            "Automation deal ends Kestrel Bay strike",
+            "Dockworkers voted on Thursday to end the Kestrel Bay walkout after the "
+            "operator promised no job cuts before 2029. "
+            "Shares in the operator rose 4 percent in Oslo trading after the vote.",
+        ),
+        "Meridian Daily": (
+            "Kestrel Bay strike over",
+            "Kestrel Bay's dockworkers voted on Thursday to end their walkout, accepting "
+            "the port operator's promise of no job cuts before 2029. "
+            "The stoppage cost shippers about 30 million euros, according to Meridian "
+            "Securities.",
+        ),
+    }
+    material = [
+        SourceText(source=Source(publisher=name, title=title), text=text)
+        for name, (title, text) in texts.items()
+    ]
+    b = ExtractiveCondenser().condense("docks", material, NOW)
+    assert b.bullets
+    for bullet in b.bullets:
+        assert not bullet.text.startswith("While"), bullet.text
