@@ -228,12 +228,15 @@ def plan_story(
     publishers: Sequence[str],
     titles: Sequence[str] = (),
     bullet_weight: Callable[[S], float] = lambda s: 1.0,
+    may_follow: Callable[[S, Sequence[S]], bool] = lambda s, above: True,
 ) -> MultiSourcePlan[S] | None:
     """Lead, bullets and any ``Sources differ`` line for a story of several sources.
 
     ``sentences`` are the usable sentences of every source (``source`` indexes
     ``publishers``). ``bullet_weight`` scales a sentence's value as a bullet: less for
-    one that must be cut to fit, 0 for one that cannot be a bullet at all. Returns
+    one that must be cut to fit, 0 for one that cannot be a bullet at all;
+    ``may_follow`` says whether one may be shown below the lead and bullets chosen so
+    far (a person named by surname only, once the full name is above it). Returns
     ``None`` when fewer than two sources have sentences (the single-article logic then
     decides)."""
     by_source: dict[int, list[S]] = {}
@@ -315,7 +318,11 @@ def plan_story(
         bullets: list[S] = []
 
         def new(s: S) -> bool:
-            return s not in bullets and not any(_same_fact(facts[id(s)], t) for t in said)
+            return (
+                s not in bullets
+                and not any(_same_fact(facts[id(s)], t) for t in said)
+                and may_follow(s, [lead, *bullets])
+            )
 
         while len(bullets) < count:
             outlets = {b.source for b in bullets}

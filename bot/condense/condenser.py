@@ -10,7 +10,7 @@ from ..multisource import MultiSourcePlan, plan_story
 from ..text import one_line
 from ..words import content_words
 from .analysis import _analyse_story, _Sentence, _Story
-from .bullets import _eligible, _pick_bullets, _point, fit_bullet, fits
+from .bullets import _eligible, _name_given, _pick_bullets, _point, fit_bullet, fits
 from .headline import _headline, clean_headline
 from .lead import _lead, _scene_setters
 from .sections import _sections
@@ -99,11 +99,25 @@ def _plan(story: _Story) -> MultiSourcePlan[_Sentence] | None:
     # Not a sentence that leans on the one before, either: the plan interleaves outlets,
     # so the sentence it leans on would not be above it.
     usable = [s for s in story.sentences if _point(s) and not s.dangling]
+
+    def named(s: _Sentence, above: Sequence[_Sentence]) -> bool:
+        # What the reader sees above it: the headline (the lead's report's), the lead and
+        # the bullets, as shown (a cut bullet does not show the name it cut off).
+        if not s.surname:
+            return True
+        shown = [
+            fit_bullet(o.text, LEAD_MAX if i == 0 else BULLET_MAX) for i, o in enumerate(above)
+        ]
+        if above:
+            shown.append(story.sources[above[0].source].title)
+        return _name_given(s, frozenset(content_words(" ".join(shown))))
+
     return plan_story(
         usable,
         [s.publisher for s in story.sources],
         [s.title for s in story.sources],
         bullet_weight=_bullet_weight,
+        may_follow=named,
     )
 
 

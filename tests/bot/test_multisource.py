@@ -231,3 +231,41 @@ def test_no_outlets_sentence_is_cut_down_to_a_clause_without_its_verb() -> None:
     assert b.bullets
     for bullet in b.bullets:
         assert not bullet.text.startswith("While"), bullet.text
+
+
+def test_a_person_named_by_surname_only_comes_after_the_full_name() -> None:
+    # Meridian Daily names the union leader in full where it reports the vote, which is
+    # the lead's fact; its next sentence calls her "Ferris". Under another outlet's lead,
+    # a reader would not know who that is.
+    texts = {
+        "Coastline Courier": (
+            "Kestrel Bay dockers end walkout",
+            "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the "
+            "port operator agreed that no jobs would be cut before 2029. "
+            "Loading of the 41 ships waiting off the coast is due to resume on Friday.",
+        ),
+        "Harbor Tech": (
+            "Automation deal ends Kestrel Bay strike",
+            "Dockworkers voted on Thursday to end the Kestrel Bay walkout after the "
+            "operator promised no job cuts before 2029. "
+            "Shares in the operator rose 4 percent in Oslo trading after the vote.",
+        ),
+        "Meridian Daily": (
+            "Kestrel Bay strike over",
+            "Union leader Ana Ferris said on Thursday that dockworkers at Kestrel Bay had "
+            "voted to end their walkout once the operator promised no job cuts before 2029. "
+            "Ferris told a rally at the port gates that the night shifts on the quays "
+            "would be restored from Monday.",
+        ),
+    }
+    for order in permutations(texts):
+        material = [
+            SourceText(source=Source(publisher=name, title=texts[name][0]), text=texts[name][1])
+            for name in order
+        ]
+        b = ExtractiveCondenser().condense("docks", material, NOW)
+        above = f"{b.headline} {b.lead}"
+        for bullet in b.bullets:
+            if "Ferris" in bullet.text:
+                assert "Ana Ferris" in above, (above, bullet.text)
+            above += " " + bullet.text
