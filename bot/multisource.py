@@ -350,9 +350,15 @@ def plan_story(
         bullets, said = select(BULLETS - 1)
 
     extra: list[tuple[str, int]] = []
+    # The lead's own report's headline is the briefing's headline: never a bullet too,
+    # nor another outlet's headline that says the same.
+    if 0 <= lead.source < len(titles):
+        said.append(_facts(titles[lead.source]))
     for i, title in sorted(enumerate(titles), key=lambda it: it[1]):
         if len(bullets) + len(extra) >= BULLETS:
             break
+        if i == lead.source:
+            continue
         f = _facts(title)
         if len(title.split()) >= 6 and not any(_same_fact(f, t) for t in said):
             extra.append((title, i))

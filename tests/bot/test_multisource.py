@@ -269,3 +269,27 @@ def test_a_person_named_by_surname_only_comes_after_the_full_name() -> None:
             if "Ferris" in bullet.text:
                 assert "Ana Ferris" in above, (above, bullet.text)
             above += " " + bullet.text
+
+
+def test_the_headline_is_never_repeated_as_a_bullet() -> None:
+    # Thin excerpts: too few sentences for three bullets, so the other outlets'
+    # headlines fill in, but the posted headline is not one of them.
+    texts = {
+        "Coastline Courier": (
+            "Kestrel Bay dockers back deal as 41 ships wait off the coast",
+            "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the "
+            "port operator agreed that no jobs would be cut before 2029.",
+        ),
+        "Harbor Tech": (
+            "Varde Ports shares jump after automated cranes deal with the union",
+            "Dockworkers voted on Thursday to end the Kestrel Bay walkout after the "
+            "operator promised no job cuts before 2029.",
+        ),
+    }
+    for order in permutations(texts):
+        material = [
+            SourceText(source=Source(publisher=name, title=texts[name][0]), text=texts[name][1])
+            for name in order
+        ]
+        b = ExtractiveCondenser().condense("docks", material, NOW)
+        assert b.headline not in {x.text for x in b.bullets}, (b.headline, b.bullets)
