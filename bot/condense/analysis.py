@@ -78,6 +78,18 @@ _DANGLING_PHRASE = re.compile(
     r"|the\ (?:move|decision|announcement|comments?|remarks?|statement|news|deal|plan)\b"
     r"|(?:this|that)\ (?:is|was|comes|came|means|meant)"
     r"|like\ (?:that|this|these|those|the\ (?:first|last|others?|rest))"
+    # A preposition on a pronoun, or on a document the sentence before named: "Without
+    # it, …", "Despite this, …", "For that reason", "In the letter, Hoyer said…" (not
+    # "Despite this year's losses", "In the 1990s, …").
+    r"|(?:without|with|despite|for|beyond|against|under|through|thanks\ to|unlike|besides"
+    r"|apart\ from|along\ with|instead\ of|in\ spite\ of|after|before)\ (?:it|them|him|her)\b"
+    r"|(?:without|with|despite|beyond|besides|apart\ from|thanks\ to|in\ spite\ of)"
+    r"\ (?:this|that|these|those)\b(?!\ (?:year|week|month|season|summer|winter|spring"
+    r"|autumn|fall|weekend|morning|afternoon|evening|time)\b)"
+    r"|for\ (?:this|that|these|those)\ (?:reasons?|purposes?|matter)\b"
+    r"|in\ the\ (?:letter|memo|statement|interview|report|filing|complaint|lawsuit|suit"
+    r"|ruling|video|post|speech|email|document|tweet|message|order|book|study|survey)(?=,)"
+    r"|the\ (?:incident|episode)\b"
     # "None", "neither", "both" and "either" standing for things named before: "If none
     # are available, …", "Both were hurt" (not "None of the 12 crew …", "Both the mayor
     # and …").

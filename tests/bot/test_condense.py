@@ -923,6 +923,22 @@ def test_a_sentence_that_names_what_the_one_before_said_leans_on_it() -> None:
     assert [s.dangling for s in sentences] == [False, True, True, False, False]
 
 
+def test_a_preposition_on_a_pronoun_or_on_a_document_named_before_leans_on_it() -> None:
+    from bot.condense.analysis import _analyse
+
+    _, sentences = _analyse(
+        "Remote teaching kept the Kellmoor schools open through the floods. "
+        "Without it, 40,000 pupils would have had no lessons for a month. "
+        "Despite this year's floods, the schools met their exam targets. "
+        "Despite this, the council wants the classrooms back by March. "
+        "In the letter, the head teachers asked the council for two more months. "
+        "In the 1990s, the schools closed for a week in every flood. "
+        "The incident came a day after the river burst its banks at Tarrow. "
+        "With 84 percent of the pupils back, the council called the return a success."
+    )
+    assert [s.dangling for s in sentences] == [False, True, False, True, True, False, True, False]
+
+
 def test_none_or_both_standing_for_what_came_before_leans_on_it() -> None:
     from bot.condense.analysis import _analyse
 
