@@ -48,6 +48,13 @@ SAME_FACT = 0.4  # share of the smaller sentence's specific weight that makes on
 BULLETS = 3
 POSITION_DECAY = 0.25
 MIN_SPECIFIC = 2.5  # IDF below this is a function word for agreement purposes
+NEARBY = 3  # words either side of a figure that say what it counts
+# Words that hedge a figure, not say what it counts ("at least nine", "nearly 30").
+_HEDGES = frozenset(
+    term_of(w)
+    for w in """least most more than about nearly almost around roughly approximately over
+    under some estimated just only fewer less up another total""".split()
+)
 # A sentence's value: how much the other outlets support it, where it stands in its
 # report, and how central its words are to the whole story (all order-free).
 W_AGREE = 1.0
@@ -114,7 +121,8 @@ class _Facts:
     total: float
     numbers: frozenset[str]
     names: frozenset[str]
-    quantities: tuple[tuple[str, float, str], ...]  # (unit, value, as written)
+    # (unit, value, as written, the content words either side of it)
+    quantities: tuple[tuple[str, float, str, frozenset[str]], ...]
     counts: frozenset[tuple[str, float]]  # (noun, value), the noun next or one further
 
 
@@ -127,6 +135,7 @@ def _facts(text: str) -> _Facts:
     names: set[str] = set()
     numbers: set[str] = set()
     first = True
+    spans: list[tuple[int, int, str]] = []  # the words (not figures) and where they stand
     for m in FACT_WORD.finditer(text):
         raw = m.group(0)
         if raw[0].isdigit():
@@ -136,9 +145,11 @@ def _facts(text: str) -> _Facts:
             continue
         low = raw.lower()
         if low in FACT_STOPWORDS or len(low) < 2:
+            spans.append((m.start(), m.end(), ""))
             first = False
             continue
         term = term_of(low)
+        spans.append((m.start(), m.end(), term))
         idf = prior_idf(term)
         if idf >= MIN_SPECIFIC:
             weights[term] = idf
@@ -154,7 +165,10 @@ def _facts(text: str) -> _Facts:
             continue
         numbers.add(_number_key(value))
         shown = " ".join(g for g in (m.group(1), m.group(2), m.group(3)) if g)
-        quantities.append((unit, value, shown))
+        before = [t for start, end, t in spans if end <= m.start()][-NEARBY:]
+        after = [t for start, end, t in spans if start >= m.end()][:NEARBY]
+        near = frozenset(before + after) - _HEDGES - {unit, ""}
+        quantities.append((unit, value, shown, near))
         counts.add((unit, value))
         if m.group(4):
             counts.add((term_of(m.group(4)), value))
@@ -387,7 +401,7 @@ def _differences(
     rest = sorted((s for s in sentences if s not in shown), key=lambda s: (s.position, s.text))
     for s in [*shown, *rest]:
         f = facts[id(s)]
-        for unit, value, written in f.quantities:
+        for unit, value, written, near in f.quantities:
             rivals: dict[int, str] = {}
             for o in sentences:
                 if o.source == s.source or o.source in rivals:
@@ -398,9 +412,14 @@ def _differences(
                 context = (f.weights.keys() & g.weights.keys()) - {unit} - f.numbers - g.numbers
                 if len(context) < 2 and not (f.names & g.names and context):
                     continue
-                for unit2, value2, written2 in g.quantities:
+                for unit2, value2, written2, near2 in g.quantities:
+                    # And the same thing is counted: a word beside both figures ("killed
+                    # at least nine people", "…killed at least eight people"), not "after
+                    # two months of weak growth" beside "the average of the previous
+                    # three months".
                     if (
                         unit2 == unit
+                        and near & near2
                         and _conflict(value, value2)
                         and _figure(written2) not in figures[s.source]
                         and _figure(written) not in figures[o.source]

@@ -74,6 +74,44 @@ def test_conflicting_numbers_are_flagged_with_their_outlets() -> None:
     assert "two weeks (Meridian Daily)" in differ
 
 
+def test_different_figures_about_different_things_are_no_conflict() -> None:
+    # "after two months of weak hiring" and "the average of the previous three months":
+    # two periods in one story, each true; a "Sources differ" line would be false.
+    texts = {
+        "Coastline Courier": (
+            "Kellmoor employers add 8,500 jobs in June",
+            "Kellmoor's employers added 8,500 jobs in June, a welcome result after two "
+            "months of weak hiring, the statistics office said on Friday. "
+            "The jobless rate fell to 5.1 percent from 5.4 percent in May.",
+        ),
+        "Meridian Daily": (
+            "Hiring picks up in Kellmoor",
+            "Employers in Kellmoor added 8,500 jobs in June, well above the average of the "
+            "previous three months, the statistics office said on Friday. "
+            "Economists had expected about 6,000 new jobs.",
+        ),
+    }
+    material = [
+        SourceText(source=Source(publisher=name, title=title), text=text)
+        for name, (title, text) in texts.items()
+    ]
+    b = ExtractiveCondenser().condense("jobs", material, NOW)
+    assert not any(x.text.startswith("Sources differ") for x in b.bullets), b.bullets
+    # The same count, told differently, still is one.
+    texts["Meridian Daily"] = (
+        "Hiring picks up in Kellmoor",
+        "Employers in Kellmoor added 11,200 jobs in June, the statistics office said on "
+        "Friday, well above the average of the previous three months.",
+    )
+    material = [
+        SourceText(source=Source(publisher=name, title=title), text=text)
+        for name, (title, text) in texts.items()
+    ]
+    b = ExtractiveCondenser().condense("jobs", material, NOW)
+    differ = [x.text for x in b.bullets if x.text.startswith("Sources differ")]
+    assert differ and "8,500 jobs" in differ[0] and "11,200 jobs" in differ[0], b.bullets
+
+
 def test_a_single_source_story_keeps_the_single_article_logic() -> None:
     name = "Harbor Tech"
     material = [
