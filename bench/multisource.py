@@ -8,7 +8,11 @@ condenser; lead + bullets (what a channel gets) are scored against the human rou
 
 - ``first3``: the standard Lead-3 of the first-arriving item (its first three sentences
   of at least four alphabetic words);
-- ``textrank``: sumy's TextRank over all the story's items, cut to our length in words.
+- ``textrank``: sumy's TextRank over all the story's items, cut to our length in words;
+- ``tr-our-pool`` (not a baseline: it tells the ranking from the rules): sumy's
+  TextRank rating over the condenser's own sentences of all the items, choosing among
+  those a multi-source lead or bullet may be (whole, standing alone, fitting a bullet),
+  cut to our length.
 
 Both baselines split sentences with pysbd and words with NLTK's Treebank tokenizer, as
 ``bench/quality.py`` does (whose baselines reproduce the reference figures), so that no
@@ -48,7 +52,9 @@ from sumy.nlp.stemmers import Stemmer
 from sumy.summarizers.text_rank import TextRankSummarizer
 from sumy.utils import get_stop_words
 
-from bot.condense import ExtractiveCondenser
+from bot.condense import ExtractiveCondenser, fits
+from bot.condense.analysis import _analyse_story
+from bot.condense.bullets import _point
 from bot.models import Briefing, Source, SourceText
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -87,6 +93,32 @@ def textrank(texts: Sequence[str], words: int) -> str:
         left -= len(cut)
         if left <= 0:
             break
+    return "\n".join(lines)
+
+
+def textrank_pool(material: Sequence[SourceText], words: int) -> str:
+    """TextRank's best sentences among those the multi-source plan may show (see
+    ``tr-our-pool`` above), in rank order, one a line, cut to ``words`` words."""
+    story = _analyse_story(material)
+    every = [Sentence(s.text, TOKENIZER) for s in story.sentences]
+    if not every:
+        return ""
+    summarizer = TextRankSummarizer(Stemmer("english"))
+    summarizer.stop_words = get_stop_words("english")
+    ratings = summarizer.rate_sentences(ObjectDocumentModel([Paragraph(every)]))
+    pool = [
+        (i, s)
+        for i, s in enumerate(story.sentences)
+        if _point(s) and not s.dangling and fits(s.text)
+    ]
+    lines: list[str] = []
+    left = words
+    for _, s in sorted(pool, key=lambda it: (-ratings.get(every[it[0]], 0.0), it[0])):
+        if left <= 0:
+            break
+        cut = s.text.split()[:left]
+        lines.append(" ".join(cut))
+        left -= len(cut)
     return "\n".join(lines)
 
 
@@ -163,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keys = keys[: args.limit]
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
     condenser = ExtractiveCondenser()
-    systems = ("ours", "first3", "textrank")
+    systems = ("ours", "first3", "textrank", "tr-our-pool")
     refs = ("full", "no last paragraph")
     # totals[ref][system][order][metric]
     totals: dict[str, dict[str, list[dict[str, float]]]] = {
@@ -198,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ours": ours,
                 "first3": first3(arrived[0]["text"]),
                 "textrank": textrank([it["text"] for it in arrived], words),
+                "tr-our-pool": textrank_pool(material, words),
             }
             # A "Sources differ" line restates a number on purpose, to contrast it.
             repeated += repeats([u for u in units if not u.startswith("Sources differ:")])
@@ -226,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for ref_name in refs:
         print(f"\nreference: roundup, {ref_name}")
         header = (
-            f"{'system':<10} {'R-1':>6} {'R-2':>6} {'R-Lsum':>7}  {'spread R-1':>10} {'words':>6}"
+            f"{'system':<12} {'R-1':>6} {'R-2':>6} {'R-Lsum':>7}  {'spread R-1':>10} {'words':>6}"
         )
         print(header)
         print("-" * len(header))
@@ -237,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if ref_name == "full":
                 means[s], spreads[s] = mean, spread
             print(
-                f"{s:<10} {mean['rouge1']:>6.1f} {mean['rouge2']:>6.1f} {mean['rougeLsum']:>7.1f}"
+                f"{s:<12} {mean['rouge1']:>6.1f} {mean['rouge2']:>6.1f} {mean['rougeLsum']:>7.1f}"
                 f"  {spread:>10.2f} {lengths[s] / runs:>6.0f}"
             )
     share = 100 * repeated / runs

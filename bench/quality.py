@@ -33,7 +33,12 @@ characters, and no bullet repeats the lead, which is the text's first sentence):
 - ``lead3-skip1``: Lead-3 from the second real sentence on (position alone, lead shown
   apart);
 - ``textrank-fit``: sumy's TextRank ranking over the sentences that fit a bullet whole;
-- ``tr-fit-skip1``: the same without the first real sentence.
+- ``tr-fit-skip1``: the same without the first real sentence;
+- ``tr-our-pool``: sumy's TextRank rating (over all the condenser's sentences of the
+  text) choosing among the sentences the briefing's rules let a bullet be (the
+  condenser's own analysis: a whole sentence that stands alone, names no one by surname
+  only, is not the lead or a scene-setter, and fits a bullet whole): TextRank's choice
+  held to the same candidates as ours, to tell the ranking from the rules.
 """
 
 from __future__ import annotations
@@ -52,19 +57,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pysbd
 from nltk.tokenize import TreebankWordTokenizer
 from rouge_score import rouge_scorer
+from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence
 from sumy.nlp.stemmers import Stemmer
 from sumy.parsers.plaintext import PlaintextParser
 from sumy.summarizers.text_rank import TextRankSummarizer
 from sumy.utils import get_stop_words
 
 from bot.condense import ExtractiveCondenser
+from bot.condense.analysis import _analyse_story
+from bot.condense.bullets import _eligible, _point
+from bot.condense.lead import _lead, _scene_setters
 from bot.models import BULLET_MAX, Source, SourceText
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 DATASETS = ("cnn_dailymail_dev50.jsonl", "bbc_news_summary_dev250.jsonl")
 METRICS = ("rouge1", "rouge2", "rougeLsum")
 SYSTEMS = ("ours", "lead3", "textrank", "tr=ours-len", "briefing", "tr=brief-len")
-CEILINGS = ("lead3-skip1", "textrank-fit", "tr-fit-skip1")
+CEILINGS = ("lead3-skip1", "textrank-fit", "tr-fit-skip1", "tr-our-pool")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 # The reference baseline figures of ../shared/eval/README.md (ROUGE F1 x 100).
 REFERENCE = {
@@ -152,6 +161,29 @@ def textrank_fit(text: str, k: int = 3, *, skip: str = "") -> list[str]:
     return [str(s) for s in sorted(best, key=order.__getitem__)]
 
 
+def textrank_pool(material: list[SourceText], k: int = 3) -> list[str]:
+    """TextRank's ``k`` best-rated sentences among those the bullets may be (see
+    ``tr-our-pool`` above), in text order."""
+    story = _analyse_story(material)
+    if not any(_eligible(s) for s in story.sentences):
+        return []
+    parts, _ = _lead(story)
+    used = {id(s) for s in (*parts, *_scene_setters(story))}
+    every = [Sentence(s.text, _Tokenizer()) for s in story.sentences]
+    ratings = _textrank().rate_sentences(ObjectDocumentModel([Paragraph(every)]))
+    pool = [
+        (i, s)
+        for i, s in enumerate(story.sentences)
+        if id(s) not in used
+        and _point(s)
+        and not s.dangling
+        and not s.surname
+        and len(s.text) <= BULLET_MAX
+    ]
+    best = sorted(pool, key=lambda it: (-ratings.get(every[it[0]], 0.0), it[0]))[:k]
+    return [s.text for _, s in sorted(best, key=lambda it: it[0])]
+
+
 def ceilings(text: str) -> dict[str, list[str]]:
     real = [s for s in sentences(text) if is_real_sentence(s)]
     first = real[0] if real else ""
@@ -212,6 +244,7 @@ def evaluate(
         }
         if extra:
             systems.update(ceilings(text))
+            systems["tr-our-pool"] = textrank_pool(material_of(row))
         ref = reference_of(row)
         for name, sents in systems.items():
             scores = scorer.score(ref, "\n".join(sents))

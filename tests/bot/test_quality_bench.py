@@ -51,3 +51,17 @@ def test_textrank_at_a_length_is_cut_to_that_many_words() -> None:
         assert sum(len(s.split()) for s in got) == words
     # In rank order: its best sentence first, as TextRank's own pick of one.
     assert quality.textrank_words(TEXT, 200)[0] == quality.textrank(TEXT, 1)[0]
+
+
+def test_textrank_on_our_pool_chooses_only_what_a_bullet_may_be() -> None:
+    text = TEXT.replace(
+        "Engineers will inspect the remaining piles of the pier this week.\n",
+        "Engineers will inspect the remaining piles of the pier this week.\n"
+        "They said the cracks in the two support piles of the pier were not new.\n",
+    )
+    source = quality.Source(publisher="dev", title="Kestrel Bay closes ferry pier")
+    got = quality.textrank_pool([quality.SourceText(source=source, text=text)])
+    assert 1 <= len(got) <= 3
+    # Not the lead, nothing too long to be a bullet whole, nothing that leans back.
+    assert not any(s.startswith(("By", "Harbour", "They")) for s in got), got
+    assert all(len(s) <= BULLET_MAX for s in got)
