@@ -71,7 +71,8 @@ _DANGLING = frozenset(
 _DANGLING_PHRASE = re.compile(
     r"^(?:in\ other\ words|as\ a\ result|in\ addition|on\ the\ other\ hand|by\ contrast"
     r"|for\ (?:example|instance)|even\ so|at\ the\ same\ time|the\ (?:same|latter|former)"
-    r"|in\ (?:that|this|the\ meantime)|after\ (?:that|this|all)|because\ of\ (?:that|this)"
+    r"|in\ (?:that|this|the\ meantime|the\ process|so\ doing|doing\ so)"
+    r"|after\ (?:that|this|all)|because\ of\ (?:that|this)"
     r"|of\ course|in\ fact|that\ said|what'?s\ more|on\ top\ of\ (?:that|this)|even\ then"
     r"|in\ turn|as\ such|all\ the\ same|to\ that\ end|when\ (?:that|this)\b|if\ (?:so|not)\b"
     r"|(?:since|by|until|back)\ then\b|before\ (?:that|then)\b|at\ that\ (?:time|point)\b"

@@ -934,9 +934,12 @@ def test_a_preposition_on_a_pronoun_or_on_a_document_named_before_leans_on_it() 
         "In the letter, the head teachers asked the council for two more months. "
         "In the 1990s, the schools closed for a week in every flood. "
         "The incident came a day after the river burst its banks at Tarrow. "
-        "With 84 percent of the pupils back, the council called the return a success."
+        "With 84 percent of the pupils back, the council called the return a success. "
+        "In the process, the council spent its flood reserve twice over. "
+        "In so doing, it broke its own budget rules."
     )
-    assert [s.dangling for s in sentences] == [False, True, False, True, True, False, True, False]
+    leaning = [True, False, True, True, False, True, False, True, True]
+    assert [s.dangling for s in sentences] == [False, *leaning]
 
 
 def test_none_or_both_standing_for_what_came_before_leans_on_it() -> None:
