@@ -27,7 +27,8 @@ How sentences are chosen:
    sentence leaning on another. Bullets are picked by maximal marginal relevance over
    *all* sources: whole sentences that stand alone (a longer one weighs less, and is
    cut at a clause with an ellipsis), a pointing-back one only right after the sentence
-   it leans on, at most three and as many as the material has distinct points.
+   it leans on, at most three and as many as the material has distinct points, shown
+   in the order the text tells them.
 5. Sections only when true (:func:`section_of`): "what to watch" for a dated plan or an
    expected decision, "why it matters" for stated significance or consequence, the
    remaining factual sentences for "what happened". A section with no candidate stays

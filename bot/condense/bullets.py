@@ -132,7 +132,7 @@ def _pick_bullets(
     one before it is a candidate only once that one is shown (the lead or a bullet), and
     is then placed right after it; one that names a person by surname only, once the
     name is in the headline (``known``, its words), the lead or a bullet; one longer
-    than a bullet weighs less than one that fits whole."""
+    than a bullet weighs less than one that fits whole. Returned in the text's order."""
     picked: list[_Sentence] = []
     sources_used: set[int] = set()
     pool = [s for s in candidates if _point(s)]
@@ -164,19 +164,10 @@ def _pick_bullets(
         taken.append(best.words)
         sources_used.add(best.source)
         pool.remove(best)
-    # A bullet that leans on the one before it follows it directly.
-    ordered: list[_Sentence] = []
-    for s in picked:
-        if s.dangling:
-            before = next(
-                (
-                    i
-                    for i, o in enumerate(ordered)
-                    if (o.source, o.position + 1) == (s.source, s.position)
-                ),
-                None,
-            )
-            ordered.insert(0 if before is None else before + 1, s)
-        else:
-            ordered.append(s)
-    return ordered
+    # In the text's own order, the order its reader met them in ("the buyer" after the
+    # sentence that introduced the auction), so a bullet that leans on the one before it
+    # follows it directly; one that leans on the lead comes first, right under it.
+    ordered = sorted(picked, key=lambda s: (s.source, s.position))
+    above = {(s.source, s.position) for s in shown}
+    first = [s for s in ordered if s.dangling and (s.source, s.position - 1) in above]
+    return first + [s for s in ordered if s not in first]

@@ -1171,3 +1171,23 @@ def test_a_cut_keeps_the_main_clause_it_reaches() -> None:
     )
     assert fits(opening)
     assert "the council closed the promenade" in fit_bullet(opening)
+
+
+def test_bullets_keep_the_order_the_text_told_them_in() -> None:
+    # A feature told in order: the bullet about "the buyer" must come after the one
+    # about the auction that introduced the buyer, whatever each one scores.
+    text = (
+        "A volunteer group has read almost all of a hoard of floppy disks from a "
+        "forgotten game studio, including an unreleased sequel.\n"
+        "For almost thirty years, 40,212 floppy disks sat in cardboard boxes in a "
+        "self-storage unit on the edge of Manchester.\n"
+        "When the unit's contents were auctioned in August for 340 pounds, the winning "
+        "bidder found the back catalogue of Bramblefield Software.\n"
+        "The buyer handed the floppy disks to the Retro Preservation Trust, which said on "
+        "Tuesday that it had read 92% of the disks and found the unreleased sequel.\n"
+        "The trust plans to open an online archive of the Bramblefield disks in February."
+    )
+    b = _one(text, title="Volunteers rescue 40,000 floppy disks from a forgotten game studio")
+    assert len(b.bullets) >= 3
+    where = [text.index(x.text) for x in b.bullets]
+    assert where == sorted(where), [x.text[:30] for x in b.bullets]
