@@ -4,6 +4,7 @@ numbers flagged (invented stories)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import permutations
 
@@ -91,11 +92,7 @@ def test_different_figures_about_different_things_are_no_conflict() -> None:
             "Economists had expected about 6,000 new jobs.",
         ),
     }
-    material = [
-        SourceText(source=Source(publisher=name, title=title), text=text)
-        for name, (title, text) in texts.items()
-    ]
-    b = ExtractiveCondenser().condense("jobs", material, NOW)
+    b = _brief(texts)
     assert not any(x.text.startswith("Sources differ") for x in b.bullets), b.bullets
     # The same count, told differently, still is one.
     texts["Meridian Daily"] = (
@@ -103,11 +100,7 @@ def test_different_figures_about_different_things_are_no_conflict() -> None:
         "Employers in Kellmoor added 11,200 jobs in June, the statistics office said on "
         "Friday, well above the average of the previous three months.",
     )
-    material = [
-        SourceText(source=Source(publisher=name, title=title), text=text)
-        for name, (title, text) in texts.items()
-    ]
-    b = ExtractiveCondenser().condense("jobs", material, NOW)
+    b = _brief(texts)
     differ = [x.text for x in b.bullets if x.text.startswith("Sources differ")]
     assert differ and "8,500 jobs" in differ[0] and "11,200 jobs" in differ[0], b.bullets
 
@@ -234,38 +227,59 @@ def test_a_live_blogs_label_is_not_the_headline_when_another_report_has_one() ->
     assert alone.headline == LIVE_BLOG[0]
 
 
+# Each outlet's report of the vote, for stories that differ in what follows it.
+VOTE = {
+    "Coastline Courier": (
+        "Kestrel Bay dockers end walkout",
+        "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the "
+        "port operator agreed that no jobs would be cut before 2029.",
+    ),
+    "Harbor Tech": (
+        "Automation deal ends Kestrel Bay strike",
+        "Dockworkers voted on Thursday to end the Kestrel Bay walkout after the "
+        "operator promised no job cuts before 2029.",
+    ),
+    "Meridian Daily": (
+        "Kestrel Bay strike over",
+        "Kestrel Bay's dockworkers voted on Thursday to end their walkout, accepting "
+        "the port operator's promise of no job cuts before 2029.",
+    ),
+}
+
+
+def _after_vote(**more: str) -> dict[str, tuple[str, str]]:
+    """The vote story, each outlet's report followed by ``more[outlet]`` (outlets named
+    without spaces: ``Coastline``, ``Harbor``, ``Meridian``)."""
+    out = {}
+    for name, (title, vote) in VOTE.items():
+        key = name.split()[0]
+        if key in more:
+            out[name] = (title, f"{vote} {more[key]}")
+    return out
+
+
+def _brief(texts: dict[str, tuple[str, str]], order: Sequence[str] = ()) -> Briefing:
+    material = [
+        SourceText(source=Source(publisher=name, title=texts[name][0]), text=texts[name][1])
+        for name in (order or list(texts))
+    ]
+    return ExtractiveCondenser().condense("docks", material, NOW)
+
+
 def test_no_outlets_sentence_is_cut_down_to_a_clause_without_its_verb() -> None:
     # Long wire sentences: one opens on a subordinate clause that runs past a bullet's
     # length, so any cut would post "While the union had demanded…" and nothing else.
-    texts = {
-        "Coastline Courier": (
-            "Kestrel Bay dockers end walkout",
-            "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the "
-            "port operator agreed that no jobs would be cut before 2029. "
-            "While the union had demanded that the automated cranes ordered from the Varde "
-            "shipyard last spring be brought into service over five years rather than two "
-            "and that the night shifts be kept for the older crews on the quays, the company "
-            "offered only a slower timetable, and the union accepted it.",
-        ),
-        "Harbor Tech": (
-            "Automation deal ends Kestrel Bay strike",
-            "Dockworkers voted on Thursday to end the Kestrel Bay walkout after the "
-            "operator promised no job cuts before 2029. "
-            "Shares in the operator rose 4 percent in Oslo trading after the vote.",
-        ),
-        "Meridian Daily": (
-            "Kestrel Bay strike over",
-            "Kestrel Bay's dockworkers voted on Thursday to end their walkout, accepting "
-            "the port operator's promise of no job cuts before 2029. "
-            "The stoppage cost shippers about 30 million euros, according to Meridian "
-            "Securities.",
-        ),
-    }
-    material = [
-        SourceText(source=Source(publisher=name, title=title), text=text)
-        for name, (title, text) in texts.items()
-    ]
-    b = ExtractiveCondenser().condense("docks", material, NOW)
+    b = _brief(
+        _after_vote(
+            Coastline="While the union had demanded that the automated cranes ordered from "
+            "the Varde shipyard last spring be brought into service over five years rather "
+            "than two and that the night shifts be kept for the older crews on the quays, "
+            "the company offered only a slower timetable, and the union accepted it.",
+            Harbor="Shares in the operator rose 4 percent in Oslo trading after the vote.",
+            Meridian="The stoppage cost shippers about 30 million euros, according to "
+            "Meridian Securities.",
+        )
+    )
     assert b.bullets
     for bullet in b.bullets:
         assert not bullet.text.startswith("While"), bullet.text
@@ -275,33 +289,19 @@ def test_a_person_named_by_surname_only_comes_after_the_full_name() -> None:
     # Meridian Daily names the union leader in full where it reports the vote, which is
     # the lead's fact; its next sentence calls her "Ferris". Under another outlet's lead,
     # a reader would not know who that is.
-    texts = {
-        "Coastline Courier": (
-            "Kestrel Bay dockers end walkout",
-            "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the "
-            "port operator agreed that no jobs would be cut before 2029. "
-            "Loading of the 41 ships waiting off the coast is due to resume on Friday.",
-        ),
-        "Harbor Tech": (
-            "Automation deal ends Kestrel Bay strike",
-            "Dockworkers voted on Thursday to end the Kestrel Bay walkout after the "
-            "operator promised no job cuts before 2029. "
-            "Shares in the operator rose 4 percent in Oslo trading after the vote.",
-        ),
-        "Meridian Daily": (
-            "Kestrel Bay strike over",
-            "Union leader Ana Ferris said on Thursday that dockworkers at Kestrel Bay had "
-            "voted to end their walkout once the operator promised no job cuts before 2029. "
-            "Ferris told a rally at the port gates that the night shifts on the quays "
-            "would be restored from Monday.",
-        ),
-    }
+    texts = _after_vote(
+        Coastline="Loading of the 41 ships waiting off the coast is due to resume on Friday.",
+        Harbor="Shares in the operator rose 4 percent in Oslo trading after the vote.",
+    )
+    texts["Meridian Daily"] = (
+        "Kestrel Bay strike over",
+        "Union leader Ana Ferris said on Thursday that dockworkers at Kestrel Bay had "
+        "voted to end their walkout once the operator promised no job cuts before 2029. "
+        "Ferris told a rally at the port gates that the night shifts on the quays "
+        "would be restored from Monday.",
+    )
     for order in permutations(texts):
-        material = [
-            SourceText(source=Source(publisher=name, title=texts[name][0]), text=texts[name][1])
-            for name in order
-        ]
-        b = ExtractiveCondenser().condense("docks", material, NOW)
+        b = _brief(texts, order)
         above = f"{b.headline} {b.lead}"
         for bullet in b.bullets:
             if "Ferris" in bullet.text:
@@ -315,19 +315,13 @@ def test_the_headline_is_never_repeated_as_a_bullet() -> None:
     texts = {
         "Coastline Courier": (
             "Kestrel Bay dockers back deal as 41 ships wait off the coast",
-            "Dockworkers at Kestrel Bay voted on Thursday to end their walkout after the "
-            "port operator agreed that no jobs would be cut before 2029.",
+            VOTE["Coastline Courier"][1],
         ),
         "Harbor Tech": (
             "Varde Ports shares jump after automated cranes deal with the union",
-            "Dockworkers voted on Thursday to end the Kestrel Bay walkout after the "
-            "operator promised no job cuts before 2029.",
+            VOTE["Harbor Tech"][1],
         ),
     }
     for order in permutations(texts):
-        material = [
-            SourceText(source=Source(publisher=name, title=texts[name][0]), text=texts[name][1])
-            for name in order
-        ]
-        b = ExtractiveCondenser().condense("docks", material, NOW)
+        b = _brief(texts, order)
         assert b.headline not in {x.text for x in b.bullets}, (b.headline, b.bullets)
