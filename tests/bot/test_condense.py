@@ -423,6 +423,17 @@ def _one(text: str, title: str = "Harbour pier closes", **kw: str) -> Briefing:
     return _condense([SourceText(source=source, text=text, **kw)])
 
 
+def _shown(b: Briefing) -> list[str]:
+    """Everything a channel shows of a briefing's text: lead, bullets, sections."""
+    return [
+        b.lead,
+        *(x.text for x in b.bullets),
+        b.what_happened,
+        b.why_it_matters,
+        b.what_to_watch,
+    ]
+
+
 def test_a_scene_setting_opening_is_not_the_lead() -> None:
     text = (
         "On a grey morning in the fishing town of Aldwater, the gulls were louder than the "
@@ -435,7 +446,7 @@ def test_a_scene_setting_opening_is_not_the_lead() -> None:
     b = _one(text, title="Northgate council approves Aldwater flood barrier")
     assert b.lead.startswith("The Northgate council voted 9-2 on Tuesday")
     # Nor is it a point or "What happened": the scene is not what happened.
-    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    shown = _shown(b)
     assert not any("gulls" in t for t in shown), shown
 
 
@@ -493,7 +504,7 @@ def test_a_live_blogs_entry_times_are_not_shown() -> None:
         "9:30 AM EDT \u2014 The fire, which started on Sunday, has burned 4,300 acres."
     )
     b = _one(text, title="Ridgecrest fire 60 percent contained")
-    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.what_to_watch]
+    shown = _shown(b)
     assert b.lead.startswith("Firefighters have contained 60 percent")
     assert not any(re.search(r"\d:\d\d", t) for t in shown), shown
 
@@ -974,7 +985,7 @@ def test_an_instruction_to_the_reader_or_a_broken_bracket_is_never_shown() -> No
         "Rival browsers from Ostvale and Kellmoor added translators last year."
     )
     b = _one(text, title="Lumora's Halo browser gets a translator and a tab limit")
-    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    shown = _shown(b)
     assert b.lead.startswith("Lumora released"), b.lead
     for bad in ("Open the settings", "Don't expect", "(parents asked", "Count us"):
         assert not any(bad in t for t in shown), (bad, shown)
@@ -1097,7 +1108,7 @@ def test_an_aside_in_brackets_is_never_shown_on_its_own() -> None:
         "Three states also change how daylight saving time is set."
     )
     b = _one(text, title="New year, new laws: wages, drones and clocks")
-    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    shown = _shown(b)
     assert b.lead and not any("Sourcing" in t for t in shown), shown
 
 
@@ -1113,7 +1124,7 @@ def test_a_pictures_caption_is_never_shown_on_its_own() -> None:
         "Images of hijacked ships at anchor have appeared on regional television all year."
     )
     b = _one(text, title="Cruise line flies passengers over pirate waters")
-    shown = [b.lead, *(x.text for x in b.bullets), b.what_happened, b.why_it_matters]
+    shown = _shown(b)
     assert b.lead and not any(t.startswith("Navy image") for t in shown), shown
     # A sentence about pictures is not one.
     assert any("Images of hijacked ships" in t for t in shown), shown
