@@ -8,7 +8,7 @@ import re
 
 from ..models import BULLET_COUNT, BULLET_MAX
 from ..words import content_words
-from .analysis import _overlap, _quotes_balanced, _Sentence
+from .analysis import FINITE_WORDS, _overlap, _quotes_balanced, _Sentence
 from .tuning import CLAUSE_MIN, LONG_FACTOR, MMR_LAMBDA, NEW_SOURCE_BONUS, REDUNDANT
 
 _CLAUSE_BREAK = re.compile(r"(?:;|,|:|\s[–—-])\s+(?=\S)")
@@ -26,15 +26,16 @@ _ASIDE = re.compile(
     r"|particularly|notably|with|\w+ing)\b",
     re.IGNORECASE,
 )
-# News's commonest irregular past tenses ("Prices rose sharply, the highest since…").
+# A main clause's verb: a caption's finite verbs, and news's commonest irregular past
+# tenses ("Prices rose sharply, the highest since…"), which a caption may use as
+# participles ("a mug hastily put together").
 _IRREGULAR = """rose fell won lost took made told began hit set put cut met led ran saw got gave
-    left held struck sent spent kept found brought thought fought became came went wrote
-    spoke chose drew grew knew threw flew shot sold paid laid stood sat fled bought caught
-    felt meant heard built broke stole wore sank drove froze hid bit shut quit let beat
-    dealt fed hung lit overcame spread sought withdrew upheld swept slid"""
+    left held struck sent spent kept found brought thought fought wrote spoke chose drew
+    grew knew threw flew shot sold paid laid stood sat fled bought caught felt meant heard
+    built broke stole wore sank drove froze hid bit shut quit let beat dealt fed hung lit
+    overcame spread sought withdrew upheld swept slid"""
 _VERB = re.compile(
-    r"\b(?:is|are|was|were|be|been|has|have|had|will|would|can|could|may|might|must|shall"
-    r"|should|do|does|did|said|says|\w{3,}ed|\w+n[’']t|" + "|".join(_IRREGULAR.split()) + r")\b",
+    rf"\b(?:{FINITE_WORDS}|be|been|\w+n[’']t|" + "|".join(_IRREGULAR.split()) + r")\b",
     re.IGNORECASE,
 )
 # "The FTC's amended suit": a participle after a determiner describes a noun.
