@@ -136,7 +136,7 @@ def _pick_bullets(
     than a bullet weighs less than one that fits whole. Returned in the text's order."""
     picked: list[_Sentence] = []
     sources_used: set[int] = set()
-    pool = [s for s in candidates if _point(s)]
+    pool = [s for s in candidates if _point(s) and fits(s.text)]
     while pool and len(picked) < BULLET_COUNT:
         best: _Sentence | None = None
         best_value = -math.inf
@@ -145,7 +145,7 @@ def _pick_bullets(
         for s in pool:
             if s.dangling and (s.source, s.position - 1) not in visible:
                 continue
-            if not _name_given(s, named) or not fits(s.text):
+            if not _name_given(s, named):
                 continue
             # Saying what the lead or a bullet says rules a sentence out; short of that,
             # only overlap with the other bullets weighs against it: a bullet may
