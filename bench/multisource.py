@@ -148,23 +148,16 @@ def textrank_pool(material: Sequence[SourceText], words: int) -> str:
     every = [Sentence(s.text, TOKENIZER) for s in story.sentences]
     if not every:
         return ""
-    summarizer = TextRankSummarizer(Stemmer("english"))
-    summarizer.stop_words = get_stop_words("english")
-    ratings = summarizer.rate_sentences(ObjectDocumentModel([Paragraph(every)]))
+    ratings = _summarizer(TextRankSummarizer).rate_sentences(
+        ObjectDocumentModel([Paragraph(every)])
+    )
     pool = [
         (i, s)
         for i, s in enumerate(story.sentences)
         if _point(s) and not s.dangling and fits(s.text)
     ]
-    lines: list[str] = []
-    left = words
-    for _, s in sorted(pool, key=lambda it: (-ratings.get(every[it[0]], 0.0), it[0])):
-        if left <= 0:
-            break
-        cut = s.text.split()[:left]
-        lines.append(" ".join(cut))
-        left -= len(cut)
-    return "\n".join(lines)
+    ranked = sorted(pool, key=lambda it: (-ratings.get(every[it[0]], 0.0), it[0]))
+    return _cut([s.text for _, s in ranked], words)
 
 
 def first3(text: str) -> str:
